@@ -1,0 +1,92 @@
+//! `leadboard send --as USERID TEXT`: posts a text message to the running service
+//! exactly as WeCom would, and prints the bot's answer, passive or (in local mode)
+//! sent through the simulated API.
+
+use crate::config::Settings;
+use crate::local;
+use crate::wecom::crypto::WecomCrypto;
+use crate::wecom::peer::Peer;
+use crate::wecom::xml;
+use anyhow::{anyhow, bail, Context};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// Sends `text` from `userid` and prints what the bot answers.
+pub async fn run(settings: &Settings, userid: &str, text: &str, url: Option<String>) -> anyhow::Result<()> {
+    let base = match url {
+        Some(url) => url,
+        None if settings.local_mode => {
+            local::read_state(&local::data_dir()).map(|s| s.url).ok_or_else(|| {
+                anyhow!("找不到本地服务：请先在同一目录运行 `leadboard serve`")
+            })?
+        }
+        None => format!("http://{}", settings.server.listen),
+    };
+    let base = base.trim_end_matches('/');
+    let w = &settings.wecom;
+    let peer = Peer {
+        crypto: WecomCrypto::new(w.token(), w.encoding_aes_key(), &w.corp_id)?,
+        corp_id: w.corp_id.clone(),
+        agent_id: w.agent_id,
+    };
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+    let simulator = settings.local_mode.then(|| format!("{base}{}/_log", crate::wecom::simulator::PREFIX));
+    let seen = match &simulator {
+        Some(log) => simulator_log(&http, log, 0).await?.0.len(),
+        None => 0,
+    };
+
+    let now = chrono::Utc::now().timestamp();
+    let msg_id = format!("{}{:06}", now, rand::random::<u32>() % 1_000_000);
+    let request = peer.callback(&peer.text_xml(userid, text, &msg_id, now), now);
+    let response = http
+        .post(format!("{base}/wecom/callback?{}", request.query))
+        .body(request.body)
+        .send()
+        .await
+        .with_context(|| format!("无法连接 {base}"))?;
+    let status = response.status();
+    let body = response.text().await?;
+    if !status.is_success() {
+        bail!("服务拒绝了消息：HTTP {status}（详见服务日志）");
+    }
+    if let Some(plain) = peer.open_reply(&body)? {
+        println!("{}", xml::parse_text_reply(&plain).unwrap_or(plain));
+    }
+    if let Some(log) = simulator {
+        print_sent_messages(&http, &log, seen).await?;
+    }
+    Ok(())
+}
+
+/// Prints what the bot sent through the (simulated) API, waiting briefly for the outbox
+/// to drain.
+async fn print_sent_messages(http: &reqwest::Client, log: &str, mut seen: usize) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let (calls, pending) = simulator_log(http, log, seen).await?;
+        seen += calls.len();
+        for call in calls {
+            println!("{}", describe(&call));
+        }
+        if pending == 0 || Instant::now() > deadline {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn simulator_log(http: &reqwest::Client, log: &str, after: usize) -> anyhow::Result<(Vec<Value>, i64)> {
+    let value: Value = http.get(log).query(&[("after", after)]).send().await?.json().await?;
+    let calls = value["calls"].as_array().cloned().unwrap_or_default();
+    Ok((calls, value["outbox_pending"].as_i64().unwrap_or(0)))
+}
+
+/// One line (or block) per simulated API call, readable in a terminal.
+fn describe(call: &Value) -> String {
+    let body = &call["body"];
+    let to = body["touser"].as_str().or(body["chatid"].as_str()).unwrap_or("群机器人");
+    let msgtype = body["msgtype"].as_str().unwrap_or_default();
+    let content = body[msgtype]["content"].as_str().map(str::to_owned).unwrap_or_else(|| body.to_string());
+    format!("[{} → {to}] {content}", call["api"].as_str().unwrap_or_default())
+}

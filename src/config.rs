@@ -1,0 +1,613 @@
+//! Settings: a TOML file (or the built-in local-mode defaults) overridden by
+//! `LEADBOARD_<SECTION>__<KEY>` environment variables, checked as a whole so that
+//! `check-config` can list every problem at once. Secrets never reach `Debug` output.
+
+use crate::domain::kind::RecordKind;
+use crate::domain::money::Fen;
+use crate::domain::org::{DeptKind, Level};
+use chrono::{NaiveDate, NaiveTime};
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer};
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// Prefix of environment overrides; `LEADBOARD_CONFIG` names the file instead.
+pub const ENV_PREFIX: &str = "LEADBOARD_";
+
+/// Everything leadboard reads from configuration (SPEC §9).
+#[derive(Debug, Deserialize, Default)]
+pub struct Settings {
+    #[serde(default)]
+    pub server: ServerSettings,
+    #[serde(default)]
+    pub database: DatabaseSettings,
+    #[serde(default)]
+    pub wecom: WecomSettings,
+    pub programme: Option<ProgrammeSettings>,
+    #[serde(default)]
+    pub directory: DirectorySettings,
+    #[serde(default)]
+    pub roles: RolesSettings,
+    #[serde(default)]
+    pub points: PointsSettings,
+    #[serde(default)]
+    pub stakes: StakesSettings,
+    #[serde(default)]
+    pub schedules: ScheduleSettings,
+    #[serde(default)]
+    pub contests: Vec<ContestSettings>,
+    #[serde(default)]
+    pub outbox: OutboxSettings,
+    /// Set when no configuration file was given (SPEC §9 local mode).
+    #[serde(skip)]
+    pub local_mode: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct ServerSettings {
+    pub listen: String,
+    /// Larger callback bodies are refused with 413.
+    pub max_body_bytes: usize,
+    /// Callbacks whose timestamp is further than this from now are refused.
+    pub timestamp_window_secs: u64,
+    /// `text` (human) or `json` (one JSON object per line).
+    pub log_format: LogFormat,
+    /// Shutdown waits at most this long for in-flight work.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            max_body_bytes: 64 * 1024,
+            timestamp_window_secs: 300,
+            log_format: LogFormat::Text,
+            shutdown_grace_secs: 20,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub busy_timeout_ms: u64,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self { url: "sqlite://data/leadboard.db".into(), busy_timeout_ms: 5000 }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct WecomSettings {
+    pub corp_id: String,
+    pub agent_id: i64,
+    #[serde(deserialize_with = "lenient_secret")]
+    pub secret: Option<SecretString>,
+    pub secret_file: Option<PathBuf>,
+    #[serde(deserialize_with = "lenient_secret")]
+    pub token: Option<SecretString>,
+    pub token_file: Option<PathBuf>,
+    #[serde(deserialize_with = "lenient_secret")]
+    pub encoding_aes_key: Option<SecretString>,
+    pub encoding_aes_key_file: Option<PathBuf>,
+    pub api_base: String,
+    pub timeout_secs: u64,
+}
+
+impl Default for WecomSettings {
+    fn default() -> Self {
+        Self {
+            corp_id: String::new(),
+            agent_id: 0,
+            secret: None,
+            secret_file: None,
+            token: None,
+            token_file: None,
+            encoding_aes_key: None,
+            encoding_aes_key_file: None,
+            api_base: "https://qyapi.weixin.qq.com".into(),
+            timeout_secs: 10,
+        }
+    }
+}
+
+impl WecomSettings {
+    /// The app secret; present once settings have loaded.
+    pub fn secret(&self) -> &str {
+        self.secret.as_ref().map(|s| s.expose_secret()).unwrap_or_default()
+    }
+
+    pub fn token(&self) -> &str {
+        self.token.as_ref().map(|s| s.expose_secret()).unwrap_or_default()
+    }
+
+    pub fn encoding_aes_key(&self) -> &str {
+        self.encoding_aes_key.as_ref().map(|s| s.expose_secret()).unwrap_or_default()
+    }
+}
+
+/// Environment values that look like numbers arrive as numbers; secrets are strings.
+fn lenient_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Int(i64),
+    }
+    Ok(Option::<Raw>::deserialize(d)?.map(|raw| match raw {
+        Raw::Text(s) => SecretString::from(s),
+        Raw::Int(i) => SecretString::from(i.to_string()),
+    }))
+}
+
+/// The activity period (活动周期); reports outside it are refused.
+#[derive(Debug, Deserialize)]
+pub struct ProgrammeSettings {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub start: Option<NaiveDate>,
+    pub end: Option<NaiveDate>,
+    pub referral_start: Option<NaiveDate>,
+    pub referral_end: Option<NaiveDate>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct DirectorySettings {
+    pub source: DirectorySource,
+    pub departments: Vec<DepartmentSettings>,
+    pub users: Vec<UserSettings>,
+}
+
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DirectorySource {
+    #[default]
+    Static,
+    Wecom,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+pub struct DepartmentSettings {
+    pub id: i64,
+    pub name: String,
+    pub parent: Option<i64>,
+    #[serde(default = "default_dept_kind")]
+    pub kind: DeptKind,
+}
+
+fn default_dept_kind() -> DeptKind {
+    DeptKind::Other
+}
+
+#[derive(Debug, Deserialize, Clone)]
+pub struct UserSettings {
+    pub userid: String,
+    pub name: String,
+    pub department: i64,
+    #[serde(default = "default_level")]
+    pub level: Level,
+    #[serde(default)]
+    pub confirmer: bool,
+}
+
+fn default_level() -> Level {
+    Level::Staff
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct RolesSettings {
+    pub admins: Vec<String>,
+    pub audit_group: Vec<String>,
+}
+
+/// Points per kind (SPEC §2) and how client stages add up.
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct PointsSettings {
+    pub lead_c: i64,
+    pub lead_b: i64,
+    pub lead_a: i64,
+    pub channel_school: i64,
+    pub channel_agency: i64,
+    pub channel_person: i64,
+    pub placement: i64,
+    pub referral: i64,
+    pub lead_stages: LeadStages,
+}
+
+impl Default for PointsSettings {
+    fn default() -> Self {
+        Self {
+            lead_c: 1,
+            lead_b: 5,
+            lead_a: 30,
+            channel_school: 10,
+            channel_agency: 10,
+            channel_person: 5,
+            placement: 2,
+            referral: 0,
+            lead_stages: LeadStages::Cumulative,
+        }
+    }
+}
+
+impl PointsSettings {
+    pub fn for_kind(&self, kind: RecordKind) -> i64 {
+        match kind {
+            RecordKind::LeadC => self.lead_c,
+            RecordKind::LeadB => self.lead_b,
+            RecordKind::LeadA => self.lead_a,
+            RecordKind::ChannelSchool => self.channel_school,
+            RecordKind::ChannelAgency => self.channel_agency,
+            RecordKind::ChannelPerson => self.channel_person,
+            RecordKind::Placement => self.placement,
+            RecordKind::Referral => self.referral,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LeadStages {
+    /// Every stage C → B → A carries its own points.
+    #[default]
+    Cumulative,
+    /// Only a client's highest confirmed stage counts.
+    Highest,
+}
+
+/// PK stake per level, in yuan (SPEC §6). A level without a stake cannot join a contest.
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct StakesSettings {
+    pub staff: Option<Fen>,
+    pub supervisor: Option<Fen>,
+    pub manager: Option<Fen>,
+    pub director: Option<Fen>,
+    pub vp: Option<Fen>,
+    pub gm: Option<Fen>,
+}
+
+impl Default for StakesSettings {
+    fn default() -> Self {
+        Self {
+            staff: Some(Fen::from_yuan(100)),
+            supervisor: Some(Fen::from_yuan(200)),
+            manager: Some(Fen::from_yuan(300)),
+            director: Some(Fen::from_yuan(500)),
+            vp: None,
+            gm: None,
+        }
+    }
+}
+
+impl StakesSettings {
+    pub fn for_level(&self, level: Level) -> Option<Fen> {
+        match level {
+            Level::Staff => self.staff,
+            Level::Supervisor => self.supervisor,
+            Level::Manager => self.manager,
+            Level::Director => self.director,
+            Level::Vp => self.vp,
+            Level::Gm => self.gm,
+        }
+    }
+}
+
+/// Cron expressions with a seconds field, evaluated in Asia/Shanghai (SPEC §7).
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct ScheduleSettings {
+    pub daily_leaderboard: String,
+    pub onjob_check: String,
+    pub reminders: String,
+    pub contest_cutoff: String,
+    pub directory_sync: String,
+}
+
+impl Default for ScheduleSettings {
+    fn default() -> Self {
+        Self {
+            daily_leaderboard: "0 5 18 * * *".into(),
+            onjob_check: "0 35 9 * * *".into(),
+            reminders: "0 7 * * * *".into(),
+            contest_cutoff: "0 * * * * *".into(),
+            directory_sync: "0 0 2 * * *".into(),
+        }
+    }
+}
+
+impl ScheduleSettings {
+    /// `(job name, cron expression)` for every job.
+    pub fn entries(&self) -> [(&'static str, &str); 5] {
+        [
+            ("daily_leaderboard", &self.daily_leaderboard),
+            ("onjob_check", &self.onjob_check),
+            ("reminders", &self.reminders),
+            ("contest_cutoff", &self.contest_cutoff),
+            ("directory_sync", &self.directory_sync),
+        ]
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ContestSettings {
+    pub id: String,
+    pub name: String,
+    pub kinds: Vec<RecordKind>,
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    /// `HH:MM[:SS]` on the end date; 17:00 when absent.
+    pub cutoff: Option<String>,
+    #[serde(default)]
+    pub sponsorship: Fen,
+    #[serde(default)]
+    pub split: SplitRule,
+    #[serde(default)]
+    pub chats: Vec<String>,
+    #[serde(default)]
+    pub teams: Vec<TeamSettings>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SplitRule {
+    #[default]
+    Stake,
+    Equal,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TeamSettings {
+    pub name: String,
+    #[serde(default)]
+    pub members: Vec<String>,
+    pub department: Option<i64>,
+}
+
+/// Delivery of outbound messages.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(default)]
+pub struct OutboxSettings {
+    /// First retry delay; doubles on each failure up to `max_backoff_secs`.
+    pub initial_backoff_ms: u64,
+    pub max_backoff_secs: u64,
+    /// A message still failing this long after it was queued is given up.
+    pub give_up_after_secs: u64,
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        Self { initial_backoff_ms: 1000, max_backoff_secs: 300, give_up_after_secs: 48 * 3600 }
+    }
+}
+
+/// Everything wrong with a configuration, in one list.
+#[derive(Debug, thiserror::Error)]
+#[error("配置有 {} 个问题：\n{}", .0.len(), .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigErrors(pub Vec<String>);
+
+/// Where settings come from.
+pub enum Source<'a> {
+    /// A TOML file given by `--config` or `LEADBOARD_CONFIG`.
+    File(&'a Path),
+    /// Local mode: built-in TOML text (the demo organisation) plus generated secrets.
+    Local { base: &'a str, secrets: &'a str },
+}
+
+impl Settings {
+    /// Loads, overrides from the environment, reads secret files, and validates.
+    pub fn load(source: Source<'_>) -> Result<Settings, ConfigErrors> {
+        let (figment, local_mode) = match source {
+            Source::File(path) => {
+                if !path.is_file() {
+                    return Err(ConfigErrors(vec![format!("配置文件不存在：{}", path.display())]));
+                }
+                (Figment::from(Toml::file_exact(path)), false)
+            }
+            Source::Local { base, secrets } => {
+                (Figment::from(Toml::string(base)).merge(Toml::string(secrets)), true)
+            }
+        };
+        let figment = figment.merge(env_provider());
+        let mut problems = unknown_keys(&figment);
+        let mut settings = match figment.extract::<Settings>() {
+            Ok(settings) => settings,
+            Err(errors) => {
+                problems.extend(errors.into_iter().map(|e| e.to_string()));
+                return Err(ConfigErrors(problems));
+            }
+        };
+        settings.local_mode = local_mode;
+        settings.read_secret_files(&mut problems);
+        settings.validate(&mut problems);
+        if problems.is_empty() {
+            Ok(settings)
+        } else {
+            Err(ConfigErrors(problems))
+        }
+    }
+
+    fn read_secret_files(&mut self, problems: &mut Vec<String>) {
+        let w = &mut self.wecom;
+        for (name, value, file) in [
+            ("secret", &mut w.secret, &w.secret_file),
+            ("token", &mut w.token, &w.token_file),
+            ("encoding_aes_key", &mut w.encoding_aes_key, &w.encoding_aes_key_file),
+        ] {
+            match (value.is_some(), file) {
+                (true, Some(_)) => problems.push(format!("wecom.{name} 与 wecom.{name}_file 只能设置一个")),
+                (false, Some(path)) => match std::fs::read_to_string(path) {
+                    Ok(text) => *value = Some(SecretString::from(text.trim().to_owned())),
+                    Err(e) => problems.push(format!("wecom.{name}_file 无法读取（{}）：{e}", path.display())),
+                },
+                (false, None) => problems.push(format!("缺少 wecom.{name}（或 wecom.{name}_file）")),
+                (true, None) => {}
+            }
+        }
+    }
+
+    /// Checks everything that can be checked without I/O.
+    fn validate(&self, problems: &mut Vec<String>) {
+        self.validate_server(problems);
+        self.validate_wecom(problems);
+        self.validate_schedules(problems);
+        self.validate_programme(problems);
+        self.validate_directory(problems);
+    }
+
+    fn validate_server(&self, problems: &mut Vec<String>) {
+        if SocketAddr::from_str(&self.server.listen).is_err() {
+            problems.push(format!("server.listen 不是有效的地址:端口：{}", self.server.listen));
+        }
+        if self.server.max_body_bytes < 1024 {
+            problems.push("server.max_body_bytes 至少为 1024".into());
+        }
+        if self.server.timestamp_window_secs == 0 {
+            problems.push("server.timestamp_window_secs 必须大于 0".into());
+        }
+        if !self.database.url.starts_with("sqlite:") {
+            problems.push(format!("database.url 必须以 sqlite: 开头：{}", self.database.url));
+        }
+    }
+
+    fn validate_wecom(&self, problems: &mut Vec<String>) {
+        let w = &self.wecom;
+        if w.corp_id.trim().is_empty() {
+            problems.push("缺少 wecom.corp_id".into());
+        }
+        if w.agent_id <= 0 {
+            problems.push("wecom.agent_id 必须是正整数（应用的 AgentId）".into());
+        }
+        if let Some(token) = &w.token {
+            let token = token.expose_secret();
+            if token.is_empty() || token.len() > 32 || !token.chars().all(|c| c.is_ascii_alphanumeric()) {
+                problems.push("wecom.token 必须是 1 到 32 位英文字母或数字".into());
+            }
+        }
+        if let Some(key) = &w.encoding_aes_key {
+            if crate::wecom::crypto::decode_aes_key(key.expose_secret()).is_err() {
+                problems.push("wecom.encoding_aes_key 必须是 43 位 Base64 字符（后台生成的 EncodingAESKey）".into());
+            }
+        }
+        match url::Url::parse(&w.api_base) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => problems.push(format!("wecom.api_base 不是有效的 http(s) 地址：{}", w.api_base)),
+        }
+        if w.timeout_secs == 0 {
+            problems.push("wecom.timeout_secs 必须大于 0".into());
+        }
+    }
+
+    fn validate_schedules(&self, problems: &mut Vec<String>) {
+        for (name, expr) in self.schedules.entries() {
+            if let Err(e) = cron::Schedule::from_str(expr) {
+                problems.push(format!("schedules.{name} 不是有效的 cron 表达式（含秒字段）“{expr}”：{e}"));
+            }
+        }
+    }
+
+    fn validate_programme(&self, problems: &mut Vec<String>) {
+        let Some(p) = &self.programme else { return };
+        for (what, start, end) in [
+            ("programme.start/end", p.start, p.end),
+            ("programme.referral_start/referral_end", p.referral_start, p.referral_end),
+        ] {
+            if let (Some(start), Some(end)) = (start, end) {
+                if end < start {
+                    problems.push(format!("{what}：结束日期 {end} 早于开始日期 {start}"));
+                }
+            }
+        }
+    }
+
+    fn validate_directory(&self, problems: &mut Vec<String>) {
+        let d = &self.directory;
+        let mut dept_ids = HashSet::new();
+        for dept in &d.departments {
+            if !dept_ids.insert(dept.id) {
+                problems.push(format!("directory.departments：部门 id {} 重复", dept.id));
+            }
+        }
+        for dept in &d.departments {
+            if let Some(parent) = dept.parent.filter(|p| !dept_ids.contains(p)) {
+                problems.push(format!("部门 {}（{}）的上级部门 {parent} 不存在", dept.id, dept.name));
+            }
+        }
+        let mut userids = HashSet::new();
+        for user in &d.users {
+            if !userids.insert(user.userid.as_str()) {
+                problems.push(format!("directory.users：userid {} 重复", user.userid));
+            }
+            if d.source == DirectorySource::Static && !dept_ids.contains(&user.department) {
+                problems.push(format!("用户 {} 的部门 {} 不存在", user.userid, user.department));
+            }
+        }
+        if d.source == DirectorySource::Static {
+            for (role, ids) in [("roles.admins", &self.roles.admins), ("roles.audit_group", &self.roles.audit_group)] {
+                for id in ids.iter().filter(|id| !userids.contains(id.as_str())) {
+                    problems.push(format!("{role} 中的 {id} 不在通讯录中"));
+                }
+            }
+        }
+    }
+
+    /// The SQLite file path named by `database.url`.
+    pub fn database_path(&self) -> PathBuf {
+        let url = &self.database.url;
+        let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+        PathBuf::from(path.split('?').next().unwrap_or(path))
+    }
+
+    /// A 17:00 cut-off unless the contest says otherwise.
+    pub fn default_cutoff() -> NaiveTime {
+        NaiveTime::from_hms_opt(17, 0, 0).expect("valid time")
+    }
+}
+
+fn env_provider() -> Env {
+    Env::prefixed(ENV_PREFIX).ignore(&["CONFIG"]).split("__")
+}
+
+/// Keys nobody reads, by their full dotted name, with the environment variable that set
+/// them when there is one.
+fn unknown_keys(figment: &Figment) -> Vec<String> {
+    let Ok(value) = figment.extract::<figment::value::Value>() else {
+        return Vec::new();
+    };
+    let mut unknown = Vec::new();
+    let _ = serde_ignored::deserialize(&value, |path| unknown.push(path.to_string()))
+        .map(|_: Settings| ());
+    unknown
+        .into_iter()
+        .map(|key| {
+            let from_env = std::env::vars().map(|(name, _)| name).find(|name| {
+                name.strip_prefix(ENV_PREFIX)
+                    .is_some_and(|rest| rest.to_ascii_lowercase().replace("__", ".") == key)
+            });
+            match from_env {
+                Some(name) => format!("未知配置项 `{key}`（来自环境变量 {name}）"),
+                None => format!("未知配置项 `{key}`"),
+            }
+        })
+        .collect()
+}

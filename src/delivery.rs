@@ -1,0 +1,138 @@
+//! The outbox worker: delivers queued messages one at a time, oldest first, retrying
+//! temporary failures with exponential backoff and giving up on permanent ones.
+//! Delivery is at-least-once: a crash between WeCom's answer and the status update
+//! repeats that one message after restart; nothing is lost.
+
+use crate::clock::Clock;
+use crate::config::OutboxSettings;
+use crate::metrics::{DeliveryLabel, Metrics};
+use crate::store::outbox::{self, Pending};
+use crate::store::Db;
+use crate::wecom::client::{ApiError, WecomClient};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// What one step did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    Delivered(i64),
+    Retrying(i64),
+    GaveUp(i64),
+    /// Nothing due; the next message falls due at this time (ms), if any is pending.
+    Idle(Option<i64>),
+}
+
+#[derive(Clone)]
+pub struct OutboxWorker {
+    pub db: Db,
+    pub client: Arc<WecomClient>,
+    pub metrics: Arc<Metrics>,
+    pub clock: Arc<dyn Clock>,
+    pub settings: Arc<OutboxSettings>,
+    /// Signalled after a transaction that queued messages commits.
+    pub wake: Arc<Notify>,
+}
+
+impl OutboxWorker {
+    /// Delivers until shutdown. Shutdown is honoured between deliveries only.
+    pub async fn run(self, shutdown: CancellationToken) {
+        while !shutdown.is_cancelled() {
+            let wait = match self.step().await {
+                Ok(Step::Idle(next)) => self.time_until(next),
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::error!(error = %e, "outbox step failed");
+                    Duration::from_secs(1)
+                }
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+        tracing::info!("outbox worker stopped");
+    }
+
+    fn time_until(&self, next_ms: Option<i64>) -> Duration {
+        match next_ms {
+            // Sleep at most a minute so that a clock change is noticed.
+            Some(at) => Duration::from_millis((at - self.clock.now_ms()).clamp(10, 60_000) as u64),
+            None => Duration::from_secs(60),
+        }
+    }
+
+    /// Delivers the oldest due message, if any.
+    pub async fn step(&self) -> Result<Step, sqlx::Error> {
+        let now = self.clock.now_ms();
+        let Some(message) = outbox::next_due(&self.db, now).await? else {
+            self.refresh_gauges().await?;
+            return Ok(Step::Idle(outbox::next_due_at(&self.db).await?));
+        };
+        let result = self.deliver(&message).await;
+        let label = |kind| DeliveryLabel { api: message.api.clone(), kind };
+        let step = match result {
+            Ok(response) => {
+                if let Some(invalid) = partial_failure(&response) {
+                    tracing::warn!(id = message.id, %invalid, "delivered, but some recipients were invalid");
+                }
+                outbox::mark_delivered(&self.db, message.id, self.clock.now_ms(), &response).await?;
+                self.metrics.outbox_delivered.get_or_create(&label("ok")).inc();
+                Step::Delivered(message.id)
+            }
+            Err(ApiError::Retryable(error)) if !self.expired(&message) => {
+                let next = self.clock.now_ms() + self.backoff(message.attempts).as_millis() as i64;
+                tracing::warn!(id = message.id, api = %message.api, attempts = message.attempts + 1, %error, "delivery failed, will retry");
+                outbox::reschedule(&self.db, message.id, next, &error).await?;
+                self.metrics.outbox_delivery_failures.get_or_create(&label("retry")).inc();
+                Step::Retrying(message.id)
+            }
+            Err(error) => {
+                tracing::error!(id = message.id, api = %message.api, %error, "delivery given up");
+                outbox::mark_failed(&self.db, message.id, &error.to_string()).await?;
+                self.metrics.outbox_delivery_failures.get_or_create(&label("permanent")).inc();
+                Step::GaveUp(message.id)
+            }
+        };
+        self.refresh_gauges().await?;
+        Ok(step)
+    }
+
+    async fn deliver(&self, message: &Pending) -> Result<serde_json::Value, ApiError> {
+        let payload: serde_json::Value = serde_json::from_str(&message.payload)
+            .map_err(|e| ApiError::Permanent { code: 0, message: format!("stored payload unreadable: {e}") })?;
+        match (message.api.as_str(), &message.target) {
+            ("webhook/send", Some(key)) => self.client.webhook(key, &payload).await,
+            (api, _) => self.client.post(api, &payload).await,
+        }
+    }
+
+    fn expired(&self, message: &Pending) -> bool {
+        self.clock.now_ms() - message.created_at > self.settings.give_up_after_secs as i64 * 1000
+    }
+
+    /// `initial × 2^attempts`, capped. One worker delivers in order, so no jitter.
+    fn backoff(&self, attempts: i64) -> Duration {
+        let initial = self.settings.initial_backoff_ms.max(1);
+        let factor = 1u64 << attempts.clamp(0, 20);
+        Duration::from_millis(initial.saturating_mul(factor)).min(Duration::from_secs(self.settings.max_backoff_secs))
+    }
+
+    async fn refresh_gauges(&self) -> Result<(), sqlx::Error> {
+        let (pending, failed) = outbox::depth(&self.db).await?;
+        self.metrics.outbox_pending.set(pending);
+        self.metrics.outbox_failed.set(failed);
+        Ok(())
+    }
+}
+
+/// `invaliduser` / `invalidparty` / `invalidtag` of a successful send, if any is set.
+fn partial_failure(response: &serde_json::Value) -> Option<String> {
+    let parts: Vec<String> = ["invaliduser", "invalidparty", "invalidtag"]
+        .iter()
+        .filter_map(|k| response[k].as_str().filter(|v| !v.is_empty()).map(|v| format!("{k}={v}")))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" "))
+}

@@ -1,0 +1,70 @@
+//! The kinds of achievement the programme counts (SPEC §2).
+
+use crate::domain::org::DeptKind;
+use serde::Deserialize;
+
+/// A record's kind; its code is what configuration and storage use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    LeadC,
+    LeadB,
+    LeadA,
+    ChannelSchool,
+    ChannelAgency,
+    ChannelPerson,
+    Placement,
+    Referral,
+}
+
+impl RecordKind {
+    pub const ALL: [RecordKind; 8] = [
+        RecordKind::LeadC,
+        RecordKind::LeadB,
+        RecordKind::LeadA,
+        RecordKind::ChannelSchool,
+        RecordKind::ChannelAgency,
+        RecordKind::ChannelPerson,
+        RecordKind::Placement,
+        RecordKind::Referral,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            RecordKind::LeadC => "lead_c",
+            RecordKind::LeadB => "lead_b",
+            RecordKind::LeadA => "lead_a",
+            RecordKind::ChannelSchool => "channel_school",
+            RecordKind::ChannelAgency => "channel_agency",
+            RecordKind::ChannelPerson => "channel_person",
+            RecordKind::Placement => "placement",
+            RecordKind::Referral => "referral",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<RecordKind> {
+        RecordKind::ALL.into_iter().find(|k| k.code() == code)
+    }
+
+    /// The kind's name in messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            RecordKind::LeadC => "C类客户",
+            RecordKind::LeadB => "B类客户",
+            RecordKind::LeadA => "A类客户",
+            RecordKind::ChannelSchool => "新增院校渠道",
+            RecordKind::ChannelAgency => "新增机构渠道",
+            RecordKind::ChannelPerson => "新增个人渠道",
+            RecordKind::Placement => "新增安置上岗",
+            RecordKind::Referral => "转介绍",
+        }
+    }
+
+    /// The department that confirms records of this kind.
+    pub fn receiving_dept(self) -> DeptKind {
+        match self {
+            RecordKind::LeadC | RecordKind::LeadB | RecordKind::LeadA | RecordKind::Referral => DeptKind::Cs,
+            _ => DeptKind::Tr,
+        }
+    }
+}

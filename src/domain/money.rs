@@ -1,0 +1,116 @@
+//! Money as integer fen (分). Never floats: reward arithmetic must be exact.
+
+use serde::{Deserialize, Deserializer};
+use std::fmt;
+
+/// An amount of money in fen (1 yuan = 100 fen).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Fen(pub i64);
+
+/// Why a yuan amount was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MoneyError {
+    #[error("金额格式不对（应为数字，最多两位小数，例如 12 或 12.50）")]
+    Format,
+    #[error("金额太大")]
+    TooLarge,
+}
+
+/// Largest accepted amount: one trillion yuan, far above any real deal, far below overflow.
+const MAX_FEN: i64 = 100_000_000_000_000;
+
+impl Fen {
+    /// Parses a yuan amount such as `12`, `12.5`, `12.50` or `1,200.00` (no sign).
+    pub fn parse_yuan(text: &str) -> Result<Fen, MoneyError> {
+        let text: String = text.trim().chars().filter(|c| *c != ',').collect();
+        let (whole, frac) = text.split_once('.').unwrap_or((&text, ""));
+        let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+        if whole.is_empty() || !digits(whole) || !digits(frac) || frac.len() > 2 {
+            return Err(MoneyError::Format);
+        }
+        if whole.len() > 13 {
+            return Err(MoneyError::TooLarge);
+        }
+        let whole: i64 = whole.parse().map_err(|_| MoneyError::Format)?;
+        let frac: i64 = format!("{frac:0<2}").parse().map_err(|_| MoneyError::Format)?;
+        let fen = whole * 100 + frac;
+        if fen > MAX_FEN {
+            return Err(MoneyError::TooLarge);
+        }
+        Ok(Fen(fen))
+    }
+
+    pub fn from_yuan(yuan: i64) -> Fen {
+        Fen(yuan * 100)
+    }
+}
+
+impl fmt::Display for Fen {
+    /// Yuan with two decimals: `1234.50`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        write!(f, "{sign}{}.{:02}", abs / 100, abs % 100)
+    }
+}
+
+impl std::ops::Add for Fen {
+    type Output = Fen;
+    fn add(self, rhs: Fen) -> Fen {
+        Fen(self.0 + rhs.0)
+    }
+}
+
+impl std::iter::Sum for Fen {
+    fn sum<I: Iterator<Item = Fen>>(iter: I) -> Fen {
+        Fen(iter.map(|f| f.0).sum())
+    }
+}
+
+/// Configuration amounts are written in yuan, as a TOML integer, float or string.
+impl<'de> Deserialize<'de> for Fen {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(i64),
+            Float(f64),
+            Text(String),
+        }
+        let text = match Raw::deserialize(deserializer)? {
+            Raw::Int(i) => i.to_string(),
+            // Shortest round-trip representation: 0.1 prints as "0.1", so no binary noise.
+            Raw::Float(f) => f.to_string(),
+            Raw::Text(s) => s,
+        };
+        Fen::parse_yuan(&text).map_err(|e| serde::de::Error::custom(format!("{text}: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_yuan_into_exact_fen() {
+        assert_eq!(Fen::parse_yuan("12"), Ok(Fen(1200)));
+        assert_eq!(Fen::parse_yuan("12.5"), Ok(Fen(1250)));
+        assert_eq!(Fen::parse_yuan(" 1,200.05 "), Ok(Fen(120005)));
+        assert_eq!(Fen::parse_yuan("0.1"), Ok(Fen(10)));
+    }
+
+    #[test]
+    fn refuses_what_is_not_an_amount() {
+        for bad in ["", "-1", "1.234", "abc", "1e3", ".5", "1.2.3", "１２"] {
+            assert_eq!(Fen::parse_yuan(bad), Err(MoneyError::Format), "{bad}");
+        }
+        assert_eq!(Fen::parse_yuan("99999999999999"), Err(MoneyError::TooLarge));
+    }
+
+    #[test]
+    fn displays_as_yuan_with_two_decimals() {
+        assert_eq!(Fen(123450).to_string(), "1234.50");
+        assert_eq!(Fen(7).to_string(), "0.07");
+        assert_eq!(Fen(-250).to_string(), "-2.50");
+    }
+}

@@ -1,0 +1,159 @@
+//! `GET /wecom/callback` (URL verification) and `POST /wecom/callback` (messages and
+//! events). Every refusal is a bare 4xx; its reason goes to the log and the metrics.
+
+use crate::app::AppState;
+use crate::bot::{self, Delivery, Reply};
+use crate::wecom::crypto::Rejection;
+use crate::wecom::xml;
+use axum::body::{to_bytes, Body};
+use axum::extract::{RawQuery, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
+use std::time::Instant;
+
+/// Why a callback was refused.
+#[derive(Debug)]
+enum Refusal {
+    MissingParams,
+    Stale(i64),
+    TooLarge,
+    Xml(String),
+    Crypto(Rejection),
+    Internal(String),
+}
+
+impl Refusal {
+    fn outcome(&self) -> &'static str {
+        match self {
+            Refusal::MissingParams => "bad_request",
+            Refusal::Stale(_) => "stale",
+            Refusal::TooLarge => "too_large",
+            Refusal::Xml(_) => "bad_xml",
+            Refusal::Crypto(Rejection::SignatureMismatch) => "bad_signature",
+            Refusal::Crypto(_) => "decrypt_error",
+            Refusal::Internal(_) => "error",
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            Refusal::MissingParams | Refusal::Xml(_) | Refusal::Crypto(_) => StatusCode::BAD_REQUEST,
+            Refusal::Stale(_) => StatusCode::FORBIDDEN,
+            Refusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            // WeCom retries on anything but 200; nothing was committed, so that is safe.
+            Refusal::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Counts, logs and answers; the body never says why.
+    fn respond(self, state: &AppState) -> Response {
+        state.metrics.outcome(self.outcome());
+        match &self {
+            Refusal::Crypto(r) => {
+                state.metrics.decrypt_failures.get_or_create(&crate::metrics::ReasonLabel { reason: r.reason() }).inc();
+                tracing::warn!(reason = r.reason(), "callback refused");
+            }
+            Refusal::Internal(e) => tracing::error!(error = %e, "callback failed"),
+            Refusal::Stale(skew) => tracing::warn!(skew_secs = skew, "callback refused: timestamp outside the window"),
+            Refusal::Xml(e) => tracing::warn!(error = %e, "callback refused: malformed XML"),
+            other => tracing::warn!(reason = other.outcome(), "callback refused"),
+        }
+        self.status().into_response()
+    }
+}
+
+/// Query parameters, percent-decoded without turning `+` into a space: WeCom's base64
+/// values contain `+`, and a form decoder would corrupt a literal one.
+fn params(raw: Option<&str>) -> HashMap<String, String> {
+    raw.unwrap_or_default()
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .filter_map(|(k, v)| {
+            let v = percent_encoding::percent_decode_str(v).decode_utf8().ok()?;
+            Some((k.to_owned(), v.into_owned()))
+        })
+        .collect()
+}
+
+struct Signed {
+    signature: String,
+    timestamp: String,
+    nonce: String,
+}
+
+fn signed(params: &mut HashMap<String, String>, state: &AppState) -> Result<Signed, Refusal> {
+    let (Some(signature), Some(timestamp), Some(nonce)) =
+        (params.remove("msg_signature"), params.remove("timestamp"), params.remove("nonce"))
+    else {
+        return Err(Refusal::MissingParams);
+    };
+    let ts: i64 = timestamp.parse().map_err(|_| Refusal::MissingParams)?;
+    let skew = (state.clock.now().timestamp() - ts).abs();
+    if skew > state.settings.server.timestamp_window_secs as i64 {
+        // Refused whether or not it is authentic: a replay is stale too.
+        return Err(Refusal::Stale(skew));
+    }
+    Ok(Signed { signature, timestamp, nonce })
+}
+
+/// URL verification: answer the decrypted `echostr`, exactly, within a second.
+pub async fn verify_url(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let mut params = params(query.as_deref());
+    let result = signed(&mut params, &state).and_then(|s| {
+        let echostr = params.remove("echostr").ok_or(Refusal::MissingParams)?;
+        state.crypto.open(&s.signature, &s.timestamp, &s.nonce, &echostr).map_err(Refusal::Crypto)
+    });
+    match result {
+        Ok(plain) => {
+            state.metrics.outcome("verified");
+            tracing::info!("callback URL verified");
+            plain.into_response()
+        }
+        Err(refusal) => refusal.respond(&state),
+    }
+}
+
+/// A message or event: verify, decrypt, parse, process once, answer.
+pub async fn receive(State(state): State<AppState>, RawQuery(query): RawQuery, body: Body) -> Response {
+    let started = Instant::now();
+    let response = match handle(&state, query.as_deref(), body).await {
+        Ok(response) => response,
+        Err(refusal) => refusal.respond(&state),
+    };
+    state.metrics.handler_seconds.observe(started.elapsed().as_secs_f64());
+    response
+}
+
+async fn handle(state: &AppState, query: Option<&str>, body: Body) -> Result<Response, Refusal> {
+    let mut params = params(query);
+    let signed = signed(&mut params, state)?;
+    let body = to_bytes(body, state.settings.server.max_body_bytes).await.map_err(|_| Refusal::TooLarge)?;
+    let body = std::str::from_utf8(&body).map_err(|_| Refusal::Xml("body is not UTF-8".into()))?;
+    let encrypt = xml::parse_envelope(body).map_err(|e| Refusal::Xml(e.to_string()))?;
+    let plain = state
+        .crypto
+        .open(&signed.signature, &signed.timestamp, &signed.nonce, &encrypt)
+        .map_err(Refusal::Crypto)?;
+    let inbound = xml::parse_message(&plain).map_err(|e| Refusal::Xml(e.to_string()))?;
+    let (reply, delivery) = bot::process(state, &inbound).await.map_err(|e| Refusal::Internal(e.to_string()))?;
+    state.metrics.outcome(match delivery {
+        Delivery::First => "ok",
+        Delivery::Duplicate => "duplicate",
+    });
+    Ok(seal(state, &inbound.from, &reply))
+}
+
+/// The passive reply envelope, or an empty 200.
+fn seal(state: &AppState, to_user: &str, reply: &Reply) -> Response {
+    let now = state.clock.now().timestamp();
+    let corp_id = &state.settings.wecom.corp_id;
+    let plain = match reply {
+        Reply::Empty => return StatusCode::OK.into_response(),
+        Reply::Text(text) => xml::text_reply(to_user, corp_id, now, text),
+        Reply::UpdateButton(name) => xml::update_button_reply(to_user, corp_id, now, name),
+    };
+    let nonce = rand::random::<u32>().to_string();
+    let envelope = state.crypto.seal_reply(&plain, &now.to_string(), &nonce);
+    ([(header::CONTENT_TYPE, "application/xml; charset=utf-8")], envelope).into_response()
+}

@@ -1,0 +1,24 @@
+//! leadboard: a WeCom bot that runs a company's all-staff marketing programme.
+//!
+//! - `config`: settings from TOML and the environment, checked as a whole.
+//! - `app`, `http`: the service, its callback, health and metrics endpoints.
+//! - `bot`: exactly-once processing of one callback.
+//! - `wecom`: callback crypto and XML, the API client, outbound messages, the simulator.
+//! - `delivery`: the outbox worker.
+//! - `store`: all SQL.
+//! - `domain`: pure business types and rules.
+//! - `cli`: one-shot subcommands; `local`: local mode.
+
+pub mod app;
+pub mod bot;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod delivery;
+pub mod domain;
+pub mod http;
+pub mod local;
+pub mod metrics;
+pub mod store;
+pub mod telemetry;
+pub mod wecom;

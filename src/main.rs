@@ -1,0 +1,113 @@
+//! The `leadboard` binary: parse the command line, load settings, run.
+
+use clap::{Parser, Subcommand};
+use leadboard::app::Application;
+use leadboard::clock::SystemClock;
+use leadboard::config::{Settings, Source};
+use leadboard::{cli, local, telemetry};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "leadboard", version, about = "全员营销企业微信机器人")]
+struct Cli {
+    /// Configuration file (TOML). Without one, leadboard runs in local mode.
+    #[arg(long, global = true, env = "LEADBOARD_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service.
+    Serve,
+    /// Send a text message to the running service as WeCom would, print the answer.
+    Send {
+        /// The sender's WeCom userid.
+        #[arg(long = "as")]
+        as_user: String,
+        /// The service's base URL (default: the running local service, or server.listen).
+        #[arg(long)]
+        url: Option<String>,
+        /// The message text.
+        #[arg(required = true, num_args = 1..)]
+        text: Vec<String>,
+    },
+    /// Check the configuration and list every problem.
+    CheckConfig,
+}
+
+fn load(config: Option<&PathBuf>) -> Result<Settings, ExitCode> {
+    let loaded = match config {
+        Some(path) => Settings::load(Source::File(path)),
+        None => local::settings(),
+    };
+    loaded.map_err(|errors| {
+        eprintln!("{errors}");
+        ExitCode::from(2)
+    })
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match load(cli.config.as_ref()) {
+        Ok(settings) => settings,
+        Err(code) => return code,
+    };
+    telemetry::init(settings.server.log_format);
+    let result = match cli.command {
+        Command::Serve => serve(settings).await,
+        Command::Send { as_user, url, text } => cli::send::run(&settings, &as_user, &text.join(" "), url).await,
+        Command::CheckConfig => {
+            println!("配置正确{}。", if settings.local_mode { "（本地模式）" } else { "" });
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("错误：{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let local_mode = settings.local_mode;
+    let app = Application::build(settings, Arc::new(SystemClock)).await?;
+    if local_mode {
+        let url = format!("http://{}", app.local_addr());
+        local::write_state(&local::data_dir(), &local::LocalState { url: url.clone() })?;
+        eprintln!("本地模式已启动：{url}（企业微信接口由内置模拟器应答）");
+        eprintln!("试试：leadboard send --as zhangwei 帮助");
+    }
+    let shutdown = CancellationToken::new();
+    tokio::spawn(signal_shutdown(shutdown.clone()));
+    app.run(shutdown).await
+}
+
+/// Cancels on SIGINT or SIGTERM.
+async fn signal_shutdown(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutdown requested");
+    shutdown.cancel();
+}

@@ -1,0 +1,101 @@
+//! Prometheus metrics, one registry per running service (so tests stay independent).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeliveryLabel {
+    pub api: String,
+    pub kind: &'static str,
+}
+
+/// Every metric the service exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub callback_requests: Family<OutcomeLabel, Counter>,
+    pub decrypt_failures: Family<ReasonLabel, Counter>,
+    pub duplicates: Counter,
+    pub handler_seconds: Histogram,
+    pub outbox_pending: Gauge,
+    pub outbox_failed: Gauge,
+    pub outbox_delivered: Family<DeliveryLabel, Counter>,
+    pub outbox_delivery_failures: Family<DeliveryLabel, Counter>,
+    pub token_refreshes: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("leadboard");
+        let m = Metrics {
+            callback_requests: Family::default(),
+            decrypt_failures: Family::default(),
+            duplicates: Counter::default(),
+            handler_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
+            outbox_pending: Gauge::default(),
+            outbox_failed: Gauge::default(),
+            outbox_delivered: Family::default(),
+            outbox_delivery_failures: Family::default(),
+            token_refreshes: Counter::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "callback_requests",
+            "Callback requests by outcome",
+            m.callback_requests.clone(),
+        );
+        registry.register(
+            "decrypt_failures",
+            "Callbacks refused by the crypto layer, by reason",
+            m.decrypt_failures.clone(),
+        );
+        registry.register("duplicates", "Callback retries answered from the inbox", m.duplicates.clone());
+        registry.register(
+            "callback_handler_seconds",
+            "Time to verify, decrypt, process and answer a callback",
+            m.handler_seconds.clone(),
+        );
+        registry.register("outbox_pending", "Outbound messages waiting for delivery", m.outbox_pending.clone());
+        registry.register("outbox_failed", "Outbound messages given up", m.outbox_failed.clone());
+        registry.register("outbox_delivered", "Outbound messages delivered", m.outbox_delivered.clone());
+        registry.register(
+            "outbox_delivery_failures",
+            "Failed delivery attempts (kind = retry or permanent)",
+            m.outbox_delivery_failures.clone(),
+        );
+        registry.register("wecom_token_refreshes", "Access tokens fetched from gettoken", m.token_refreshes.clone());
+        Metrics { registry, ..m }
+    }
+
+    pub fn outcome(&self, outcome: &'static str) {
+        self.callback_requests.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+
+    /// Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

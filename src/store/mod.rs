@@ -1,0 +1,70 @@
+//! All SQL lives here, one file per aggregate. SQLite in WAL mode with foreign keys on
+//! and a busy timeout; writes go through one connection so that in-process writers
+//! queue fairly instead of spinning in SQLite's busy handler.
+
+pub mod events;
+pub mod inbox;
+pub mod outbox;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+use std::path::Path;
+use std::time::Duration;
+
+/// A write transaction (started with `BEGIN IMMEDIATE`).
+pub type Tx = Transaction<'static, Sqlite>;
+
+/// The database: a single-connection writer and a pool of readers.
+#[derive(Clone, Debug)]
+pub struct Db {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl Db {
+    /// Opens (creating if needed) the database file and applies pending migrations.
+    pub async fn open(path: &Path, busy_timeout: Duration) -> Result<Db, sqlx::Error> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(busy_timeout);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations").run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Db { writer, reader })
+    }
+
+    /// Starts a write transaction; it holds the write lock until commit or drop.
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        self.writer.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    /// The pool for reads outside a write transaction.
+    pub fn reader(&self) -> &SqlitePool {
+        &self.reader
+    }
+
+    /// Checks that the database answers (for `/healthz`).
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1").execute(&self.reader).await.map(|_| ())
+    }
+
+    /// Closes both pools, letting in-flight statements finish.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}

@@ -1,0 +1,117 @@
+//! The outbox table: messages waiting to be delivered to WeCom, and their fate.
+
+use super::{Db, Tx};
+use serde_json::Value;
+
+/// A message to queue.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// API path under `/cgi-bin/`, e.g. `message/send`.
+    pub api: String,
+    /// The webhook key for `webhook/send`.
+    pub target: Option<String>,
+    pub payload: Value,
+    pub reference: Option<String>,
+}
+
+/// A queued message as the worker sees it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Pending {
+    pub id: i64,
+    pub created_at: i64,
+    pub api: String,
+    pub target: Option<String>,
+    pub payload: String,
+    pub attempts: i64,
+}
+
+/// Queues a message in the caller's transaction, due immediately.
+pub async fn enqueue(tx: &mut Tx, now_ms: i64, message: &NewMessage) -> Result<i64, sqlx::Error> {
+    let id = sqlx::query(
+        "INSERT INTO outbox (created_at, api, target, payload, ref, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(now_ms)
+    .bind(&message.api)
+    .bind(&message.target)
+    .bind(message.payload.to_string())
+    .bind(&message.reference)
+    .bind(now_ms)
+    .execute(&mut **tx)
+    .await?
+    .last_insert_rowid();
+    Ok(id)
+}
+
+/// The oldest message due at `now_ms`.
+pub async fn next_due(db: &Db, now_ms: i64) -> Result<Option<Pending>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, created_at, api, target, payload, attempts FROM outbox
+         WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1",
+    )
+    .bind(now_ms)
+    .fetch_optional(db.reader())
+    .await
+}
+
+/// When the next pending message falls due, if any is pending.
+pub async fn next_due_at(db: &Db) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'")
+        .fetch_one(db.reader())
+        .await
+}
+
+pub async fn mark_delivered(db: &Db, id: i64, now_ms: i64, response: &Value) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = ?, response = ?, last_error = NULL
+         WHERE id = ?",
+    )
+    .bind(now_ms)
+    .bind(response.to_string())
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+pub async fn reschedule(db: &Db, id: i64, next_attempt_at: i64, error: &str) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    sqlx::query("UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?")
+        .bind(next_attempt_at)
+        .bind(error)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}
+
+pub async fn mark_failed(db: &Db, id: i64, error: &str) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    sqlx::query("UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?")
+        .bind(error)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}
+
+/// Counts by status: (pending, failed).
+pub async fn depth(db: &Db) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT COALESCE(SUM(status = 'pending'), 0), COALESCE(SUM(status = 'failed'), 0) FROM outbox",
+    )
+    .fetch_one(db.reader())
+    .await
+}
+
+/// The stored WeCom response of the latest delivered message with this reference.
+pub async fn delivered_response(tx: &mut Tx, reference: &str) -> Result<Option<Value>, sqlx::Error> {
+    let text: Option<String> = sqlx::query_scalar(
+        "SELECT response FROM outbox WHERE ref = ? AND status = 'delivered' ORDER BY id DESC LIMIT 1",
+    )
+    .bind(reference)
+    .fetch_optional(&mut **tx)
+    .await?
+    .flatten();
+    Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+}

@@ -1,0 +1,239 @@
+//! The WeCom server API client (PROTOCOL.md §6–§7): one cached access token shared by
+//! every task, fetched single-flight and refreshed once when WeCom says it is invalid.
+
+use serde_json::Value;
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+/// How a failed call should be treated by its caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// Worth retrying later: network trouble, HTTP 5xx, busy (-1), rate limits, and
+    /// token trouble (which an operator can fix without losing messages).
+    #[error("temporary failure: {0}")]
+    Retryable(String),
+    /// Retrying the same request will not help.
+    #[error("WeCom error {code}: {message}")]
+    Permanent { code: i64, message: String },
+}
+
+impl ApiError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ApiError::Retryable(_))
+    }
+}
+
+struct CachedToken {
+    value: String,
+    refresh_at: Instant,
+}
+
+/// A client for one self-built app.
+pub struct WecomClient {
+    http: reqwest::Client,
+    base: String,
+    corp_id: String,
+    secret: String,
+    token: Mutex<Option<CachedToken>>,
+    on_token_fetch: Box<dyn Fn() + Send + Sync>,
+}
+
+impl std::fmt::Debug for WecomClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WecomClient").field("base", &self.base).finish_non_exhaustive()
+    }
+}
+
+const TOKEN_EXPIRED: [i64; 2] = [40014, 42001];
+const RETRYABLE: [i64; 3] = [-1, 45009, 45033];
+
+impl WecomClient {
+    /// `base` is the API origin, e.g. `https://qyapi.weixin.qq.com` (tests use a mock).
+    pub fn new(base: &str, corp_id: &str, secret: &str, timeout: Duration) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .user_agent(concat!("leadboard/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("TLS backend available");
+        Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            corp_id: corp_id.to_owned(),
+            secret: secret.to_owned(),
+            token: Mutex::new(None),
+            on_token_fetch: Box::new(|| {}),
+        }
+    }
+
+    /// Calls `hook` each time a token is fetched (metrics).
+    pub fn with_token_hook(mut self, hook: impl Fn() + Send + Sync + 'static) -> Self {
+        self.on_token_fetch = Box::new(hook);
+        self
+    }
+
+    /// POSTs JSON to `/cgi-bin/{api}` with the access token; on an expired-token answer
+    /// refreshes the token once and repeats the call once.
+    pub async fn post(&self, api: &str, body: &Value) -> Result<Value, ApiError> {
+        let token = self.token().await?;
+        match self.post_with_token(api, body, &token).await {
+            Err(Expired) => {
+                self.invalidate(&token).await;
+                let token = self.token().await?;
+                self.post_with_token(api, body, &token)
+                    .await
+                    .unwrap_or_else(|_| Err(ApiError::Retryable("access token rejected twice".into())))
+            }
+            Ok(result) => result,
+        }
+    }
+
+    /// GETs `/cgi-bin/{api}` with the access token and query parameters.
+    pub async fn get(&self, api: &str, query: &[(&str, String)]) -> Result<Value, ApiError> {
+        let token = self.token().await?;
+        let send = |token: &str| {
+            let mut query = query.to_vec();
+            query.push(("access_token", token.to_owned()));
+            self.http.get(format!("{}/cgi-bin/{api}", self.base)).query(&query).send()
+        };
+        match classify(send(&token).await).await {
+            Err(Expired) => {
+                self.invalidate(&token).await;
+                let token = self.token().await?;
+                classify(send(&token).await)
+                    .await
+                    .unwrap_or_else(|_| Err(ApiError::Retryable("access token rejected twice".into())))
+            }
+            Ok(result) => result,
+        }
+    }
+
+    /// Posts to a group robot webhook; the key is the credential, no token involved.
+    pub async fn webhook(&self, key: &str, body: &Value) -> Result<Value, ApiError> {
+        let response = self
+            .http
+            .post(format!("{}/cgi-bin/webhook/send", self.base))
+            .query(&[("key", key)])
+            .json(body)
+            .send()
+            .await;
+        classify(response).await.unwrap_or_else(|_| Err(ApiError::Permanent {
+            code: 0,
+            message: "unexpected token error from webhook".into(),
+        }))
+    }
+
+    /// Uploads a temporary file (`media/upload`), returning its media id.
+    pub async fn upload_media(&self, kind: &str, file_name: &str, bytes: Vec<u8>) -> Result<String, ApiError> {
+        let token = self.token().await?;
+        let part = reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_owned());
+        let form = reqwest::multipart::Form::new().part("media", part);
+        let response = self
+            .http
+            .post(format!("{}/cgi-bin/media/upload", self.base))
+            .query(&[("access_token", token.as_str()), ("type", kind)])
+            .multipart(form)
+            .send()
+            .await;
+        let value = classify(response).await.unwrap_or_else(|_| Err(ApiError::Retryable("token expired".into())))?;
+        value["media_id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| ApiError::Retryable("media/upload answered without media_id".into()))
+    }
+
+    async fn post_with_token(&self, api: &str, body: &Value, token: &str) -> Result<Result<Value, ApiError>, Expired> {
+        let response = self
+            .http
+            .post(format!("{}/cgi-bin/{api}", self.base))
+            .query(&[("access_token", token)])
+            .json(body)
+            .send()
+            .await;
+        classify(response).await
+    }
+
+    /// The cached token, fetching one if there is none or it is due for refresh. The
+    /// lock is held while fetching, so concurrent callers wait for one fetch.
+    async fn token(&self) -> Result<String, ApiError> {
+        let mut cached = self.token.lock().await;
+        if let Some(token) = cached.as_ref().filter(|t| Instant::now() < t.refresh_at) {
+            return Ok(token.value.clone());
+        }
+        let response = self
+            .http
+            .get(format!("{}/cgi-bin/gettoken", self.base))
+            .query(&[("corpid", self.corp_id.as_str()), ("corpsecret", self.secret.as_str())])
+            .send()
+            .await;
+        (self.on_token_fetch)();
+        // Token failures (bad secret, untrusted IP) are fixed by an operator; messages
+        // wait for that rather than being dropped.
+        let value = match classify(response).await {
+            Ok(Ok(value)) => value,
+            Ok(Err(ApiError::Permanent { code, message })) => {
+                tracing::error!(code, %message, "gettoken refused: check wecom.corp_id, wecom.secret and the trusted IP list");
+                return Err(ApiError::Retryable(format!("gettoken error {code}: {message}")));
+            }
+            Ok(Err(e)) => return Err(e),
+            Err(Expired) => return Err(ApiError::Retryable("gettoken answered with a token error".into())),
+        };
+        let token = value["access_token"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ApiError::Retryable("gettoken answered without access_token".into()))?
+            .to_owned();
+        let expires_in = value["expires_in"].as_u64().unwrap_or(7200);
+        // Refresh at 90 % of the lifetime, before WeCom expires it.
+        let refresh_at = Instant::now() + Duration::from_secs(expires_in * 9 / 10);
+        *cached = Some(CachedToken { value: token.clone(), refresh_at });
+        Ok(token)
+    }
+
+    /// Drops the cached token if it is still the one that failed (another task may
+    /// already have replaced it).
+    async fn invalidate(&self, stale: &str) {
+        let mut cached = self.token.lock().await;
+        if cached.as_ref().is_some_and(|t| t.value == stale) {
+            *cached = None;
+        }
+    }
+}
+
+/// The token used was invalid or expired (40014 / 42001).
+struct Expired;
+
+/// Reads a WeCom answer: JSON with `errcode` (0 = ok), HTTP 200 even on errors.
+async fn classify(response: Result<reqwest::Response, reqwest::Error>) -> Result<Result<Value, ApiError>, Expired> {
+    let response = match response {
+        Ok(r) => r,
+        Err(e) => return Ok(Err(ApiError::Retryable(format!("network: {}", without_url(e))))),
+    };
+    let status = response.status();
+    if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        return Ok(Err(ApiError::Retryable(format!("HTTP {status}"))));
+    }
+    if !status.is_success() {
+        return Ok(Err(ApiError::Permanent { code: i64::from(status.as_u16()), message: format!("HTTP {status}") }));
+    }
+    let value: Value = match response.json().await {
+        Ok(v) => v,
+        Err(e) => return Ok(Err(ApiError::Retryable(format!("unreadable answer: {}", without_url(e))))),
+    };
+    let code = value["errcode"].as_i64().unwrap_or(0);
+    let message = value["errmsg"].as_str().unwrap_or_default().to_owned();
+    if code == 0 {
+        Ok(Ok(value))
+    } else if TOKEN_EXPIRED.contains(&code) {
+        Err(Expired)
+    } else if RETRYABLE.contains(&code) {
+        Ok(Err(ApiError::Retryable(format!("WeCom error {code}: {message}"))))
+    } else {
+        Ok(Err(ApiError::Permanent { code, message }))
+    }
+}
+
+/// reqwest errors print the URL, which carries the access token or webhook key.
+fn without_url(error: reqwest::Error) -> String {
+    error.without_url().to_string()
+}

@@ -1,0 +1,154 @@
+//! Outbound message bodies (PROTOCOL.md §6.2–§6.5), built as outbox entries.
+
+use crate::store::outbox::NewMessage;
+use serde_json::{json, Value};
+
+/// App text and markdown messages are limited to 2048 bytes (UTF-8).
+pub const APP_TEXT_LIMIT: usize = 2048;
+/// Group robot markdown may carry up to 4096 bytes.
+pub const WEBHOOK_MARKDOWN_LIMIT: usize = 4096;
+
+fn app_message(agent_id: i64, users: &[&str], msgtype: &str, body: Value, reference: Option<String>) -> NewMessage {
+    let mut payload = json!({
+        "touser": users.join("|"),
+        "msgtype": msgtype,
+        "agentid": agent_id,
+    });
+    payload[msgtype] = body;
+    NewMessage { api: "message/send".into(), target: None, payload, reference }
+}
+
+/// Text to members; long text becomes several messages split on line boundaries.
+pub fn text(agent_id: i64, users: &[&str], content: &str) -> Vec<NewMessage> {
+    split_utf8(content, APP_TEXT_LIMIT)
+        .into_iter()
+        .map(|part| app_message(agent_id, users, "text", json!({ "content": part }), None))
+        .collect()
+}
+
+/// Markdown to members, split like `text`.
+pub fn markdown(agent_id: i64, users: &[&str], content: &str) -> Vec<NewMessage> {
+    split_utf8(content, APP_TEXT_LIMIT)
+        .into_iter()
+        .map(|part| app_message(agent_id, users, "markdown", json!({ "content": part }), None))
+        .collect()
+}
+
+/// A template card; `reference` lets later steps find the send response (its
+/// `response_code`).
+pub fn template_card(agent_id: i64, users: &[&str], card: Value, reference: String) -> NewMessage {
+    app_message(agent_id, users, "template_card", card, Some(reference))
+}
+
+/// A group chat: an app-created chat (`appchat:CHATID`) or a robot webhook
+/// (`webhook:KEY`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chat {
+    AppChat(String),
+    Webhook(String),
+}
+
+impl Chat {
+    /// Parses `appchat:ID` or `webhook:KEY`.
+    pub fn parse(text: &str) -> Option<Chat> {
+        match text.split_once(':') {
+            Some(("appchat", id)) if !id.is_empty() => Some(Chat::AppChat(id.to_owned())),
+            Some(("webhook", key)) if !key.is_empty() => Some(Chat::Webhook(key.to_owned())),
+            _ => None,
+        }
+    }
+
+    fn limit(&self) -> usize {
+        match self {
+            Chat::AppChat(_) => APP_TEXT_LIMIT,
+            Chat::Webhook(_) => WEBHOOK_MARKDOWN_LIMIT,
+        }
+    }
+
+    /// Markdown to the chat, split to fit its limit.
+    pub fn markdown(&self, content: &str) -> Vec<NewMessage> {
+        split_utf8(content, self.limit())
+            .into_iter()
+            .map(|part| {
+                let body = json!({ "msgtype": "markdown", "markdown": { "content": part } });
+                match self {
+                    Chat::AppChat(id) => {
+                        let mut payload = body;
+                        payload["chatid"] = json!(id);
+                        NewMessage { api: "appchat/send".into(), target: None, payload, reference: None }
+                    }
+                    Chat::Webhook(key) => NewMessage {
+                        api: "webhook/send".into(),
+                        target: Some(key.clone()),
+                        payload: body,
+                        reference: None,
+                    },
+                }
+            })
+            .collect()
+    }
+}
+
+/// Splits text into parts of at most `max` bytes, preferring line boundaries and never
+/// cutting a character in two. Nothing is dropped.
+pub fn split_utf8(text: &str, max: usize) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    for line in text.split_inclusive('\n') {
+        if current.len() + line.len() > max && !current.is_empty() {
+            parts.push(std::mem::take(&mut current).trim_end_matches('\n').to_owned());
+        }
+        if line.len() <= max {
+            current.push_str(line);
+            continue;
+        }
+        for ch in line.chars() {
+            if current.len() + ch.len_utf8() > max {
+                parts.push(std::mem::take(&mut current));
+            }
+            current.push(ch);
+        }
+    }
+    let last = current.trim_end_matches('\n');
+    if !last.is_empty() || parts.is_empty() {
+        parts.push(last.to_owned());
+    }
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_text_is_one_part() {
+        assert_eq!(split_utf8("你好\n世界", 2048), vec!["你好\n世界"]);
+    }
+
+    #[test]
+    fn long_text_splits_on_lines_within_the_limit() {
+        let line = "排行榜第一名".repeat(10); // 180 bytes
+        let text = vec![line.as_str(); 30].join("\n");
+        let parts = split_utf8(&text, 2048);
+        assert!(parts.len() > 1);
+        assert!(parts.iter().all(|p| p.len() <= 2048));
+        assert_eq!(parts.join("\n"), text);
+    }
+
+    #[test]
+    fn an_overlong_line_is_cut_between_characters() {
+        let text = "字".repeat(1000); // 3000 bytes, no newline
+        let parts = split_utf8(&text, 2048);
+        assert_eq!(parts.len(), 2);
+        assert!(parts.iter().all(|p| p.len() <= 2048));
+        assert_eq!(parts.concat(), text);
+    }
+
+    #[test]
+    fn chats_parse_by_prefix() {
+        assert_eq!(Chat::parse("appchat:wr1"), Some(Chat::AppChat("wr1".into())));
+        assert_eq!(Chat::parse("webhook:K"), Some(Chat::Webhook("K".into())));
+        assert_eq!(Chat::parse("group:x"), None);
+        assert_eq!(Chat::parse("webhook:"), None);
+    }
+}

@@ -1,0 +1,214 @@
+//! Callback XML: the encrypted envelope, the decrypted message or event, and passive
+//! reply bodies (PROTOCOL.md §1.2, §4, §5).
+
+use serde::Deserialize;
+
+/// The XML could not be read as a callback envelope or message.
+#[derive(Debug, thiserror::Error)]
+#[error("malformed callback XML: {0}")]
+pub struct XmlError(String);
+
+#[derive(Deserialize)]
+struct RawEnvelope {
+    #[serde(rename = "Encrypt")]
+    encrypt: Option<String>,
+}
+
+/// Extracts the `Encrypt` text from a POST body; `ToUserName` and `AgentID` are not
+/// trusted (AgentID may be empty), the decrypted content is.
+pub fn parse_envelope(body: &str) -> Result<String, XmlError> {
+    let raw: RawEnvelope = quick_xml::de::from_str(body).map_err(|e| XmlError(e.to_string()))?;
+    match raw.encrypt.map(|s| s.trim().to_owned()) {
+        Some(encrypt) if !encrypt.is_empty() => Ok(encrypt),
+        _ => Err(XmlError("no Encrypt element".into())),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawMessage {
+    #[serde(rename = "FromUserName")]
+    from: Option<String>,
+    #[serde(rename = "CreateTime")]
+    create_time: Option<String>,
+    #[serde(rename = "MsgType")]
+    msg_type: Option<String>,
+    #[serde(rename = "MsgId")]
+    msg_id: Option<String>,
+    #[serde(rename = "Content")]
+    content: Option<String>,
+    #[serde(rename = "Event")]
+    event: Option<String>,
+    #[serde(rename = "EventKey")]
+    event_key: Option<String>,
+    #[serde(rename = "TaskId")]
+    task_id: Option<String>,
+    #[serde(rename = "CardType")]
+    card_type: Option<String>,
+    #[serde(rename = "ResponseCode")]
+    response_code: Option<String>,
+}
+
+/// A decrypted callback: who sent it, when, and what it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbound {
+    /// Member UserID (opaque; may be `corpid/userid` across corporations).
+    pub from: String,
+    /// Unix seconds, as WeCom stamped it.
+    pub create_time: i64,
+    pub msg_id: Option<String>,
+    pub kind: InboundKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboundKind {
+    Text { content: String },
+    EnterAgent,
+    Click { key: String },
+    TemplateCard(CardEvent),
+    /// Anything else (image, voice, subscribe, ...): parsed far enough to be logged.
+    Other { msg_type: String, event: Option<String> },
+}
+
+/// A button press on a template card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardEvent {
+    pub event_key: String,
+    pub task_id: String,
+    pub card_type: String,
+    pub response_code: String,
+}
+
+fn clean(value: Option<String>) -> String {
+    value.map(|v| v.trim().to_owned()).unwrap_or_default()
+}
+
+/// Parses a decrypted message or event. Unknown elements are ignored; text is trimmed
+/// except for a text message's content, which is kept as sent.
+pub fn parse_message(xml: &str) -> Result<Inbound, XmlError> {
+    let raw: RawMessage = quick_xml::de::from_str(xml).map_err(|e| XmlError(e.to_string()))?;
+    let from = clean(raw.from);
+    let msg_type = clean(raw.msg_type);
+    if from.is_empty() || msg_type.is_empty() {
+        return Err(XmlError("FromUserName and MsgType are required".into()));
+    }
+    let create_time = clean(raw.create_time)
+        .parse()
+        .map_err(|_| XmlError("CreateTime is not an integer".into()))?;
+    let msg_id = raw.msg_id.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    let event = raw.event.map(|v| v.trim().to_owned());
+    let kind = match (msg_type.as_str(), event.as_deref()) {
+        ("text", _) => InboundKind::Text { content: raw.content.unwrap_or_default() },
+        ("event", Some("enter_agent")) => InboundKind::EnterAgent,
+        ("event", Some("click")) => InboundKind::Click { key: clean(raw.event_key) },
+        ("event", Some("template_card_event")) => InboundKind::TemplateCard(CardEvent {
+            event_key: clean(raw.event_key),
+            task_id: clean(raw.task_id),
+            card_type: clean(raw.card_type),
+            response_code: clean(raw.response_code),
+        }),
+        _ => InboundKind::Other { msg_type, event },
+    };
+    Ok(Inbound { from, create_time, msg_id, kind })
+}
+
+impl Inbound {
+    /// The key WeCom retries share: the MsgId for messages; sender, create time and
+    /// event (with its key and card task) for events, which carry no MsgId.
+    pub fn dedup_key(&self) -> String {
+        if let Some(id) = &self.msg_id {
+            return format!("msg:{id}");
+        }
+        let detail = match &self.kind {
+            InboundKind::Text { .. } => "text".to_owned(),
+            InboundKind::EnterAgent => "enter_agent".to_owned(),
+            InboundKind::Click { key } => format!("click:{key}"),
+            InboundKind::TemplateCard(card) => format!("card:{}:{}", card.task_id, card.event_key),
+            InboundKind::Other { msg_type, event } => {
+                format!("{msg_type}:{}", event.as_deref().unwrap_or(""))
+            }
+        };
+        format!("evt:{}:{}:{detail}", self.from, self.create_time)
+    }
+}
+
+/// Wraps text in CDATA, splitting any `]]>` it contains.
+pub fn cdata(text: &str) -> String {
+    format!("<![CDATA[{}]]>", text.replace("]]>", "]]]]><![CDATA[>"))
+}
+
+/// The plaintext of a passive text reply (before encryption).
+pub fn text_reply(to_user: &str, corp_id: &str, create_time: i64, content: &str) -> String {
+    format!(
+        "<xml><ToUserName>{}</ToUserName><FromUserName>{}</FromUserName><CreateTime>{create_time}</CreateTime>\
+         <MsgType><![CDATA[text]]></MsgType><Content>{}</Content></xml>",
+        cdata(to_user),
+        cdata(corp_id),
+        cdata(content)
+    )
+}
+
+/// The plaintext of a passive `update_button` reply: greys out the pressed button.
+pub fn update_button_reply(to_user: &str, corp_id: &str, create_time: i64, replace_name: &str) -> String {
+    format!(
+        "<xml><ToUserName>{}</ToUserName><FromUserName>{}</FromUserName><CreateTime>{create_time}</CreateTime>\
+         <MsgType><![CDATA[update_button]]></MsgType><Button><ReplaceName>{}</ReplaceName></Button></xml>",
+        cdata(to_user),
+        cdata(corp_id),
+        cdata(replace_name)
+    )
+}
+
+/// Reads the `Encrypt`, `MsgSignature`, `TimeStamp` and `Nonce` of a passive reply
+/// envelope (used by `leadboard send` and the tests, which play WeCom's part).
+pub fn parse_reply_envelope(body: &str) -> Result<ReplyEnvelope, XmlError> {
+    quick_xml::de::from_str(body).map_err(|e| XmlError(e.to_string()))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReplyEnvelope {
+    #[serde(rename = "Encrypt")]
+    pub encrypt: String,
+    #[serde(rename = "MsgSignature")]
+    pub signature: String,
+    #[serde(rename = "TimeStamp")]
+    pub timestamp: String,
+    #[serde(rename = "Nonce")]
+    pub nonce: String,
+}
+
+/// The content of a passive text reply, as a client reads it.
+pub fn parse_text_reply(xml: &str) -> Result<String, XmlError> {
+    #[derive(Deserialize)]
+    struct Reply {
+        #[serde(rename = "Content")]
+        content: String,
+    }
+    let reply: Reply = quick_xml::de::from_str(xml).map_err(|e| XmlError(e.to_string()))?;
+    Ok(reply.content)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cdata_splits_its_terminator() {
+        assert_eq!(cdata("a]]>b"), "<![CDATA[a]]]]><![CDATA[>b]]>");
+        let xml = text_reply("u", "c", 1, "x]]>y");
+        assert_eq!(parse_text_reply(&xml).unwrap(), "x]]>y");
+    }
+
+    #[test]
+    fn events_without_msgid_are_keyed_by_sender_time_and_key() {
+        let xml = "<xml><FromUserName>zw</FromUserName><CreateTime>17</CreateTime><MsgType>event</MsgType>\
+                   <Event>click</Event><EventKey>K</EventKey></xml>";
+        assert_eq!(parse_message(xml).unwrap().dedup_key(), "evt:zw:17:click:K");
+    }
+
+    #[test]
+    fn missing_sender_is_an_error() {
+        assert!(parse_message("<xml><MsgType>text</MsgType><CreateTime>1</CreateTime></xml>").is_err());
+        assert!(parse_message("not xml").is_err());
+    }
+}
