@@ -61,3 +61,21 @@ pub fn format_ms(ms: i64) -> String {
         .map(|t| t.with_timezone(&TZ).format("%Y-%m-%d %H:%M").to_string())
         .unwrap_or_default()
 }
+
+/// Real time shifted by an adjustable offset: time flows, and tests can jump ahead.
+#[derive(Debug, Default)]
+pub struct ShiftedClock {
+    offset_ms: AtomicI64,
+}
+
+impl ShiftedClock {
+    pub fn advance(&self, by: chrono::Duration) {
+        self.offset_ms.fetch_add(by.num_milliseconds(), Ordering::SeqCst);
+    }
+}
+
+impl Clock for ShiftedClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + chrono::Duration::milliseconds(self.offset_ms.load(Ordering::SeqCst))
+    }
+}

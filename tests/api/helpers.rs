@@ -1,0 +1,350 @@
+//! Test harness: the real service on a loopback port with its own SQLite file, WeCom's
+//! API as a recording mock server, and a peer that signs and encrypts callbacks exactly
+//! as WeCom does.
+
+use leadboard::app::{AppState, Application};
+use leadboard::clock::{Clock, ShiftedClock};
+use leadboard::config::{Settings, Source};
+use leadboard::wecom::crypto::WecomCrypto;
+use leadboard::wecom::peer::{CallbackRequest, Peer};
+use leadboard::wecom::xml;
+use serde_json::{json, Value};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tempfile::TempDir;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// Callback credentials for a test app.
+#[derive(Clone, Copy)]
+pub struct Credentials {
+    pub token: &'static str,
+    pub aes_key: &'static str,
+    pub corp_id: &'static str,
+}
+
+/// The "project_like" configuration of the shared test vectors.
+pub const PROJECT: Credentials = Credentials {
+    token: "Xq7TkP2mLw9Rb4Vn",
+    aes_key: "mUShwlYMZEgbhW1TOtdP7+PTD6Z54A2lcwp03gY7AGI",
+    corp_id: "ww3f9a1c27b5d84e60",
+};
+
+/// The official sample configuration (vectors `official_*`, `text_*`).
+pub const OFFICIAL: Credentials = Credentials {
+    token: "QDG6eK",
+    aes_key: "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C",
+    corp_id: "wx5823bf96d3bd56c7",
+};
+
+pub const AGENT_ID: i64 = 1000002;
+
+/// A small organisation: CS with a confirmer, TR with a confirmer, one other department.
+pub const ORG: &str = r#"
+[[directory.departments]]
+id = 1
+name = "集团"
+[[directory.departments]]
+id = 2
+name = "客户成功事业部"
+parent = 1
+kind = "cs"
+[[directory.departments]]
+id = 3
+name = "招商引才事业部"
+parent = 1
+kind = "tr"
+[[directory.departments]]
+id = 4
+name = "行政部"
+parent = 1
+kind = "other"
+
+[[directory.users]]
+userid = "zhangwei"
+name = "张伟"
+department = 2
+[[directory.users]]
+userid = "cs_lead"
+name = "陈经理"
+department = 2
+level = "manager"
+confirmer = true
+[[directory.users]]
+userid = "tr_lead"
+name = "吴总监"
+department = 3
+level = "director"
+confirmer = true
+[[directory.users]]
+userid = "lina"
+name = "李娜"
+department = 4
+[[directory.users]]
+userid = "wanggm"
+name = "王总"
+department = 1
+level = "gm"
+
+[roles]
+admins = ["lina"]
+audit_group = ["wanggm"]
+"#;
+
+/// How to build a test app.
+pub struct Builder {
+    credentials: Credentials,
+    extra: String,
+    clock: Option<Arc<dyn Clock>>,
+    mock: Option<MockServer>,
+    dir: Option<TempDir>,
+}
+
+impl Builder {
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = credentials;
+        self
+    }
+
+    /// Extra TOML appended to the configuration.
+    pub fn config(mut self, toml: &str) -> Self {
+        self.extra.push_str(toml);
+        self
+    }
+
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Reuses a mock server and data directory (a restart of a stopped app).
+    pub fn restart_of(mut self, stopped: Stopped) -> Self {
+        self.mock = Some(stopped.mock);
+        self.dir = Some(stopped.dir);
+        self
+    }
+
+    pub async fn spawn(self) -> TestApp {
+        let mock = match self.mock {
+            Some(mock) => mock,
+            None => wecom_mock().await,
+        };
+        let dir = self.dir.unwrap_or_else(|| tempfile::tempdir().expect("temp dir"));
+        let db_path = dir.path().join("leadboard.db");
+        let c = self.credentials;
+        let toml = format!(
+            r#"
+[server]
+listen = "127.0.0.1:0"
+[database]
+url = "sqlite://{db}"
+[wecom]
+corp_id = "{corp}"
+agent_id = {AGENT_ID}
+secret = "test-secret"
+token = "{token}"
+encoding_aes_key = "{key}"
+api_base = "{api}"
+timeout_secs = 2
+[outbox]
+initial_backoff_ms = 20
+max_backoff_secs = 1
+{extra}
+"#,
+            db = db_path.display(),
+            corp = c.corp_id,
+            token = c.token,
+            key = c.aes_key,
+            api = mock.uri(),
+            extra = if self.extra.contains("[[directory.") { self.extra.clone() } else { format!("{ORG}\n{}", self.extra) },
+        );
+        let config_path = dir.path().join("leadboard.toml");
+        std::fs::write(&config_path, toml).expect("write config");
+        let settings = Settings::load(Source::File(&config_path)).unwrap_or_else(|e| panic!("{e}"));
+        let clock = self.clock.unwrap_or_else(|| Arc::new(ShiftedClock::default()));
+        let app = Application::build(settings, clock.clone()).await.expect("app builds");
+        let addr = app.local_addr();
+        let state = app.state().clone();
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(app.run(shutdown.clone()));
+        let peer = Peer {
+            crypto: WecomCrypto::new(c.token, c.aes_key, c.corp_id).expect("valid key"),
+            corp_id: c.corp_id.to_owned(),
+            agent_id: AGENT_ID,
+        };
+        TestApp { addr, mock, peer, clock, state, db_path, config_path, shutdown, handle, dir, http: reqwest::Client::new() }
+    }
+}
+
+/// A WeCom API mock that answers gettoken and every send with success.
+pub async fn wecom_mock() -> MockServer {
+    let mock = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/cgi-bin/gettoken"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"errcode": 0, "errmsg": "ok", "access_token": "TOKEN-1", "expires_in": 7200}),
+        ))
+        .with_priority(10)
+        .mount(&mock)
+        .await;
+    let counter = Arc::new(AtomicU64::new(0));
+    Mock::given(method("POST"))
+        .respond_with(move |_: &wiremock::Request| {
+            let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+            ResponseTemplate::new(200).set_body_json(json!({
+                "errcode": 0, "errmsg": "ok", "invaliduser": "",
+                "msgid": format!("MSG{n}"), "response_code": format!("RC{n}"),
+            }))
+        })
+        .with_priority(10)
+        .mount(&mock)
+        .await;
+    mock
+}
+
+/// A running service and everything around it.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub mock: MockServer,
+    pub peer: Peer,
+    pub clock: Arc<dyn Clock>,
+    pub state: AppState,
+    pub db_path: PathBuf,
+    pub config_path: PathBuf,
+    shutdown: CancellationToken,
+    handle: JoinHandle<anyhow::Result<()>>,
+    dir: TempDir,
+    http: reqwest::Client,
+}
+
+/// What is left of a stopped app: enough to start it again on the same data.
+pub struct Stopped {
+    pub mock: MockServer,
+    pub dir: TempDir,
+}
+
+/// An HTTP answer to a callback.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+}
+
+static MSG_IDS: AtomicU64 = AtomicU64::new(7_300_000_000_000_000_000);
+
+pub fn next_msg_id() -> String {
+    MSG_IDS.fetch_add(1, Ordering::SeqCst).to_string()
+}
+
+impl TestApp {
+    pub fn builder() -> Builder {
+        Builder { credentials: PROJECT, extra: String::new(), clock: None, mock: None, dir: None }
+    }
+
+    pub async fn spawn() -> TestApp {
+        Self::builder().spawn().await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now().timestamp()
+    }
+
+    /// POSTs a callback request as is.
+    pub async fn post(&self, request: &CallbackRequest) -> Answer {
+        self.post_raw(&request.query, request.body.clone()).await
+    }
+
+    pub async fn post_raw(&self, query: &str, body: impl Into<reqwest::Body>) -> Answer {
+        let response = self
+            .http
+            .post(self.url(&format!("/wecom/callback?{query}")))
+            .body(body)
+            .send()
+            .await
+            .expect("service answers");
+        Answer { status: response.status().as_u16(), body: response.text().await.expect("body") }
+    }
+
+    /// The callback WeCom would send for a text message.
+    pub fn text_request(&self, from: &str, content: &str) -> CallbackRequest {
+        let now = self.now();
+        self.peer.callback(&self.peer.text_xml(from, content, &next_msg_id(), now), now)
+    }
+
+    /// Sends a text message and returns the passive reply's text (None for an empty 200).
+    pub async fn say(&self, from: &str, content: &str) -> Option<String> {
+        let answer = self.post(&self.text_request(from, content)).await;
+        assert_eq!(answer.status, 200, "callback refused: {answer:?}");
+        self.open(&answer)
+    }
+
+    /// Opens a passive reply: verifies its signature, decrypts, reads its content.
+    pub fn open(&self, answer: &Answer) -> Option<String> {
+        let plain = self.peer.open_reply(&answer.body).expect("reply opens")?;
+        Some(xml::parse_text_reply(&plain).unwrap_or(plain))
+    }
+
+    /// Every request the mock WeCom API received on `api` (e.g. `message/send`).
+    pub async fn api_calls(&self, api: &str) -> Vec<Value> {
+        let wanted = format!("/cgi-bin/{api}");
+        self.mock
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r.url.path() == wanted)
+            .map(|r| serde_json::from_slice(&r.body).unwrap_or(Value::Null))
+            .collect()
+    }
+
+    /// Counts rows of a query's single integer result.
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(self.state.db.reader()).await.expect("query runs")
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.http.get(self.url("/metrics")).send().await.expect("metrics").text().await.expect("text")
+    }
+
+    pub async fn healthy(&self) -> bool {
+        let r = self.http.get(self.url("/healthz")).send().await.expect("healthz");
+        r.status().is_success()
+    }
+
+    /// Stops the service as SIGTERM would and waits for it to finish.
+    pub async fn stop(self) -> Stopped {
+        self.shutdown.cancel();
+        self.handle.await.expect("service task").expect("service stops cleanly");
+        Stopped { mock: self.mock, dir: self.dir }
+    }
+}
+
+/// Polls `check` until it is true, for at most five seconds.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The value of a metric line `name{labels} value`, 0 when absent.
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
+        .unwrap_or(0.0)
+}
