@@ -107,9 +107,8 @@ impl Application {
         }
         let worker = tokio::spawn(self.state.outbox_worker().run(shutdown.clone()));
         tracing::info!(addr = %self.local_addr(), local_mode = self.state.settings.local_mode, "leadboard listening");
-        let served = axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .await;
+        let served =
+            axum::serve(self.listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await;
         shutdown.cancel();
         let _ = worker.await;
         self.state.db.close().await;

@@ -4,9 +4,9 @@
 //! effects are committed.
 
 use crate::app::AppState;
+use crate::store::Tx;
 use crate::store::inbox::{self, StoredReply};
 use crate::store::outbox;
-use crate::store::Tx;
 use crate::wecom::message::{self, APP_TEXT_LIMIT};
 use crate::wecom::xml::{Inbound, InboundKind};
 
@@ -50,7 +50,12 @@ async fn dispatch(_state: &AppState, _tx: &mut Tx, inbound: &Inbound) -> Result<
 
 /// Text too long for a passive reply (2048 bytes) is sent through the API instead, in
 /// parts; the HTTP answer is then empty.
-async fn passive_or_outbox(state: &AppState, tx: &mut Tx, inbound: &Inbound, reply: Reply) -> Result<Reply, sqlx::Error> {
+async fn passive_or_outbox(
+    state: &AppState,
+    tx: &mut Tx,
+    inbound: &Inbound,
+    reply: Reply,
+) -> Result<Reply, sqlx::Error> {
     match reply {
         Reply::Text(text) if text.len() > APP_TEXT_LIMIT => {
             let now = state.clock.now_ms();

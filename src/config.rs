@@ -6,8 +6,8 @@ use crate::domain::kind::RecordKind;
 use crate::domain::money::Fen;
 use crate::domain::org::{DeptKind, Level};
 use chrono::{NaiveDate, NaiveTime};
-use figment::providers::{Env, Format, Toml};
 use figment::Figment;
+use figment::providers::{Env, Format, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
 use std::collections::HashSet;
@@ -19,31 +19,20 @@ use std::str::FromStr;
 pub const ENV_PREFIX: &str = "LEADBOARD_";
 
 /// Everything leadboard reads from configuration (SPEC §9).
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Default)]
 pub struct Settings {
-    #[serde(default)]
     pub server: ServerSettings,
-    #[serde(default)]
     pub database: DatabaseSettings,
-    #[serde(default)]
     pub wecom: WecomSettings,
     pub programme: Option<ProgrammeSettings>,
-    #[serde(default)]
     pub directory: DirectorySettings,
-    #[serde(default)]
     pub roles: RolesSettings,
-    #[serde(default)]
     pub points: PointsSettings,
-    #[serde(default)]
     pub stakes: StakesSettings,
-    #[serde(default)]
     pub schedules: ScheduleSettings,
-    #[serde(default)]
     pub contests: Vec<ContestSettings>,
-    #[serde(default)]
     pub outbox: OutboxSettings,
     /// Set when no configuration file was given (SPEC §9 local mode).
-    #[serde(skip)]
     pub local_mode: bool,
 }
 
@@ -424,26 +413,46 @@ impl Settings {
                 }
                 (Figment::from(Toml::file_exact(path)), false)
             }
-            Source::Local { base, secrets } => {
-                (Figment::from(Toml::string(base)).merge(Toml::string(secrets)), true)
-            }
+            Source::Local { base, secrets } => (Figment::from(Toml::string(base)).merge(Toml::string(secrets)), true),
         };
         let figment = figment.merge(env_provider());
-        let mut problems = unknown_keys(&figment);
-        let mut settings = match figment.extract::<Settings>() {
-            Ok(settings) => settings,
-            Err(errors) => {
-                problems.extend(errors.into_iter().map(|e| e.to_string()));
-                return Err(ConfigErrors(problems));
-            }
-        };
+        let mut problems = Vec::new();
+        let mut parse_errors = Vec::new();
+        let mut settings = Self::sections(&figment, &mut problems, &mut parse_errors);
+        if !parse_errors.is_empty() {
+            // Validating defaults in place of unreadable sections would only add noise.
+            problems.extend(parse_errors);
+            return Err(ConfigErrors(problems));
+        }
         settings.local_mode = local_mode;
         settings.read_secret_files(&mut problems);
         settings.validate(&mut problems);
-        if problems.is_empty() {
-            Ok(settings)
-        } else {
-            Err(ConfigErrors(problems))
+        if problems.is_empty() { Ok(settings) } else { Err(ConfigErrors(problems)) }
+    }
+
+    /// Reads each section on its own, so that a mistake in one does not hide the
+    /// mistakes in the others.
+    fn sections(figment: &Figment, unknown: &mut Vec<String>, errors: &mut Vec<String>) -> Settings {
+        if let Ok(figment::value::Value::Dict(_, top)) = figment.find_value("") {
+            for key in top.keys().filter(|k| !SECTIONS.contains(&k.as_str())) {
+                unknown.push(unknown_key(key));
+            }
+        }
+        let mut problems = Problems { unknown, errors };
+        let problems = &mut problems;
+        Settings {
+            server: section(figment, "server", problems).unwrap_or_default(),
+            database: section(figment, "database", problems).unwrap_or_default(),
+            wecom: section(figment, "wecom", problems).unwrap_or_default(),
+            programme: section(figment, "programme", problems),
+            directory: section(figment, "directory", problems).unwrap_or_default(),
+            roles: section(figment, "roles", problems).unwrap_or_default(),
+            points: section(figment, "points", problems).unwrap_or_default(),
+            stakes: section(figment, "stakes", problems).unwrap_or_default(),
+            schedules: section(figment, "schedules", problems).unwrap_or_default(),
+            contests: section(figment, "contests", problems).unwrap_or_default(),
+            outbox: section(figment, "outbox", problems).unwrap_or_default(),
+            local_mode: false,
         }
     }
 
@@ -504,10 +513,10 @@ impl Settings {
                 problems.push("wecom.token 必须是 1 到 32 位英文字母或数字".into());
             }
         }
-        if let Some(key) = &w.encoding_aes_key {
-            if crate::wecom::crypto::decode_aes_key(key.expose_secret()).is_err() {
-                problems.push("wecom.encoding_aes_key 必须是 43 位 Base64 字符（后台生成的 EncodingAESKey）".into());
-            }
+        if let Some(key) = &w.encoding_aes_key
+            && crate::wecom::crypto::decode_aes_key(key.expose_secret()).is_err()
+        {
+            problems.push("wecom.encoding_aes_key 必须是 43 位 Base64 字符（后台生成的 EncodingAESKey）".into());
         }
         match url::Url::parse(&w.api_base) {
             Ok(u) if matches!(u.scheme(), "http" | "https") => {}
@@ -521,7 +530,9 @@ impl Settings {
     fn validate_schedules(&self, problems: &mut Vec<String>) {
         for (name, expr) in self.schedules.entries() {
             if let Err(e) = cron::Schedule::from_str(expr) {
-                problems.push(format!("schedules.{name} 不是有效的 cron 表达式（含秒字段）“{expr}”：{e}"));
+                let why = e.to_string();
+                let why = why.lines().last().unwrap_or_default();
+                problems.push(format!("schedules.{name} 不是有效的 cron 表达式（含秒字段）“{expr}”：{why}"));
             }
         }
     }
@@ -532,10 +543,10 @@ impl Settings {
             ("programme.start/end", p.start, p.end),
             ("programme.referral_start/referral_end", p.referral_start, p.referral_end),
         ] {
-            if let (Some(start), Some(end)) = (start, end) {
-                if end < start {
-                    problems.push(format!("{what}：结束日期 {end} 早于开始日期 {start}"));
-                }
+            if let (Some(start), Some(end)) = (start, end)
+                && end < start
+            {
+                problems.push(format!("{what}：结束日期 {end} 早于开始日期 {start}"));
             }
         }
     }
@@ -588,26 +599,69 @@ fn env_provider() -> Env {
     Env::prefixed(ENV_PREFIX).ignore(&["CONFIG"]).split("__")
 }
 
-/// Keys nobody reads, by their full dotted name, with the environment variable that set
-/// them when there is one.
-fn unknown_keys(figment: &Figment) -> Vec<String> {
-    let Ok(value) = figment.extract::<figment::value::Value>() else {
-        return Vec::new();
-    };
-    let mut unknown = Vec::new();
-    let _ = serde_ignored::deserialize(&value, |path| unknown.push(path.to_string()))
-        .map(|_: Settings| ());
-    unknown
-        .into_iter()
-        .map(|key| {
-            let from_env = std::env::vars().map(|(name, _)| name).find(|name| {
-                name.strip_prefix(ENV_PREFIX)
-                    .is_some_and(|rest| rest.to_ascii_lowercase().replace("__", ".") == key)
-            });
-            match from_env {
-                Some(name) => format!("未知配置项 `{key}`（来自环境变量 {name}）"),
-                None => format!("未知配置项 `{key}`"),
-            }
+/// The top-level sections, in the order of `Settings`.
+const SECTIONS: [&str; 11] = [
+    "server",
+    "database",
+    "wecom",
+    "programme",
+    "directory",
+    "roles",
+    "points",
+    "stakes",
+    "schedules",
+    "contests",
+    "outbox",
+];
+
+/// Where `section` records what it finds wrong.
+struct Problems<'a> {
+    unknown: &'a mut Vec<String>,
+    errors: &'a mut Vec<String>,
+}
+
+/// One section: `None` when absent or unreadable (the error is recorded), with every
+/// key nobody reads reported by its full dotted name.
+fn section<T: serde::de::DeserializeOwned>(figment: &Figment, name: &str, problems: &mut Problems<'_>) -> Option<T> {
+    let value = figment.find_value(name).ok()?;
+    let _ = serde_ignored::deserialize(&value, |path| problems.unknown.push(unknown_key(&format!("{name}.{path}"))))
+        .map(|_: T| ());
+    match figment.extract_inner::<T>(name) {
+        Ok(v) => Some(v),
+        Err(errors) => {
+            problems.errors.extend(errors.into_iter().map(|e| describe_error(name, e)));
+            None
+        }
+    }
+}
+
+/// `配置项 section.key：what is wrong（来源：file or environment variable）`.
+fn describe_error(section: &str, mut error: figment::Error) -> String {
+    if error.path.last().is_some_and(|p| p == section) {
+        error.path.pop();
+    }
+    error.path.insert(0, section.to_owned());
+    let source = error
+        .metadata
+        .as_ref()
+        .map(|m| match &m.source {
+            Some(figment::Source::File(path)) => path.display().to_string(),
+            _ => m.name.to_string(),
         })
-        .collect()
+        .unwrap_or_default();
+    format!("配置项 `{}`：{}（来源：{source}）", error.path.join("."), error.kind)
+}
+
+/// Names an unknown key, and the environment variable that set it when there is one.
+fn unknown_key(key: &str) -> String {
+    let from_env = std::env::vars().map(|(name, _)| name).find(|name| {
+        name.strip_prefix(ENV_PREFIX).is_some_and(|rest| {
+            let dotted = rest.to_ascii_lowercase().replace("__", ".");
+            dotted == key || dotted.starts_with(&format!("{key}."))
+        })
+    });
+    match from_env {
+        Some(name) => format!("未知配置项 `{key}`（来自环境变量 {name}）"),
+        None => format!("未知配置项 `{key}`"),
+    }
 }

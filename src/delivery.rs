@@ -6,8 +6,8 @@
 use crate::clock::Clock;
 use crate::config::OutboxSettings;
 use crate::metrics::{DeliveryLabel, Metrics};
-use crate::store::outbox::{self, Pending};
 use crate::store::Db;
+use crate::store::outbox::{self, Pending};
 use crate::wecom::client::{ApiError, WecomClient};
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,7 +4,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -59,11 +59,7 @@ impl Metrics {
             token_refreshes: Counter::default(),
             registry: Registry::default(),
         };
-        registry.register(
-            "callback_requests",
-            "Callback requests by outcome",
-            m.callback_requests.clone(),
-        );
+        registry.register("callback_requests", "Callback requests by outcome", m.callback_requests.clone());
         registry.register(
             "decrypt_failures",
             "Callbacks refused by the crypto layer, by reason",

@@ -1,7 +1,7 @@
 //! Logging: tracing to stderr, human-readable or JSON lines, filtered by `RUST_LOG`.
 
 use crate::config::LogFormat;
-use tracing_subscriber::{fmt, EnvFilter};
+use tracing_subscriber::{EnvFilter, fmt};
 
 /// Installs the global subscriber; a second call (tests) is a no-op.
 pub fn init(format: LogFormat) {

@@ -7,7 +7,7 @@ use crate::local;
 use crate::wecom::crypto::WecomCrypto;
 use crate::wecom::peer::Peer;
 use crate::wecom::xml;
-use anyhow::{anyhow, bail, Context};
+use anyhow::{Context, anyhow, bail};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -15,11 +15,9 @@ use std::time::{Duration, Instant};
 pub async fn run(settings: &Settings, userid: &str, text: &str, url: Option<String>) -> anyhow::Result<()> {
     let base = match url {
         Some(url) => url,
-        None if settings.local_mode => {
-            local::read_state(&local::data_dir()).map(|s| s.url).ok_or_else(|| {
-                anyhow!("找不到本地服务：请先在同一目录运行 `leadboard serve`")
-            })?
-        }
+        None if settings.local_mode => local::read_state(&local::data_dir())
+            .map(|s| s.url)
+            .ok_or_else(|| anyhow!("找不到本地服务：请先在同一目录运行 `leadboard serve`"))?,
         None => format!("http://{}", settings.server.listen),
     };
     let base = base.trim_end_matches('/');

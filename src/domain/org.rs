@@ -54,14 +54,8 @@ pub enum Level {
 }
 
 impl Level {
-    pub const ALL: [Level; 6] = [
-        Level::Staff,
-        Level::Supervisor,
-        Level::Manager,
-        Level::Director,
-        Level::Vp,
-        Level::Gm,
-    ];
+    pub const ALL: [Level; 6] =
+        [Level::Staff, Level::Supervisor, Level::Manager, Level::Director, Level::Vp, Level::Gm];
 
     pub fn as_str(self) -> &'static str {
         match self {

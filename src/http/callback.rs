@@ -5,9 +5,9 @@ use crate::app::AppState;
 use crate::bot::{self, Delivery, Reply};
 use crate::wecom::crypto::Rejection;
 use crate::wecom::xml;
-use axum::body::{to_bytes, Body};
+use axum::body::{Body, to_bytes};
 use axum::extract::{RawQuery, State};
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
 use std::time::Instant;
@@ -131,10 +131,8 @@ async fn handle(state: &AppState, query: Option<&str>, body: Body) -> Result<Res
     let body = to_bytes(body, state.settings.server.max_body_bytes).await.map_err(|_| Refusal::TooLarge)?;
     let body = std::str::from_utf8(&body).map_err(|_| Refusal::Xml("body is not UTF-8".into()))?;
     let encrypt = xml::parse_envelope(body).map_err(|e| Refusal::Xml(e.to_string()))?;
-    let plain = state
-        .crypto
-        .open(&signed.signature, &signed.timestamp, &signed.nonce, &encrypt)
-        .map_err(Refusal::Crypto)?;
+    let plain =
+        state.crypto.open(&signed.signature, &signed.timestamp, &signed.nonce, &encrypt).map_err(Refusal::Crypto)?;
     let inbound = xml::parse_message(&plain).map_err(|e| Refusal::Xml(e.to_string()))?;
     let (reply, delivery) = bot::process(state, &inbound).await.map_err(|e| Refusal::Internal(e.to_string()))?;
     state.metrics.outcome(match delivery {

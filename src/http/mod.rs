@@ -4,9 +4,9 @@ pub mod callback;
 pub mod ops;
 
 use crate::app::AppState;
+use axum::Router;
 use axum::http::HeaderName;
 use axum::routing::get;
-use axum::Router;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 

@@ -3,7 +3,7 @@
 use crate::app::AppState;
 use crate::store::outbox;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 
 /// 200 when the database answers, 503 otherwise.
@@ -23,8 +23,5 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         state.metrics.outbox_pending.set(pending);
         state.metrics.outbox_failed.set(failed);
     }
-    (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-        state.metrics.encode(),
-    )
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.encode())
 }

@@ -55,9 +55,7 @@ pub async fn next_due(db: &Db, now_ms: i64) -> Result<Option<Pending>, sqlx::Err
 
 /// When the next pending message falls due, if any is pending.
 pub async fn next_due_at(db: &Db) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'")
-        .fetch_one(db.reader())
-        .await
+    sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'").fetch_one(db.reader()).await
 }
 
 pub async fn mark_delivered(db: &Db, id: i64, now_ms: i64, response: &Value) -> Result<(), sqlx::Error> {
@@ -97,11 +95,9 @@ pub async fn mark_failed(db: &Db, id: i64, error: &str) -> Result<(), sqlx::Erro
 
 /// Counts by status: (pending, failed).
 pub async fn depth(db: &Db) -> Result<(i64, i64), sqlx::Error> {
-    sqlx::query_as(
-        "SELECT COALESCE(SUM(status = 'pending'), 0), COALESCE(SUM(status = 'failed'), 0) FROM outbox",
-    )
-    .fetch_one(db.reader())
-    .await
+    sqlx::query_as("SELECT COALESCE(SUM(status = 'pending'), 0), COALESCE(SUM(status = 'failed'), 0) FROM outbox")
+        .fetch_one(db.reader())
+        .await
 }
 
 /// The stored WeCom response of the latest delivered message with this reference.

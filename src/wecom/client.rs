@@ -117,10 +117,9 @@ impl WecomClient {
             .json(body)
             .send()
             .await;
-        classify(response).await.unwrap_or_else(|_| Err(ApiError::Permanent {
-            code: 0,
-            message: "unexpected token error from webhook".into(),
-        }))
+        classify(response).await.unwrap_or_else(|_| {
+            Err(ApiError::Permanent { code: 0, message: "unexpected token error from webhook".into() })
+        })
     }
 
     /// Uploads a temporary file (`media/upload`), returning its media id.

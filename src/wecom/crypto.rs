@@ -1,11 +1,11 @@
 //! WeCom callback cryptography: message signatures, AES-256-CBC with 32-byte PKCS#7
 //! padding, and the `random ‖ length ‖ message ‖ receive id` frame (PROTOCOL.md §2–§4).
 
-use aes::cipher::{block_padding::NoPadding, BlockDecryptMut, BlockEncryptMut, KeyIvInit};
-use base64::alphabet::STANDARD as STANDARD_ALPHABET;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
-use base64::engine::DecodePaddingMode;
+use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit, block_padding::NoPadding};
 use base64::Engine;
+use base64::alphabet::STANDARD as STANDARD_ALPHABET;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use sha1::{Digest, Sha1};
 use subtle::ConstantTimeEq;
 
@@ -78,9 +78,7 @@ pub struct WecomCrypto {
 
 impl std::fmt::Debug for WecomCrypto {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WecomCrypto")
-            .field("receive_id", &self.receive_id)
-            .finish_non_exhaustive()
+        f.debug_struct("WecomCrypto").field("receive_id", &self.receive_id).finish_non_exhaustive()
     }
 }
 
@@ -89,19 +87,13 @@ pub fn decode_aes_key(encoding_aes_key: &str) -> Result<[u8; 32], InvalidAesKey>
     if encoding_aes_key.len() != 43 {
         return Err(InvalidAesKey);
     }
-    let bytes = LENIENT_KEY_ENGINE
-        .decode(format!("{encoding_aes_key}="))
-        .map_err(|_| InvalidAesKey)?;
+    let bytes = LENIENT_KEY_ENGINE.decode(format!("{encoding_aes_key}=")).map_err(|_| InvalidAesKey)?;
     bytes.try_into().map_err(|_| InvalidAesKey)
 }
 
 impl WecomCrypto {
     pub fn new(token: &str, encoding_aes_key: &str, receive_id: &str) -> Result<Self, InvalidAesKey> {
-        Ok(Self {
-            token: token.to_owned(),
-            key: decode_aes_key(encoding_aes_key)?,
-            receive_id: receive_id.to_owned(),
-        })
+        Ok(Self { token: token.to_owned(), key: decode_aes_key(encoding_aes_key)?, receive_id: receive_id.to_owned() })
     }
 
     /// `lowercase_hex(sha1(sorted(token, timestamp, nonce, data).concat()))`.
@@ -203,9 +195,5 @@ fn unpad(plain: &[u8]) -> Result<&[u8], Rejection> {
         return Err(Rejection::Padding);
     }
     let (frame, padding) = plain.split_at(plain.len() - n);
-    if padding.iter().all(|b| *b as usize == n) {
-        Ok(frame)
-    } else {
-        Err(Rejection::Padding)
-    }
+    if padding.iter().all(|b| *b as usize == n) { Ok(frame) } else { Err(Rejection::Padding) }
 }

@@ -1,7 +1,7 @@
 //! Outbound message bodies (PROTOCOL.md §6.2–§6.5), built as outbox entries.
 
 use crate::store::outbox::NewMessage;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 /// App text and markdown messages are limited to 2048 bytes (UTF-8).
 pub const APP_TEXT_LIMIT: usize = 2048;

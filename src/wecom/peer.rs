@@ -42,7 +42,14 @@ impl Peer {
     }
 
     /// The decrypted XML of a template-card button press.
-    pub fn card_event_xml(&self, from: &str, task_id: &str, event_key: &str, response_code: &str, create_time: i64) -> String {
+    pub fn card_event_xml(
+        &self,
+        from: &str,
+        task_id: &str,
+        event_key: &str,
+        response_code: &str,
+        create_time: i64,
+    ) -> String {
         format!(
             "<xml><ToUserName>{}</ToUserName><FromUserName>{}</FromUserName><CreateTime>{create_time}</CreateTime>\
              <MsgType><![CDATA[event]]></MsgType><Event><![CDATA[template_card_event]]></Event>\

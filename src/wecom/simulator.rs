@@ -1,13 +1,13 @@
 //! Local mode's stand-in for the WeCom API: answers every call as WeCom would on a good
 //! day, logs it, and keeps it so `leadboard send` can show what the bot sent.
 
-use crate::store::{outbox, Db};
+use crate::store::{Db, outbox};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 
 /// Where the simulator is mounted on the service's own listener.
@@ -49,7 +49,9 @@ async fn call(State(sim): State<Simulator>, Path(api): Path<String>, body: Bytes
     let recorded = serde_json::from_slice(&body).unwrap_or_else(|_| json!({ "bytes": body.len() }));
     let id = sim.record(&api, recorded);
     Json(match api.as_str() {
-        "media/upload" => json!({ "errcode": 0, "errmsg": "ok", "type": "file", "media_id": format!("SIM-MEDIA-{id}") }),
+        "media/upload" => {
+            json!({ "errcode": 0, "errmsg": "ok", "type": "file", "media_id": format!("SIM-MEDIA-{id}") })
+        }
         _ => json!({
             "errcode": 0, "errmsg": "ok", "invaliduser": "",
             "msgid": format!("SIM-MSG-{id}"), "response_code": format!("SIM-RC-{id}"),

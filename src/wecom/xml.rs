@@ -62,12 +62,19 @@ pub struct Inbound {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InboundKind {
-    Text { content: String },
+    Text {
+        content: String,
+    },
     EnterAgent,
-    Click { key: String },
+    Click {
+        key: String,
+    },
     TemplateCard(CardEvent),
     /// Anything else (image, voice, subscribe, ...): parsed far enough to be logged.
-    Other { msg_type: String, event: Option<String> },
+    Other {
+        msg_type: String,
+        event: Option<String>,
+    },
 }
 
 /// A button press on a template card.
@@ -92,9 +99,7 @@ pub fn parse_message(xml: &str) -> Result<Inbound, XmlError> {
     if from.is_empty() || msg_type.is_empty() {
         return Err(XmlError("FromUserName and MsgType are required".into()));
     }
-    let create_time = clean(raw.create_time)
-        .parse()
-        .map_err(|_| XmlError("CreateTime is not an integer".into()))?;
+    let create_time = clean(raw.create_time).parse().map_err(|_| XmlError("CreateTime is not an integer".into()))?;
     let msg_id = raw.msg_id.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
     let event = raw.event.map(|v| v.trim().to_owned());
     let kind = match (msg_type.as_str(), event.as_deref()) {

@@ -1,7 +1,7 @@
 //! The callback endpoint over HTTP: URL verification, answers, exactly-once processing
 //! of retries, and refusal of every kind of bad request.
 
-use crate::helpers::{metric, next_msg_id, TestApp, OFFICIAL};
+use crate::helpers::{OFFICIAL, TestApp, metric, next_msg_id};
 use leadboard::clock::ManualClock;
 use serde_json::Value;
 use std::sync::Arc;
@@ -26,9 +26,8 @@ async fn official_app_at(timestamp: &str) -> TestApp {
 async fn url_verification_answers_the_decrypted_echostr() {
     let v = vector("official_verify_url");
     let app = official_app_at(v["timestamp"].as_str().unwrap()).await;
-    let response = reqwest::get(app.url(&format!("/wecom/callback?{}", v["query_string"].as_str().unwrap())))
-        .await
-        .unwrap();
+    let response =
+        reqwest::get(app.url(&format!("/wecom/callback?{}", v["query_string"].as_str().unwrap()))).await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), v["expected_response_body"].as_str().unwrap());
 }
@@ -121,7 +120,10 @@ async fn bad_requests_are_refused_and_change_nothing() {
         bytes[last] ^= 0x55;
         let data = base64_encode(&bytes);
         let sig = app.peer.crypto.signature(&now.to_string(), "1", &data);
-        (format!("msg_signature={sig}&timestamp={now}&nonce=1"), format!("<xml><Encrypt><![CDATA[{data}]]></Encrypt></xml>"))
+        (
+            format!("msg_signature={sig}&timestamp={now}&nonce=1"),
+            format!("<xml><Encrypt><![CDATA[{data}]]></Encrypt></xml>"),
+        )
     };
     let stale = {
         let then = now - 3600;

@@ -8,12 +8,11 @@ use leadboard::config::{Settings, Source};
 use leadboard::wecom::crypto::WecomCrypto;
 use leadboard::wecom::peer::{CallbackRequest, Peer};
 use leadboard::wecom::xml;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
@@ -112,12 +111,6 @@ impl Builder {
         self
     }
 
-    /// Extra TOML appended to the configuration.
-    pub fn config(mut self, toml: &str) -> Self {
-        self.extra.push_str(toml);
-        self
-    }
-
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
         self
@@ -162,7 +155,8 @@ max_backoff_secs = 1
             token = c.token,
             key = c.aes_key,
             api = mock.uri(),
-            extra = if self.extra.contains("[[directory.") { self.extra.clone() } else { format!("{ORG}\n{}", self.extra) },
+            extra =
+                if self.extra.contains("[[directory.") { self.extra.clone() } else { format!("{ORG}\n{}", self.extra) },
         );
         let config_path = dir.path().join("leadboard.toml");
         std::fs::write(&config_path, toml).expect("write config");
@@ -178,20 +172,37 @@ max_backoff_secs = 1
             corp_id: c.corp_id.to_owned(),
             agent_id: AGENT_ID,
         };
-        TestApp { addr, mock, peer, clock, state, db_path, config_path, shutdown, handle, dir, http: reqwest::Client::new() }
+        TestApp {
+            addr,
+            mock,
+            peer,
+            clock,
+            state,
+            shutdown,
+            handle,
+            dir,
+            http: reqwest::Client::new(),
+        }
     }
 }
 
 /// A WeCom API mock that answers gettoken and every send with success.
 pub async fn wecom_mock() -> MockServer {
     let mock = MockServer::start().await;
+    mount_defaults(&mock).await;
+    mock
+}
+
+/// The happy-path answers: a token, and success for every POST.
+pub async fn mount_defaults(mock: &MockServer) {
     Mock::given(method("GET"))
         .and(path("/cgi-bin/gettoken"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            json!({"errcode": 0, "errmsg": "ok", "access_token": "TOKEN-1", "expires_in": 7200}),
-        ))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"errcode": 0, "errmsg": "ok", "access_token": "TOKEN-1", "expires_in": 7200})),
+        )
         .with_priority(10)
-        .mount(&mock)
+        .mount(mock)
         .await;
     let counter = Arc::new(AtomicU64::new(0));
     Mock::given(method("POST"))
@@ -203,9 +214,8 @@ pub async fn wecom_mock() -> MockServer {
             }))
         })
         .with_priority(10)
-        .mount(&mock)
+        .mount(mock)
         .await;
-    mock
 }
 
 /// A running service and everything around it.
@@ -215,8 +225,6 @@ pub struct TestApp {
     pub peer: Peer,
     pub clock: Arc<dyn Clock>,
     pub state: AppState,
-    pub db_path: PathBuf,
-    pub config_path: PathBuf,
     shutdown: CancellationToken,
     handle: JoinHandle<anyhow::Result<()>>,
     dir: TempDir,
@@ -344,7 +352,5 @@ where
 
 /// The value of a metric line `name{labels} value`, 0 when absent.
 pub fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
-        .unwrap_or(0.0)
+    text.lines().find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok())).unwrap_or(0.0)
 }

@@ -1,5 +1,9 @@
 //! End-to-end tests: the service on a loopback port, driven as WeCom drives it.
 
 mod callback;
+mod config;
 mod crypto;
 mod helpers;
+mod interop;
+mod local_mode;
+mod outbox;

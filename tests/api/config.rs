@@ -1,0 +1,84 @@
+//! Configuration as operators meet it: `leadboard check-config` on files and
+//! environment overrides, every problem listed at once, secrets never shown.
+
+use crate::local_mode::leadboard;
+use std::process::Command;
+
+const VALID: &str = r#"
+[wecom]
+corp_id = "ww0123456789abcdef"
+agent_id = 1000002
+secret = "TOP-SECRET-VALUE"
+token = "Tok3n"
+encoding_aes_key = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
+[[directory.departments]]
+id = 1
+name = "集团"
+"#;
+
+fn check(toml: &str, env: &[(&str, &str)]) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("leadboard.toml");
+    std::fs::write(&path, toml).unwrap();
+    let output = Command::new(crate::local_mode::BIN)
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), text)
+}
+
+#[test]
+fn a_valid_file_passes() {
+    let (ok, text) = check(VALID, &[]);
+    assert!(ok, "{text}");
+}
+
+#[test]
+fn every_problem_is_listed_at_once_without_secrets() {
+    let toml = format!(
+        "{VALID}\n[server]\nlisten = \"nowhere\"\nlisten_port = 1\n[schedules]\nreminders = \"every hour\"\n[wecom_extra]\nx = 1\n"
+    );
+    let toml = toml.replace("token = \"Tok3n\"", "token = \"bad token!\"");
+    let (ok, text) = check(&toml, &[]);
+    assert!(!ok);
+    for expected in ["server.listen_port", "wecom_extra", "server.listen", "schedules.reminders", "wecom.token"] {
+        assert!(text.contains(expected), "missing {expected} in:\n{text}");
+    }
+    assert!(!text.contains("TOP-SECRET-VALUE") && !text.contains("bad token!"), "{text}");
+}
+
+#[test]
+fn environment_overrides_apply_and_unknown_ones_are_named() {
+    let (ok, text) = check(VALID, &[("LEADBOARD_WECOM__AGENT_ID", "0")]);
+    assert!(!ok && text.contains("wecom.agent_id"), "{text}");
+    let (ok, text) = check(VALID, &[("LEADBOARD_WECOM__SECRETT", "x")]);
+    assert!(!ok && text.contains("LEADBOARD_WECOM__SECRETT"), "{text}");
+    let (ok, text) =
+        check(&VALID.replace("secret = \"TOP-SECRET-VALUE\"\n", ""), &[("LEADBOARD_WECOM__SECRET", "12345")]);
+    assert!(ok, "a numeric secret from the environment is a string: {text}");
+}
+
+#[test]
+fn secrets_can_come_from_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "FROM-FILE\n").unwrap();
+    let toml =
+        VALID.replace("secret = \"TOP-SECRET-VALUE\"", &format!("secret_file = {:?}", secret.display().to_string()));
+    let (ok, text) = check(&toml, &[]);
+    assert!(ok, "{text}");
+    let toml = VALID.replace("secret = \"TOP-SECRET-VALUE\"", "secret_file = \"/nonexistent/secret\"");
+    let (ok, text) = check(&toml, &[]);
+    assert!(!ok && text.contains("wecom.secret_file"), "{text}");
+}
+
+#[test]
+fn a_missing_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = leadboard(dir.path(), &["check-config", "--config", "nope.toml"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("配置文件不存在"));
+}

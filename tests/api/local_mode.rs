@@ -1,0 +1,95 @@
+//! Local mode, as a newcomer meets it: the real binary in an empty directory, no
+//! configuration, and `leadboard send` talking to it.
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_leadboard");
+
+/// A `leadboard serve` process in local mode, stopped with SIGTERM when dropped.
+pub struct LocalService {
+    child: Child,
+    pub dir: tempfile::TempDir,
+}
+
+impl LocalService {
+    pub fn start() -> LocalService {
+        let dir = tempfile::tempdir().unwrap();
+        let child = Command::new(BIN)
+            .arg("serve")
+            .current_dir(dir.path())
+            .env_remove("LEADBOARD_CONFIG")
+            .env("LEADBOARD_SERVER__LISTEN", "127.0.0.1:0")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("leadboard starts");
+        let service = LocalService { child, dir };
+        let state = service.dir.path().join("data/local-state.json");
+        wait_for(|| state.exists(), "local mode to write its address");
+        service
+    }
+
+    /// Runs `leadboard ARGS` in the service's directory.
+    pub fn run(&self, args: &[&str]) -> Output {
+        leadboard(self.dir.path(), args)
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "leadboard did not stop within 10 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for LocalService {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn leadboard(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN).args(args).current_dir(dir).env_remove("LEADBOARD_CONFIG").output().expect("leadboard runs")
+}
+
+pub fn wait_for(mut ready: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn stdout(output: &Output) -> String {
+    assert!(output.status.success(), "failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn serve_starts_without_configuration_and_send_prints_the_answer() {
+    let service = LocalService::start();
+    assert!(service.dir.path().join("data/local-secrets.toml").exists());
+    assert!(service.dir.path().join("data/leadboard.db").exists());
+
+    let answer = stdout(&service.run(&["send", "--as", "zhangwei", "帮助"]));
+    assert!(answer.contains("帮助"), "{answer}");
+
+    assert!(service.terminate().success(), "SIGTERM ends the service with status 0");
+}
+
+#[test]
+fn check_config_accepts_local_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = stdout(&leadboard(dir.path(), &["check-config"]));
+    assert!(out.contains("本地模式"), "{out}");
+}

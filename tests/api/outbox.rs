@@ -1,0 +1,145 @@
+//! The outbox: every outbound message is delivered once, through token expiry, busy
+//! and rate-limit answers and restarts; permanent errors are given up visibly.
+
+use crate::helpers::{TestApp, eventually, metric, mount_defaults};
+use leadboard::store::outbox;
+use leadboard::wecom::message;
+use serde_json::json;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+/// Queues a text message to `user` as a command would, inside a write transaction.
+async fn queue_text(app: &TestApp, user: &str, text: &str) {
+    let mut tx = app.state.db.begin().await.unwrap();
+    for m in message::text(app.state.settings.wecom.agent_id, &[user], text) {
+        outbox::enqueue(&mut tx, app.state.clock.now_ms(), &m).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    app.state.outbox_wake.notify_one();
+}
+
+async fn fail_sends(app: &TestApp, errcode: i64, times: u64) {
+    Mock::given(method("POST"))
+        .and(path("/cgi-bin/message/send"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"errcode": errcode, "errmsg": "mock error"})))
+        .up_to_n_times(times)
+        .with_priority(1)
+        .mount(&app.mock)
+        .await;
+}
+
+async fn delivered(app: &TestApp) -> i64 {
+    app.count("SELECT COUNT(*) FROM outbox WHERE status = 'delivered'").await
+}
+
+#[tokio::test]
+async fn an_expired_token_is_refreshed_once_and_the_message_delivered() {
+    let app = TestApp::spawn().await;
+    fail_sends(&app, 42001, 1).await;
+    queue_text(&app, "zhangwei", "你好").await;
+    eventually("delivery", || async { delivered(&app).await == 1 }).await;
+
+    assert_eq!(app.api_calls("gettoken").await.len(), 2, "one initial fetch, one refresh");
+    let sends = app.api_calls("message/send").await;
+    assert_eq!(sends.len(), 2, "the rejected attempt and its retry");
+    assert_eq!(sends[1]["text"]["content"], "你好");
+    assert_eq!(sends[1]["touser"], "zhangwei");
+    assert_eq!(metric(&app.metrics().await, "leadboard_wecom_token_refreshes_total"), 2.0);
+}
+
+#[tokio::test]
+async fn concurrent_callers_share_one_token_fetch() {
+    let app = TestApp::spawn().await;
+    let client = app.state.client.clone();
+    let body = json!({"touser": "zhangwei"});
+    let calls = (0..10).map(|_| client.post("message/send", &body));
+    let results = futures::future::join_all(calls).await;
+    assert!(results.iter().all(Result::is_ok));
+    assert_eq!(app.api_calls("gettoken").await.len(), 1);
+}
+
+#[tokio::test]
+async fn busy_and_rate_limited_answers_are_retried_until_delivered_once() {
+    let app = TestApp::spawn().await;
+    fail_sends(&app, -1, 2).await;
+    queue_text(&app, "zhangwei", "第一条").await;
+    eventually("first delivery", || async { delivered(&app).await == 1 }).await;
+    fail_sends(&app, 45009, 3).await;
+    queue_text(&app, "zhangwei", "第二条").await;
+    eventually("second delivery", || async { delivered(&app).await == 2 }).await;
+
+    let sends = app.api_calls("message/send").await;
+    assert_eq!(sends.len(), 2 + 1 + 3 + 1);
+    let attempts: Vec<i64> =
+        sqlx::query_scalar("SELECT attempts FROM outbox ORDER BY id").fetch_all(app.state.db.reader()).await.unwrap();
+    assert_eq!(attempts, vec![3, 4]);
+    let metrics = app.metrics().await;
+    assert_eq!(metric(&metrics, r#"leadboard_outbox_delivery_failures_total{api="message/send",kind="retry"}"#), 5.0);
+    assert_eq!(metric(&metrics, "leadboard_outbox_pending"), 0.0);
+}
+
+#[tokio::test]
+async fn a_permanent_error_is_given_up_and_visible() {
+    let app = TestApp::spawn().await;
+    fail_sends(&app, 81013, 1).await;
+    queue_text(&app, "nobody", "你好").await;
+    eventually("give up", || async { app.count("SELECT COUNT(*) FROM outbox WHERE status = 'failed'").await == 1 })
+        .await;
+    let error: String =
+        sqlx::query_scalar("SELECT last_error FROM outbox").fetch_one(app.state.db.reader()).await.unwrap();
+    assert!(error.contains("81013"), "{error}");
+    assert_eq!(app.api_calls("message/send").await.len(), 1, "not retried");
+    let metrics = app.metrics().await;
+    assert_eq!(metric(&metrics, "leadboard_outbox_failed"), 1.0);
+    assert_eq!(
+        metric(&metrics, r#"leadboard_outbox_delivery_failures_total{api="message/send",kind="permanent"}"#),
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn undelivered_messages_survive_a_restart_and_are_delivered_once() {
+    let app = TestApp::spawn().await;
+    // WeCom is down: every send fails for now.
+    fail_sends(&app, -1, 1_000).await;
+    queue_text(&app, "zhangwei", "重启前").await;
+    eventually("a failed attempt", || async { !app.api_calls("message/send").await.is_empty() }).await;
+    let stopped = app.stop().await;
+    // WeCom is back.
+    stopped.mock.reset().await;
+    mount_defaults(&stopped.mock).await;
+    let app = TestApp::builder().restart_of(stopped).spawn().await;
+    eventually("delivery after restart", || async { delivered(&app).await == 1 }).await;
+    let sends = app.api_calls("message/send").await;
+    assert_eq!(sends.len(), 1);
+    assert_eq!(sends[0]["text"]["content"], "重启前");
+}
+
+#[tokio::test]
+async fn long_text_is_split_within_the_limit_and_nothing_is_lost() {
+    let app = TestApp::spawn().await;
+    let text = (1..=200).map(|i| format!("第{i}名 杭州云帆科技有限公司")).collect::<Vec<_>>().join("\n");
+    queue_text(&app, "zhangwei", &text).await;
+    let parts = message::split_utf8(&text, message::APP_TEXT_LIMIT).len();
+    assert!(parts > 1);
+    eventually("all parts delivered", || async { delivered(&app).await == parts as i64 }).await;
+    let sent: Vec<String> =
+        app.api_calls("message/send").await.iter().map(|b| b["text"]["content"].as_str().unwrap().to_owned()).collect();
+    assert!(sent.iter().all(|p| p.len() <= 2048));
+    assert_eq!(sent.join("\n"), text);
+}
+
+#[tokio::test]
+async fn outbox_entries_keep_wecoms_response_for_later_steps() {
+    let app = TestApp::spawn().await;
+    let mut tx = app.state.db.begin().await.unwrap();
+    let card =
+        message::template_card(1000002, &["cs_lead"], json!({"card_type": "button_interaction"}), "card:7".into());
+    outbox::enqueue(&mut tx, app.state.clock.now_ms(), &card).await.unwrap();
+    tx.commit().await.unwrap();
+    app.state.outbox_wake.notify_one();
+    eventually("delivery", || async { delivered(&app).await == 1 }).await;
+    let mut tx = app.state.db.begin().await.unwrap();
+    let response = outbox::delivered_response(&mut tx, "card:7").await.unwrap().expect("stored");
+    assert!(response["response_code"].as_str().unwrap().starts_with("RC"));
+}
