@@ -2,10 +2,12 @@
 //! first so that tests and local mode can use port 0 and learn the address.
 
 use crate::clock::Clock;
-use crate::config::Settings;
+use crate::config::{DirectorySource, Settings};
 use crate::delivery::OutboxWorker;
+use crate::domain::text::name_key;
 use crate::metrics::Metrics;
 use crate::store::Db;
+use crate::store::{directory, records};
 use crate::wecom::client::WecomClient;
 use crate::wecom::crypto::WecomCrypto;
 use crate::wecom::simulator::Simulator;
@@ -35,6 +37,7 @@ impl AppState {
         let db = Db::open(&settings.database_path(), Duration::from_millis(settings.database.busy_timeout_ms))
             .await
             .map_err(|e| anyhow::anyhow!("无法打开数据库 {}：{e}", settings.database_path().display()))?;
+        load_directory(&db, &settings, clock.now_ms()).await?;
         let w = &settings.wecom;
         let crypto = WecomCrypto::new(w.token(), w.encoding_aes_key(), &w.corp_id)?;
         let metrics = Arc::new(Metrics::new());
@@ -64,6 +67,30 @@ impl AppState {
             wake: self.outbox_wake.clone(),
         }
     }
+}
+
+/// Brings the stored directory in line with the configuration (static source) and
+/// registers the configured old channels. A WeCom-sourced directory is synced by its job.
+async fn load_directory(db: &Db, settings: &Settings, now_ms: i64) -> anyhow::Result<()> {
+    let mut tx = db.begin().await?;
+    if settings.directory.source == DirectorySource::Static {
+        let changes = directory::apply(&mut tx, &settings.directory_snapshot(), "config", now_ms).await?;
+        if !changes.is_empty() {
+            tracing::info!(
+                added = changes.added.len(),
+                moved = changes.moved.len(),
+                updated = changes.updated.len(),
+                departed = changes.departed.len(),
+                returned = changes.returned.len(),
+                "directory updated from configuration"
+            );
+        }
+    }
+    let channels: Vec<(String, String)> =
+        settings.channels.existing.iter().map(|n| (n.trim().to_owned(), name_key(n))).collect();
+    records::ensure_existing_channels(&mut tx, &channels, now_ms).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// A bound, ready-to-run service.

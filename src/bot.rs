@@ -4,6 +4,7 @@
 //! effects are committed.
 
 use crate::app::AppState;
+use crate::commands;
 use crate::store::Tx;
 use crate::store::inbox::{self, StoredReply};
 use crate::store::outbox;
@@ -38,9 +39,12 @@ pub async fn process(state: &AppState, inbound: &Inbound) -> Result<(Reply, Deli
     Ok((reply, Delivery::First))
 }
 
-async fn dispatch(_state: &AppState, _tx: &mut Tx, inbound: &Inbound) -> Result<Reply, sqlx::Error> {
+async fn dispatch(state: &AppState, tx: &mut Tx, inbound: &Inbound) -> Result<Reply, sqlx::Error> {
     Ok(match &inbound.kind {
-        InboundKind::Text { .. } => Reply::Text(HELP.to_owned()),
+        InboundKind::Text { content } => {
+            let now = state.clock.now();
+            Reply::Text(commands::handle_text(&state.settings, now, tx, &inbound.from, content).await?)
+        }
         other => {
             tracing::info!(from = %inbound.from, kind = kind_name(other), "callback ignored");
             Reply::Empty
@@ -77,5 +81,3 @@ fn kind_name(kind: &InboundKind) -> &'static str {
         InboundKind::Other { .. } => "other",
     }
 }
-
-const HELP: &str = "你好，我是全员营销助手。\n发送「帮助」查看可用命令。";

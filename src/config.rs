@@ -2,6 +2,7 @@
 //! `LEADBOARD_<SECTION>__<KEY>` environment variables, checked as a whole so that
 //! `check-config` can list every problem at once. Secrets never reach `Debug` output.
 
+use crate::domain::directory::{DeptEntry, PersonEntry, Snapshot};
 use crate::domain::kind::RecordKind;
 use crate::domain::money::Fen;
 use crate::domain::org::{DeptKind, Level};
@@ -31,6 +32,7 @@ pub struct Settings {
     pub stakes: StakesSettings,
     pub schedules: ScheduleSettings,
     pub contests: Vec<ContestSettings>,
+    pub channels: ChannelsSettings,
     pub outbox: OutboxSettings,
     /// Set when no configuration file was given (SPEC §9 local mode).
     pub local_mode: bool,
@@ -178,12 +180,8 @@ pub struct DepartmentSettings {
     pub id: i64,
     pub name: String,
     pub parent: Option<i64>,
-    #[serde(default = "default_dept_kind")]
-    pub kind: DeptKind,
-}
-
-fn default_dept_kind() -> DeptKind {
-    DeptKind::Other
+    /// cs | tr | other; inherited from the parent department when absent.
+    pub kind: Option<DeptKind>,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -373,6 +371,14 @@ pub struct TeamSettings {
     pub department: Option<i64>,
 }
 
+/// Recruiting channels that existed before the programme (老渠道): placements may
+/// name them, and are paid at the old-channel rate.
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct ChannelsSettings {
+    pub existing: Vec<String>,
+}
+
 /// Delivery of outbound messages.
 #[derive(Debug, Deserialize, Clone)]
 #[serde(default)]
@@ -451,6 +457,7 @@ impl Settings {
             stakes: section(figment, "stakes", problems).unwrap_or_default(),
             schedules: section(figment, "schedules", problems).unwrap_or_default(),
             contests: section(figment, "contests", problems).unwrap_or_default(),
+            channels: section(figment, "channels", problems).unwrap_or_default(),
             outbox: section(figment, "outbox", problems).unwrap_or_default(),
             local_mode: false,
         }
@@ -579,6 +586,29 @@ impl Settings {
                     problems.push(format!("{role} 中的 {id} 不在通讯录中"));
                 }
             }
+        }
+    }
+
+    /// The directory as configured (`source = "static"`).
+    pub fn directory_snapshot(&self) -> Snapshot {
+        let d = &self.directory;
+        Snapshot {
+            departments: d
+                .departments
+                .iter()
+                .map(|x| DeptEntry { id: x.id, name: x.name.clone(), parent: x.parent, kind: x.kind })
+                .collect(),
+            people: d
+                .users
+                .iter()
+                .map(|u| PersonEntry {
+                    userid: u.userid.clone(),
+                    name: u.name.clone(),
+                    department: u.department,
+                    level: u.level,
+                    confirmer: u.confirmer,
+                })
+                .collect(),
         }
     }
 

@@ -13,6 +13,7 @@ pub mod app;
 pub mod bot;
 pub mod cli;
 pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod delivery;
 pub mod domain;

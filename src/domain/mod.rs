@@ -1,5 +1,8 @@
 //! Pure business types and rules: no I/O here.
 
+pub mod directory;
 pub mod kind;
 pub mod money;
 pub mod org;
+pub mod record;
+pub mod text;

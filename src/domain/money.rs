@@ -10,9 +10,9 @@ pub struct Fen(pub i64);
 /// Why a yuan amount was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MoneyError {
-    #[error("金额格式不对（应为数字，最多两位小数，例如 12 或 12.50）")]
+    #[error("格式不对（应为数字，最多两位小数，例如 12 或 12.50）")]
     Format,
-    #[error("金额太大")]
+    #[error("太大")]
     TooLarge,
 }
 

@@ -1,6 +1,6 @@
 //! The append-only event log: who changed what, when, from what to what, and why.
 
-use super::Tx;
+use sqlx::SqliteConnection;
 
 /// One state change to append.
 #[derive(Debug, Default, Clone)]
@@ -16,7 +16,7 @@ pub struct NewEvent<'a> {
 }
 
 /// Appends an event in the caller's transaction.
-pub async fn append(tx: &mut Tx, at_ms: i64, event: NewEvent<'_>) -> Result<i64, sqlx::Error> {
+pub async fn append(conn: &mut SqliteConnection, at_ms: i64, event: NewEvent<'_>) -> Result<i64, sqlx::Error> {
     let id = sqlx::query(
         "INSERT INTO events (at, actor, entity, entity_id, action, old_value, new_value, reason, data)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -30,7 +30,7 @@ pub async fn append(tx: &mut Tx, at_ms: i64, event: NewEvent<'_>) -> Result<i64,
     .bind(event.new_value)
     .bind(event.reason)
     .bind(event.data.map(|d| d.to_string()))
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await?
     .last_insert_rowid();
     Ok(id)

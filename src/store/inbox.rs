@@ -1,6 +1,6 @@
 //! Inbound deduplication: one row per callback key, with the answer a retry gets.
 
-use super::Tx;
+use sqlx::SqliteConnection;
 
 /// The stored answer to a callback.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,11 +12,11 @@ pub enum StoredReply {
 }
 
 /// The answer already given to this key, if the callback was seen before.
-pub async fn find(tx: &mut Tx, key: &str) -> Result<Option<StoredReply>, sqlx::Error> {
+pub async fn find(conn: &mut SqliteConnection, key: &str) -> Result<Option<StoredReply>, sqlx::Error> {
     let row: Option<(Option<String>, Option<String>)> =
         sqlx::query_as("SELECT reply_kind, reply FROM inbox WHERE dedup_key = ?")
             .bind(key)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(&mut *conn)
             .await?;
     Ok(row.map(|(kind, reply)| match (kind.as_deref(), reply) {
         (Some("text"), Some(text)) => StoredReply::Text(text),
@@ -27,7 +27,7 @@ pub async fn find(tx: &mut Tx, key: &str) -> Result<Option<StoredReply>, sqlx::E
 
 /// Records a processed callback and its answer (in the transaction of its effects).
 pub async fn insert(
-    tx: &mut Tx,
+    conn: &mut SqliteConnection,
     key: &str,
     from_user: &str,
     kind: &str,
@@ -48,7 +48,7 @@ pub async fn insert(
     .bind(received_at)
     .bind(reply_kind)
     .bind(text)
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }

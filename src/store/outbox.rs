@@ -1,7 +1,8 @@
 //! The outbox table: messages waiting to be delivered to WeCom, and their fate.
 
-use super::{Db, Tx};
+use super::Db;
 use serde_json::Value;
+use sqlx::SqliteConnection;
 
 /// A message to queue.
 #[derive(Debug, Clone)]
@@ -26,7 +27,7 @@ pub struct Pending {
 }
 
 /// Queues a message in the caller's transaction, due immediately.
-pub async fn enqueue(tx: &mut Tx, now_ms: i64, message: &NewMessage) -> Result<i64, sqlx::Error> {
+pub async fn enqueue(conn: &mut SqliteConnection, now_ms: i64, message: &NewMessage) -> Result<i64, sqlx::Error> {
     let id = sqlx::query(
         "INSERT INTO outbox (created_at, api, target, payload, ref, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)",
     )
@@ -36,7 +37,7 @@ pub async fn enqueue(tx: &mut Tx, now_ms: i64, message: &NewMessage) -> Result<i
     .bind(message.payload.to_string())
     .bind(&message.reference)
     .bind(now_ms)
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await?
     .last_insert_rowid();
     Ok(id)
@@ -101,12 +102,12 @@ pub async fn depth(db: &Db) -> Result<(i64, i64), sqlx::Error> {
 }
 
 /// The stored WeCom response of the latest delivered message with this reference.
-pub async fn delivered_response(tx: &mut Tx, reference: &str) -> Result<Option<Value>, sqlx::Error> {
+pub async fn delivered_response(conn: &mut SqliteConnection, reference: &str) -> Result<Option<Value>, sqlx::Error> {
     let text: Option<String> = sqlx::query_scalar(
         "SELECT response FROM outbox WHERE ref = ? AND status = 'delivered' ORDER BY id DESC LIMIT 1",
     )
     .bind(reference)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *conn)
     .await?
     .flatten();
     Ok(text.and_then(|t| serde_json::from_str(&t).ok()))

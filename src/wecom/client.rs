@@ -45,7 +45,9 @@ impl std::fmt::Debug for WecomClient {
 }
 
 const TOKEN_EXPIRED: [i64; 2] = [40014, 42001];
-const RETRYABLE: [i64; 3] = [-1, 45009, 45033];
+/// Busy, rate limits, and 60020 (server IP not yet in the trusted list): an operator
+/// fixes that in the admin console, and the messages waiting then go out.
+const RETRYABLE: [i64; 4] = [-1, 45009, 45033, 60020];
 
 impl WecomClient {
     /// `base` is the API origin, e.g. `https://qyapi.weixin.qq.com` (tests use a mock).

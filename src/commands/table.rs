@@ -1,0 +1,417 @@
+//! The command table: every chat command declared once, with its aliases, fields,
+//! permission and help. The parser, the help text and the permission check all read
+//! these declarations, so they cannot drift apart.
+
+use crate::domain::kind::RecordKind;
+
+/// What a command does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CommandId {
+    Report(RecordKind),
+    Mine,
+    Help,
+    Confirm,
+    Reject,
+    OnJob,
+    LeftJob,
+    Standings,
+    JoinPk,
+    Assign,
+    Void,
+    Restore,
+    Review,
+    Finalise,
+    Settle,
+}
+
+/// Who may use a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Anyone active in the directory.
+    Everyone,
+    /// Confirmers of a receiving department.
+    Confirmer,
+    /// The audit group (业绩审核组).
+    Audit,
+    Admin,
+}
+
+impl Role {
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Everyone => "全体员工",
+            Role::Confirmer => "接收部门负责人",
+            Role::Audit => "业绩审核组",
+            Role::Admin => "管理员",
+        }
+    }
+}
+
+/// How a field's value is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    /// A name: up to 60 characters.
+    Name,
+    /// Free text: up to 200 characters.
+    Note,
+    Date,
+    /// A date with an optional time.
+    DateTime,
+    /// Yuan; stored as fen.
+    Amount,
+    /// `12` or `#12`.
+    RecordNo,
+    /// 直接 / 转接.
+    Mode,
+    /// `YYYY-MM`.
+    Month,
+    CreditCode,
+}
+
+impl FieldType {
+    /// What to type, for usage lines.
+    pub fn hint(self) -> &'static str {
+        match self {
+            FieldType::Name | FieldType::Note => "…",
+            FieldType::Date => "2023-07-15",
+            FieldType::DateTime => "2023-07-15 14:30",
+            FieldType::Amount => "金额(元)",
+            FieldType::RecordNo => "#编号",
+            FieldType::Mode => "直接|转接",
+            FieldType::Month => "2023-07",
+            FieldType::CreditCode => "18位代码",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Field {
+    pub key: &'static str,
+    pub aliases: &'static [&'static str],
+    pub ty: FieldType,
+    pub required: bool,
+}
+
+#[derive(Debug)]
+pub struct CommandSpec {
+    pub id: CommandId,
+    pub name: &'static str,
+    pub aliases: &'static [&'static str],
+    pub summary: &'static str,
+    pub role: Role,
+    pub fields: &'static [Field],
+    /// Fields that bare words fill, in order (`确认 12`, `驳回 #12 客户不真实`); a last
+    /// `Note` positional takes the rest of the text.
+    pub positional: &'static [&'static str],
+}
+
+/// Commands are the same when their ids are.
+impl PartialEq for CommandSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl Eq for CommandSpec {}
+
+impl CommandSpec {
+    pub fn field(&self, key: &str) -> Option<&'static Field> {
+        self.fields.iter().find(|f| f.key == key || f.aliases.contains(&key))
+    }
+
+    /// One usage line: `C类 公司=… 联系人=… [方向=…]`.
+    pub fn usage(&self) -> String {
+        let mut parts = vec![self.name.to_owned()];
+        for field in self.fields {
+            let item = if self.positional.contains(&field.key) && field.ty == FieldType::RecordNo {
+                field.ty.hint().to_owned()
+            } else if self.positional.contains(&field.key) {
+                field.key.to_owned()
+            } else {
+                format!("{}={}", field.key, field.ty.hint())
+            };
+            parts.push(if field.required { item } else { format!("[{item}]") });
+        }
+        parts.join(" ")
+    }
+}
+
+const fn req(key: &'static str, aliases: &'static [&'static str], ty: FieldType) -> Field {
+    Field { key, aliases, ty, required: true }
+}
+
+const fn opt(key: &'static str, aliases: &'static [&'static str], ty: FieldType) -> Field {
+    Field { key, aliases, ty, required: false }
+}
+
+const CREDIT: Field = opt("信用代码", &["统一社会信用代码", "社会信用代码"], FieldType::CreditCode);
+const NOTE: Field = opt("备注", &["说明"], FieldType::Note);
+const MODE: Field = opt("方式", &["促成方式"], FieldType::Mode);
+const CLOSER: Field = opt("接手", &["接手人", "促成人"], FieldType::Name);
+const COMPANY: Field = req("公司", &["公司名称", "客户", "客户名称", "企业"], FieldType::Name);
+const CHANNEL_FIELDS: &[Field] = &[
+    req("名称", &["渠道名称", "院校", "学校", "机构"], FieldType::Name),
+    opt("联系人", &["关键人", "对接人"], FieldType::Name),
+    NOTE,
+    MODE,
+    CLOSER,
+];
+const RECORD_NO: Field = req("编号", &["单号"], FieldType::RecordNo);
+const CONTEST: Field = opt("比赛", &["PK", "赛事"], FieldType::Name);
+
+/// Every command, in the order help lists them.
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        id: CommandId::Report(RecordKind::LeadC),
+        name: "C类",
+        aliases: &["C", "C类客户"],
+        summary: "报备C类客户：已沟通业务方向、添加关键人微信并转接客户成功部",
+        role: Role::Everyone,
+        fields: &[
+            COMPANY,
+            req("联系人", &["关键人", "对接人"], FieldType::Name),
+            opt("方向", &["业务方向"], FieldType::Note),
+            CREDIT,
+            NOTE,
+            MODE,
+            CLOSER,
+        ],
+        positional: &[],
+    },
+    CommandSpec {
+        id: CommandId::Report(RecordKind::LeadB),
+        name: "B类",
+        aliases: &["B", "B类客户"],
+        summary: "报备B类客户：需求基本锁定且约面成功",
+        role: Role::Everyone,
+        fields: &[
+            COMPANY,
+            req("约面", &["约面时间", "面谈", "面谈时间"], FieldType::DateTime),
+            opt("需求", &["产品需求"], FieldType::Note),
+            CREDIT,
+            NOTE,
+        ],
+        positional: &[],
+    },
+    CommandSpec {
+        id: CommandId::Report(RecordKind::LeadA),
+        name: "A类",
+        aliases: &["A", "A类客户"],
+        summary: "报备A类客户：已与集团签订合作协议",
+        role: Role::Everyone,
+        fields: &[
+            COMPANY,
+            req("金额", &["合同金额", "成交金额"], FieldType::Amount),
+            opt("合同号", &["合同编号"], FieldType::Name),
+            CREDIT,
+            NOTE,
+        ],
+        positional: &[],
+    },
+    CommandSpec {
+        id: CommandId::Report(RecordKind::ChannelSchool),
+        name: "院校渠道",
+        aliases: &["新增院校渠道"],
+        summary: "报备新增院校渠道：已签订实习生合作协议",
+        role: Role::Everyone,
+        fields: CHANNEL_FIELDS,
+        positional: &[],
+    },
+    CommandSpec {
+        id: CommandId::Report(RecordKind::ChannelAgency),
+        name: "机构渠道",
+        aliases: &["新增机构渠道"],
+        summary: "报备新增机构渠道：签订合作协议，输送3人在岗满3天后有效",
+        role: Role::Everyone,
+        fields: CHANNEL_FIELDS,
+        positional: &[],
+    },
+    CommandSpec {
+        id: CommandId::Report(RecordKind::ChannelPerson),
+        name: "个人渠道",
+        aliases: &["新增个人渠道"],
+        summary: "报备新增个人渠道：签订合作协议，输送1人在岗满3天后有效",
+        role: Role::Everyone,
+        fields: CHANNEL_FIELDS,
+        positional: &[],
+    },
+    CommandSpec {
+        id: CommandId::Report(RecordKind::Placement),
+        name: "上岗",
+        aliases: &["安置", "安置上岗", "新增安置上岗"],
+        summary: "报备安置上岗：已办理入职，在岗满3天后有效",
+        role: Role::Everyone,
+        fields: &[
+            req("姓名", &["人员", "员工姓名"], FieldType::Name),
+            req("入职", &["入职日期", "入职时间"], FieldType::Date),
+            opt("渠道", &["来源", "来源渠道"], FieldType::Name),
+            NOTE,
+        ],
+        positional: &[],
+    },
+    CommandSpec {
+        id: CommandId::Report(RecordKind::Referral),
+        name: "转介绍",
+        aliases: &["裂变"],
+        summary: "报备老客户转介绍的新客户",
+        role: Role::Everyone,
+        fields: &[
+            req("老客户", &["原客户", "介绍人"], FieldType::Name),
+            req("新客户", &["被介绍客户"], FieldType::Name),
+            NOTE,
+        ],
+        positional: &[],
+    },
+    CommandSpec {
+        id: CommandId::Mine,
+        name: "我的",
+        aliases: &["积分", "我的积分"],
+        summary: "查看本人当月（或指定月份）的积分和记录",
+        role: Role::Everyone,
+        fields: &[opt("月份", &["月"], FieldType::Month)],
+        positional: &["月份"],
+    },
+    CommandSpec {
+        id: CommandId::Standings,
+        name: "排行",
+        aliases: &["榜单", "排行榜"],
+        summary: "查看PK比赛当前排名",
+        role: Role::Everyone,
+        fields: &[CONTEST],
+        positional: &["比赛"],
+    },
+    CommandSpec {
+        id: CommandId::JoinPk,
+        name: "加入PK",
+        aliases: &["加入"],
+        summary: "报名加入PK队伍（按职级缴纳PK金）",
+        role: Role::Everyone,
+        fields: &[req("队伍", &["战队", "小组", "队"], FieldType::Name), CONTEST],
+        positional: &["队伍"],
+    },
+    CommandSpec {
+        id: CommandId::Help,
+        name: "帮助",
+        aliases: &["help", "?", "菜单"],
+        summary: "查看可用命令",
+        role: Role::Everyone,
+        fields: &[],
+        positional: &[],
+    },
+    CommandSpec {
+        id: CommandId::Confirm,
+        name: "确认",
+        aliases: &["通过"],
+        summary: "确认一条待确认的记录",
+        role: Role::Confirmer,
+        fields: &[RECORD_NO, CLOSER],
+        positional: &["编号"],
+    },
+    CommandSpec {
+        id: CommandId::Reject,
+        name: "驳回",
+        aliases: &["退回"],
+        summary: "驳回一条待确认的记录（须写明原因）",
+        role: Role::Confirmer,
+        fields: &[RECORD_NO, req("原因", &["理由"], FieldType::Note)],
+        positional: &["编号", "原因"],
+    },
+    CommandSpec {
+        id: CommandId::OnJob,
+        name: "在岗",
+        aliases: &["在岗满3天"],
+        summary: "确认上岗人员已在岗满3天",
+        role: Role::Confirmer,
+        fields: &[RECORD_NO],
+        positional: &["编号"],
+    },
+    CommandSpec {
+        id: CommandId::LeftJob,
+        name: "离职",
+        aliases: &["未满3天离职"],
+        summary: "上岗人员未满3天离职（不计业绩）",
+        role: Role::Confirmer,
+        fields: &[RECORD_NO],
+        positional: &["编号"],
+    },
+    CommandSpec {
+        id: CommandId::Review,
+        name: "待审",
+        aliases: &["审核"],
+        summary: "查看比赛中待确认、有争议和最近作废的记录",
+        role: Role::Audit,
+        fields: &[CONTEST],
+        positional: &["比赛"],
+    },
+    CommandSpec {
+        id: CommandId::Void,
+        name: "作废",
+        aliases: &[],
+        summary: "作废一条记录（须写明原因）",
+        role: Role::Audit,
+        fields: &[RECORD_NO, req("原因", &["理由"], FieldType::Note)],
+        positional: &["编号", "原因"],
+    },
+    CommandSpec {
+        id: CommandId::Restore,
+        name: "恢复",
+        aliases: &[],
+        summary: "恢复一条已作废的记录",
+        role: Role::Audit,
+        fields: &[RECORD_NO, opt("原因", &["理由"], FieldType::Note)],
+        positional: &["编号", "原因"],
+    },
+    CommandSpec {
+        id: CommandId::Finalise,
+        name: "终审",
+        aliases: &[],
+        summary: "截止后终审比赛结果并发放PK奖金",
+        role: Role::Audit,
+        fields: &[req("比赛", &["PK", "赛事"], FieldType::Name)],
+        positional: &["比赛"],
+    },
+    CommandSpec {
+        id: CommandId::Assign,
+        name: "分配",
+        aliases: &[],
+        summary: "把员工分配到PK队伍",
+        role: Role::Admin,
+        fields: &[
+            req("人员", &["员工", "姓名"], FieldType::Name),
+            req("队伍", &["战队", "小组", "队"], FieldType::Name),
+            CONTEST,
+        ],
+        positional: &[],
+    },
+    CommandSpec {
+        id: CommandId::Settle,
+        name: "结算",
+        aliases: &[],
+        summary: "生成月度奖励结算表",
+        role: Role::Admin,
+        fields: &[req("月份", &["月"], FieldType::Month)],
+        positional: &["月份"],
+    },
+];
+
+/// The command whose name or alias is `word` (Latin letters in any case).
+pub fn lookup(word: &str) -> Option<&'static CommandSpec> {
+    let word = word.to_lowercase();
+    COMMANDS.iter().find(|c| c.name.to_lowercase() == word || c.aliases.iter().any(|a| a.to_lowercase() == word))
+}
+
+/// Every name and alias, longest first (for `确认12`-style input without a space).
+pub fn names_longest_first() -> Vec<(&'static str, &'static CommandSpec)> {
+    let mut names: Vec<_> = COMMANDS
+        .iter()
+        .flat_map(|c| std::iter::once(c.name).chain(c.aliases.iter().copied()).map(move |n| (n, c)))
+        .collect();
+    names.sort_by_key(|(n, _)| std::cmp::Reverse(n.chars().count()));
+    names
+}
+
+/// Whether `key` is a field of any command (so that a misplaced field is reported as
+/// a field, not read as text).
+pub fn is_known_key(key: &str) -> bool {
+    COMMANDS.iter().any(|c| c.field(key).is_some())
+}

@@ -1,0 +1,128 @@
+//! Text as people type it on phones: full-width forms folded, names normalised for
+//! identity, bounded names and notes, unified social credit codes checked.
+
+use std::fmt;
+
+/// Folds full-width ASCII forms (U+FF01–U+FF5E) and the ideographic space to their
+/// half-width equivalents: `Ｃ类　公司＝ＡＢＣ，１２` → `C类 公司=ABC,12`.
+pub fn fold_width(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\u{3000}' => ' ',
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            _ => c,
+        })
+        .collect()
+}
+
+/// The identity of a client or channel name: folded, trimmed, white space collapsed,
+/// case-folded. `ＡＢＣ  科技` and `abc 科技` are the same company.
+pub fn name_key(name: &str) -> String {
+    fold_width(name).split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+}
+
+/// Why a piece of text was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TextError {
+    #[error("不能为空")]
+    Empty,
+    #[error("太长（最多 {0} 个字）")]
+    TooLong(usize),
+    #[error("不能包含控制字符")]
+    Control,
+}
+
+/// A non-empty, bounded, single-line-or-not piece of text, trimmed and with inner white
+/// space collapsed.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BoundedText(String);
+
+impl BoundedText {
+    pub fn parse(text: &str, max_chars: usize) -> Result<BoundedText, TextError> {
+        let text = fold_width(text);
+        if text.chars().any(|c| c.is_control() && c != '\n') {
+            return Err(TextError::Control);
+        }
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if text.is_empty() {
+            return Err(TextError::Empty);
+        }
+        if text.chars().count() > max_chars {
+            return Err(TextError::TooLong(max_chars));
+        }
+        Ok(BoundedText(text))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for BoundedText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A unified social credit code (统一社会信用代码, GB 32100-2015): 18 characters with a
+/// check character, so that a typo is caught before it decides who claimed a client.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CreditCode(String);
+
+const CODE_CHARS: &str = "0123456789ABCDEFGHJKLMNPQRTUWXY";
+const CODE_WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+
+impl CreditCode {
+    pub fn parse(text: &str) -> Option<CreditCode> {
+        let code: String = fold_width(text).trim().to_uppercase();
+        let values: Vec<u32> = code.chars().map(|c| CODE_CHARS.find(c).map(|i| i as u32)).collect::<Option<_>>()?;
+        if values.len() != 18 {
+            return None;
+        }
+        let sum: u32 = values[..17].iter().zip(CODE_WEIGHTS).map(|(v, w)| v * w).sum();
+        let check = (31 - sum % 31) % 31;
+        (values[17] == check).then_some(CreditCode(code))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_width_forms_fold_to_half_width() {
+        assert_eq!(fold_width("Ｃ类　公司＝ＡＢＣ，１２；＃３"), "C类 公司=ABC,12;#3");
+        assert_eq!(fold_width("杭州（云帆）"), "杭州(云帆)");
+    }
+
+    #[test]
+    fn names_with_the_same_identity_share_a_key() {
+        assert_eq!(name_key("  ＡＢＣ  科技 "), name_key("abc 科技"));
+        assert_eq!(name_key("杭州云帆科技有限公司"), "杭州云帆科技有限公司");
+        assert_ne!(name_key("云帆"), name_key("云帆科技"));
+    }
+
+    #[test]
+    fn bounded_text_is_trimmed_collapsed_and_limited() {
+        assert_eq!(BoundedText::parse("  明天  下午 ", 10).unwrap().as_str(), "明天 下午");
+        assert_eq!(BoundedText::parse("   ", 10), Err(TextError::Empty));
+        assert_eq!(BoundedText::parse("一二三", 2), Err(TextError::TooLong(2)));
+        assert_eq!(BoundedText::parse("a\u{0}b", 10), Err(TextError::Control));
+    }
+
+    #[test]
+    fn credit_codes_are_checked() {
+        // Real codes (published company registrations).
+        for code in ["91110000100003495Y", "91330100716105852F", "９１１１００００１０００３４９５ｙ"]
+        {
+            assert!(CreditCode::parse(code).is_some(), "{code}");
+        }
+        assert!(CreditCode::parse("91110000100003495X").is_none(), "wrong check character");
+        assert!(CreditCode::parse("9111000010000349").is_none(), "too short");
+        assert!(CreditCode::parse("91110000100003495I").is_none(), "I is not used");
+    }
+}

@@ -1,0 +1,170 @@
+//! Departments and people as stored, and applying a directory snapshot.
+
+use crate::domain::directory::{self, Changes, PersonEntry, Snapshot, Stored};
+use crate::domain::org::{DeptKind, Level};
+use crate::store::events::{self, NewEvent};
+use sqlx::SqliteConnection;
+
+/// A person with their department, as commands see them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    pub userid: String,
+    pub name: String,
+    pub department_id: i64,
+    pub department: String,
+    pub kind: DeptKind,
+    pub level: Level,
+    pub confirmer: bool,
+    pub active: bool,
+}
+
+type PersonRow = (String, String, i64, String, String, String, bool, bool);
+
+const SELECT_PERSON: &str = "SELECT p.userid, p.name, p.department_id, d.name, d.kind, p.level, p.confirmer, p.active
+     FROM people p JOIN departments d ON d.id = p.department_id";
+
+fn person((userid, name, department_id, department, kind, level, confirmer, active): PersonRow) -> Person {
+    Person {
+        userid,
+        name,
+        department_id,
+        department,
+        kind: DeptKind::parse(&kind).unwrap_or(DeptKind::Other),
+        level: Level::parse(&level).unwrap_or(Level::Staff),
+        confirmer,
+        active,
+    }
+}
+
+/// A person by userid, active or not.
+pub async fn find(conn: &mut SqliteConnection, userid: &str) -> Result<Option<Person>, sqlx::Error> {
+    let row: Option<PersonRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_PERSON} WHERE p.userid = ?")))
+        .bind(userid)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.map(person))
+}
+
+/// Active people whose userid or name is `text` (names may be shared).
+pub async fn find_by_name(conn: &mut SqliteConnection, text: &str) -> Result<Vec<Person>, sqlx::Error> {
+    let rows: Vec<PersonRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT_PERSON} WHERE p.active = 1 AND (p.userid = ? OR p.name = ?) ORDER BY p.userid"
+    )))
+    .bind(text)
+    .bind(text)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(person).collect())
+}
+
+/// Active confirmers of departments of `kind`.
+pub async fn confirmers(conn: &mut SqliteConnection, kind: DeptKind) -> Result<Vec<Person>, sqlx::Error> {
+    let rows: Vec<PersonRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT_PERSON} WHERE p.active = 1 AND p.confirmer = 1 AND d.kind = ? ORDER BY p.userid"
+    )))
+    .bind(kind.as_str())
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(person).collect())
+}
+
+/// Makes the stored directory match `snapshot` in the caller's transaction: departments
+/// upserted (absent ones deactivated), people added, moved, updated, deactivated or
+/// reactivated, every change to a person in the event log.
+pub async fn apply(
+    conn: &mut SqliteConnection,
+    snapshot: &Snapshot,
+    actor: &str,
+    now_ms: i64,
+) -> Result<Changes, sqlx::Error> {
+    let kinds = snapshot.effective_kinds();
+    sqlx::query("UPDATE departments SET active = 0").execute(&mut *conn).await?;
+    for d in &snapshot.departments {
+        sqlx::query(
+            "INSERT INTO departments (id, name, parent_id, kind, active) VALUES (?, ?, ?, ?, 1)
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, parent_id = excluded.parent_id,
+             kind = excluded.kind, active = 1",
+        )
+        .bind(d.id)
+        .bind(&d.name)
+        .bind(d.parent)
+        .bind(kinds.get(&d.id).copied().unwrap_or(DeptKind::Other).as_str())
+        .execute(&mut *conn)
+        .await?;
+    }
+    let stored = stored_people(conn).await?;
+    let changes = directory::diff(&stored, snapshot);
+    for p in changes.added.iter().chain(&changes.returned).chain(&changes.updated) {
+        upsert(conn, p).await?;
+    }
+    for (p, _) in &changes.moved {
+        upsert(conn, p).await?;
+    }
+    for userid in &changes.departed {
+        sqlx::query("UPDATE people SET active = 0 WHERE userid = ?").bind(userid).execute(&mut *conn).await?;
+    }
+    log_changes(conn, &changes, actor, now_ms).await?;
+    Ok(changes)
+}
+
+async fn stored_people(conn: &mut SqliteConnection) -> Result<Vec<Stored>, sqlx::Error> {
+    let rows: Vec<(String, String, i64, String, bool, bool)> =
+        sqlx::query_as("SELECT userid, name, department_id, level, confirmer, active FROM people")
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(userid, name, department, level, confirmer, active)| Stored {
+            entry: PersonEntry {
+                userid,
+                name,
+                department,
+                level: Level::parse(&level).unwrap_or(Level::Staff),
+                confirmer,
+            },
+            active,
+        })
+        .collect())
+}
+
+async fn upsert(conn: &mut SqliteConnection, p: &PersonEntry) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO people (userid, name, department_id, level, confirmer, active) VALUES (?, ?, ?, ?, ?, 1)
+         ON CONFLICT (userid) DO UPDATE SET name = excluded.name, department_id = excluded.department_id,
+         level = excluded.level, confirmer = excluded.confirmer, active = 1",
+    )
+    .bind(&p.userid)
+    .bind(&p.name)
+    .bind(p.department)
+    .bind(p.level.as_str())
+    .bind(p.confirmer)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn log_changes(
+    conn: &mut SqliteConnection,
+    changes: &Changes,
+    actor: &str,
+    now_ms: i64,
+) -> Result<(), sqlx::Error> {
+    let describe = |p: &PersonEntry| {
+        serde_json::json!({"name": p.name, "department": p.department, "level": p.level.as_str(), "confirmer": p.confirmer})
+            .to_string()
+    };
+    let mut entries: Vec<(&str, String, Option<String>, Option<String>)> = Vec::new();
+    entries.extend(changes.added.iter().map(|p| ("added", p.userid.clone(), None, Some(describe(p)))));
+    entries.extend(changes.returned.iter().map(|p| ("returned", p.userid.clone(), None, Some(describe(p)))));
+    entries.extend(changes.updated.iter().map(|p| ("updated", p.userid.clone(), None, Some(describe(p)))));
+    entries.extend(
+        changes.moved.iter().map(|(p, from)| ("moved", p.userid.clone(), Some(from.to_string()), Some(describe(p)))),
+    );
+    entries.extend(changes.departed.iter().map(|u| ("departed", u.clone(), None, None)));
+    for (action, userid, old_value, new_value) in entries {
+        let event =
+            NewEvent { actor, entity: "person", entity_id: userid, action, old_value, new_value, ..Default::default() };
+        events::append(conn, now_ms, event).await?;
+    }
+    Ok(())
+}
