@@ -1,1 +1,259 @@
+//! Table-driven tests of the parser for every command, and properties: it never panics,
+//! and never accepts a report without its required fields.
 
+use super::parse::{Month, ParseError, Problem, Value, parse};
+use super::table::{COMMANDS, CommandId};
+use crate::domain::kind::RecordKind;
+use crate::domain::money::Fen;
+use crate::domain::record::Mode;
+use chrono::NaiveDate;
+use proptest::prelude::*;
+
+fn today() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2023, 7, 20).unwrap()
+}
+
+/// (message, command, [(field, value as shown)])
+type Case = (&'static str, CommandId, &'static [(&'static str, &'static str)]);
+
+const ACCEPTED: &[Case] = &[
+    (
+        "C类 公司=杭州云帆科技有限公司 联系人=王经理",
+        CommandId::Report(RecordKind::LeadC),
+        &[("公司", "杭州云帆科技有限公司"), ("联系人", "王经理")],
+    ),
+    (
+        "c 公司:云帆，联系人:王经理，方式:转接",
+        CommandId::Report(RecordKind::LeadC),
+        &[("公司", "云帆"), ("联系人", "王经理"), ("方式", "转接")],
+    ),
+    (
+        "Ｃ类客户　公司＝云帆；联系人＝王经理；方向＝人力外包",
+        CommandId::Report(RecordKind::LeadC),
+        &[("公司", "云帆"), ("方向", "人力外包")],
+    ),
+    (
+        "C类\n公司：杭州云帆科技有限公司\n联系人：王经理\n备注：明天 下午 再联系",
+        CommandId::Report(RecordKind::LeadC),
+        &[("备注", "明天 下午 再联系")],
+    ),
+    (
+        "C类 公司名称=云帆 关键人=王 信用代码=91330100716105852F",
+        CommandId::Report(RecordKind::LeadC),
+        &[("公司", "云帆"), ("联系人", "王"), ("信用代码", "91330100716105852F")],
+    ),
+    ("B类 公司=云帆 约面=2023-07-25 14:30", CommandId::Report(RecordKind::LeadB), &[("约面", "2023-07-25 14:30")]),
+    (
+        "B 公司=云帆 约面=7月25日 需求=外包",
+        CommandId::Report(RecordKind::LeadB),
+        &[("约面", "2023-07-25"), ("需求", "外包")],
+    ),
+    ("A类 公司=云帆 金额=1,200.50", CommandId::Report(RecordKind::LeadA), &[("金额", "1200.50")]),
+    (
+        "A类客户 公司=云帆 合同金额=12.5万元 合同号=HT-001",
+        CommandId::Report(RecordKind::LeadA),
+        &[("金额", "125000.00"), ("合同号", "HT-001")],
+    ),
+    (
+        "院校渠道 名称=杭州职业技术学院 联系人=李老师",
+        CommandId::Report(RecordKind::ChannelSchool),
+        &[("名称", "杭州职业技术学院")],
+    ),
+    (
+        "机构渠道 名称=好工作人力 方式=转接 接手=郑强",
+        CommandId::Report(RecordKind::ChannelAgency),
+        &[("方式", "转接"), ("接手", "郑强")],
+    ),
+    ("个人渠道 名称=王师傅 备注=老乡介绍", CommandId::Report(RecordKind::ChannelPerson), &[("名称", "王师傅")]),
+    (
+        "上岗 姓名=小王 入职=2023-07-18 渠道=好工作人力",
+        CommandId::Report(RecordKind::Placement),
+        &[("入职", "2023-07-18"), ("渠道", "好工作人力")],
+    ),
+    (
+        "安置 姓名=小王 入职日期=2023年7月18日 渠道=自招",
+        CommandId::Report(RecordKind::Placement),
+        &[("入职", "2023-07-18")],
+    ),
+    (
+        "转介绍 老客户=云帆 新客户=星河",
+        CommandId::Report(RecordKind::Referral),
+        &[("老客户", "云帆"), ("新客户", "星河")],
+    ),
+    ("我的", CommandId::Mine, &[]),
+    ("积分 2023-06", CommandId::Mine, &[("月份", "2023-06")]),
+    ("我的 月份=2023年6月", CommandId::Mine, &[("月份", "2023-06")]),
+    ("排行", CommandId::Standings, &[]),
+    ("榜单 客户开发PK", CommandId::Standings, &[("比赛", "客户开发PK")]),
+    ("加入PK 雄鹰队", CommandId::JoinPk, &[("队伍", "雄鹰队")]),
+    ("加入PK 队伍=雄鹰队 比赛=客户开发PK", CommandId::JoinPk, &[("队伍", "雄鹰队"), ("比赛", "客户开发PK")]),
+    ("帮助", CommandId::Help, &[]),
+    ("HELP", CommandId::Help, &[]),
+    ("？", CommandId::Help, &[]),
+    ("确认 12", CommandId::Confirm, &[("编号", "#12")]),
+    ("确认 #12", CommandId::Confirm, &[("编号", "#12")]),
+    ("确认＃１２", CommandId::Confirm, &[("编号", "#12")]),
+    ("确认12", CommandId::Confirm, &[("编号", "#12")]),
+    ("确认 编号=12 接手=郑强", CommandId::Confirm, &[("编号", "#12"), ("接手", "郑强")]),
+    (
+        "驳回 #12 客户信息不真实, 电话打不通",
+        CommandId::Reject,
+        &[("编号", "#12"), ("原因", "客户信息不真实, 电话打不通")],
+    ),
+    ("驳回 编号=12 原因=重复报备", CommandId::Reject, &[("原因", "重复报备")]),
+    ("在岗 #7", CommandId::OnJob, &[("编号", "#7")]),
+    ("离职 7", CommandId::LeftJob, &[("编号", "#7")]),
+    ("待审", CommandId::Review, &[]),
+    ("作废 #3 虚假报备", CommandId::Void, &[("编号", "#3"), ("原因", "虚假报备")]),
+    ("恢复 #3", CommandId::Restore, &[("编号", "#3")]),
+    ("终审 比赛=客户开发PK", CommandId::Finalise, &[("比赛", "客户开发PK")]),
+    ("终审 客户开发PK", CommandId::Finalise, &[("比赛", "客户开发PK")]),
+    ("分配 人员=钱静 队伍=雄鹰队", CommandId::Assign, &[("人员", "钱静"), ("队伍", "雄鹰队")]),
+    ("结算 2023-07", CommandId::Settle, &[("月份", "2023-07")]),
+    (
+        "C类 公司=云帆 联系人=王 备注=会议 10:30 在 A座:3楼",
+        CommandId::Report(RecordKind::LeadC),
+        &[("备注", "会议 10:30 在 A座:3楼")],
+    ),
+];
+
+fn shown(value: &Value) -> String {
+    match value {
+        Value::Text(t) => t.to_string(),
+        Value::Date(d) => d.to_string(),
+        Value::DateTime(t) if t.format("%H:%M").to_string() == "00:00" => t.date().to_string(),
+        Value::DateTime(t) => t.format("%Y-%m-%d %H:%M").to_string(),
+        Value::Amount(a) => a.to_string(),
+        Value::RecordNo(n) => format!("#{n}"),
+        Value::Mode(m) => m.label().to_owned(),
+        Value::Month(m) => m.to_string(),
+        Value::CreditCode(c) => c.as_str().to_owned(),
+    }
+}
+
+#[test]
+fn every_command_parses_in_its_forms() {
+    for (message, id, fields) in ACCEPTED {
+        let parsed = parse(message, today()).unwrap_or_else(|e| panic!("{message:?}: {e}"));
+        assert_eq!(parsed.spec.id, *id, "{message:?}");
+        for (key, value) in *fields {
+            let got = parsed.get(key).map(shown);
+            assert_eq!(got.as_deref(), Some(*value), "{message:?} field {key}");
+        }
+    }
+    for spec in COMMANDS {
+        assert!(ACCEPTED.iter().any(|(_, id, _)| *id == spec.id), "no accepted case for {}", spec.name);
+    }
+}
+
+#[test]
+fn typed_values_are_exact() {
+    let p = parse("A类 公司=云帆 金额=0.1万", today()).unwrap();
+    assert_eq!(p.amount("金额"), Some(Fen(100_000)));
+    let p = parse("C类 公司=云帆 联系人=王 方式=转接促成", today()).unwrap();
+    assert_eq!(p.mode(), Mode::Transfer);
+    assert_eq!(parse("C类 公司=云帆 联系人=王", today()).unwrap().mode(), Mode::Direct);
+    let p = parse("我的 2023-7", today()).unwrap();
+    assert_eq!(p.month("月份"), Some(Month { year: 2023, month: 7 }));
+}
+
+/// (message, what the error must say)
+const REFUSED: &[(&str, &str)] = &[
+    ("", "消息是空的"),
+    ("报销 金额=100", "不认识的命令“报销”"),
+    ("C类 公司=云帆 联系人=王 金额=100", "没有字段“金额”"),
+    ("C类 公司=云帆 电话=123", "没有字段“电话”"),
+    ("C类 公司=云帆", "缺少必填字段“联系人”"),
+    ("B类 公司=云帆", "缺少必填字段“约面”"),
+    ("A类 公司=云帆", "缺少必填字段“金额”"),
+    ("C类 联系人=王", "缺少必填字段“公司”"),
+    ("C类 公司= 联系人=王", "缺少必填字段“公司”"),
+    ("C类 公司=云帆 公司=星河 联系人=王", "写了两次"),
+    ("B类 公司=云帆 约面=2023-02-30", "不是有效的日期时间"),
+    ("上岗 姓名=小王 入职=明天", "不是有效日期"),
+    ("A类 公司=云帆 金额=很多", "格式不对"),
+    ("A类 公司=云帆 金额=0", "必须大于 0"),
+    ("A类 公司=云帆 金额=1.234", "格式不对"),
+    ("C类 公司=云帆 联系人=王 方式=代理", "只能是“直接”或“转接”"),
+    ("C类 公司=云帆 联系人=王 信用代码=123", "统一社会信用代码"),
+    ("确认 abc", "不是有效编号"),
+    ("确认 #0", "不是有效编号"),
+    ("我的 2023-13", "不是有效月份"),
+    ("C类 杭州云帆 联系人=王", "无法识别“杭州云帆”"),
+    ("确认 12 13", "不是有效编号"),
+    ("驳回 12", "缺少必填字段“原因”"),
+];
+
+#[test]
+fn every_error_says_exactly_what_is_wrong_and_shows_usage() {
+    for (message, expected) in REFUSED {
+        let error = parse(message, today()).expect_err(message);
+        let text = error.to_string();
+        assert!(text.contains(expected), "{message:?} → {text}");
+        if error.spec().is_some() {
+            assert!(text.contains("用法："), "{message:?} → {text}");
+        }
+    }
+}
+
+#[test]
+fn overlong_text_is_refused() {
+    let name = "长".repeat(61);
+    let error = parse(&format!("C类 公司={name} 联系人=王"), today()).unwrap_err();
+    assert!(matches!(error, ParseError::Invalid { problem: Problem::Text(_), .. }), "{error:?}");
+    assert!(error.to_string().contains("太长（最多 60 个字）"));
+    assert_eq!(parse(&"字".repeat(2001), today()).unwrap_err(), ParseError::TooLong);
+}
+
+#[test]
+fn usage_comes_from_the_declarations() {
+    let c = COMMANDS.iter().find(|c| c.name == "C类").unwrap();
+    assert_eq!(c.usage(), "C类 公司=… 联系人=… [方向=…] [信用代码=18位代码] [备注=…] [方式=直接|转接] [接手=…]");
+    let reject = COMMANDS.iter().find(|c| c.name == "驳回").unwrap();
+    assert_eq!(reject.usage(), "驳回 #编号 原因");
+}
+
+fn report_specs() -> impl Strategy<Value = &'static super::table::CommandSpec> {
+    let reports: Vec<_> = COMMANDS.iter().filter(|c| matches!(c.id, CommandId::Report(_))).collect();
+    proptest::sample::select(reports)
+}
+
+proptest! {
+    #[test]
+    fn the_parser_never_panics(text in any::<String>()) {
+        let _ = parse(&text, today());
+    }
+
+    #[test]
+    fn the_parser_never_panics_on_command_like_text(
+        word in proptest::sample::select(vec!["C类", "B类", "A类", "上岗", "确认", "驳回", "我的", "加入PK"]),
+        rest in "[=:：，,；; \n#0-9a-zA-Z公司联系人金额约面入职姓名渠道原因编号月份一二三万元.-]{0,40}",
+    ) {
+        let _ = parse(&format!("{word}{rest}"), today());
+    }
+
+    /// Whatever else is written, a report missing one required field is refused.
+    #[test]
+    fn a_report_missing_a_required_field_is_never_accepted(
+        spec in report_specs(),
+        drop in 0usize..4,
+        noise in "[a-z备注方向需求=: ，]{0,20}",
+    ) {
+        let required: Vec<_> = spec.fields.iter().filter(|f| f.required).collect();
+        let dropped = required[drop % required.len()];
+        let sample = |key: &str| match key {
+            "约面" => "2023-07-25".to_owned(),
+            "入职" => "2023-07-18".to_owned(),
+            "金额" => "100".to_owned(),
+            _ => "云帆".to_owned(),
+        };
+        let fields: Vec<String> = required
+            .iter()
+            .filter(|f| f.key != dropped.key)
+            .map(|f| format!("{}={}", f.key, sample(f.key)))
+            .collect();
+        let message = format!("{} {} {}", spec.name, fields.join(" "), noise);
+        let result = parse(&message, today());
+        prop_assert!(result.is_err(), "accepted {:?}", message);
+    }
+}

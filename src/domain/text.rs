@@ -116,8 +116,8 @@ mod tests {
 
     #[test]
     fn credit_codes_are_checked() {
-        // Real codes (published company registrations).
-        for code in ["91110000100003495Y", "91330100716105852F", "９１１１００００１０００３４９５ｙ"]
+        // Published codes, one typed in full-width characters.
+        for code in ["91110000100003495Y", "91330100716105852F", "９１１１００００１００００３４９５ｙ"]
         {
             assert!(CreditCode::parse(code).is_some(), "{code}");
         }

@@ -44,7 +44,8 @@ pub const OFFICIAL: Credentials = Credentials {
 
 pub const AGENT_ID: i64 = 1000002;
 
-/// A small organisation: CS with a confirmer, TR with a confirmer, one other department.
+/// A small organisation: CS and TR with a confirmer and staff each, an other
+/// department with an admin, and a general manager in the audit group.
 pub const ORG: &str = r#"
 [[directory.departments]]
 id = 1
@@ -86,6 +87,18 @@ userid = "lina"
 name = "李娜"
 department = 4
 [[directory.users]]
+userid = "sunli"
+name = "孙丽"
+department = 2
+[[directory.users]]
+userid = "zhengqiang"
+name = "郑强"
+department = 3
+[[directory.users]]
+userid = "qianjing"
+name = "钱静"
+department = 4
+[[directory.users]]
 userid = "wanggm"
 name = "王总"
 department = 1
@@ -108,6 +121,13 @@ pub struct Builder {
 impl Builder {
     pub fn credentials(mut self, credentials: Credentials) -> Self {
         self.credentials = credentials;
+        self
+    }
+
+    /// Extra TOML appended to the configuration (replacing the organisation when it
+    /// declares its own directory).
+    pub fn config(mut self, toml: &str) -> Self {
+        self.extra.push_str(toml);
         self
     }
 
@@ -172,17 +192,7 @@ max_backoff_secs = 1
             corp_id: c.corp_id.to_owned(),
             agent_id: AGENT_ID,
         };
-        TestApp {
-            addr,
-            mock,
-            peer,
-            clock,
-            state,
-            shutdown,
-            handle,
-            dir,
-            http: reqwest::Client::new(),
-        }
+        TestApp { addr, mock, peer, clock, state, shutdown, handle, dir, http: reqwest::Client::new() }
     }
 }
 

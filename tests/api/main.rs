@@ -7,3 +7,4 @@ mod helpers;
 mod interop;
 mod local_mode;
 mod outbox;
+mod reporting;

@@ -1,0 +1,212 @@
+//! Reporting from chat, end to end over encrypted callbacks: every report kind,
+//! validation, first claim wins (also by credit code and under concurrency), unknown
+//! people, `我的` and `帮助`.
+
+use crate::helpers::TestApp;
+
+async fn records(app: &TestApp) -> i64 {
+    app.count("SELECT COUNT(*) FROM records").await
+}
+
+async fn reply(app: &TestApp, from: &str, text: &str) -> String {
+    app.say(from, text).await.expect("a passive reply")
+}
+
+#[tokio::test]
+async fn every_report_kind_is_recorded_numbered_and_routed() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        ("zhangwei", "C类 公司=杭州云帆科技有限公司 联系人=王经理", "C类客户", "客户成功事业部（陈经理）", "lead_c", 1),
+        ("zhangwei", "B类 公司=杭州云帆科技有限公司 约面=2030-01-05 14:00", "B类客户", "客户成功事业部", "lead_b", 5),
+        ("qianjing", "A类 公司=杭州云帆科技有限公司 金额=12.5万", "A类客户", "客户成功事业部", "lead_a", 30),
+        (
+            "qianjing",
+            "院校渠道 名称=杭州职业技术学院",
+            "新增院校渠道",
+            "招商引才事业部（吴总监）",
+            "channel_school",
+            10,
+        ),
+        ("zhengqiang", "机构渠道 名称=好工作人力", "新增机构渠道", "3人在岗满3天", "channel_agency", 10),
+        ("qianjing", "个人渠道 名称=王师傅 方式=转接 接手=郑强", "新增个人渠道", "1人在岗满3天", "channel_person", 5),
+        ("zhengqiang", "上岗 姓名=小王 入职=2020-01-02 渠道=好工作人力", "新增安置上岗", "确认在岗", "placement", 2),
+        ("zhengqiang", "上岗 姓名=小李 入职=2020-01-02 渠道=自招", "新增安置上岗", "确认在岗", "placement", 2),
+        ("sunli", "转介绍 老客户=杭州云帆科技有限公司 新客户=星河传媒", "转介绍", "客户成功事业部", "referral", 0),
+    ];
+    for (n, (from, text, label, confirm, kind, points)) in cases.into_iter().enumerate() {
+        let answer = reply(&app, from, text).await;
+        let id = n + 1;
+        assert!(answer.contains(&format!("已登记 #{id} {label}")), "{text} → {answer}");
+        assert!(answer.contains(&format!("积分：{points} 分")), "{answer}");
+        assert!(answer.contains(confirm), "{answer}");
+        let (stored_kind, stored_points, reporter): (String, i64, String) =
+            sqlx::query_as("SELECT kind, points, reporter FROM records WHERE id = ?")
+                .bind(id as i64)
+                .fetch_one(app.state.db.reader())
+                .await
+                .unwrap();
+        assert_eq!((stored_kind.as_str(), stored_points, reporter.as_str()), (kind, points, from));
+    }
+    let (amount, mode, closer, state): (i64, String, Option<String>, String) = sqlx::query_as(
+        "SELECT (SELECT amount_fen FROM records WHERE id = 3), mode, closer, (SELECT state FROM records WHERE id = 7)
+         FROM records WHERE id = 6",
+    )
+    .fetch_one(app.state.db.reader())
+    .await
+    .unwrap();
+    assert_eq!(
+        (amount, mode.as_str(), closer.as_deref(), state.as_str()),
+        (12_500_000, "transfer", Some("zhengqiang"), "onboarded")
+    );
+    let logged = app.count("SELECT COUNT(*) FROM events WHERE entity = 'record' AND action = 'reported'").await;
+    assert_eq!(logged, 9, "every report is in the event log");
+}
+
+#[tokio::test]
+async fn invalid_reports_are_explained_and_store_nothing() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        ("C类 公司=云帆", "缺少必填字段“联系人”"),
+        ("A类 公司=云帆 金额=-3", "格式不对"),
+        ("B类 公司=云帆 约面=2023-02-30", "不是有效的日期时间"),
+        ("上岗 姓名=小王 入职=2099-01-01", "还没到"),
+        ("上岗 姓名=小王 入职=2020-01-01 渠道=不存在的渠道", "没有找到渠道"),
+        ("院校渠道 名称=杭州职院 接手=郑强", "只有 方式=转接"),
+        ("个人渠道 名称=王师傅 方式=转接 接手=陈经理", "须是招商引才事业部的成员"),
+        ("C类 公司=云帆 联系人=王 信用代码=91330100716105852X", "统一社会信用代码"),
+        ("发红包 金额=100", "不认识的命令"),
+    ];
+    for (text, expected) in cases {
+        let answer = reply(&app, "zhangwei", text).await;
+        assert!(answer.contains(expected), "{text} → {answer}");
+    }
+    assert_eq!(records(&app).await, 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM subjects").await, 0, "a refused report leaves no client behind");
+}
+
+#[tokio::test]
+async fn the_first_claim_wins_and_the_second_is_told_who_and_when() {
+    let app = TestApp::spawn().await;
+    reply(&app, "zhangwei", "C类 公司=杭州云帆科技有限公司 联系人=王经理").await;
+    let second = reply(&app, "sunli", "C类 公司=杭州云帆科技有限公司 联系人=李总").await;
+    assert!(second.contains("已由张伟于") && second.contains("#1") && second.contains("先报先得"), "{second}");
+    // Same company written differently: full-width, spaces, letter case.
+    let third = reply(&app, "sunli", "C类 公司=  杭州云帆科技有限公司  联系人=李总").await;
+    assert!(third.contains("已由张伟"), "{third}");
+    // A different stage of the same client is its own record.
+    let b = reply(&app, "sunli", "B类 公司=杭州云帆科技有限公司 约面=2030-01-01").await;
+    assert!(b.contains("已登记 #2 B类客户"), "{b}");
+    assert_eq!(records(&app).await, 2);
+}
+
+#[tokio::test]
+async fn a_credit_code_identifies_a_client_whatever_its_name() {
+    let app = TestApp::spawn().await;
+    reply(&app, "zhangwei", "C类 公司=云帆科技 联系人=王 信用代码=91330100716105852F").await;
+    let renamed =
+        reply(&app, "sunli", "C类 公司=杭州云帆科技有限公司 联系人=李 信用代码=９１３３０１００７１６１０５８５２Ｆ")
+            .await;
+    assert!(renamed.contains("已由张伟"), "the code wins over the name: {renamed}");
+    let same_name_other_code = reply(&app, "sunli", "C类 公司=云帆科技 联系人=李 信用代码=91110000100003495Y").await;
+    assert!(same_name_other_code.contains("不同的统一社会信用代码"), "{same_name_other_code}");
+    assert_eq!(records(&app).await, 1);
+}
+
+#[tokio::test]
+async fn a_rejected_or_voided_claim_frees_the_client() {
+    let app = TestApp::spawn().await;
+    reply(&app, "zhangwei", "C类 公司=云帆 联系人=王").await;
+    let mut tx = app.state.db.begin().await.unwrap();
+    sqlx::query("UPDATE records SET state = 'rejected' WHERE id = 1").execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+    let again = reply(&app, "sunli", "C类 公司=云帆 联系人=李").await;
+    assert!(again.contains("已登记 #2"), "{again}");
+}
+
+#[tokio::test]
+async fn two_people_claiming_at_the_same_moment_one_wins() {
+    let app = TestApp::spawn().await;
+    for round in 0..5 {
+        let company = format!("并发公司{round}");
+        let a = app.text_request("zhangwei", &format!("C类 公司={company} 联系人=王"));
+        let b = app.text_request("sunli", &format!("C类 公司={company} 联系人=李"));
+        let (ra, rb) = tokio::join!(app.post(&a), app.post(&b));
+        let answers = [app.open(&ra).unwrap(), app.open(&rb).unwrap()];
+        let winners = answers.iter().filter(|a| a.contains("已登记")).count();
+        let losers = answers.iter().filter(|a| a.contains("先报先得")).count();
+        assert_eq!((winners, losers), (1, 1), "{answers:?}");
+    }
+    assert_eq!(records(&app).await, 5);
+}
+
+#[tokio::test]
+async fn unknown_people_are_refused_politely_and_change_nothing() {
+    let app = TestApp::spawn().await;
+    let answer = reply(&app, "stranger", "C类 公司=云帆 联系人=王").await;
+    assert!(answer.contains("没有在全员营销通讯录中找到您"), "{answer}");
+    assert_eq!(records(&app).await, 0);
+}
+
+#[tokio::test]
+async fn mine_lists_the_months_records_and_the_points_that_count() {
+    let app = TestApp::spawn().await;
+    reply(&app, "zhangwei", "C类 公司=云帆 联系人=王").await;
+    reply(&app, "zhangwei", "B类 公司=云帆 约面=2030-01-01").await;
+    let mut tx = app.state.db.begin().await.unwrap();
+    sqlx::query("UPDATE records SET state = 'confirmed' WHERE id = 1").execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+    let mine = reply(&app, "zhangwei", "我的").await;
+    assert!(mine.contains("已计入：1 分　待确认：5 分"), "{mine}");
+    assert!(mine.contains("#1 C类客户 云帆 · 1分 · 已确认"), "{mine}");
+    assert!(mine.contains("#2 B类客户 云帆 · 5分 · 待确认"), "{mine}");
+    let other_month = reply(&app, "zhangwei", "我的 月份=2020-01").await;
+    assert!(other_month.contains("本月还没有记录"), "{other_month}");
+    let others = reply(&app, "sunli", "我的").await;
+    assert!(others.contains("已计入：0 分"), "{others}");
+}
+
+#[tokio::test]
+async fn under_the_highest_rule_only_a_clients_highest_stage_counts() {
+    let app = TestApp::builder().config("[points]\nlead_stages = \"highest\"\n").spawn().await;
+    reply(&app, "zhangwei", "C类 公司=云帆 联系人=王").await;
+    reply(&app, "zhangwei", "B类 公司=云帆 约面=2030-01-01").await;
+    let mut tx = app.state.db.begin().await.unwrap();
+    sqlx::query("UPDATE records SET state = 'confirmed'").execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+    let mine = reply(&app, "zhangwei", "我的").await;
+    assert!(mine.contains("已计入：5 分"), "{mine}");
+    assert!(mine.contains("#1 C类客户 云帆 · 1分 · 已确认（不重复计分）"), "{mine}");
+}
+
+#[tokio::test]
+async fn help_lists_what_the_sender_may_use() {
+    let app = TestApp::spawn().await;
+    let staff = reply(&app, "zhangwei", "帮助").await;
+    assert!(staff.contains("C类 公司=… 联系人=…") && staff.contains("我的"), "{staff}");
+    assert!(!staff.contains("确认 #编号") && !staff.contains("作废"), "{staff}");
+    let confirmer = reply(&app, "cs_lead", "帮助").await;
+    assert!(confirmer.contains("确认 #编号") && !confirmer.contains("作废"), "{confirmer}");
+    let auditor = reply(&app, "wanggm", "帮助").await;
+    assert!(auditor.contains("作废 #编号 原因") && auditor.contains("终审"), "{auditor}");
+    let refused = reply(&app, "zhangwei", "作废 #1 虚假").await;
+    assert!(refused.contains("仅限业绩审核组使用"), "{refused}");
+}
+
+#[tokio::test]
+async fn reports_outside_the_programme_period_are_refused() {
+    let app = TestApp::builder().config("[programme]\nstart = \"2020-01-01\"\nend = \"2020-12-31\"\n").spawn().await;
+    let answer = reply(&app, "zhangwei", "C类 公司=云帆 联系人=王").await;
+    assert!(answer.contains("活动周期是 2020-01-01 至 2020-12-31"), "{answer}");
+    assert_eq!(records(&app).await, 0);
+}
+
+#[tokio::test]
+async fn a_deactivated_person_cannot_report() {
+    let app = TestApp::spawn().await;
+    let mut tx = app.state.db.begin().await.unwrap();
+    sqlx::query("UPDATE people SET active = 0 WHERE userid = 'zhangwei'").execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+    let answer = reply(&app, "zhangwei", "C类 公司=云帆 联系人=王").await;
+    assert!(answer.contains("账号已停用"), "{answer}");
+    assert_eq!(records(&app).await, 0);
+}
