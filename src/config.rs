@@ -630,7 +630,7 @@ fn env_provider() -> Env {
 }
 
 /// The top-level sections, in the order of `Settings`.
-const SECTIONS: [&str; 11] = [
+const SECTIONS: [&str; 12] = [
     "server",
     "database",
     "wecom",
@@ -641,6 +641,7 @@ const SECTIONS: [&str; 11] = [
     "stakes",
     "schedules",
     "contests",
+    "channels",
     "outbox",
 ];
 

@@ -58,7 +58,8 @@ async fn a_recorded_wecom_message_is_accepted_and_answered() {
     let app = official_app_at(v["timestamp"].as_str().unwrap()).await;
     let answer = app.post_raw(v["query_string"].as_str().unwrap(), v["post_body"].as_str().unwrap().to_owned()).await;
     assert_eq!(answer.status, 200);
-    assert!(app.open(&answer).expect("passive reply").contains("帮助"));
+    let reply = app.open(&answer).expect("passive reply");
+    assert!(reply.contains("已登记 #1 C类客户"), "{reply}");
     assert_eq!(app.count("SELECT COUNT(*) FROM inbox").await, 1);
 }
 

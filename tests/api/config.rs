@@ -82,3 +82,17 @@ fn a_missing_file_is_a_clear_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("配置文件不存在"));
 }
+
+#[test]
+fn the_example_configuration_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, value) in
+        [("secret", "s3cret"), ("token", "Tok3n"), ("encoding_aes_key", "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C")]
+    {
+        std::fs::write(dir.path().join(name), value).unwrap();
+    }
+    let example = include_str!("../../deploy/leadboard.example.toml");
+    let toml = example.replace("/etc/leadboard/", &format!("{}/", dir.path().display()));
+    let (ok, text) = check(&toml, &[]);
+    assert!(ok, "{text}");
+}

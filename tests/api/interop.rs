@@ -53,7 +53,13 @@ fn run_python(args: &[&str], input: &str) -> String {
 async fn wechatpy_encrypts_what_we_accept_and_decrypts_what_we_answer() {
     let app = TestApp::spawn().await;
     let now = app.now().to_string();
-    for content in ["帮助", "价格<100 & 数量>5\n第二行 👍", &"长".repeat(600)] {
+    let long = "长".repeat(600);
+    let cases = [
+        ("帮助", "C类 公司=…"),
+        ("C类 公司=价格<100 & 数量>5 👍\n联系人=王", "已登记 #1 C类客户"),
+        (long.as_str(), "不认识的命令"),
+    ];
+    for (content, expected) in cases {
         let plain = app.peer.text_xml("zhangwei", content, &next_msg_id(), app.now());
         let request: Value = serde_json::from_str(&run_python(&["encrypt", &now, "20231114"], &plain)).unwrap();
         let answer =
@@ -62,7 +68,7 @@ async fn wechatpy_encrypts_what_we_accept_and_decrypts_what_we_answer() {
 
         let reply = run_python(&["decrypt"], &answer.body);
         let text = xml::parse_text_reply(&reply).expect("a text reply");
-        assert!(text.contains("帮助"), "{text}");
+        assert!(text.contains(expected), "{text}");
         assert!(reply.contains("<ToUserName><![CDATA[zhangwei]]></ToUserName>"), "{reply}");
     }
 }

@@ -82,7 +82,9 @@ fn serve_starts_without_configuration_and_send_prints_the_answer() {
     assert!(service.dir.path().join("data/leadboard.db").exists());
 
     let answer = stdout(&service.run(&["send", "--as", "zhangwei", "帮助"]));
-    assert!(answer.contains("帮助"), "{answer}");
+    assert!(answer.contains("C类 公司=… 联系人=…"), "{answer}");
+    let answer = stdout(&service.run(&["send", "--as", "zhangwei", "C类 公司=杭州云帆科技有限公司 联系人=王经理"]));
+    assert!(answer.contains("已登记 #1 C类客户"), "{answer}");
 
     assert!(service.terminate().success(), "SIGTERM ends the service with status 0");
 }
