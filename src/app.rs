@@ -133,11 +133,20 @@ impl Application {
             router = router.nest(crate::wecom::simulator::PREFIX, simulator.router());
         }
         let worker = tokio::spawn(self.state.outbox_worker().run(shutdown.clone()));
+        let scheduler = self
+            .state
+            .settings
+            .schedules
+            .enabled
+            .then(|| tokio::spawn(crate::jobs::scheduler::run(self.state.clone(), shutdown.clone())));
         tracing::info!(addr = %self.local_addr(), local_mode = self.state.settings.local_mode, "leadboard listening");
         let served =
             axum::serve(self.listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await;
         shutdown.cancel();
         let _ = worker.await;
+        if let Some(scheduler) = scheduler {
+            let _ = scheduler.await;
+        }
         self.state.db.close().await;
         tracing::info!("leadboard stopped");
         Ok(served?)

@@ -45,6 +45,10 @@ async fn dispatch(state: &AppState, tx: &mut Tx, inbound: &Inbound) -> Result<Re
             let now = state.clock.now();
             Reply::Text(commands::handle_text(&state.settings, now, tx, &inbound.from, content).await?)
         }
+        InboundKind::TemplateCard(event) => {
+            commands::cards::on_event(&state.settings, state.clock.now(), tx, &inbound.from, event).await?;
+            Reply::Empty
+        }
         other => {
             tracing::info!(from = %inbound.from, kind = kind_name(other), "callback ignored");
             Reply::Empty

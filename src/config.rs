@@ -33,6 +33,7 @@ pub struct Settings {
     pub schedules: ScheduleSettings,
     pub contests: Vec<ContestSettings>,
     pub channels: ChannelsSettings,
+    pub reminders: ReminderSettings,
     pub outbox: OutboxSettings,
     /// Set when no configuration file was given (SPEC §9 local mode).
     pub local_mode: bool,
@@ -304,6 +305,9 @@ impl StakesSettings {
 #[derive(Debug, Deserialize)]
 #[serde(default)]
 pub struct ScheduleSettings {
+    /// `false` turns the built-in scheduler off (jobs still run with `leadboard jobs
+    /// run`, e.g. from an external cron).
+    pub enabled: bool,
     pub daily_leaderboard: String,
     pub onjob_check: String,
     pub reminders: String,
@@ -314,6 +318,7 @@ pub struct ScheduleSettings {
 impl Default for ScheduleSettings {
     fn default() -> Self {
         Self {
+            enabled: true,
             daily_leaderboard: "0 5 18 * * *".into(),
             onjob_check: "0 35 9 * * *".into(),
             reminders: "0 7 * * * *".into(),
@@ -377,6 +382,22 @@ pub struct TeamSettings {
 #[serde(default)]
 pub struct ChannelsSettings {
     pub existing: Vec<String>,
+}
+
+/// When undecided handoffs are chased (SPEC §3).
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct ReminderSettings {
+    /// Confirmers are reminded after this many hours.
+    pub first_after_hours: u64,
+    /// The audit group is told after this many hours.
+    pub escalate_after_hours: u64,
+}
+
+impl Default for ReminderSettings {
+    fn default() -> Self {
+        Self { first_after_hours: 24, escalate_after_hours: 72 }
+    }
 }
 
 /// Delivery of outbound messages.
@@ -458,6 +479,7 @@ impl Settings {
             schedules: section(figment, "schedules", problems).unwrap_or_default(),
             contests: section(figment, "contests", problems).unwrap_or_default(),
             channels: section(figment, "channels", problems).unwrap_or_default(),
+            reminders: section(figment, "reminders", problems).unwrap_or_default(),
             outbox: section(figment, "outbox", problems).unwrap_or_default(),
             local_mode: false,
         }
@@ -488,6 +510,7 @@ impl Settings {
         self.validate_wecom(problems);
         self.validate_schedules(problems);
         self.validate_programme(problems);
+        self.validate_reminders(problems);
         self.validate_directory(problems);
     }
 
@@ -541,6 +564,14 @@ impl Settings {
                 let why = why.lines().last().unwrap_or_default();
                 problems.push(format!("schedules.{name} 不是有效的 cron 表达式（含秒字段）“{expr}”：{why}"));
             }
+        }
+    }
+
+    fn validate_reminders(&self, problems: &mut Vec<String>) {
+        let r = &self.reminders;
+        if r.first_after_hours == 0 || r.escalate_after_hours <= r.first_after_hours {
+            problems
+                .push("reminders：first_after_hours 须大于 0，escalate_after_hours 须大于 first_after_hours".into());
         }
     }
 
@@ -630,7 +661,7 @@ fn env_provider() -> Env {
 }
 
 /// The top-level sections, in the order of `Settings`.
-const SECTIONS: [&str; 12] = [
+const SECTIONS: [&str; 13] = [
     "server",
     "database",
     "wecom",
@@ -642,6 +673,7 @@ const SECTIONS: [&str; 12] = [
     "schedules",
     "contests",
     "channels",
+    "reminders",
     "outbox",
 ];
 

@@ -4,6 +4,7 @@
 //! repeats that one message after restart; nothing is lost.
 
 use crate::clock::Clock;
+use crate::commands::cards::RESPONSE_CODE_REF;
 use crate::config::OutboxSettings;
 use crate::metrics::{DeliveryLabel, Metrics};
 use crate::store::Db;
@@ -56,11 +57,12 @@ impl OutboxWorker {
         tracing::info!("outbox worker stopped");
     }
 
+    /// Sleeps at most two seconds: messages queued by another process (`leadboard jobs
+    /// run`) cannot wake this one, and an indexed poll is cheap.
     fn time_until(&self, next_ms: Option<i64>) -> Duration {
         match next_ms {
-            // Sleep at most a minute so that a clock change is noticed.
-            Some(at) => Duration::from_millis((at - self.clock.now_ms()).clamp(10, 60_000) as u64),
-            None => Duration::from_secs(60),
+            Some(at) => Duration::from_millis((at - self.clock.now_ms()).clamp(10, 2_000) as u64),
+            None => Duration::from_secs(2),
         }
     }
 
@@ -101,11 +103,34 @@ impl OutboxWorker {
     }
 
     async fn deliver(&self, message: &Pending) -> Result<serde_json::Value, ApiError> {
-        let payload: serde_json::Value = serde_json::from_str(&message.payload)
+        let mut payload: serde_json::Value = serde_json::from_str(&message.payload)
             .map_err(|e| ApiError::Permanent { code: 0, message: format!("stored payload unreadable: {e}") })?;
+        self.resolve_response_code(&mut payload).await?;
         match (message.api.as_str(), &message.target) {
             ("webhook/send", Some(key)) => self.client.webhook(key, &payload).await,
             (api, _) => self.client.post(api, &payload).await,
+        }
+    }
+
+    /// A card update queued before its card was delivered names the card's send; the
+    /// `response_code` WeCom answered that send with is filled in now.
+    async fn resolve_response_code(&self, payload: &mut serde_json::Value) -> Result<(), ApiError> {
+        let Some(reference) = payload.get(RESPONSE_CODE_REF).and_then(|r| r.as_str()).map(str::to_owned) else {
+            return Ok(());
+        };
+        let found = outbox::referenced(&self.db, &reference).await.map_err(|e| ApiError::Retryable(e.to_string()))?;
+        match found {
+            Some((status, _)) if status == "pending" => {
+                Err(ApiError::Retryable(format!("{reference} not delivered yet")))
+            }
+            Some((_, Some(response))) if response["response_code"].is_string() => {
+                payload["response_code"] = response["response_code"].clone();
+                if let Some(map) = payload.as_object_mut() {
+                    map.remove(RESPONSE_CODE_REF);
+                }
+                Ok(())
+            }
+            _ => Err(ApiError::Permanent { code: 0, message: format!("{reference} was never delivered") }),
         }
     }
 

@@ -4,7 +4,8 @@
 //! - `app`, `http`: the service, its callback, health and metrics endpoints.
 //! - `bot`: exactly-once processing of one callback.
 //! - `wecom`: callback crypto and XML, the API client, outbound messages, the simulator.
-//! - `delivery`: the outbox worker.
+//! - `delivery`: the outbox worker; `jobs`: the scheduler and its jobs.
+//! - `commands`: the chat commands (table, parser, one module per command).
 //! - `store`: all SQL.
 //! - `domain`: pure business types and rules.
 //! - `cli`: one-shot subcommands; `local`: local mode.
@@ -18,6 +19,7 @@ pub mod config;
 pub mod delivery;
 pub mod domain;
 pub mod http;
+pub mod jobs;
 pub mod local;
 pub mod metrics;
 pub mod store;

@@ -38,6 +38,22 @@ enum Command {
     },
     /// Check the configuration and list every problem.
     CheckConfig,
+    /// Scheduled jobs.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// Every job with its schedule, last and next run.
+    List,
+    /// Run one job now against the configured database.
+    Run {
+        /// daily_leaderboard, onjob_check, reminders, contest_cutoff or directory_sync.
+        name: String,
+    },
 }
 
 fn load(config: Option<&PathBuf>) -> Result<Settings, ExitCode> {
@@ -62,6 +78,8 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve => serve(settings).await,
         Command::Send { as_user, url, text } => cli::send::run(&settings, &as_user, &text.join(" "), url).await,
+        Command::Jobs { command: JobsCommand::List } => cli::jobs::list(settings).await,
+        Command::Jobs { command: JobsCommand::Run { name } } => cli::jobs::run(settings, &name).await,
         Command::CheckConfig => {
             println!("配置正确{}。", if settings.local_mode { "（本地模式）" } else { "" });
             Ok(())

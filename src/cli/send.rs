@@ -80,11 +80,34 @@ async fn simulator_log(http: &reqwest::Client, log: &str, after: usize) -> anyho
     Ok((calls, value["outbox_pending"].as_i64().unwrap_or(0)))
 }
 
-/// One line (or block) per simulated API call, readable in a terminal.
+/// One line per simulated API call, readable in a terminal.
 fn describe(call: &Value) -> String {
+    let api = call["api"].as_str().unwrap_or_default();
     let body = &call["body"];
-    let to = body["touser"].as_str().or(body["chatid"].as_str()).unwrap_or("群机器人");
+    let to = body["touser"].as_str().or(body["chatid"].as_str()).map(str::to_owned);
+    let to = to.or_else(|| {
+        body["userids"].as_array().map(|u| u.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("|"))
+    });
+    let to = to.unwrap_or_else(|| "群机器人".into());
     let msgtype = body["msgtype"].as_str().unwrap_or_default();
-    let content = body[msgtype]["content"].as_str().map(str::to_owned).unwrap_or_else(|| body.to_string());
-    format!("[{} → {to}] {content}", call["api"].as_str().unwrap_or_default())
+    let content = match (api, msgtype) {
+        ("message/update_template_card", _) => {
+            format!("卡片按钮更新为「{}」", body["button"]["replace_name"].as_str().unwrap_or(""))
+        }
+        (_, "template_card") => {
+            let card = &body["template_card"];
+            let buttons: Vec<String> = card["button_list"]
+                .as_array()
+                .map(|b| b.iter().map(|b| format!("[{}]", b["text"].as_str().unwrap_or(""))).collect())
+                .unwrap_or_default();
+            format!(
+                "卡片：{} · {} {}",
+                card["main_title"]["title"].as_str().unwrap_or(""),
+                card["main_title"]["desc"].as_str().unwrap_or(""),
+                buttons.join(" ")
+            )
+        }
+        _ => body[msgtype]["content"].as_str().map(str::to_owned).unwrap_or_else(|| body.to_string()),
+    };
+    format!("[{api} → {to}] {content}")
 }

@@ -2,6 +2,8 @@
 //! checks who is asking and what they may do, once; commands only do their work.
 //! A command runs inside a savepoint: when it refuses, nothing it wrote remains.
 
+pub mod cards;
+pub mod decide;
 pub mod help;
 pub mod mine;
 pub mod parse;
@@ -54,11 +56,22 @@ impl Ctx<'_> {
 
     /// Queues a text message to people (sent after the transaction commits).
     pub async fn notify(&self, conn: &mut SqliteConnection, users: &[&str], text: &str) -> Result<(), sqlx::Error> {
-        for m in message::text(self.settings.wecom.agent_id, users, text) {
-            crate::store::outbox::enqueue(conn, self.now_ms(), &m).await?;
-        }
-        Ok(())
+        queue_text(conn, self.settings, self.now_ms(), users, text).await
     }
+}
+
+/// Queues a text message to people, split to fit WeCom's limit.
+pub async fn queue_text(
+    conn: &mut SqliteConnection,
+    settings: &Settings,
+    now_ms: i64,
+    users: &[&str],
+    text: &str,
+) -> Result<(), sqlx::Error> {
+    for m in message::text(settings.wecom.agent_id, users, text) {
+        crate::store::outbox::enqueue(conn, now_ms, &m).await?;
+    }
+    Ok(())
 }
 
 /// A command's failure: a precise message for the asker, or a database error.
@@ -128,6 +141,16 @@ async fn run(ctx: &Ctx<'_>, conn: &mut SqliteConnection, parsed: &parse::Parsed)
         CommandId::Report(kind) => report::run(ctx, conn, kind, parsed).await,
         CommandId::Mine => mine::run(ctx, conn, parsed).await,
         CommandId::Help => Ok(help::text(ctx)),
+        CommandId::Confirm | CommandId::Reject | CommandId::OnJob | CommandId::LeftJob => {
+            let id = parsed.record_no("编号").ok_or_else(|| CommandError::User("缺少编号".into()))?;
+            let action = match parsed.spec.id {
+                CommandId::Confirm => decide::Action::Confirm { closer: parsed.text("接手").map(|t| t.to_string()) },
+                CommandId::Reject => decide::Action::Reject { reason: parsed.text("原因").map(|t| t.to_string()) },
+                CommandId::OnJob => decide::Action::OnJob,
+                _ => decide::Action::Left,
+            };
+            decide::decide(ctx, conn, id, action, decide::Via::Text).await
+        }
         _ => Ok(format!("「{}」功能即将开放。", parsed.spec.name)),
     }
 }

@@ -3,6 +3,7 @@
 //! claim wins, create the record with its points fixed, log it, and answer.
 
 use crate::clock::format_ms;
+use crate::commands::cards::{self, Purpose};
 use crate::commands::parse::Parsed;
 use crate::commands::{CommandError, CommandResult, Ctx, refuse};
 use crate::config::LeadStages;
@@ -53,8 +54,13 @@ pub async fn run(ctx: &Ctx<'_>, conn: &mut SqliteConnection, kind: RecordKind, p
         ..Default::default()
     };
     events::append(conn, ctx.now_ms(), event).await?;
-    let confirmers = directory::confirmers(conn, receiving).await?;
-    Ok(accepted(id, kind, &record, claimed.subject_name.as_deref(), &confirmers, &ctx.sender))
+    let confirmers: Vec<Person> =
+        directory::confirmers(conn, receiving).await?.into_iter().filter(|c| c.userid != ctx.sender.userid).collect();
+    if kind != RecordKind::Placement {
+        let stored = records::get(conn, id).await?.ok_or(sqlx::Error::RowNotFound)?;
+        cards::send_record_card(ctx.settings, ctx.now, conn, &stored, Purpose::Confirm, &confirmers).await?;
+    }
+    Ok(accepted(id, kind, &record, claimed.subject_name.as_deref(), &confirmers))
 }
 
 /// Reports dated outside the activity period (referrals: their own period) are refused.
@@ -236,14 +242,7 @@ fn already_claimed(ctx: &Ctx<'_>, kind: RecordKind, subject: Option<&str>, holde
 }
 
 /// The answer to an accepted report.
-fn accepted(
-    id: i64,
-    kind: RecordKind,
-    r: &NewRecord,
-    subject: Option<&str>,
-    confirmers: &[Person],
-    sender: &Person,
-) -> String {
+fn accepted(id: i64, kind: RecordKind, r: &NewRecord, subject: Option<&str>, confirmers: &[Person]) -> String {
     let mut lines = vec![format!("✅ 已登记 #{id} {}", kind.label())];
     if let Some(subject) = subject {
         let label = match kind {
@@ -259,7 +258,7 @@ fn accepted(
     }
     lines.push(format!("积分：{} 分（确认后计入）", r.points));
     lines.push(format!("状态：{}", r.state.label()));
-    let names: Vec<&str> = confirmers.iter().filter(|c| c.userid != sender.userid).map(|c| c.name.as_str()).collect();
+    let names: Vec<&str> = confirmers.iter().map(|c| c.name.as_str()).collect();
     let who =
         if names.is_empty() { "尚未配置确认人，请联系管理员".to_owned() } else { names.join("、") };
     let dept = kind.receiving_dept().label();

@@ -60,6 +60,16 @@ impl RecordKind {
         }
     }
 
+    /// How many placements must stay 3 days on the job before a new channel of this
+    /// kind is valid (its base indicator, 基础指标).
+    pub fn base_indicator(self) -> Option<i64> {
+        match self {
+            RecordKind::ChannelAgency => Some(3),
+            RecordKind::ChannelPerson => Some(1),
+            _ => None,
+        }
+    }
+
     /// The department that confirms records of this kind.
     pub fn receiving_dept(self) -> DeptKind {
         match self {

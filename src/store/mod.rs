@@ -2,9 +2,11 @@
 //! and a busy timeout; writes go through one connection so that in-process writers
 //! queue fairly instead of spinning in SQLite's busy handler.
 
+pub mod cards;
 pub mod directory;
 pub mod events;
 pub mod inbox;
+pub mod jobs;
 pub mod outbox;
 pub mod records;
 

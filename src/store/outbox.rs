@@ -101,14 +101,22 @@ pub async fn depth(db: &Db) -> Result<(i64, i64), sqlx::Error> {
         .await
 }
 
-/// The stored WeCom response of the latest delivered message with this reference.
-pub async fn delivered_response(conn: &mut SqliteConnection, reference: &str) -> Result<Option<Value>, sqlx::Error> {
-    let text: Option<String> = sqlx::query_scalar(
-        "SELECT response FROM outbox WHERE ref = ? AND status = 'delivered' ORDER BY id DESC LIMIT 1",
-    )
-    .bind(reference)
-    .fetch_optional(&mut *conn)
-    .await?
-    .flatten();
-    Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+/// The newest outbox id (0 when empty).
+pub async fn last_id(db: &Db) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM outbox").fetch_one(db.reader()).await
+}
+
+/// `(api, payload)` of messages queued after `id`.
+pub async fn since(db: &Db, id: i64) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT api, payload FROM outbox WHERE id > ? ORDER BY id").bind(id).fetch_all(db.reader()).await
+}
+
+/// The status and WeCom response of the latest message with this reference.
+pub async fn referenced(db: &Db, reference: &str) -> Result<Option<(String, Option<Value>)>, sqlx::Error> {
+    let row: Option<(String, Option<String>)> =
+        sqlx::query_as("SELECT status, response FROM outbox WHERE ref = ? ORDER BY id DESC LIMIT 1")
+            .bind(reference)
+            .fetch_optional(db.reader())
+            .await?;
+    Ok(row.map(|(status, response)| (status, response.and_then(|r| serde_json::from_str(&r).ok()))))
 }

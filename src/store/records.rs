@@ -230,3 +230,175 @@ pub async fn ensure_existing_channels(
     }
     Ok(())
 }
+
+/// A record as stored, with its reporter's name and what it claims.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Record {
+    pub id: i64,
+    pub kind: String,
+    pub mode: String,
+    pub reporter: String,
+    pub reporter_name: String,
+    pub closer: Option<String>,
+    pub subject_id: Option<i64>,
+    pub subject: Option<String>,
+    pub channel_id: Option<i64>,
+    pub onboard_date: Option<String>,
+    pub fields: String,
+    pub points: i64,
+    pub state: String,
+    pub occurred_at: i64,
+    pub decided_by: Option<String>,
+    pub decided_by_name: Option<String>,
+    pub decided_at: Option<i64>,
+    pub reason: Option<String>,
+    pub base_for: Option<i64>,
+    pub voided_from: Option<String>,
+}
+
+impl Record {
+    pub fn kind(&self) -> RecordKind {
+        RecordKind::parse(&self.kind).unwrap_or(RecordKind::LeadC)
+    }
+
+    pub fn state(&self) -> RecordState {
+        RecordState::parse(&self.state).unwrap_or(RecordState::Reported)
+    }
+
+    pub fn field(&self, key: &str) -> Option<String> {
+        let fields: serde_json::Value = serde_json::from_str(&self.fields).ok()?;
+        fields[key].as_str().map(str::to_owned)
+    }
+
+    /// What the record is about: the client or channel, or the placed person's name.
+    pub fn what(&self) -> String {
+        self.subject.clone().or_else(|| self.field("姓名")).unwrap_or_default()
+    }
+}
+
+const SELECT_RECORD: &str = "SELECT r.id, r.kind, r.mode, r.reporter, p.name AS reporter_name, r.closer, r.subject_id,
+        s.name AS subject, r.channel_id, r.onboard_date, r.fields, r.points, r.state, r.occurred_at, r.decided_by,
+        d.name AS decided_by_name, r.decided_at, r.reason, r.base_for, r.voided_from
+     FROM records r JOIN people p ON p.userid = r.reporter
+     LEFT JOIN subjects s ON s.id = r.subject_id
+     LEFT JOIN people d ON d.userid = r.decided_by";
+
+pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<Option<Record>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_RECORD} WHERE r.id = ?"))).bind(id).fetch_optional(conn).await
+}
+
+/// Moves a record from `from` to `to` if it is still in `from` (compare-and-set: of two
+/// deciders, exactly one succeeds). Returns whether it moved.
+pub async fn transition(
+    conn: &mut SqliteConnection,
+    id: i64,
+    from: RecordState,
+    to: RecordState,
+    by: &str,
+    at_ms: i64,
+    reason: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE records SET state = ?, decided_by = ?, decided_at = ?, reason = COALESCE(?, reason)
+         WHERE id = ? AND state = ?",
+    )
+    .bind(to.code())
+    .bind(by)
+    .bind(at_ms)
+    .bind(reason)
+    .bind(id)
+    .bind(from.code())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn set_reason(conn: &mut SqliteConnection, id: i64, reason: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE records SET reason = ? WHERE id = ?").bind(reason).bind(id).execute(conn).await?;
+    Ok(())
+}
+
+pub async fn set_closer(conn: &mut SqliteConnection, id: i64, closer: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE records SET closer = ? WHERE id = ? AND closer IS NULL")
+        .bind(closer)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The live channel record (agreement) for a channel subject, if any.
+pub async fn channel_record(conn: &mut SqliteConnection, subject_id: i64) -> Result<Option<Record>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT_RECORD} WHERE r.subject_id = ? AND r.claim_slot = 'channel' AND r.state IN ('reported', 'agreed', 'confirmed')"
+    )))
+    .bind(subject_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// How many confirmed placements already serve as a channel record's base indicator.
+pub async fn base_count(conn: &mut SqliteConnection, channel_record: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM records WHERE base_for = ? AND state = 'confirmed'")
+        .bind(channel_record)
+        .fetch_one(conn)
+        .await
+}
+
+pub async fn set_base_for(conn: &mut SqliteConnection, placement: i64, channel_record: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE records SET base_for = ? WHERE id = ?")
+        .bind(channel_record)
+        .bind(placement)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Placements onboarded on or before `due_onboard_date` (ISO date) that have had no
+/// day-3 card yet.
+pub async fn placements_due(conn: &mut SqliteConnection, due_onboard_date: &str) -> Result<Vec<Record>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT_RECORD} WHERE r.kind = 'placement' AND r.state = 'onboarded' AND r.onboard_date <= ?
+         AND NOT EXISTS (SELECT 1 FROM cards c WHERE c.record_id = r.id AND c.purpose = 'onjob')
+         ORDER BY r.id"
+    )))
+    .bind(due_onboard_date)
+    .fetch_all(conn)
+    .await
+}
+
+/// Handoffs waiting for a decision since before `since_ms`, with no reminder at
+/// `stage` yet. A placement waits from its day-3 card, anything else from its report.
+pub async fn undecided_since(
+    conn: &mut SqliteConnection,
+    since_ms: i64,
+    stage: &str,
+) -> Result<Vec<Record>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT_RECORD} WHERE NOT EXISTS (SELECT 1 FROM reminders m WHERE m.record_id = r.id AND m.stage = ?)
+         AND ((r.state = 'reported' AND r.occurred_at < ?)
+              OR (r.state = 'onboarded' AND EXISTS (SELECT 1 FROM cards c WHERE c.record_id = r.id
+                  AND c.purpose = 'onjob' AND c.created_at < ?)))
+         ORDER BY r.id"
+    )))
+    .bind(stage)
+    .bind(since_ms)
+    .bind(since_ms)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn mark_reminded(
+    conn: &mut SqliteConnection,
+    record_id: i64,
+    stage: &str,
+    at_ms: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO reminders (record_id, stage, sent_at) VALUES (?, ?, ?)")
+        .bind(record_id)
+        .bind(stage)
+        .bind(at_ms)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

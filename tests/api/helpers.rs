@@ -77,6 +77,12 @@ department = 2
 level = "manager"
 confirmer = true
 [[directory.users]]
+userid = "cs_lead2"
+name = "刘主管"
+department = 2
+level = "supervisor"
+confirmer = true
+[[directory.users]]
 userid = "tr_lead"
 name = "吴总监"
 department = 3
@@ -113,6 +119,7 @@ audit_group = ["wanggm"]
 pub struct Builder {
     credentials: Credentials,
     extra: String,
+    schedules: String,
     clock: Option<Arc<dyn Clock>>,
     mock: Option<MockServer>,
     dir: Option<TempDir>,
@@ -128,6 +135,13 @@ impl Builder {
     /// declares its own directory).
     pub fn config(mut self, toml: &str) -> Self {
         self.extra.push_str(toml);
+        self
+    }
+
+    /// Turns the built-in scheduler on, with `[schedules]` lines such as
+    /// `reminders = "0 7 * * * *"`.
+    pub fn scheduler(mut self, lines: &str) -> Self {
+        self.schedules = format!("enabled = true\n{lines}");
         self
     }
 
@@ -168,8 +182,11 @@ timeout_secs = 2
 [outbox]
 initial_backoff_ms = 20
 max_backoff_secs = 1
+[schedules]
+{schedules}
 {extra}
 "#,
+            schedules = self.schedules,
             db = db_path.display(),
             corp = c.corp_id,
             token = c.token,
@@ -181,7 +198,8 @@ max_backoff_secs = 1
         let config_path = dir.path().join("leadboard.toml");
         std::fs::write(&config_path, toml).expect("write config");
         let settings = Settings::load(Source::File(&config_path)).unwrap_or_else(|e| panic!("{e}"));
-        let clock = self.clock.unwrap_or_else(|| Arc::new(ShiftedClock::default()));
+        let shift = Arc::new(ShiftedClock::default());
+        let clock = self.clock.unwrap_or_else(|| shift.clone());
         let app = Application::build(settings, clock.clone()).await.expect("app builds");
         let addr = app.local_addr();
         let state = app.state().clone();
@@ -192,7 +210,19 @@ max_backoff_secs = 1
             corp_id: c.corp_id.to_owned(),
             agent_id: AGENT_ID,
         };
-        TestApp { addr, mock, peer, clock, state, shutdown, handle, dir, http: reqwest::Client::new() }
+        TestApp {
+            addr,
+            config_path,
+            shift,
+            mock,
+            peer,
+            clock,
+            state,
+            shutdown,
+            handle,
+            dir,
+            http: reqwest::Client::new(),
+        }
     }
 }
 
@@ -231,6 +261,9 @@ pub async fn mount_defaults(mock: &MockServer) {
 /// A running service and everything around it.
 pub struct TestApp {
     pub addr: SocketAddr,
+    pub config_path: std::path::PathBuf,
+    /// Moves the default clock forward (tests that set their own clock move that one).
+    shift: Arc<ShiftedClock>,
     pub mock: MockServer,
     pub peer: Peer,
     pub clock: Arc<dyn Clock>,
@@ -262,7 +295,14 @@ pub fn next_msg_id() -> String {
 
 impl TestApp {
     pub fn builder() -> Builder {
-        Builder { credentials: PROJECT, extra: String::new(), clock: None, mock: None, dir: None }
+        Builder {
+            credentials: PROJECT,
+            extra: String::new(),
+            schedules: "enabled = false".into(),
+            clock: None,
+            mock: None,
+            dir: None,
+        }
     }
 
     pub async fn spawn() -> TestApp {
@@ -271,6 +311,16 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// Jumps the service's clock forward.
+    pub fn advance(&self, by: chrono::Duration) {
+        self.shift.advance(by);
+    }
+
+    /// Today in Asia/Shanghai, by the service's clock.
+    pub fn today(&self) -> chrono::NaiveDate {
+        self.clock.now_local().date_naive()
     }
 
     pub fn now(&self) -> i64 {
@@ -323,6 +373,54 @@ impl TestApp {
             .filter(|r| r.url.path() == wanted)
             .map(|r| serde_json::from_slice(&r.body).unwrap_or(Value::Null))
             .collect()
+    }
+
+    /// Waits until the outbox has delivered everything queued so far.
+    pub async fn drain(&self) {
+        eventually("the outbox to drain", || async {
+            self.count("SELECT COUNT(*) FROM outbox WHERE status = 'pending'").await == 0
+        })
+        .await;
+    }
+
+    /// Template cards sent to `user`, oldest first (after the outbox drains).
+    pub async fn cards_to(&self, user: &str) -> Vec<Value> {
+        self.drain().await;
+        self.api_calls("message/send")
+            .await
+            .into_iter()
+            .filter(|m| m["msgtype"] == "template_card")
+            .filter(|m| m["touser"].as_str().is_some_and(|t| t.split('|').any(|u| u == user)))
+            .map(|m| m["template_card"].clone())
+            .collect()
+    }
+
+    /// Texts sent to `user` through the API, oldest first (after the outbox drains).
+    pub async fn texts_to(&self, user: &str) -> Vec<String> {
+        self.drain().await;
+        self.api_calls("message/send")
+            .await
+            .into_iter()
+            .filter(|m| m["msgtype"] == "text")
+            .filter(|m| m["touser"].as_str().is_some_and(|t| t.split('|').any(|u| u == user)))
+            .filter_map(|m| m["text"]["content"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// Presses a card's button as `user` would: the template_card_event WeCom sends,
+    /// built from the sent card's task id and the button's key.
+    pub async fn press(&self, user: &str, card: &Value, button_text: &str) -> Answer {
+        let task = card["task_id"].as_str().expect("card has a task id");
+        let button = card["button_list"]
+            .as_array()
+            .and_then(|b| b.iter().find(|b| b["text"] == button_text))
+            .unwrap_or_else(|| panic!("no button {button_text} on {card}"));
+        let key = button["key"].as_str().expect("button key");
+        let now = self.now();
+        let xml = self.peer.card_event_xml(user, task, key, &format!("RC-{user}-{task}"), now);
+        let answer = self.post(&self.peer.callback(&xml, now)).await;
+        assert_eq!(answer.status, 200, "press refused: {answer:?}");
+        answer
     }
 
     /// Counts rows of a query's single integer result.

@@ -2,9 +2,11 @@
 
 mod callback;
 mod config;
+mod confirmation;
 mod crypto;
 mod helpers;
 mod interop;
 mod local_mode;
 mod outbox;
 mod reporting;
+mod scheduler;

@@ -139,7 +139,7 @@ async fn outbox_entries_keep_wecoms_response_for_later_steps() {
     tx.commit().await.unwrap();
     app.state.outbox_wake.notify_one();
     eventually("delivery", || async { delivered(&app).await == 1 }).await;
-    let mut tx = app.state.db.begin().await.unwrap();
-    let response = outbox::delivered_response(&mut tx, "card:7").await.unwrap().expect("stored");
-    assert!(response["response_code"].as_str().unwrap().starts_with("RC"));
+    let (status, response) = outbox::referenced(&app.state.db, "card:7").await.unwrap().expect("stored");
+    assert_eq!(status, "delivered");
+    assert!(response.unwrap()["response_code"].as_str().unwrap().starts_with("RC"));
 }

@@ -16,7 +16,14 @@ async fn reply(app: &TestApp, from: &str, text: &str) -> String {
 async fn every_report_kind_is_recorded_numbered_and_routed() {
     let app = TestApp::spawn().await;
     let cases = [
-        ("zhangwei", "C类 公司=杭州云帆科技有限公司 联系人=王经理", "C类客户", "客户成功事业部（陈经理）", "lead_c", 1),
+        (
+            "zhangwei",
+            "C类 公司=杭州云帆科技有限公司 联系人=王经理",
+            "C类客户",
+            "客户成功事业部（陈经理、刘主管）",
+            "lead_c",
+            1,
+        ),
         ("zhangwei", "B类 公司=杭州云帆科技有限公司 约面=2030-01-05 14:00", "B类客户", "客户成功事业部", "lead_b", 5),
         ("qianjing", "A类 公司=杭州云帆科技有限公司 金额=12.5万", "A类客户", "客户成功事业部", "lead_a", 30),
         (

@@ -1,0 +1,91 @@
+//! Scheduled jobs. Each job is a single step (`run_once`) that tests and
+//! `leadboard jobs run` call directly; the scheduler only decides when.
+
+pub mod onjob;
+pub mod reminders;
+pub mod scheduler;
+
+use crate::app::AppState;
+use crate::store::jobs as store;
+
+/// The jobs, named by their `[schedules]` keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Job {
+    DailyLeaderboard,
+    OnjobCheck,
+    Reminders,
+    ContestCutoff,
+    DirectorySync,
+}
+
+impl Job {
+    pub const ALL: [Job; 5] =
+        [Job::DailyLeaderboard, Job::OnjobCheck, Job::Reminders, Job::ContestCutoff, Job::DirectorySync];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Job::DailyLeaderboard => "daily_leaderboard",
+            Job::OnjobCheck => "onjob_check",
+            Job::Reminders => "reminders",
+            Job::ContestCutoff => "contest_cutoff",
+            Job::DirectorySync => "directory_sync",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Job> {
+        Job::ALL.into_iter().find(|j| j.name() == name)
+    }
+
+    /// The job's cron expression from `[schedules]`.
+    pub fn schedule(self, state: &AppState) -> &str {
+        let s = &state.settings.schedules;
+        match self {
+            Job::DailyLeaderboard => &s.daily_leaderboard,
+            Job::OnjobCheck => &s.onjob_check,
+            Job::Reminders => &s.reminders,
+            Job::ContestCutoff => &s.contest_cutoff,
+            Job::DirectorySync => &s.directory_sync,
+        }
+    }
+}
+
+/// Why a run did not happen or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("{0} 正在运行，本次跳过")]
+    Busy(&'static str),
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for JobError {
+    fn from(e: sqlx::Error) -> Self {
+        JobError::Failed(e.into())
+    }
+}
+
+/// Runs a job once now, holding its lease so that no other run of it overlaps (also in
+/// another process). Returns a one-line summary of what it did.
+pub async fn run_once(state: &AppState, job: Job) -> Result<String, JobError> {
+    let now = state.clock.now_ms();
+    if !store::acquire(&state.db, job.name(), now).await? {
+        return Err(JobError::Busy(job.name()));
+    }
+    let result = step(state, job).await;
+    let outcome = match &result {
+        Ok(summary) => summary.clone(),
+        Err(e) => format!("失败：{e:#}"),
+    };
+    store::release(&state.db, job.name(), state.clock.now_ms(), &outcome).await?;
+    state.outbox_wake.notify_one();
+    Ok(result?)
+}
+
+async fn step(state: &AppState, job: Job) -> anyhow::Result<String> {
+    match job {
+        Job::OnjobCheck => onjob::run(state).await,
+        Job::Reminders => reminders::run(state).await,
+        Job::DailyLeaderboard | Job::ContestCutoff => Ok("没有进行中的比赛".into()),
+        Job::DirectorySync => Ok("通讯录来自配置文件，无需同步".into()),
+    }
+}

@@ -1,0 +1,122 @@
+//! The scheduler: one loop per job, sleeping until the job's next cron fire time in
+//! Asia/Shanghai (or shutdown). A fire time missed while the service was down runs
+//! once at start. Runs of one job never overlap (the job lease).
+
+use crate::app::AppState;
+use crate::clock::TZ;
+use crate::jobs::{Job, JobError, run_once};
+use crate::store::jobs as store;
+use chrono::{DateTime, Utc};
+use cron::Schedule;
+use std::str::FromStr;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// The first fire time strictly after `after`.
+pub fn next_fire(schedule: &Schedule, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    schedule.after(&after.with_timezone(&TZ)).next().map(|t| t.with_timezone(&Utc))
+}
+
+/// The latest fire time in `(last, now]`: a run missed since `last`, if any.
+pub fn missed_fire(schedule: &Schedule, last: DateTime<Utc>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let mut missed = None;
+    let mut at = last;
+    while let Some(fire) = next_fire(schedule, at).filter(|f| *f <= now) {
+        missed = Some(fire);
+        at = fire;
+    }
+    missed
+}
+
+/// Runs every job on its schedule until shutdown.
+pub async fn run(state: AppState, shutdown: CancellationToken) {
+    let loops = Job::ALL.map(|job| tokio::spawn(job_loop(state.clone(), job, shutdown.clone())));
+    for handle in loops {
+        let _ = handle.await;
+    }
+    tracing::info!("scheduler stopped");
+}
+
+async fn job_loop(state: AppState, job: Job, shutdown: CancellationToken) {
+    let Ok(schedule) = Schedule::from_str(job.schedule(&state)) else {
+        // Checked when the configuration loaded; not reachable with valid settings.
+        tracing::error!(job = job.name(), "invalid schedule; job disabled");
+        return;
+    };
+    let now = state.clock.now();
+    match store::get(&state.db, job.name()).await.ok().flatten().and_then(|r| r.last_fire_at) {
+        Some(last) => {
+            let last = DateTime::from_timestamp_millis(last).unwrap_or(now);
+            if let Some(missed) = missed_fire(&schedule, last, now) {
+                tracing::info!(job = job.name(), missed = %missed, "running a run missed while stopped");
+                fire(&state, job, missed).await;
+            }
+        }
+        // First start: nothing was missed.
+        None => {
+            let _ = store::set_last_fire(&state.db, job.name(), now.timestamp_millis()).await;
+        }
+    }
+    loop {
+        let now = state.clock.now();
+        let Some(next) = next_fire(&schedule, now) else { return };
+        let wait = (next - now).to_std().unwrap_or(Duration::ZERO);
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        // The sleep may end a little early or late; only run once the clock agrees.
+        if state.clock.now() >= next {
+            fire(&state, job, next).await;
+        }
+    }
+}
+
+async fn fire(state: &AppState, job: Job, at: DateTime<Utc>) {
+    match run_once(state, job).await {
+        Ok(summary) => tracing::info!(job = job.name(), %summary, "job ran"),
+        Err(JobError::Busy(_)) => tracing::info!(job = job.name(), "job already running elsewhere; skipped"),
+        Err(e) => tracing::error!(job = job.name(), error = %e, "job failed"),
+    }
+    if let Err(e) = store::set_last_fire(&state.db, job.name(), at.timestamp_millis()).await {
+        tracing::error!(job = job.name(), error = %e, "could not record the job's run");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn local(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+        TZ.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn a_daily_schedule_fires_at_its_local_time() {
+        let daily = Schedule::from_str("0 0 18 * * *").unwrap();
+        assert_eq!(next_fire(&daily, local(2023, 7, 1, 12, 0)), Some(local(2023, 7, 1, 18, 0)));
+        assert_eq!(next_fire(&daily, local(2023, 7, 1, 18, 0)), Some(local(2023, 7, 2, 18, 0)));
+        // 18:00 in Shanghai is 10:00 UTC.
+        assert_eq!(next_fire(&daily, local(2023, 7, 1, 12, 0)).unwrap().to_rfc3339(), "2023-07-01T10:00:00+00:00");
+    }
+
+    #[test]
+    fn the_next_fire_crosses_midnight_in_shanghai() {
+        let early = Schedule::from_str("0 35 9 * * *").unwrap();
+        // 23:50 local on 30 June (15:50 UTC, still 30 June in UTC too).
+        assert_eq!(next_fire(&early, local(2023, 6, 30, 23, 50)), Some(local(2023, 7, 1, 9, 35)));
+        // 01:00 local on 1 July is 17:00 UTC on 30 June: the fire is still 1 July local.
+        assert_eq!(next_fire(&early, local(2023, 7, 1, 1, 0)), Some(local(2023, 7, 1, 9, 35)));
+        let half_past_midnight = Schedule::from_str("0 30 0 * * *").unwrap();
+        assert_eq!(next_fire(&half_past_midnight, local(2023, 12, 31, 23, 59)), Some(local(2024, 1, 1, 0, 30)));
+    }
+
+    #[test]
+    fn only_the_latest_missed_run_is_caught_up() {
+        let daily = Schedule::from_str("0 5 18 * * *").unwrap();
+        let last = local(2023, 7, 1, 18, 5);
+        assert_eq!(missed_fire(&daily, last, local(2023, 7, 2, 9, 0)), None);
+        assert_eq!(missed_fire(&daily, last, local(2023, 7, 4, 9, 0)), Some(local(2023, 7, 3, 18, 5)));
+    }
+}

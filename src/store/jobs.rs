@@ -1,0 +1,64 @@
+//! The scheduler's memory: each job's last fire time and a lease against overlapping runs.
+
+use super::Db;
+
+/// A lease older than this is considered abandoned (a crashed run).
+const STALE_LEASE_MS: i64 = 30 * 60 * 1000;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct JobRow {
+    pub name: String,
+    pub last_fire_at: Option<i64>,
+    pub last_run_at: Option<i64>,
+    pub last_outcome: Option<String>,
+}
+
+pub async fn get(db: &Db, name: &str) -> Result<Option<JobRow>, sqlx::Error> {
+    sqlx::query_as("SELECT name, last_fire_at, last_run_at, last_outcome FROM jobs WHERE name = ?")
+        .bind(name)
+        .fetch_optional(db.reader())
+        .await
+}
+
+/// Takes the job's lease; false when another run holds it.
+pub async fn acquire(db: &Db, name: &str, now_ms: i64) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    sqlx::query("INSERT INTO jobs (name) VALUES (?) ON CONFLICT (name) DO NOTHING")
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+    let taken = sqlx::query(
+        "UPDATE jobs SET running_since = ? WHERE name = ? AND (running_since IS NULL OR running_since < ?)",
+    )
+    .bind(now_ms)
+    .bind(name)
+    .bind(now_ms - STALE_LEASE_MS)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    tx.commit().await?;
+    Ok(taken)
+}
+
+pub async fn release(db: &Db, name: &str, now_ms: i64, outcome: &str) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    sqlx::query("UPDATE jobs SET running_since = NULL, last_run_at = ?, last_outcome = ? WHERE name = ?")
+        .bind(now_ms)
+        .bind(outcome)
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}
+
+/// Records the scheduled fire time a run was for (the scheduler's progress).
+pub async fn set_last_fire(db: &Db, name: &str, fire_ms: i64) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    sqlx::query("INSERT INTO jobs (name, last_fire_at) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET last_fire_at = excluded.last_fire_at")
+        .bind(name)
+        .bind(fire_ms)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}

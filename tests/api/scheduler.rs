@@ -1,0 +1,74 @@
+//! The scheduler as operators see it: a run missed while the service was down happens
+//! once at start; `leadboard jobs list` and `leadboard jobs run` work against the
+//! database of a running service.
+
+use crate::helpers::{TestApp, eventually};
+use crate::local_mode::BIN;
+use chrono::Duration;
+use leadboard::clock::ShiftedClock;
+use std::process::Command;
+use std::sync::Arc;
+
+#[tokio::test]
+async fn a_run_missed_while_stopped_happens_once_at_start() {
+    let app = TestApp::spawn().await;
+    app.say("zhangwei", "C类 公司=云帆 联系人=王").await;
+    // The reminders job last fired two days ago; since then it missed many runs.
+    let two_days_ago = app.state.clock.now_ms() - 48 * 3_600_000;
+    let mut tx = app.state.db.begin().await.unwrap();
+    sqlx::query("INSERT INTO jobs (name, last_fire_at) VALUES ('reminders', ?)")
+        .bind(two_days_ago)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let stopped = app.stop().await;
+
+    // Restart a day later with the scheduler on.
+    let a_day_later = Arc::new(ShiftedClock::default());
+    a_day_later.advance(Duration::hours(25));
+    let app = TestApp::builder()
+        .restart_of(stopped)
+        .clock(a_day_later)
+        .scheduler("reminders = \"0 7 * * * *\"")
+        .spawn()
+        .await;
+    eventually("the missed run", || async {
+        app.count("SELECT COUNT(*) FROM jobs WHERE name = 'reminders' AND last_run_at IS NOT NULL").await == 1
+    })
+    .await;
+    let reminders = app.texts_to("cs_lead").await;
+    assert_eq!(reminders.iter().filter(|t| t.contains("超过 24 小时")).count(), 1, "{reminders:?}");
+    let runs = app.count("SELECT COUNT(*) FROM events WHERE action = 'reminded'").await;
+    assert_eq!(runs, 1, "caught up once, not once per missed hour");
+}
+
+fn leadboard(app: &TestApp, args: &[&str]) -> (bool, String) {
+    let output = Command::new(BIN).args(args).arg("--config").arg(&app.config_path).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), text)
+}
+
+#[tokio::test]
+async fn jobs_run_against_a_running_services_database() {
+    let app = TestApp::spawn().await;
+    let onboarded = app.today().checked_sub_days(chrono::Days::new(3)).unwrap();
+    app.say("zhengqiang", &format!("上岗 姓名=小王 入职={onboarded}")).await;
+
+    let (ok, out) = leadboard(&app, &["jobs", "run", "onjob_check"]);
+    assert!(ok && out.contains("发送了 1 张在岗确认卡片") && out.contains("已排队 1 条消息"), "{out}");
+    // The running service delivers what the command queued.
+    let cards = app.cards_to("tr_lead").await;
+    assert_eq!(cards.len(), 1);
+    assert_eq!(cards[0]["main_title"]["title"], "在岗确认 #1 小王");
+
+    let (ok, out) = leadboard(&app, &["jobs", "list"]);
+    assert!(ok, "{out}");
+    for name in ["daily_leaderboard", "onjob_check", "reminders", "contest_cutoff", "directory_sync"] {
+        assert!(out.contains(name), "{out}");
+    }
+    assert!(out.contains("发送了 1 张在岗确认卡片"), "the last outcome is listed: {out}");
+
+    let (ok, out) = leadboard(&app, &["jobs", "run", "no_such_job"]);
+    assert!(!ok && out.contains("没有任务“no_such_job”"), "{out}");
+}
