@@ -1,0 +1,158 @@
+//! Callback hot path: the per-message work of an inbound WeCom text message, i.e.
+//! `parse_envelope` (POST body) + `WecomCrypto::open` (signature check, then AES
+//! decrypt) + `parse_message` (plaintext XML), for a ~300-byte and a ~2 KB message.
+//!
+//! Run with `cargo bench --bench callback`. The bench also writes its two requests to
+//! `target/bench-callback-inputs.json`, so `benches/run-wechatpy.sh` times wechatpy on
+//! byte-identical inputs. Results and the comparison live in `BENCHMARKS.md`.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use leadboard::wecom::crypto::WecomCrypto;
+use leadboard::wecom::peer::Peer;
+use leadboard::wecom::xml::{Inbound, InboundKind, parse_envelope, parse_message};
+
+/// The official WeCom test configuration.
+const TOKEN: &str = "QDG6eK";
+const ENCODING_AES_KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
+const CORP_ID: &str = "wx5823bf96d3bd56c7";
+const AGENT_ID: i64 = 1_000_002;
+
+const FROM: &str = "zhangsan";
+const MSG_ID: &str = "7391234567890123456";
+const CREATE_TIME: i64 = 1_700_000_000;
+/// Repeated (char by char) to fill the message to its target size.
+const SENTENCE: &str = "本周华东区新增销售线索十二条，其中三条已进入报价阶段，请各位及时跟进客户需求。";
+
+/// Target plaintext sizes in bytes: (label, size).
+const SIZES: [(&str, usize); 2] = [("300B", 300), ("2KB", 2048)];
+
+/// One signed, encrypted callback request plus what it should decode to.
+struct Case {
+    label: &'static str,
+    content: String,
+    plain_len: usize,
+    signature: String,
+    timestamp: String,
+    nonce: String,
+    body: String,
+}
+
+fn peer() -> Peer {
+    let crypto = WecomCrypto::new(TOKEN, ENCODING_AES_KEY, CORP_ID).expect("valid test key");
+    Peer { crypto, corp_id: CORP_ID.to_owned(), agent_id: AGENT_ID }
+}
+
+/// Chinese content just long enough for the plaintext XML to reach `target` bytes.
+fn content_for(peer: &Peer, target: usize) -> String {
+    let mut content = String::new();
+    let mut chars = SENTENCE.chars().cycle();
+    while peer.text_xml(FROM, &content, MSG_ID, CREATE_TIME).len() < target {
+        content.push(chars.next().expect("cycle never ends"));
+    }
+    content
+}
+
+/// Splits `msg_signature=..&timestamp=..&nonce=..` into its three values.
+fn query_params(query: &str) -> (String, String, String) {
+    let value = |key: &str| {
+        query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
+            .unwrap_or_else(|| panic!("query has no {key}"))
+            .to_owned()
+    };
+    (value("msg_signature"), value("timestamp"), value("nonce"))
+}
+
+fn make_case(peer: &Peer, label: &'static str, target: usize) -> Case {
+    let content = content_for(peer, target);
+    let plain = peer.text_xml(FROM, &content, MSG_ID, CREATE_TIME);
+    let request = peer.callback(&plain, CREATE_TIME);
+    let (signature, timestamp, nonce) = query_params(&request.query);
+    Case { label, content, plain_len: plain.len(), signature, timestamp, nonce, body: request.body }
+}
+
+/// The measured work: everything the callback handler does per message before the inbox.
+fn handle(crypto: &WecomCrypto, case: &Case) -> Inbound {
+    let encrypt = parse_envelope(&case.body).expect("envelope parses");
+    let plain = crypto
+        .open(&case.signature, &case.timestamp, &case.nonce, &encrypt)
+        .expect("signature verifies and ciphertext decrypts");
+    parse_message(&plain).expect("message parses")
+}
+
+/// Fails fast if the bench would be timing an error path.
+fn check(crypto: &WecomCrypto, case: &Case) {
+    let inbound = handle(crypto, case);
+    assert_eq!(inbound.from, FROM);
+    assert_eq!(inbound.kind, InboundKind::Text { content: case.content.clone() });
+}
+
+/// Writes the requests for `benches/wechatpy_callback.py` (best effort).
+fn write_inputs(cases: &[Case]) {
+    let json: Vec<_> = cases
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "label": c.label,
+                "plain_len": c.plain_len,
+                "content": c.content,
+                "from": FROM,
+                "signature": c.signature,
+                "timestamp": c.timestamp,
+                "nonce": c.nonce,
+                "body": c.body,
+            })
+        })
+        .collect();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target");
+    let path = dir.join("bench-callback-inputs.json");
+    let text = serde_json::to_string_pretty(&json).expect("inputs serialize");
+    if let Err(e) = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, text)) {
+        eprintln!("could not write {}: {e}", path.display());
+    }
+}
+
+fn bench_callback(c: &mut Criterion) {
+    let peer = peer();
+    let cases: Vec<Case> = SIZES.iter().map(|(label, size)| make_case(&peer, label, *size)).collect();
+    write_inputs(&cases);
+
+    let mut group = c.benchmark_group("callback");
+    group.throughput(Throughput::Elements(1));
+    for case in &cases {
+        check(&peer.crypto, case);
+        eprintln!("callback/{}: plaintext {} B, POST body {} B", case.label, case.plain_len, case.body.len());
+        let id = BenchmarkId::new("verify_decrypt_parse", case.label);
+        group.bench_with_input(id, case, |b, case| {
+            b.iter(|| handle(black_box(&peer.crypto), black_box(case)));
+        });
+    }
+    group.finish();
+}
+
+/// The three stages on their own, to show where the per-message time goes.
+fn bench_stages(c: &mut Criterion) {
+    let peer = peer();
+    let crypto = &peer.crypto;
+    let mut group = c.benchmark_group("callback_stage");
+    for (label, size) in SIZES {
+        let case = make_case(&peer, label, size);
+        let encrypt = parse_envelope(&case.body).expect("envelope parses");
+        let plain = crypto.open(&case.signature, &case.timestamp, &case.nonce, &encrypt).expect("opens");
+        group.bench_function(BenchmarkId::new("parse_envelope", label), |b| {
+            b.iter(|| parse_envelope(black_box(&case.body)))
+        });
+        group.bench_function(BenchmarkId::new("open", label), |b| {
+            b.iter(|| crypto.open(&case.signature, &case.timestamp, &case.nonce, black_box(&encrypt)))
+        });
+        group.bench_function(BenchmarkId::new("parse_message", label), |b| b.iter(|| parse_message(black_box(&plain))));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_callback, bench_stages);
+criterion_main!(benches);
