@@ -38,6 +38,12 @@ enum Command {
     },
     /// Check the configuration and list every problem.
     CheckConfig,
+    /// Copy the database consistently while the service runs, and verify the copy.
+    Backup {
+        /// The backup file (default: leadboard-backup-YYYYMMDD-HHMMSS.db next to the database).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 fn load(config: Option<&PathBuf>) -> Result<Settings, ExitCode> {
@@ -62,6 +68,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve => serve(settings).await,
         Command::Send { as_user, url, text } => cli::send::run(&settings, &as_user, &text.join(" "), url).await,
+        Command::Backup { out } => cli::backup::run(&settings, out).await,
         Command::CheckConfig => {
             println!("配置正确{}。", if settings.local_mode { "（本地模式）" } else { "" });
             Ok(())

@@ -1,3 +1,4 @@
 //! Subcommands other than `serve`.
 
+pub mod backup;
 pub mod send;
