@@ -8,6 +8,7 @@ use leadboard::{cli, local, telemetry};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -57,9 +58,26 @@ fn load(config: Option<&PathBuf>) -> Result<Settings, ExitCode> {
     })
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("错误：无法启动运行时：{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(run(cli));
+    // Tasks abandoned at shutdown are dropped here; a blocking call that hangs (a DNS
+    // lookup, say) must not keep the process alive past the grace period.
+    runtime.shutdown_timeout(LEFTOVER_WAIT);
+    code
+}
+
+/// How long exit waits for blocking threads still running after the command finished.
+const LEFTOVER_WAIT: Duration = Duration::from_millis(200);
+
+async fn run(cli: Cli) -> ExitCode {
     let settings = match load(cli.config.as_ref()) {
         Ok(settings) => settings,
         Err(code) => return code,
