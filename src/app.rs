@@ -153,9 +153,12 @@ impl Stopping {
     ) -> anyhow::Result<()> {
         let served = self.stop_server(server).await;
         self.stop_worker(worker, delivering).await;
-        if timeout_at(self.deadline, self.state.db.close()).await.is_err() {
+        if !self.abandoned.is_empty() {
+            // Abandoned work may hold connections; SQLite recovers an unclosed database.
+            tracing::warn!("database left open after abandoned work; it is recovered on the next start");
+        } else if timeout_at(self.deadline, self.state.db.close()).await.is_err() {
             tracing::warn!("shutdown grace period over: database closing abandoned");
-            self.abandoned.push("关闭数据库（未提交的事务不会生效）".into());
+            self.abandoned.push("关闭数据库（SQLite 会在下次启动时恢复）".into());
         }
         if !self.abandoned.is_empty() {
             let grace_secs = self.state.settings.server.shutdown_grace_secs;

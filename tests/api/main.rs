@@ -8,3 +8,4 @@ mod helpers;
 mod interop;
 mod local_mode;
 mod outbox;
+mod shutdown;
