@@ -57,6 +57,7 @@ impl AppState {
         })
     }
 
+    /// An outbox worker on this state; `run` starts exactly one.
     pub fn outbox_worker(&self) -> OutboxWorker {
         OutboxWorker {
             db: self.db.clone(),
@@ -132,6 +133,7 @@ impl Application {
 #[derive(Debug, thiserror::Error)]
 #[error("{grace_secs} 秒内未能完全停止，已放弃：{}", .abandoned.join("；"))]
 pub struct ShutdownTimedOut {
+    /// `server.shutdown_grace_secs`.
     pub grace_secs: u64,
     /// What was abandoned, for people.
     pub abandoned: Vec<String>,
@@ -153,19 +155,24 @@ impl Stopping {
     ) -> anyhow::Result<()> {
         let served = self.stop_server(server).await;
         self.stop_worker(worker, delivering).await;
-        if !self.abandoned.is_empty() {
-            // Abandoned work may hold connections; SQLite recovers an unclosed database.
-            tracing::warn!("database left open after abandoned work; it is recovered on the next start");
-        } else if timeout_at(self.deadline, self.state.db.close()).await.is_err() {
-            tracing::warn!("shutdown grace period over: database closing abandoned");
-            self.abandoned.push("关闭数据库（SQLite 会在下次启动时恢复）".into());
-        }
+        self.close_database().await;
         if !self.abandoned.is_empty() {
             let grace_secs = self.state.settings.server.shutdown_grace_secs;
             return Err(ShutdownTimedOut { grace_secs, abandoned: self.abandoned }.into());
         }
         tracing::info!("leadboard stopped");
         served
+    }
+
+    /// Closes the database within the deadline, unless work was abandoned: that work
+    /// may still hold connections, and SQLite recovers an unclosed database on open.
+    async fn close_database(&mut self) {
+        if !self.abandoned.is_empty() {
+            tracing::warn!("database left open after abandoned work; it is recovered on the next start");
+        } else if timeout_at(self.deadline, self.state.db.close()).await.is_err() {
+            tracing::warn!("shutdown grace period over: database closing abandoned");
+            self.abandoned.push("关闭数据库（SQLite 会在下次启动时恢复）".into());
+        }
     }
 
     /// Waits for in-flight requests; past the deadline, abandons them.
@@ -179,7 +186,10 @@ impl Stopping {
                     callbacks,
                     "shutdown grace period over: in-flight requests abandoned (WeCom retries them)"
                 );
-                self.abandoned.push(format!("{callbacks} 个处理中的回调（企业微信会重试，重复的回调只处理一次）"));
+                self.abandoned.push(match callbacks {
+                    0 => "未完成的 HTTP 请求".into(),
+                    n => format!("{n} 个处理中的回调（企业微信会重试，重复的回调只处理一次）"),
+                });
                 Ok(())
             }
         }
