@@ -13,9 +13,12 @@ use crate::wecom::crypto::WecomCrypto;
 use crate::wecom::simulator::Simulator;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
+use tokio::task::{JoinError, JoinHandle};
+use tokio::time::{Instant, timeout_at};
 use tokio_util::sync::CancellationToken;
 
 /// What every handler and job shares.
@@ -57,6 +60,7 @@ impl AppState {
         })
     }
 
+    /// An outbox worker on this state; `run` starts exactly one.
     pub fn outbox_worker(&self) -> OutboxWorker {
         OutboxWorker {
             db: self.db.clone(),
@@ -65,6 +69,7 @@ impl AppState {
             clock: self.clock.clone(),
             settings: Arc::new(self.settings.outbox.clone()),
             wake: self.outbox_wake.clone(),
+            delivering: Arc::new(AtomicI64::new(0)),
         }
     }
 }
@@ -124,31 +129,136 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` is cancelled, then stops accepting, lets in-flight
-    /// callbacks finish, stops the background workers between steps, and closes the
-    /// database.
+    /// Serves until `shutdown` is cancelled, then stops within `server.shutdown_grace_secs`:
+    /// stops accepting, lets in-flight callbacks finish and commit, lets the outbox worker
+    /// finish its current delivery, and closes the database. Whatever is still running
+    /// when the grace period ends is abandoned, logged and returned as
+    /// [`ShutdownTimedOut`]; nothing is half-committed, because an unanswered callback
+    /// is retried by WeCom and an unconfirmed delivery stays pending.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let mut router = crate::http::router(self.state.clone());
-        if let Some(simulator) = &self.simulator {
+        let Application { listener, state, simulator } = self;
+        let addr = listener.local_addr()?;
+        let mut router = crate::http::router(state.clone());
+        if let Some(simulator) = &simulator {
             router = router.nest(crate::wecom::simulator::PREFIX, simulator.router());
         }
-        let worker = tokio::spawn(self.state.outbox_worker().run(shutdown.clone()));
-        let scheduler = self
-            .state
+        let worker = state.outbox_worker();
+        let delivering = worker.delivering.clone();
+        let worker = tokio::spawn(worker.run(shutdown.clone()));
+        let scheduler = state
             .settings
             .schedules
             .enabled
-            .then(|| tokio::spawn(crate::jobs::scheduler::run(self.state.clone(), shutdown.clone())));
-        tracing::info!(addr = %self.local_addr(), local_mode = self.state.settings.local_mode, "leadboard listening");
-        let served =
-            axum::serve(self.listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await;
-        shutdown.cancel();
-        let _ = worker.await;
-        if let Some(scheduler) = scheduler {
-            let _ = scheduler.await;
-        }
-        self.state.db.close().await;
-        tracing::info!("leadboard stopped");
-        Ok(served?)
+            .then(|| tokio::spawn(crate::jobs::scheduler::run(state.clone(), shutdown.clone())));
+        let serve = axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let server = tokio::spawn(serve.into_future());
+        tracing::info!(%addr, local_mode = state.settings.local_mode, "leadboard listening");
+        shutdown.cancelled().await;
+        let grace = Duration::from_secs(state.settings.server.shutdown_grace_secs);
+        Stopping { state, deadline: Instant::now() + grace, abandoned: Vec::new() }
+            .stop(server, worker, scheduler, &delivering)
+            .await
     }
+}
+
+/// Work that was still running when the shutdown grace period ended, and was abandoned.
+#[derive(Debug, thiserror::Error)]
+#[error("{grace_secs} 秒内未能完全停止，已放弃：{}", .abandoned.join("；"))]
+pub struct ShutdownTimedOut {
+    /// `server.shutdown_grace_secs`.
+    pub grace_secs: u64,
+    /// What was abandoned, for people.
+    pub abandoned: Vec<String>,
+}
+
+/// The stop sequence after shutdown was requested; every part shares one deadline.
+struct Stopping {
+    state: AppState,
+    deadline: Instant,
+    abandoned: Vec<String>,
+}
+
+impl Stopping {
+    async fn stop(
+        mut self,
+        server: JoinHandle<std::io::Result<()>>,
+        worker: JoinHandle<()>,
+        scheduler: Option<JoinHandle<()>>,
+        delivering: &AtomicI64,
+    ) -> anyhow::Result<()> {
+        let served = self.stop_server(server).await;
+        self.stop_worker(worker, delivering).await;
+        if let Some(scheduler) = scheduler {
+            self.stop_scheduler(scheduler).await;
+        }
+        self.close_database().await;
+        if !self.abandoned.is_empty() {
+            let grace_secs = self.state.settings.server.shutdown_grace_secs;
+            return Err(ShutdownTimedOut { grace_secs, abandoned: self.abandoned }.into());
+        }
+        tracing::info!("leadboard stopped");
+        served
+    }
+
+    /// Closes the database within the deadline, unless work was abandoned: that work
+    /// may still hold connections, and SQLite recovers an unclosed database on open.
+    async fn close_database(&mut self) {
+        if !self.abandoned.is_empty() {
+            tracing::warn!("database left open after abandoned work; it is recovered on the next start");
+        } else if timeout_at(self.deadline, self.state.db.close()).await.is_err() {
+            tracing::warn!("shutdown grace period over: database closing abandoned");
+            self.abandoned.push("关闭数据库（SQLite 会在下次启动时恢复）".into());
+        }
+    }
+
+    /// Waits for in-flight requests; past the deadline, abandons them.
+    async fn stop_server(&mut self, server: JoinHandle<std::io::Result<()>>) -> anyhow::Result<()> {
+        match join_by(self.deadline, server).await {
+            Ok(joined) => Ok(joined??),
+            Err(late) => {
+                let callbacks = self.state.metrics.callbacks_in_flight.get();
+                late.abort();
+                tracing::warn!(
+                    callbacks,
+                    "shutdown grace period over: in-flight requests abandoned (WeCom retries them)"
+                );
+                self.abandoned.push(match callbacks {
+                    0 => "未完成的 HTTP 请求".into(),
+                    n => format!("{n} 个处理中的回调（企业微信会重试，重复的回调只处理一次）"),
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// Waits for the outbox worker to finish its delivery; past the deadline, abandons it.
+    async fn stop_worker(&mut self, worker: JoinHandle<()>, delivering: &AtomicI64) {
+        match join_by(self.deadline, worker).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "outbox worker failed"),
+            Err(late) => {
+                let id = delivering.load(Ordering::SeqCst);
+                late.abort();
+                tracing::warn!(id, "shutdown grace period over: delivery abandoned; the message stays pending");
+                self.abandoned.push(match id {
+                    0 => "外发消息任务".into(),
+                    id => format!("正在发送的外发消息 #{id}（保留为待发送，重启后重发）"),
+                });
+            }
+        }
+    }
+    /// Waits for a job that is running to finish; past the deadline, abandons it (its
+    /// transaction rolls back; the next scheduled run does the work).
+    async fn stop_scheduler(&mut self, scheduler: JoinHandle<()>) {
+        if let Err(late) = join_by(self.deadline, scheduler).await {
+            late.abort();
+            tracing::warn!("shutdown grace period over: a running job was abandoned");
+            self.abandoned.push("运行中的定时任务（事务已回滚，下次运行时补做）".into());
+        }
+    }
+}
+
+/// Waits for `task` until `deadline`; hands it back, still running, after that.
+async fn join_by<T>(deadline: Instant, mut task: JoinHandle<T>) -> Result<Result<T, JoinError>, JoinHandle<T>> {
+    timeout_at(deadline, &mut task).await.map_err(|_| task)
 }

@@ -11,6 +11,7 @@ use crate::store::Db;
 use crate::store::outbox::{self, Pending};
 use crate::wecom::client::{ApiError, WecomClient};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -34,10 +35,14 @@ pub struct OutboxWorker {
     pub settings: Arc<OutboxSettings>,
     /// Signalled after a transaction that queued messages commits.
     pub wake: Arc<Notify>,
+    /// The id of the message being delivered, 0 between deliveries; read at shutdown
+    /// to name a delivery that the grace period abandons.
+    pub delivering: Arc<AtomicI64>,
 }
 
 impl OutboxWorker {
-    /// Delivers until shutdown. Shutdown is honoured between deliveries only.
+    /// Delivers until shutdown. Shutdown is honoured between deliveries only: a delivery
+    /// under way is finished, or abandoned by the caller and then stays pending.
     pub async fn run(self, shutdown: CancellationToken) {
         while !shutdown.is_cancelled() {
             let wait = match self.step().await {
@@ -73,6 +78,7 @@ impl OutboxWorker {
             self.refresh_gauges().await?;
             return Ok(Step::Idle(outbox::next_due_at(&self.db).await?));
         };
+        let delivering = Delivering::start(&self.delivering, message.id);
         let result = self.deliver(&message).await;
         let label = |kind| DeliveryLabel { api: message.api.clone(), kind };
         let step = match result {
@@ -98,6 +104,7 @@ impl OutboxWorker {
                 Step::GaveUp(message.id)
             }
         };
+        drop(delivering);
         self.refresh_gauges().await?;
         Ok(step)
     }
@@ -150,6 +157,22 @@ impl OutboxWorker {
         self.metrics.outbox_pending.set(pending);
         self.metrics.outbox_failed.set(failed);
         Ok(())
+    }
+}
+
+/// Marks a message as being delivered until dropped.
+struct Delivering<'a>(&'a AtomicI64);
+
+impl<'a> Delivering<'a> {
+    fn start(slot: &'a AtomicI64, id: i64) -> Self {
+        slot.store(id, Ordering::SeqCst);
+        Delivering(slot)
+    }
+}
+
+impl Drop for Delivering<'_> {
+    fn drop(&mut self) {
+        self.0.store(0, Ordering::SeqCst);
     }
 }
 

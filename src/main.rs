@@ -8,6 +8,7 @@ use leadboard::{cli, local, telemetry};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -38,6 +39,12 @@ enum Command {
     },
     /// Check the configuration and list every problem.
     CheckConfig,
+    /// Copy the database consistently while the service runs, and verify the copy.
+    Backup {
+        /// The backup file (default: leadboard-backup-YYYYMMDD-HHMMSS.db next to the database).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Scheduled jobs.
     Jobs {
         #[command(subcommand)]
@@ -67,9 +74,26 @@ fn load(config: Option<&PathBuf>) -> Result<Settings, ExitCode> {
     })
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("错误：无法启动运行时：{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(run(cli));
+    // Tasks abandoned at shutdown are dropped here; a blocking call that hangs (a DNS
+    // lookup, say) must not keep the process alive past the grace period.
+    runtime.shutdown_timeout(LEFTOVER_WAIT);
+    code
+}
+
+/// How long exit waits for blocking threads still running after the command finished.
+const LEFTOVER_WAIT: Duration = Duration::from_millis(200);
+
+async fn run(cli: Cli) -> ExitCode {
     let settings = match load(cli.config.as_ref()) {
         Ok(settings) => settings,
         Err(code) => return code,
@@ -78,6 +102,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve => serve(settings).await,
         Command::Send { as_user, url, text } => cli::send::run(&settings, &as_user, &text.join(" "), url).await,
+        Command::Backup { out } => cli::backup::run(&settings, out).await,
         Command::Jobs { command: JobsCommand::List } => cli::jobs::list(settings).await,
         Command::Jobs { command: JobsCommand::Run { name } } => cli::jobs::run(settings, &name).await,
         Command::CheckConfig => {

@@ -31,6 +31,8 @@ pub struct Metrics {
     pub decrypt_failures: Family<ReasonLabel, Counter>,
     pub duplicates: Counter,
     pub handler_seconds: Histogram,
+    /// Callbacks being handled now; read at shutdown to name what a timeout abandons.
+    pub callbacks_in_flight: Gauge,
     pub outbox_pending: Gauge,
     pub outbox_failed: Gauge,
     pub outbox_delivered: Family<DeliveryLabel, Counter>,
@@ -52,6 +54,7 @@ impl Metrics {
             decrypt_failures: Family::default(),
             duplicates: Counter::default(),
             handler_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
+            callbacks_in_flight: Gauge::default(),
             outbox_pending: Gauge::default(),
             outbox_failed: Gauge::default(),
             outbox_delivered: Family::default(),
@@ -71,6 +74,11 @@ impl Metrics {
             "Time to verify, decrypt, process and answer a callback",
             m.handler_seconds.clone(),
         );
+        registry.register(
+            "callback_requests_in_flight",
+            "Callback requests being handled now",
+            m.callbacks_in_flight.clone(),
+        );
         registry.register("outbox_pending", "Outbound messages waiting for delivery", m.outbox_pending.clone());
         registry.register("outbox_failed", "Outbound messages given up", m.outbox_failed.clone());
         registry.register("outbox_delivered", "Outbound messages delivered", m.outbox_delivered.clone());
@@ -87,11 +95,28 @@ impl Metrics {
         self.callback_requests.get_or_create(&OutcomeLabel { outcome }).inc();
     }
 
+    /// Counts a callback as in flight until the guard is dropped, which also happens
+    /// when its request is abandoned.
+    pub fn callback_in_flight(&self) -> InFlight {
+        self.callbacks_in_flight.inc();
+        InFlight(self.callbacks_in_flight.clone())
+    }
+
     /// Prometheus text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+/// One callback in flight; see [`Metrics::callback_in_flight`].
+#[derive(Debug)]
+pub struct InFlight(Gauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }

@@ -1,4 +1,5 @@
 //! Subcommands other than `serve`.
 
+pub mod backup;
 pub mod jobs;
 pub mod send;

@@ -116,6 +116,7 @@ pub async fn verify_url(State(state): State<AppState>, RawQuery(query): RawQuery
 
 /// A message or event: verify, decrypt, parse, process once, answer.
 pub async fn receive(State(state): State<AppState>, RawQuery(query): RawQuery, body: Body) -> Response {
+    let _in_flight = state.metrics.callback_in_flight();
     let started = Instant::now();
     let response = match handle(&state, query.as_deref(), body).await {
         Ok(response) => response,

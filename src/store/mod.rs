@@ -2,6 +2,7 @@
 //! and a busy timeout; writes go through one connection so that in-process writers
 //! queue fairly instead of spinning in SQLite's busy handler.
 
+pub mod backup;
 pub mod cards;
 pub mod directory;
 pub mod events;

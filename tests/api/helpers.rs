@@ -11,6 +11,7 @@ use leadboard::wecom::xml;
 use serde_json::{Value, json};
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -123,6 +124,7 @@ pub struct Builder {
     clock: Option<Arc<dyn Clock>>,
     mock: Option<MockServer>,
     dir: Option<TempDir>,
+    database: Option<PathBuf>,
 }
 
 impl Builder {
@@ -157,13 +159,20 @@ impl Builder {
         self
     }
 
-    pub async fn spawn(self) -> TestApp {
+    /// Uses this database file instead of a fresh one in the app's directory.
+    pub fn database(mut self, path: &Path) -> Self {
+        self.database = Some(path.to_owned());
+        self
+    }
+
+    /// Writes the configuration without starting anything (for the real binary).
+    pub async fn configure(self) -> Configured {
         let mock = match self.mock {
             Some(mock) => mock,
             None => wecom_mock().await,
         };
         let dir = self.dir.unwrap_or_else(|| tempfile::tempdir().expect("temp dir"));
-        let db_path = dir.path().join("leadboard.db");
+        let database = self.database.unwrap_or_else(|| dir.path().join("leadboard.db"));
         let c = self.credentials;
         let toml = format!(
             r#"
@@ -187,7 +196,7 @@ max_backoff_secs = 1
 {extra}
 "#,
             schedules = self.schedules,
-            db = db_path.display(),
+            db = database.display(),
             corp = c.corp_id,
             token = c.token,
             key = c.aes_key,
@@ -197,30 +206,55 @@ max_backoff_secs = 1
         );
         let config_path = dir.path().join("leadboard.toml");
         std::fs::write(&config_path, toml).expect("write config");
-        let settings = Settings::load(Source::File(&config_path)).unwrap_or_else(|e| panic!("{e}"));
+        Configured { mock, dir, config_path, database, credentials: c }
+    }
+
+    pub async fn spawn(mut self) -> TestApp {
         let shift = Arc::new(ShiftedClock::default());
-        let clock = self.clock.unwrap_or_else(|| shift.clone());
+        let clock = self.clock.take().unwrap_or_else(|| shift.clone());
+        self.configure().await.start(clock, shift).await
+    }
+}
+
+/// A configuration written to a file, with the mock WeCom API it points at.
+pub struct Configured {
+    pub mock: MockServer,
+    pub dir: TempDir,
+    pub config_path: PathBuf,
+    pub database: PathBuf,
+    pub credentials: Credentials,
+}
+
+impl Configured {
+    /// Signs and encrypts callbacks for this configuration, as WeCom does.
+    pub fn peer(&self) -> Peer {
+        let c = self.credentials;
+        Peer {
+            crypto: WecomCrypto::new(c.token, c.aes_key, c.corp_id).expect("valid key"),
+            corp_id: c.corp_id.to_owned(),
+            agent_id: AGENT_ID,
+        }
+    }
+
+    /// Runs the service in this process.
+    async fn start(self, clock: Arc<dyn Clock>, shift: Arc<ShiftedClock>) -> TestApp {
+        let settings = Settings::load(Source::File(&self.config_path)).unwrap_or_else(|e| panic!("{e}"));
         let app = Application::build(settings, clock.clone()).await.expect("app builds");
         let addr = app.local_addr();
         let state = app.state().clone();
         let shutdown = CancellationToken::new();
         let handle = tokio::spawn(app.run(shutdown.clone()));
-        let peer = Peer {
-            crypto: WecomCrypto::new(c.token, c.aes_key, c.corp_id).expect("valid key"),
-            corp_id: c.corp_id.to_owned(),
-            agent_id: AGENT_ID,
-        };
         TestApp {
             addr,
-            config_path,
             shift,
-            mock,
-            peer,
+            peer: self.peer(),
+            mock: self.mock,
             clock,
             state,
             shutdown,
             handle,
-            dir,
+            dir: self.dir,
+            config_path: self.config_path,
             http: reqwest::Client::new(),
         }
     }
@@ -261,13 +295,14 @@ pub async fn mount_defaults(mock: &MockServer) {
 /// A running service and everything around it.
 pub struct TestApp {
     pub addr: SocketAddr,
-    pub config_path: std::path::PathBuf,
     /// Moves the default clock forward (tests that set their own clock move that one).
     shift: Arc<ShiftedClock>,
     pub mock: MockServer,
     pub peer: Peer,
     pub clock: Arc<dyn Clock>,
     pub state: AppState,
+    /// The configuration file the service was started from.
+    pub config_path: PathBuf,
     shutdown: CancellationToken,
     handle: JoinHandle<anyhow::Result<()>>,
     dir: TempDir,
@@ -302,6 +337,7 @@ impl TestApp {
             clock: None,
             mock: None,
             dir: None,
+            database: None,
         }
     }
 
@@ -358,8 +394,7 @@ impl TestApp {
 
     /// Opens a passive reply: verifies its signature, decrypts, reads its content.
     pub fn open(&self, answer: &Answer) -> Option<String> {
-        let plain = self.peer.open_reply(&answer.body).expect("reply opens")?;
-        Some(xml::parse_text_reply(&plain).unwrap_or(plain))
+        open_reply(&self.peer, &answer.body)
     }
 
     /// Every request the mock WeCom API received on `api` (e.g. `message/send`).
@@ -445,13 +480,28 @@ impl TestApp {
     }
 }
 
+/// Opens a passive reply: verifies its signature, decrypts, reads its content.
+pub fn open_reply(peer: &Peer, body: &str) -> Option<String> {
+    let plain = peer.open_reply(body).expect("reply opens")?;
+    Some(xml::parse_text_reply(&plain).unwrap_or(plain))
+}
+
 /// Polls `check` until it is true, for at most five seconds.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
+pub async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    within(Duration::from_secs(5), what, check).await
+}
+
+/// Polls `check` until it is true, for at most `limit`.
+pub async fn within<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
     while !check().await {
         assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -1,5 +1,6 @@
 //! End-to-end tests: the service on a loopback port, driven as WeCom drives it.
 
+mod backup;
 mod callback;
 mod config;
 mod confirmation;
@@ -10,3 +11,4 @@ mod local_mode;
 mod outbox;
 mod reporting;
 mod scheduler;
+mod shutdown;
