@@ -2,10 +2,12 @@
 //! `LEADBOARD_<SECTION>__<KEY>` environment variables, checked as a whole so that
 //! `check-config` can list every problem at once. Secrets never reach `Debug` output.
 
+use crate::domain::contest::{self, ContestDef};
 use crate::domain::directory::{DeptEntry, PersonEntry, Snapshot};
 use crate::domain::kind::RecordKind;
 use crate::domain::money::Fen;
 use crate::domain::org::{DeptKind, Level};
+use crate::wecom::message::Chat;
 use chrono::{NaiveDate, NaiveTime};
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
@@ -511,6 +513,7 @@ impl Settings {
         self.validate_schedules(problems);
         self.validate_programme(problems);
         self.validate_reminders(problems);
+        self.validate_contests(problems);
         self.validate_directory(problems);
     }
 
@@ -563,6 +566,73 @@ impl Settings {
                 let why = e.to_string();
                 let why = why.lines().last().unwrap_or_default();
                 problems.push(format!("schedules.{name} 不是有效的 cron 表达式（含秒字段）“{expr}”：{why}"));
+            }
+        }
+    }
+
+    /// Resolved contests (those whose settings are valid).
+    pub fn contest_defs(&self) -> Vec<ContestDef> {
+        self.contests.iter().filter_map(ContestDef::from_settings).collect()
+    }
+
+    fn validate_contests(&self, problems: &mut Vec<String>) {
+        let mut ids = HashSet::new();
+        let snapshot = self.directory_snapshot();
+        let static_dir = self.directory.source == DirectorySource::Static;
+        for c in &self.contests {
+            let at = format!("比赛 {}", c.id);
+            if c.id.trim().is_empty() || !ids.insert(c.id.as_str()) {
+                problems.push(format!("{at}：id 为空或重复"));
+            }
+            if c.name.trim().is_empty() {
+                problems.push(format!("{at}：name 不能为空"));
+            }
+            if c.kinds.is_empty() {
+                problems.push(format!("{at}：kinds 不能为空"));
+            }
+            if c.end < c.start {
+                problems.push(format!("{at}：结束日期 {} 早于开始日期 {}", c.end, c.start));
+            }
+            if let Some(cutoff) = c.cutoff.as_deref().filter(|t| contest::parse_cutoff(t).is_none()) {
+                problems.push(format!("{at}：cutoff “{cutoff}” 应为 HH:MM 或 HH:MM:SS"));
+            }
+            for chat in c.chats.iter().filter(|chat| Chat::parse(chat).is_none()) {
+                problems.push(format!("{at}：chats 中的 “{chat}” 应为 appchat:群ID 或 webhook:机器人key"));
+            }
+            if c.teams.is_empty() {
+                problems.push(format!("{at}：没有队伍"));
+            }
+            self.validate_teams(c, &at, static_dir.then_some(&snapshot), problems);
+        }
+    }
+
+    fn validate_teams(&self, c: &ContestSettings, at: &str, directory: Option<&Snapshot>, problems: &mut Vec<String>) {
+        let mut names = HashSet::new();
+        let mut member_of: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
+        for team in &c.teams {
+            if team.name.trim().is_empty() || !names.insert(team.name.as_str()) {
+                problems.push(format!("{at}：队伍名为空或重复（{}）", team.name));
+            }
+            if team.department.is_some() && !team.members.is_empty() {
+                problems.push(format!("{at}：队伍 {} 只能用 members 或 department 之一", team.name));
+            }
+            let mut members = team.members.clone();
+            if let (Some(dept), Some(dir)) = (team.department, directory) {
+                if !dir.departments.iter().any(|d| d.id == dept) {
+                    problems.push(format!("{at}：队伍 {} 的部门 {dept} 不存在", team.name));
+                }
+                let depts = dir.subtree(dept);
+                members.extend(dir.people.iter().filter(|p| depts.contains(&p.department)).map(|p| p.userid.clone()));
+            }
+            for userid in members {
+                if let Some(dir) = directory
+                    && !dir.people.iter().any(|p| p.userid == userid)
+                {
+                    problems.push(format!("{at}：队伍 {} 的成员 {userid} 不在通讯录中", team.name));
+                }
+                if let Some(other) = member_of.insert(userid.clone(), &team.name) {
+                    problems.push(format!("{at}：{userid} 同时在队伍 {other} 和 {} 中", team.name));
+                }
             }
         }
     }

@@ -3,9 +3,11 @@
 
 use crate::clock::format_ms;
 use crate::commands::decide::{self, Action, Via};
-use crate::commands::{CommandError, Ctx};
+use crate::commands::{CommandError, Ctx, contest, refuse};
 use crate::config::Settings;
+use crate::domain::contest::{ContestDef, TeamStanding};
 use crate::domain::kind::RecordKind;
+use crate::domain::money::Fen;
 use crate::store::cards::{self, NewCard};
 use crate::store::directory::{self, Person};
 use crate::store::outbox::{self, NewMessage};
@@ -161,14 +163,17 @@ pub async fn on_event(
     from: &str,
     event: &CardEvent,
 ) -> Result<(), sqlx::Error> {
-    let Some((action, id)) = event.event_key.split_once(':').and_then(|(a, id)| Some((a, id.parse::<i64>().ok()?)))
-    else {
+    let Some((action, target)) = event.event_key.split_once(':') else {
         tracing::warn!(key = %event.event_key, "card event with an unknown key ignored");
         return Ok(());
     };
     let card = cards::find(conn, &event.task_id).await?;
-    let Some(card) = card.filter(|c| c.record_id == Some(id) || c.contest_id.is_some()) else {
-        tracing::warn!(task = %event.task_id, "card event for an unknown card ignored");
+    let matches = |c: &cards::Card| match action {
+        "finalise" => c.contest_id.as_deref() == Some(target),
+        _ => c.record_id.is_some_and(|id| id.to_string() == target),
+    };
+    let Some(card) = card.filter(matches) else {
+        tracing::warn!(task = %event.task_id, key = %event.event_key, "card event for an unknown card ignored");
         return Ok(());
     };
     let sender = match directory::find(conn, from).await? {
@@ -179,20 +184,9 @@ pub async fn on_event(
         }
     };
     let ctx = Ctx { settings, now, sender };
-    let via = Via::Card { task_id: card.task_id.clone(), response_code: event.response_code.clone() };
-    let action = match action {
-        "confirm" => Action::Confirm { closer: None },
-        "reject" => Action::Reject { reason: None },
-        "onjob" => Action::OnJob,
-        "left" => Action::Left,
-        other => {
-            tracing::warn!(action = other, "card event with an unknown action ignored");
-            return Ok(());
-        }
-    };
-    let quiet = matches!(action, Action::Confirm { .. } | Action::OnJob | Action::Left);
+    let pressed = (card.task_id.as_str(), event.response_code.as_str());
     let mut savepoint = sqlx::Connection::begin(&mut *conn).await?;
-    let result = decide::decide(&ctx, &mut savepoint, id, action, via).await;
+    let (result, quiet) = press(&ctx, &mut savepoint, action, target, pressed).await;
     let text = match result {
         Ok(reply) => {
             savepoint.commit().await?;
@@ -208,4 +202,77 @@ pub async fn on_event(
         ctx.notify(conn, &[from], &text).await?;
     }
     Ok(())
+}
+
+/// Applies a press; the flag says whether a successful press needs no text.
+async fn press(
+    ctx: &Ctx<'_>,
+    conn: &mut SqliteConnection,
+    action: &str,
+    target: &str,
+    (task_id, response_code): (&str, &str),
+) -> (Result<String, CommandError>, bool) {
+    if action == "finalise" {
+        if !ctx.is_auditor() {
+            return (refuse("终审仅限业绩审核组。"), false);
+        }
+        let Some(def) = contest::def_by_id(ctx.settings, target) else {
+            return (refuse("这个比赛已不在配置中。"), false);
+        };
+        return (contest::finalise(ctx, conn, &def, Some((task_id, response_code))).await, false);
+    }
+    let action = match action {
+        "confirm" => Action::Confirm { closer: None },
+        "reject" => Action::Reject { reason: None },
+        "onjob" => Action::OnJob,
+        "left" => Action::Left,
+        _ => return (refuse("无法识别的按钮。"), false),
+    };
+    let Ok(id) = target.parse::<i64>() else { return (refuse("无法识别的按钮。"), false) };
+    let quiet = !matches!(action, Action::Reject { .. });
+    let via = Via::Card { task_id: task_id.to_owned(), response_code: response_code.to_owned() };
+    (decide::decide(ctx, conn, id, action, via).await, quiet)
+}
+
+/// The preliminary ranking with a 终审 button, to the audit group at the cut-off.
+pub async fn send_finalise_card(
+    settings: &Settings,
+    now: DateTime<Utc>,
+    conn: &mut SqliteConnection,
+    def: &ContestDef,
+    standings: &[TeamStanding],
+    pool: Fen,
+) -> Result<(), sqlx::Error> {
+    let auditors = settings.roles.audit_group.clone();
+    if auditors.is_empty() {
+        tracing::warn!(contest = %def.id, "no audit group to send the finalise card to");
+        return Ok(());
+    }
+    let task = task_id("finalise", &def.id.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_', "_"));
+    let mut rows: Vec<Value> = standings
+        .iter()
+        .take(5)
+        .map(|t| json!({"keyname": format!("第{}名", t.rank), "value": format!("{} {}分", t.name, t.points)}))
+        .collect();
+    rows.push(json!({"keyname": "奖池", "value": format!("{pool} 元")}));
+    let card = json!({
+        "card_type": "button_interaction",
+        "source": {"desc": "全员营销 · PK"},
+        "main_title": {"title": format!("{} 已截止 · 待终审", def.name), "desc": format!("截止时间 {}，以下为初步排名", format_ms(def.cutoff_ms))},
+        "horizontal_content_list": rows,
+        "task_id": task,
+        "button_list": [{"text": "终审", "style": 1, "key": format!("finalise:{}", def.id)}],
+    });
+    let users: Vec<&str> = auditors.iter().map(String::as_str).collect();
+    let msg = message::template_card(settings.wecom.agent_id, &users, card, format!("card:{task}"));
+    let now_ms = now.timestamp_millis();
+    outbox::enqueue(conn, now_ms, &msg).await?;
+    let new = NewCard {
+        task_id: &task,
+        purpose: "finalise",
+        record_id: None,
+        contest_id: Some(&def.id),
+        recipients: &auditors,
+    };
+    cards::insert(conn, &new, now_ms).await
 }

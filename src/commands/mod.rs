@@ -2,7 +2,9 @@
 //! checks who is asking and what they may do, once; commands only do their work.
 //! A command runs inside a savepoint: when it refuses, nothing it wrote remains.
 
+pub mod audit;
 pub mod cards;
+pub mod contest;
 pub mod decide;
 pub mod help;
 pub mod mine;
@@ -150,6 +152,17 @@ async fn run(ctx: &Ctx<'_>, conn: &mut SqliteConnection, parsed: &parse::Parsed)
                 _ => decide::Action::Left,
             };
             decide::decide(ctx, conn, id, action, decide::Via::Text).await
+        }
+        CommandId::Standings => contest::standings_command(ctx, conn, parsed).await,
+        CommandId::JoinPk => contest::join_command(ctx, conn, parsed, false).await,
+        CommandId::Assign => contest::join_command(ctx, conn, parsed, true).await,
+        CommandId::Review => contest::review_command(ctx, conn, parsed).await,
+        CommandId::Void => audit::void(ctx, conn, parsed).await,
+        CommandId::Restore => audit::restore(ctx, conn, parsed).await,
+        CommandId::Finalise => {
+            let defs = ctx.settings.contest_defs();
+            let def = contest::find(&defs, parsed.text("比赛").map(|t| t.as_str()), ctx.now)?.remove(0);
+            contest::finalise(ctx, conn, def, None).await
         }
         _ => Ok(format!("「{}」功能即将开放。", parsed.spec.name)),
     }

@@ -67,6 +67,13 @@ impl std::iter::Sum for Fen {
     }
 }
 
+/// Serialised as yuan text (`"12.50"`), which deserialises back exactly.
+impl serde::Serialize for Fen {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// Configuration amounts are written in yuan, as a TOML integer, float or string.
 impl<'de> Deserialize<'de> for Fen {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -1,6 +1,8 @@
 //! Scheduled jobs. Each job is a single step (`run_once`) that tests and
 //! `leadboard jobs run` call directly; the scheduler only decides when.
 
+pub mod cutoff;
+pub mod leaderboard;
 pub mod onjob;
 pub mod reminders;
 pub mod scheduler;
@@ -85,7 +87,8 @@ async fn step(state: &AppState, job: Job) -> anyhow::Result<String> {
     match job {
         Job::OnjobCheck => onjob::run(state).await,
         Job::Reminders => reminders::run(state).await,
-        Job::DailyLeaderboard | Job::ContestCutoff => Ok("没有进行中的比赛".into()),
+        Job::DailyLeaderboard => leaderboard::run(state).await,
+        Job::ContestCutoff => cutoff::run(state).await,
         Job::DirectorySync => Ok("通讯录来自配置文件，无需同步".into()),
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod backup;
 pub mod cards;
+pub mod contests;
 pub mod directory;
 pub mod events;
 pub mod inbox;

@@ -308,9 +308,78 @@ pub async fn transition(
     .bind(reason)
     .bind(id)
     .bind(from.code())
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
-    Ok(done.rows_affected() == 1)
+    let moved = done.rows_affected() == 1;
+    if moved {
+        recount_around(conn, id).await?;
+    }
+    Ok(moved)
+}
+
+/// Updates whether this record, and the other stages of its client (which the
+/// 'highest' rule ties to it), count; contest scores follow.
+async fn recount_around(conn: &mut SqliteConnection, id: i64) -> Result<(), sqlx::Error> {
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT ? UNION SELECT o.id FROM records r JOIN records o ON o.subject_id = r.subject_id
+         WHERE r.id = ? AND r.claim_slot IN ('lead_c', 'lead_b', 'lead_a') AND o.claim_slot IN ('lead_c', 'lead_b', 'lead_a')",
+    )
+    .bind(id)
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    crate::store::contests::recount(conn, &ids).await
+}
+
+/// Voids a record (remembering its state for a restore); false if already voided.
+pub async fn void(
+    conn: &mut SqliteConnection,
+    id: i64,
+    by: &str,
+    at_ms: i64,
+    reason: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE records SET voided_from = state, state = 'voided', decided_by = ?, decided_at = ?, reason = ?
+         WHERE id = ? AND state != 'voided'",
+    )
+    .bind(by)
+    .bind(at_ms)
+    .bind(reason)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    let moved = done.rows_affected() == 1;
+    if moved {
+        recount_around(conn, id).await?;
+    }
+    Ok(moved)
+}
+
+/// Restores a voided record to the state it had. Fails with a unique violation when its
+/// client or channel has since been claimed again.
+pub async fn restore(
+    conn: &mut SqliteConnection,
+    id: i64,
+    by: &str,
+    at_ms: i64,
+    reason: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE records SET state = voided_from, voided_from = NULL, decided_by = ?, decided_at = ?, reason = ?
+         WHERE id = ? AND state = 'voided' AND voided_from IS NOT NULL",
+    )
+    .bind(by)
+    .bind(at_ms)
+    .bind(reason)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    let moved = done.rows_affected() == 1;
+    if moved {
+        recount_around(conn, id).await?;
+    }
+    Ok(moved)
 }
 
 pub async fn set_reason(conn: &mut SqliteConnection, id: i64, reason: &str) -> Result<(), sqlx::Error> {
@@ -401,4 +470,36 @@ pub async fn mark_reminded(
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// A record the audit group should look at.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReviewItem {
+    pub id: i64,
+    pub kind: String,
+    pub what: Option<String>,
+    pub reporter_name: String,
+    pub points: i64,
+    pub state: String,
+    pub reason: Option<String>,
+    pub escalated: bool,
+}
+
+/// A contest's records still waiting for a decision, and its voided ones.
+pub async fn contest_review(conn: &mut SqliteConnection, contest: &str) -> Result<Vec<ReviewItem>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT r.id, r.kind, COALESCE(s.name, json_extract(r.fields, '$.姓名')) AS what, p.name AS reporter_name,
+                r.points, r.state, r.reason,
+                EXISTS (SELECT 1 FROM reminders m WHERE m.record_id = r.id AND m.stage = 'escalate') AS escalated
+         FROM records r JOIN contest_members m ON m.userid = r.reporter AND m.contest_id = ?
+         JOIN contests c ON c.id = m.contest_id JOIN people p ON p.userid = r.reporter
+         LEFT JOIN subjects s ON s.id = r.subject_id
+         WHERE r.state IN ('reported', 'onboarded', 'agreed', 'voided')
+           AND instr(',' || c.kinds || ',', ',' || r.kind || ',') > 0
+           AND r.occurred_at >= MAX(c.start_at, m.joined_at) AND r.occurred_at < c.cutoff_at
+         ORDER BY r.state = 'voided', r.id",
+    )
+    .bind(contest)
+    .fetch_all(conn)
+    .await
 }

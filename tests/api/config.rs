@@ -96,3 +96,39 @@ fn the_example_configuration_is_valid() {
     let (ok, text) = check(&toml, &[]);
     assert!(ok, "{text}");
 }
+
+#[test]
+fn contest_mistakes_are_reported_together() {
+    let contests = r#"
+[[directory.users]]
+userid = "a"
+name = "甲"
+department = 1
+[[contests]]
+id = "pk"
+name = "PK"
+kinds = ["lead_c"]
+start = "2023-07-31"
+end = "2023-07-01"
+cutoff = "25:00"
+chats = ["wechat:x"]
+[[contests.teams]]
+name = "一队"
+members = ["a", "ghost"]
+[[contests.teams]]
+name = "二队"
+members = ["a"]
+"#;
+    let (ok, text) = check(&format!("{VALID}{contests}"), &[]);
+    assert!(!ok);
+    for expected in
+        ["早于开始日期", "cutoff “25:00”", "wechat:x", "成员 ghost 不在通讯录中", "a 同时在队伍 一队 和 二队 中"]
+    {
+        assert!(text.contains(expected), "missing {expected} in:\n{text}");
+    }
+    let unknown_kind = format!(
+        "{VALID}[[contests]]\nid = \"x\"\nname = \"x\"\nkinds = [\"lead_z\"]\nstart = \"2023-07-01\"\nend = \"2023-07-02\"\n"
+    );
+    let (ok, text) = check(&unknown_kind, &[]);
+    assert!(!ok && text.contains("lead_z"), "{text}");
+}

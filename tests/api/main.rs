@@ -4,6 +4,7 @@ mod backup;
 mod callback;
 mod config;
 mod confirmation;
+mod contests;
 mod crypto;
 mod helpers;
 mod interop;

@@ -1,0 +1,184 @@
+//! `daily_leaderboard`: the standings of every running contest to its chats, as WeCom
+//! markdown: team ranking with the change since the previous broadcast, top
+//! individuals, today's new valid records, the pool and the time left.
+
+use crate::app::AppState;
+use crate::commands::contest::{self, day_start, md};
+use crate::domain::contest::{ContestDef, TeamStanding};
+use crate::domain::kind::RecordKind;
+use crate::domain::money::Fen;
+use crate::store::contests::{self as store, NewlyCounted};
+
+/// Broadcasts continue for a day after the cut-off (the final day's result), until the
+/// contest is finalised.
+const AFTER_CUTOFF_MS: i64 = 24 * 3_600_000;
+
+pub async fn run(state: &AppState) -> anyhow::Result<String> {
+    let now = state.clock.now();
+    let now_ms = now.timestamp_millis();
+    let mut tx = state.db.begin().await?;
+    let (mut contests, mut messages) = (0, 0);
+    for def in state.settings.contest_defs() {
+        let row = store::get(&mut tx, &def.id).await?;
+        let running = def.start_ms <= now_ms && now_ms < def.cutoff_ms + AFTER_CUTOFF_MS;
+        if !running || row.as_ref().is_some_and(|r| r.state == "final") {
+            continue;
+        }
+        let standings = contest::standings(&mut tx, &def).await?;
+        let previous: Option<Vec<TeamStanding>> =
+            store::latest_snapshot(&mut tx, &def.id, "broadcast").await?.and_then(|s| serde_json::from_str(&s).ok());
+        let today = store::confirmed_between(&mut tx, &def.id, day_start(now), now_ms + 1).await?;
+        let header = format!("{} · {}", crate::clock::format_ms(now_ms), contest::time_left(&def, row.as_ref(), now));
+        let text =
+            daily_markdown(&def, &standings, previous.as_deref(), &today, contest::pool(&def, &standings), &header);
+        messages += contest::broadcast(now, &mut tx, &def, &text).await?;
+        let snapshot = serde_json::to_string(&standings)?;
+        store::insert_snapshot(&mut tx, &def.id, "broadcast", now_ms, &snapshot).await?;
+        contests += 1;
+    }
+    tx.commit().await?;
+    Ok(format!("播报了 {contests} 个比赛，{messages} 条消息"))
+}
+
+/// `↑2 +6`: places gained or lost and points added since the previous broadcast.
+fn change(team: &TeamStanding, previous: Option<&[TeamStanding]>) -> String {
+    let Some(before) = previous.and_then(|p| p.iter().find(|t| t.name == team.name)) else {
+        return String::new();
+    };
+    let places = i64::from(before.rank) - i64::from(team.rank);
+    let arrow = match places {
+        0 => "—".to_owned(),
+        p if p > 0 => format!("↑{p}"),
+        p => format!("↓{}", -p),
+    };
+    let gained = team.points - before.points;
+    let gained = if gained >= 0 { format!("+{gained}") } else { gained.to_string() };
+    format!(" {arrow} {gained}")
+}
+
+/// The broadcast text. Long contests are split into several messages by the sender.
+pub fn daily_markdown(
+    def: &ContestDef,
+    standings: &[TeamStanding],
+    previous: Option<&[TeamStanding]>,
+    today: &[NewlyCounted],
+    pool: Fen,
+    header: &str,
+) -> String {
+    let mut lines = vec![format!("## 🏆 {} · 每日战报", md(&def.name)), format!("> {header}"), String::new()];
+    lines.push("**队伍排名**".into());
+    for t in standings {
+        let points = if t.rank == 1 {
+            format!("<font color=\"info\">{} 分</font>", t.points)
+        } else {
+            format!("{} 分", t.points)
+        };
+        lines.push(format!("{}. **{}** {points}{}", t.rank, md(&t.name), change(t, previous)));
+    }
+    let mut people: Vec<(&str, &str, i64)> = standings
+        .iter()
+        .flat_map(|t| t.members.iter().map(move |m| (m.name.as_str(), t.name.as_str(), m.points)))
+        .filter(|p| p.2 > 0)
+        .collect();
+    people.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(b.0)));
+    if !people.is_empty() {
+        lines.push(String::new());
+        lines.push("**个人前五**".into());
+        for (i, (name, team, points)) in people.iter().take(5).enumerate() {
+            lines.push(format!("{}. {}（{}）{points} 分", i + 1, md(name), md(team)));
+        }
+    }
+    lines.push(String::new());
+    lines.push(format!("**今日新增有效业绩 {} 条**", today.len()));
+    for r in today.iter().take(10) {
+        let kind = RecordKind::parse(&r.kind).map(RecordKind::label).unwrap_or_default();
+        let what = r.subject.clone().unwrap_or_default();
+        lines.push(format!(
+            "> {}（{}）{kind} {} <font color=\"info\">+{}</font>",
+            md(&r.reporter_name),
+            md(&r.team),
+            md(&what),
+            r.points
+        ));
+    }
+    if today.len() > 10 {
+        lines.push(format!("> ……等 {} 条", today.len()));
+    }
+    lines.push(String::new());
+    let stakes: Fen = standings.iter().map(TeamStanding::stakes).sum();
+    lines.push(format!("奖池：**{pool} 元**（PK金 {stakes} + 公司赞助 {}）", def.sponsorship));
+    lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SplitRule;
+    use crate::domain::contest::{MemberScore, rank};
+    use crate::wecom::message::{APP_TEXT_LIMIT, Chat, WEBHOOK_MARKDOWN_LIMIT};
+
+    fn big_contest() -> (ContestDef, Vec<TeamStanding>) {
+        let def = ContestDef {
+            id: "big".into(),
+            name: "全集团PK".into(),
+            kinds: vec![RecordKind::LeadC],
+            start: chrono::NaiveDate::from_ymd_opt(2023, 7, 1).unwrap(),
+            end: chrono::NaiveDate::from_ymd_opt(2023, 7, 31).unwrap(),
+            cutoff_time: chrono::NaiveTime::from_hms_opt(17, 0, 0).unwrap(),
+            start_ms: 0,
+            cutoff_ms: 1,
+            sponsorship: Fen::from_yuan(5000),
+            split: SplitRule::Stake,
+            chats: vec![],
+            teams: vec![],
+        };
+        let teams = (0..30)
+            .map(|t| {
+                let members = (0..200 / 30 + 1)
+                    .map(|m| MemberScore {
+                        userid: format!("u{t}-{m}"),
+                        name: format!("员工{t}号{m}"),
+                        points: (t * 7 + m * 3) % 50,
+                        stake: Fen::from_yuan(100),
+                    })
+                    .collect();
+                (format!("第{t}支很长名字的分公司队伍"), members)
+            })
+            .collect();
+        (def, rank(teams))
+    }
+
+    #[test]
+    fn a_long_leaderboard_is_split_within_each_chats_limit() {
+        let (def, standings) = big_contest();
+        let today: Vec<NewlyCounted> = (0..25)
+            .map(|i| NewlyCounted {
+                id: i,
+                kind: "lead_c".into(),
+                reporter_name: format!("员工{i}"),
+                team: "某队".into(),
+                subject: Some(format!("杭州某某科技有限公司{i}")),
+                fields: "{}".into(),
+                points: 1,
+            })
+            .collect();
+        let text =
+            daily_markdown(&def, &standings, Some(&standings), &today, Fen::from_yuan(26_000), "2023-07-20 18:05");
+        assert!(text.len() > APP_TEXT_LIMIT, "the test needs a long text ({} bytes)", text.len());
+        for (chat, limit) in
+            [(Chat::AppChat("wr".into()), APP_TEXT_LIMIT), (Chat::Webhook("k".into()), WEBHOOK_MARKDOWN_LIMIT)]
+        {
+            let parts: Vec<String> = chat
+                .markdown(&text)
+                .iter()
+                .map(|m| m.payload["markdown"]["content"].as_str().unwrap().to_owned())
+                .collect();
+            assert!(parts.len() >= text.len().div_ceil(limit), "{chat:?}: split into enough parts");
+            assert!(parts.iter().all(|p| p.len() <= limit), "{chat:?}: every part within {limit} bytes");
+            assert_eq!(parts.join("\n"), text, "nothing lost");
+        }
+        for t in &standings {
+            assert!(text.contains(&t.name), "every team is listed");
+        }
+    }
+}

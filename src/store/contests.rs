@@ -1,0 +1,325 @@
+//! Contests: their state, members and stakes, scores kept current as records start or
+//! stop counting, broadcast snapshots, and final results.
+
+use crate::domain::contest::ContestDef;
+use sqlx::SqliteConnection;
+
+/// Where a contest stands.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ContestRow {
+    pub id: String,
+    pub state: String,
+    pub frozen_at: Option<i64>,
+    pub finalised_at: Option<i64>,
+    pub finalised_by: Option<String>,
+    pub pool_fen: Option<i64>,
+    pub result: Option<String>,
+}
+
+pub async fn get(conn: &mut SqliteConnection, id: &str) -> Result<Option<ContestRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, state, frozen_at, finalised_at, finalised_by, pool_fen, result FROM contests WHERE id = ?",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The points a member's counting records carry in a contest (their whole score).
+const MEMBER_POINTS: &str = "SELECT COALESCE(SUM(r.points), 0) FROM records r, contests c
+     WHERE c.id = m.contest_id AND r.reporter = m.userid AND r.counted = 1
+       AND instr(',' || c.kinds || ',', ',' || r.kind || ',') > 0
+       AND r.occurred_at >= MAX(c.start_at, m.joined_at) AND r.occurred_at < c.cutoff_at";
+
+/// Registers configured contests and their configured members. A contest whose scoring
+/// (kinds, start, cut-off) changed has its scores rebuilt, unless it is final: a final
+/// contest never changes.
+pub async fn sync(conn: &mut SqliteConnection, def: &ContestDef) -> Result<(), sqlx::Error> {
+    let changed = sqlx::query(
+        "INSERT INTO contests (id, kinds, start_at, cutoff_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET kinds = excluded.kinds, start_at = excluded.start_at,
+             cutoff_at = excluded.cutoff_at
+         WHERE state != 'final' AND (kinds != excluded.kinds OR start_at != excluded.start_at
+             OR cutoff_at != excluded.cutoff_at)",
+    )
+    .bind(&def.id)
+    .bind(def.kinds_code())
+    .bind(def.start_ms)
+    .bind(def.cutoff_ms)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if changed > 0 {
+        rebuild_scores(conn, &def.id).await?;
+    }
+    Ok(())
+}
+
+/// Recomputes every member's score from the records.
+pub async fn rebuild_scores(conn: &mut SqliteConnection, contest: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE contest_scores AS s SET points = (SELECT ({MEMBER_POINTS}) FROM contest_members m
+             WHERE m.contest_id = s.contest_id AND m.userid = s.userid)
+         WHERE s.contest_id = ?"
+    )))
+    .bind(contest)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A person's team in a contest.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Membership {
+    pub team: String,
+    pub stake_fen: i64,
+    pub source: String,
+}
+
+pub async fn membership(
+    conn: &mut SqliteConnection,
+    contest: &str,
+    userid: &str,
+) -> Result<Option<Membership>, sqlx::Error> {
+    sqlx::query_as("SELECT team, stake_fen, source FROM contest_members WHERE contest_id = ? AND userid = ?")
+        .bind(contest)
+        .bind(userid)
+        .fetch_optional(conn)
+        .await
+}
+
+/// A new member and the stake they pay.
+pub struct NewMember<'a> {
+    pub contest: &'a str,
+    pub userid: &'a str,
+    pub team: &'a str,
+    pub stake_fen: i64,
+    pub joined_at: i64,
+    pub source: &'a str,
+}
+
+/// Adds a member (one team per contest: a second team fails on the primary key) with
+/// the score their records already carry. Returns false if they were already a member.
+pub async fn add_member(conn: &mut SqliteConnection, m: &NewMember<'_>) -> Result<bool, sqlx::Error> {
+    let added = sqlx::query(
+        "INSERT INTO contest_members (contest_id, userid, team, stake_fen, joined_at, source) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (contest_id, userid) DO NOTHING",
+    )
+    .bind(m.contest)
+    .bind(m.userid)
+    .bind(m.team)
+    .bind(m.stake_fen)
+    .bind(m.joined_at)
+    .bind(m.source)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if added {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO contest_scores (contest_id, userid, points)
+             SELECT m.contest_id, m.userid, ({MEMBER_POINTS}) FROM contest_members m
+             WHERE m.contest_id = ? AND m.userid = ?"
+        )))
+        .bind(m.contest)
+        .bind(m.userid)
+        .execute(conn)
+        .await?;
+    }
+    Ok(added)
+}
+
+/// Active people in a department and all departments below it.
+pub async fn department_people(
+    conn: &mut SqliteConnection,
+    department: i64,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "WITH RECURSIVE tree (id) AS (SELECT ? UNION SELECT d.id FROM departments d JOIN tree ON d.parent_id = tree.id)
+         SELECT p.userid, p.level FROM people p JOIN tree ON p.department_id = tree.id WHERE p.active = 1 ORDER BY p.userid",
+    )
+    .bind(department)
+    .fetch_all(conn)
+    .await
+}
+
+/// After records changed state: brings `records.counted` up to date for these records
+/// and moves the scores of every non-final contest they belong to by the difference.
+pub async fn recount(conn: &mut SqliteConnection, ids: &[i64]) -> Result<(), sqlx::Error> {
+    for id in ids {
+        let row: Option<(bool, bool, i64)> = sqlx::query_as(
+            "SELECT r.counted, EXISTS (SELECT 1 FROM counting_records c WHERE c.id = r.id), r.points
+             FROM records r WHERE r.id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some((_, now, points)) = row.filter(|(was, now, _)| was != now) else { continue };
+        sqlx::query("UPDATE records SET counted = ? WHERE id = ?").bind(now).bind(id).execute(&mut *conn).await?;
+        sqlx::query(
+            "UPDATE contest_scores SET points = points + ?
+             WHERE (contest_id, userid) IN (
+                 SELECT m.contest_id, m.userid FROM records r
+                 JOIN contest_members m ON m.userid = r.reporter
+                 JOIN contests c ON c.id = m.contest_id
+                 WHERE r.id = ? AND c.state != 'final'
+                   AND instr(',' || c.kinds || ',', ',' || r.kind || ',') > 0
+                   AND r.occurred_at >= MAX(c.start_at, m.joined_at) AND r.occurred_at < c.cutoff_at)",
+        )
+        .bind(if now { points } else { -points })
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// `(team, userid, name, points, stake_fen)` for every member.
+pub async fn scores(
+    conn: &mut SqliteConnection,
+    contest: &str,
+) -> Result<Vec<(String, String, String, i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT m.team, m.userid, p.name, COALESCE(s.points, 0), m.stake_fen
+         FROM contest_members m JOIN people p ON p.userid = m.userid
+         LEFT JOIN contest_scores s ON s.contest_id = m.contest_id AND s.userid = m.userid
+         WHERE m.contest_id = ? ORDER BY m.userid",
+    )
+    .bind(contest)
+    .fetch_all(conn)
+    .await
+}
+
+/// Moves an open contest to frozen; false if it was not open.
+pub async fn freeze(conn: &mut SqliteConnection, contest: &str, now_ms: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE contests SET state = 'frozen', frozen_at = ? WHERE id = ? AND state = 'open'")
+        .bind(now_ms)
+        .bind(contest)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Stores the final result; false if the contest was already final.
+pub async fn finalise(
+    conn: &mut SqliteConnection,
+    contest: &str,
+    by: &str,
+    now_ms: i64,
+    pool_fen: i64,
+    result: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE contests SET state = 'final', finalised_at = ?, finalised_by = ?, pool_fen = ?, result = ?,
+             frozen_at = COALESCE(frozen_at, ?)
+         WHERE id = ? AND state != 'final'",
+    )
+    .bind(now_ms)
+    .bind(by)
+    .bind(pool_fen)
+    .bind(result)
+    .bind(now_ms)
+    .bind(contest)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn insert_payout(
+    conn: &mut SqliteConnection,
+    contest: &str,
+    userid: &str,
+    team: &str,
+    rank: u32,
+    amount_fen: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO contest_payouts (contest_id, userid, team, rank, amount_fen) VALUES (?, ?, ?, ?, ?)")
+        .bind(contest)
+        .bind(userid)
+        .bind(team)
+        .bind(i64::from(rank))
+        .bind(amount_fen)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn latest_snapshot(
+    conn: &mut SqliteConnection,
+    contest: &str,
+    kind: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT standings FROM contest_snapshots WHERE contest_id = ? AND kind = ? ORDER BY id DESC LIMIT 1",
+    )
+    .bind(contest)
+    .bind(kind)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn insert_snapshot(
+    conn: &mut SqliteConnection,
+    contest: &str,
+    kind: &str,
+    at_ms: i64,
+    standings: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO contest_snapshots (contest_id, kind, at, standings) VALUES (?, ?, ?, ?)")
+        .bind(contest)
+        .bind(kind)
+        .bind(at_ms)
+        .bind(standings)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A record that started counting in a period, for broadcasts.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct NewlyCounted {
+    pub id: i64,
+    pub kind: String,
+    pub reporter_name: String,
+    pub team: String,
+    pub subject: Option<String>,
+    pub fields: String,
+    pub points: i64,
+}
+
+/// Counting records of the contest confirmed in `[from_ms, to_ms)`.
+pub async fn confirmed_between(
+    conn: &mut SqliteConnection,
+    contest: &str,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<NewlyCounted>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT r.id, r.kind, p.name AS reporter_name, m.team, s.name AS subject, r.fields, r.points
+         FROM records r JOIN contest_members m ON m.userid = r.reporter AND m.contest_id = ?
+         JOIN contests c ON c.id = m.contest_id JOIN people p ON p.userid = r.reporter
+         LEFT JOIN subjects s ON s.id = r.subject_id
+         WHERE r.state = 'confirmed' AND r.counted = 1 AND r.decided_at >= ? AND r.decided_at < ?
+           AND instr(',' || c.kinds || ',', ',' || r.kind || ',') > 0
+           AND r.occurred_at >= MAX(c.start_at, m.joined_at) AND r.occurred_at < c.cutoff_at
+         ORDER BY r.decided_at, r.id",
+    )
+    .bind(contest)
+    .bind(from_ms)
+    .bind(to_ms)
+    .fetch_all(conn)
+    .await
+}
+
+/// Final contests whose result includes this record's points.
+pub async fn final_contests_of(conn: &mut SqliteConnection, record: i64) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT c.id FROM records r JOIN contest_members m ON m.userid = r.reporter
+         JOIN contests c ON c.id = m.contest_id
+         WHERE r.id = ? AND c.state = 'final' AND instr(',' || c.kinds || ',', ',' || r.kind || ',') > 0
+           AND r.occurred_at >= MAX(c.start_at, m.joined_at) AND r.occurred_at < c.cutoff_at",
+    )
+    .bind(record)
+    .fetch_all(conn)
+    .await
+}

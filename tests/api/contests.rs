@@ -1,0 +1,250 @@
+//! PK contests end to end: scoring windows and membership, the daily broadcast to
+//! app chats and robot webhooks, the cut-off card, the audit group's voids and final
+//! ranking, and who may do what.
+
+use crate::helpers::TestApp;
+use chrono::{Days, Duration};
+use leadboard::jobs::{Job, run_once};
+use serde_json::Value;
+
+/// A client-development contest from 10 days ago to 10 days ahead (cut-off 17:00),
+/// two one-person CS teams, broadcasting to an app chat and a robot webhook.
+async fn contest_app() -> TestApp {
+    let today = chrono::Utc::now().with_timezone(&leadboard::clock::TZ).date_naive();
+    let config = format!(
+        r#"
+[[contests]]
+id = "client-pk"
+name = "客户开发PK"
+kinds = ["lead_c", "lead_b", "lead_a"]
+start = "{start}"
+end = "{end}"
+sponsorship = 1000
+split = "stake"
+chats = ["appchat:wrchat1", "webhook:robotkey1"]
+[[contests.teams]]
+name = "雄鹰队"
+members = ["zhangwei"]
+[[contests.teams]]
+name = "猎豹队"
+members = ["sunli"]
+"#,
+        start = today.checked_sub_days(Days::new(10)).unwrap(),
+        end = today.checked_add_days(Days::new(10)).unwrap(),
+    );
+    TestApp::builder().config(&config).spawn().await
+}
+
+async fn say(app: &TestApp, from: &str, text: &str) -> String {
+    app.say(from, text).await.expect("a passive reply")
+}
+
+/// Reports a C-class client as `from` and confirms it; returns its number.
+async fn confirmed_lead(app: &TestApp, from: &str, company: &str, stage: &str) -> i64 {
+    let text = match stage {
+        "C类" => format!("C类 公司={company} 联系人=王"),
+        "B类" => format!("B类 公司={company} 约面=2030-01-01"),
+        _ => format!("A类 公司={company} 金额=10000"),
+    };
+    let answer = say(app, from, &text).await;
+    let id: i64 = answer.split('#').nth(1).and_then(|s| s.split(' ').next()).and_then(|n| n.parse().ok()).unwrap();
+    say(app, "cs_lead", &format!("确认 #{id}")).await;
+    id
+}
+
+async fn team_points(app: &TestApp) -> Vec<(String, i64)> {
+    let standings = say(app, "lina", "排行").await;
+    standings
+        .lines()
+        .filter_map(|l| l.strip_prefix("第"))
+        .filter_map(|l| {
+            let mut parts = l.split(' ');
+            let _rank = parts.next()?;
+            let team = parts.next()?.to_owned();
+            Some((team, parts.next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+fn markdowns(calls: &[Value], field: &str) -> Vec<String> {
+    calls.iter().filter_map(|c| c[field]["content"].as_str().map(str::to_owned)).collect()
+}
+
+#[tokio::test]
+async fn scores_count_confirmed_records_of_scored_kinds_inside_the_window() {
+    let app = contest_app().await;
+    confirmed_lead(&app, "zhangwei", "云帆", "C类").await;
+    confirmed_lead(&app, "zhangwei", "云帆", "B类").await;
+    confirmed_lead(&app, "sunli", "星河", "A类").await;
+    // Not scored: a channel (a TR kind), and a record still waiting.
+    say(&app, "zhangwei", "院校渠道 名称=杭州职院").await;
+    say(&app, "tr_lead", "确认 #4").await;
+    say(&app, "zhangwei", "C类 公司=待定公司 联系人=王").await;
+    assert_eq!(team_points(&app).await, vec![("猎豹队".into(), 30), ("雄鹰队".into(), 6)]);
+
+    // Voided and restored.
+    say(&app, "wanggm", "作废 #3 合同未盖章").await;
+    assert_eq!(team_points(&app).await, vec![("雄鹰队".into(), 6), ("猎豹队".into(), 0)]);
+    say(&app, "wanggm", "恢复 #3").await;
+    assert_eq!(team_points(&app).await, vec![("猎豹队".into(), 30), ("雄鹰队".into(), 6)]);
+
+    // Reported before the cut-off and confirmed after it: counts. Reported after: never.
+    app.advance(Duration::days(11));
+    say(&app, "cs_lead", "确认 #5").await;
+    say(&app, "zhangwei", "C类 公司=截止后公司 联系人=王").await;
+    say(&app, "cs_lead", "确认 #6").await;
+    assert_eq!(team_points(&app).await, vec![("猎豹队".into(), 30), ("雄鹰队".into(), 7)]);
+    assert_scores_match_a_full_recount(&app).await;
+}
+
+/// The incrementally kept scores equal a recount from the records.
+async fn assert_scores_match_a_full_recount(app: &TestApp) {
+    let kept: Vec<(String, i64)> = sqlx::query_as("SELECT userid, points FROM contest_scores ORDER BY userid")
+        .fetch_all(app.state.db.reader())
+        .await
+        .unwrap();
+    let recounted: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT m.userid, (SELECT COALESCE(SUM(r.points), 0) FROM counting_records r
+             WHERE r.reporter = m.userid AND instr(',' || c.kinds || ',', ',' || r.kind || ',') > 0
+               AND r.occurred_at >= MAX(c.start_at, m.joined_at) AND r.occurred_at < c.cutoff_at)
+         FROM contest_members m JOIN contests c ON c.id = m.contest_id ORDER BY m.userid",
+    )
+    .fetch_all(app.state.db.reader())
+    .await
+    .unwrap();
+    assert_eq!(kept, recounted);
+}
+
+#[tokio::test]
+async fn people_outside_the_scoring_department_join_and_count_from_joining() {
+    let app = contest_app().await;
+    confirmed_lead(&app, "qianjing", "加入前公司", "B类").await;
+    let joined = say(&app, "qianjing", "加入PK 雄鹰队").await;
+    assert!(joined.contains("已加入「客户开发PK」雄鹰队，PK金 100.00 元（员工级）"), "{joined}");
+    assert!(team_points(&app).await.contains(&("雄鹰队".into(), 0)), "records before joining do not count");
+    confirmed_lead(&app, "qianjing", "加入后公司", "C类").await;
+    assert!(team_points(&app).await.contains(&("雄鹰队".into(), 1)));
+
+    let again = say(&app, "qianjing", "加入PK 猎豹队").await;
+    assert!(again.contains("已在「客户开发PK」的雄鹰队，每人只能加入一支队伍"), "{again}");
+    let cs = say(&app, "cs_lead2", "加入PK 猎豹队").await;
+    assert!(cs.contains("客户成功事业部成员的PK分组由管理员安排"), "{cs}");
+    let gm = say(&app, "wanggm", "加入PK 猎豹队").await;
+    assert!(gm.contains("总经理级暂不参加PK"), "{gm}");
+    let nope = say(&app, "zhengqiang", "加入PK 不存在队").await;
+    assert!(nope.contains("没有比赛有队伍“不存在队”"), "{nope}");
+
+    // An admin assigns a CS member; stakes are recorded per member.
+    let assigned = say(&app, "lina", "分配 人员=刘主管 队伍=猎豹队").await;
+    assert!(assigned.contains("已将刘主管分配到「客户开发PK」猎豹队，PK金 200.00 元（主管级）"), "{assigned}");
+    assert!(say(&app, "zhangwei", "分配 人员=孙丽 队伍=雄鹰队").await.contains("仅限管理员使用"));
+    let stakes: Vec<(String, i64)> = sqlx::query_as("SELECT userid, stake_fen FROM contest_members ORDER BY userid")
+        .fetch_all(app.state.db.reader())
+        .await
+        .unwrap();
+    let stakes: Vec<(&str, i64)> = stakes.iter().map(|(u, s)| (u.as_str(), *s)).collect();
+    assert_eq!(stakes, vec![("cs_lead2", 20_000), ("qianjing", 10_000), ("sunli", 10_000), ("zhangwei", 10_000)]);
+    assert!(say(&app, "lina", "排行").await.contains("奖池：1500.00 元"));
+    assert_scores_match_a_full_recount(&app).await;
+
+    app.advance(Duration::days(11));
+    let late = say(&app, "lina", "加入PK 雄鹰队").await;
+    assert!(late.contains("已截止，不能再加入"), "{late}");
+}
+
+#[tokio::test]
+async fn the_daily_leaderboard_reaches_app_chats_and_webhooks_with_changes() {
+    let app = contest_app().await;
+    confirmed_lead(&app, "zhangwei", "云帆", "B类").await;
+    run_once(&app.state, Job::DailyLeaderboard).await.unwrap();
+    confirmed_lead(&app, "sunli", "星河", "A类").await;
+    confirmed_lead(&app, "sunli", "月亮", "C类").await;
+    let summary = run_once(&app.state, Job::DailyLeaderboard).await.unwrap();
+    assert!(summary.contains("播报了 1 个比赛，2 条消息"), "{summary}");
+    app.drain().await;
+
+    let chat = app.api_calls("appchat/send").await;
+    assert!(chat.iter().all(|c| c["chatid"] == "wrchat1" && c["msgtype"] == "markdown"));
+    let hooks: Vec<_> = app
+        .mock
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.url.path() == "/cgi-bin/webhook/send")
+        .collect();
+    assert!(hooks.iter().all(|r| r.url.query() == Some("key=robotkey1")));
+    let hooks: Vec<Value> = hooks.iter().map(|r| serde_json::from_slice(&r.body).unwrap()).collect();
+    for sent in [markdowns(&chat, "markdown"), markdowns(&hooks, "markdown")] {
+        assert_eq!(sent.len(), 2);
+        let (first, second) = (&sent[0], &sent[1]);
+        assert!(first.contains("1. **雄鹰队** <font color=\"info\">5 分</font>\n2. **猎豹队** 0 分"), "{first}");
+        assert!(second.contains("1. **猎豹队** <font color=\"info\">31 分</font> ↑1 +31"), "{second}");
+        assert!(second.contains("2. **雄鹰队** 5 分 ↓1 +0"), "{second}");
+        assert!(second.contains("1. 孙丽（猎豹队）31 分") && second.contains("今日新增有效业绩 3 条"), "{second}");
+        assert!(second.contains("奖池：**1200.00 元**（PK金 200.00 + 公司赞助 1000.00）"), "{second}");
+    }
+    let standings = say(&app, "zhangwei", "排行 比赛=客户开发PK").await;
+    assert!(
+        standings.contains("第1名 猎豹队 31 分") && standings.contains("第2名 雄鹰队 5 分"),
+        "排行 agrees: {standings}"
+    );
+}
+
+#[tokio::test]
+async fn the_cut_off_freezes_and_the_audit_group_finalises_once() {
+    let app = contest_app().await;
+    confirmed_lead(&app, "zhangwei", "云帆", "B类").await;
+    confirmed_lead(&app, "sunli", "星河", "C类").await;
+    say(&app, "sunli", "B类 公司=星河 约面=2030-01-02").await; // #3, still waiting
+
+    let early = say(&app, "wanggm", "终审 客户开发PK").await;
+    assert!(early.contains("尚未截止"), "{early}");
+    app.advance(Duration::days(11));
+    assert!(run_once(&app.state, Job::ContestCutoff).await.unwrap().contains("已截止：客户开发PK"));
+    run_once(&app.state, Job::ContestCutoff).await.unwrap();
+    let cards = app.cards_to("wanggm").await;
+    assert_eq!(cards.len(), 1, "one card, once");
+    let card = &cards[0];
+    assert_eq!(card["main_title"]["title"], "客户开发PK 已截止 · 待终审");
+    assert!(card.to_string().contains("雄鹰队 5分"), "{card}");
+
+    let review = say(&app, "wanggm", "待审").await;
+    assert!(review.contains("#3 B类客户「星河」孙丽 · 5分 · 待确认"), "{review}");
+    assert!(say(&app, "zhangwei", "待审").await.contains("仅限业绩审核组使用"));
+    assert!(say(&app, "zhangwei", "终审 客户开发PK").await.contains("仅限业绩审核组使用"));
+    app.press("zhangwei", card, "终审").await;
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM contests WHERE state = 'final'").await,
+        0,
+        "a non-auditor's press changes nothing"
+    );
+
+    // A late confirmation of a record reported before the cut-off still counts: 1 + 5 > 5.
+    say(&app, "cs_lead", "确认 #3").await;
+    app.press("wanggm", card, "终审").await;
+    let (state, pool): (String, i64) =
+        sqlx::query_as("SELECT state, pool_fen FROM contests").fetch_one(app.state.db.reader()).await.unwrap();
+    assert_eq!((state.as_str(), pool), ("final", 120_000));
+    let payouts: Vec<(String, i64)> = sqlx::query_as("SELECT userid, amount_fen FROM contest_payouts")
+        .fetch_all(app.state.db.reader())
+        .await
+        .unwrap();
+    assert_eq!(payouts, vec![("sunli".to_owned(), 120_000)]);
+    app.drain().await;
+    let updates: Vec<Value> = app.api_calls("message/update_template_card").await;
+    assert!(updates.iter().any(|u| u["button"]["replace_name"] == "已由王总终审"), "{updates:?}");
+    app.drain().await;
+    let results = markdowns(&app.api_calls("appchat/send").await, "markdown");
+    assert!(results.iter().any(|m| m.contains("终审结果") && m.contains("孙丽 1200.00 元")), "{results:?}");
+
+    // Finalised results never change.
+    let again = say(&app, "wanggm", "终审 客户开发PK").await;
+    assert!(again.contains("已于") && again.contains("由王总终审，结果不再改变"), "{again}");
+    let voided = say(&app, "wanggm", "作废 #2 复核不通过").await;
+    assert!(voided.contains("已终审的比赛「客户开发PK」，比赛结果不变"), "{voided}");
+    let standings = say(&app, "zhangwei", "排行").await;
+    assert!(standings.contains("第1名 猎豹队 6 分"), "{standings}");
+    let payouts_after: i64 = app.count("SELECT SUM(amount_fen) FROM contest_payouts").await;
+    assert_eq!(payouts_after, 120_000);
+}
