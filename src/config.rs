@@ -5,14 +5,14 @@
 use crate::domain::contest::{self, ContestDef};
 use crate::domain::directory::{DeptEntry, PersonEntry, Snapshot};
 use crate::domain::kind::RecordKind;
-use crate::domain::money::Fen;
+use crate::domain::money::{Fen, Percent};
 use crate::domain::org::{DeptKind, Level};
 use crate::wecom::message::Chat;
 use chrono::{NaiveDate, NaiveTime};
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -36,6 +36,8 @@ pub struct Settings {
     pub contests: Vec<ContestSettings>,
     pub channels: ChannelsSettings,
     pub reminders: ReminderSettings,
+    pub rewards: RewardSettings,
+    pub targets: TargetSettings,
     pub outbox: OutboxSettings,
     /// Set when no configuration file was given (SPEC §9 local mode).
     pub local_mode: bool,
@@ -386,6 +388,82 @@ pub struct ChannelsSettings {
     pub existing: Vec<String>,
 }
 
+/// Reward amounts (SPEC §8, the seed's 奖励机制), in yuan; A-class as a percentage of
+/// the deal. Nothing is paid for what is not configured.
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq, Eq)]
+#[serde(default)]
+pub struct RewardSettings {
+    /// Customer Success members, paid for client kinds only in months they met their target.
+    pub cs: ClientRewards,
+    /// Everyone else, for client kinds.
+    pub non_cs: ClientRewards,
+    /// Talent Recruitment members, paid for channels and placements only in months they
+    /// met their target.
+    pub tr: TrRewards,
+    /// Everyone else, for channels.
+    pub non_tr: NonTrRewards,
+    pub referral: ReferralRewards,
+}
+
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq, Eq)]
+#[serde(default)]
+pub struct ClientRewards {
+    pub lead_c: Fen,
+    pub lead_b: Fen,
+    pub lead_a_percent: Percent,
+}
+
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq, Eq)]
+#[serde(default)]
+pub struct TrRewards {
+    /// 直接促成: the TR member closed it themselves.
+    pub school_direct: Fen,
+    /// 转接促成: the TR member closed a channel someone else found (paid to the closer).
+    pub school_transfer: Fen,
+    pub agency_direct: Fen,
+    pub agency_transfer: Fen,
+    pub person_direct: Fen,
+    pub person_transfer: Fen,
+    /// Per placement through a new channel, beyond the channel's base indicator.
+    pub placement_new_channel: Fen,
+    /// Per placement through an old channel (`[channels] existing`).
+    pub placement_old_channel: Fen,
+    /// Per self-recruited placement (自招).
+    pub placement_self: Fen,
+}
+
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq, Eq)]
+#[serde(default)]
+pub struct NonTrRewards {
+    pub school_direct: Fen,
+    /// 首次成功确认关键人并转接: paid to the originator of a transfer.
+    pub school_originator: Fen,
+    pub agency_direct: Fen,
+    pub agency_originator: Fen,
+    pub person_direct: Fen,
+    pub person_originator: Fen,
+}
+
+/// The referral campaign (裂变机制): what the old client is granted.
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq, Eq)]
+#[serde(default)]
+pub struct ReferralRewards {
+    /// The discount or waiver, as account managers should apply it.
+    pub benefit: String,
+    /// Paid to the employee who reported the referral (0 by default).
+    pub reporter: Fen,
+}
+
+/// Monthly targets (月度任务指标) in points of the department's own kinds.
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq, Eq)]
+#[serde(default)]
+pub struct TargetSettings {
+    pub cs: i64,
+    pub tr: i64,
+    /// Per-person overrides, by userid.
+    pub people: std::collections::BTreeMap<String, i64>,
+}
+
 /// When undecided handoffs are chased (SPEC §3).
 #[derive(Debug, Deserialize)]
 #[serde(default)]
@@ -482,6 +560,8 @@ impl Settings {
             contests: section(figment, "contests", problems).unwrap_or_default(),
             channels: section(figment, "channels", problems).unwrap_or_default(),
             reminders: section(figment, "reminders", problems).unwrap_or_default(),
+            rewards: section(figment, "rewards", problems).unwrap_or_default(),
+            targets: section(figment, "targets", problems).unwrap_or_default(),
             outbox: section(figment, "outbox", problems).unwrap_or_default(),
             local_mode: false,
         }
@@ -514,6 +594,7 @@ impl Settings {
         self.validate_programme(problems);
         self.validate_reminders(problems);
         self.validate_contests(problems);
+        self.validate_targets(problems);
         self.validate_directory(problems);
     }
 
@@ -637,6 +718,19 @@ impl Settings {
         }
     }
 
+    fn validate_targets(&self, problems: &mut Vec<String>) {
+        let t = &self.targets;
+        if t.cs < 0 || t.tr < 0 || t.people.values().any(|v| *v < 0) {
+            problems.push("targets：月度任务指标不能为负数".into());
+        }
+        if self.directory.source == DirectorySource::Static {
+            let known: HashSet<&str> = self.directory.users.iter().map(|u| u.userid.as_str()).collect();
+            for userid in t.people.keys().filter(|u| !known.contains(u.as_str())) {
+                problems.push(format!("targets.people 中的 {userid} 不在通讯录中"));
+            }
+        }
+    }
+
     fn validate_reminders(&self, problems: &mut Vec<String>) {
         let r = &self.reminders;
         if r.first_after_hours == 0 || r.escalate_after_hours <= r.first_after_hours {
@@ -731,7 +825,7 @@ fn env_provider() -> Env {
 }
 
 /// The top-level sections, in the order of `Settings`.
-const SECTIONS: [&str; 13] = [
+const SECTIONS: [&str; 15] = [
     "server",
     "database",
     "wecom",
@@ -744,6 +838,8 @@ const SECTIONS: [&str; 13] = [
     "contests",
     "channels",
     "reminders",
+    "rewards",
+    "targets",
     "outbox",
 ];
 

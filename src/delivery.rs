@@ -5,6 +5,7 @@
 
 use crate::clock::Clock;
 use crate::commands::cards::RESPONSE_CODE_REF;
+use crate::commands::settle::FILE_SEND;
 use crate::config::OutboxSettings;
 use crate::metrics::{DeliveryLabel, Metrics};
 use crate::store::Db;
@@ -115,8 +116,28 @@ impl OutboxWorker {
         self.resolve_response_code(&mut payload).await?;
         match (message.api.as_str(), &message.target) {
             ("webhook/send", Some(key)) => self.client.webhook(key, &payload).await,
+            (FILE_SEND, _) => self.send_file(&payload).await,
             (api, _) => self.client.post(api, &payload).await,
         }
+    }
+
+    /// Uploads a queued file (`media/upload`) and sends it as a file message.
+    async fn send_file(&self, payload: &serde_json::Value) -> Result<serde_json::Value, ApiError> {
+        use base64::Engine;
+        let unreadable = |what: &str| ApiError::Permanent { code: 0, message: format!("queued file without {what}") };
+        let name = payload["file_name"].as_str().ok_or_else(|| unreadable("file_name"))?;
+        let bytes = payload["content_base64"]
+            .as_str()
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+            .ok_or_else(|| unreadable("content"))?;
+        let media_id = self.client.upload_media("file", name, bytes).await?;
+        let message = serde_json::json!({
+            "touser": payload["touser"],
+            "agentid": payload["agentid"],
+            "msgtype": "file",
+            "file": { "media_id": media_id },
+        });
+        self.client.post("message/send", &message).await
     }
 
     /// A card update queued before its card was delivered names the card's send; the

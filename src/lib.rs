@@ -8,6 +8,7 @@
 //! - `commands`: the chat commands (table, parser, one module per command).
 //! - `store`: all SQL.
 //! - `domain`: pure business types and rules.
+//! - `settlement`: the monthly rewards export for finance.
 //! - `cli`: one-shot subcommands; `local`: local mode.
 
 pub mod app;
@@ -22,6 +23,7 @@ pub mod http;
 pub mod jobs;
 pub mod local;
 pub mod metrics;
+pub mod settlement;
 pub mod store;
 pub mod telemetry;
 pub mod wecom;

@@ -45,6 +45,15 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Write the monthly settlement (CSV and XLSX) for finance.
+    Settle {
+        /// The month, YYYY-MM.
+        #[arg(long)]
+        month: String,
+        /// Where to write settlement-YYYY-MM.csv and .xlsx (default: the current directory).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Scheduled jobs.
     Jobs {
         #[command(subcommand)]
@@ -103,6 +112,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Serve => serve(settings).await,
         Command::Send { as_user, url, text } => cli::send::run(&settings, &as_user, &text.join(" "), url).await,
         Command::Backup { out } => cli::backup::run(&settings, out).await,
+        Command::Settle { month, out } => cli::settle::run(settings, &month, out).await,
         Command::Jobs { command: JobsCommand::List } => cli::jobs::list(settings).await,
         Command::Jobs { command: JobsCommand::Run { name } } => cli::jobs::run(settings, &name).await,
         Command::CheckConfig => {

@@ -3,3 +3,4 @@
 pub mod backup;
 pub mod jobs;
 pub mod send;
+pub mod settle;

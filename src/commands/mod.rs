@@ -10,6 +10,7 @@ pub mod help;
 pub mod mine;
 pub mod parse;
 pub mod report;
+pub mod settle;
 pub mod table;
 
 #[cfg(test)]
@@ -164,6 +165,6 @@ async fn run(ctx: &Ctx<'_>, conn: &mut SqliteConnection, parsed: &parse::Parsed)
             let def = contest::find(&defs, parsed.text("比赛").map(|t| t.as_str()), ctx.now)?.remove(0);
             contest::finalise(ctx, conn, def, None).await
         }
-        _ => Ok(format!("「{}」功能即将开放。", parsed.spec.name)),
+        CommandId::Settle => settle::run(ctx, conn, parsed).await,
     }
 }

@@ -6,4 +6,5 @@ pub mod kind;
 pub mod money;
 pub mod org;
 pub mod record;
+pub mod rewards;
 pub mod text;

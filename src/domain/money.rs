@@ -94,6 +94,42 @@ impl<'de> Deserialize<'de> for Fen {
     }
 }
 
+/// A percentage with up to two decimals, held in basis points (1.5 % = 150).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Percent(pub i64);
+
+impl Percent {
+    /// `amount × percent`, rounded half up to the fen.
+    pub fn of(self, amount: Fen) -> Fen {
+        // Amounts and percentages are non-negative, so adding half before dividing rounds half up.
+        Fen(((i128::from(amount.0) * i128::from(self.0) + 5_000) / 10_000) as i64)
+    }
+}
+
+impl fmt::Display for Percent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = format!("{}.{:02}", self.0 / 100, self.0 % 100);
+        write!(f, "{}%", text.trim_end_matches('0').trim_end_matches('.'))
+    }
+}
+
+impl<'de> Deserialize<'de> for Percent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // Same grammar as yuan: a non-negative number with at most two decimals.
+        let fen = Fen::deserialize(deserializer)?;
+        if fen.0 > 10_000 {
+            return Err(serde::de::Error::custom("百分比不能超过 100"));
+        }
+        Ok(Percent(fen.0))
+    }
+}
+
+impl serde::Serialize for Percent {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,6 +148,15 @@ mod tests {
             assert_eq!(Fen::parse_yuan(bad), Err(MoneyError::Format), "{bad}");
         }
         assert_eq!(Fen::parse_yuan("99999999999999"), Err(MoneyError::TooLarge));
+    }
+
+    #[test]
+    fn percentages_round_half_up_to_the_fen() {
+        assert_eq!(Percent(150).of(Fen(1_000_000)), Fen(15_000));
+        assert_eq!(Percent(150).of(Fen(333)), Fen(5)); // 4.995 → 5
+        assert_eq!(Percent(1).of(Fen(4_999)), Fen(0)); // 0.4999 → 0
+        assert_eq!(Percent(150).to_string(), "1.5%");
+        assert_eq!(Percent(200).to_string(), "2%");
     }
 
     #[test]

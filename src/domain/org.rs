@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 /// What a department is for in the programme (SPEC §1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeptKind {
     /// 客户成功事业部: receives enterprise-client leads.

@@ -11,6 +11,7 @@ pub mod inbox;
 pub mod jobs;
 pub mod outbox;
 pub mod records;
+pub mod settlement;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};

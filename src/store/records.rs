@@ -418,9 +418,10 @@ pub async fn set_base_for(conn: &mut SqliteConnection, placement: i64, channel_r
     sqlx::query("UPDATE records SET base_for = ? WHERE id = ?")
         .bind(channel_record)
         .bind(placement)
-        .execute(conn)
+        .execute(&mut *conn)
         .await?;
-    Ok(())
+    // Its points are now the channel's: it stops counting as a placement.
+    recount_around(conn, placement).await
 }
 
 /// Placements onboarded on or before `due_onboard_date` (ISO date) that have had no

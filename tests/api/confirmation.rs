@@ -212,6 +212,7 @@ async fn an_agency_channel_is_valid_after_its_third_placement_stays_three_days()
     let mine = say(&app, "zhengqiang", "我的").await;
     assert!(mine.contains("已计入：2 分"), "base placements do not count again, the fourth does: {mine}");
     assert!(say(&app, "qianjing", "我的").await.contains("已计入：10 分"));
+    app.assert_counted_is_consistent().await;
 }
 
 #[tokio::test]

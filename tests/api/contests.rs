@@ -99,6 +99,7 @@ async fn scores_count_confirmed_records_of_scored_kinds_inside_the_window() {
 
 /// The incrementally kept scores equal a recount from the records.
 async fn assert_scores_match_a_full_recount(app: &TestApp) {
+    app.assert_counted_is_consistent().await;
     let kept: Vec<(String, i64)> = sqlx::query_as("SELECT userid, points FROM contest_scores ORDER BY userid")
         .fetch_all(app.state.db.reader())
         .await

@@ -284,7 +284,7 @@ pub async fn mount_defaults(mock: &MockServer) {
             let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
             ResponseTemplate::new(200).set_body_json(json!({
                 "errcode": 0, "errmsg": "ok", "invaliduser": "",
-                "msgid": format!("MSG{n}"), "response_code": format!("RC{n}"),
+                "msgid": format!("MSG{n}"), "response_code": format!("RC{n}"), "media_id": format!("MEDIA{n}"),
             }))
         })
         .with_priority(10)
@@ -456,6 +456,14 @@ impl TestApp {
         let answer = self.post(&self.peer.callback(&xml, now)).await;
         assert_eq!(answer.status, 200, "press refused: {answer:?}");
         answer
+    }
+
+    /// Every record's cached `counted` flag agrees with the `counting_records` view.
+    pub async fn assert_counted_is_consistent(&self) {
+        let stale = self
+            .count("SELECT COUNT(*) FROM records r WHERE r.counted != EXISTS (SELECT 1 FROM counting_records c WHERE c.id = r.id)")
+            .await;
+        assert_eq!(stale, 0, "records whose counted flag is stale");
     }
 
     /// Counts rows of a query's single integer result.

@@ -12,4 +12,5 @@ mod local_mode;
 mod outbox;
 mod reporting;
 mod scheduler;
+mod settlement;
 mod shutdown;

@@ -1,0 +1,41 @@
+//! `leadboard settle --month YYYY-MM [--out DIR]`: the monthly settlement files.
+
+use crate::app::AppState;
+use crate::clock::SystemClock;
+use crate::commands::parse::Month;
+use crate::config::Settings;
+use crate::settlement::{self, compute};
+use anyhow::{anyhow, bail};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub async fn run(settings: Settings, month: &str, out: Option<PathBuf>) -> anyhow::Result<()> {
+    let month = parse_month(month)?;
+    let dir = out.unwrap_or_else(|| PathBuf::from("."));
+    if !dir.is_dir() {
+        bail!("输出目录不存在：{}", dir.display());
+    }
+    let state = AppState::new(settings, Arc::new(SystemClock)).await?;
+    let mut tx = state.db.begin().await?;
+    let report = compute(&mut tx, &state.settings, month).await?;
+    if report.is_empty() {
+        bail!("{month} 没有可结算的记录（已确认的记录、PK奖金或转介绍都没有；待确认 {} 条）。", report.pending);
+    }
+    let paths = settlement::write_files(&dir, &report.file_stem(), &report.csv()?, &report.xlsx()?)?;
+    report.record(&mut tx, "cli", state.clock.now_ms()).await?;
+    tx.commit().await?;
+    println!("{}", report.summary());
+    for path in paths {
+        println!("已写入 {}", path.display());
+    }
+    Ok(())
+}
+
+/// `YYYY-MM` only: a file name and a month for finance must not be guessed.
+pub fn parse_month(text: &str) -> anyhow::Result<Month> {
+    let valid = text.len() == 7 && text.as_bytes()[4] == b'-';
+    valid
+        .then(|| Month::parse(text))
+        .flatten()
+        .ok_or_else(|| anyhow!("月份格式应为 YYYY-MM，例如 2023-07（收到“{text}”）"))
+}

@@ -1,0 +1,288 @@
+//! Rewards (SPEC §8; the seed's 奖励机制): who is paid how much for each confirmed
+//! record of a month, under the configured rules and monthly targets, plus PK payouts.
+//! Pure: the store gathers the facts, the export writes the files.
+
+use crate::config::{RewardSettings, TargetSettings};
+use crate::domain::kind::RecordKind;
+use crate::domain::money::Fen;
+use crate::domain::org::DeptKind;
+use crate::domain::record::Mode;
+use std::collections::BTreeMap;
+
+/// Which channel a placement came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlacementSource {
+    /// 自招.
+    SelfRecruited,
+    /// A channel that existed before the programme.
+    OldChannel,
+    /// A channel reported in the programme (beyond its base indicator).
+    NewChannel,
+}
+
+/// A person as the settlement sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payee {
+    pub userid: String,
+    pub name: String,
+    pub department: String,
+    pub class: DeptKind,
+}
+
+/// A confirmed record of the month.
+#[derive(Debug, Clone)]
+pub struct RecordFacts {
+    pub id: i64,
+    pub kind: RecordKind,
+    pub mode: Mode,
+    pub reporter: Payee,
+    /// The receiving department's member who closed a transfer.
+    pub closer: Option<Payee>,
+    pub amount: Option<Fen>,
+    pub placement: Option<PlacementSource>,
+}
+
+/// A PK payout of a contest finalised in the month.
+#[derive(Debug, Clone)]
+pub struct PkFacts {
+    pub contest: String,
+    pub payee: Payee,
+    pub rank: u32,
+    pub amount: Fen,
+}
+
+/// One line of the settlement: who, for what, by which rule, how much.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub payee: Payee,
+    pub record: Option<i64>,
+    pub kind: String,
+    pub mode: String,
+    pub rule: String,
+    pub amount: Fen,
+}
+
+/// A person's month: target, whether it was met, total.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonTotal {
+    pub payee: Payee,
+    /// `(target, achieved)` for CS and TR members; None for others.
+    pub target: Option<(i64, i64)>,
+    pub total: Fen,
+}
+
+impl PersonTotal {
+    pub fn target_met(&self) -> Option<bool> {
+        self.target.map(|(target, achieved)| achieved >= target)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settlement {
+    pub lines: Vec<Line>,
+    pub people: Vec<PersonTotal>,
+    /// Department → total.
+    pub departments: Vec<(String, Fen)>,
+}
+
+impl Settlement {
+    pub fn total(&self) -> Fen {
+        self.lines.iter().map(|l| l.amount).sum()
+    }
+}
+
+/// A payment a record earns before the target check: payee, rule, amount, and the
+/// department class whose target gates it (if any).
+struct Due {
+    payee: Payee,
+    rule: String,
+    amount: Fen,
+    gate: Option<DeptKind>,
+}
+
+/// The month's target of a person of `class` (CS and TR only).
+pub fn target_of(targets: &TargetSettings, userid: &str, class: DeptKind) -> Option<i64> {
+    let base = match class {
+        DeptKind::Cs => targets.cs,
+        DeptKind::Tr => targets.tr,
+        DeptKind::Other => return None,
+    };
+    Some(targets.people.get(userid).copied().unwrap_or(base))
+}
+
+/// Computes the month. `achieved` is each (person, class)'s points in their own
+/// department's kinds this month.
+pub fn settle(
+    rules: &RewardSettings,
+    targets: &TargetSettings,
+    records: &[RecordFacts],
+    pk: &[PkFacts],
+    achieved: &BTreeMap<(String, DeptKind), i64>,
+) -> Settlement {
+    let mut lines = Vec::new();
+    for record in records {
+        for due in dues(rules, record) {
+            let (rule, amount) = match due.gate.and_then(|class| gate(targets, achieved, &due.payee.userid, class)) {
+                Some(short) => (format!("{}；未完成月度任务指标（差 {short} 分），不发放", due.rule), Fen(0)),
+                None => (due.rule, due.amount),
+            };
+            lines.push(Line {
+                payee: due.payee,
+                record: Some(record.id),
+                kind: record.kind.label().to_owned(),
+                mode: record.mode.label().to_owned(),
+                rule,
+                amount,
+            });
+        }
+    }
+    for p in pk {
+        lines.push(Line {
+            payee: p.payee.clone(),
+            record: None,
+            kind: "PK奖金".into(),
+            mode: String::new(),
+            rule: format!("{} 第{}名", p.contest, p.rank),
+            amount: p.amount,
+        });
+    }
+    lines.sort_by(|a, b| {
+        (&a.payee.department, &a.payee.userid, a.record.is_none(), a.record, &a.rule).cmp(&(
+            &b.payee.department,
+            &b.payee.userid,
+            b.record.is_none(),
+            b.record,
+            &b.rule,
+        ))
+    });
+    let people = totals(targets, achieved, &lines);
+    let mut departments: BTreeMap<String, Fen> = BTreeMap::new();
+    for line in &lines {
+        let total = departments.entry(line.payee.department.clone()).or_default();
+        *total = *total + line.amount;
+    }
+    Settlement { lines, people, departments: departments.into_iter().collect() }
+}
+
+/// How many points short of the target, when not met.
+fn gate(
+    targets: &TargetSettings,
+    achieved: &BTreeMap<(String, DeptKind), i64>,
+    userid: &str,
+    class: DeptKind,
+) -> Option<i64> {
+    let target = target_of(targets, userid, class)?;
+    let got = achieved.get(&(userid.to_owned(), class)).copied().unwrap_or(0);
+    (got < target).then_some(target - got)
+}
+
+fn totals(targets: &TargetSettings, achieved: &BTreeMap<(String, DeptKind), i64>, lines: &[Line]) -> Vec<PersonTotal> {
+    let mut people: BTreeMap<(String, String), PersonTotal> = BTreeMap::new();
+    for line in lines {
+        let key = (line.payee.department.clone(), line.payee.userid.clone());
+        let entry = people.entry(key).or_insert_with(|| {
+            let class = line.payee.class;
+            let target = target_of(targets, &line.payee.userid, class)
+                .map(|t| (t, achieved.get(&(line.payee.userid.clone(), class)).copied().unwrap_or(0)));
+            PersonTotal { payee: line.payee.clone(), target, total: Fen(0) }
+        });
+        entry.total = entry.total + line.amount;
+    }
+    people.into_values().collect()
+}
+
+/// What a record earns, per the seed's matrix.
+fn dues(rules: &RewardSettings, r: &RecordFacts) -> Vec<Due> {
+    let reporter = &r.reporter;
+    let due = |payee: &Payee, rule: String, amount: Fen, gate: Option<DeptKind>| Due {
+        payee: payee.clone(),
+        rule,
+        amount,
+        gate,
+    };
+    match r.kind {
+        RecordKind::LeadC | RecordKind::LeadB | RecordKind::LeadA => {
+            let cs = reporter.class == DeptKind::Cs;
+            let (set, who) =
+                if cs { (&rules.cs, "客户成功部员工") } else { (&rules.non_cs, "非客户成功部员工") };
+            let (rule, amount) = match (r.kind, r.amount) {
+                (RecordKind::LeadC, _) => (format!("{who} C类客户"), set.lead_c),
+                (RecordKind::LeadB, _) => (format!("{who} B类客户"), set.lead_b),
+                (_, amount) => {
+                    let deal = amount.unwrap_or_default();
+                    (format!("{who} A类客户 成交额 {deal} 元 × {}", set.lead_a_percent), set.lead_a_percent.of(deal))
+                }
+            };
+            vec![due(reporter, rule, amount, cs.then_some(DeptKind::Cs))]
+        }
+        RecordKind::ChannelSchool | RecordKind::ChannelAgency | RecordKind::ChannelPerson => channel_dues(rules, r),
+        RecordKind::Placement => {
+            if reporter.class != DeptKind::Tr {
+                return vec![due(reporter, "非招商引才部员工 安置上岗：无奖励".into(), Fen(0), None)];
+            }
+            let t = &rules.tr;
+            let (rule, amount) = match r.placement.unwrap_or(PlacementSource::SelfRecruited) {
+                PlacementSource::NewChannel => ("新渠道", t.placement_new_channel),
+                PlacementSource::OldChannel => ("老渠道", t.placement_old_channel),
+                PlacementSource::SelfRecruited => ("自招", t.placement_self),
+            };
+            vec![due(reporter, format!("招商引才部员工 安置上岗 {rule}"), amount, Some(DeptKind::Tr))]
+        }
+        RecordKind::Referral => {
+            vec![due(reporter, "转介绍（老客户权益见转介绍清单）".into(), rules.referral.reporter, None)]
+        }
+    }
+}
+
+fn channel_dues(rules: &RewardSettings, r: &RecordFacts) -> Vec<Due> {
+    let label = r.kind.label();
+    let (tr_direct, tr_transfer, direct, originator) = match r.kind {
+        RecordKind::ChannelSchool => (
+            rules.tr.school_direct,
+            rules.tr.school_transfer,
+            rules.non_tr.school_direct,
+            rules.non_tr.school_originator,
+        ),
+        RecordKind::ChannelAgency => (
+            rules.tr.agency_direct,
+            rules.tr.agency_transfer,
+            rules.non_tr.agency_direct,
+            rules.non_tr.agency_originator,
+        ),
+        _ => (
+            rules.tr.person_direct,
+            rules.tr.person_transfer,
+            rules.non_tr.person_direct,
+            rules.non_tr.person_originator,
+        ),
+    };
+    let reporter = &r.reporter;
+    let tr = reporter.class == DeptKind::Tr;
+    let due = |payee: &Payee, rule: String, amount: Fen, gate: Option<DeptKind>| Due {
+        payee: payee.clone(),
+        rule,
+        amount,
+        gate,
+    };
+    match (r.mode, tr) {
+        (Mode::Direct, true) => {
+            vec![due(reporter, format!("招商引才部员工 {label} 直接促成"), tr_direct, Some(DeptKind::Tr))]
+        }
+        (Mode::Direct, false) => vec![due(reporter, format!("非招商引才部员工 {label} 直接促成"), direct, None)],
+        (Mode::Transfer, _) => {
+            let mut dues = Vec::new();
+            if !tr {
+                dues.push(due(reporter, format!("非招商引才部员工 {label} 首次确认关键人并转接"), originator, None));
+            }
+            if let Some(closer) = r.closer.as_ref().filter(|c| c.class == DeptKind::Tr) {
+                dues.push(due(
+                    closer,
+                    format!("招商引才部员工 {label} 转接促成（接手）"),
+                    tr_transfer,
+                    Some(DeptKind::Tr),
+                ));
+            }
+            dues
+        }
+    }
+}

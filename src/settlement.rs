@@ -1,0 +1,297 @@
+//! The monthly settlement for finance (结算中心): computes every person's rewards for a
+//! month and writes `settlement-YYYY-MM.csv` (UTF-8 with BOM, byte-identical for the
+//! same data) and `settlement-YYYY-MM.xlsx` (per-person and per-department totals,
+//! every line, referrals). Each run records the rules it used.
+
+use crate::clock::format_ms;
+use crate::commands::mine::month_range;
+use crate::commands::parse::Month;
+use crate::config::Settings;
+use crate::domain::kind::RecordKind;
+use crate::domain::money::Fen;
+use crate::domain::org::DeptKind;
+use crate::domain::record::Mode;
+use crate::domain::rewards::{self, Payee, PkFacts, PlacementSource, RecordFacts, Settlement};
+use crate::store::settlement::{self as store, ReferralRow, RewardRow, Run};
+use anyhow::Context;
+use rust_xlsxwriter::{Format, Workbook};
+use sqlx::SqliteConnection;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A month's settlement with what finance and account managers need alongside it.
+#[derive(Debug)]
+pub struct Report {
+    pub month: Month,
+    pub settlement: Settlement,
+    pub referrals: Vec<ReferralRow>,
+    pub referral_benefit: String,
+    /// Records of the month still waiting for a decision (not paid yet).
+    pub pending: i64,
+    /// The rules and targets used, as recorded with the run.
+    pub rules: String,
+    /// When an earlier run of this month used different rules: when, and its total.
+    pub earlier_rules: Option<(i64, Fen)>,
+}
+
+/// Computes a month from the database.
+pub async fn compute(conn: &mut SqliteConnection, settings: &Settings, month: Month) -> Result<Report, sqlx::Error> {
+    let (from, to) = month_range(month);
+    let records: Vec<RecordFacts> = store::confirmed_in(conn, from, to).await?.iter().map(record_facts).collect();
+    let achieved: BTreeMap<(String, DeptKind), i64> = store::achieved_in(conn, from, to)
+        .await?
+        .into_iter()
+        .map(|(userid, class, points)| ((userid, DeptKind::parse(&class).unwrap_or(DeptKind::Other)), points))
+        .collect();
+    let names: BTreeMap<String, String> = settings.contest_defs().into_iter().map(|d| (d.id, d.name)).collect();
+    let pk: Vec<PkFacts> = store::payouts_finalised_in(conn, from, to)
+        .await?
+        .into_iter()
+        .map(|p| PkFacts {
+            contest: names.get(&p.contest_id).cloned().unwrap_or_else(|| p.contest_id.clone()),
+            payee: Payee { userid: p.userid, name: p.name, department: p.department, class: class(&p.class) },
+            rank: p.rank as u32,
+            amount: Fen(p.amount_fen),
+        })
+        .collect();
+    let settlement = rewards::settle(&settings.rewards, &settings.targets, &records, &pk, &achieved);
+    let rules = rules_json(settings);
+    let earlier_rules = store::previous_run(conn, &month.to_string())
+        .await?
+        .filter(|(_, previous, _)| *previous != rules)
+        .map(|(at, _, total)| (at, Fen(total)));
+    Ok(Report {
+        month,
+        settlement,
+        referrals: store::referrals_in(conn, from, to).await?,
+        referral_benefit: settings.rewards.referral.benefit.clone(),
+        pending: store::pending_in(conn, from, to).await?,
+        rules,
+        earlier_rules,
+    })
+}
+
+fn class(code: &str) -> DeptKind {
+    DeptKind::parse(code).unwrap_or(DeptKind::Other)
+}
+
+fn record_facts(r: &RewardRow) -> RecordFacts {
+    let closer = match (&r.closer, &r.closer_name) {
+        (Some(userid), Some(name)) => Some(Payee {
+            userid: userid.clone(),
+            name: name.clone(),
+            department: r.closer_dept.clone().unwrap_or_default(),
+            class: class(r.closer_class.as_deref().unwrap_or("other")),
+        }),
+        _ => None,
+    };
+    let kind = RecordKind::parse(&r.kind).unwrap_or(RecordKind::LeadC);
+    RecordFacts {
+        id: r.id,
+        kind,
+        mode: Mode::parse(&r.mode).unwrap_or(Mode::Direct),
+        reporter: Payee {
+            userid: r.reporter.clone(),
+            name: r.reporter_name.clone(),
+            department: r.reporter_dept.clone(),
+            class: class(&r.reporter_class),
+        },
+        closer,
+        amount: r.amount_fen.map(Fen),
+        placement: (kind == RecordKind::Placement).then_some(match r.channel_origin.as_deref() {
+            None => PlacementSource::SelfRecruited,
+            Some("existing") => PlacementSource::OldChannel,
+            Some(_) => PlacementSource::NewChannel,
+        }),
+    }
+}
+
+/// Everything the amounts depend on, as one canonical JSON text.
+fn rules_json(settings: &Settings) -> String {
+    serde_json::json!({
+        "rewards": settings.rewards,
+        "targets": settings.targets,
+    })
+    .to_string()
+}
+
+impl Report {
+    pub fn is_empty(&self) -> bool {
+        self.settlement.lines.is_empty() && self.referrals.is_empty()
+    }
+
+    /// The CSV: one row per line, UTF-8 with a byte-order mark for Excel.
+    pub fn csv(&self) -> anyhow::Result<Vec<u8>> {
+        let mut writer = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
+        writer.write_record(["账号", "姓名", "部门", "编号", "类型", "方式", "规则", "金额(元)"])?;
+        for l in &self.settlement.lines {
+            let record = l.record.map(|n| format!("#{n}")).unwrap_or_default();
+            let amount = l.amount.to_string();
+            writer.write_record([
+                &l.payee.userid,
+                &l.payee.name,
+                &l.payee.department,
+                &record,
+                &l.kind,
+                &l.mode,
+                &l.rule,
+                &amount,
+            ])?;
+        }
+        Ok(writer.into_inner()?)
+    }
+
+    /// The workbook: per person, per department, every line, referrals.
+    pub fn xlsx(&self) -> anyhow::Result<Vec<u8>> {
+        let mut book = Workbook::new();
+        let yuan = Format::new().set_num_format("0.00");
+        let bold = Format::new().set_bold();
+        let people = book.add_worksheet().set_name("个人合计")?;
+        header(people, &["账号", "姓名", "部门", "月度指标", "完成积分", "是否完成", "差额", "金额(元)"], &bold)?;
+        for (i, p) in self.settlement.people.iter().enumerate() {
+            let row = i as u32 + 1;
+            people.write_string(row, 0, &p.payee.userid)?;
+            people.write_string(row, 1, &p.payee.name)?;
+            people.write_string(row, 2, &p.payee.department)?;
+            if let Some((target, achieved)) = p.target {
+                people.write_number(row, 3, target as f64)?;
+                people.write_number(row, 4, achieved as f64)?;
+                people.write_string(row, 5, if achieved >= target { "完成" } else { "未完成" })?;
+                people.write_number(row, 6, (achieved - target) as f64)?;
+            }
+            people.write_number_with_format(row, 7, yuan_of(p.total), &yuan)?;
+        }
+        let depts = book.add_worksheet().set_name("部门合计")?;
+        header(depts, &["部门", "金额(元)"], &bold)?;
+        for (i, (dept, total)) in self.settlement.departments.iter().enumerate() {
+            depts.write_string(i as u32 + 1, 0, dept)?;
+            depts.write_number_with_format(i as u32 + 1, 1, yuan_of(*total), &yuan)?;
+        }
+        self.lines_sheet(&mut book, &bold, &yuan)?;
+        self.referral_sheet(&mut book, &bold)?;
+        Ok(book.save_to_buffer()?)
+    }
+
+    fn lines_sheet(&self, book: &mut Workbook, bold: &Format, yuan: &Format) -> anyhow::Result<()> {
+        let sheet = book.add_worksheet().set_name("明细")?;
+        header(sheet, &["账号", "姓名", "部门", "编号", "类型", "方式", "规则", "金额(元)"], bold)?;
+        for (i, l) in self.settlement.lines.iter().enumerate() {
+            let row = i as u32 + 1;
+            let record = l.record.map(|n| format!("#{n}")).unwrap_or_default();
+            for (col, text) in [&l.payee.userid, &l.payee.name, &l.payee.department, &record, &l.kind, &l.mode, &l.rule]
+                .into_iter()
+                .enumerate()
+            {
+                sheet.write_string(row, col as u16, text)?;
+            }
+            sheet.write_number_with_format(row, 7, yuan_of(l.amount), yuan)?;
+        }
+        Ok(())
+    }
+
+    fn referral_sheet(&self, book: &mut Workbook, bold: &Format) -> anyhow::Result<()> {
+        let sheet = book.add_worksheet().set_name("转介绍")?;
+        header(sheet, &["编号", "老客户", "新客户", "报备人", "报备时间", "老客户权益"], bold)?;
+        for (i, r) in self.referrals.iter().enumerate() {
+            let row = i as u32 + 1;
+            let cells = [
+                format!("#{}", r.id),
+                r.old_client.clone(),
+                r.new_client.clone(),
+                r.reporter_name.clone(),
+                format_ms(r.occurred_at),
+                self.referral_benefit.clone(),
+            ];
+            for (col, text) in cells.iter().enumerate() {
+                sheet.write_string(row, col as u16, text)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A few lines for the person who asked.
+    pub fn summary(&self) -> String {
+        let paid = self.settlement.people.iter().filter(|p| p.total.0 > 0).count();
+        let mut lines = vec![format!(
+            "{} 结算：{} 条明细，{paid} 人获奖，合计 {} 元。",
+            self.month,
+            self.settlement.lines.len(),
+            self.settlement.total()
+        )];
+        let missed: Vec<String> = self
+            .settlement
+            .people
+            .iter()
+            .filter(|p| p.target_met() == Some(false))
+            .map(|p| format!("{}（{}/{}）", p.payee.name, p.target.map_or(0, |t| t.1), p.target.map_or(0, |t| t.0)))
+            .collect();
+        if !missed.is_empty() {
+            lines.push(format!("未完成月度任务指标：{}。", missed.join("、")));
+        }
+        if !self.referrals.is_empty() {
+            lines.push(format!("转介绍 {} 条，老客户权益见“转介绍”表。", self.referrals.len()));
+        }
+        if self.pending > 0 {
+            lines.push(format!("注意：本月还有 {} 条记录待确认，确认后需重新结算。", self.pending));
+        }
+        if let Some((at, total)) = self.earlier_rules {
+            lines.push(format!(
+                "注意：本月已于 {} 按不同的奖励规则结算过（当时合计 {total} 元）；本次按当前规则计算。",
+                format_ms(at)
+            ));
+        }
+        lines.join("\n")
+    }
+
+    /// Records the run (rules used, totals).
+    pub async fn record(&self, conn: &mut SqliteConnection, by: &str, now_ms: i64) -> Result<(), sqlx::Error> {
+        let month = self.month.to_string();
+        let run = Run {
+            month: &month,
+            run_at: now_ms,
+            run_by: by,
+            rules: &self.rules,
+            total_fen: self.settlement.total().0,
+            lines: self.settlement.lines.len() as i64,
+            pending: self.pending,
+        };
+        store::record_run(conn, &run).await
+    }
+
+    pub fn file_stem(&self) -> String {
+        format!("settlement-{}", self.month)
+    }
+}
+
+fn header(sheet: &mut rust_xlsxwriter::Worksheet, titles: &[&str], bold: &Format) -> anyhow::Result<()> {
+    for (col, title) in titles.iter().enumerate() {
+        sheet.write_string_with_format(0, col as u16, *title, bold)?;
+        sheet.set_column_width(col as u16, if *title == "规则" { 48 } else { 14 })?;
+    }
+    Ok(())
+}
+
+fn yuan_of(fen: Fen) -> f64 {
+    fen.0 as f64 / 100.0
+}
+
+/// Writes both files into `dir`, or neither: each is written to a temporary name first
+/// and renamed into place only when both are complete.
+pub fn write_files(dir: &Path, stem: &str, csv: &[u8], xlsx: &[u8]) -> anyhow::Result<Vec<PathBuf>> {
+    let targets = [(dir.join(format!("{stem}.csv")), csv), (dir.join(format!("{stem}.xlsx")), xlsx)];
+    let mut written = Vec::new();
+    for (path, bytes) in &targets {
+        let temp = PathBuf::from(format!("{}.partial", path.display()));
+        if let Err(e) = std::fs::write(&temp, bytes) {
+            for t in &written {
+                let _ = std::fs::remove_file(t);
+            }
+            return Err(e).with_context(|| format!("无法写入目录 {}", dir.display()));
+        }
+        written.push(temp);
+    }
+    for ((path, _), temp) in targets.iter().zip(&written) {
+        std::fs::rename(temp, path).with_context(|| format!("无法写入 {}", path.display()))?;
+    }
+    Ok(targets.into_iter().map(|(p, _)| p).collect())
+}

@@ -1,0 +1,164 @@
+//! What a monthly settlement reads (confirmed records, targets achieved, PK payouts,
+//! referrals) and the record of each settlement run.
+
+use sqlx::SqliteConnection;
+
+/// A confirmed record of the month with everything its reward depends on.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RewardRow {
+    pub id: i64,
+    pub kind: String,
+    pub mode: String,
+    pub reporter: String,
+    pub reporter_name: String,
+    pub reporter_class: String,
+    pub reporter_dept: String,
+    pub closer: Option<String>,
+    pub closer_name: Option<String>,
+    pub closer_class: Option<String>,
+    pub closer_dept: Option<String>,
+    pub amount_fen: Option<i64>,
+    /// For placements: NULL (self-recruited) or the channel's origin.
+    pub channel_origin: Option<String>,
+}
+
+/// Confirmed records that occurred in `[from, to)`; placements serving as a channel's
+/// base indicator are paid through the channel and left out.
+pub async fn confirmed_in(conn: &mut SqliteConnection, from: i64, to: i64) -> Result<Vec<RewardRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT r.id, r.kind, r.mode, r.reporter, p.name AS reporter_name, r.reporter_class,
+                COALESCE(d.name, '') AS reporter_dept, r.closer, c.name AS closer_name, cd.kind AS closer_class,
+                cd.name AS closer_dept, r.amount_fen, ch.origin AS channel_origin
+         FROM records r JOIN people p ON p.userid = r.reporter
+         LEFT JOIN departments d ON d.id = r.reporter_dept
+         LEFT JOIN people c ON c.userid = r.closer LEFT JOIN departments cd ON cd.id = c.department_id
+         LEFT JOIN subjects ch ON ch.id = r.channel_id
+         WHERE r.state = 'confirmed' AND r.base_for IS NULL AND r.occurred_at >= ? AND r.occurred_at < ?
+         ORDER BY r.id",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(conn)
+    .await
+}
+
+/// Records of the month still waiting for a decision.
+pub async fn pending_in(conn: &mut SqliteConnection, from: i64, to: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM records WHERE state IN ('reported', 'onboarded', 'agreed')
+         AND occurred_at >= ? AND occurred_at < ?",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_one(conn)
+    .await
+}
+
+/// `(userid, class, points)`: the points each person's counting records of their own
+/// department's kinds carry this month (what monthly targets measure).
+pub async fn achieved_in(
+    conn: &mut SqliteConnection,
+    from: i64,
+    to: i64,
+) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT reporter, reporter_class, SUM(points) FROM records
+         WHERE counted = 1 AND occurred_at >= ? AND occurred_at < ?
+           AND ((reporter_class = 'cs' AND kind IN ('lead_c', 'lead_b', 'lead_a', 'referral'))
+             OR (reporter_class = 'tr' AND kind IN ('channel_school', 'channel_agency', 'channel_person', 'placement')))
+         GROUP BY reporter, reporter_class ORDER BY reporter",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(conn)
+    .await
+}
+
+/// A PK payout of a contest finalised in the month.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PayoutRow {
+    pub contest_id: String,
+    pub userid: String,
+    pub name: String,
+    pub class: String,
+    pub department: String,
+    pub rank: i64,
+    pub amount_fen: i64,
+}
+
+pub async fn payouts_finalised_in(
+    conn: &mut SqliteConnection,
+    from: i64,
+    to: i64,
+) -> Result<Vec<PayoutRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT o.contest_id, o.userid, p.name, d.kind AS class, d.name AS department, o.rank, o.amount_fen
+         FROM contest_payouts o JOIN contests c ON c.id = o.contest_id
+         JOIN people p ON p.userid = o.userid JOIN departments d ON d.id = p.department_id
+         WHERE c.finalised_at >= ? AND c.finalised_at < ? AND o.amount_fen > 0
+         ORDER BY o.contest_id, o.userid",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(conn)
+    .await
+}
+
+/// A confirmed referral: the old client earns the benefit.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReferralRow {
+    pub id: i64,
+    pub old_client: String,
+    pub new_client: String,
+    pub reporter_name: String,
+    pub occurred_at: i64,
+}
+
+pub async fn referrals_in(conn: &mut SqliteConnection, from: i64, to: i64) -> Result<Vec<ReferralRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT r.id, COALESCE(json_extract(r.fields, '$.老客户'), '') AS old_client, s.name AS new_client,
+                p.name AS reporter_name, r.occurred_at
+         FROM records r JOIN people p ON p.userid = r.reporter JOIN subjects s ON s.id = r.subject_id
+         WHERE r.kind = 'referral' AND r.state = 'confirmed' AND r.occurred_at >= ? AND r.occurred_at < ?
+         ORDER BY r.id",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(conn)
+    .await
+}
+
+/// The rules (JSON) of the latest earlier run of a month, with when it ran.
+pub async fn previous_run(conn: &mut SqliteConnection, month: &str) -> Result<Option<(i64, String, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT run_at, rules, total_fen FROM settlement_runs WHERE month = ? ORDER BY id DESC LIMIT 1")
+        .bind(month)
+        .fetch_optional(conn)
+        .await
+}
+
+/// What a run used and produced.
+pub struct Run<'a> {
+    pub month: &'a str,
+    pub run_at: i64,
+    pub run_by: &'a str,
+    pub rules: &'a str,
+    pub total_fen: i64,
+    pub lines: i64,
+    pub pending: i64,
+}
+
+pub async fn record_run(conn: &mut SqliteConnection, run: &Run<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO settlement_runs (month, run_at, run_by, rules, total_fen, lines, pending) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(run.month)
+    .bind(run.run_at)
+    .bind(run.run_by)
+    .bind(run.rules)
+    .bind(run.total_fen)
+    .bind(run.lines)
+    .bind(run.pending)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,396 @@
+//! The monthly settlement, on a worked example month: a dozen people in Customer
+//! Success, Talent Recruitment and other departments, every rule of the reward matrix,
+//! targets met and missed, a voided and a pending record, a finalised PK, a referral.
+//! Expected amounts are worked out by hand below and matched to the fen.
+
+use crate::helpers::TestApp;
+use crate::local_mode::BIN;
+use calamine::{Data, DataType, Reader, Xlsx};
+use chrono::TimeZone;
+use leadboard::clock::{ManualClock, TZ};
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+const ORG: &str = r#"
+[[directory.departments]]
+id = 1
+name = "集团"
+[[directory.departments]]
+id = 2
+name = "客户成功事业部"
+parent = 1
+kind = "cs"
+[[directory.departments]]
+id = 3
+name = "招商引才事业部"
+parent = 1
+kind = "tr"
+[[directory.departments]]
+id = 4
+name = "行政部"
+parent = 1
+kind = "other"
+
+[[directory.users]]
+userid = "cs_a"
+name = "陈一"
+department = 2
+[[directory.users]]
+userid = "cs_b"
+name = "陈二"
+department = 2
+[[directory.users]]
+userid = "cs_boss"
+name = "陈经理"
+department = 2
+level = "manager"
+confirmer = true
+[[directory.users]]
+userid = "tr_a"
+name = "吴一"
+department = 3
+[[directory.users]]
+userid = "tr_b"
+name = "吴二"
+department = 3
+[[directory.users]]
+userid = "tr_boss"
+name = "吴总监"
+department = 3
+level = "director"
+confirmer = true
+[[directory.users]]
+userid = "ot_a"
+name = "钱一"
+department = 4
+[[directory.users]]
+userid = "ot_b"
+name = "钱二"
+department = 4
+[[directory.users]]
+userid = "ot_c"
+name = "钱三"
+department = 4
+[[directory.users]]
+userid = "lisi"
+name = "李四"
+department = 4
+level = "manager"
+[[directory.users]]
+userid = "wanggm"
+name = "王总"
+department = 1
+level = "gm"
+[[directory.users]]
+userid = "zhaovp"
+name = "赵副总"
+department = 1
+level = "vp"
+
+[roles]
+admins = ["lisi"]
+audit_group = ["wanggm", "zhaovp"]
+
+[channels]
+existing = ["杭州人才市场"]
+
+# EXAMPLE AMOUNTS for the test.
+[rewards.cs]
+lead_c = 0
+lead_b = 200
+lead_a_percent = 1
+[rewards.non_cs]
+lead_c = 50
+lead_b = 300
+lead_a_percent = 2
+[rewards.tr]
+school_direct = 500
+school_transfer = 300
+agency_direct = 800
+agency_transfer = 500
+person_direct = 400
+person_transfer = 250
+placement_new_channel = 100
+placement_old_channel = 60
+placement_self = 80
+[rewards.non_tr]
+school_direct = 600
+school_originator = 200
+agency_direct = 1000
+agency_originator = 300
+person_direct = 450
+person_originator = 150
+[rewards.referral]
+benefit = "次年服务费九折"
+
+[targets]
+cs = 5
+tr = 10
+[targets.people]
+cs_b = 100
+tr_b = 20
+
+[[contests]]
+id = "client-pk"
+name = "客户开发PK"
+kinds = ["lead_c", "lead_b", "lead_a"]
+start = "2023-07-01"
+end = "2023-07-15"
+sponsorship = 500
+chats = ["webhook:robot"]
+[[contests.teams]]
+name = "雄鹰队"
+members = ["cs_a"]
+[[contests.teams]]
+name = "猎豹队"
+members = ["cs_b"]
+"#;
+
+/// What each person should receive for July 2023, in fen, worked out by hand.
+const EXPECTED: &[(&str, i64)] = &[
+    // C 0 (CS members get nothing for C) + B 200 + A 1% × 100000 = 1000 + PK 700 (the
+    // whole pool: stakes 100 + 100 + sponsorship 500, one-person winning team).
+    ("cs_a", 190_000),
+    // B 200, but the target of 100 points was not met (5): nothing. A voided B, a pending C.
+    ("cs_b", 0),
+    // C 50 + B 300 + A 2% × 50000 = 1000 + person channel transfer, originator 150.
+    ("ot_a", 150_000),
+    // School channel direct 600 + agency channel transfer, originator 300.
+    ("ot_b", 90_000),
+    // Person channel direct 450 + school transfer originator 200 + agency direct 1000;
+    // the referral pays the reporter nothing (the old client gets the benefit).
+    ("ot_c", 165_000),
+    // School direct 500 + agency closer 500 + person closer 250 + placements: new
+    // channel 100, old channel 60, self-recruited 80 (base placements pay nothing).
+    // Target 10 met: school 10 + three counted placements 6 = 16.
+    ("tr_a", 149_000),
+    // School direct 500 and a school transfer closed 300, but the target of 20 was not
+    // met (10): nothing.
+    ("tr_b", 0),
+];
+
+async fn say(app: &TestApp, from: &str, text: &str) -> String {
+    let answer = app.say(from, text).await.expect("a passive reply");
+    assert!(!answer.contains("缺少") && !answer.contains("不认识"), "{from}: {text} → {answer}");
+    answer
+}
+
+/// Reports and returns the record number.
+async fn report(app: &TestApp, from: &str, text: &str) -> i64 {
+    let answer = say(app, from, text).await;
+    answer
+        .split("已登记 #")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{text} → {answer}"))
+}
+
+async fn confirm(app: &TestApp, by: &str, id: i64) {
+    let answer = say(app, by, &format!("确认 #{id}")).await;
+    assert!(answer.contains("已确认"), "{answer}");
+}
+
+/// A channel whose agreement is confirmed and whose base placements stay 3 days.
+async fn valid_channel(app: &TestApp, reporter: &str, command: &str, placer: &str, base: usize) -> i64 {
+    let id = report(app, reporter, command).await;
+    confirm(app, "tr_boss", id).await;
+    let name = command.split("名称=").nth(1).unwrap().split(' ').next().unwrap();
+    for i in 0..base {
+        place(app, placer, &format!("{name}工人{i}"), name).await;
+    }
+    id
+}
+
+async fn place(app: &TestApp, placer: &str, who: &str, channel: &str) -> i64 {
+    let id = report(app, placer, &format!("上岗 姓名={who} 入职=2023-07-10 渠道={channel}")).await;
+    let answer = say(app, "tr_boss", &format!("在岗 #{id}")).await;
+    assert!(answer.contains("已确认"), "{answer}");
+    id
+}
+
+/// Plays the month of July 2023 through chat.
+async fn july() -> (TestApp, Arc<ManualClock>) {
+    let clock =
+        Arc::new(ManualClock::new(TZ.with_ymd_and_hms(2023, 7, 15, 10, 0, 0).unwrap().with_timezone(&chrono::Utc)));
+    let app = TestApp::builder().config(ORG).clock(clock.clone()).spawn().await;
+    // Customer Success.
+    for stage in ["C类 公司=云帆 联系人=王", "B类 公司=云帆 约面=2023-07-20", "A类 公司=云帆 金额=100000"]
+    {
+        let id = report(&app, "cs_a", stage).await;
+        confirm(&app, "cs_boss", id).await;
+    }
+    let b = report(&app, "cs_b", "B类 公司=星河 约面=2023-07-20").await;
+    confirm(&app, "cs_boss", b).await;
+    let voided = report(&app, "cs_b", "B类 公司=月亮 约面=2023-07-21").await;
+    confirm(&app, "cs_boss", voided).await;
+    say(&app, "wanggm", &format!("作废 #{voided} 重复报备")).await;
+    report(&app, "cs_b", "C类 公司=待定 联系人=李").await; // pending
+    // Others, client kinds.
+    for stage in ["C类 公司=海洋 联系人=周", "B类 公司=海洋 约面=2023-07-22", "A类 公司=海洋 金额=50000"]
+    {
+        let id = report(&app, "ot_a", stage).await;
+        confirm(&app, "cs_boss", id).await;
+    }
+    // Channels, every kind and mode.
+    let school = report(&app, "ot_b", "院校渠道 名称=杭州职院").await;
+    confirm(&app, "tr_boss", school).await;
+    valid_channel(&app, "ot_b", "机构渠道 名称=好工作人力 方式=转接 接手=吴一", "tr_a", 3).await;
+    valid_channel(&app, "ot_c", "个人渠道 名称=王师傅", "tr_b", 1).await;
+    valid_channel(&app, "ot_a", "个人渠道 名称=赵师傅 方式=转接 接手=吴一", "tr_a", 1).await;
+    valid_channel(&app, "ot_c", "机构渠道 名称=优才人力", "tr_b", 3).await;
+    let transfer = report(&app, "ot_c", "院校渠道 名称=商业学院 方式=转接 接手=吴二").await;
+    confirm(&app, "tr_boss", transfer).await;
+    for (who, name) in [("tr_a", "技师学院"), ("tr_b", "职业中专")] {
+        let id = report(&app, who, &format!("院校渠道 名称={name}")).await;
+        confirm(&app, "tr_boss", id).await;
+    }
+    // Placements beyond base, through an old channel, and self-recruited.
+    place(&app, "tr_a", "新渠道工人", "好工作人力").await;
+    place(&app, "tr_a", "老渠道工人", "杭州人才市场").await;
+    place(&app, "tr_a", "自招工人", "自招").await;
+    // A referral.
+    let referral = report(&app, "ot_c", "转介绍 老客户=云帆 新客户=星辰").await;
+    confirm(&app, "cs_boss", referral).await;
+    // The PK: finalised after its 17:00 cut-off.
+    clock.set(TZ.with_ymd_and_hms(2023, 7, 15, 18, 0, 0).unwrap().with_timezone(&chrono::Utc));
+    say(&app, "wanggm", "终审 客户开发PK").await;
+    app.assert_counted_is_consistent().await;
+    (app, clock)
+}
+
+fn settle(app: &TestApp, month: &str, out: &Path, env: &[(&str, &str)]) -> (bool, String) {
+    let output = Command::new(BIN)
+        .args(["settle", "--month", month, "--out"])
+        .arg(out)
+        .arg("--config")
+        .arg(&app.config_path)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), text)
+}
+
+/// `userid → fen` summed from the CSV's lines.
+fn csv_totals(bytes: &[u8]) -> std::collections::BTreeMap<String, i64> {
+    assert!(bytes.starts_with(b"\xEF\xBB\xBF"), "UTF-8 with BOM");
+    let mut reader = csv::Reader::from_reader(&bytes[3..]);
+    let mut totals = std::collections::BTreeMap::new();
+    for row in reader.records() {
+        let row = row.unwrap();
+        let yuan = &row[7];
+        let (whole, frac) = yuan.split_once('.').unwrap();
+        *totals.entry(row[0].to_owned()).or_insert(0) +=
+            whole.parse::<i64>().unwrap() * 100 + frac.parse::<i64>().unwrap();
+    }
+    totals
+}
+
+#[tokio::test]
+async fn a_worked_month_pays_everyone_exactly_what_the_rules_say() {
+    let (app, _clock) = july().await;
+    let out = tempfile::tempdir().unwrap();
+    let (ok, text) = settle(&app, "2023-07", out.path(), &[]);
+    assert!(ok, "{text}");
+    assert!(text.contains("还有 1 条记录待确认"), "{text}");
+    assert!(text.contains("未完成月度任务指标：陈二（5/100）、吴二（10/20）"), "{text}");
+
+    let csv = std::fs::read(out.path().join("settlement-2023-07.csv")).unwrap();
+    let totals = csv_totals(&csv);
+    for (userid, fen) in EXPECTED {
+        assert_eq!(totals.get(*userid).copied().unwrap_or(0), *fen, "{userid}");
+    }
+    assert_eq!(totals.values().sum::<i64>(), 744_000);
+    let text = String::from_utf8(csv[3..].to_vec()).unwrap();
+    assert!(text.contains("客户成功部员工 A类客户 成交额 100000.00 元 × 1%"), "the rule applied is shown");
+    assert!(text.contains("未完成月度任务指标（差 95 分），不发放"));
+    assert!(text.contains("客户开发PK 第1名,700.00"));
+    assert!(!text.contains("月亮"), "the voided record is not paid");
+
+    // The workbook agrees with the CSV.
+    let mut book: Xlsx<_> = calamine::open_workbook(out.path().join("settlement-2023-07.xlsx")).unwrap();
+    let people = book.worksheet_range("个人合计").unwrap();
+    for row in people.rows().skip(1) {
+        let userid = row[0].to_string();
+        let fen = match &row[7] {
+            Data::Float(f) => (f * 100.0).round() as i64,
+            other => panic!("amount cell {other:?}"),
+        };
+        assert_eq!(totals.get(&userid).copied().unwrap_or(0), fen, "{userid} in the workbook");
+    }
+    let met: Vec<String> = people.rows().skip(1).map(|r| format!("{}:{}", r[0], r[5])).collect();
+    assert!(met.contains(&"cs_b:未完成".to_owned()) && met.contains(&"tr_a:完成".to_owned()), "{met:?}");
+    let depts = book.worksheet_range("部门合计").unwrap();
+    let dept_sum: f64 = depts.rows().skip(1).map(|r| r[1].as_f64().unwrap()).sum();
+    assert_eq!((dept_sum * 100.0).round() as i64, 744_000);
+    let referrals = book.worksheet_range("转介绍").unwrap();
+    let referral: Vec<String> = referrals.rows().nth(1).unwrap().iter().map(|c| c.to_string()).collect();
+    assert_eq!(referral[1..3], ["云帆".to_owned(), "星辰".to_owned()]);
+    assert_eq!(referral[5], "次年服务费九折");
+}
+
+#[tokio::test]
+async fn settling_twice_gives_the_same_csv_and_changed_rules_are_announced() {
+    let (app, _clock) = july().await;
+    let (first, second) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    assert!(settle(&app, "2023-07", first.path(), &[]).0);
+    let (ok, text) = settle(&app, "2023-07", second.path(), &[]);
+    assert!(ok && !text.contains("不同的奖励规则"), "{text}");
+    let read = |dir: &Path| std::fs::read(dir.join("settlement-2023-07.csv")).unwrap();
+    assert_eq!(read(first.path()), read(second.path()), "byte-identical");
+
+    let third = tempfile::tempdir().unwrap();
+    let (ok, text) = settle(&app, "2023-07", third.path(), &[("LEADBOARD_REWARDS__NON_CS__LEAD_C", "60")]);
+    assert!(ok, "{text}");
+    assert!(text.contains("已于") && text.contains("按不同的奖励规则结算过（当时合计 7440.00 元）"), "{text}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM settlement_runs WHERE month = '2023-07'").await, 3);
+}
+
+#[tokio::test]
+async fn bad_settlement_requests_are_refused_and_write_nothing() {
+    let (app, _clock) = july().await;
+    let out = tempfile::tempdir().unwrap();
+    let cases = [
+        ("2023-7", out.path().to_owned(), "月份格式应为 YYYY-MM"),
+        ("July", out.path().to_owned(), "月份格式应为 YYYY-MM"),
+        ("2023-08", out.path().to_owned(), "2023-08 没有可结算的记录"),
+        ("2023-07", out.path().join("missing"), "输出目录不存在"),
+    ];
+    for (month, dir, expected) in cases {
+        let (ok, text) = settle(&app, month, &dir, &[]);
+        assert!(!ok && text.contains(expected), "{month}: {text}");
+    }
+    // A directory that cannot be written to: a file in the way of the CSV's temp name.
+    std::fs::create_dir(out.path().join("settlement-2023-07.csv.partial")).unwrap();
+    let (ok, text) = settle(&app, "2023-07", out.path(), &[]);
+    assert!(!ok && text.contains("无法写入目录"), "{text}");
+    let files: Vec<_> = std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(files.len(), 1, "nothing but the obstacle: {files:?}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM settlement_runs").await, 0);
+}
+
+#[tokio::test]
+async fn an_admin_gets_the_summary_and_the_file_in_chat() {
+    let (app, _clock) = july().await;
+    assert!(app.say("cs_a", "结算 2023-07").await.unwrap().contains("仅限管理员使用"));
+    let answer = say(&app, "lisi", "结算 月份=2023-07").await;
+    assert!(answer.contains("2023-07 结算") && answer.contains("合计 7440.00 元"), "{answer}");
+    assert!(answer.contains("settlement-2023-07.xlsx 随后发送"), "{answer}");
+    app.drain().await;
+    let uploads: Vec<_> = app
+        .mock
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.url.path() == "/cgi-bin/media/upload")
+        .collect();
+    assert_eq!(uploads.len(), 1);
+    assert!(uploads[0].url.query().unwrap().contains("type=file"));
+    let files: Vec<_> = app.api_calls("message/send").await.into_iter().filter(|m| m["msgtype"] == "file").collect();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0]["touser"], "lisi");
+    assert!(files[0]["file"]["media_id"].as_str().unwrap().starts_with("MEDIA"));
+}
