@@ -85,6 +85,11 @@ fn serve_starts_without_configuration_and_send_prints_the_answer() {
     assert!(answer.contains("C类 公司=… 联系人=…"), "{answer}");
     let answer = stdout(&service.run(&["send", "--as", "zhangwei", "C类 公司=杭州云帆科技有限公司 联系人=王经理"]));
     assert!(answer.contains("已登记 #1 C类客户"), "{answer}");
+    assert!(answer.contains("卡片：待确认 #1 C类客户"), "the card to the confirmer is shown: {answer}");
+    let confirmed = stdout(&service.run(&["send", "--as", "chenjl", "确认 #1"]));
+    assert!(confirmed.contains("已确认 #1") && confirmed.contains("已由陈经理确认"), "{confirmed}");
+    let board = stdout(&service.run(&["jobs", "run", "daily_leaderboard"]));
+    assert!(board.contains("客户开发PK · 每日战报") && board.contains("雄鹰队"), "{board}");
 
     assert!(service.terminate().success(), "SIGTERM ends the service with status 0");
 }
