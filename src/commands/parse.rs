@@ -132,7 +132,8 @@ impl Parsed {
     }
 }
 
-fn display(value: &Value) -> String {
+/// A value as people write it (`#12`, `2023-07-15 14:30`, `直接`).
+pub fn display(value: &Value) -> String {
     match value {
         Value::Text(t) => t.to_string(),
         Value::Date(d) => d.to_string(),

@@ -1,7 +1,7 @@
 //! Table-driven tests of the parser for every command, and properties: it never panics,
 //! and never accepts a report without its required fields.
 
-use super::parse::{Month, ParseError, Problem, Value, parse};
+use super::parse::{Month, ParseError, Problem, display, parse};
 use super::table::{COMMANDS, CommandId};
 use crate::domain::kind::RecordKind;
 use crate::domain::money::Fen;
@@ -117,27 +117,13 @@ const ACCEPTED: &[Case] = &[
     ),
 ];
 
-fn shown(value: &Value) -> String {
-    match value {
-        Value::Text(t) => t.to_string(),
-        Value::Date(d) => d.to_string(),
-        Value::DateTime(t) if t.format("%H:%M").to_string() == "00:00" => t.date().to_string(),
-        Value::DateTime(t) => t.format("%Y-%m-%d %H:%M").to_string(),
-        Value::Amount(a) => a.to_string(),
-        Value::RecordNo(n) => format!("#{n}"),
-        Value::Mode(m) => m.label().to_owned(),
-        Value::Month(m) => m.to_string(),
-        Value::CreditCode(c) => c.as_str().to_owned(),
-    }
-}
-
 #[test]
 fn every_command_parses_in_its_forms() {
     for (message, id, fields) in ACCEPTED {
         let parsed = parse(message, today()).unwrap_or_else(|e| panic!("{message:?}: {e}"));
         assert_eq!(parsed.spec.id, *id, "{message:?}");
         for (key, value) in *fields {
-            let got = parsed.get(key).map(shown);
+            let got = parsed.get(key).map(display);
             assert_eq!(got.as_deref(), Some(*value), "{message:?} field {key}");
         }
     }
