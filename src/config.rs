@@ -8,7 +8,7 @@ use crate::domain::kind::RecordKind;
 use crate::domain::money::{Fen, Percent};
 use crate::domain::org::{DeptKind, Level};
 use crate::wecom::message::Chat;
-use chrono::{NaiveDate, NaiveTime};
+use chrono::NaiveDate;
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use secrecy::{ExposeSecret, SecretString};
@@ -812,11 +812,6 @@ impl Settings {
         let url = &self.database.url;
         let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
         PathBuf::from(path.split('?').next().unwrap_or(path))
-    }
-
-    /// A 17:00 cut-off unless the contest says otherwise.
-    pub fn default_cutoff() -> NaiveTime {
-        NaiveTime::from_hms_opt(17, 0, 0).expect("valid time")
     }
 }
 

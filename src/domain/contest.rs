@@ -69,10 +69,6 @@ impl ContestDef {
         })
     }
 
-    pub fn scores(&self, kind: RecordKind) -> bool {
-        self.kinds.contains(&kind)
-    }
-
     /// The kinds as stored: `lead_c,lead_b`.
     pub fn kinds_code(&self) -> String {
         self.kinds.iter().map(|k| k.code()).collect::<Vec<_>>().join(",")

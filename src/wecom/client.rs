@@ -17,12 +17,6 @@ pub enum ApiError {
     Permanent { code: i64, message: String },
 }
 
-impl ApiError {
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, ApiError::Retryable(_))
-    }
-}
-
 struct CachedToken {
     value: String,
     refresh_at: Instant,

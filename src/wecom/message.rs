@@ -26,14 +26,6 @@ pub fn text(agent_id: i64, users: &[&str], content: &str) -> Vec<NewMessage> {
         .collect()
 }
 
-/// Markdown to members, split like `text`.
-pub fn markdown(agent_id: i64, users: &[&str], content: &str) -> Vec<NewMessage> {
-    split_utf8(content, APP_TEXT_LIMIT)
-        .into_iter()
-        .map(|part| app_message(agent_id, users, "markdown", json!({ "content": part }), None))
-        .collect()
-}
-
 /// A template card; `reference` lets later steps find the send response (its
 /// `response_code`).
 pub fn template_card(agent_id: i64, users: &[&str], card: Value, reference: String) -> NewMessage {
