@@ -45,6 +45,8 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Sync the directory now (from WeCom with directory.source = "wecom") and print what changed.
+    SyncDirectory,
     /// Scheduled jobs.
     Jobs {
         #[command(subcommand)]
@@ -103,6 +105,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Serve => serve(settings).await,
         Command::Send { as_user, url, text } => cli::send::run(&settings, &as_user, &text.join(" "), url).await,
         Command::Backup { out } => cli::backup::run(&settings, out).await,
+        Command::SyncDirectory => cli::directory::run(settings).await,
         Command::Jobs { command: JobsCommand::List } => cli::jobs::list(settings).await,
         Command::Jobs { command: JobsCommand::Run { name } } => cli::jobs::run(settings, &name).await,
         Command::CheckConfig => {
