@@ -119,7 +119,8 @@ async fn describe(conn: &mut SqliteConnection, c: &Changes) -> Result<Vec<String
     let who = |p: &PersonEntry| format!("{}（{}）", p.name, p.userid);
     let mut lines = Vec::new();
     lines.extend(c.added.iter().map(|p| format!("新增：{} · {}{}", who(p), dept(p.department), roles(p))));
-    lines.extend(c.moved.iter().map(|(p, from)| format!("调动：{} {} → {}", who(p), dept(*from), dept(p.department))));
+    lines
+        .extend(c.moved.iter().map(|(p, from)| format!("调动：{} · {} → {}", who(p), dept(*from), dept(p.department))));
     lines.extend(c.updated.iter().map(|p| format!("更新：{} · {}{}", who(p), dept(p.department), roles(p))));
     for userid in &c.departed {
         let name = directory::find(conn, userid).await?.map(|p| p.name).unwrap_or_default();
@@ -151,8 +152,8 @@ fn advice(e: &FetchError) -> String {
         ),
         Some(60020) => format!(
             "企业微信拒绝了本服务器的 IP（{api} 返回 60020：{detail}）。请在企业微信管理后台 → 应用管理 → 本应用 → \
-             开发者接口 → 企业可信IP 中添加服务器的出口 IP（即上面 from ip 之后的地址），约 1 分钟后生效，\
-             再运行 leadboard sync-directory。"
+             开发者接口 → 企业可信IP 中添加服务器的出口 IP（企业微信错误信息中 “from ip:” 后面的地址），\
+             约 1 分钟后生效，再运行 leadboard sync-directory。"
         ),
         Some(code @ (40001 | 40013 | 40091)) => format!(
             "企业ID 或应用 Secret 不正确（{api} 返回 {code}：{detail}）。请在管理后台 → 我的企业 → 企业信息 核对 \
