@@ -503,3 +503,25 @@ async fn json_log_lines_of_a_callback_carry_the_request_id_of_its_response() {
 fn handles_callbacks(target: &str) -> bool {
     ["leadboard::http", "leadboard::bot", "leadboard::commands"].iter().any(|m| target.starts_with(m))
 }
+
+#[test]
+fn the_example_configurations_wecom_directory_is_valid() {
+    let example = include_str!("../../deploy/leadboard.example.toml");
+    let block: String = example
+        .lines()
+        .skip_while(|l| *l != "# [directory]")
+        .take_while(|l| l.starts_with('#'))
+        .filter_map(|l| l.strip_prefix("# ").or_else(|| l.strip_prefix('#')))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(block.contains("source = \"wecom\""), "{block}");
+    let (start, end) = (example.find("\n[directory]\n").unwrap() + 1, example.find("\n[roles]\n").unwrap() + 1);
+    let toml = format!("{}{block}{}", &example[..start], &example[end..]);
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["secret", "token"] {
+        std::fs::write(dir.path().join(name), "Tok3n").unwrap();
+    }
+    std::fs::write(dir.path().join("encoding_aes_key"), "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C").unwrap();
+    let (ok, text) = check(&toml.replace("/etc/leadboard/", &format!("{}/", dir.path().display())), &[]);
+    assert!(ok, "{text}\n{toml}");
+}
