@@ -7,7 +7,7 @@
 use crate::app::AppState;
 use crate::config::DirectorySource;
 use crate::domain::contacts::Unmatched;
-use crate::domain::directory::{Changes, PersonEntry, Snapshot};
+use crate::domain::directory::{Changes, PersonEntry};
 use crate::store::directory;
 use crate::wecom::contacts::{self, FetchError};
 use sqlx::SqliteConnection;
@@ -69,7 +69,7 @@ pub async fn sync(state: &AppState) -> Result<SyncReport, SyncError> {
         lines,
         unmatched,
     };
-    log(&report, &snapshot);
+    log(&report);
     Ok(report)
 }
 
@@ -90,12 +90,12 @@ async fn fetch(state: &AppState) -> Result<crate::domain::contacts::Contacts, Sy
     Ok(contacts)
 }
 
-fn log(report: &SyncReport, snapshot: &Snapshot) {
+fn log(report: &SyncReport) {
     let c = &report.changes;
     tracing::info!(
         source = ?report.source,
-        departments = snapshot.departments.len(),
-        people = snapshot.people.len(),
+        departments = report.departments,
+        people = report.people,
         added = c.added.len(),
         moved = c.moved.len(),
         updated = c.updated.len(),

@@ -41,6 +41,9 @@ confirmer = true
 [[directory.user_overrides]]
 userid = "wanggm"
 level = "gm"
+[[directory.user_overrides]]
+userid = "zhengqiang"
+level = "supervisor"
 
 [roles]
 admins = ["lina"]
@@ -265,7 +268,7 @@ async fn a_department_tree_is_synced_with_kinds_inherited_from_overrides() {
             person("tr_lead", 3, "director", true),
             person("wanggm", 1, "gm", false),
             person("zhangwei", 21, "staff", false),
-            person("zhengqiang", 31, "staff", false),
+            person("zhengqiang", 31, "supervisor", false),
         ]
     );
     assert_eq!(member_lists_asked(&app.mock).await, [1, 2, 3, 4, 21, 22, 31], "every department asked once");
@@ -303,7 +306,8 @@ async fn a_second_sync_applies_exactly_who_moved_joined_and_departed() {
     );
     let stored = people(&app).await;
     assert!(stored.contains(&("sunli".into(), 31, "staff".into(), false, true)));
-    assert!(stored.contains(&("zhengqiang".into(), 31, "staff".into(), false, false)), "deactivated, not deleted");
+    assert!(stored.contains(&("zhengqiang".into(), 31, "supervisor".into(), false, false)), "deactivated, not deleted");
+    assert_eq!(report.unmatched.userids, ["zhengqiang"], "an override for someone WeCom no longer lists");
     assert!(team_members(&app, "客户成功队").await.contains(&"xinren".to_owned()), "department teams take in joiners");
 
     // Nothing changed since: nothing is logged.
@@ -419,7 +423,8 @@ async fn sync_directory_prints_what_changed_while_the_service_runs() {
     let expected = "已从企业微信同步：新增 1 人、调动 1 人、离开 1 人。共 7 个部门、9 人。\n\
                     新增：辛仁（xinren） · 客户成功一组 · 员工\n\
                     调动：孙丽（sunli） · 客户成功二组 → 招商一组\n\
-                    离开：郑强（zhengqiang），已停用，已有业绩保留\n";
+                    离开：郑强（zhengqiang），已停用，已有业绩保留\n\
+                    注意：以下覆盖项在企业微信中没有找到，未生效：zhengqiang（检查拼写，或是否在应用的可见范围内）\n";
     assert_eq!(out, expected);
     // The running service sees the change at once: the new person is answered.
     assert!(say(&app, "xinren", "我的").await.contains("辛仁"));
