@@ -35,12 +35,20 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Builds the state for settings already loaded (also used by one-shot commands).
+    /// Builds the state for settings already loaded (also used by one-shot commands),
+    /// with the configured directory, old channels and contests applied.
     pub async fn new(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+        let state = Self::open(settings, clock).await?;
+        load_directory(&state.db, &state.settings, state.clock.now_ms()).await?;
+        Ok(state)
+    }
+
+    /// Builds the state without touching the stored directory (`sync-directory`, which
+    /// applies and reports it itself).
+    pub async fn open(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
         let db = Db::open(&settings.database_path(), Duration::from_millis(settings.database.busy_timeout_ms))
             .await
             .map_err(|e| anyhow::anyhow!("无法打开数据库 {}：{e}", settings.database_path().display()))?;
-        load_directory(&db, &settings, clock.now_ms()).await?;
         let w = &settings.wecom;
         let crypto = WecomCrypto::new(w.token(), w.encoding_aes_key(), &w.corp_id)?;
         let metrics = Arc::new(Metrics::new());

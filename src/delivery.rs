@@ -91,7 +91,8 @@ impl OutboxWorker {
                 self.metrics.outbox_delivered.get_or_create(&label("ok")).inc();
                 Step::Delivered(message.id)
             }
-            Err(ApiError::Retryable(error)) if !self.expired(&message) => {
+            Err(error) if error.is_retryable() && !self.expired(&message) => {
+                let error = error.to_string();
                 let next = self.clock.now_ms() + self.backoff(message.attempts).as_millis() as i64;
                 tracing::warn!(id = message.id, api = %message.api, attempts = message.attempts + 1, %error, "delivery failed, will retry");
                 outbox::reschedule(&self.db, message.id, next, &error).await?;
@@ -146,10 +147,10 @@ impl OutboxWorker {
         let Some(reference) = payload.get(RESPONSE_CODE_REF).and_then(|r| r.as_str()).map(str::to_owned) else {
             return Ok(());
         };
-        let found = outbox::referenced(&self.db, &reference).await.map_err(|e| ApiError::Retryable(e.to_string()))?;
+        let found = outbox::referenced(&self.db, &reference).await.map_err(|e| ApiError::retryable(e.to_string()))?;
         match found {
             Some((status, _)) if status == "pending" => {
-                Err(ApiError::Retryable(format!("{reference} not delivered yet")))
+                Err(ApiError::retryable(format!("{reference} not delivered yet")))
             }
             Some((_, Some(response))) if response["response_code"].is_string() => {
                 payload["response_code"] = response["response_code"].clone();

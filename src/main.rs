@@ -54,6 +54,8 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Sync the directory now (from WeCom with directory.source = "wecom") and print what changed.
+    SyncDirectory,
     /// Scheduled jobs.
     Jobs {
         #[command(subcommand)]
@@ -113,6 +115,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Send { as_user, url, text } => cli::send::run(&settings, &as_user, &text.join(" "), url).await,
         Command::Backup { out } => cli::backup::run(&settings, out).await,
         Command::Settle { month, out } => cli::settle::run(settings, &month, out).await,
+        Command::SyncDirectory => cli::directory::run(settings).await,
         Command::Jobs { command: JobsCommand::List } => cli::jobs::list(settings).await,
         Command::Jobs { command: JobsCommand::Run { name } } => cli::jobs::run(settings, &name).await,
         Command::CheckConfig => {

@@ -1,5 +1,6 @@
 //! Pure business types and rules: no I/O here.
 
+pub mod contacts;
 pub mod contest;
 pub mod directory;
 pub mod kind;

@@ -42,9 +42,10 @@ impl DeptKind {
 }
 
 /// A person's level, which sets the PK stake (SPEC §1, §6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
+    #[default]
     Staff,
     Supervisor,
     Manager,

@@ -2,6 +2,7 @@
 //! `leadboard jobs run` call directly; the scheduler only decides when.
 
 pub mod cutoff;
+pub mod directory;
 pub mod leaderboard;
 pub mod onjob;
 pub mod reminders;
@@ -69,16 +70,27 @@ impl From<sqlx::Error> for JobError {
 /// Runs a job once now, holding its lease so that no other run of it overlaps (also in
 /// another process). Returns a one-line summary of what it did.
 pub async fn run_once(state: &AppState, job: Job) -> Result<String, JobError> {
+    leased(state, job, step(state, job), String::clone).await
+}
+
+/// Runs `work` as a run of `job`: holding the job's lease, and recording `outcome` of
+/// its result (or its error) as the run's outcome.
+pub async fn leased<T>(
+    state: &AppState,
+    job: Job,
+    work: impl Future<Output = anyhow::Result<T>>,
+    outcome: impl FnOnce(&T) -> String,
+) -> Result<T, JobError> {
     let now = state.clock.now_ms();
     if !store::acquire(&state.db, job.name(), now).await? {
         return Err(JobError::Busy(job.name()));
     }
-    let result = step(state, job).await;
-    let outcome = match &result {
-        Ok(summary) => summary.clone(),
+    let result = work.await;
+    let recorded = match &result {
+        Ok(value) => outcome(value),
         Err(e) => format!("失败：{e:#}"),
     };
-    store::release(&state.db, job.name(), state.clock.now_ms(), &outcome).await?;
+    store::release(&state.db, job.name(), state.clock.now_ms(), &recorded).await?;
     state.outbox_wake.notify_one();
     Ok(result?)
 }
@@ -89,6 +101,6 @@ async fn step(state: &AppState, job: Job) -> anyhow::Result<String> {
         Job::Reminders => reminders::run(state).await,
         Job::DailyLeaderboard => leaderboard::run(state).await,
         Job::ContestCutoff => cutoff::run(state).await,
-        Job::DirectorySync => Ok("通讯录来自配置文件，无需同步".into()),
+        Job::DirectorySync => Ok(directory::sync(state).await?.summary()),
     }
 }

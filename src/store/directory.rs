@@ -4,6 +4,7 @@ use crate::domain::directory::{self, Changes, PersonEntry, Snapshot, Stored};
 use crate::domain::org::{DeptKind, Level};
 use crate::store::events::{self, NewEvent};
 use sqlx::SqliteConnection;
+use std::collections::HashMap;
 
 /// A person with their department, as commands see them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +67,12 @@ pub async fn confirmers(conn: &mut SqliteConnection, kind: DeptKind) -> Result<V
     .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(person).collect())
+}
+
+/// Every stored department's name, active or not.
+pub async fn department_names(conn: &mut SqliteConnection) -> Result<HashMap<i64, String>, sqlx::Error> {
+    let rows: Vec<(i64, String)> = sqlx::query_as("SELECT id, name FROM departments").fetch_all(conn).await?;
+    Ok(rows.into_iter().collect())
 }
 
 /// Makes the stored directory match `snapshot` in the caller's transaction: departments

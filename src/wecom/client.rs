@@ -9,12 +9,48 @@ use tokio::sync::Mutex;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
     /// Worth retrying later: network trouble, HTTP 5xx, busy (-1), rate limits, and
-    /// token trouble (which an operator can fix without losing messages).
-    #[error("temporary failure: {0}")]
-    Retryable(String),
+    /// token trouble (which an operator can fix without losing messages). `code` is
+    /// WeCom's errcode when WeCom answered with one.
+    #[error("temporary failure: {}", with_code(*.code, .message))]
+    Retryable { code: Option<i64>, message: String },
     /// Retrying the same request will not help.
     #[error("WeCom error {code}: {message}")]
     Permanent { code: i64, message: String },
+}
+
+/// `WeCom error CODE: message`, or the message alone when WeCom did not answer.
+fn with_code(code: Option<i64>, message: &str) -> String {
+    match code {
+        Some(code) => format!("WeCom error {code}: {message}"),
+        None => message.to_owned(),
+    }
+}
+
+impl ApiError {
+    /// A retryable failure without a WeCom errcode (network, HTTP, unreadable answer).
+    pub fn retryable(message: impl Into<String>) -> Self {
+        ApiError::Retryable { code: None, message: message.into() }
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ApiError::Retryable { .. })
+    }
+
+    /// What went wrong, without the classification (WeCom's errmsg when it answered).
+    pub fn message(&self) -> &str {
+        match self {
+            ApiError::Retryable { message, .. } | ApiError::Permanent { message, .. } => message,
+        }
+    }
+
+    /// WeCom's errcode, when WeCom answered with one (also for retryable failures such
+    /// as 60020, and for a refused gettoken).
+    pub fn code(&self) -> Option<i64> {
+        match self {
+            ApiError::Retryable { code, .. } => *code,
+            ApiError::Permanent { code, .. } => Some(*code).filter(|c| *c != 0),
+        }
+    }
 }
 
 struct CachedToken {
@@ -78,7 +114,7 @@ impl WecomClient {
                 let token = self.token().await?;
                 self.post_with_token(api, body, &token)
                     .await
-                    .unwrap_or_else(|_| Err(ApiError::Retryable("access token rejected twice".into())))
+                    .unwrap_or_else(|_| Err(ApiError::retryable("access token rejected twice")))
             }
             Ok(result) => result,
         }
@@ -98,7 +134,7 @@ impl WecomClient {
                 let token = self.token().await?;
                 classify(send(&token).await)
                     .await
-                    .unwrap_or_else(|_| Err(ApiError::Retryable("access token rejected twice".into())))
+                    .unwrap_or_else(|_| Err(ApiError::retryable("access token rejected twice")))
             }
             Ok(result) => result,
         }
@@ -130,11 +166,11 @@ impl WecomClient {
             .multipart(form)
             .send()
             .await;
-        let value = classify(response).await.unwrap_or_else(|_| Err(ApiError::Retryable("token expired".into())))?;
+        let value = classify(response).await.unwrap_or_else(|_| Err(ApiError::retryable("token expired")))?;
         value["media_id"]
             .as_str()
             .map(str::to_owned)
-            .ok_or_else(|| ApiError::Retryable("media/upload answered without media_id".into()))
+            .ok_or_else(|| ApiError::retryable("media/upload answered without media_id"))
     }
 
     async fn post_with_token(&self, api: &str, body: &Value, token: &str) -> Result<Result<Value, ApiError>, Expired> {
@@ -168,15 +204,15 @@ impl WecomClient {
             Ok(Ok(value)) => value,
             Ok(Err(ApiError::Permanent { code, message })) => {
                 tracing::error!(code, %message, "gettoken refused: check wecom.corp_id, wecom.secret and the trusted IP list");
-                return Err(ApiError::Retryable(format!("gettoken error {code}: {message}")));
+                return Err(ApiError::Retryable { code: Some(code), message: format!("gettoken: {message}") });
             }
             Ok(Err(e)) => return Err(e),
-            Err(Expired) => return Err(ApiError::Retryable("gettoken answered with a token error".into())),
+            Err(Expired) => return Err(ApiError::retryable("gettoken answered with a token error")),
         };
         let token = value["access_token"]
             .as_str()
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::Retryable("gettoken answered without access_token".into()))?
+            .ok_or_else(|| ApiError::retryable("gettoken answered without access_token"))?
             .to_owned();
         let expires_in = value["expires_in"].as_u64().unwrap_or(7200);
         // Refresh at 90 % of the lifetime, before WeCom expires it.
@@ -202,18 +238,18 @@ struct Expired;
 async fn classify(response: Result<reqwest::Response, reqwest::Error>) -> Result<Result<Value, ApiError>, Expired> {
     let response = match response {
         Ok(r) => r,
-        Err(e) => return Ok(Err(ApiError::Retryable(format!("network: {}", without_url(e))))),
+        Err(e) => return Ok(Err(ApiError::retryable(format!("network: {}", without_url(e))))),
     };
     let status = response.status();
     if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-        return Ok(Err(ApiError::Retryable(format!("HTTP {status}"))));
+        return Ok(Err(ApiError::retryable(format!("HTTP {status}"))));
     }
     if !status.is_success() {
         return Ok(Err(ApiError::Permanent { code: i64::from(status.as_u16()), message: format!("HTTP {status}") }));
     }
     let value: Value = match response.json().await {
         Ok(v) => v,
-        Err(e) => return Ok(Err(ApiError::Retryable(format!("unreadable answer: {}", without_url(e))))),
+        Err(e) => return Ok(Err(ApiError::retryable(format!("unreadable answer: {}", without_url(e))))),
     };
     let code = value["errcode"].as_i64().unwrap_or(0);
     let message = value["errmsg"].as_str().unwrap_or_default().to_owned();
@@ -222,7 +258,7 @@ async fn classify(response: Result<reqwest::Response, reqwest::Error>) -> Result
     } else if TOKEN_EXPIRED.contains(&code) {
         Err(Expired)
     } else if RETRYABLE.contains(&code) {
-        Ok(Err(ApiError::Retryable(format!("WeCom error {code}: {message}"))))
+        Ok(Err(ApiError::Retryable { code: Some(code), message }))
     } else {
         Ok(Err(ApiError::Permanent { code, message }))
     }

@@ -2,6 +2,7 @@
 //! and the local-mode simulator that stands in for the API.
 
 pub mod client;
+pub mod contacts;
 pub mod crypto;
 pub mod message;
 pub mod peer;

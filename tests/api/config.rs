@@ -4,7 +4,7 @@
 use crate::local_mode::leadboard;
 use std::process::Command;
 
-const VALID: &str = r#"
+pub const VALID: &str = r#"
 [wecom]
 corp_id = "ww0123456789abcdef"
 agent_id = 1000002
@@ -16,7 +16,8 @@ id = 1
 name = "集团"
 "#;
 
-fn check(toml: &str, env: &[(&str, &str)]) -> (bool, String) {
+/// `leadboard check-config` on this TOML: whether it passed, and everything it printed.
+pub fn check(toml: &str, env: &[(&str, &str)]) -> (bool, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("leadboard.toml");
     std::fs::write(&path, toml).unwrap();

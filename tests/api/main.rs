@@ -6,6 +6,7 @@ mod config;
 mod confirmation;
 mod contests;
 mod crypto;
+mod directory_sync;
 mod helpers;
 mod interop;
 mod local_mode;

@@ -79,6 +79,18 @@ async fn busy_and_rate_limited_answers_are_retried_until_delivered_once() {
 }
 
 #[tokio::test]
+async fn an_untrusted_ip_is_retried_until_the_ip_is_added_and_then_delivered() {
+    let app = TestApp::spawn().await;
+    fail_sends(&app, 60020, 2).await;
+    queue_text(&app, "zhangwei", "可信IP").await;
+    eventually("delivery", || async { delivered(&app).await == 1 }).await;
+
+    assert_eq!(app.api_calls("message/send").await.len(), 3, "two refusals, then the delivery");
+    let metrics = app.metrics().await;
+    assert_eq!(metric(&metrics, r#"leadboard_outbox_delivery_failures_total{api="message/send",kind="retry"}"#), 2.0);
+}
+
+#[tokio::test]
 async fn a_permanent_error_is_given_up_and_visible() {
     let app = TestApp::spawn().await;
     fail_sends(&app, 81013, 1).await;

@@ -6,7 +6,6 @@ use crate::helpers::{TestApp, eventually};
 use crate::local_mode::BIN;
 use chrono::Duration;
 use leadboard::clock::ShiftedClock;
-use std::process::Command;
 use std::sync::Arc;
 
 #[tokio::test]
@@ -43,8 +42,11 @@ async fn a_run_missed_while_stopped_happens_once_at_start() {
     assert_eq!(runs, 1, "caught up once, not once per missed hour");
 }
 
-fn leadboard(app: &TestApp, args: &[&str]) -> (bool, String) {
-    let output = Command::new(BIN).args(args).arg("--config").arg(&app.config_path).output().unwrap();
+/// Runs the binary against the running service's database, without blocking the
+/// runtime the service shares with this test.
+async fn leadboard(app: &TestApp, args: &[&str]) -> (bool, String) {
+    let output =
+        tokio::process::Command::new(BIN).args(args).arg("--config").arg(&app.config_path).output().await.unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     (output.status.success(), text)
 }
@@ -55,20 +57,20 @@ async fn jobs_run_against_a_running_services_database() {
     let onboarded = app.today().checked_sub_days(chrono::Days::new(3)).unwrap();
     app.say("zhengqiang", &format!("上岗 姓名=小王 入职={onboarded}")).await;
 
-    let (ok, out) = leadboard(&app, &["jobs", "run", "onjob_check"]);
+    let (ok, out) = leadboard(&app, &["jobs", "run", "onjob_check"]).await;
     assert!(ok && out.contains("发送了 1 张在岗确认卡片") && out.contains("已排队 1 条消息"), "{out}");
     // The running service delivers what the command queued.
     let cards = app.cards_to("tr_lead").await;
     assert_eq!(cards.len(), 1);
     assert_eq!(cards[0]["main_title"]["title"], "在岗确认 #1 小王");
 
-    let (ok, out) = leadboard(&app, &["jobs", "list"]);
+    let (ok, out) = leadboard(&app, &["jobs", "list"]).await;
     assert!(ok, "{out}");
     for name in ["daily_leaderboard", "onjob_check", "reminders", "contest_cutoff", "directory_sync"] {
         assert!(out.contains(name), "{out}");
     }
     assert!(out.contains("发送了 1 张在岗确认卡片"), "the last outcome is listed: {out}");
 
-    let (ok, out) = leadboard(&app, &["jobs", "run", "no_such_job"]);
+    let (ok, out) = leadboard(&app, &["jobs", "run", "no_such_job"]).await;
     assert!(!ok && out.contains("没有任务“no_such_job”"), "{out}");
 }

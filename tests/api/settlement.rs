@@ -9,7 +9,6 @@ use calamine::{Data, DataType, Reader, Xlsx};
 use chrono::TimeZone;
 use leadboard::clock::{ManualClock, TZ};
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
 const ORG: &str = r#"
@@ -260,14 +259,17 @@ async fn july() -> (TestApp, Arc<ManualClock>) {
     (app, clock)
 }
 
-fn settle(app: &TestApp, month: &str, out: &Path, env: &[(&str, &str)]) -> (bool, String) {
-    let output = Command::new(BIN)
+/// Runs `leadboard settle` against the running service's database. Asynchronously: the
+/// service shares this test's runtime and must keep running meanwhile.
+async fn settle(app: &TestApp, month: &str, out: &Path, env: &[(&str, &str)]) -> (bool, String) {
+    let output = tokio::process::Command::new(BIN)
         .args(["settle", "--month", month, "--out"])
         .arg(out)
         .arg("--config")
         .arg(&app.config_path)
         .envs(env.iter().copied())
         .output()
+        .await
         .unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     (output.status.success(), text)
@@ -292,7 +294,7 @@ fn csv_totals(bytes: &[u8]) -> std::collections::BTreeMap<String, i64> {
 async fn a_worked_month_pays_everyone_exactly_what_the_rules_say() {
     let (app, _clock) = july().await;
     let out = tempfile::tempdir().unwrap();
-    let (ok, text) = settle(&app, "2023-07", out.path(), &[]);
+    let (ok, text) = settle(&app, "2023-07", out.path(), &[]).await;
     assert!(ok, "{text}");
     assert!(text.contains("还有 1 条记录待确认"), "{text}");
     assert!(text.contains("未完成月度任务指标：陈二（5/100）、吴二（10/20）"), "{text}");
@@ -335,14 +337,14 @@ async fn a_worked_month_pays_everyone_exactly_what_the_rules_say() {
 async fn settling_twice_gives_the_same_csv_and_changed_rules_are_announced() {
     let (app, _clock) = july().await;
     let (first, second) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    assert!(settle(&app, "2023-07", first.path(), &[]).0);
-    let (ok, text) = settle(&app, "2023-07", second.path(), &[]);
+    assert!(settle(&app, "2023-07", first.path(), &[]).await.0);
+    let (ok, text) = settle(&app, "2023-07", second.path(), &[]).await;
     assert!(ok && !text.contains("不同的奖励规则"), "{text}");
     let read = |dir: &Path| std::fs::read(dir.join("settlement-2023-07.csv")).unwrap();
     assert_eq!(read(first.path()), read(second.path()), "byte-identical");
 
     let third = tempfile::tempdir().unwrap();
-    let (ok, text) = settle(&app, "2023-07", third.path(), &[("LEADBOARD_REWARDS__NON_CS__LEAD_C", "60")]);
+    let (ok, text) = settle(&app, "2023-07", third.path(), &[("LEADBOARD_REWARDS__NON_CS__LEAD_C", "60")]).await;
     assert!(ok, "{text}");
     assert!(text.contains("已于") && text.contains("按不同的奖励规则结算过（当时合计 7440.00 元）"), "{text}");
     assert_eq!(app.count("SELECT COUNT(*) FROM settlement_runs WHERE month = '2023-07'").await, 3);
@@ -359,12 +361,12 @@ async fn bad_settlement_requests_are_refused_and_write_nothing() {
         ("2023-07", out.path().join("missing"), "输出目录不存在"),
     ];
     for (month, dir, expected) in cases {
-        let (ok, text) = settle(&app, month, &dir, &[]);
+        let (ok, text) = settle(&app, month, &dir, &[]).await;
         assert!(!ok && text.contains(expected), "{month}: {text}");
     }
     // A directory that cannot be written to: a file in the way of the CSV's temp name.
     std::fs::create_dir(out.path().join("settlement-2023-07.csv.partial")).unwrap();
-    let (ok, text) = settle(&app, "2023-07", out.path(), &[]);
+    let (ok, text) = settle(&app, "2023-07", out.path(), &[]).await;
     assert!(!ok && text.contains("无法写入目录"), "{text}");
     let files: Vec<_> = std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(files.len(), 1, "nothing but the obstacle: {files:?}");

@@ -24,19 +24,19 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// How long a test waits for anything the service should do promptly.
-const WAIT: Duration = Duration::from_secs(10);
+pub const WAIT: Duration = Duration::from_secs(10);
 
 /// `leadboard serve --config FILE` as a child process, logging JSON lines to the test.
-struct Service {
+pub struct Service {
     child: Child,
     logs: Arc<Mutex<Vec<String>>>,
-    addr: SocketAddr,
+    pub addr: SocketAddr,
     http: reqwest::Client,
 }
 
 impl Service {
     /// Starts the service with `LEADBOARD_<KEY>=value` overrides and waits until it listens.
-    async fn start(config: &Configured, overrides: &[(&str, &str)]) -> Service {
+    pub async fn start(config: &Configured, overrides: &[(&str, &str)]) -> Service {
         let mut command = tokio::process::Command::new(BIN);
         command
             .arg("serve")
@@ -62,7 +62,7 @@ impl Service {
     }
 
     /// Waits for the log line with this message and returns it.
-    async fn log(&self, message: &str) -> Value {
+    pub async fn log(&self, message: &str) -> Value {
         let deadline = Instant::now() + WAIT;
         loop {
             if let Some(line) = self.find(message) {
@@ -74,8 +74,13 @@ impl Service {
     }
 
     fn find(&self, message: &str) -> Option<Value> {
+        self.lines().into_iter().find(|l| l["message"] == message)
+    }
+
+    /// Every JSON log line so far.
+    pub fn lines(&self) -> Vec<Value> {
         let logs = self.logs.lock().unwrap();
-        logs.iter().filter_map(|l| serde_json::from_str::<Value>(l).ok()).find(|l| l["message"] == message)
+        logs.iter().filter_map(|l| serde_json::from_str::<Value>(l).ok()).collect()
     }
 
     /// POSTs a callback in the background; the answer is its status and body.
@@ -98,14 +103,14 @@ impl Service {
         within(WAIT, &format!("{wanted} callbacks in flight"), scrape).await;
     }
 
-    async fn terminate(&self) {
+    pub async fn terminate(&self) {
         let pid = self.child.id().expect("still running").to_string();
         let status = tokio::process::Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill runs");
         assert!(status.success());
     }
 
     /// The exit status, which must come within `limit`.
-    async fn exit(&mut self, limit: Duration) -> ExitStatus {
+    pub async fn exit(&mut self, limit: Duration) -> ExitStatus {
         let exited = tokio::time::timeout(limit, self.child.wait()).await;
         exited.unwrap_or_else(|_| panic!("leadboard still running after {limit:?}")).expect("wait works")
     }
@@ -118,7 +123,7 @@ async fn collect(stderr: ChildStderr, logs: Arc<Mutex<Vec<String>>>) {
     }
 }
 
-fn text_request(peer: &Peer, from: &str, content: &str) -> CallbackRequest {
+pub fn text_request(peer: &Peer, from: &str, content: &str) -> CallbackRequest {
     let now = chrono::Utc::now().timestamp();
     peer.callback(&peer.text_xml(from, content, &next_msg_id(), now), now)
 }

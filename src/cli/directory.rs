@@ -1,0 +1,18 @@
+//! `leadboard sync-directory`: sync the directory now, against the configured database
+//! (also while the service runs: the `directory_sync` job lease keeps runs apart), and
+//! print what changed.
+
+use crate::app::AppState;
+use crate::clock::SystemClock;
+use crate::config::Settings;
+use crate::jobs::directory::{self, SyncReport};
+use crate::jobs::{self, Job};
+use std::sync::Arc;
+
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let state = AppState::open(settings, Arc::new(SystemClock)).await?;
+    let work = async { Ok(directory::sync(&state).await?) };
+    let report = jobs::leased(&state, Job::DirectorySync, work, SyncReport::summary).await?;
+    println!("{}", report.render());
+    Ok(())
+}
