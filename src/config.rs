@@ -547,6 +547,10 @@ impl Settings {
             Source::Local { base, secrets } => (Figment::from(Toml::string(base)).merge(Toml::string(secrets)), true),
         };
         let figment = figment.merge(env_provider());
+        // Any shape is a valid Value: an error here is the file itself (TOML syntax).
+        if let Err(errors) = figment.extract::<figment::value::Value>() {
+            return Err(ConfigErrors(errors.into_iter().map(|e| format!("无法读取配置：{e}")).collect()));
+        }
         let mut problems = Vec::new();
         let mut parse_errors = Vec::new();
         let mut settings = Self::sections(&figment, &mut problems, &mut parse_errors);

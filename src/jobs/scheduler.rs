@@ -4,6 +4,7 @@
 
 use crate::app::AppState;
 use crate::clock::TZ;
+use crate::config::DirectorySource;
 use crate::jobs::{Job, JobError, run_once};
 use crate::store::jobs as store;
 use chrono::{DateTime, Utc};
@@ -52,7 +53,11 @@ async fn job_loop(state: AppState, job: Job, shutdown: CancellationToken) {
                 fire(&state, job, missed).await;
             }
         }
-        // First start: nothing was missed.
+        // First start: nothing was missed, but a directory synced from WeCom is empty
+        // until its first sync, so that one runs now.
+        None if job == Job::DirectorySync && state.settings.directory.source == DirectorySource::Wecom => {
+            fire(&state, job, now).await;
+        }
         None => {
             let _ = store::set_last_fire(&state.db, job.name(), now.timestamp_millis()).await;
         }

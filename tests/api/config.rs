@@ -133,3 +133,9 @@ members = ["a"]
     let (ok, text) = check(&unknown_kind, &[]);
     assert!(!ok && text.contains("lead_z"), "{text}");
 }
+
+#[test]
+fn a_toml_syntax_error_is_named_as_such() {
+    let (ok, text) = check(&format!("this is not toml\n{VALID}"), &[]);
+    assert!(!ok && text.contains("无法读取配置") && text.contains("line 1"), "{text}");
+}

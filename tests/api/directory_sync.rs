@@ -281,6 +281,16 @@ async fn a_department_tree_is_synced_with_kinds_inherited_from_overrides() {
 }
 
 #[tokio::test]
+async fn the_first_start_syncs_the_directory_without_being_asked() {
+    let configured = TestApp::builder().config(&wecom_config()).scheduler("").configure().await;
+    Org::company().publish(&configured.mock).await;
+    let app = configured.spawn().await;
+    crate::helpers::eventually("the first sync", || async { app.count("SELECT COUNT(*) FROM people").await == 9 })
+        .await;
+    assert!(say(&app, "zhangwei", "我的").await.contains("已计入：0 分"));
+}
+
+#[tokio::test]
 async fn a_second_sync_applies_exactly_who_moved_joined_and_departed() {
     let app = synced_app().await;
     let before = last_event(&app).await;

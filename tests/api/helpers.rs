@@ -237,6 +237,13 @@ impl Configured {
     }
 
     /// Runs the service in this process.
+    /// Runs the service in this process with the default clock (for tests that prepare
+    /// the mock before the service starts).
+    pub async fn spawn(self) -> TestApp {
+        let shift = Arc::new(ShiftedClock::default());
+        self.start(shift.clone(), shift).await
+    }
+
     async fn start(self, clock: Arc<dyn Clock>, shift: Arc<ShiftedClock>) -> TestApp {
         let settings = Settings::load(Source::File(&self.config_path)).unwrap_or_else(|e| panic!("{e}"));
         let app = Application::build(settings, clock.clone()).await.expect("app builds");
