@@ -8,17 +8,33 @@ use serde::Deserialize;
 #[error("malformed callback XML: {0}")]
 pub struct XmlError(String);
 
-#[derive(Deserialize)]
-struct RawEnvelope {
-    #[serde(rename = "Encrypt")]
-    encrypt: Option<String>,
-}
-
 /// Extracts the `Encrypt` text from a POST body; `ToUserName` and `AgentID` are not
-/// trusted (AgentID may be empty), the decrypted content is.
+/// trusted (AgentID may be empty), the decrypted content is. The whole body must be
+/// well-formed XML. Read as a stream of events, without building a document: this is
+/// on every callback's path, and the text is base64 (no entities to resolve).
 pub fn parse_envelope(body: &str) -> Result<String, XmlError> {
-    let raw: RawEnvelope = quick_xml::de::from_str(body).map_err(|e| XmlError(e.to_string()))?;
-    match raw.encrypt.map(|s| s.trim().to_owned()) {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(body);
+    let (mut depth, mut in_encrypt, mut encrypt) = (0usize, false, None::<String>);
+    loop {
+        match reader.read_event().map_err(|e| XmlError(e.to_string()))? {
+            Event::Start(tag) => {
+                depth += 1;
+                in_encrypt = depth == 2 && tag.name().as_ref() == "Encrypt";
+            }
+            Event::End(_) => {
+                depth = depth.saturating_sub(1);
+                in_encrypt = false;
+            }
+            Event::CData(text) if in_encrypt => encrypt.get_or_insert_default().push_str(&text.into_inner()),
+            Event::Text(text) if in_encrypt => encrypt.get_or_insert_default().push_str(text.into_inner().trim()),
+            Event::GeneralRef(_) if in_encrypt => return Err(XmlError("entity in Encrypt".into())),
+            Event::Eof if depth == 0 => break,
+            Event::Eof => return Err(XmlError("unclosed element".into())),
+            _ => {}
+        }
+    }
+    match encrypt.map(|s| s.trim().to_owned()) {
         Some(encrypt) if !encrypt.is_empty() => Ok(encrypt),
         _ => Err(XmlError("no Encrypt element".into())),
     }
@@ -209,6 +225,24 @@ mod tests {
         let xml = "<xml><FromUserName>zw</FromUserName><CreateTime>17</CreateTime><MsgType>event</MsgType>\
                    <Event>click</Event><EventKey>K</EventKey></xml>";
         assert_eq!(parse_message(xml).unwrap().dedup_key(), "evt:zw:17:click:K");
+    }
+
+    #[test]
+    fn the_envelope_is_read_with_or_without_cdata_and_must_be_well_formed() {
+        let ok = |body: &str| parse_envelope(body).unwrap();
+        assert_eq!(ok("<xml><Encrypt><![CDATA[abc+/=]]></Encrypt><AgentID><![CDATA[]]></AgentID></xml>"), "abc+/=");
+        assert_eq!(ok("<xml>\n  <Encrypt>\n    <![CDATA[abc]]>\n  </Encrypt>\n</xml>"), "abc");
+        assert_eq!(ok("<xml><ToUserName>ww1</ToUserName><Encrypt>abc</Encrypt></xml>"), "abc");
+        for bad in [
+            "<xml><Encrypt>abc</Encrypt>",
+            "<xml><Encrypt>abc</Encrypted></xml>",
+            "<xml><Other><Encrypt>abc</Encrypt></Other></xml>",
+            "<xml><Encrypt>a&amp;b</Encrypt></xml>",
+            "<xml></xml>",
+            "not xml",
+        ] {
+            assert!(parse_envelope(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
