@@ -174,20 +174,26 @@ pub async fn recount(conn: &mut SqliteConnection, ids: &[i64]) -> Result<(), sql
     Ok(())
 }
 
-/// `(team, userid, name, points, stake_fen)` for every member.
+/// `(team, userid, name, points, stake_fen)` for every member, by userid.
+///
+/// Fetched as one JSON array rather than one row per member: sqlx hands every row
+/// from its worker thread to the caller separately, which for thousands of members
+/// costs several times the query itself (see BENCHMARKS.md, "Contest standings").
 pub async fn scores(
     conn: &mut SqliteConnection,
     contest: &str,
 ) -> Result<Vec<(String, String, String, i64, i64)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT m.team, m.userid, p.name, COALESCE(s.points, 0), m.stake_fen
+    let json: String = sqlx::query_scalar(
+        "SELECT json_group_array(json_array(m.team, m.userid, p.name, COALESCE(s.points, 0), m.stake_fen)
+             ORDER BY m.userid)
          FROM contest_members m JOIN people p ON p.userid = m.userid
          LEFT JOIN contest_scores s ON s.contest_id = m.contest_id AND s.userid = m.userid
-         WHERE m.contest_id = ? ORDER BY m.userid",
+         WHERE m.contest_id = ?",
     )
     .bind(contest)
-    .fetch_all(conn)
-    .await
+    .fetch_one(conn)
+    .await?;
+    serde_json::from_str(&json).map_err(|e| sqlx::Error::Decode(e.into()))
 }
 
 /// Moves an open contest to frozen; false if it was not open.

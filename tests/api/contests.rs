@@ -249,3 +249,32 @@ async fn the_cut_off_freezes_and_the_audit_group_finalises_once() {
     let payouts_after: i64 = app.count("SELECT SUM(amount_fen) FROM contest_payouts").await;
     assert_eq!(payouts_after, 120_000);
 }
+
+#[tokio::test]
+async fn standings_keep_team_and_member_names_exactly() {
+    // Quotes, backslashes and emoji pass through the standings query unchanged.
+    let today = chrono::Utc::now().with_timezone(&leadboard::clock::TZ).date_naive();
+    let config = format!(
+        r#"
+[[contests]]
+id = "names-pk"
+name = "名字PK"
+kinds = ["lead_c"]
+start = "{start}"
+end = "{end}"
+[[contests.teams]]
+name = '"引号"队\反斜杠🚀'
+members = ["zhangwei"]
+[[contests.teams]]
+name = "空队"
+members = ["sunli"]
+"#,
+        start = today.checked_sub_days(Days::new(1)).unwrap(),
+        end = today.checked_add_days(Days::new(1)).unwrap(),
+    );
+    let app = TestApp::builder().config(&config).spawn().await;
+    confirmed_lead(&app, "zhangwei", "云帆", "C类").await;
+    let standings = say(&app, "lina", "排行").await;
+    assert!(standings.contains("第1名 \"引号\"队\\反斜杠🚀 1 分（张伟1）"), "{standings}");
+    assert!(standings.contains("第2名 空队 0 分"), "{standings}");
+}
