@@ -17,7 +17,8 @@ pub async fn run(state: &AppState) -> anyhow::Result<String> {
             continue;
         }
         let standings = contest::standings(&mut tx, &def).await?;
-        store::insert_snapshot(&mut tx, &def.id, "cutoff", now_ms, &serde_json::to_string(&standings)?).await?;
+        let snapshot = serde_json::to_string(&crate::jobs::leaderboard::teams_only(&standings))?;
+        store::insert_snapshot(&mut tx, &def.id, "cutoff", now_ms, &snapshot).await?;
         let pool = contest::pool(&def, &standings);
         send_finalise_card(&state.settings, now, &mut tx, &def, &standings, pool).await?;
         let event = NewEvent {

@@ -27,17 +27,25 @@ pub async fn run(state: &AppState) -> anyhow::Result<String> {
         let standings = contest::standings(&mut tx, &def).await?;
         let previous: Option<Vec<TeamStanding>> =
             store::latest_snapshot(&mut tx, &def.id, "broadcast").await?.and_then(|s| serde_json::from_str(&s).ok());
-        let today = store::confirmed_between(&mut tx, &def.id, day_start(now), now_ms + 1).await?;
+        let today = store::confirmed_between(&mut tx, &def.id, day_start(now), now_ms + 1, TODAY_SHOWN).await?;
         let header = format!("{} · {}", crate::clock::format_ms(now_ms), contest::time_left(&def, row.as_ref(), now));
         let text =
-            daily_markdown(&def, &standings, previous.as_deref(), &today, contest::pool(&def, &standings), &header);
+            daily_markdown(&def, &standings, previous.as_deref(), today, contest::pool(&def, &standings), &header);
         messages += contest::broadcast(now, &mut tx, &def, &text).await?;
-        let snapshot = serde_json::to_string(&standings)?;
+        let snapshot = serde_json::to_string(&teams_only(&standings))?;
         store::insert_snapshot(&mut tx, &def.id, "broadcast", now_ms, &snapshot).await?;
         contests += 1;
     }
     tx.commit().await?;
     Ok(format!("播报了 {contests} 个比赛，{messages} 条消息"))
+}
+
+/// How many of today's new records a broadcast lists (the rest are counted).
+const TODAY_SHOWN: i64 = 10;
+
+/// Standings without members: what a later broadcast compares with.
+pub fn teams_only(standings: &[TeamStanding]) -> Vec<TeamStanding> {
+    standings.iter().map(|t| TeamStanding { members: Vec::new(), ..t.clone() }).collect()
 }
 
 /// `↑2 +6`: places gained or lost and points added since the previous broadcast.
@@ -61,7 +69,7 @@ pub fn daily_markdown(
     def: &ContestDef,
     standings: &[TeamStanding],
     previous: Option<&[TeamStanding]>,
-    today: &[NewlyCounted],
+    (today_count, today): (i64, Vec<NewlyCounted>),
     pool: Fen,
     header: &str,
 ) -> String {
@@ -89,8 +97,8 @@ pub fn daily_markdown(
         }
     }
     lines.push(String::new());
-    lines.push(format!("**今日新增有效业绩 {} 条**", today.len()));
-    for r in today.iter().take(10) {
+    lines.push(format!("**今日新增有效业绩 {today_count} 条**"));
+    for r in &today {
         let kind = RecordKind::parse(&r.kind).map(RecordKind::label).unwrap_or_default();
         let what = r.subject.clone().unwrap_or_default();
         lines.push(format!(
@@ -101,8 +109,8 @@ pub fn daily_markdown(
             r.points
         ));
     }
-    if today.len() > 10 {
-        lines.push(format!("> ……等 {} 条", today.len()));
+    if today_count > today.len() as i64 {
+        lines.push(format!("> ……等 {today_count} 条"));
     }
     lines.push(String::new());
     let stakes: Fen = standings.iter().map(TeamStanding::stakes).sum();
@@ -151,7 +159,7 @@ mod tests {
     #[test]
     fn a_long_leaderboard_is_split_within_each_chats_limit() {
         let (def, standings) = big_contest();
-        let today: Vec<NewlyCounted> = (0..25)
+        let today: Vec<NewlyCounted> = (0..10)
             .map(|i| NewlyCounted {
                 id: i,
                 kind: "lead_c".into(),
@@ -163,7 +171,7 @@ mod tests {
             })
             .collect();
         let text =
-            daily_markdown(&def, &standings, Some(&standings), &today, Fen::from_yuan(26_000), "2023-07-20 18:05");
+            daily_markdown(&def, &standings, Some(&standings), (25, today), Fen::from_yuan(26_000), "2023-07-20 18:05");
         assert!(text.len() > APP_TEXT_LIMIT, "the test needs a long text ({} bytes)", text.len());
         for (chat, limit) in
             [(Chat::AppChat("wr".into()), APP_TEXT_LIMIT), (Chat::Webhook("k".into()), WEBHOOK_MARKDOWN_LIMIT)]

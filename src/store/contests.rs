@@ -293,28 +293,42 @@ pub struct NewlyCounted {
     pub points: i64,
 }
 
-/// Counting records of the contest confirmed in `[from_ms, to_ms)`.
+/// The contest's counting records confirmed in `[from_ms, to_ms)`, scanned through
+/// `records_decided` (a day's confirmations, not every confirmed record).
+const CONFIRMED_BETWEEN: &str = "FROM records r INDEXED BY records_decided
+     JOIN contest_members m ON m.userid = r.reporter AND m.contest_id = ?
+     JOIN contests c ON c.id = m.contest_id JOIN people p ON p.userid = r.reporter
+     LEFT JOIN subjects s ON s.id = r.subject_id
+     WHERE r.state = 'confirmed' AND r.counted = 1 AND r.decided_at >= ? AND r.decided_at < ?
+       AND instr(',' || c.kinds || ',', ',' || r.kind || ',') > 0
+       AND r.occurred_at >= MAX(c.start_at, m.joined_at) AND r.occurred_at < c.cutoff_at";
+
+/// How many of the contest's records were confirmed in `[from_ms, to_ms)`, and the
+/// first `limit` of them.
 pub async fn confirmed_between(
     conn: &mut SqliteConnection,
     contest: &str,
     from_ms: i64,
     to_ms: i64,
-) -> Result<Vec<NewlyCounted>, sqlx::Error> {
-    sqlx::query_as(
+    limit: i64,
+) -> Result<(i64, Vec<NewlyCounted>), sqlx::Error> {
+    let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) {CONFIRMED_BETWEEN}")))
+        .bind(contest)
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_one(&mut *conn)
+        .await?;
+    let first = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT r.id, r.kind, p.name AS reporter_name, m.team, s.name AS subject, r.fields, r.points
-         FROM records r JOIN contest_members m ON m.userid = r.reporter AND m.contest_id = ?
-         JOIN contests c ON c.id = m.contest_id JOIN people p ON p.userid = r.reporter
-         LEFT JOIN subjects s ON s.id = r.subject_id
-         WHERE r.state = 'confirmed' AND r.counted = 1 AND r.decided_at >= ? AND r.decided_at < ?
-           AND instr(',' || c.kinds || ',', ',' || r.kind || ',') > 0
-           AND r.occurred_at >= MAX(c.start_at, m.joined_at) AND r.occurred_at < c.cutoff_at
-         ORDER BY r.decided_at, r.id",
-    )
+         {CONFIRMED_BETWEEN} ORDER BY r.decided_at, r.id LIMIT ?"
+    )))
     .bind(contest)
     .bind(from_ms)
     .bind(to_ms)
+    .bind(limit)
     .fetch_all(conn)
-    .await
+    .await?;
+    Ok((count, first))
 }
 
 /// Final contests whose result includes this record's points.
