@@ -1,0 +1,370 @@
+//! Load test: the real `leadboard serve` binary on a loopback port, driven by many
+//! concurrent signed and encrypted callbacks exactly as WeCom sends them, with WeCom's
+//! API a mock server in this process.
+//!
+//! Each concurrency level sends a fixed number of callbacks: reports (`C类`, each a new
+//! client, so each one writes a record, an event, an inbox row and a card for the
+//! confirmers), `我的`, `排行`, and retries (the same request again, as WeCom resends a
+//! message it got no answer to). It prints throughput and latency percentiles per level,
+//! checks every answer (status 200, the reply opens, a retry's answer equals the
+//! first's) and, at the end, that every report was stored exactly once and the outbox
+//! delivered every card. The WeCom deadline is 5 s per callback; the slowest answer
+//! is printed against it.
+//!
+//! Run with `cargo bench --bench load` (`LOAD_LEVELS=1,8,64 LOAD_REQUESTS=2000` to
+//! change the levels and the callbacks per level). Results live in `BENCHMARKS.md`.
+
+use leadboard::wecom::crypto::WecomCrypto;
+use leadboard::wecom::peer::{CallbackRequest, Peer};
+use leadboard::wecom::xml;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const TOKEN: &str = "Xq7TkP2mLw9Rb4Vn";
+const AES_KEY: &str = "mUShwlYMZEgbhW1TOtdP7+PTD6Z54A2lcwp03gY7AGI";
+const CORP_ID: &str = "ww3f9a1c27b5d84e60";
+const AGENT_ID: i64 = 1_000_002;
+
+/// CS teams (departments 21..), people per team, and other-department people.
+const CS_TEAMS: usize = 5;
+const TEAM_SIZE: usize = 40;
+const OTHERS: usize = 100;
+/// WeCom's answer deadline for a callback.
+const DEADLINE: Duration = Duration::from_secs(5);
+
+/// One callback the load sends, and what its answer must be.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Report,
+    Mine,
+    Standings,
+    Retry,
+}
+
+impl Op {
+    /// Six reports, two `我的`, one `排行` and one retry in every ten callbacks.
+    fn nth(i: usize) -> Op {
+        match i % 10 {
+            0..=5 => Op::Report,
+            6 | 7 => Op::Mine,
+            8 => Op::Standings,
+            _ => Op::Retry,
+        }
+    }
+}
+
+/// What a level measured.
+struct Level {
+    concurrency: usize,
+    requests: usize,
+    wall: Duration,
+    latencies: Vec<Duration>,
+    /// Reports stored (each a new record).
+    reports: i64,
+}
+
+fn userid(i: usize) -> String {
+    format!("u{i:04}")
+}
+
+fn people() -> usize {
+    CS_TEAMS * TEAM_SIZE + OTHERS
+}
+
+/// A company: root, CS with its teams (the first of each team confirms), others; one
+/// contest whose teams are the CS team departments, running today.
+fn configuration(db: &Path, api: &str, listen: &str) -> String {
+    let mut toml = format!(
+        "[server]\nlisten = \"{listen}\"\n[database]\nurl = \"sqlite://{}\"\n\
+         [wecom]\ncorp_id = \"{CORP_ID}\"\nagent_id = {AGENT_ID}\nsecret = \"load-secret\"\n\
+         token = \"{TOKEN}\"\nencoding_aes_key = \"{AES_KEY}\"\napi_base = \"{api}\"\n\
+         [schedules]\nenabled = false\n\
+         [roles]\nadmins = [\"{admin}\"]\naudit_group = [\"{admin}\"]\n\
+         [[directory.departments]]\nid = 1\nname = \"集团\"\n\
+         [[directory.departments]]\nid = 2\nname = \"客户成功事业部\"\nparent = 1\nkind = \"cs\"\n\
+         [[directory.departments]]\nid = 4\nname = \"行政部\"\nparent = 1\nkind = \"other\"\n",
+        db.display(),
+        admin = userid(people() - 1),
+    );
+    for team in 0..CS_TEAMS {
+        toml += &format!(
+            "[[directory.departments]]\nid = {}\nname = \"客户成功{}队\"\nparent = 2\nkind = \"cs\"\n",
+            21 + team,
+            team + 1
+        );
+    }
+    for i in 0..people() {
+        let (department, confirmer) =
+            if i < CS_TEAMS * TEAM_SIZE { (21 + i / TEAM_SIZE, i % TEAM_SIZE == 0) } else { (4, false) };
+        toml += &format!(
+            "[[directory.users]]\nuserid = \"{}\"\nname = \"员工{i}\"\ndepartment = {department}\nconfirmer = {confirmer}\n",
+            userid(i)
+        );
+    }
+    let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+    toml += &format!(
+        "[[contests]]\nid = \"load-pk\"\nname = \"负载PK\"\nkinds = [\"lead_c\", \"lead_b\", \"lead_a\"]\n\
+         start = \"{}\"\nend = \"{}\"\nchats = [\"appchat:wrload\"]\n",
+        today - chrono::Days::new(7),
+        today + chrono::Days::new(7)
+    );
+    for team in 0..CS_TEAMS {
+        toml += &format!("[[contests.teams]]\nname = \"{}队\"\ndepartment = {}\n", team + 1, 21 + team);
+    }
+    toml
+}
+
+/// WeCom's API: a token and success for every POST.
+async fn wecom_mock() -> MockServer {
+    let mock = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/cgi-bin/gettoken"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            serde_json::json!({"errcode": 0, "errmsg": "ok", "access_token": "LOAD", "expires_in": 7200}),
+        ))
+        .mount(&mock)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"errcode": 0, "errmsg": "ok", "msgid": "M", "response_code": "R"})),
+        )
+        .mount(&mock)
+        .await;
+    mock
+}
+
+/// A free loopback port (bound and released; the service binds it right after).
+fn free_port() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    listener.local_addr().expect("bound address").to_string()
+}
+
+/// The service binary as a child process, killed when dropped.
+struct Service(Child);
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_service(config: &Path, log: &Path) -> Service {
+    let log = std::fs::File::create(log).expect("create the service log");
+    let child = Command::new(env!("CARGO_BIN_EXE_leadboard"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start leadboard serve");
+    Service(child)
+}
+
+async fn wait_healthy(http: &reqwest::Client, base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = http.get(format!("{base}/healthz")).send().await
+            && r.status().is_success()
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the service did not become healthy");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Sends one callback; returns the time to the full answer and the answer's text.
+async fn post(http: &reqwest::Client, base: &str, peer: &Peer, request: &CallbackRequest) -> (Duration, String) {
+    let started = Instant::now();
+    let response = http
+        .post(format!("{base}/wecom/callback?{}", request.query))
+        .body(request.body.clone())
+        .send()
+        .await
+        .expect("the service answers");
+    let status = response.status();
+    let body = response.text().await.expect("answer body");
+    let elapsed = started.elapsed();
+    assert_eq!(status, 200, "callback refused: {body}");
+    let plain = peer.open_reply(&body).expect("the passive reply opens").unwrap_or_default();
+    (elapsed, xml::parse_text_reply(&plain).unwrap_or(plain))
+}
+
+/// The callbacks of one level: `requests` of them from `concurrency` workers.
+async fn run_level(
+    http: &reqwest::Client,
+    base: &str,
+    peer: &Peer,
+    level: usize,
+    concurrency: usize,
+    requests: usize,
+) -> Level {
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (http, base, peer, next) = (http.clone(), base.to_owned(), peer.clone(), next.clone());
+            tokio::spawn(async move { worker(&http, &base, &peer, level, &next, requests).await })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(requests);
+    let mut reports = 0;
+    for w in workers {
+        let (l, r) = w.await.expect("worker");
+        latencies.extend(l);
+        reports += r;
+    }
+    Level { concurrency, requests, wall: started.elapsed(), latencies, reports }
+}
+
+async fn worker(
+    http: &reqwest::Client,
+    base: &str,
+    peer: &Peer,
+    level: usize,
+    next: &AtomicUsize,
+    requests: usize,
+) -> (Vec<Duration>, i64) {
+    let mut latencies = Vec::new();
+    let mut reports = 0;
+    let mut last: Option<(CallbackRequest, String)> = None;
+    loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= requests {
+            return (latencies, reports);
+        }
+        let op = Op::nth(i);
+        if let (Op::Retry, Some((request, first))) = (op, &last) {
+            let (elapsed, answer) = post(http, base, peer, request).await;
+            assert_eq!(&answer, first, "a retry got a different answer");
+            latencies.push(elapsed);
+            continue;
+        }
+        let from = userid(i % people());
+        let text = match op {
+            Op::Mine => "我的".to_owned(),
+            Op::Standings => "排行".to_owned(),
+            // A worker's first callback has nothing to retry: it reports instead.
+            Op::Report | Op::Retry => format!("C类 公司=负载测试{level}-{i}有限公司 联系人=王经理"),
+        };
+        let msg_id = format!("{}{:08}", 7_400_000_000 + level as u64, i);
+        let now = chrono::Utc::now().timestamp();
+        let request = peer.callback(&peer.text_xml(&from, &text, &msg_id, now), now);
+        let (elapsed, answer) = post(http, base, peer, &request).await;
+        if text.starts_with("C类") {
+            assert!(answer.contains("已登记"), "report not accepted: {answer}");
+            reports += 1;
+        }
+        latencies.push(elapsed);
+        last = Some((request, answer));
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1000.0)
+}
+
+fn print_level(level: &mut Level) {
+    level.latencies.sort();
+    let l = &level.latencies;
+    println!(
+        "| {} | {} | {:.0} | {} | {} | {} | {} |",
+        level.concurrency,
+        level.requests,
+        level.requests as f64 / level.wall.as_secs_f64(),
+        ms(percentile(l, 0.50)),
+        ms(percentile(l, 0.90)),
+        ms(percentile(l, 0.99)),
+        ms(*l.last().expect("a level sends callbacks")),
+    );
+}
+
+/// Every report stored once, every message answered once, every card delivered.
+async fn check_effects(db: &Path, reports: i64) {
+    let url = format!("sqlite://{}?mode=ro", db.display());
+    let pool = sqlx::SqlitePool::connect(&url).await.expect("open the database read-only");
+    let count = |sql: &'static str| {
+        let pool = pool.clone();
+        async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.expect("count") }
+    };
+    assert_eq!(count("SELECT COUNT(*) FROM records").await, reports, "records stored");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let drained = Instant::now();
+    while count("SELECT COUNT(*) FROM outbox WHERE status != 'delivered'").await > 0 {
+        assert!(Instant::now() < deadline, "the outbox did not drain");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let delivered = count("SELECT COUNT(*) FROM outbox").await;
+    println!(
+        "\nrecords: {reports} (each once); outbox: {delivered} messages delivered \
+         ({} s after the last callback to drain the rest)",
+        drained.elapsed().as_secs()
+    );
+}
+
+fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` would pass nothing: run only when benchmarking.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let levels: Vec<usize> = std::env::var("LOAD_LEVELS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 8, 32, 128]);
+    let requests = setting("LOAD_REQUESTS", 3000usize);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(load(&levels, requests));
+}
+
+async fn load(levels: &[usize], requests: usize) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("leadboard.db");
+    let mock = wecom_mock().await;
+    let listen = free_port();
+    let config = dir.path().join("leadboard.toml");
+    std::fs::write(&config, configuration(&db, &mock.uri(), &listen)).expect("write the configuration");
+    let _service = start_service(&config, &dir.path().join("service.log"));
+    let base = format!("http://{listen}");
+    let http = reqwest::Client::builder().pool_max_idle_per_host(512).build().expect("http client");
+    wait_healthy(&http, &base).await;
+    let crypto = WecomCrypto::new(TOKEN, AES_KEY, CORP_ID).expect("valid key");
+    let peer = Peer { crypto, corp_id: CORP_ID.to_owned(), agent_id: AGENT_ID };
+
+    println!("{} people, {requests} callbacks per level (6 reports, 2 我的, 1 排行, 1 retry in 10)\n", people());
+    println!("| concurrency | callbacks | callbacks/s | p50 ms | p90 ms | p99 ms | max ms |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    let mut slowest = Duration::ZERO;
+    let mut reports = 0;
+    for (n, &concurrency) in levels.iter().enumerate() {
+        let mut level = run_level(&http, &base, &peer, n, concurrency, requests).await;
+        print_level(&mut level);
+        slowest = slowest.max(*level.latencies.last().expect("latencies"));
+        reports += level.reports;
+    }
+    check_effects(&db, reports).await;
+    let verdict = if slowest < DEADLINE { "within" } else { "OVER" };
+    println!("slowest answer {} ms: {verdict} WeCom's 5 s deadline", ms(slowest));
+    if let Ok(log) = std::fs::read_to_string(dir.path().join("service.log"))
+        && !log.trim().is_empty()
+    {
+        println!("\nservice warnings:\n{}", log.lines().take(20).collect::<Vec<_>>().join("\n"));
+    }
+}
