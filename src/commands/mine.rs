@@ -29,7 +29,7 @@ pub async fn run(ctx: &Ctx<'_>, conn: &mut SqliteConnection, p: &Parsed) -> Comm
     let waiting: i64 =
         rows.iter().filter(|r| RecordState::parse(&r.state).is_some_and(RecordState::is_open)).map(|r| r.points).sum();
     let mut lines = vec![
-        format!("{} · {}年{:02}月", ctx.sender.name, month.year, month.month),
+        format!("{} · {}年{:02}月", ctx.sender.name, month.year(), month.month()),
         format!("已计入：{counted} 分　待确认：{waiting} 分"),
     ];
     if rows.is_empty() {

@@ -16,32 +16,57 @@ pub const NOTE_MAX: usize = 200;
 /// Longer messages are refused before parsing.
 pub const MESSAGE_MAX: usize = 2000;
 
-/// A calendar month.
+/// A calendar month. From [`Month::parse`] it lies within [`Month::YEARS`]; from
+/// [`Month::of`] it is a real date's month. Either way its first day and the next
+/// month's exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Month {
-    pub year: i32,
-    pub month: u32,
+    year: i32,
+    month: u32,
 }
 
 impl Month {
+    /// The years a month typed by someone may name.
+    pub const YEARS: std::ops::RangeInclusive<i32> = 2000..=2100;
+
     pub fn of(date: NaiveDate) -> Month {
         Month { year: date.year(), month: date.month() }
     }
 
+    /// `year`-`month`, if the year is within [`Month::YEARS`] and the month is 1–12.
+    pub fn new(year: i32, month: u32) -> Option<Month> {
+        (Self::YEARS.contains(&year) && (1..=12).contains(&month)).then_some(Month { year, month })
+    }
+
+    pub fn year(self) -> i32 {
+        self.year
+    }
+
+    pub fn month(self) -> u32 {
+        self.month
+    }
+
     pub fn first_day(self) -> NaiveDate {
-        NaiveDate::from_ymd_opt(self.year, self.month, 1).expect("valid month")
+        NaiveDate::from_ymd_opt(self.year, self.month, 1).expect("a month's fields are checked when it is made")
     }
 
     pub fn next(self) -> Month {
         if self.month == 12 { Month { year: self.year + 1, month: 1 } } else { Month { month: self.month + 1, ..self } }
     }
 
-    /// Parses `2023-07`, `2023/7`, `2023.07` or `2023年7月`.
+    /// Parses `2023-07`, `2023/7`, `2023.07` or `2023年7月`: ASCII (or full-width, once
+    /// folded) digits only, a four-digit year within [`Month::YEARS`].
     pub fn parse(text: &str) -> Option<Month> {
         let text = text.trim().trim_end_matches('月').replace('年', "-");
         let (y, m) = text.split_once(['-', '/', '.'])?;
-        let (year, month) = (y.trim().parse().ok()?, m.trim().parse().ok()?);
-        NaiveDate::from_ymd_opt(year, month, 1).map(|_| Month { year, month })
+        let (y, m) = (y.trim(), m.trim());
+        let digits = |s: &str, len: std::ops::RangeInclusive<usize>| {
+            len.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+        };
+        if !digits(y, 4..=4) || !digits(m, 1..=2) {
+            return None;
+        }
+        Month::new(y.parse().ok()?, m.parse().ok()?)
     }
 }
 
@@ -409,12 +434,10 @@ pub fn parse_record_no(text: &str) -> Option<i64> {
 fn parse_amount(text: &str) -> Result<Fen, Problem> {
     let text = text.trim().trim_end_matches('元').trim();
     let fen = match text.strip_suffix('万') {
-        Some(wan) => {
-            let fen = Fen::parse_yuan(wan).map_err(Problem::BadAmount)?;
-            Fen(fen.0.checked_mul(10_000).ok_or(Problem::BadAmount(MoneyError::TooLarge))?)
-        }
-        None => Fen::parse_yuan(text).map_err(Problem::BadAmount)?,
-    };
+        Some(wan) => Fen::parse_wan(wan),
+        None => Fen::parse_yuan(text),
+    }
+    .map_err(Problem::BadAmount)?;
     if fen.0 <= 0 { Err(Problem::NotPositive) } else { Ok(fen) }
 }
 

@@ -140,7 +140,7 @@ fn typed_values_are_exact() {
     assert_eq!(p.mode(), Mode::Transfer);
     assert_eq!(parse("C类 公司=云帆 联系人=王", today()).unwrap().mode(), Mode::Direct);
     let p = parse("我的 2023-7", today()).unwrap();
-    assert_eq!(p.month("月份"), Some(Month { year: 2023, month: 7 }));
+    assert_eq!(p.month("月份"), Month::new(2023, 7));
 }
 
 /// (message, what the error must say)
@@ -165,6 +165,11 @@ const REFUSED: &[(&str, &str)] = &[
     ("确认 abc", "不是有效编号"),
     ("确认 #0", "不是有效编号"),
     ("我的 2023-13", "不是有效月份"),
+    ("我的 262142-12", "不是有效月份"),
+    ("我的 +202-01", "不是有效月份"),
+    ("我的 2023-+7", "不是有效月份"),
+    ("我的 1999-12", "不是有效月份"),
+    ("A类 公司=云帆 金额=99999999999万", "太大"),
     ("C类 杭州云帆 联系人=王", "无法识别“杭州云帆”"),
     ("确认 12 13", "不是有效编号"),
     ("驳回 12", "缺少必填字段“原因”"),
@@ -208,6 +213,14 @@ proptest! {
     #[test]
     fn the_parser_never_panics(text in any::<String>()) {
         let _ = parse(&text, today());
+    }
+
+    /// Any month the parser accepts has a first day and a next month (`我的`, `结算`).
+    #[test]
+    fn an_accepted_month_always_has_a_range(year in any::<i32>(), month in any::<u32>(), sep in "[-/.年]") {
+        if let Some(m) = Month::parse(&format!("{year}{sep}{month}")) {
+            prop_assert!(m.first_day() < m.next().first_day());
+        }
     }
 
     #[test]

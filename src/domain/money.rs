@@ -22,27 +22,39 @@ const MAX_FEN: i64 = 100_000_000_000_000;
 impl Fen {
     /// Parses a yuan amount such as `12`, `12.5`, `12.50` or `1,200.00` (no sign).
     pub fn parse_yuan(text: &str) -> Result<Fen, MoneyError> {
-        let text: String = text.trim().chars().filter(|c| *c != ',').collect();
-        let (whole, frac) = text.split_once('.').unwrap_or((&text, ""));
-        let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
-        if whole.is_empty() || !digits(whole) || !digits(frac) || frac.len() > 2 {
-            return Err(MoneyError::Format);
-        }
-        if whole.len() > 13 {
-            return Err(MoneyError::TooLarge);
-        }
-        let whole: i64 = whole.parse().map_err(|_| MoneyError::Format)?;
-        let frac: i64 = format!("{frac:0<2}").parse().map_err(|_| MoneyError::Format)?;
-        let fen = whole * 100 + frac;
-        if fen > MAX_FEN {
-            return Err(MoneyError::TooLarge);
-        }
-        Ok(Fen(fen))
+        parse_decimal(text, 100)
+    }
+
+    /// Parses an amount in units of ten thousand yuan (`12.5` for 12.5万), exact to the fen.
+    pub fn parse_wan(text: &str) -> Result<Fen, MoneyError> {
+        parse_decimal(text, 1_000_000)
     }
 
     pub fn from_yuan(yuan: i64) -> Fen {
         Fen(yuan * 100)
     }
+}
+
+/// A decimal number of units worth `fen_per_unit` (a power of ten) each, with no more
+/// decimals than a fen can hold, within [`MAX_FEN`].
+fn parse_decimal(text: &str, fen_per_unit: i64) -> Result<Fen, MoneyError> {
+    let text: String = text.trim().chars().filter(|c| *c != ',').collect();
+    let (whole, frac) = text.split_once('.').unwrap_or((&text, ""));
+    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    let max_frac = fen_per_unit.ilog10() as usize;
+    if whole.is_empty() || !digits(whole) || !digits(frac) || frac.len() > max_frac {
+        return Err(MoneyError::Format);
+    }
+    if whole.len() > 13 {
+        return Err(MoneyError::TooLarge);
+    }
+    let whole: i64 = whole.parse().map_err(|_| MoneyError::Format)?;
+    let frac: i64 = format!("{frac:0<max_frac$}").parse().map_err(|_| MoneyError::Format)?;
+    let fen = whole.checked_mul(fen_per_unit).and_then(|w| w.checked_add(frac)).ok_or(MoneyError::TooLarge)?;
+    if fen > MAX_FEN {
+        return Err(MoneyError::TooLarge);
+    }
+    Ok(Fen(fen))
 }
 
 impl fmt::Display for Fen {
@@ -148,6 +160,18 @@ mod tests {
             assert_eq!(Fen::parse_yuan(bad), Err(MoneyError::Format), "{bad}");
         }
         assert_eq!(Fen::parse_yuan("99999999999999"), Err(MoneyError::TooLarge));
+    }
+
+    #[test]
+    fn ten_thousands_are_exact_and_bounded_like_yuan() {
+        assert_eq!(Fen::parse_wan("12.5"), Ok(Fen(12_500_000)));
+        assert_eq!(Fen::parse_wan("1.2345"), Ok(Fen(1_234_500)));
+        assert_eq!(Fen::parse_wan("0.000001"), Ok(Fen(1)));
+        assert_eq!(Fen::parse_wan("0.0000001"), Err(MoneyError::Format));
+        assert_eq!(Fen::parse_wan("100000000"), Ok(Fen(MAX_FEN)));
+        // Past the yuan limit once multiplied, and past i64 altogether.
+        assert_eq!(Fen::parse_wan("100000001"), Err(MoneyError::TooLarge));
+        assert_eq!(Fen::parse_wan("9999999999999"), Err(MoneyError::TooLarge));
     }
 
     #[test]
