@@ -7,13 +7,13 @@ use crate::commands::parse::Parsed;
 use crate::commands::{CommandError, CommandResult, Ctx, refuse};
 use crate::domain::record::RecordState;
 use crate::store::events::{self, NewEvent};
-use crate::store::records;
+use crate::store::records::{self, Record};
 use sqlx::SqliteConnection;
 
 pub async fn void(ctx: &Ctx<'_>, conn: &mut SqliteConnection, p: &Parsed) -> CommandResult {
     let id = p.record_no("编号").ok_or_else(|| CommandError::User("缺少编号".into()))?;
     let reason = p.text("原因").map(|t| t.to_string()).unwrap_or_default();
-    let Some(record) = records::get(conn, id).await? else { return refuse(format!("没有找到记录 #{id}。")) };
+    let record = auditable(ctx, conn, id).await?;
     if record.state() == RecordState::Voided {
         return refuse(crate::commands::decide::already_decided(&record));
     }
@@ -34,12 +34,12 @@ pub async fn void(ctx: &Ctx<'_>, conn: &mut SqliteConnection, p: &Parsed) -> Com
 pub async fn restore(ctx: &Ctx<'_>, conn: &mut SqliteConnection, p: &Parsed) -> CommandResult {
     let id = p.record_no("编号").ok_or_else(|| CommandError::User("缺少编号".into()))?;
     let reason = p.text("原因").map(|t| t.to_string());
-    let Some(record) = records::get(conn, id).await? else { return refuse(format!("没有找到记录 #{id}。")) };
+    let record = auditable(ctx, conn, id).await?;
     if record.state() != RecordState::Voided {
         return refuse(format!("#{id} 没有被作废（当前：{}），无需恢复。", record.state().label()));
     }
     let back = record.voided_from.clone().unwrap_or_default();
-    match records::restore(conn, id, &ctx.sender.userid, ctx.now_ms(), reason.as_deref()).await {
+    match records::restore(conn, id).await {
         Ok(true) => {}
         Ok(false) => return refuse(format!("#{id} 刚刚已被恢复。")),
         Err(e) if records::is_unique_violation(&e) => {
@@ -52,6 +52,16 @@ pub async fn restore(ctx: &Ctx<'_>, conn: &mut SqliteConnection, p: &Parsed) -> 
     let what = format!("#{} {}「{}」", id, record.kind().label(), record.what());
     ctx.notify(conn, &[&record.reporter], &format!("您报备的 {what}已被业绩审核组恢复为“{state}”。")).await?;
     Ok(format!("已恢复 {what}（{}）为“{state}”。{}", record.reporter_name, final_note(conn, ctx.settings, id).await?))
+}
+
+/// The record, unless it does not exist or the auditor reported it (nobody audits
+/// their own record).
+async fn auditable(ctx: &Ctx<'_>, conn: &mut SqliteConnection, id: i64) -> Result<Record, CommandError> {
+    let Some(record) = records::get(conn, id).await? else { return refuse(format!("没有找到记录 #{id}。")) };
+    if record.reporter == ctx.sender.userid {
+        return refuse(format!("#{id} 是您本人报备的，不能由自己作废或恢复，请由审核组其他成员处理。"));
+    }
+    Ok(record)
 }
 
 async fn log(

@@ -154,8 +154,12 @@ fn reason<'a>(action: &'a Action, via: &Via) -> Option<&'a str> {
 }
 
 pub fn already_decided(r: &Record) -> String {
-    let who = r.decided_by_name.as_deref().unwrap_or("系统");
-    let when = r.decided_at.map(format_ms).unwrap_or_default();
+    let (who, at, reason) = match r.state() {
+        RecordState::Voided => (&r.voided_by_name, r.voided_at, &r.void_reason),
+        _ => (&r.decided_by_name, r.decided_at, &r.reason),
+    };
+    let who = who.as_deref().unwrap_or("系统");
+    let when = at.map(format_ms).unwrap_or_default();
     let how = match r.state() {
         RecordState::Confirmed if r.kind() == RecordKind::Placement => "确认在岗",
         RecordState::Confirmed => "确认",
@@ -165,7 +169,7 @@ pub fn already_decided(r: &Record) -> String {
         RecordState::Agreed => "确认协议",
         _ => "处理",
     };
-    let reason = r.reason.as_deref().map(|x| format!("（原因：{x}）")).unwrap_or_default();
+    let reason = reason.as_deref().map(|x| format!("（原因：{x}）")).unwrap_or_default();
     format!("#{} 已由{who}于 {when} {how}{reason}，无需重复操作。", r.id)
 }
 

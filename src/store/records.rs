@@ -254,6 +254,9 @@ pub struct Record {
     pub reason: Option<String>,
     pub base_for: Option<i64>,
     pub voided_from: Option<String>,
+    pub voided_by_name: Option<String>,
+    pub voided_at: Option<i64>,
+    pub void_reason: Option<String>,
 }
 
 impl Record {
@@ -278,10 +281,12 @@ impl Record {
 
 const SELECT_RECORD: &str = "SELECT r.id, r.kind, r.mode, r.reporter, p.name AS reporter_name, r.closer, r.subject_id,
         s.name AS subject, r.channel_id, r.onboard_date, r.fields, r.points, r.state, r.occurred_at, r.decided_by,
-        d.name AS decided_by_name, r.decided_at, r.reason, r.base_for, r.voided_from
+        d.name AS decided_by_name, r.decided_at, r.reason, r.base_for, r.voided_from, v.name AS voided_by_name,
+        r.voided_at, r.void_reason
      FROM records r JOIN people p ON p.userid = r.reporter
      LEFT JOIN subjects s ON s.id = r.subject_id
-     LEFT JOIN people d ON d.userid = r.decided_by";
+     LEFT JOIN people d ON d.userid = r.decided_by
+     LEFT JOIN people v ON v.userid = r.voided_by";
 
 pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<Option<Record>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_RECORD} WHERE r.id = ?"))).bind(id).fetch_optional(conn).await
@@ -317,13 +322,15 @@ pub async fn transition(
     Ok(moved)
 }
 
-/// Updates whether this record, and the other stages of its client (which the
-/// 'highest' rule ties to it), count; contest scores follow.
+/// Updates whether this record, the other stages of its client (which the 'highest'
+/// rule ties to it) and, for a channel, its base placements count; contest scores follow.
 async fn recount_around(conn: &mut SqliteConnection, id: i64) -> Result<(), sqlx::Error> {
     let ids: Vec<i64> = sqlx::query_scalar(
         "SELECT ? UNION SELECT o.id FROM records r JOIN records o ON o.subject_id = r.subject_id
-         WHERE r.id = ? AND r.claim_slot IN ('lead_c', 'lead_b', 'lead_a') AND o.claim_slot IN ('lead_c', 'lead_b', 'lead_a')",
+         WHERE r.id = ? AND r.claim_slot IN ('lead_c', 'lead_b', 'lead_a') AND o.claim_slot IN ('lead_c', 'lead_b', 'lead_a')
+         UNION SELECT id FROM records WHERE base_for = ?",
     )
+    .bind(id)
     .bind(id)
     .bind(id)
     .fetch_all(&mut *conn)
@@ -331,7 +338,8 @@ async fn recount_around(conn: &mut SqliteConnection, id: i64) -> Result<(), sqlx
     crate::store::contests::recount(conn, &ids).await
 }
 
-/// Voids a record (remembering its state for a restore); false if already voided.
+/// Voids a record (remembering its state and decision for a restore); false if already
+/// voided.
 pub async fn void(
     conn: &mut SqliteConnection,
     id: i64,
@@ -340,7 +348,7 @@ pub async fn void(
     reason: &str,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE records SET voided_from = state, state = 'voided', decided_by = ?, decided_at = ?, reason = ?
+        "UPDATE records SET voided_from = state, state = 'voided', voided_by = ?, voided_at = ?, void_reason = ?
          WHERE id = ? AND state != 'voided'",
     )
     .bind(by)
@@ -356,22 +364,15 @@ pub async fn void(
     Ok(moved)
 }
 
-/// Restores a voided record to the state it had. Fails with a unique violation when its
-/// client or channel has since been claimed again.
-pub async fn restore(
-    conn: &mut SqliteConnection,
-    id: i64,
-    by: &str,
-    at_ms: i64,
-    reason: Option<&str>,
-) -> Result<bool, sqlx::Error> {
+/// Restores a voided record to the state (and decision) it had; the restore itself is
+/// in the event log. Fails with a unique violation when its client or channel has since
+/// been claimed again.
+pub async fn restore(conn: &mut SqliteConnection, id: i64) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE records SET state = voided_from, voided_from = NULL, decided_by = ?, decided_at = ?, reason = ?
+        "UPDATE records SET state = voided_from, voided_from = NULL, voided_by = NULL, voided_at = NULL,
+             void_reason = NULL
          WHERE id = ? AND state = 'voided' AND voided_from IS NOT NULL",
     )
-    .bind(by)
-    .bind(at_ms)
-    .bind(reason)
     .bind(id)
     .execute(&mut *conn)
     .await?;
@@ -490,7 +491,7 @@ pub struct ReviewItem {
 pub async fn contest_review(conn: &mut SqliteConnection, contest: &str) -> Result<Vec<ReviewItem>, sqlx::Error> {
     sqlx::query_as(
         "SELECT r.id, r.kind, COALESCE(s.name, json_extract(r.fields, '$.姓名')) AS what, p.name AS reporter_name,
-                r.points, r.state, r.reason,
+                r.points, r.state, CASE r.state WHEN 'voided' THEN r.void_reason ELSE r.reason END AS reason,
                 EXISTS (SELECT 1 FROM reminders m WHERE m.record_id = r.id AND m.stage = 'escalate') AS escalated
          FROM records r JOIN contest_members m ON m.userid = r.reporter AND m.contest_id = ?
          JOIN contests c ON c.id = m.contest_id JOIN people p ON p.userid = r.reporter

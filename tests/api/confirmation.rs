@@ -216,6 +216,34 @@ async fn an_agency_channel_is_valid_after_its_third_placement_stays_three_days()
 }
 
 #[tokio::test]
+async fn base_placements_count_again_when_their_channel_is_rejected_or_voided() {
+    let app = TestApp::spawn().await;
+    say(&app, "qianjing", "机构渠道 名称=好工作人力").await;
+    say(&app, "qianjing", "个人渠道 名称=王师傅").await;
+    say(&app, "tr_lead", "确认 #1").await;
+    say(&app, "tr_lead", "确认 #2").await;
+    place(&app, "工人甲", 3, "好工作人力").await; // #3, towards the agency's base
+    place(&app, "老乡", 3, "王师傅").await; // #4, the person channel's base
+    say(&app, "tr_lead", "在岗 #3").await;
+    assert!(say(&app, "tr_lead", "在岗 #4").await.contains("已成为有效渠道"));
+    assert!(say(&app, "zhengqiang", "我的").await.contains("已计入：0 分"), "both are base placements");
+
+    // The agency never becomes valid: its base placement is an ordinary placement again.
+    say(&app, "tr_lead", "驳回 #1 协议未签").await;
+    assert!(say(&app, "zhengqiang", "我的").await.contains("已计入：2 分"));
+    // The valid person channel is voided: its placement counts, the channel's points go.
+    say(&app, "wanggm", "作废 #2 渠道不实").await;
+    assert!(say(&app, "zhengqiang", "我的").await.contains("已计入：4 分"));
+    assert!(say(&app, "qianjing", "我的").await.contains("已计入：0 分"));
+    app.assert_counted_is_consistent().await;
+    // Restored, the channel counts again and its placement is its base again.
+    say(&app, "wanggm", "恢复 #2").await;
+    assert!(say(&app, "zhengqiang", "我的").await.contains("已计入：2 分"));
+    assert!(say(&app, "qianjing", "我的").await.contains("已计入：5 分"));
+    app.assert_counted_is_consistent().await;
+}
+
+#[tokio::test]
 async fn a_person_channel_needs_one_placement_even_when_it_came_first() {
     let app = TestApp::spawn().await;
     say(&app, "zhengqiang", "个人渠道 名称=王师傅").await;
