@@ -7,12 +7,13 @@ use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::jobs::directory::{self, SyncReport};
 use crate::jobs::{self, Job};
+use crate::store::jobs::LeaseOwner;
 use std::sync::Arc;
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let state = AppState::open(settings, Arc::new(SystemClock)).await?;
     let work = async { Ok(directory::sync(&state).await?) };
-    let report = jobs::leased(&state, Job::DirectorySync, work, SyncReport::summary).await?;
+    let report = jobs::leased(&state, Job::DirectorySync, LeaseOwner::Command, work, SyncReport::summary).await?;
     println!("{}", report.render());
     Ok(())
 }

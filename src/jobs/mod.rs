@@ -9,7 +9,7 @@ pub mod reminders;
 pub mod scheduler;
 
 use crate::app::AppState;
-use crate::store::jobs as store;
+use crate::store::jobs::{self as store, LeaseOwner};
 
 /// The jobs, named by their `[schedules]` keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -67,22 +67,29 @@ impl From<sqlx::Error> for JobError {
     }
 }
 
-/// Runs a job once now, holding its lease so that no other run of it overlaps (also in
-/// another process). Returns a one-line summary of what it did.
+/// Runs a job once now, as a one-shot command (`leadboard jobs run`, tests), holding
+/// its lease so that no other run of it overlaps (also in another process). Returns a
+/// one-line summary of what it did.
 pub async fn run_once(state: &AppState, job: Job) -> Result<String, JobError> {
-    leased(state, job, step(state, job), String::clone).await
+    run_as(state, job, LeaseOwner::Command).await
 }
 
-/// Runs `work` as a run of `job`: holding the job's lease, and recording `outcome` of
-/// its result (or its error) as the run's outcome.
+/// [`run_once`] for `owner`.
+pub async fn run_as(state: &AppState, job: Job, owner: LeaseOwner) -> Result<String, JobError> {
+    leased(state, job, owner, step(state, job), String::clone).await
+}
+
+/// Runs `work` as a run of `job` by `owner`: holding the job's lease, and recording
+/// `outcome` of its result (or its error) as the run's outcome.
 pub async fn leased<T>(
     state: &AppState,
     job: Job,
+    owner: LeaseOwner,
     work: impl Future<Output = anyhow::Result<T>>,
     outcome: impl FnOnce(&T) -> String,
 ) -> Result<T, JobError> {
     let now = state.clock.now_ms();
-    if !store::acquire(&state.db, job.name(), now).await? {
+    if !store::acquire(&state.db, job.name(), now, owner).await? {
         return Err(JobError::Busy(job.name()));
     }
     let result = work.await;

@@ -1,12 +1,14 @@
 //! The scheduler: one loop per job, sleeping until the job's next cron fire time in
 //! Asia/Shanghai (or shutdown). A fire time missed while the service was down runs
-//! once at start. Runs of one job never overlap (the job lease).
+//! once at start. Runs of one job never overlap (the job lease). A run that fails is
+//! not counted as done: it is retried every few minutes until the next fire time takes
+//! its place, and caught up at the next start.
 
 use crate::app::AppState;
 use crate::clock::TZ;
 use crate::config::DirectorySource;
-use crate::jobs::{Job, JobError, run_once};
-use crate::store::jobs as store;
+use crate::jobs::{Job, JobError, run_as};
+use crate::store::jobs::{self as store, LeaseOwner};
 use chrono::{DateTime, Utc};
 use cron::Schedule;
 use std::str::FromStr;
@@ -29,8 +31,26 @@ pub fn missed_fire(schedule: &Schedule, last: DateTime<Utc>, now: DateTime<Utc>)
     missed
 }
 
+/// How long after a failed run it is tried again (unless its next fire time comes first).
+pub const RETRY_AFTER: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
+/// When a job's loop wakes next: at its next fire time, or earlier to retry a failed run.
+pub fn wake_at(next: DateTime<Utc>, failed: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Utc> {
+    match failed {
+        Some(_) => next.min(now + RETRY_AFTER),
+        None => next,
+    }
+}
+
 /// Runs every job on its schedule until shutdown.
 pub async fn run(state: AppState, shutdown: CancellationToken) {
+    match store::release_abandoned(&state.db, state.clock.now_ms()).await {
+        Ok(released) if !released.is_empty() => {
+            tracing::warn!(jobs = ?released, "released job leases left by a previous run of the service");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "could not release abandoned job leases"),
+    }
     let loops = Job::ALL.map(|job| tokio::spawn(job_loop(state.clone(), job, shutdown.clone())));
     for handle in loops {
         let _ = handle.await;
@@ -45,47 +65,67 @@ async fn job_loop(state: AppState, job: Job, shutdown: CancellationToken) {
         return;
     };
     let now = state.clock.now();
-    match store::get(&state.db, job.name()).await.ok().flatten().and_then(|r| r.last_fire_at) {
+    // A fire time whose run has not happened yet (missed while stopped, or failed).
+    let mut due = match store::get(&state.db, job.name()).await.ok().flatten().and_then(|r| r.last_fire_at) {
         Some(last) => {
             let last = DateTime::from_timestamp_millis(last).unwrap_or(now);
-            if let Some(missed) = missed_fire(&schedule, last, now) {
+            let missed = missed_fire(&schedule, last, now);
+            if let Some(missed) = missed {
                 tracing::info!(job = job.name(), missed = %missed, "running a run missed while stopped");
-                fire(&state, job, missed).await;
             }
+            missed
         }
         // First start: nothing was missed, but a directory synced from WeCom is empty
         // until its first sync, so that one runs now.
-        None if job == Job::DirectorySync && state.settings.directory.source == DirectorySource::Wecom => {
-            fire(&state, job, now).await;
-        }
+        None if job == Job::DirectorySync && state.settings.directory.source == DirectorySource::Wecom => Some(now),
         None => {
             let _ = store::set_last_fire(&state.db, job.name(), now.timestamp_millis()).await;
+            None
         }
-    }
+    };
     loop {
+        if let Some(at) = due
+            && fire(&state, job, at).await
+        {
+            due = None;
+        }
         let now = state.clock.now();
         let Some(next) = next_fire(&schedule, now) else { return };
-        let wait = (next - now).to_std().unwrap_or(Duration::ZERO);
+        let wake = wake_at(next, due, now);
+        let wait = (wake - now).to_std().unwrap_or(Duration::ZERO);
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
         }
-        // The sleep may end a little early or late; only run once the clock agrees.
+        // The sleep may end a little early or late; a fire time only counts once the
+        // clock agrees, and it supersedes a failed run still waiting for its retry.
         if state.clock.now() >= next {
-            fire(&state, job, next).await;
+            due = Some(next);
         }
     }
 }
 
-async fn fire(state: &AppState, job: Job, at: DateTime<Utc>) {
-    match run_once(state, job).await {
-        Ok(summary) => tracing::info!(job = job.name(), %summary, "job ran"),
-        Err(JobError::Busy(_)) => tracing::info!(job = job.name(), "job already running elsewhere; skipped"),
-        Err(e) => tracing::error!(job = job.name(), error = %e, "job failed"),
-    }
-    if let Err(e) = store::set_last_fire(&state.db, job.name(), at.timestamp_millis()).await {
+/// Runs the job for fire time `at`; true when that fire time is done with (it ran, or
+/// another run of the job held the lease), false when the run failed.
+async fn fire(state: &AppState, job: Job, at: DateTime<Utc>) -> bool {
+    let done = match run_as(state, job, LeaseOwner::Service).await {
+        Ok(summary) => {
+            tracing::info!(job = job.name(), %summary, "job ran");
+            true
+        }
+        Err(JobError::Busy(_)) => {
+            tracing::info!(job = job.name(), "job already running elsewhere; skipped");
+            true
+        }
+        Err(e) => {
+            tracing::error!(job = job.name(), error = %e, "job failed; it will be retried");
+            false
+        }
+    };
+    if done && let Err(e) = store::set_last_fire(&state.db, job.name(), at.timestamp_millis()).await {
         tracing::error!(job = job.name(), error = %e, "could not record the job's run");
     }
+    done
 }
 
 #[cfg(test)]
@@ -115,6 +155,16 @@ mod tests {
         assert_eq!(next_fire(&early, local(2023, 7, 1, 1, 0)), Some(local(2023, 7, 1, 9, 35)));
         let half_past_midnight = Schedule::from_str("0 30 0 * * *").unwrap();
         assert_eq!(next_fire(&half_past_midnight, local(2023, 12, 31, 23, 59)), Some(local(2024, 1, 1, 0, 30)));
+    }
+
+    #[test]
+    fn a_failed_run_is_retried_before_the_next_fire_time_unless_that_comes_first() {
+        let now = local(2023, 7, 1, 18, 5);
+        let tomorrow = local(2023, 7, 2, 18, 5);
+        assert_eq!(wake_at(tomorrow, None, now), tomorrow);
+        assert_eq!(wake_at(tomorrow, Some(now), now), now + RETRY_AFTER);
+        let soon = now + chrono::TimeDelta::minutes(1);
+        assert_eq!(wake_at(soon, Some(now), now), soon);
     }
 
     #[test]

@@ -20,17 +20,37 @@ pub async fn get(db: &Db, name: &str) -> Result<Option<JobRow>, sqlx::Error> {
         .await
 }
 
+/// Who runs a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseOwner {
+    /// The running service's scheduler (at most one per database).
+    Service,
+    /// A one-shot command (`leadboard jobs run`, `sync-directory`).
+    Command,
+}
+
+impl LeaseOwner {
+    fn code(self) -> &'static str {
+        match self {
+            LeaseOwner::Service => "service",
+            LeaseOwner::Command => "command",
+        }
+    }
+}
+
 /// Takes the job's lease; false when another run holds it.
-pub async fn acquire(db: &Db, name: &str, now_ms: i64) -> Result<bool, sqlx::Error> {
+pub async fn acquire(db: &Db, name: &str, now_ms: i64, owner: LeaseOwner) -> Result<bool, sqlx::Error> {
     let mut tx = db.begin().await?;
     sqlx::query("INSERT INTO jobs (name) VALUES (?) ON CONFLICT (name) DO NOTHING")
         .bind(name)
         .execute(&mut *tx)
         .await?;
     let taken = sqlx::query(
-        "UPDATE jobs SET running_since = ? WHERE name = ? AND (running_since IS NULL OR running_since < ?)",
+        "UPDATE jobs SET running_since = ?, lease_owner = ?
+         WHERE name = ? AND (running_since IS NULL OR running_since < ?)",
     )
     .bind(now_ms)
+    .bind(owner.code())
     .bind(name)
     .bind(now_ms - STALE_LEASE_MS)
     .execute(&mut *tx)
@@ -43,13 +63,31 @@ pub async fn acquire(db: &Db, name: &str, now_ms: i64) -> Result<bool, sqlx::Err
 
 pub async fn release(db: &Db, name: &str, now_ms: i64, outcome: &str) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
-    sqlx::query("UPDATE jobs SET running_since = NULL, last_run_at = ?, last_outcome = ? WHERE name = ?")
-        .bind(now_ms)
-        .bind(outcome)
-        .bind(name)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE jobs SET running_since = NULL, lease_owner = NULL, last_run_at = ?, last_outcome = ? WHERE name = ?",
+    )
+    .bind(now_ms)
+    .bind(outcome)
+    .bind(name)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await
+}
+
+/// Releases the leases a previous run of the service left behind (it stopped or crashed
+/// while a job ran; that run's transaction rolled back). Returns the jobs released.
+pub async fn release_abandoned(db: &Db, now_ms: i64) -> Result<Vec<String>, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let names = sqlx::query_scalar(
+        "UPDATE jobs SET running_since = NULL, lease_owner = NULL, last_run_at = ?,
+             last_outcome = '中断：服务停止时仍在运行，未完成'
+         WHERE running_since IS NOT NULL AND lease_owner = 'service' RETURNING name",
+    )
+    .bind(now_ms)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(names)
 }
 
 /// Records the scheduled fire time a run was for (the scheduler's progress).

@@ -291,6 +291,27 @@ async fn the_first_start_syncs_the_directory_without_being_asked() {
 }
 
 #[tokio::test]
+async fn a_failed_scheduled_sync_is_not_counted_as_done_and_runs_again_at_the_next_start() {
+    let configured = TestApp::builder().config(&wecom_config()).scheduler("").configure().await;
+    refuse(&configured.mock, "department/simplelist", None, 60020, "not allow to access from your ip").await;
+    let app = configured.spawn().await;
+    crate::helpers::eventually("the failed first sync", || async {
+        app.count("SELECT COUNT(*) FROM jobs WHERE name = 'directory_sync' AND last_outcome LIKE '失败%'").await == 1
+    })
+    .await;
+    let done = app.count("SELECT COUNT(*) FROM jobs WHERE name = 'directory_sync' AND last_fire_at IS NOT NULL").await;
+    assert_eq!(done, 0, "a failed run is not recorded as the fire time done");
+    let stopped = app.stop().await;
+
+    Org::company().publish(&stopped.mock).await;
+    let app = TestApp::builder().restart_of(stopped).config(&wecom_config()).scheduler("").spawn().await;
+    crate::helpers::eventually("the sync at the next start", || async {
+        app.count("SELECT COUNT(*) FROM people").await == 9
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_second_sync_applies_exactly_who_moved_joined_and_departed() {
     let app = synced_app().await;
     let before = last_event(&app).await;

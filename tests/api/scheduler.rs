@@ -42,6 +42,40 @@ async fn a_run_missed_while_stopped_happens_once_at_start() {
     assert_eq!(runs, 1, "caught up once, not once per missed hour");
 }
 
+#[tokio::test]
+async fn a_lease_left_by_a_stopped_service_does_not_swallow_its_catch_up_run() {
+    let app = TestApp::spawn().await;
+    app.say("zhangwei", "C类 公司=云帆 联系人=王").await;
+    // The service stopped (or crashed) a minute ago in the middle of a reminders run.
+    let now = app.state.clock.now_ms();
+    let mut tx = app.state.db.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO jobs (name, last_fire_at, running_since, lease_owner) VALUES ('reminders', ?, ?, 'service')",
+    )
+    .bind(now - 48 * 3_600_000)
+    .bind(now - 60_000)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let stopped = app.stop().await;
+
+    let a_day_later = Arc::new(ShiftedClock::default());
+    a_day_later.advance(Duration::hours(25));
+    let app = TestApp::builder()
+        .restart_of(stopped)
+        .clock(a_day_later)
+        .scheduler("reminders = \"0 7 * * * *\"")
+        .spawn()
+        .await;
+    eventually("the missed run", || async {
+        app.count("SELECT COUNT(*) FROM events WHERE action = 'reminded'").await == 1
+    })
+    .await;
+    let lease = app.count("SELECT COUNT(*) FROM jobs WHERE name = 'reminders' AND running_since IS NOT NULL").await;
+    assert_eq!(lease, 0, "the abandoned lease was released and the run's own lease returned");
+}
+
 /// Runs the binary against the running service's database, without blocking the
 /// runtime the service shares with this test.
 async fn leadboard(app: &TestApp, args: &[&str]) -> (bool, String) {
