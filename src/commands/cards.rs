@@ -39,7 +39,8 @@ pub fn task_id(purpose: &str, id: &str) -> String {
     format!("lb-{purpose}-{id}-{:016x}", rand::random::<u64>())
 }
 
-/// Sends a record's card to `recipients` through the outbox and remembers it.
+/// Sends a record's card to `recipients` through the outbox and remembers it. False
+/// when there is nobody to send it to (nothing is stored).
 pub async fn send_record_card(
     settings: &Settings,
     now: DateTime<Utc>,
@@ -47,10 +48,10 @@ pub async fn send_record_card(
     record: &Record,
     purpose: Purpose,
     recipients: &[Person],
-) -> Result<(), sqlx::Error> {
+) -> Result<bool, sqlx::Error> {
     if recipients.is_empty() {
         tracing::warn!(record = record.id, "no confirmer to send the card to");
-        return Ok(());
+        return Ok(false);
     }
     let task = task_id(purpose.code(), &record.id.to_string());
     let users: Vec<String> = recipients.iter().map(|p| p.userid.clone()).collect();
@@ -66,7 +67,8 @@ pub async fn send_record_card(
         contest_id: None,
         recipients: &users,
     };
-    cards::insert(conn, &new, now_ms).await
+    cards::insert(conn, &new, now_ms).await?;
+    Ok(true)
 }
 
 fn record_card(record: &Record, purpose: Purpose, task: &str) -> Value {

@@ -1,5 +1,7 @@
 //! `onjob_check`: from the morning of the 3rd day after onboarding, a 在岗/离职 card
-//! for each placement to Talent Recruitment's confirmers. Each placement gets one.
+//! for each placement to Talent Recruitment's confirmers. Each placement gets one; a
+//! placement nobody can confirm yet gets its card on the first run after there is
+//! someone.
 
 use crate::app::AppState;
 use crate::commands::cards::{Purpose, send_record_card};
@@ -17,9 +19,13 @@ pub async fn run(state: &AppState) -> anyhow::Result<String> {
     let mut tx = state.db.begin().await?;
     let due = records::placements_due(&mut tx, &onboarded_by.to_string()).await?;
     let confirmers = directory::confirmers(&mut tx, DeptKind::Tr).await?;
+    let mut sent = 0;
     for record in &due {
         let recipients: Vec<_> = confirmers.iter().filter(|c| c.userid != record.reporter).cloned().collect();
-        send_record_card(&state.settings, now, &mut tx, record, Purpose::OnJob, &recipients).await?;
+        if !send_record_card(&state.settings, now, &mut tx, record, Purpose::OnJob, &recipients).await? {
+            continue;
+        }
+        sent += 1;
         let event = NewEvent {
             actor: "system",
             entity: "record",
@@ -31,5 +37,9 @@ pub async fn run(state: &AppState) -> anyhow::Result<String> {
         events::append(&mut tx, now.timestamp_millis(), event).await?;
     }
     tx.commit().await?;
-    Ok(format!("发送了 {} 张在岗确认卡片", due.len()))
+    let unsent = match due.len() - sent {
+        0 => String::new(),
+        n => format!("；{n} 条因招商引才事业部没有可发送的确认人而未发送，配置确认人后下次运行时补发"),
+    };
+    Ok(format!("发送了 {sent} 张在岗确认卡片{unsent}"))
 }

@@ -5,6 +5,7 @@
 use crate::app::AppState;
 use crate::clock::format_ms;
 use crate::commands::queue_text;
+use crate::domain::kind::RecordKind;
 use crate::domain::org::DeptKind;
 use crate::store::Tx;
 use crate::store::directory::{self, Person};
@@ -19,9 +20,9 @@ pub async fn run(state: &AppState) -> anyhow::Result<String> {
     let due = records::undecided_since(&mut tx, now - hours(settings.first_after_hours), "remind").await?;
     let reminded = remind(state, &mut tx, &due).await?;
     let late = records::undecided_since(&mut tx, now - hours(settings.escalate_after_hours), "escalate").await?;
-    escalate(state, &mut tx, &late).await?;
+    let escalated = escalate(state, &mut tx, &late).await?;
     tx.commit().await?;
-    Ok(format!("提醒 {reminded} 条，升级 {} 条", late.len()))
+    Ok(format!("提醒 {reminded} 条，升级 {escalated} 条"))
 }
 
 fn hours(h: u64) -> i64 {
@@ -32,38 +33,59 @@ fn line(r: &Record) -> String {
     format!("#{} {}「{}」（{}，{}）", r.id, r.kind().label(), r.what(), r.reporter_name, format_ms(r.occurred_at))
 }
 
-/// One digest per confirmer, listing the records they may decide.
+/// One digest per confirmer, listing the records they may decide. A record nobody can
+/// decide is not marked: it is reminded once there is a confirmer (and escalated anyway).
 async fn remind(state: &AppState, tx: &mut Tx, due: &[Record]) -> anyhow::Result<usize> {
-    let mut digests: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut digests: BTreeMap<String, Vec<&Record>> = BTreeMap::new();
     let mut confirmers: BTreeMap<&'static str, Vec<Person>> = BTreeMap::new();
     for kind in [DeptKind::Cs, DeptKind::Tr] {
         confirmers.insert(kind.as_str(), directory::confirmers(tx, kind).await?);
     }
+    let mut reminded = 0;
     for r in due {
         let dept = r.kind().receiving_dept().as_str();
-        for c in confirmers.get(dept).into_iter().flatten().filter(|c| c.userid != r.reporter) {
-            digests.entry(c.userid.clone()).or_default().push(line(r));
+        let to: Vec<String> = confirmers
+            .get(dept)
+            .into_iter()
+            .flatten()
+            .filter(|c| c.userid != r.reporter)
+            .map(|c| c.userid.clone())
+            .collect();
+        if to.is_empty() {
+            tracing::warn!(record = r.id, "no confirmer to remind");
+            continue;
+        }
+        for userid in to {
+            digests.entry(userid).or_default().push(r);
         }
         mark(state, tx, r, "remind").await?;
+        reminded += 1;
     }
     let hours = state.settings.reminders.first_after_hours;
-    for (userid, lines) in &digests {
-        let text = format!(
-            "⏰ 以下记录已超过 {hours} 小时未处理：\n{}\n请在卡片上操作，或回复「确认 #编号」/「驳回 #编号 原因」。",
-            lines.join("\n")
-        );
+    for (userid, records) in &digests {
+        let lines: Vec<String> = records.iter().map(|r| line(r)).collect();
+        let mut how = vec!["请在卡片上操作"];
+        if records.iter().any(|r| r.kind() != RecordKind::Placement) {
+            how.push("或回复「确认 #编号」/「驳回 #编号 原因」");
+        }
+        if records.iter().any(|r| r.kind() == RecordKind::Placement) {
+            how.push("上岗记录回复「在岗 #编号」/「离职 #编号」");
+        }
+        let text = format!("⏰ 以下记录已超过 {hours} 小时未处理：\n{}\n{}。", lines.join("\n"), how.join("，"));
         notify(state, tx, &[userid], &text).await?;
     }
-    Ok(due.len())
+    Ok(reminded)
 }
 
-async fn escalate(state: &AppState, tx: &mut Tx, late: &[Record]) -> anyhow::Result<()> {
-    for r in late {
-        mark(state, tx, r, "escalate").await?;
-    }
+/// Tells the audit group; without one, nothing is marked, so the escalation happens
+/// once an audit group is configured.
+async fn escalate(state: &AppState, tx: &mut Tx, late: &[Record]) -> anyhow::Result<usize> {
     let auditors: Vec<&str> = state.settings.roles.audit_group.iter().map(String::as_str).collect();
     if late.is_empty() || auditors.is_empty() {
-        return Ok(());
+        return Ok(0);
+    }
+    for r in late {
+        mark(state, tx, r, "escalate").await?;
     }
     let lines: Vec<String> = late.iter().map(line).collect();
     let text = format!(
@@ -71,7 +93,8 @@ async fn escalate(state: &AppState, tx: &mut Tx, late: &[Record]) -> anyhow::Res
         state.settings.reminders.escalate_after_hours,
         lines.join("\n")
     );
-    notify(state, tx, &auditors, &text).await
+    notify(state, tx, &auditors, &text).await?;
+    Ok(late.len())
 }
 
 async fn mark(state: &AppState, tx: &mut Tx, r: &Record, stage: &'static str) -> anyhow::Result<()> {

@@ -2,7 +2,7 @@
 //! text commands, idempotent and race-free decisions, refusals, the day-3 rule with
 //! new channels' base indicators, reminders and escalation.
 
-use crate::helpers::TestApp;
+use crate::helpers::{ORG, TestApp};
 use chrono::Duration;
 use leadboard::jobs::{Job, run_once};
 
@@ -297,4 +297,41 @@ async fn undecided_handoffs_are_reminded_then_escalated_once_each() {
     let logged =
         app.count("SELECT COUNT(*) FROM events WHERE entity_id = '1' AND action IN ('reminded', 'escalated')").await;
     assert_eq!(logged, 2);
+}
+
+#[tokio::test]
+async fn a_placements_reminder_asks_for_the_day_3_answer() {
+    let app = TestApp::spawn().await;
+    place(&app, "小王", 3, "自招").await;
+    run_once(&app.state, Job::OnjobCheck).await.unwrap();
+    app.advance(Duration::hours(25));
+    run_once(&app.state, Job::Reminders).await.unwrap();
+    let reminders: Vec<String> =
+        app.texts_to("tr_lead").await.into_iter().filter(|t| t.contains("超过 24 小时")).collect();
+    assert_eq!(reminders.len(), 1, "{reminders:?}");
+    assert!(reminders[0].contains("「在岗 #编号」/「离职 #编号」"), "{}", reminders[0]);
+    assert!(!reminders[0].contains("确认 #编号"), "确认 does not work on placements: {}", reminders[0]);
+}
+
+#[tokio::test]
+async fn nobody_to_send_to_leaves_cards_reminders_and_escalations_for_later() {
+    let no_tr_confirmer = ORG
+        .replace(
+            "name = \"吴总监\"\ndepartment = 3\nlevel = \"director\"\nconfirmer = true",
+            "name = \"吴总监\"\ndepartment = 3",
+        )
+        .replace(r#"audit_group = ["wanggm"]"#, "audit_group = []");
+    assert_eq!(no_tr_confirmer.matches("confirmer = true").count(), 2, "only CS's two confirmers are left");
+    let app = TestApp::builder().config(&no_tr_confirmer).spawn().await;
+    place(&app, "小王", 3, "自招").await;
+    let summary = run_once(&app.state, Job::OnjobCheck).await.unwrap();
+    assert!(summary.contains("发送了 0 张") && summary.contains("1 条因招商引才事业部没有"), "{summary}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM events WHERE action = 'onjob_check_sent'").await, 0);
+
+    say(&app, "zhangwei", "C类 公司=云帆 联系人=王").await;
+    app.advance(Duration::hours(73));
+    let summary = run_once(&app.state, Job::Reminders).await.unwrap();
+    assert!(summary.contains("升级 0 条"), "no audit group to tell: {summary}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM reminders WHERE stage = 'escalate'").await, 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM reminders WHERE stage = 'remind'").await, 1, "CS was reminded");
 }
