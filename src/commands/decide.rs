@@ -217,7 +217,17 @@ async fn set_closer(
         }
         None => ctx.sender.userid.clone(),
     };
-    records::set_closer(conn, r.id, &closer).await?;
+    if records::set_closer(conn, r.id, &closer).await? {
+        let event = NewEvent {
+            actor: &ctx.sender.userid,
+            entity: "record",
+            entity_id: r.id.to_string(),
+            action: "closer_set",
+            new_value: Some(closer),
+            ..Default::default()
+        };
+        events::append(conn, ctx.now_ms(), event).await?;
+    }
     Ok(())
 }
 
@@ -282,6 +292,16 @@ async fn follow_on(
     let mut have = records::base_count(conn, channel.id).await?;
     if r.kind() == RecordKind::Placement && have < need && channel.state().is_open() {
         records::set_base_for(conn, r.id, channel.id).await?;
+        let event = NewEvent {
+            actor: &ctx.sender.userid,
+            entity: "record",
+            entity_id: r.id.to_string(),
+            action: "base_placement",
+            new_value: Some(channel.id.to_string()),
+            reason: Some(format!("计入渠道 #{} 的基础指标（积分归渠道）", channel.id)),
+            ..Default::default()
+        };
+        events::append(conn, ctx.now_ms(), event).await?;
         have += 1;
     }
     if channel.state() == RecordState::Agreed || (to == RecordState::Agreed && r.id == channel.id) {

@@ -106,7 +106,6 @@ async fn claim(
     kind: RecordKind,
     p: &Parsed,
 ) -> Result<Claimed, CommandError> {
-    let now = ctx.now_ms();
     let claimed = |subject_id, name: &BoundedText, slot| Claimed {
         subject_id: Some(subject_id),
         subject_name: Some(name.to_string()),
@@ -116,18 +115,18 @@ async fn claim(
     match kind {
         RecordKind::LeadC | RecordKind::LeadB | RecordKind::LeadA => {
             let name = required(p, "公司")?;
-            let id = resolve(conn, Family::Client, name, p.credit_code(), now).await?;
+            let id = resolve(ctx, conn, Family::Client, name, p.credit_code()).await?;
             Ok(claimed(id, name, kind.code()))
         }
         RecordKind::ChannelSchool | RecordKind::ChannelAgency | RecordKind::ChannelPerson => {
             let name = required(p, "名称")?;
-            Ok(claimed(resolve(conn, Family::Channel, name, None, now).await?, name, "channel"))
+            Ok(claimed(resolve(ctx, conn, Family::Channel, name, None).await?, name, "channel"))
         }
         RecordKind::Referral => {
             let old = required(p, "老客户")?;
-            resolve(conn, Family::Client, old, None, now).await?;
+            resolve(ctx, conn, Family::Client, old, None).await?;
             let new = required(p, "新客户")?;
-            Ok(claimed(resolve(conn, Family::Client, new, None, now).await?, new, "referral"))
+            Ok(claimed(resolve(ctx, conn, Family::Client, new, None).await?, new, "referral"))
         }
         RecordKind::Placement => placement(ctx, conn, p).await,
     }
@@ -162,12 +161,13 @@ fn required<'p>(p: &'p Parsed, key: &str) -> Result<&'p BoundedText, CommandErro
 /// A credit code wins over the name; a name already registered under a different code
 /// is a different company and must be told apart.
 async fn resolve(
+    ctx: &Ctx<'_>,
     conn: &mut SqliteConnection,
     family: Family,
     name: &BoundedText,
     code: Option<&CreditCode>,
-    now_ms: i64,
 ) -> Result<i64, CommandError> {
+    let now_ms = ctx.now_ms();
     if let Some(code) = code
         && let Some(s) = records::subject_by_code(conn, family, code.as_str()).await?
     {
@@ -182,6 +182,15 @@ async fn resolve(
             )),
             (Some(code), None) => {
                 records::set_subject_code(conn, s.id, code.as_str()).await?;
+                let event = NewEvent {
+                    actor: &ctx.sender.userid,
+                    entity: "subject",
+                    entity_id: s.id.to_string(),
+                    action: "credit_code_set",
+                    new_value: Some(code.as_str().to_owned()),
+                    ..Default::default()
+                };
+                events::append(conn, now_ms, event).await?;
                 Ok(s.id)
             }
             (None, _) => Ok(s.id),

@@ -388,13 +388,14 @@ pub async fn set_reason(conn: &mut SqliteConnection, id: i64, reason: &str) -> R
     Ok(())
 }
 
-pub async fn set_closer(conn: &mut SqliteConnection, id: i64, closer: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE records SET closer = ? WHERE id = ? AND closer IS NULL")
+/// Records a transfer's closer unless one is recorded; whether it was set.
+pub async fn set_closer(conn: &mut SqliteConnection, id: i64, closer: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE records SET closer = ? WHERE id = ? AND closer IS NULL")
         .bind(closer)
         .bind(id)
         .execute(conn)
         .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// The live channel record (agreement) for a channel subject, if any.

@@ -209,6 +209,7 @@ async fn an_agency_channel_is_valid_after_its_third_placement_stays_three_days()
 
     let base: i64 = app.count("SELECT COUNT(*) FROM records WHERE base_for = 1").await;
     assert_eq!(base, 3, "the first three placements are the channel's base");
+    assert_eq!(app.count("SELECT COUNT(*) FROM events WHERE action = 'base_placement' AND new_value = '1'").await, 3);
     let mine = say(&app, "zhengqiang", "我的").await;
     assert!(mine.contains("已计入：2 分"), "base placements do not count again, the fourth does: {mine}");
     assert!(say(&app, "qianjing", "我的").await.contains("已计入：10 分"));
@@ -268,6 +269,8 @@ async fn confirming_a_transfer_records_its_closer() {
     let closer: String =
         sqlx::query_scalar("SELECT closer FROM records WHERE id = 2").fetch_one(app.state.db.reader()).await.unwrap();
     assert_eq!(closer, "tr_lead", "the confirmer closes when nobody is named");
+    let logged = app.count("SELECT COUNT(*) FROM events WHERE action = 'closer_set' AND actor = 'tr_lead'").await;
+    assert_eq!(logged, 2, "each closer is in the event log");
 }
 
 #[tokio::test]

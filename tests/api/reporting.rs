@@ -117,17 +117,30 @@ async fn a_credit_code_identifies_a_client_whatever_its_name() {
     let same_name_other_code = reply(&app, "sunli", "C类 公司=云帆科技 联系人=李 信用代码=91110000100003495Y").await;
     assert!(same_name_other_code.contains("不同的统一社会信用代码"), "{same_name_other_code}");
     assert_eq!(records(&app).await, 1);
+
+    // A code given later for a client known by name is attached to it, and logged.
+    reply(&app, "zhangwei", "C类 公司=星河传媒 联系人=王").await;
+    reply(&app, "zhangwei", "B类 公司=星河传媒 约面=2030-01-05 信用代码=91110000100003495Y").await;
+    let logged = app.count("SELECT COUNT(*) FROM events WHERE action = 'credit_code_set' AND actor = 'zhangwei'").await;
+    assert_eq!(logged, 1);
+    let by_code = reply(&app, "sunli", "B类 公司=星河 约面=2030-01-06 信用代码=91110000100003495Y").await;
+    assert!(by_code.contains("已由张伟"), "{by_code}");
 }
 
 #[tokio::test]
 async fn a_rejected_or_voided_claim_frees_the_client() {
     let app = TestApp::spawn().await;
     reply(&app, "zhangwei", "C类 公司=云帆 联系人=王").await;
-    let mut tx = app.state.db.begin().await.unwrap();
-    sqlx::query("UPDATE records SET state = 'rejected' WHERE id = 1").execute(&mut *tx).await.unwrap();
-    tx.commit().await.unwrap();
+    reply(&app, "cs_lead", "驳回 #1 信息不全").await;
     let again = reply(&app, "sunli", "C类 公司=云帆 联系人=李").await;
     assert!(again.contains("已登记 #2"), "{again}");
+    reply(&app, "wanggm", "作废 #2 重复").await;
+    let third = reply(&app, "zhangwei", "C类 公司=云帆 联系人=王").await;
+    assert!(third.contains("已登记 #3"), "{third}");
+    // The voided claim cannot come back over the live one.
+    let restore = reply(&app, "wanggm", "恢复 #2").await;
+    assert!(restore.contains("已有新的有效报备"), "{restore}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM records WHERE id = 2 AND state = 'voided'").await, 1);
 }
 
 #[tokio::test]
