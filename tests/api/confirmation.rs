@@ -135,6 +135,10 @@ async fn two_confirmers_pressing_at_once_make_one_decision() {
         .unwrap();
         assert_eq!(decisions, 1, "record {id}");
     }
+    // Each card is updated once, and each loser is told who decided.
+    assert_eq!(card_updates(&app).await.len(), 4);
+    let told = [app.texts_to("cs_lead").await, app.texts_to("cs_lead2").await].concat();
+    assert_eq!(told.iter().filter(|t| t.contains("无需重复操作")).count(), 4, "{told:?}");
 }
 
 #[tokio::test]
@@ -151,6 +155,8 @@ async fn only_the_receiving_departments_confirmers_decide_and_never_on_their_own
     assert!(app.cards_to("cs_lead").await.len() == 1, "the reporter gets no card for their own report");
     let card = app.cards_to("cs_lead2").await.remove(1);
     app.press("tr_lead", &card, "确认").await;
+    let told = app.texts_to("tr_lead").await;
+    assert!(told.iter().any(|t| t.contains("须由客户成功事业部的确认人处理")), "the presser is told why: {told:?}");
     assert!(say(&app, "cs_lead", "确认 #99").await.contains("没有找到记录 #99"));
     assert_eq!(app.count("SELECT COUNT(*) FROM records WHERE state = 'reported'").await, 2, "nothing decided");
 }

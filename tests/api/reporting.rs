@@ -160,6 +160,23 @@ async fn two_people_claiming_at_the_same_moment_one_wins() {
 }
 
 #[tokio::test]
+async fn the_database_itself_refuses_a_second_live_claim() {
+    let app = TestApp::spawn().await;
+    reply(&app, "zhangwei", "C类 公司=云帆 联系人=王").await;
+    // A second live claim of the same client and stage, written past every check.
+    let copy = "INSERT INTO records (kind, mode, reporter, reporter_dept, reporter_class, subject_id, claim_slot,
+                    fields, points, state, occurred_at)
+                SELECT kind, mode, 'sunli', reporter_dept, reporter_class, subject_id, claim_slot, fields, points,
+                    'reported', occurred_at
+                FROM records WHERE id = 1";
+    let mut tx = app.state.db.begin().await.unwrap();
+    let error = sqlx::query(copy).execute(&mut *tx).await.expect_err("the unique index refuses it");
+    assert!(leadboard::store::records::is_unique_violation(&error), "{error}");
+    sqlx::query("UPDATE records SET state = 'rejected' WHERE id = 1").execute(&mut *tx).await.unwrap();
+    sqlx::query(copy).execute(&mut *tx).await.expect("a rejected claim no longer holds the client");
+}
+
+#[tokio::test]
 async fn unknown_people_are_refused_politely_and_change_nothing() {
     let app = TestApp::spawn().await;
     let answer = reply(&app, "stranger", "C类 公司=云帆 联系人=王").await;
