@@ -441,27 +441,36 @@ fn parse_amount(text: &str) -> Result<Fen, Problem> {
     if fen.0 <= 0 { Err(Problem::NotPositive) } else { Ok(fen) }
 }
 
-/// `2023-07-15`, `2023/7/15`, `2023.7.15`, `2023年7月15日`; without a year (`7月15日`,
-/// `7-15`) the current year.
+/// A day that has happened (`入职`): `2023-07-15`, `2023/7/15`, `2023.7.15`,
+/// `2023年7月15日`; without a year (`7月15日`, `7-15`) the latest such day up to
+/// `today` (so `12-30` written on 2 January is last year's).
 pub fn parse_date(text: &str, today: NaiveDate) -> Option<NaiveDate> {
+    match parse_day(text, today)? {
+        (date, false) if date > today => NaiveDate::from_ymd_opt(date.year() - 1, date.month(), date.day()),
+        (date, _) => Some(date),
+    }
+}
+
+/// A date as written, without a year in the current year; and whether a year was written.
+fn parse_day(text: &str, today: NaiveDate) -> Option<(NaiveDate, bool)> {
     let text = text.trim().trim_end_matches(['日', '号']).replace(['年', '月', '/', '.'], "-");
     let parts: Vec<&str> = text.split('-').map(str::trim).collect();
     let nums: Vec<u32> = parts.iter().map(|p| p.parse().ok()).collect::<Option<_>>()?;
     match nums.as_slice() {
-        [y, m, d] if parts[0].len() == 4 => NaiveDate::from_ymd_opt(*y as i32, *m, *d),
-        [m, d] => NaiveDate::from_ymd_opt(today.year(), *m, *d),
+        [y, m, d] if parts[0].len() == 4 => Some((NaiveDate::from_ymd_opt(*y as i32, *m, *d)?, true)),
+        [m, d] => Some((NaiveDate::from_ymd_opt(today.year(), *m, *d)?, false)),
         _ => None,
     }
 }
 
-/// A date, optionally followed by `HH:MM`.
+/// A date (without a year: the current year), optionally followed by `HH:MM`.
 fn parse_date_time(text: &str, today: NaiveDate) -> Option<NaiveDateTime> {
     let text = text.trim();
     let (date, time) = match text.rsplit_once(' ') {
         Some((d, t)) if t.contains(':') => (d, Some(t)),
         _ => (text, None),
     };
-    let date = parse_date(date, today)?;
+    let (date, _) = parse_day(date, today)?;
     let time = match time {
         Some(t) => NaiveTime::parse_from_str(t.trim(), "%H:%M").ok()?,
         None => NaiveTime::MIN,

@@ -143,6 +143,18 @@ fn typed_values_are_exact() {
     assert_eq!(p.month("月份"), Month::new(2023, 7));
 }
 
+#[test]
+fn an_onboarding_date_without_a_year_is_the_latest_such_day_so_far() {
+    let date = |text: &str| parse(&format!("上岗 姓名=小王 入职={text}"), today()).unwrap().date("入职");
+    assert_eq!(date("7月18日"), NaiveDate::from_ymd_opt(2023, 7, 18));
+    assert_eq!(date("7-20"), NaiveDate::from_ymd_opt(2023, 7, 20));
+    assert_eq!(date("12-30"), NaiveDate::from_ymd_opt(2022, 12, 30), "not this year's, which is still to come");
+    assert_eq!(date("2023-12-30"), NaiveDate::from_ymd_opt(2023, 12, 30), "a written year is kept (and refused later)");
+    // An appointment keeps the current year.
+    let p = parse("B类 公司=云帆 约面=12-30 10:00", today()).unwrap();
+    assert_eq!(p.get("约面").map(display), Some("2023-12-30 10:00".to_owned()));
+}
+
 /// (message, what the error must say)
 const REFUSED: &[(&str, &str)] = &[
     ("", "消息是空的"),

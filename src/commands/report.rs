@@ -137,6 +137,10 @@ async fn placement(ctx: &Ctx<'_>, conn: &mut SqliteConnection, p: &Parsed) -> Re
     if onboard > ctx.today() {
         return refuse(format!("入职日期 {onboard} 还没到：请在入职当天或之后报备。"));
     }
+    let earliest = earliest_onboarding(ctx);
+    if onboard < earliest {
+        return refuse(format!("入职日期 {onboard} 太早：只能报备 {earliest} 及以后入职的人员，请核对日期。"));
+    }
     let channel = p.text("渠道").filter(|c| c.as_str() != "自招");
     let channel_id = match channel {
         None => None,
@@ -151,6 +155,14 @@ async fn placement(ctx: &Ctx<'_>, conn: &mut SqliteConnection, p: &Parsed) -> Re
         }
     };
     Ok(Claimed { subject_id: None, subject_name: p.text("姓名").map(|n| n.to_string()), slot: None, channel_id })
+}
+
+/// The earliest onboarding a placement may report: the programme's start, or without
+/// one a year back (an older date is a typo, and would be due for its day-3 check at once).
+fn earliest_onboarding(ctx: &Ctx<'_>) -> NaiveDate {
+    let today = ctx.today();
+    let year_ago = today.checked_sub_days(chrono::Days::new(365)).unwrap_or(today);
+    ctx.settings.programme.as_ref().and_then(|p| p.start).unwrap_or(year_ago)
 }
 
 fn required<'p>(p: &'p Parsed, key: &str) -> Result<&'p BoundedText, CommandError> {

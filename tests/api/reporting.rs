@@ -15,6 +15,9 @@ async fn reply(app: &TestApp, from: &str, text: &str) -> String {
 #[tokio::test]
 async fn every_report_kind_is_recorded_numbered_and_routed() {
     let app = TestApp::spawn().await;
+    let onboarded = app.today().checked_sub_days(chrono::Days::new(2)).unwrap();
+    let via_channel = format!("上岗 姓名=小王 入职={onboarded} 渠道=好工作人力");
+    let self_recruited = format!("上岗 姓名=小李 入职={onboarded} 渠道=自招");
     let cases = [
         (
             "zhangwei",
@@ -36,8 +39,8 @@ async fn every_report_kind_is_recorded_numbered_and_routed() {
         ),
         ("zhengqiang", "机构渠道 名称=好工作人力", "新增机构渠道", "3人在岗满3天", "channel_agency", 10),
         ("qianjing", "个人渠道 名称=王师傅 方式=转接 接手=郑强", "新增个人渠道", "1人在岗满3天", "channel_person", 5),
-        ("zhengqiang", "上岗 姓名=小王 入职=2020-01-02 渠道=好工作人力", "新增安置上岗", "确认在岗", "placement", 2),
-        ("zhengqiang", "上岗 姓名=小李 入职=2020-01-02 渠道=自招", "新增安置上岗", "确认在岗", "placement", 2),
+        ("zhengqiang", via_channel.as_str(), "新增安置上岗", "确认在岗", "placement", 2),
+        ("zhengqiang", self_recruited.as_str(), "新增安置上岗", "确认在岗", "placement", 2),
         ("sunli", "转介绍 老客户=杭州云帆科技有限公司 新客户=星河传媒", "转介绍", "客户成功事业部", "referral", 0),
     ];
     for (n, (from, text, label, confirm, kind, points)) in cases.into_iter().enumerate() {
@@ -71,13 +74,14 @@ async fn every_report_kind_is_recorded_numbered_and_routed() {
 
 #[tokio::test]
 async fn invalid_reports_are_explained_and_store_nothing() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().config("[programme]\nname = \"全员营销\"\nstart = \"2020-01-01\"\n").spawn().await;
     let cases = [
         ("C类 公司=云帆", "缺少必填字段“联系人”"),
         ("A类 公司=云帆 金额=-3", "格式不对"),
         ("B类 公司=云帆 约面=2023-02-30", "不是有效的日期时间"),
         ("上岗 姓名=小王 入职=2099-01-01", "还没到"),
-        ("上岗 姓名=小王 入职=2020-01-01 渠道=不存在的渠道", "没有找到渠道"),
+        ("上岗 姓名=小王 入职=2023-07-01 渠道=不存在的渠道", "没有找到渠道"),
+        ("上岗 姓名=小王 入职=2019-12-31 渠道=自招", "太早：只能报备 2020-01-01 及以后入职的人员"),
         ("院校渠道 名称=杭州职院 接手=郑强", "只有 方式=转接"),
         ("个人渠道 名称=王师傅 方式=转接 接手=陈经理", "须是招商引才事业部的成员"),
         ("C类 公司=云帆 联系人=王 信用代码=91330100716105852X", "统一社会信用代码"),
