@@ -132,6 +132,28 @@ fn every_command_parses_in_its_forms() {
     }
 }
 
+/// Every accepted one-liner, pasted as a multi-line form (`键：值` per line, full-width
+/// colon, or `键:值`), says the same.
+#[test]
+fn every_command_parses_as_a_pasted_multi_line_form() {
+    for (message, _, _) in ACCEPTED {
+        let one_line = parse(message, today()).unwrap();
+        let fields = one_line.to_json();
+        for colon in ["：", ":"] {
+            let lines: Vec<String> = fields
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| format!("{k}{colon}{}", v.as_str().unwrap()))
+                .collect();
+            let form = format!("{}\n{}\n", one_line.spec.name, lines.join("\n"));
+            let pasted = parse(&form, today()).unwrap_or_else(|e| panic!("{form:?}: {e}"));
+            assert_eq!(pasted.spec.id, one_line.spec.id, "{form:?}");
+            assert_eq!(pasted.to_json(), fields, "{form:?}");
+        }
+    }
+}
+
 #[test]
 fn typed_values_are_exact() {
     let p = parse("A类 公司=云帆 金额=0.1万", today()).unwrap();
