@@ -140,12 +140,8 @@ fn every_command_parses_as_a_pasted_multi_line_form() {
         let one_line = parse(message, today()).unwrap();
         let fields = one_line.to_json();
         for colon in ["：", ":"] {
-            let lines: Vec<String> = fields
-                .as_object()
-                .unwrap()
-                .iter()
-                .map(|(k, v)| format!("{k}{colon}{}", v.as_str().unwrap()))
-                .collect();
+            let lines: Vec<String> =
+                fields.as_object().unwrap().iter().map(|(k, v)| format!("{k}{colon}{}", v.as_str().unwrap())).collect();
             let form = format!("{}\n{}\n", one_line.spec.name, lines.join("\n"));
             let pasted = parse(&form, today()).unwrap_or_else(|e| panic!("{form:?}: {e}"));
             assert_eq!(pasted.spec.id, one_line.spec.id, "{form:?}");

@@ -36,6 +36,12 @@ pub async fn run(ctx: &Ctx<'_>, conn: &mut SqliteConnection, kind: RecordKind, p
         return refuse(already_claimed(ctx, kind, claimed.subject_name.as_deref(), &holder));
     }
     let record = new_record(ctx, kind, p, &claimed, closer);
+    if let (Some(person), Some(day)) = (&record.person_key, &record.onboard_date)
+        && let Some(holder) = records::live_placement(conn, person, day).await?
+    {
+        let placed = format!("{}（{day} 入职）", claimed.subject_name.as_deref().unwrap_or_default());
+        return refuse(already_claimed(ctx, kind, Some(&placed), &holder));
+    }
     let id = match records::insert(conn, &record).await {
         Ok(id) => id,
         // Someone else's claim committed between our check and insert: the index decides.
@@ -237,6 +243,7 @@ fn new_record(ctx: &Ctx<'_>, kind: RecordKind, p: &Parsed, claimed: &Claimed, cl
         claim_slot: claimed.slot,
         channel_id: claimed.channel_id,
         onboard_date: p.date("入职").map(|d| d.to_string()),
+        person_key: p.text("姓名").filter(|_| kind == RecordKind::Placement).map(|n| name_key(n.as_str())),
         amount_fen: p.amount("金额").map(|a| a.0),
         fields: p.to_json(),
         points: ctx.settings.points.for_kind(kind),
@@ -251,6 +258,7 @@ fn already_claimed(ctx: &Ctx<'_>, kind: RecordKind, subject: Option<&str>, holde
     let who = if holder.reporter == ctx.sender.userid { "您".to_owned() } else { holder.reporter_name.clone() };
     let what = match kind {
         RecordKind::Referral => "转介绍".to_owned(),
+        RecordKind::Placement => "安置上岗".to_owned(),
         k if k.receiving_dept() == DeptKind::Tr => "渠道".to_owned(),
         k => k.label().to_owned(),
     };

@@ -107,6 +107,8 @@ pub struct NewRecord {
     pub claim_slot: Option<&'static str>,
     pub channel_id: Option<i64>,
     pub onboard_date: Option<String>,
+    /// A placement's placed person (normalised name), with `onboard_date` its identity.
+    pub person_key: Option<String>,
     pub amount_fen: Option<i64>,
     pub fields: serde_json::Value,
     pub points: i64,
@@ -116,12 +118,13 @@ pub struct NewRecord {
 }
 
 /// Inserts a record. A second live claim of the same subject and slot fails on the
-/// `records_first_claim` unique index (see `is_unique_violation`).
+/// `records_first_claim` unique index, a second live placement of the same person and
+/// day on `records_placement_claim` (see `is_unique_violation`).
 pub async fn insert(conn: &mut SqliteConnection, r: &NewRecord) -> Result<i64, sqlx::Error> {
     let id = sqlx::query(
         "INSERT INTO records (kind, mode, reporter, reporter_dept, reporter_class, closer, subject_id, claim_slot,
-             channel_id, onboard_date, amount_fen, fields, points, stage_rule, state, occurred_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             channel_id, onboard_date, person_key, amount_fen, fields, points, stage_rule, state, occurred_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(r.kind.code())
     .bind(r.mode.code())
@@ -133,6 +136,7 @@ pub async fn insert(conn: &mut SqliteConnection, r: &NewRecord) -> Result<i64, s
     .bind(r.claim_slot)
     .bind(r.channel_id)
     .bind(&r.onboard_date)
+    .bind(&r.person_key)
     .bind(r.amount_fen)
     .bind(r.fields.to_string())
     .bind(r.points)
@@ -172,6 +176,23 @@ pub async fn live_claim(
     )
     .bind(subject_id)
     .bind(slot)
+    .fetch_optional(&mut *conn)
+    .await
+}
+
+/// The live placement of this person (normalised name) onboarding on this day.
+pub async fn live_placement(
+    conn: &mut SqliteConnection,
+    person_key: &str,
+    onboard_date: &str,
+) -> Result<Option<Claim>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT r.id AS record_id, r.reporter, p.name AS reporter_name, r.occurred_at, r.state
+         FROM records r JOIN people p ON p.userid = r.reporter
+         WHERE r.kind = 'placement' AND r.person_key = ? AND r.onboard_date = ? AND r.state IN ('onboarded', 'confirmed')",
+    )
+    .bind(person_key)
+    .bind(onboard_date)
     .fetch_optional(&mut *conn)
     .await
 }

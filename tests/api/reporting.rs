@@ -164,6 +164,19 @@ async fn two_people_claiming_at_the_same_moment_one_wins() {
 }
 
 #[tokio::test]
+async fn a_placed_person_is_claimed_once_per_onboarding_day() {
+    let app = TestApp::spawn().await;
+    let day = app.today().checked_sub_days(chrono::Days::new(1)).unwrap();
+    reply(&app, "zhengqiang", &format!("上岗 姓名=王小明 入职={day} 渠道=自招")).await;
+    let twice = reply(&app, "qianjing", &format!("上岗 姓名=　王小明　 入职={day} 渠道=自招")).await;
+    assert!(twice.contains("「王小明（") && twice.contains("已由郑强于") && twice.contains("先报先得"), "{twice}");
+    let other_day = app.today();
+    let again = reply(&app, "qianjing", &format!("上岗 姓名=王小明 入职={other_day} 渠道=自招")).await;
+    assert!(again.contains("已登记 #2"), "another onboarding is another placement: {again}");
+    assert_eq!(records(&app).await, 2);
+}
+
+#[tokio::test]
 async fn the_database_itself_refuses_a_second_live_claim() {
     let app = TestApp::spawn().await;
     reply(&app, "zhangwei", "C类 公司=云帆 联系人=王").await;
