@@ -309,7 +309,13 @@ pub async fn finalise(
     .await?;
     let announcement = final_markdown(def, &standings, pool, &payouts);
     broadcast(ctx.now, conn, def, &announcement).await?;
-    let winners: Vec<&str> = standings.iter().filter(|t| t.rank == 1).map(|t| t.name.as_str()).collect();
+    let winners: Vec<&str> = contest::winners(&standings).iter().map(|t| t.name.as_str()).collect();
+    if winners.is_empty() {
+        return Ok(format!(
+            "「{}」终审完成：没有队伍得分，无第一名，奖池 {pool} 元不发放。排名已保存，结果已播报。",
+            def.name
+        ));
+    }
     Ok(format!(
         "「{}」终审完成：第一名 {}，奖池 {pool} 元已按规则分配（{} 人），结果已播报。",
         def.name,
@@ -341,11 +347,16 @@ fn final_markdown(def: &ContestDef, standings: &[TeamStanding], pool: Fen, payou
         lines.push(format!("{}. **{}** {} 分", t.rank, md(&t.name), t.points));
     }
     lines.push(String::new());
+    let winners = contest::winners(standings);
+    if winners.is_empty() {
+        lines.push(format!("没有队伍得分，本次比赛无第一名，奖池 **{pool}** 元不发放。"));
+        return lines.join("\n");
+    }
     lines.push(format!(
         "奖池 **{pool}** 元，由第一名队伍按{}分配：",
         if def.split == crate::config::SplitRule::Stake { "PK金比例" } else { "人数平均" }
     ));
-    for t in standings.iter().filter(|t| t.rank == 1) {
+    for t in winners {
         for m in &t.members {
             let amount = payouts.iter().find(|p| p.userid == m.userid).map(|p| p.amount).unwrap_or_default();
             lines.push(format!("> {} {} 元", md(&m.name), amount));

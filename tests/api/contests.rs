@@ -278,3 +278,115 @@ members = ["sunli"]
     assert!(standings.contains("第1名 \"引号\"队\\反斜杠🚀 1 分（张伟1）"), "{standings}");
     assert!(standings.contains("第2名 空队 0 分"), "{standings}");
 }
+
+/// A client-development contest from 10 days ago to 10 days ahead with these teams
+/// (`[]` members: a team nobody is in), split and sponsorship.
+async fn contest_with(teams: &[(&str, &[&str])], split: &str, sponsorship: &str) -> TestApp {
+    let today = chrono::Utc::now().with_timezone(&leadboard::clock::TZ).date_naive();
+    let mut config = format!(
+        r#"
+[[contests]]
+id = "client-pk"
+name = "客户开发PK"
+kinds = ["lead_c", "lead_b", "lead_a"]
+start = "{start}"
+end = "{end}"
+sponsorship = "{sponsorship}"
+split = "{split}"
+chats = ["appchat:wrchat1"]
+"#,
+        start = today.checked_sub_days(Days::new(10)).unwrap(),
+        end = today.checked_add_days(Days::new(10)).unwrap(),
+    );
+    for (name, members) in teams {
+        let members: Vec<String> = members.iter().map(|m| format!("\"{m}\"")).collect();
+        config.push_str(&format!("[[contests.teams]]\nname = \"{name}\"\nmembers = [{}]\n", members.join(", ")));
+    }
+    TestApp::builder().config(&config).spawn().await
+}
+
+async fn payouts(app: &TestApp) -> Vec<(String, i64)> {
+    sqlx::query_as("SELECT userid, amount_fen FROM contest_payouts ORDER BY userid")
+        .fetch_all(app.state.db.reader())
+        .await
+        .unwrap()
+}
+
+async fn final_broadcast(app: &TestApp) -> String {
+    app.drain().await;
+    let sent = markdowns(&app.api_calls("appchat/send").await, "markdown");
+    sent.into_iter().find(|m| m.contains("终审结果")).expect("the final result is broadcast")
+}
+
+#[tokio::test]
+async fn when_no_team_scored_the_final_keeps_the_ranking_and_pays_nobody() {
+    let app = contest_with(&[("雄鹰队", &["zhangwei"]), ("猎豹队", &["sunli"]), ("空队", &[])], "stake", "1000").await;
+    say(&app, "zhangwei", "C类 公司=未确认公司 联系人=王").await; // never confirmed: 0 points
+    app.advance(Duration::days(11));
+    run_once(&app.state, Job::ContestCutoff).await.unwrap();
+
+    let answer = say(&app, "wanggm", "终审 客户开发PK").await;
+
+    assert!(answer.contains("没有队伍得分，无第一名，奖池 1200.00 元不发放"), "{answer}");
+    let (state, pool, result): (String, i64, String) =
+        sqlx::query_as("SELECT state, pool_fen, result FROM contests").fetch_one(app.state.db.reader()).await.unwrap();
+    assert_eq!((state.as_str(), pool), ("final", 120_000));
+    let ranking: Vec<Value> = serde_json::from_str(&result).unwrap();
+    assert_eq!(ranking.len(), 3, "the ranking is stored: {result}");
+    assert_eq!(payouts(&app).await, vec![], "no payout is stored");
+    let broadcast = final_broadcast(&app).await;
+    assert!(broadcast.contains("没有队伍得分，本次比赛无第一名，奖池 **1200.00** 元不发放"), "{broadcast}");
+    assert!(!broadcast.contains("分配"), "{broadcast}");
+}
+
+#[tokio::test]
+async fn a_tie_for_first_splits_the_pool_between_the_teams_and_by_stake_inside() {
+    // Stakes 100 + 300 + 100 and sponsorship 1000.01: a pool of 150001 fen. A team
+    // nobody is in stays at 0 and takes nothing.
+    let teams: &[(&str, &[&str])] = &[("雄鹰队", &["zhangwei", "cs_lead"]), ("猎豹队", &["sunli"]), ("空队", &[])];
+    let app = contest_with(teams, "stake", "1000.01").await;
+    confirmed_lead(&app, "zhangwei", "云帆", "C类").await;
+    confirmed_lead(&app, "sunli", "星河", "C类").await;
+    app.advance(Duration::days(11));
+    run_once(&app.state, Job::ContestCutoff).await.unwrap();
+    let card = app.cards_to("wanggm").await.into_iter().last().expect("the finalise card");
+
+    app.press("wanggm", &card, "终审").await;
+
+    // 75001 to 雄鹰队 (first in configuration order gets the odd fen), 75000 to 猎豹队.
+    // 雄鹰队 by stake 300 : 100 → 56250.75 and 18750.25: the fen to the larger fraction.
+    assert_eq!(
+        payouts(&app).await,
+        vec![("cs_lead".into(), 56_251), ("sunli".into(), 75_000), ("zhangwei".into(), 18_750)]
+    );
+    assert_eq!(app.count("SELECT SUM(amount_fen) FROM contest_payouts").await, 150_001);
+    assert_eq!(app.count("SELECT pool_fen FROM contests").await, 150_001);
+    let broadcast = final_broadcast(&app).await;
+    for line in
+        ["1. **雄鹰队** 1 分", "1. **猎豹队** 1 分", "3. **空队** 0 分", "> 陈经理 562.51 元", "> 孙丽 750.00 元"]
+    {
+        assert!(broadcast.contains(line), "{line} in {broadcast}");
+    }
+}
+
+#[tokio::test]
+async fn an_equal_split_pays_every_member_of_the_winning_team_alike() {
+    // Stakes 100 + 300 + 200 + 100 and sponsorship 1000: 170000 fen, in three.
+    let teams: &[(&str, &[&str])] =
+        &[("雄鹰队", &["zhangwei", "cs_lead", "cs_lead2"]), ("猎豹队", &["sunli"]), ("空队", &[])];
+    let app = contest_with(teams, "equal", "1000").await;
+    confirmed_lead(&app, "zhangwei", "云帆", "B类").await;
+    confirmed_lead(&app, "sunli", "星河", "C类").await;
+    app.advance(Duration::days(11));
+
+    let answer = say(&app, "wanggm", "终审 客户开发PK").await;
+
+    assert!(answer.contains("第一名 雄鹰队，奖池 1700.00 元已按规则分配（3 人）"), "{answer}");
+    // 56666.67 each: the two fen left go to the first in userid order.
+    assert_eq!(
+        payouts(&app).await,
+        vec![("cs_lead".into(), 56_667), ("cs_lead2".into(), 56_667), ("zhangwei".into(), 56_666)]
+    );
+    let broadcast = final_broadcast(&app).await;
+    assert!(broadcast.contains("由第一名队伍按人数平均分配") && broadcast.contains("> 张伟 566.66 元"), "{broadcast}");
+}
