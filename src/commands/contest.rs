@@ -154,6 +154,14 @@ pub fn find<'a>(
     }
 }
 
+/// The answer when no contest has started yet: when the first one starts.
+fn not_started(defs: &[ContestDef]) -> String {
+    match defs.iter().min_by_key(|d| d.start_ms) {
+        Some(first) => format!("PK比赛还没有开始，暂无待审内容（最早的「{}」于 {} 开始）。", first.name, first.start),
+        None => "目前没有PK比赛。".into(),
+    }
+}
+
 /// `排行 [比赛]`.
 pub async fn standings_command(ctx: &Ctx<'_>, conn: &mut SqliteConnection, p: &Parsed) -> CommandResult {
     let defs = ctx.settings.contest_defs();
@@ -369,6 +377,9 @@ fn final_markdown(def: &ContestDef, standings: &[TeamStanding], pool: Fen, payou
 pub async fn review_command(ctx: &Ctx<'_>, conn: &mut SqliteConnection, p: &Parsed) -> CommandResult {
     let defs = ctx.settings.contest_defs();
     let chosen = find(&defs, p.text("比赛").map(|t| t.as_str()), ctx.now)?;
+    if chosen.is_empty() {
+        return refuse(not_started(&defs));
+    }
     let mut lines = Vec::new();
     for def in chosen {
         let items = crate::store::records::contest_review(conn, &def.id).await?;

@@ -390,3 +390,27 @@ async fn an_equal_split_pays_every_member_of_the_winning_team_alike() {
     let broadcast = final_broadcast(&app).await;
     assert!(broadcast.contains("由第一名队伍按人数平均分配") && broadcast.contains("> 张伟 566.66 元"), "{broadcast}");
 }
+
+#[tokio::test]
+async fn review_before_any_contest_started_says_so() {
+    let start = chrono::Utc::now().with_timezone(&leadboard::clock::TZ).date_naive() + Days::new(5);
+    let config = format!(
+        r#"
+[[contests]]
+id = "client-pk"
+name = "客户开发PK"
+kinds = ["lead_c"]
+start = "{start}"
+end = "{end}"
+[[contests.teams]]
+name = "雄鹰队"
+members = ["zhangwei"]
+"#,
+        end = start + Days::new(10),
+    );
+    let app = TestApp::builder().config(&config).spawn().await;
+
+    let answer = say(&app, "wanggm", "待审").await;
+
+    assert_eq!(answer, format!("PK比赛还没有开始，暂无待审内容（最早的「客户开发PK」于 {start} 开始）。"));
+}
