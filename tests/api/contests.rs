@@ -2,10 +2,12 @@
 //! app chats and robot webhooks, the cut-off card, the audit group's voids and final
 //! ranking, and who may do what.
 
-use crate::helpers::TestApp;
-use chrono::{Days, Duration};
+use crate::helpers::{ORG, TestApp};
+use chrono::{Days, Duration, TimeZone};
+use leadboard::clock::{ManualClock, TZ};
 use leadboard::jobs::{Job, run_once};
 use serde_json::Value;
+use std::sync::Arc;
 
 /// A client-development contest from 10 days ago to 10 days ahead (cut-off 17:00),
 /// two one-person CS teams, broadcasting to an app chat and a robot webhook.
@@ -413,4 +415,70 @@ members = ["zhangwei"]
     let answer = say(&app, "wanggm", "待审").await;
 
     assert_eq!(answer, format!("PK比赛还没有开始，暂无待审内容（最早的「客户开发PK」于 {start} 开始）。"));
+}
+
+/// The test organisation plus `newcomers` in Customer Success, and a contest in July
+/// 2023 (cut-off 17:00 on the 15th) between two whole departments.
+fn departments_contest(newcomers: &[&str]) -> String {
+    let mut config = ORG.to_owned();
+    for userid in newcomers {
+        config.push_str(&format!("[[directory.users]]\nuserid = \"{userid}\"\nname = \"{userid}\"\ndepartment = 2\n"));
+    }
+    config.push_str(
+        r#"
+[[contests]]
+id = "dept-pk"
+name = "部门PK"
+kinds = ["lead_c", "lead_b", "lead_a"]
+start = "2023-07-01"
+end = "2023-07-15"
+[[contests.teams]]
+name = "客户成功队"
+department = 2
+[[contests.teams]]
+name = "招商队"
+department = 3
+"#,
+    );
+    config
+}
+
+async fn members(app: &TestApp) -> Vec<String> {
+    sqlx::query_scalar("SELECT userid FROM contest_members WHERE contest_id = 'dept-pk' ORDER BY userid")
+        .fetch_all(app.state.db.reader())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn department_teams_stop_growing_at_the_cut_off() {
+    let at = |h, m| TZ.with_ymd_and_hms(2023, 7, 15, h, m, 0).unwrap().with_timezone(&chrono::Utc);
+    let clock = Arc::new(ManualClock::new(at(10, 0)));
+    let start = |config: String, stopped| {
+        let builder = TestApp::builder().config(&config).clock(clock.clone());
+        match stopped {
+            Some(stopped) => builder.restart_of(stopped),
+            None => builder,
+        }
+        .spawn()
+    };
+    let app = start(departments_contest(&[]), None).await;
+    let before = members(&app).await;
+    assert_eq!(before.len(), 6, "{before:?}");
+
+    // Before the cut-off a newcomer joins their department's team, with a stake.
+    let app = start(departments_contest(&["xinren"]), Some(app.stop().await)).await;
+    assert!(members(&app).await.contains(&"xinren".to_owned()));
+
+    // After it (frozen or not yet), newcomers no longer change the team or the pool.
+    clock.set(at(17, 30));
+    let app = start(departments_contest(&["xinren", "wanlai"]), Some(app.stop().await)).await;
+    assert!(!members(&app).await.contains(&"wanlai".to_owned()), "added after the cut-off");
+    run_once(&app.state, Job::ContestCutoff).await.unwrap();
+    let app = start(departments_contest(&["xinren", "wanlai", "houlai"]), Some(app.stop().await)).await;
+    run_once(&app.state, Job::DirectorySync).await.unwrap();
+    assert_eq!(members(&app).await.len(), 7);
+    // Stakes 100 + 300 + 200 + 100 + 100 (xinren) and 500 + 100.
+    let standings = say(&app, "lina", "排行 部门PK").await;
+    assert!(standings.contains("奖池：1400.00 元"), "{standings}");
 }
