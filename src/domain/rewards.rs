@@ -203,14 +203,19 @@ fn dues(rules: &RewardSettings, r: &RecordFacts) -> Vec<Due> {
     match r.kind {
         RecordKind::LeadC | RecordKind::LeadB | RecordKind::LeadA => {
             let cs = reporter.class == DeptKind::Cs;
-            let (set, who) =
-                if cs { (&rules.cs, "客户成功部员工") } else { (&rules.non_cs, "非客户成功部员工") };
+            let (who, lead_b, percent) = if cs {
+                ("客户成功部员工", rules.cs.lead_b, rules.cs.lead_a_percent)
+            } else {
+                ("非客户成功部员工", rules.non_cs.lead_b, rules.non_cs.lead_a_percent)
+            };
             let (rule, amount) = match (r.kind, r.amount) {
-                (RecordKind::LeadC, _) => (format!("{who} C类客户"), set.lead_c),
-                (RecordKind::LeadB, _) => (format!("{who} B类客户"), set.lead_b),
+                // Not configurable: the programme pays CS members nothing for C.
+                (RecordKind::LeadC, _) if cs => (format!("{who} C类客户：无任何奖励"), Fen(0)),
+                (RecordKind::LeadC, _) => (format!("{who} C类客户"), rules.non_cs.lead_c),
+                (RecordKind::LeadB, _) => (format!("{who} B类客户"), lead_b),
                 (_, amount) => {
                     let deal = amount.unwrap_or_default();
-                    (format!("{who} A类客户 成交额 {deal} 元 × {}", set.lead_a_percent), set.lead_a_percent.of(deal))
+                    (format!("{who} A类客户 成交额 {deal} 元 × {percent}"), percent.of(deal))
                 }
             };
             vec![due(reporter, rule, amount, cs.then_some(DeptKind::Cs))]

@@ -96,7 +96,6 @@ existing = ["杭州人才市场"]
 
 # EXAMPLE AMOUNTS for the test.
 [rewards.cs]
-lead_c = 0
 lead_b = 200
 lead_a_percent = 1
 [rewards.non_cs]
