@@ -22,18 +22,19 @@ pub struct RewardRow {
     pub channel_origin: Option<String>,
 }
 
-/// Confirmed records that occurred in `[from, to)`; placements serving as a channel's
-/// base indicator are paid through the channel and left out.
+/// The records that count (`counting_records`: confirmed, not a channel's base
+/// placement, and under the 'highest' stage rule only a client's highest confirmed
+/// stage) that occurred in `[from, to)`: what is paid is exactly what counts for points.
 pub async fn confirmed_in(conn: &mut SqliteConnection, from: i64, to: i64) -> Result<Vec<RewardRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT r.id, r.kind, r.mode, r.reporter, p.name AS reporter_name, r.reporter_class,
                 COALESCE(d.name, '') AS reporter_dept, r.closer, c.name AS closer_name, cd.kind AS closer_class,
                 cd.name AS closer_dept, r.amount_fen, ch.origin AS channel_origin
-         FROM records r JOIN people p ON p.userid = r.reporter
+         FROM counting_records r JOIN people p ON p.userid = r.reporter
          LEFT JOIN departments d ON d.id = r.reporter_dept
          LEFT JOIN people c ON c.userid = r.closer LEFT JOIN departments cd ON cd.id = c.department_id
          LEFT JOIN subjects ch ON ch.id = r.channel_id
-         WHERE r.state = 'confirmed' AND r.base_for IS NULL AND r.occurred_at >= ? AND r.occurred_at < ?
+         WHERE r.occurred_at >= ? AND r.occurred_at < ?
          ORDER BY r.id",
     )
     .bind(from)
@@ -62,8 +63,8 @@ pub async fn achieved_in(
     to: i64,
 ) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT reporter, reporter_class, SUM(points) FROM records
-         WHERE counted = 1 AND occurred_at >= ? AND occurred_at < ?
+        "SELECT reporter, reporter_class, SUM(points) FROM counting_records
+         WHERE occurred_at >= ? AND occurred_at < ?
            AND ((reporter_class = 'cs' AND kind IN ('lead_c', 'lead_b', 'lead_a', 'referral'))
              OR (reporter_class = 'tr' AND kind IN ('channel_school', 'channel_agency', 'channel_person', 'placement')))
          GROUP BY reporter, reporter_class ORDER BY reporter",

@@ -373,6 +373,44 @@ async fn bad_settlement_requests_are_refused_and_write_nothing() {
 }
 
 #[tokio::test]
+async fn under_the_highest_stage_rule_only_the_stage_that_counts_is_paid() {
+    let clock =
+        Arc::new(ManualClock::new(TZ.with_ymd_and_hms(2023, 7, 15, 10, 0, 0).unwrap().with_timezone(&chrono::Utc)));
+    let config = format!("{ORG}\n[points]\nlead_stages = \"highest\"\n");
+    let app = TestApp::builder().config(&config).clock(clock).spawn().await;
+    // Others: C then B of one client. Customer Success: C and B of another, which makes
+    // the target of 5 on B alone.
+    let mut ids = Vec::new();
+    for (who, stage) in [
+        ("ot_a", "C类 公司=海洋 联系人=周"),
+        ("ot_a", "B类 公司=海洋 约面=2023-07-22"),
+        ("cs_a", "C类 公司=云帆 联系人=王"),
+        ("cs_a", "B类 公司=云帆 约面=2023-07-20"),
+    ] {
+        let id = report(&app, who, stage).await;
+        confirm(&app, "cs_boss", id).await;
+        ids.push(id);
+    }
+    app.assert_counted_is_consistent().await;
+    let mine = say(&app, "ot_a", "我的").await;
+    assert!(mine.contains("已计入：5 分"), "{mine}");
+
+    let out = tempfile::tempdir().unwrap();
+    let (ok, text) = settle(&app, "2023-07", out.path(), &[]).await;
+
+    assert!(ok, "{text}");
+    let csv = std::fs::read(out.path().join("settlement-2023-07.csv")).unwrap();
+    let totals = csv_totals(&csv);
+    // B only: 300 for others, 200 for CS (target met with 5 points).
+    assert_eq!(totals.get("ot_a"), Some(&30_000));
+    assert_eq!(totals.get("cs_a"), Some(&20_000));
+    let lines = String::from_utf8(csv[3..].to_vec()).unwrap();
+    for outranked in [ids[0], ids[2]] {
+        assert!(!lines.contains(&format!(",#{outranked},")), "#{outranked} does not count, so is not paid: {lines}");
+    }
+}
+
+#[tokio::test]
 async fn an_admin_gets_the_summary_and_the_file_in_chat() {
     let (app, _clock) = july().await;
     assert!(app.say("cs_a", "结算 2023-07").await.unwrap().contains("仅限管理员使用"));
