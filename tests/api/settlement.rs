@@ -159,10 +159,11 @@ const EXPECTED: &[(&str, i64)] = &[
     // Person channel direct 450 + school transfer originator 200 + agency direct 1000;
     // the referral pays the reporter nothing (the old client gets the benefit).
     ("ot_c", 165_000),
-    // School direct 500 + agency closer 500 + person closer 250 + placements: new
-    // channel 100, old channel 60, self-recruited 80 (base placements pay nothing).
-    // Target 10 met: school 10 + three counted placements 6 = 16.
-    ("tr_a", 149_000),
+    // School direct 500 + agency direct 800 + person direct 400 + agency closer 500 +
+    // person closer 250 + placements: new channel 100, old channel 60, self-recruited 80
+    // (base placements pay nothing). Target 10 met: school 10 + agency 10 + person 5 +
+    // three counted placements 6 = 31.
+    ("tr_a", 269_000),
     // School direct 500 and a school transfer closed 300, but the target of 20 was not
     // met (10): nothing.
     ("tr_b", 0),
@@ -240,6 +241,9 @@ async fn july() -> (TestApp, Arc<ManualClock>) {
     valid_channel(&app, "ot_c", "机构渠道 名称=优才人力", "tr_b", 3).await;
     let transfer = report(&app, "ot_c", "院校渠道 名称=商业学院 方式=转接 接手=吴二").await;
     confirm(&app, "tr_boss", transfer).await;
+    // A TR member's own agency and person channels, with their own base placements.
+    valid_channel(&app, "tr_a", "机构渠道 名称=金牌人力", "tr_a", 3).await;
+    valid_channel(&app, "tr_a", "个人渠道 名称=李师傅", "tr_a", 1).await;
     for (who, name) in [("tr_a", "技师学院"), ("tr_b", "职业中专")] {
         let id = report(&app, who, &format!("院校渠道 名称={name}")).await;
         confirm(&app, "tr_boss", id).await;
@@ -303,7 +307,7 @@ async fn a_worked_month_pays_everyone_exactly_what_the_rules_say() {
     for (userid, fen) in EXPECTED {
         assert_eq!(totals.get(*userid).copied().unwrap_or(0), *fen, "{userid}");
     }
-    assert_eq!(totals.values().sum::<i64>(), 744_000);
+    assert_eq!(totals.values().sum::<i64>(), 864_000);
     let text = String::from_utf8(csv[3..].to_vec()).unwrap();
     assert!(text.contains("客户成功部员工 A类客户 成交额 100000.00 元 × 1%"), "the rule applied is shown");
     assert!(text.contains("未完成月度任务指标（差 95 分），不发放"));
@@ -325,7 +329,7 @@ async fn a_worked_month_pays_everyone_exactly_what_the_rules_say() {
     assert!(met.contains(&"cs_b:未完成".to_owned()) && met.contains(&"tr_a:完成".to_owned()), "{met:?}");
     let depts = book.worksheet_range("部门合计").unwrap();
     let dept_sum: f64 = depts.rows().skip(1).map(|r| r[1].as_f64().unwrap()).sum();
-    assert_eq!((dept_sum * 100.0).round() as i64, 744_000);
+    assert_eq!((dept_sum * 100.0).round() as i64, 864_000);
     let referrals = book.worksheet_range("转介绍").unwrap();
     let referral: Vec<String> = referrals.rows().nth(1).unwrap().iter().map(|c| c.to_string()).collect();
     assert_eq!(referral[1..3], ["云帆".to_owned(), "星辰".to_owned()]);
@@ -345,7 +349,7 @@ async fn settling_twice_gives_the_same_csv_and_changed_rules_are_announced() {
     let third = tempfile::tempdir().unwrap();
     let (ok, text) = settle(&app, "2023-07", third.path(), &[("LEADBOARD_REWARDS__NON_CS__LEAD_C", "60")]).await;
     assert!(ok, "{text}");
-    assert!(text.contains("已于") && text.contains("按不同的奖励规则结算过（当时合计 7440.00 元）"), "{text}");
+    assert!(text.contains("已于") && text.contains("按不同的奖励规则结算过（当时合计 8640.00 元）"), "{text}");
     assert_eq!(app.count("SELECT COUNT(*) FROM settlement_runs WHERE month = '2023-07'").await, 3);
 }
 
@@ -415,7 +419,7 @@ async fn an_admin_gets_the_summary_and_the_file_in_chat() {
     let (app, _clock) = july().await;
     assert!(app.say("cs_a", "结算 2023-07").await.unwrap().contains("仅限管理员使用"));
     let answer = say(&app, "lisi", "结算 月份=2023-07").await;
-    assert!(answer.contains("2023-07 结算") && answer.contains("合计 7440.00 元"), "{answer}");
+    assert!(answer.contains("2023-07 结算") && answer.contains("合计 8640.00 元"), "{answer}");
     assert!(answer.contains("settlement-2023-07.xlsx 随后发送"), "{answer}");
     app.drain().await;
     let uploads: Vec<_> = app
