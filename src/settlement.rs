@@ -54,7 +54,12 @@ pub async fn compute(conn: &mut SqliteConnection, settings: &Settings, month: Mo
             amount: Fen(p.amount_fen),
         })
         .collect();
-    let settlement = rewards::settle(&settings.rewards, &settings.targets, &records, &pk, &achieved);
+    let members: Vec<Payee> = store::target_members(conn)
+        .await?
+        .into_iter()
+        .map(|m| Payee { userid: m.userid, name: m.name, department: m.department, class: class(&m.class) })
+        .collect();
+    let settlement = rewards::settle(&settings.rewards, &settings.targets, &records, &pk, &achieved, &members);
     let rules = rules_json(settings);
     let earlier_rules = store::previous_run(conn, &month.to_string())
         .await?

@@ -111,13 +111,15 @@ pub fn target_of(targets: &TargetSettings, userid: &str, class: DeptKind) -> Opt
 }
 
 /// Computes the month. `achieved` is each (person, class)'s points in their own
-/// department's kinds this month.
+/// department's kinds this month; `members` are the CS and TR members who get a
+/// met / not met total even without a single line.
 pub fn settle(
     rules: &RewardSettings,
     targets: &TargetSettings,
     records: &[RecordFacts],
     pk: &[PkFacts],
     achieved: &BTreeMap<(String, DeptKind), i64>,
+    members: &[Payee],
 ) -> Settlement {
     let mut lines = Vec::new();
     for record in records {
@@ -155,7 +157,7 @@ pub fn settle(
             &b.rule,
         ))
     });
-    let people = totals(targets, achieved, &lines);
+    let people = totals(targets, achieved, &lines, members);
     let mut departments: BTreeMap<String, Fen> = BTreeMap::new();
     for line in &lines {
         let total = departments.entry(line.payee.department.clone()).or_default();
@@ -176,17 +178,34 @@ fn gate(
     (got < target).then_some(target - got)
 }
 
-fn totals(targets: &TargetSettings, achieved: &BTreeMap<(String, DeptKind), i64>, lines: &[Line]) -> Vec<PersonTotal> {
+/// Per person: everyone with a line, and every CS or TR member with a target above 0
+/// (at 0.00 when they have no line), by department and userid.
+fn totals(
+    targets: &TargetSettings,
+    achieved: &BTreeMap<(String, DeptKind), i64>,
+    lines: &[Line],
+    members: &[Payee],
+) -> Vec<PersonTotal> {
+    let target = |payee: &Payee| {
+        target_of(targets, &payee.userid, payee.class)
+            .map(|t| (t, achieved.get(&(payee.userid.clone(), payee.class)).copied().unwrap_or(0)))
+    };
     let mut people: BTreeMap<(String, String), PersonTotal> = BTreeMap::new();
     for line in lines {
         let key = (line.payee.department.clone(), line.payee.userid.clone());
-        let entry = people.entry(key).or_insert_with(|| {
-            let class = line.payee.class;
-            let target = target_of(targets, &line.payee.userid, class)
-                .map(|t| (t, achieved.get(&(line.payee.userid.clone(), class)).copied().unwrap_or(0)));
-            PersonTotal { payee: line.payee.clone(), target, total: Fen(0) }
+        let entry = people.entry(key).or_insert_with(|| PersonTotal {
+            payee: line.payee.clone(),
+            target: target(&line.payee),
+            total: Fen(0),
         });
         entry.total = entry.total + line.amount;
+    }
+    let listed: std::collections::BTreeSet<String> = people.values().map(|p| p.payee.userid.clone()).collect();
+    for payee in members.iter().filter(|m| !listed.contains(&m.userid)) {
+        if let Some(target) = target(payee).filter(|(t, _)| *t > 0) {
+            let key = (payee.department.clone(), payee.userid.clone());
+            people.insert(key, PersonTotal { payee: payee.clone(), target: Some(target), total: Fen(0) });
+        }
     }
     people.into_values().collect()
 }

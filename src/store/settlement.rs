@@ -137,6 +137,27 @@ pub async fn previous_run(conn: &mut SqliteConnection, month: &str) -> Result<Op
         .await
 }
 
+/// A CS or TR member who may have a monthly target.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MemberRow {
+    pub userid: String,
+    pub name: String,
+    pub department: String,
+    pub class: String,
+}
+
+/// Active members of Customer Success and Talent Recruitment (and their
+/// sub-departments), by userid.
+pub async fn target_members(conn: &mut SqliteConnection) -> Result<Vec<MemberRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT p.userid, p.name, d.name AS department, d.kind AS class
+         FROM people p JOIN departments d ON d.id = p.department_id
+         WHERE p.active = 1 AND d.kind IN ('cs', 'tr') ORDER BY p.userid",
+    )
+    .fetch_all(conn)
+    .await
+}
+
 /// What a run used and produced.
 pub struct Run<'a> {
     pub month: &'a str,

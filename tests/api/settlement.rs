@@ -300,7 +300,8 @@ async fn a_worked_month_pays_everyone_exactly_what_the_rules_say() {
     let (ok, text) = settle(&app, "2023-07", out.path(), &[]).await;
     assert!(ok, "{text}");
     assert!(text.contains("还有 1 条记录待确认"), "{text}");
-    assert!(text.contains("未完成月度任务指标：陈二（5/100）、吴二（10/20）"), "{text}");
+    // Members without a single line are measured too (the confirmers here).
+    assert!(text.contains("未完成月度任务指标：陈二（5/100）、陈经理（0/5）、吴二（10/20）、吴总监（0/10）"), "{text}");
 
     let csv = std::fs::read(out.path().join("settlement-2023-07.csv")).unwrap();
     let totals = csv_totals(&csv);
@@ -308,6 +309,7 @@ async fn a_worked_month_pays_everyone_exactly_what_the_rules_say() {
         assert_eq!(totals.get(*userid).copied().unwrap_or(0), *fen, "{userid}");
     }
     assert_eq!(totals.values().sum::<i64>(), 864_000);
+    assert!(!totals.contains_key("cs_boss"), "the CSV lists lines only");
     let text = String::from_utf8(csv[3..].to_vec()).unwrap();
     assert!(text.contains("客户成功部员工 A类客户 成交额 100000.00 元 × 1%"), "the rule applied is shown");
     assert!(text.contains("未完成月度任务指标（差 95 分），不发放"));
@@ -327,6 +329,16 @@ async fn a_worked_month_pays_everyone_exactly_what_the_rules_say() {
     }
     let met: Vec<String> = people.rows().skip(1).map(|r| format!("{}:{}", r[0], r[5])).collect();
     assert!(met.contains(&"cs_b:未完成".to_owned()) && met.contains(&"tr_a:完成".to_owned()), "{met:?}");
+    // userid, target, achieved, met, gap, amount: also for members with no line at all.
+    let person = |userid: &str| -> Vec<String> {
+        let row =
+            people.rows().find(|r| r[0].get_string() == Some(userid)).unwrap_or_else(|| panic!("{userid}: {met:?}"));
+        [0, 3, 4, 5, 6, 7].iter().map(|&c| row[c].to_string()).collect()
+    };
+    assert_eq!(person("cs_boss"), ["cs_boss", "5", "0", "未完成", "-5", "0"]);
+    assert_eq!(person("tr_boss"), ["tr_boss", "10", "0", "未完成", "-10", "0"]);
+    assert_eq!(person("tr_a"), ["tr_a", "10", "31", "完成", "21", "2690"]);
+    assert!(people.rows().all(|r| r[0].get_string() != Some("ot_a") || r[3].is_empty()), "no target outside CS and TR");
     let depts = book.worksheet_range("部门合计").unwrap();
     let dept_sum: f64 = depts.rows().skip(1).map(|r| r[1].as_f64().unwrap()).sum();
     assert_eq!((dept_sum * 100.0).round() as i64, 864_000);
