@@ -30,8 +30,9 @@ pub struct Report {
     pub pending: i64,
     /// The rules and targets used, as recorded with the run.
     pub rules: String,
-    /// When an earlier run of this month used different rules: when, and its total.
-    pub earlier_rules: Option<(i64, Fen)>,
+    /// Every earlier run of this month under other rules than this one (finance may
+    /// hold its files): when, and its total; oldest first.
+    pub earlier_rules: Vec<(i64, Fen)>,
 }
 
 /// Computes a month from the database.
@@ -61,10 +62,12 @@ pub async fn compute(conn: &mut SqliteConnection, settings: &Settings, month: Mo
         .collect();
     let settlement = rewards::settle(&settings.rewards, &settings.targets, &records, &pk, &achieved, &members);
     let rules = rules_json(settings);
-    let earlier_rules = store::previous_run(conn, &month.to_string())
+    let earlier_rules = store::earlier_runs(conn, &month.to_string())
         .await?
-        .filter(|(_, previous, _)| *previous != rules)
-        .map(|(at, _, total)| (at, Fen(total)));
+        .into_iter()
+        .filter(|(_, earlier, _)| *earlier != rules)
+        .map(|(at, _, total)| (at, Fen(total)))
+        .collect();
     Ok(Report {
         month,
         settlement,
@@ -239,10 +242,11 @@ impl Report {
         if self.pending > 0 {
             lines.push(format!("注意：本月还有 {} 条记录待确认，确认后需重新结算。", self.pending));
         }
-        if let Some((at, total)) = self.earlier_rules {
+        if !self.earlier_rules.is_empty() {
             lines.push(format!(
-                "注意：本月已于 {} 按不同的奖励规则结算过（当时合计 {total} 元）；本次按当前规则计算。",
-                format_ms(at)
+                "注意：本月此前有 {} 次结算用的奖励规则与本次不同：{}。当时生成的文件可能与本次金额不同；本次按当前规则计算。",
+                self.earlier_rules.len(),
+                earlier_runs_text(&self.earlier_rules)
             ));
         }
         lines.join("\n")
@@ -266,6 +270,18 @@ impl Report {
     pub fn file_stem(&self) -> String {
         format!("settlement-{}", self.month)
     }
+}
+
+/// `2023-07-15 18:00（合计 7440.00 元）、…`: the latest few runs, oldest first.
+fn earlier_runs_text(runs: &[(i64, Fen)]) -> String {
+    const SHOWN: usize = 5;
+    let shown: Vec<String> = runs
+        .iter()
+        .skip(runs.len().saturating_sub(SHOWN))
+        .map(|(at, total)| format!("{}（合计 {total} 元）", format_ms(*at)))
+        .collect();
+    let more = if runs.len() > SHOWN { format!("（仅列出最近 {SHOWN} 次）") } else { String::new() };
+    format!("{}{more}", shown.join("、"))
 }
 
 fn header(sheet: &mut rust_xlsxwriter::Worksheet, titles: &[&str], bold: &Format) -> anyhow::Result<()> {

@@ -129,11 +129,11 @@ pub async fn referrals_in(conn: &mut SqliteConnection, from: i64, to: i64) -> Re
     .await
 }
 
-/// The rules (JSON) of the latest earlier run of a month, with when it ran.
-pub async fn previous_run(conn: &mut SqliteConnection, month: &str) -> Result<Option<(i64, String, i64)>, sqlx::Error> {
-    sqlx::query_as("SELECT run_at, rules, total_fen FROM settlement_runs WHERE month = ? ORDER BY id DESC LIMIT 1")
+/// `(run_at, rules, total_fen)` of every earlier run of a month, oldest first.
+pub async fn earlier_runs(conn: &mut SqliteConnection, month: &str) -> Result<Vec<(i64, String, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT run_at, rules, total_fen FROM settlement_runs WHERE month = ? ORDER BY id")
         .bind(month)
-        .fetch_optional(conn)
+        .fetch_all(conn)
         .await
 }
 
