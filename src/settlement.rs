@@ -296,23 +296,89 @@ fn yuan_of(fen: Fen) -> f64 {
     fen.0 as f64 / 100.0
 }
 
-/// Writes both files into `dir`, or neither: each is written to a temporary name first
-/// and renamed into place only when both are complete.
-pub fn write_files(dir: &Path, stem: &str, csv: &[u8], xlsx: &[u8]) -> anyhow::Result<Vec<PathBuf>> {
-    let targets = [(dir.join(format!("{stem}.csv")), csv), (dir.join(format!("{stem}.xlsx")), xlsx)];
-    let mut written = Vec::new();
-    for (path, bytes) in &targets {
-        let temp = PathBuf::from(format!("{}.partial", path.display()));
-        if let Err(e) = std::fs::write(&temp, bytes) {
-            for t in &written {
-                let _ = std::fs::remove_file(t);
+/// The settlement's files written under temporary names (`….partial`) beside where
+/// they go, not yet in place. Dropped without [`Staged::publish`], they are removed.
+#[derive(Debug)]
+pub struct Staged {
+    /// `(temporary, final)` paths.
+    files: Vec<(PathBuf, PathBuf)>,
+}
+
+/// Writes the CSV and the XLSX under temporary names in `dir`: both, or neither.
+pub fn stage(dir: &Path, stem: &str, csv: &[u8], xlsx: &[u8]) -> anyhow::Result<Staged> {
+    let mut staged = Staged { files: Vec::new() };
+    for (ext, bytes) in [("csv", csv), ("xlsx", xlsx)] {
+        let target = dir.join(format!("{stem}.{ext}"));
+        let temp = PathBuf::from(format!("{}.partial", target.display()));
+        std::fs::write(&temp, bytes).with_context(|| format!("无法写入目录 {}", dir.display()))?;
+        staged.files.push((temp, target));
+    }
+    Ok(staged)
+}
+
+impl Staged {
+    /// Moves both files into place, or neither: on any failure the files already moved
+    /// are taken back out, the ones they replaced are put back, and nothing new remains.
+    pub fn publish(self) -> anyhow::Result<Published> {
+        let mut published = Published { placed: Vec::new(), replaced: Vec::new(), kept: false };
+        for (temp, target) in &self.files {
+            if let Ok(meta) = std::fs::symlink_metadata(target) {
+                if meta.is_dir() {
+                    anyhow::bail!("无法写入 {}：已有同名目录", target.display());
+                }
+                // The file of an earlier run is kept aside until both new files are in place.
+                let aside = PathBuf::from(format!("{}.previous", target.display()));
+                std::fs::rename(target, &aside).with_context(|| format!("无法替换 {}", target.display()))?;
+                published.replaced.push((aside, target.clone()));
             }
-            return Err(e).with_context(|| format!("无法写入目录 {}", dir.display()));
+            std::fs::rename(temp, target).with_context(|| format!("无法写入 {}", target.display()))?;
+            published.placed.push(target.clone());
         }
-        written.push(temp);
+        Ok(published)
     }
-    for ((path, _), temp) in targets.iter().zip(&written) {
-        std::fs::rename(temp, path).with_context(|| format!("无法写入 {}", path.display()))?;
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        for (temp, _) in &self.files {
+            let _ = std::fs::remove_file(temp);
+        }
     }
-    Ok(targets.into_iter().map(|(p, _)| p).collect())
+}
+
+/// Both files in place. Dropped without [`Published::keep`] (the run could not be
+/// recorded), they are taken out again and the files they replaced are put back.
+#[derive(Debug)]
+pub struct Published {
+    placed: Vec<PathBuf>,
+    /// `(set aside, original)` paths of the files of an earlier run.
+    replaced: Vec<(PathBuf, PathBuf)>,
+    kept: bool,
+}
+
+impl Published {
+    /// Keeps the new files (the run is recorded) and returns their paths.
+    pub fn keep(mut self) -> Vec<PathBuf> {
+        self.kept = true;
+        for (aside, _) in &self.replaced {
+            let _ = std::fs::remove_file(aside);
+        }
+        std::mem::take(&mut self.placed)
+    }
+}
+
+impl Drop for Published {
+    fn drop(&mut self) {
+        if self.kept {
+            return;
+        }
+        for path in &self.placed {
+            let _ = std::fs::remove_file(path);
+        }
+        for (aside, original) in &self.replaced {
+            if let Err(e) = std::fs::rename(aside, original) {
+                tracing::error!(error = %e, file = %original.display(), "settlement file of an earlier run could not be put back");
+            }
+        }
+    }
 }

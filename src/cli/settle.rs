@@ -21,9 +21,13 @@ pub async fn run(settings: Settings, month: &str, out: Option<PathBuf>) -> anyho
     if report.is_empty() {
         bail!("{month} 没有可结算的记录（已确认的记录、PK奖金或转介绍都没有；待确认 {} 条）。", report.pending);
     }
-    let paths = settlement::write_files(&dir, &report.file_stem(), &report.csv()?, &report.xlsx()?)?;
+    // Both files, the run's record, or none of them: on any error below, what was done
+    // is undone as the staged files, the published files and the transaction drop.
+    let staged = settlement::stage(&dir, &report.file_stem(), &report.csv()?, &report.xlsx()?)?;
     report.record(&mut tx, "cli", state.clock.now_ms()).await?;
+    let published = staged.publish()?;
     tx.commit().await?;
+    let paths = published.keep();
     println!("{}", report.summary());
     for path in paths {
         println!("已写入 {}", path.display());

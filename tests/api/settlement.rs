@@ -394,6 +394,45 @@ async fn bad_settlement_requests_are_refused_and_write_nothing() {
     let files: Vec<_> = std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(files.len(), 1, "nothing but the obstacle: {files:?}");
     assert_eq!(app.count("SELECT COUNT(*) FROM settlement_runs").await, 0);
+
+    // The CSV could go into place, the workbook cannot: neither does, and no run.
+    let out = tempfile::tempdir().unwrap();
+    std::fs::create_dir(out.path().join("settlement-2023-07.xlsx")).unwrap();
+    let (ok, text) = settle(&app, "2023-07", out.path(), &[]).await;
+    assert!(!ok && text.contains("无法写入") && text.contains("settlement-2023-07.xlsx"), "{text}");
+    assert_eq!(names_in(out.path()), ["settlement-2023-07.xlsx"], "nothing but the obstacle");
+    assert_eq!(app.count("SELECT COUNT(*) FROM settlement_runs").await, 0);
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn a_failed_rerun_leaves_the_earlier_pair_as_it_was() {
+    let (app, _clock) = july().await;
+    let out = tempfile::tempdir().unwrap();
+    assert!(settle(&app, "2023-07", out.path(), &[]).await.0);
+    let read = |ext: &str| std::fs::read(out.path().join(format!("settlement-2023-07.{ext}"))).unwrap();
+    let (csv, xlsx) = (read("csv"), read("xlsx"));
+    // The earlier workbook cannot be set aside: the new CSV, already in place, is
+    // taken back out and the earlier one put back.
+    let obstacle = out.path().join("settlement-2023-07.xlsx.previous");
+    std::fs::create_dir(&obstacle).unwrap();
+    std::fs::write(obstacle.join("keep"), b"x").unwrap();
+
+    let (ok, text) = settle(&app, "2023-07", out.path(), &[("LEADBOARD_REWARDS__NON_CS__LEAD_C", "60")]).await;
+
+    assert!(!ok && text.contains("无法替换"), "{text}");
+    assert_eq!((read("csv"), read("xlsx")), (csv, xlsx), "the earlier pair is untouched");
+    assert_eq!(
+        names_in(out.path()),
+        ["settlement-2023-07.csv", "settlement-2023-07.xlsx", "settlement-2023-07.xlsx.previous"]
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM settlement_runs").await, 1, "only the first run is recorded");
 }
 
 #[tokio::test]
