@@ -35,11 +35,29 @@ pub async fn run(settings: Settings, month: &str, out: Option<PathBuf>) -> anyho
     Ok(())
 }
 
-/// `YYYY-MM` only: a file name and a month for finance must not be guessed.
+/// `YYYY-MM` only, in ASCII digits: a file name and a month for finance must not be
+/// guessed. The month itself is read by `Month::parse`, as the chat's `结算 月份=` is.
 pub fn parse_month(text: &str) -> anyhow::Result<Month> {
-    let valid = text.len() == 7 && text.as_bytes()[4] == b'-';
-    valid
+    let shaped =
+        text.len() == 7 && text.bytes().enumerate().all(|(i, b)| if i == 4 { b == b'-' } else { b.is_ascii_digit() });
+    shaped
         .then(|| Month::parse(text))
         .flatten()
         .ok_or_else(|| anyhow!("月份格式应为 YYYY-MM，例如 2023-07（收到“{text}”）"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_month;
+
+    #[test]
+    fn only_four_and_two_ascii_digits_make_a_month() {
+        assert_eq!(parse_month("2023-07").unwrap().to_string(), "2023-07");
+        for bad in
+            ["+202-01", "2023-+7", "2023-7", "2023/07", "２０２３-07", "2023-13", "2023-00", "-023-01", "2023-07 "]
+        {
+            let error = parse_month(bad).expect_err(bad).to_string();
+            assert!(error.contains("月份格式应为 YYYY-MM"), "{bad}: {error}");
+        }
+    }
 }

@@ -380,6 +380,8 @@ async fn bad_settlement_requests_are_refused_and_write_nothing() {
     let cases = [
         ("2023-7", out.path().to_owned(), "月份格式应为 YYYY-MM"),
         ("July", out.path().to_owned(), "月份格式应为 YYYY-MM"),
+        ("+202-01", out.path().to_owned(), "月份格式应为 YYYY-MM"),
+        ("2023-+7", out.path().to_owned(), "月份格式应为 YYYY-MM"),
         ("2023-08", out.path().to_owned(), "2023-08 没有可结算的记录"),
         ("2023-07", out.path().join("missing"), "输出目录不存在"),
     ];
