@@ -417,8 +417,9 @@ pub struct ChannelsSettings {
 #[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq, Eq)]
 #[serde(default)]
 pub struct RewardSettings {
-    /// Customer Success members, paid for client kinds only in months they met their target.
-    pub cs: ClientRewards,
+    /// Customer Success members, paid for B- and A-class clients only in months they met
+    /// their target; C-class pays them nothing.
+    pub cs: CsClientRewards,
     /// Everyone else, for client kinds.
     pub non_cs: ClientRewards,
     /// Talent Recruitment members, paid for channels and placements only in months they
@@ -429,6 +430,31 @@ pub struct RewardSettings {
     pub referral: ReferralRewards,
 }
 
+/// What Customer Success members earn for clients. There is no C-class amount: the
+/// programme pays them nothing for it (营销方案 六(一)2(1)), whatever is configured.
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq, Eq)]
+#[serde(default)]
+pub struct CsClientRewards {
+    /// Refused when present, with the reason (not an anonymous unknown key).
+    #[serde(skip_serializing)]
+    pub lead_c: NoCsLeadCReward,
+    pub lead_b: Fen,
+    pub lead_a_percent: Percent,
+}
+
+/// `rewards.cs.lead_c`: any value is a configuration error.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct NoCsLeadCReward;
+
+impl<'de> Deserialize<'de> for NoCsLeadCReward {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Err(serde::de::Error::custom(
+            "C类客户对客户成功事业部员工无任何奖励（营销方案 六(一)2(1)），不能设置；请删除 rewards.cs.lead_c",
+        ))
+    }
+}
+
+/// What everyone outside Customer Success earns for clients.
 #[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq, Eq)]
 #[serde(default)]
 pub struct ClientRewards {

@@ -30,8 +30,9 @@ pub struct Report {
     pub pending: i64,
     /// The rules and targets used, as recorded with the run.
     pub rules: String,
-    /// When an earlier run of this month used different rules: when, and its total.
-    pub earlier_rules: Option<(i64, Fen)>,
+    /// Every earlier run of this month under other rules than this one (finance may
+    /// hold its files): when, and its total; oldest first.
+    pub earlier_rules: Vec<(i64, Fen)>,
 }
 
 /// Computes a month from the database.
@@ -54,12 +55,19 @@ pub async fn compute(conn: &mut SqliteConnection, settings: &Settings, month: Mo
             amount: Fen(p.amount_fen),
         })
         .collect();
-    let settlement = rewards::settle(&settings.rewards, &settings.targets, &records, &pk, &achieved);
-    let rules = rules_json(settings);
-    let earlier_rules = store::previous_run(conn, &month.to_string())
+    let members: Vec<Payee> = store::target_members(conn)
         .await?
-        .filter(|(_, previous, _)| *previous != rules)
-        .map(|(at, _, total)| (at, Fen(total)));
+        .into_iter()
+        .map(|m| Payee { userid: m.userid, name: m.name, department: m.department, class: class(&m.class) })
+        .collect();
+    let settlement = rewards::settle(&settings.rewards, &settings.targets, &records, &pk, &achieved, &members);
+    let rules = rules_json(settings);
+    let earlier_rules = store::earlier_runs(conn, &month.to_string())
+        .await?
+        .into_iter()
+        .filter(|(_, earlier, _)| *earlier != rules)
+        .map(|(at, _, total)| (at, Fen(total)))
+        .collect();
     Ok(Report {
         month,
         settlement,
@@ -234,10 +242,11 @@ impl Report {
         if self.pending > 0 {
             lines.push(format!("注意：本月还有 {} 条记录待确认，确认后需重新结算。", self.pending));
         }
-        if let Some((at, total)) = self.earlier_rules {
+        if !self.earlier_rules.is_empty() {
             lines.push(format!(
-                "注意：本月已于 {} 按不同的奖励规则结算过（当时合计 {total} 元）；本次按当前规则计算。",
-                format_ms(at)
+                "注意：本月此前有 {} 次结算用的奖励规则与本次不同：{}。当时生成的文件可能与本次金额不同；本次按当前规则计算。",
+                self.earlier_rules.len(),
+                earlier_runs_text(&self.earlier_rules)
             ));
         }
         lines.join("\n")
@@ -263,6 +272,18 @@ impl Report {
     }
 }
 
+/// `2023-07-15 18:00（合计 7440.00 元）、…`: the latest few runs, oldest first.
+fn earlier_runs_text(runs: &[(i64, Fen)]) -> String {
+    const SHOWN: usize = 5;
+    let shown: Vec<String> = runs
+        .iter()
+        .skip(runs.len().saturating_sub(SHOWN))
+        .map(|(at, total)| format!("{}（合计 {total} 元）", format_ms(*at)))
+        .collect();
+    let more = if runs.len() > SHOWN { format!("（仅列出最近 {SHOWN} 次）") } else { String::new() };
+    format!("{}{more}", shown.join("、"))
+}
+
 fn header(sheet: &mut rust_xlsxwriter::Worksheet, titles: &[&str], bold: &Format) -> anyhow::Result<()> {
     for (col, title) in titles.iter().enumerate() {
         sheet.write_string_with_format(0, col as u16, *title, bold)?;
@@ -275,23 +296,89 @@ fn yuan_of(fen: Fen) -> f64 {
     fen.0 as f64 / 100.0
 }
 
-/// Writes both files into `dir`, or neither: each is written to a temporary name first
-/// and renamed into place only when both are complete.
-pub fn write_files(dir: &Path, stem: &str, csv: &[u8], xlsx: &[u8]) -> anyhow::Result<Vec<PathBuf>> {
-    let targets = [(dir.join(format!("{stem}.csv")), csv), (dir.join(format!("{stem}.xlsx")), xlsx)];
-    let mut written = Vec::new();
-    for (path, bytes) in &targets {
-        let temp = PathBuf::from(format!("{}.partial", path.display()));
-        if let Err(e) = std::fs::write(&temp, bytes) {
-            for t in &written {
-                let _ = std::fs::remove_file(t);
+/// The settlement's files written under temporary names (`….partial`) beside where
+/// they go, not yet in place. Dropped without [`Staged::publish`], they are removed.
+#[derive(Debug)]
+pub struct Staged {
+    /// `(temporary, final)` paths.
+    files: Vec<(PathBuf, PathBuf)>,
+}
+
+/// Writes the CSV and the XLSX under temporary names in `dir`: both, or neither.
+pub fn stage(dir: &Path, stem: &str, csv: &[u8], xlsx: &[u8]) -> anyhow::Result<Staged> {
+    let mut staged = Staged { files: Vec::new() };
+    for (ext, bytes) in [("csv", csv), ("xlsx", xlsx)] {
+        let target = dir.join(format!("{stem}.{ext}"));
+        let temp = PathBuf::from(format!("{}.partial", target.display()));
+        std::fs::write(&temp, bytes).with_context(|| format!("无法写入目录 {}", dir.display()))?;
+        staged.files.push((temp, target));
+    }
+    Ok(staged)
+}
+
+impl Staged {
+    /// Moves both files into place, or neither: on any failure the files already moved
+    /// are taken back out, the ones they replaced are put back, and nothing new remains.
+    pub fn publish(self) -> anyhow::Result<Published> {
+        let mut published = Published { placed: Vec::new(), replaced: Vec::new(), kept: false };
+        for (temp, target) in &self.files {
+            if let Ok(meta) = std::fs::symlink_metadata(target) {
+                if meta.is_dir() {
+                    anyhow::bail!("无法写入 {}：已有同名目录", target.display());
+                }
+                // The file of an earlier run is kept aside until both new files are in place.
+                let aside = PathBuf::from(format!("{}.previous", target.display()));
+                std::fs::rename(target, &aside).with_context(|| format!("无法替换 {}", target.display()))?;
+                published.replaced.push((aside, target.clone()));
             }
-            return Err(e).with_context(|| format!("无法写入目录 {}", dir.display()));
+            std::fs::rename(temp, target).with_context(|| format!("无法写入 {}", target.display()))?;
+            published.placed.push(target.clone());
         }
-        written.push(temp);
+        Ok(published)
     }
-    for ((path, _), temp) in targets.iter().zip(&written) {
-        std::fs::rename(temp, path).with_context(|| format!("无法写入 {}", path.display()))?;
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        for (temp, _) in &self.files {
+            let _ = std::fs::remove_file(temp);
+        }
     }
-    Ok(targets.into_iter().map(|(p, _)| p).collect())
+}
+
+/// Both files in place. Dropped without [`Published::keep`] (the run could not be
+/// recorded), they are taken out again and the files they replaced are put back.
+#[derive(Debug)]
+pub struct Published {
+    placed: Vec<PathBuf>,
+    /// `(set aside, original)` paths of the files of an earlier run.
+    replaced: Vec<(PathBuf, PathBuf)>,
+    kept: bool,
+}
+
+impl Published {
+    /// Keeps the new files (the run is recorded) and returns their paths.
+    pub fn keep(mut self) -> Vec<PathBuf> {
+        self.kept = true;
+        for (aside, _) in &self.replaced {
+            let _ = std::fs::remove_file(aside);
+        }
+        std::mem::take(&mut self.placed)
+    }
+}
+
+impl Drop for Published {
+    fn drop(&mut self) {
+        if self.kept {
+            return;
+        }
+        for path in &self.placed {
+            let _ = std::fs::remove_file(path);
+        }
+        for (aside, original) in &self.replaced {
+            if let Err(e) = std::fs::rename(aside, original) {
+                tracing::error!(error = %e, file = %original.display(), "settlement file of an earlier run could not be put back");
+            }
+        }
+    }
 }

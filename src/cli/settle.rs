@@ -21,9 +21,13 @@ pub async fn run(settings: Settings, month: &str, out: Option<PathBuf>) -> anyho
     if report.is_empty() {
         bail!("{month} 没有可结算的记录（已确认的记录、PK奖金或转介绍都没有；待确认 {} 条）。", report.pending);
     }
-    let paths = settlement::write_files(&dir, &report.file_stem(), &report.csv()?, &report.xlsx()?)?;
+    // Both files, the run's record, or none of them: on any error below, what was done
+    // is undone as the staged files, the published files and the transaction drop.
+    let staged = settlement::stage(&dir, &report.file_stem(), &report.csv()?, &report.xlsx()?)?;
     report.record(&mut tx, "cli", state.clock.now_ms()).await?;
+    let published = staged.publish()?;
     tx.commit().await?;
+    let paths = published.keep();
     println!("{}", report.summary());
     for path in paths {
         println!("已写入 {}", path.display());
@@ -31,11 +35,29 @@ pub async fn run(settings: Settings, month: &str, out: Option<PathBuf>) -> anyho
     Ok(())
 }
 
-/// `YYYY-MM` only: a file name and a month for finance must not be guessed.
+/// `YYYY-MM` only, in ASCII digits: a file name and a month for finance must not be
+/// guessed. The month itself is read by `Month::parse`, as the chat's `结算 月份=` is.
 pub fn parse_month(text: &str) -> anyhow::Result<Month> {
-    let valid = text.len() == 7 && text.as_bytes()[4] == b'-';
-    valid
+    let shaped =
+        text.len() == 7 && text.bytes().enumerate().all(|(i, b)| if i == 4 { b == b'-' } else { b.is_ascii_digit() });
+    shaped
         .then(|| Month::parse(text))
         .flatten()
         .ok_or_else(|| anyhow!("月份格式应为 YYYY-MM，例如 2023-07（收到“{text}”）"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_month;
+
+    #[test]
+    fn only_four_and_two_ascii_digits_make_a_month() {
+        assert_eq!(parse_month("2023-07").unwrap().to_string(), "2023-07");
+        for bad in
+            ["+202-01", "2023-+7", "2023-7", "2023/07", "２０２３-07", "2023-13", "2023-00", "-023-01", "2023-07 "]
+        {
+            let error = parse_month(bad).expect_err(bad).to_string();
+            assert!(error.contains("月份格式应为 YYYY-MM"), "{bad}: {error}");
+        }
+    }
 }

@@ -17,26 +17,42 @@ use crate::wecom::message::Chat;
 use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
-/// Registers every configured contest and its configured members (lists and
-/// departments). Stakes are recorded per member at their level when they join.
+/// [`sync_all_at`] by the system clock, for callers that have no clock of their own
+/// (the directory sync job). Frozen and final contests are closed whatever the clock.
 pub async fn sync_all(conn: &mut SqliteConnection, settings: &Settings) -> Result<(), sqlx::Error> {
+    sync_all_at(conn, settings, Utc::now().timestamp_millis()).await
+}
+
+/// Registers every configured contest and, while a contest is open (before its cut-off
+/// and neither frozen nor final), its configured members (lists and departments), each
+/// with the stake of their level. After the cut-off teams never change: someone who
+/// joins a department later would otherwise change the pool and the payouts after the
+/// audit group saw the preliminary ranking.
+pub async fn sync_all_at(conn: &mut SqliteConnection, settings: &Settings, now_ms: i64) -> Result<(), sqlx::Error> {
     for def in settings.contest_defs() {
         store::sync(conn, &def).await?;
+        let open = now_ms < def.cutoff_ms && store::get(conn, &def.id).await?.is_some_and(|r| r.state == "open");
         for team in &def.teams {
-            let mut people: Vec<(String, String)> = Vec::new();
-            for userid in &team.members {
-                match directory::find(conn, userid).await? {
-                    Some(p) => people.push((p.userid, p.level.as_str().to_owned())),
-                    None => tracing::warn!(contest = %def.id, userid, "contest member not in the directory (yet)"),
-                }
-            }
-            let source = if let Some(dept) = team.department {
-                people = store::department_people(conn, dept).await?;
-                "department"
-            } else {
-                "config"
-            };
+            let (people, source) = team_people(conn, &def, team).await?;
             for (userid, level) in &people {
+                if let Some(m) = store::membership(conn, &def.id, userid).await? {
+                    if m.team != team.name {
+                        // Moving someone would move their points and stake between
+                        // teams: the team they are in stays until an admin decides.
+                        tracing::warn!(contest = %def.id, userid, configured = %team.name, current = %m.team,
+                            "contest member is configured in another team than the one they are in; kept in their team");
+                    }
+                    continue;
+                }
+                if !open {
+                    // New people in a department team's department are expected; a
+                    // name added to a member list after the cut-off is a mistake.
+                    if source == "config" {
+                        tracing::warn!(contest = %def.id, userid, team = %team.name,
+                            "contest is past its cut-off: configured member not added");
+                    }
+                    continue;
+                }
                 let stake = Level::parse(level).and_then(|l| settings.stakes.for_level(l)).unwrap_or_default();
                 let member = NewMember {
                     contest: &def.id,
@@ -51,6 +67,25 @@ pub async fn sync_all(conn: &mut SqliteConnection, settings: &Settings) -> Resul
         }
     }
     Ok(())
+}
+
+/// `(userid, level)` of the people a team is configured with, and where they come from.
+async fn team_people(
+    conn: &mut SqliteConnection,
+    def: &ContestDef,
+    team: &contest::TeamDef,
+) -> Result<(Vec<(String, String)>, &'static str), sqlx::Error> {
+    if let Some(dept) = team.department {
+        return Ok((store::department_people(conn, dept).await?, "department"));
+    }
+    let mut people = Vec::new();
+    for userid in &team.members {
+        match directory::find(conn, userid).await? {
+            Some(p) => people.push((p.userid, p.level.as_str().to_owned())),
+            None => tracing::warn!(contest = %def.id, userid, "contest member not in the directory (yet)"),
+        }
+    }
+    Ok((people, "config"))
 }
 
 /// The standings now: live until final, the stored result afterwards.
@@ -151,6 +186,14 @@ pub fn find<'a>(
                 Ok(running)
             }
         }
+    }
+}
+
+/// The answer when no contest has started yet: when the first one starts.
+fn not_started(defs: &[ContestDef]) -> String {
+    match defs.iter().min_by_key(|d| d.start_ms) {
+        Some(first) => format!("PK比赛还没有开始，暂无待审内容（最早的「{}」于 {} 开始）。", first.name, first.start),
+        None => "目前没有PK比赛。".into(),
     }
 }
 
@@ -309,7 +352,13 @@ pub async fn finalise(
     .await?;
     let announcement = final_markdown(def, &standings, pool, &payouts);
     broadcast(ctx.now, conn, def, &announcement).await?;
-    let winners: Vec<&str> = standings.iter().filter(|t| t.rank == 1).map(|t| t.name.as_str()).collect();
+    let winners: Vec<&str> = contest::winners(&standings).iter().map(|t| t.name.as_str()).collect();
+    if winners.is_empty() {
+        return Ok(format!(
+            "「{}」终审完成：没有队伍得分，无第一名，奖池 {pool} 元不发放。排名已保存，结果已播报。",
+            def.name
+        ));
+    }
     Ok(format!(
         "「{}」终审完成：第一名 {}，奖池 {pool} 元已按规则分配（{} 人），结果已播报。",
         def.name,
@@ -341,11 +390,16 @@ fn final_markdown(def: &ContestDef, standings: &[TeamStanding], pool: Fen, payou
         lines.push(format!("{}. **{}** {} 分", t.rank, md(&t.name), t.points));
     }
     lines.push(String::new());
+    let winners = contest::winners(standings);
+    if winners.is_empty() {
+        lines.push(format!("没有队伍得分，本次比赛无第一名，奖池 **{pool}** 元不发放。"));
+        return lines.join("\n");
+    }
     lines.push(format!(
         "奖池 **{pool}** 元，由第一名队伍按{}分配：",
         if def.split == crate::config::SplitRule::Stake { "PK金比例" } else { "人数平均" }
     ));
-    for t in standings.iter().filter(|t| t.rank == 1) {
+    for t in winners {
         for m in &t.members {
             let amount = payouts.iter().find(|p| p.userid == m.userid).map(|p| p.amount).unwrap_or_default();
             lines.push(format!("> {} {} 元", md(&m.name), amount));
@@ -358,6 +412,9 @@ fn final_markdown(def: &ContestDef, standings: &[TeamStanding], pool: Fen, payou
 pub async fn review_command(ctx: &Ctx<'_>, conn: &mut SqliteConnection, p: &Parsed) -> CommandResult {
     let defs = ctx.settings.contest_defs();
     let chosen = find(&defs, p.text("比赛").map(|t| t.as_str()), ctx.now)?;
+    if chosen.is_empty() {
+        return refuse(not_started(&defs));
+    }
     let mut lines = Vec::new();
     for def in chosen {
         let items = crate::store::records::contest_review(conn, &def.id).await?;

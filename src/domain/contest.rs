@@ -135,12 +135,20 @@ pub struct Payout {
     pub amount: Fen,
 }
 
-/// Divides `pool` among the teams ranked first (equally between tied teams), and inside
-/// each team by stake or equally. Remainders go one fen at a time in a fixed order
-/// (largest fraction, then team order, then userid), so the payouts always add up to
-/// the pool exactly and the same standings always give the same payouts.
+/// The teams that win the pool: those ranked first with more than 0 points and at
+/// least one member. When the top score is 0 nobody wins (every team would tie, empty
+/// teams included), and a team without members has nobody to pay, so it never wins.
+pub fn winners(standings: &[TeamStanding]) -> Vec<&TeamStanding> {
+    standings.iter().filter(|t| t.rank == 1 && t.points > 0 && !t.members.is_empty()).collect()
+}
+
+/// Divides `pool` among the [`winners`] (equally between tied teams), and inside each
+/// team by stake or equally. Remainders go one fen at a time in a fixed order (largest
+/// fraction, then team order, then userid), so whenever there is a winner the payouts
+/// add up to the pool exactly, and the same standings always give the same payouts.
+/// Without a winner nothing is paid.
 pub fn payouts(pool: Fen, standings: &[TeamStanding], split: SplitRule) -> Vec<Payout> {
-    let winners: Vec<&TeamStanding> = standings.iter().filter(|t| t.rank == 1).collect();
+    let winners = winners(standings);
     if winners.is_empty() {
         return Vec::new();
     }
@@ -277,6 +285,68 @@ mod tests {
         let s = rank(vec![team("甲", vec![member("a", 1, 0), member("b", 0, 0)])]);
         let p = payouts(Fen(3), &s, SplitRule::Stake);
         assert_eq!((amount(&p, "a"), amount(&p, "b")), (2, 1));
+    }
+
+    #[test]
+    fn a_team_without_members_never_wins_and_the_pool_still_adds_up() {
+        // All at 0 except one team: the empty team is not first. And with a team that
+        // scored only 0, the empty team ties with it, but neither wins.
+        let s = rank(vec![team("空队", vec![]), team("甲", vec![member("a", 2, 100), member("b", 0, 300)])]);
+        let p = payouts(Fen(40_001), &s, SplitRule::Stake);
+        assert_eq!((amount(&p, "a"), amount(&p, "b")), (10_000, 30_001));
+        assert_eq!(total(&p), 40_001);
+
+        let s = rank(vec![team("空队", vec![]), team("甲", vec![member("a", 0, 100)])]);
+        assert_eq!(s.iter().map(|t| t.rank).collect::<Vec<_>>(), vec![1, 1], "both tie for first at 0");
+        assert!(winners(&s).is_empty());
+        assert!(payouts(Fen(40_000), &s, SplitRule::Equal).is_empty());
+    }
+
+    #[test]
+    fn when_no_team_scored_nobody_wins_and_nothing_is_paid() {
+        let s = rank(vec![
+            team("甲", vec![member("a", 0, 100)]),
+            team("乙", vec![member("b", 0, 200)]),
+            team("丙", vec![]),
+        ]);
+        assert!(s.iter().all(|t| t.rank == 1));
+        assert!(winners(&s).is_empty());
+        for split in [SplitRule::Stake, SplitRule::Equal] {
+            assert!(payouts(Fen(80_000), &s, split).is_empty(), "{split:?}");
+        }
+    }
+
+    #[test]
+    fn whenever_someone_wins_the_payouts_add_up_to_the_pool() {
+        // A small deterministic generator: teams of 0 to 3 members, scores 0 to 2,
+        // stakes of 0, 100 or 300 yuan, odd pools.
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n) as i64
+        };
+        for case in 0..500 {
+            let teams: Vec<(String, Vec<MemberScore>)> = (0..1 + next(4))
+                .map(|t| {
+                    let members = (0..next(4))
+                        .map(|m| member(&format!("u{t}{m}"), next(3), [0, 100, 300][next(3) as usize]))
+                        .collect();
+                    team(&format!("队{t}"), members)
+                })
+                .collect();
+            let s = rank(teams);
+            let pool = Fen(next(1_000_003));
+            for split in [SplitRule::Stake, SplitRule::Equal] {
+                let p = payouts(pool, &s, split);
+                if winners(&s).is_empty() {
+                    assert!(p.is_empty(), "case {case}");
+                } else {
+                    assert_eq!(total(&p), pool.0, "case {case}: {s:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -111,13 +111,15 @@ pub fn target_of(targets: &TargetSettings, userid: &str, class: DeptKind) -> Opt
 }
 
 /// Computes the month. `achieved` is each (person, class)'s points in their own
-/// department's kinds this month.
+/// department's kinds this month; `members` are the CS and TR members who get a
+/// met / not met total even without a single line.
 pub fn settle(
     rules: &RewardSettings,
     targets: &TargetSettings,
     records: &[RecordFacts],
     pk: &[PkFacts],
     achieved: &BTreeMap<(String, DeptKind), i64>,
+    members: &[Payee],
 ) -> Settlement {
     let mut lines = Vec::new();
     for record in records {
@@ -155,7 +157,7 @@ pub fn settle(
             &b.rule,
         ))
     });
-    let people = totals(targets, achieved, &lines);
+    let people = totals(targets, achieved, &lines, members);
     let mut departments: BTreeMap<String, Fen> = BTreeMap::new();
     for line in &lines {
         let total = departments.entry(line.payee.department.clone()).or_default();
@@ -176,17 +178,34 @@ fn gate(
     (got < target).then_some(target - got)
 }
 
-fn totals(targets: &TargetSettings, achieved: &BTreeMap<(String, DeptKind), i64>, lines: &[Line]) -> Vec<PersonTotal> {
+/// Per person: everyone with a line, and every CS or TR member with a target above 0
+/// (at 0.00 when they have no line), by department and userid.
+fn totals(
+    targets: &TargetSettings,
+    achieved: &BTreeMap<(String, DeptKind), i64>,
+    lines: &[Line],
+    members: &[Payee],
+) -> Vec<PersonTotal> {
+    let target = |payee: &Payee| {
+        target_of(targets, &payee.userid, payee.class)
+            .map(|t| (t, achieved.get(&(payee.userid.clone(), payee.class)).copied().unwrap_or(0)))
+    };
     let mut people: BTreeMap<(String, String), PersonTotal> = BTreeMap::new();
     for line in lines {
         let key = (line.payee.department.clone(), line.payee.userid.clone());
-        let entry = people.entry(key).or_insert_with(|| {
-            let class = line.payee.class;
-            let target = target_of(targets, &line.payee.userid, class)
-                .map(|t| (t, achieved.get(&(line.payee.userid.clone(), class)).copied().unwrap_or(0)));
-            PersonTotal { payee: line.payee.clone(), target, total: Fen(0) }
+        let entry = people.entry(key).or_insert_with(|| PersonTotal {
+            payee: line.payee.clone(),
+            target: target(&line.payee),
+            total: Fen(0),
         });
         entry.total = entry.total + line.amount;
+    }
+    let listed: std::collections::BTreeSet<String> = people.values().map(|p| p.payee.userid.clone()).collect();
+    for payee in members.iter().filter(|m| !listed.contains(&m.userid)) {
+        if let Some(target) = target(payee).filter(|(t, _)| *t > 0) {
+            let key = (payee.department.clone(), payee.userid.clone());
+            people.insert(key, PersonTotal { payee: payee.clone(), target: Some(target), total: Fen(0) });
+        }
     }
     people.into_values().collect()
 }
@@ -203,14 +222,19 @@ fn dues(rules: &RewardSettings, r: &RecordFacts) -> Vec<Due> {
     match r.kind {
         RecordKind::LeadC | RecordKind::LeadB | RecordKind::LeadA => {
             let cs = reporter.class == DeptKind::Cs;
-            let (set, who) =
-                if cs { (&rules.cs, "客户成功部员工") } else { (&rules.non_cs, "非客户成功部员工") };
+            let (who, lead_b, percent) = if cs {
+                ("客户成功部员工", rules.cs.lead_b, rules.cs.lead_a_percent)
+            } else {
+                ("非客户成功部员工", rules.non_cs.lead_b, rules.non_cs.lead_a_percent)
+            };
             let (rule, amount) = match (r.kind, r.amount) {
-                (RecordKind::LeadC, _) => (format!("{who} C类客户"), set.lead_c),
-                (RecordKind::LeadB, _) => (format!("{who} B类客户"), set.lead_b),
+                // Not configurable: the programme pays CS members nothing for C.
+                (RecordKind::LeadC, _) if cs => (format!("{who} C类客户：无任何奖励"), Fen(0)),
+                (RecordKind::LeadC, _) => (format!("{who} C类客户"), rules.non_cs.lead_c),
+                (RecordKind::LeadB, _) => (format!("{who} B类客户"), lead_b),
                 (_, amount) => {
                     let deal = amount.unwrap_or_default();
-                    (format!("{who} A类客户 成交额 {deal} 元 × {}", set.lead_a_percent), set.lead_a_percent.of(deal))
+                    (format!("{who} A类客户 成交额 {deal} 元 × {percent}"), percent.of(deal))
                 }
             };
             vec![due(reporter, rule, amount, cs.then_some(DeptKind::Cs))]

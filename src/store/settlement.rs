@@ -22,18 +22,19 @@ pub struct RewardRow {
     pub channel_origin: Option<String>,
 }
 
-/// Confirmed records that occurred in `[from, to)`; placements serving as a channel's
-/// base indicator are paid through the channel and left out.
+/// The records that count (`counting_records`: confirmed, not a channel's base
+/// placement, and under the 'highest' stage rule only a client's highest confirmed
+/// stage) that occurred in `[from, to)`: what is paid is exactly what counts for points.
 pub async fn confirmed_in(conn: &mut SqliteConnection, from: i64, to: i64) -> Result<Vec<RewardRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT r.id, r.kind, r.mode, r.reporter, p.name AS reporter_name, r.reporter_class,
                 COALESCE(d.name, '') AS reporter_dept, r.closer, c.name AS closer_name, cd.kind AS closer_class,
                 cd.name AS closer_dept, r.amount_fen, ch.origin AS channel_origin
-         FROM records r JOIN people p ON p.userid = r.reporter
+         FROM counting_records r JOIN people p ON p.userid = r.reporter
          LEFT JOIN departments d ON d.id = r.reporter_dept
          LEFT JOIN people c ON c.userid = r.closer LEFT JOIN departments cd ON cd.id = c.department_id
          LEFT JOIN subjects ch ON ch.id = r.channel_id
-         WHERE r.state = 'confirmed' AND r.base_for IS NULL AND r.occurred_at >= ? AND r.occurred_at < ?
+         WHERE r.occurred_at >= ? AND r.occurred_at < ?
          ORDER BY r.id",
     )
     .bind(from)
@@ -62,8 +63,8 @@ pub async fn achieved_in(
     to: i64,
 ) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT reporter, reporter_class, SUM(points) FROM records
-         WHERE counted = 1 AND occurred_at >= ? AND occurred_at < ?
+        "SELECT reporter, reporter_class, SUM(points) FROM counting_records
+         WHERE occurred_at >= ? AND occurred_at < ?
            AND ((reporter_class = 'cs' AND kind IN ('lead_c', 'lead_b', 'lead_a', 'referral'))
              OR (reporter_class = 'tr' AND kind IN ('channel_school', 'channel_agency', 'channel_person', 'placement')))
          GROUP BY reporter, reporter_class ORDER BY reporter",
@@ -128,12 +129,33 @@ pub async fn referrals_in(conn: &mut SqliteConnection, from: i64, to: i64) -> Re
     .await
 }
 
-/// The rules (JSON) of the latest earlier run of a month, with when it ran.
-pub async fn previous_run(conn: &mut SqliteConnection, month: &str) -> Result<Option<(i64, String, i64)>, sqlx::Error> {
-    sqlx::query_as("SELECT run_at, rules, total_fen FROM settlement_runs WHERE month = ? ORDER BY id DESC LIMIT 1")
+/// `(run_at, rules, total_fen)` of every earlier run of a month, oldest first.
+pub async fn earlier_runs(conn: &mut SqliteConnection, month: &str) -> Result<Vec<(i64, String, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT run_at, rules, total_fen FROM settlement_runs WHERE month = ? ORDER BY id")
         .bind(month)
-        .fetch_optional(conn)
+        .fetch_all(conn)
         .await
+}
+
+/// A CS or TR member who may have a monthly target.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MemberRow {
+    pub userid: String,
+    pub name: String,
+    pub department: String,
+    pub class: String,
+}
+
+/// Active members of Customer Success and Talent Recruitment (and their
+/// sub-departments), by userid.
+pub async fn target_members(conn: &mut SqliteConnection) -> Result<Vec<MemberRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT p.userid, p.name, d.name AS department, d.kind AS class
+         FROM people p JOIN departments d ON d.id = p.department_id
+         WHERE p.active = 1 AND d.kind IN ('cs', 'tr') ORDER BY p.userid",
+    )
+    .fetch_all(conn)
+    .await
 }
 
 /// What a run used and produced.

@@ -139,3 +139,16 @@ fn a_toml_syntax_error_is_named_as_such() {
     let (ok, text) = check(&format!("this is not toml\n{VALID}"), &[]);
     assert!(!ok && text.contains("无法读取配置") && text.contains("line 1"), "{text}");
 }
+
+#[test]
+fn a_c_class_reward_for_customer_success_cannot_be_configured() {
+    for value in ["50", "0"] {
+        let (ok, text) = check(&format!("{VALID}\n[rewards.cs]\nlead_c = {value}\nlead_b = 200\n"), &[]);
+        assert!(!ok, "lead_c = {value}: {text}");
+        assert!(text.contains("rewards.cs.lead_c") && text.contains("C类客户对客户成功事业部员工无任何奖励"), "{text}");
+    }
+    let (ok, text) = check(VALID, &[("LEADBOARD_REWARDS__CS__LEAD_C", "10")]);
+    assert!(!ok && text.contains("rewards.cs.lead_c"), "{text}");
+    let (ok, text) = check(&format!("{VALID}\n[rewards.non_cs]\nlead_c = 50\n"), &[]);
+    assert!(ok, "others are paid for C as configured: {text}");
+}

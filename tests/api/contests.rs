@@ -2,10 +2,12 @@
 //! app chats and robot webhooks, the cut-off card, the audit group's voids and final
 //! ranking, and who may do what.
 
-use crate::helpers::TestApp;
-use chrono::{Days, Duration};
+use crate::helpers::{ORG, TestApp};
+use chrono::{Days, Duration, TimeZone};
+use leadboard::clock::{ManualClock, TZ};
 use leadboard::jobs::{Job, run_once};
 use serde_json::Value;
+use std::sync::Arc;
 
 /// A client-development contest from 10 days ago to 10 days ahead (cut-off 17:00),
 /// two one-person CS teams, broadcasting to an app chat and a robot webhook.
@@ -277,4 +279,206 @@ members = ["sunli"]
     let standings = say(&app, "lina", "排行").await;
     assert!(standings.contains("第1名 \"引号\"队\\反斜杠🚀 1 分（张伟1）"), "{standings}");
     assert!(standings.contains("第2名 空队 0 分"), "{standings}");
+}
+
+/// A client-development contest from 10 days ago to 10 days ahead with these teams
+/// (`[]` members: a team nobody is in), split and sponsorship.
+async fn contest_with(teams: &[(&str, &[&str])], split: &str, sponsorship: &str) -> TestApp {
+    let today = chrono::Utc::now().with_timezone(&leadboard::clock::TZ).date_naive();
+    let mut config = format!(
+        r#"
+[[contests]]
+id = "client-pk"
+name = "客户开发PK"
+kinds = ["lead_c", "lead_b", "lead_a"]
+start = "{start}"
+end = "{end}"
+sponsorship = "{sponsorship}"
+split = "{split}"
+chats = ["appchat:wrchat1"]
+"#,
+        start = today.checked_sub_days(Days::new(10)).unwrap(),
+        end = today.checked_add_days(Days::new(10)).unwrap(),
+    );
+    for (name, members) in teams {
+        let members: Vec<String> = members.iter().map(|m| format!("\"{m}\"")).collect();
+        config.push_str(&format!("[[contests.teams]]\nname = \"{name}\"\nmembers = [{}]\n", members.join(", ")));
+    }
+    TestApp::builder().config(&config).spawn().await
+}
+
+async fn payouts(app: &TestApp) -> Vec<(String, i64)> {
+    sqlx::query_as("SELECT userid, amount_fen FROM contest_payouts ORDER BY userid")
+        .fetch_all(app.state.db.reader())
+        .await
+        .unwrap()
+}
+
+async fn final_broadcast(app: &TestApp) -> String {
+    app.drain().await;
+    let sent = markdowns(&app.api_calls("appchat/send").await, "markdown");
+    sent.into_iter().find(|m| m.contains("终审结果")).expect("the final result is broadcast")
+}
+
+#[tokio::test]
+async fn when_no_team_scored_the_final_keeps_the_ranking_and_pays_nobody() {
+    let app = contest_with(&[("雄鹰队", &["zhangwei"]), ("猎豹队", &["sunli"]), ("空队", &[])], "stake", "1000").await;
+    say(&app, "zhangwei", "C类 公司=未确认公司 联系人=王").await; // never confirmed: 0 points
+    app.advance(Duration::days(11));
+    run_once(&app.state, Job::ContestCutoff).await.unwrap();
+
+    let answer = say(&app, "wanggm", "终审 客户开发PK").await;
+
+    assert!(answer.contains("没有队伍得分，无第一名，奖池 1200.00 元不发放"), "{answer}");
+    let (state, pool, result): (String, i64, String) =
+        sqlx::query_as("SELECT state, pool_fen, result FROM contests").fetch_one(app.state.db.reader()).await.unwrap();
+    assert_eq!((state.as_str(), pool), ("final", 120_000));
+    let ranking: Vec<Value> = serde_json::from_str(&result).unwrap();
+    assert_eq!(ranking.len(), 3, "the ranking is stored: {result}");
+    assert_eq!(payouts(&app).await, vec![], "no payout is stored");
+    let broadcast = final_broadcast(&app).await;
+    assert!(broadcast.contains("没有队伍得分，本次比赛无第一名，奖池 **1200.00** 元不发放"), "{broadcast}");
+    assert!(!broadcast.contains("分配"), "{broadcast}");
+}
+
+#[tokio::test]
+async fn a_tie_for_first_splits_the_pool_between_the_teams_and_by_stake_inside() {
+    // Stakes 100 + 300 + 100 and sponsorship 1000.01: a pool of 150001 fen. A team
+    // nobody is in stays at 0 and takes nothing.
+    let teams: &[(&str, &[&str])] = &[("雄鹰队", &["zhangwei", "cs_lead"]), ("猎豹队", &["sunli"]), ("空队", &[])];
+    let app = contest_with(teams, "stake", "1000.01").await;
+    confirmed_lead(&app, "zhangwei", "云帆", "C类").await;
+    confirmed_lead(&app, "sunli", "星河", "C类").await;
+    app.advance(Duration::days(11));
+    run_once(&app.state, Job::ContestCutoff).await.unwrap();
+    let card = app.cards_to("wanggm").await.into_iter().last().expect("the finalise card");
+
+    app.press("wanggm", &card, "终审").await;
+
+    // 75001 to 雄鹰队 (first in configuration order gets the odd fen), 75000 to 猎豹队.
+    // 雄鹰队 by stake 300 : 100 → 56250.75 and 18750.25: the fen to the larger fraction.
+    assert_eq!(
+        payouts(&app).await,
+        vec![("cs_lead".into(), 56_251), ("sunli".into(), 75_000), ("zhangwei".into(), 18_750)]
+    );
+    assert_eq!(app.count("SELECT SUM(amount_fen) FROM contest_payouts").await, 150_001);
+    assert_eq!(app.count("SELECT pool_fen FROM contests").await, 150_001);
+    let broadcast = final_broadcast(&app).await;
+    for line in
+        ["1. **雄鹰队** 1 分", "1. **猎豹队** 1 分", "3. **空队** 0 分", "> 陈经理 562.51 元", "> 孙丽 750.00 元"]
+    {
+        assert!(broadcast.contains(line), "{line} in {broadcast}");
+    }
+}
+
+#[tokio::test]
+async fn an_equal_split_pays_every_member_of_the_winning_team_alike() {
+    // Stakes 100 + 300 + 200 + 100 and sponsorship 1000: 170000 fen, in three.
+    let teams: &[(&str, &[&str])] =
+        &[("雄鹰队", &["zhangwei", "cs_lead", "cs_lead2"]), ("猎豹队", &["sunli"]), ("空队", &[])];
+    let app = contest_with(teams, "equal", "1000").await;
+    confirmed_lead(&app, "zhangwei", "云帆", "B类").await;
+    confirmed_lead(&app, "sunli", "星河", "C类").await;
+    app.advance(Duration::days(11));
+
+    let answer = say(&app, "wanggm", "终审 客户开发PK").await;
+
+    assert!(answer.contains("第一名 雄鹰队，奖池 1700.00 元已按规则分配（3 人）"), "{answer}");
+    // 56666.67 each: the two fen left go to the first in userid order.
+    assert_eq!(
+        payouts(&app).await,
+        vec![("cs_lead".into(), 56_667), ("cs_lead2".into(), 56_667), ("zhangwei".into(), 56_666)]
+    );
+    let broadcast = final_broadcast(&app).await;
+    assert!(broadcast.contains("由第一名队伍按人数平均分配") && broadcast.contains("> 张伟 566.66 元"), "{broadcast}");
+}
+
+#[tokio::test]
+async fn review_before_any_contest_started_says_so() {
+    let start = chrono::Utc::now().with_timezone(&leadboard::clock::TZ).date_naive() + Days::new(5);
+    let config = format!(
+        r#"
+[[contests]]
+id = "client-pk"
+name = "客户开发PK"
+kinds = ["lead_c"]
+start = "{start}"
+end = "{end}"
+[[contests.teams]]
+name = "雄鹰队"
+members = ["zhangwei"]
+"#,
+        end = start + Days::new(10),
+    );
+    let app = TestApp::builder().config(&config).spawn().await;
+
+    let answer = say(&app, "wanggm", "待审").await;
+
+    assert_eq!(answer, format!("PK比赛还没有开始，暂无待审内容（最早的「客户开发PK」于 {start} 开始）。"));
+}
+
+/// The test organisation plus `newcomers` in Customer Success, and a contest in July
+/// 2023 (cut-off 17:00 on the 15th) between two whole departments.
+fn departments_contest(newcomers: &[&str]) -> String {
+    let mut config = ORG.to_owned();
+    for userid in newcomers {
+        config.push_str(&format!("[[directory.users]]\nuserid = \"{userid}\"\nname = \"{userid}\"\ndepartment = 2\n"));
+    }
+    config.push_str(
+        r#"
+[[contests]]
+id = "dept-pk"
+name = "部门PK"
+kinds = ["lead_c", "lead_b", "lead_a"]
+start = "2023-07-01"
+end = "2023-07-15"
+[[contests.teams]]
+name = "客户成功队"
+department = 2
+[[contests.teams]]
+name = "招商队"
+department = 3
+"#,
+    );
+    config
+}
+
+async fn members(app: &TestApp) -> Vec<String> {
+    sqlx::query_scalar("SELECT userid FROM contest_members WHERE contest_id = 'dept-pk' ORDER BY userid")
+        .fetch_all(app.state.db.reader())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn department_teams_stop_growing_at_the_cut_off() {
+    let at = |h, m| TZ.with_ymd_and_hms(2023, 7, 15, h, m, 0).unwrap().with_timezone(&chrono::Utc);
+    let clock = Arc::new(ManualClock::new(at(10, 0)));
+    let start = |config: String, stopped| {
+        let builder = TestApp::builder().config(&config).clock(clock.clone());
+        match stopped {
+            Some(stopped) => builder.restart_of(stopped),
+            None => builder,
+        }
+        .spawn()
+    };
+    let app = start(departments_contest(&[]), None).await;
+    let before = members(&app).await;
+    assert_eq!(before.len(), 6, "{before:?}");
+
+    // Before the cut-off a newcomer joins their department's team, with a stake.
+    let app = start(departments_contest(&["xinren"]), Some(app.stop().await)).await;
+    assert!(members(&app).await.contains(&"xinren".to_owned()));
+
+    // After it (frozen or not yet), newcomers no longer change the team or the pool.
+    clock.set(at(17, 30));
+    let app = start(departments_contest(&["xinren", "wanlai"]), Some(app.stop().await)).await;
+    assert!(!members(&app).await.contains(&"wanlai".to_owned()), "added after the cut-off");
+    run_once(&app.state, Job::ContestCutoff).await.unwrap();
+    let app = start(departments_contest(&["xinren", "wanlai", "houlai"]), Some(app.stop().await)).await;
+    run_once(&app.state, Job::DirectorySync).await.unwrap();
+    assert_eq!(members(&app).await.len(), 7);
+    // Stakes 100 + 300 + 200 + 100 + 100 (xinren) and 500 + 100.
+    let standings = say(&app, "lina", "排行 部门PK").await;
+    assert!(standings.contains("奖池：1400.00 元"), "{standings}");
 }

@@ -96,7 +96,6 @@ existing = ["杭州人才市场"]
 
 # EXAMPLE AMOUNTS for the test.
 [rewards.cs]
-lead_c = 0
 lead_b = 200
 lead_a_percent = 1
 [rewards.non_cs]
@@ -160,10 +159,11 @@ const EXPECTED: &[(&str, i64)] = &[
     // Person channel direct 450 + school transfer originator 200 + agency direct 1000;
     // the referral pays the reporter nothing (the old client gets the benefit).
     ("ot_c", 165_000),
-    // School direct 500 + agency closer 500 + person closer 250 + placements: new
-    // channel 100, old channel 60, self-recruited 80 (base placements pay nothing).
-    // Target 10 met: school 10 + three counted placements 6 = 16.
-    ("tr_a", 149_000),
+    // School direct 500 + agency direct 800 + person direct 400 + agency closer 500 +
+    // person closer 250 + placements: new channel 100, old channel 60, self-recruited 80
+    // (base placements pay nothing). Target 10 met: school 10 + agency 10 + person 5 +
+    // three counted placements 6 = 31.
+    ("tr_a", 269_000),
     // School direct 500 and a school transfer closed 300, but the target of 20 was not
     // met (10): nothing.
     ("tr_b", 0),
@@ -241,6 +241,9 @@ async fn july() -> (TestApp, Arc<ManualClock>) {
     valid_channel(&app, "ot_c", "机构渠道 名称=优才人力", "tr_b", 3).await;
     let transfer = report(&app, "ot_c", "院校渠道 名称=商业学院 方式=转接 接手=吴二").await;
     confirm(&app, "tr_boss", transfer).await;
+    // A TR member's own agency and person channels, with their own base placements.
+    valid_channel(&app, "tr_a", "机构渠道 名称=金牌人力", "tr_a", 3).await;
+    valid_channel(&app, "tr_a", "个人渠道 名称=李师傅", "tr_a", 1).await;
     for (who, name) in [("tr_a", "技师学院"), ("tr_b", "职业中专")] {
         let id = report(&app, who, &format!("院校渠道 名称={name}")).await;
         confirm(&app, "tr_boss", id).await;
@@ -297,14 +300,16 @@ async fn a_worked_month_pays_everyone_exactly_what_the_rules_say() {
     let (ok, text) = settle(&app, "2023-07", out.path(), &[]).await;
     assert!(ok, "{text}");
     assert!(text.contains("还有 1 条记录待确认"), "{text}");
-    assert!(text.contains("未完成月度任务指标：陈二（5/100）、吴二（10/20）"), "{text}");
+    // Members without a single line are measured too (the confirmers here).
+    assert!(text.contains("未完成月度任务指标：陈二（5/100）、陈经理（0/5）、吴二（10/20）、吴总监（0/10）"), "{text}");
 
     let csv = std::fs::read(out.path().join("settlement-2023-07.csv")).unwrap();
     let totals = csv_totals(&csv);
     for (userid, fen) in EXPECTED {
         assert_eq!(totals.get(*userid).copied().unwrap_or(0), *fen, "{userid}");
     }
-    assert_eq!(totals.values().sum::<i64>(), 744_000);
+    assert_eq!(totals.values().sum::<i64>(), 864_000);
+    assert!(!totals.contains_key("cs_boss"), "the CSV lists lines only");
     let text = String::from_utf8(csv[3..].to_vec()).unwrap();
     assert!(text.contains("客户成功部员工 A类客户 成交额 100000.00 元 × 1%"), "the rule applied is shown");
     assert!(text.contains("未完成月度任务指标（差 95 分），不发放"));
@@ -324,9 +329,19 @@ async fn a_worked_month_pays_everyone_exactly_what_the_rules_say() {
     }
     let met: Vec<String> = people.rows().skip(1).map(|r| format!("{}:{}", r[0], r[5])).collect();
     assert!(met.contains(&"cs_b:未完成".to_owned()) && met.contains(&"tr_a:完成".to_owned()), "{met:?}");
+    // userid, target, achieved, met, gap, amount: also for members with no line at all.
+    let person = |userid: &str| -> Vec<String> {
+        let row =
+            people.rows().find(|r| r[0].get_string() == Some(userid)).unwrap_or_else(|| panic!("{userid}: {met:?}"));
+        [0, 3, 4, 5, 6, 7].iter().map(|&c| row[c].to_string()).collect()
+    };
+    assert_eq!(person("cs_boss"), ["cs_boss", "5", "0", "未完成", "-5", "0"]);
+    assert_eq!(person("tr_boss"), ["tr_boss", "10", "0", "未完成", "-10", "0"]);
+    assert_eq!(person("tr_a"), ["tr_a", "10", "31", "完成", "21", "2690"]);
+    assert!(people.rows().all(|r| r[0].get_string() != Some("ot_a") || r[3].is_empty()), "no target outside CS and TR");
     let depts = book.worksheet_range("部门合计").unwrap();
     let dept_sum: f64 = depts.rows().skip(1).map(|r| r[1].as_f64().unwrap()).sum();
-    assert_eq!((dept_sum * 100.0).round() as i64, 744_000);
+    assert_eq!((dept_sum * 100.0).round() as i64, 864_000);
     let referrals = book.worksheet_range("转介绍").unwrap();
     let referral: Vec<String> = referrals.rows().nth(1).unwrap().iter().map(|c| c.to_string()).collect();
     assert_eq!(referral[1..3], ["云帆".to_owned(), "星辰".to_owned()]);
@@ -339,15 +354,23 @@ async fn settling_twice_gives_the_same_csv_and_changed_rules_are_announced() {
     let (first, second) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     assert!(settle(&app, "2023-07", first.path(), &[]).await.0);
     let (ok, text) = settle(&app, "2023-07", second.path(), &[]).await;
-    assert!(ok && !text.contains("不同的奖励规则"), "{text}");
+    assert!(ok && !text.contains("奖励规则与本次不同"), "{text}");
     let read = |dir: &Path| std::fs::read(dir.join("settlement-2023-07.csv")).unwrap();
     assert_eq!(read(first.path()), read(second.path()), "byte-identical");
 
-    let third = tempfile::tempdir().unwrap();
-    let (ok, text) = settle(&app, "2023-07", third.path(), &[("LEADBOARD_REWARDS__NON_CS__LEAD_C", "60")]).await;
-    assert!(ok, "{text}");
-    assert!(text.contains("已于") && text.contains("按不同的奖励规则结算过（当时合计 7440.00 元）"), "{text}");
-    assert_eq!(app.count("SELECT COUNT(*) FROM settlement_runs WHERE month = '2023-07'").await, 3);
+    // Under other rules: both earlier runs differ. Run again under those rules: the
+    // files finance may hold from the first two runs still differ, the third does not.
+    let changed = [("LEADBOARD_REWARDS__NON_CS__LEAD_C", "60")];
+    for _ in 0..2 {
+        let third = tempfile::tempdir().unwrap();
+        let (ok, text) = settle(&app, "2023-07", third.path(), &changed).await;
+        assert!(ok, "{text}");
+        assert!(text.contains("合计 8650.00 元"), "{text}");
+        assert!(text.contains("本月此前有 2 次结算用的奖励规则与本次不同："), "{text}");
+        assert_eq!(text.matches("（合计 8640.00 元）").count(), 2, "{text}");
+        assert!(!text.contains("（合计 8650.00 元）"), "the run under the same rules is not listed: {text}");
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM settlement_runs WHERE month = '2023-07'").await, 4);
 }
 
 #[tokio::test]
@@ -357,6 +380,8 @@ async fn bad_settlement_requests_are_refused_and_write_nothing() {
     let cases = [
         ("2023-7", out.path().to_owned(), "月份格式应为 YYYY-MM"),
         ("July", out.path().to_owned(), "月份格式应为 YYYY-MM"),
+        ("+202-01", out.path().to_owned(), "月份格式应为 YYYY-MM"),
+        ("2023-+7", out.path().to_owned(), "月份格式应为 YYYY-MM"),
         ("2023-08", out.path().to_owned(), "2023-08 没有可结算的记录"),
         ("2023-07", out.path().join("missing"), "输出目录不存在"),
     ];
@@ -371,6 +396,83 @@ async fn bad_settlement_requests_are_refused_and_write_nothing() {
     let files: Vec<_> = std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(files.len(), 1, "nothing but the obstacle: {files:?}");
     assert_eq!(app.count("SELECT COUNT(*) FROM settlement_runs").await, 0);
+
+    // The CSV could go into place, the workbook cannot: neither does, and no run.
+    let out = tempfile::tempdir().unwrap();
+    std::fs::create_dir(out.path().join("settlement-2023-07.xlsx")).unwrap();
+    let (ok, text) = settle(&app, "2023-07", out.path(), &[]).await;
+    assert!(!ok && text.contains("无法写入") && text.contains("settlement-2023-07.xlsx"), "{text}");
+    assert_eq!(names_in(out.path()), ["settlement-2023-07.xlsx"], "nothing but the obstacle");
+    assert_eq!(app.count("SELECT COUNT(*) FROM settlement_runs").await, 0);
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn a_failed_rerun_leaves_the_earlier_pair_as_it_was() {
+    let (app, _clock) = july().await;
+    let out = tempfile::tempdir().unwrap();
+    assert!(settle(&app, "2023-07", out.path(), &[]).await.0);
+    let read = |ext: &str| std::fs::read(out.path().join(format!("settlement-2023-07.{ext}"))).unwrap();
+    let (csv, xlsx) = (read("csv"), read("xlsx"));
+    // The earlier workbook cannot be set aside: the new CSV, already in place, is
+    // taken back out and the earlier one put back.
+    let obstacle = out.path().join("settlement-2023-07.xlsx.previous");
+    std::fs::create_dir(&obstacle).unwrap();
+    std::fs::write(obstacle.join("keep"), b"x").unwrap();
+
+    let (ok, text) = settle(&app, "2023-07", out.path(), &[("LEADBOARD_REWARDS__NON_CS__LEAD_C", "60")]).await;
+
+    assert!(!ok && text.contains("无法替换"), "{text}");
+    assert_eq!((read("csv"), read("xlsx")), (csv, xlsx), "the earlier pair is untouched");
+    assert_eq!(
+        names_in(out.path()),
+        ["settlement-2023-07.csv", "settlement-2023-07.xlsx", "settlement-2023-07.xlsx.previous"]
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM settlement_runs").await, 1, "only the first run is recorded");
+}
+
+#[tokio::test]
+async fn under_the_highest_stage_rule_only_the_stage_that_counts_is_paid() {
+    let clock =
+        Arc::new(ManualClock::new(TZ.with_ymd_and_hms(2023, 7, 15, 10, 0, 0).unwrap().with_timezone(&chrono::Utc)));
+    let config = format!("{ORG}\n[points]\nlead_stages = \"highest\"\n");
+    let app = TestApp::builder().config(&config).clock(clock).spawn().await;
+    // Others: C then B of one client. Customer Success: C and B of another, which makes
+    // the target of 5 on B alone.
+    let mut ids = Vec::new();
+    for (who, stage) in [
+        ("ot_a", "C类 公司=海洋 联系人=周"),
+        ("ot_a", "B类 公司=海洋 约面=2023-07-22"),
+        ("cs_a", "C类 公司=云帆 联系人=王"),
+        ("cs_a", "B类 公司=云帆 约面=2023-07-20"),
+    ] {
+        let id = report(&app, who, stage).await;
+        confirm(&app, "cs_boss", id).await;
+        ids.push(id);
+    }
+    app.assert_counted_is_consistent().await;
+    let mine = say(&app, "ot_a", "我的").await;
+    assert!(mine.contains("已计入：5 分"), "{mine}");
+
+    let out = tempfile::tempdir().unwrap();
+    let (ok, text) = settle(&app, "2023-07", out.path(), &[]).await;
+
+    assert!(ok, "{text}");
+    let csv = std::fs::read(out.path().join("settlement-2023-07.csv")).unwrap();
+    let totals = csv_totals(&csv);
+    // B only: 300 for others, 200 for CS (target met with 5 points).
+    assert_eq!(totals.get("ot_a"), Some(&30_000));
+    assert_eq!(totals.get("cs_a"), Some(&20_000));
+    let lines = String::from_utf8(csv[3..].to_vec()).unwrap();
+    for outranked in [ids[0], ids[2]] {
+        assert!(!lines.contains(&format!(",#{outranked},")), "#{outranked} does not count, so is not paid: {lines}");
+    }
 }
 
 #[tokio::test]
@@ -378,7 +480,7 @@ async fn an_admin_gets_the_summary_and_the_file_in_chat() {
     let (app, _clock) = july().await;
     assert!(app.say("cs_a", "结算 2023-07").await.unwrap().contains("仅限管理员使用"));
     let answer = say(&app, "lisi", "结算 月份=2023-07").await;
-    assert!(answer.contains("2023-07 结算") && answer.contains("合计 7440.00 元"), "{answer}");
+    assert!(answer.contains("2023-07 结算") && answer.contains("合计 8640.00 元"), "{answer}");
     assert!(answer.contains("settlement-2023-07.xlsx 随后发送"), "{answer}");
     app.drain().await;
     let uploads: Vec<_> = app
