@@ -102,7 +102,7 @@ async fn load_directory(db: &Db, settings: &Settings, now_ms: i64) -> anyhow::Re
     let channels: Vec<(String, String)> =
         settings.channels.existing.iter().map(|n| (n.trim().to_owned(), name_key(n))).collect();
     records::ensure_existing_channels(&mut tx, &channels, now_ms).await?;
-    crate::commands::contest::sync_all_at(&mut tx, settings, now_ms).await?;
+    crate::commands::contest::sync_all(&mut tx, settings, now_ms).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -17,18 +17,12 @@ use crate::wecom::message::Chat;
 use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
-/// [`sync_all_at`] by the system clock, for callers that have no clock of their own
-/// (the directory sync job). Frozen and final contests are closed whatever the clock.
-pub async fn sync_all(conn: &mut SqliteConnection, settings: &Settings) -> Result<(), sqlx::Error> {
-    sync_all_at(conn, settings, Utc::now().timestamp_millis()).await
-}
-
 /// Registers every configured contest and, while a contest is open (before its cut-off
 /// and neither frozen nor final), its configured members (lists and departments), each
 /// with the stake of their level. After the cut-off teams never change: someone who
 /// joins a department later would otherwise change the pool and the payouts after the
 /// audit group saw the preliminary ranking.
-pub async fn sync_all_at(conn: &mut SqliteConnection, settings: &Settings, now_ms: i64) -> Result<(), sqlx::Error> {
+pub async fn sync_all(conn: &mut SqliteConnection, settings: &Settings, now_ms: i64) -> Result<(), sqlx::Error> {
     for def in settings.contest_defs() {
         store::sync(conn, &def).await?;
         let open = now_ms < def.cutoff_ms && store::get(conn, &def.id).await?.is_some_and(|r| r.state == "open");

@@ -57,8 +57,9 @@ pub async fn sync(state: &AppState) -> Result<SyncReport, SyncError> {
             (contacts.snapshot(&overrides, &known), "wecom", contacts.unmatched(&overrides))
         }
     };
-    let changes = directory::apply(&mut tx, &snapshot, actor, state.clock.now_ms()).await?;
-    crate::commands::contest::sync_all(&mut tx, settings).await?;
+    let now_ms = state.clock.now_ms();
+    let changes = directory::apply(&mut tx, &snapshot, actor, now_ms).await?;
+    crate::commands::contest::sync_all(&mut tx, settings, now_ms).await?;
     let lines = describe(&mut tx, &changes).await?;
     tx.commit().await?;
     let report = SyncReport {
