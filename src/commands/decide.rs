@@ -208,14 +208,14 @@ async fn set_closer(
     let closer = match named {
         Some(name) => {
             let dept = r.kind().receiving_dept();
-            let found: Vec<_> =
+            let mut found: Vec<_> =
                 directory::find_by_name(conn, name).await?.into_iter().filter(|p| p.kind == dept).collect();
-            match found.as_slice() {
-                [one] => one.userid.clone(),
+            match found.len() {
+                1 => found.remove(0),
                 _ => return refuse(format!("“接手”须是{}的一位成员，没有唯一找到“{name}”。", dept.label())),
             }
         }
-        None => ctx.sender.userid.clone(),
+        None => ctx.sender.clone(),
     };
     if records::set_closer(conn, r.id, &closer).await? {
         let event = NewEvent {
@@ -223,7 +223,7 @@ async fn set_closer(
             entity: "record",
             entity_id: r.id.to_string(),
             action: "closer_set",
-            new_value: Some(closer),
+            new_value: Some(closer.userid),
             ..Default::default()
         };
         events::append(conn, ctx.now_ms(), event).await?;

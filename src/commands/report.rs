@@ -89,7 +89,7 @@ fn check_period(ctx: &Ctx<'_>, kind: RecordKind) -> Result<(), CommandError> {
 }
 
 /// The receiving department's member named by `接手`, for transfers.
-async fn closer(conn: &mut SqliteConnection, p: &Parsed, receiving: DeptKind) -> Result<Option<String>, CommandError> {
+async fn closer(conn: &mut SqliteConnection, p: &Parsed, receiving: DeptKind) -> Result<Option<Person>, CommandError> {
     let Some(name) = p.text("接手") else { return Ok(None) };
     if p.mode() != Mode::Transfer {
         return refuse("只有 方式=转接 的记录才需要填写“接手”。");
@@ -97,7 +97,7 @@ async fn closer(conn: &mut SqliteConnection, p: &Parsed, receiving: DeptKind) ->
     let people = directory::find_by_name(conn, name.as_str()).await?;
     let in_dept: Vec<&Person> = people.iter().filter(|p| p.kind == receiving).collect();
     match in_dept.as_slice() {
-        [one] => Ok(Some(one.userid.clone())),
+        [one] => Ok(Some((*one).clone())),
         [] => refuse(format!("“接手”须是{}的成员，没有找到“{name}”。", receiving.label())),
         many => {
             let ids: Vec<&str> = many.iter().map(|p| p.userid.as_str()).collect();
@@ -226,7 +226,7 @@ async fn resolve(
     }
 }
 
-fn new_record(ctx: &Ctx<'_>, kind: RecordKind, p: &Parsed, claimed: &Claimed, closer: Option<String>) -> NewRecord {
+fn new_record(ctx: &Ctx<'_>, kind: RecordKind, p: &Parsed, claimed: &Claimed, closer: Option<Person>) -> NewRecord {
     let is_lead = matches!(kind, RecordKind::LeadC | RecordKind::LeadB | RecordKind::LeadA);
     let stage_rule = match ctx.settings.points.lead_stages {
         LeadStages::Highest if is_lead => "highest",
@@ -238,7 +238,7 @@ fn new_record(ctx: &Ctx<'_>, kind: RecordKind, p: &Parsed, claimed: &Claimed, cl
         reporter: ctx.sender.userid.clone(),
         reporter_dept: ctx.sender.department_id,
         reporter_class: ctx.sender.kind.as_str(),
-        closer,
+        closer: closer.map(|c| (c.userid, c.department_id, c.kind.as_str())),
         subject_id: claimed.subject_id,
         claim_slot: claimed.slot,
         channel_id: claimed.channel_id,

@@ -2,6 +2,7 @@
 
 use crate::domain::kind::RecordKind;
 use crate::domain::record::{Mode, RecordState};
+use crate::store::directory::Person;
 use sqlx::SqliteConnection;
 
 /// Clients and channels are separate name spaces.
@@ -102,7 +103,8 @@ pub struct NewRecord {
     pub reporter: String,
     pub reporter_dept: i64,
     pub reporter_class: &'static str,
-    pub closer: Option<String>,
+    /// A transfer's closer named at report: userid, department and its kind then.
+    pub closer: Option<(String, i64, &'static str)>,
     pub subject_id: Option<i64>,
     pub claim_slot: Option<&'static str>,
     pub channel_id: Option<i64>,
@@ -122,16 +124,19 @@ pub struct NewRecord {
 /// day on `records_placement_claim` (see `is_unique_violation`).
 pub async fn insert(conn: &mut SqliteConnection, r: &NewRecord) -> Result<i64, sqlx::Error> {
     let id = sqlx::query(
-        "INSERT INTO records (kind, mode, reporter, reporter_dept, reporter_class, closer, subject_id, claim_slot,
-             channel_id, onboard_date, person_key, amount_fen, fields, points, stage_rule, state, occurred_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO records (kind, mode, reporter, reporter_dept, reporter_class, closer, closer_dept, closer_class,
+             subject_id, claim_slot, channel_id, onboard_date, person_key, amount_fen, fields, points, stage_rule,
+             state, occurred_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(r.kind.code())
     .bind(r.mode.code())
     .bind(&r.reporter)
     .bind(r.reporter_dept)
     .bind(r.reporter_class)
-    .bind(&r.closer)
+    .bind(r.closer.as_ref().map(|c| &c.0))
+    .bind(r.closer.as_ref().map(|c| c.1))
+    .bind(r.closer.as_ref().map(|c| c.2))
     .bind(r.subject_id)
     .bind(r.claim_slot)
     .bind(r.channel_id)
@@ -409,13 +414,17 @@ pub async fn set_reason(conn: &mut SqliteConnection, id: i64, reason: &str) -> R
     Ok(())
 }
 
-/// Records a transfer's closer unless one is recorded; whether it was set.
-pub async fn set_closer(conn: &mut SqliteConnection, id: i64, closer: &str) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("UPDATE records SET closer = ? WHERE id = ? AND closer IS NULL")
-        .bind(closer)
-        .bind(id)
-        .execute(conn)
-        .await?;
+/// Records a transfer's closer, with their department now, unless one is recorded;
+/// whether it was set.
+pub async fn set_closer(conn: &mut SqliteConnection, id: i64, closer: &Person) -> Result<bool, sqlx::Error> {
+    let done =
+        sqlx::query("UPDATE records SET closer = ?, closer_dept = ?, closer_class = ? WHERE id = ? AND closer IS NULL")
+            .bind(&closer.userid)
+            .bind(closer.department_id)
+            .bind(closer.kind.as_str())
+            .bind(id)
+            .execute(conn)
+            .await?;
     Ok(done.rows_affected() == 1)
 }
 

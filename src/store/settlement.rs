@@ -28,11 +28,11 @@ pub struct RewardRow {
 pub async fn confirmed_in(conn: &mut SqliteConnection, from: i64, to: i64) -> Result<Vec<RewardRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT r.id, r.kind, r.mode, r.reporter, p.name AS reporter_name, r.reporter_class,
-                COALESCE(d.name, '') AS reporter_dept, r.closer, c.name AS closer_name, cd.kind AS closer_class,
+                COALESCE(d.name, '') AS reporter_dept, r.closer, c.name AS closer_name, r.closer_class,
                 cd.name AS closer_dept, r.amount_fen, ch.origin AS channel_origin
          FROM counting_records r JOIN people p ON p.userid = r.reporter
          LEFT JOIN departments d ON d.id = r.reporter_dept
-         LEFT JOIN people c ON c.userid = r.closer LEFT JOIN departments cd ON cd.id = c.department_id
+         LEFT JOIN people c ON c.userid = r.closer LEFT JOIN departments cd ON cd.id = r.closer_dept
          LEFT JOIN subjects ch ON ch.id = r.channel_id
          WHERE r.occurred_at >= ? AND r.occurred_at < ?
          ORDER BY r.id",

@@ -349,6 +349,22 @@ async fn a_worked_month_pays_everyone_exactly_what_the_rules_say() {
 }
 
 #[tokio::test]
+async fn a_closer_who_moved_since_is_paid_as_from_the_department_they_closed_in() {
+    let (app, _clock) = july().await;
+    // 吴一 closed two transfers for Talent Recruitment, then moved to 行政部.
+    let config = std::fs::read_to_string(&app.config_path).unwrap();
+    let moved = config.replace("name = \"吴一\"\ndepartment = 3", "name = \"吴一\"\ndepartment = 4");
+    assert_ne!(config, moved);
+    std::fs::write(&app.config_path, moved).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let (ok, text) = settle(&app, "2023-07", out.path(), &[]).await;
+    assert!(ok, "{text}");
+    let totals = csv_totals(&std::fs::read(out.path().join("settlement-2023-07.csv")).unwrap());
+    let expected = EXPECTED.iter().find(|(userid, _)| *userid == "tr_a").unwrap().1;
+    assert_eq!(totals.get("tr_a").copied(), Some(expected));
+}
+
+#[tokio::test]
 async fn settling_twice_gives_the_same_csv_and_changed_rules_are_announced() {
     let (app, _clock) = july().await;
     let (first, second) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
