@@ -8,6 +8,15 @@ use chrono::Duration;
 use leadboard::clock::ShiftedClock;
 use std::sync::Arc;
 
+/// Stops `app` and starts it again on the same data a day later, with the scheduler on
+/// and the reminders job hourly.
+async fn restart_a_day_later_with_reminders(app: TestApp) -> TestApp {
+    let stopped = app.stop().await;
+    let a_day_later = Arc::new(ShiftedClock::default());
+    a_day_later.advance(Duration::hours(25));
+    TestApp::builder().restart_of(stopped).clock(a_day_later).scheduler("reminders = \"0 7 * * * *\"").spawn().await
+}
+
 #[tokio::test]
 async fn a_run_missed_while_stopped_happens_once_at_start() {
     let app = TestApp::spawn().await;
@@ -21,17 +30,7 @@ async fn a_run_missed_while_stopped_happens_once_at_start() {
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    let stopped = app.stop().await;
-
-    // Restart a day later with the scheduler on.
-    let a_day_later = Arc::new(ShiftedClock::default());
-    a_day_later.advance(Duration::hours(25));
-    let app = TestApp::builder()
-        .restart_of(stopped)
-        .clock(a_day_later)
-        .scheduler("reminders = \"0 7 * * * *\"")
-        .spawn()
-        .await;
+    let app = restart_a_day_later_with_reminders(app).await;
     eventually("the missed run", || async {
         app.count("SELECT COUNT(*) FROM jobs WHERE name = 'reminders' AND last_run_at IS NOT NULL").await == 1
     })
@@ -58,16 +57,7 @@ async fn a_lease_left_by_a_stopped_service_does_not_swallow_its_catch_up_run() {
     .await
     .unwrap();
     tx.commit().await.unwrap();
-    let stopped = app.stop().await;
-
-    let a_day_later = Arc::new(ShiftedClock::default());
-    a_day_later.advance(Duration::hours(25));
-    let app = TestApp::builder()
-        .restart_of(stopped)
-        .clock(a_day_later)
-        .scheduler("reminders = \"0 7 * * * *\"")
-        .spawn()
-        .await;
+    let app = restart_a_day_later_with_reminders(app).await;
     eventually("the missed run", || async {
         app.count("SELECT COUNT(*) FROM events WHERE action = 'reminded'").await == 1
     })
