@@ -15,3 +15,4 @@ mod reporting;
 mod scheduler;
 mod settlement;
 mod shutdown;
+mod storage;
