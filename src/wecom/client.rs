@@ -2,6 +2,7 @@
 //! every task, fetched single-flight and refreshed once when WeCom says it is invalid.
 
 use serde_json::Value;
+use std::future::Future;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
@@ -104,40 +105,24 @@ impl WecomClient {
         self
     }
 
-    /// POSTs JSON to `/cgi-bin/{api}` with the access token; on an expired-token answer
-    /// refreshes the token once and repeats the call once.
+    /// POSTs JSON to `/cgi-bin/{api}` with the access token.
     pub async fn post(&self, api: &str, body: &Value) -> Result<Value, ApiError> {
-        let token = self.token().await?;
-        match self.post_with_token(api, body, &token).await {
-            Err(Expired) => {
-                self.invalidate(&token).await;
-                let token = self.token().await?;
-                self.post_with_token(api, body, &token)
-                    .await
-                    .unwrap_or_else(|_| Err(ApiError::retryable("access token rejected twice")))
-            }
-            Ok(result) => result,
-        }
+        self.with_token(|token| {
+            let request =
+                self.http.post(format!("{}/cgi-bin/{api}", self.base)).query(&[("access_token", token)]).json(body);
+            async move { classify(request.send().await).await }
+        })
+        .await
     }
 
     /// GETs `/cgi-bin/{api}` with the access token and query parameters.
     pub async fn get(&self, api: &str, query: &[(&str, String)]) -> Result<Value, ApiError> {
-        let token = self.token().await?;
-        let send = |token: &str| {
-            let mut query = query.to_vec();
-            query.push(("access_token", token.to_owned()));
-            self.http.get(format!("{}/cgi-bin/{api}", self.base)).query(&query).send()
-        };
-        match classify(send(&token).await).await {
-            Err(Expired) => {
-                self.invalidate(&token).await;
-                let token = self.token().await?;
-                classify(send(&token).await)
-                    .await
-                    .unwrap_or_else(|_| Err(ApiError::retryable("access token rejected twice")))
-            }
-            Ok(result) => result,
-        }
+        self.with_token(|token| {
+            let request =
+                self.http.get(format!("{}/cgi-bin/{api}", self.base)).query(query).query(&[("access_token", token)]);
+            async move { classify(request.send().await).await }
+        })
+        .await
     }
 
     /// Posts to a group robot webhook; the key is the credential, no token involved.
@@ -156,32 +141,41 @@ impl WecomClient {
 
     /// Uploads a temporary file (`media/upload`), returning its media id.
     pub async fn upload_media(&self, kind: &str, file_name: &str, bytes: Vec<u8>) -> Result<String, ApiError> {
-        let token = self.token().await?;
-        let part = reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_owned());
-        let form = reqwest::multipart::Form::new().part("media", part);
-        let response = self
-            .http
-            .post(format!("{}/cgi-bin/media/upload", self.base))
-            .query(&[("access_token", token.as_str()), ("type", kind)])
-            .multipart(form)
-            .send()
-            .await;
-        let value = classify(response).await.unwrap_or_else(|_| Err(ApiError::retryable("token expired")))?;
+        let value = self
+            .with_token(|token| {
+                let part = reqwest::multipart::Part::bytes(bytes.clone()).file_name(file_name.to_owned());
+                let form = reqwest::multipart::Form::new().part("media", part);
+                let request = self
+                    .http
+                    .post(format!("{}/cgi-bin/media/upload", self.base))
+                    .query(&[("access_token", token), ("type", kind)])
+                    .multipart(form);
+                async move { classify(request.send().await).await }
+            })
+            .await?;
         value["media_id"]
             .as_str()
             .map(str::to_owned)
             .ok_or_else(|| ApiError::retryable("media/upload answered without media_id"))
     }
 
-    async fn post_with_token(&self, api: &str, body: &Value, token: &str) -> Result<Result<Value, ApiError>, Expired> {
-        let response = self
-            .http
-            .post(format!("{}/cgi-bin/{api}", self.base))
-            .query(&[("access_token", token)])
-            .json(body)
-            .send()
-            .await;
-        classify(response).await
+    /// Makes one call with the access token; when WeCom says the token is invalid or
+    /// expired (40014 / 42001), drops it, fetches a new one and repeats the call once.
+    /// Every call that needs a token goes through here.
+    async fn with_token<F, Fut>(&self, call: F) -> Result<Value, ApiError>
+    where
+        F: Fn(&str) -> Fut,
+        Fut: Future<Output = Result<Result<Value, ApiError>, Expired>>,
+    {
+        let token = self.token().await?;
+        match call(&token).await {
+            Ok(result) => result,
+            Err(Expired) => {
+                self.invalidate(&token).await;
+                let token = self.token().await?;
+                call(&token).await.unwrap_or_else(|_| Err(ApiError::retryable("access token rejected twice")))
+            }
+        }
     }
 
     /// The cached token, fetching one if there is none or it is due for refresh. The

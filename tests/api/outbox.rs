@@ -2,10 +2,11 @@
 //! and rate-limit answers and restarts; permanent errors are given up visibly.
 
 use crate::helpers::{TestApp, eventually, metric, mount_defaults};
-use leadboard::store::outbox;
+use leadboard::commands::settle::FILE_SEND;
+use leadboard::store::outbox::{self, NewMessage};
 use leadboard::wecom::message;
 use serde_json::json;
-use wiremock::matchers::{method, path};
+use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, ResponseTemplate};
 
 /// Queues a text message to `user` as a command would, inside a write transaction.
@@ -26,6 +27,14 @@ async fn fail_sends(app: &TestApp, errcode: i64, times: u64) {
         .with_priority(1)
         .mount(&app.mock)
         .await;
+}
+
+/// The access tokens WeCom received on `api`, in order.
+async fn tokens_used(app: &TestApp, api: &str) -> Vec<String> {
+    let wanted = format!("/cgi-bin/{api}");
+    let requests = app.mock.received_requests().await.unwrap_or_default();
+    let calls = requests.iter().filter(|r| r.url.path() == wanted);
+    calls.filter_map(|r| r.url.query_pairs().find(|(k, _)| k == "access_token").map(|(_, v)| v.into_owned())).collect()
 }
 
 async fn delivered(app: &TestApp) -> i64 {
@@ -154,4 +163,41 @@ async fn outbox_entries_keep_wecoms_response_for_later_steps() {
     let (status, response) = outbox::referenced(&app.state.db, "card:7").await.unwrap().expect("stored");
     assert_eq!(status, "delivered");
     assert!(response.unwrap()["response_code"].as_str().unwrap().starts_with("RC"));
+}
+
+#[tokio::test]
+async fn a_file_upload_with_a_rejected_token_gets_a_new_token_once() {
+    let app = TestApp::spawn().await;
+    // WeCom invalidated the first token early: media/upload refuses it, the next one works.
+    let token = |value: &str| {
+        ResponseTemplate::new(200).set_body_json(json!({"errcode": 0, "access_token": value, "expires_in": 7200}))
+    };
+    Mock::given(path("/cgi-bin/gettoken"))
+        .respond_with(token("OLD"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&app.mock)
+        .await;
+    Mock::given(path("/cgi-bin/gettoken")).respond_with(token("NEW")).with_priority(2).mount(&app.mock).await;
+    Mock::given(path("/cgi-bin/media/upload"))
+        .and(query_param("access_token", "OLD"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"errcode": 40014, "errmsg": "invalid access_token"})),
+        )
+        .with_priority(1)
+        .mount(&app.mock)
+        .await;
+    let payload = json!({"touser": "lina", "agentid": 1000002, "file_name": "结算.xlsx", "content_base64": "UEsDBBQ="});
+    let file = NewMessage { api: FILE_SEND.into(), target: None, payload, reference: None };
+    let mut tx = app.state.db.begin().await.unwrap();
+    outbox::enqueue(&mut tx, app.state.clock.now_ms(), &file).await.unwrap();
+    tx.commit().await.unwrap();
+    app.state.outbox_wake.notify_one();
+
+    eventually("delivery", || async { delivered(&app).await == 1 }).await;
+    assert_eq!(tokens_used(&app, "media/upload").await, ["OLD", "NEW"], "refreshed once, retried once");
+    assert_eq!(tokens_used(&app, "message/send").await, ["NEW"]);
+    assert_eq!(app.count("SELECT attempts FROM outbox").await, 1, "within one delivery attempt");
+    let sends = app.api_calls("message/send").await;
+    assert_eq!((sends[0]["msgtype"].as_str(), sends[0]["touser"].as_str()), (Some("file"), Some("lina")));
 }
