@@ -92,9 +92,16 @@ impl OutboxWorker {
                 Step::Delivered(message.id)
             }
             Err(error) if error.is_retryable() && !self.expired(&message) => {
+                let backoff = self.clock.now_ms() + self.backoff(message.attempts).as_millis() as i64;
+                let next = backoff.max(error.not_before().unwrap_or(0));
+                let attempts = message.attempts + 1;
+                if error.not_before().is_some() {
+                    // Known to fail until then (gettoken cool-down, logged once by the client).
+                    tracing::debug!(id = message.id, api = %message.api, attempts, %error, "delivery waits");
+                } else {
+                    tracing::warn!(id = message.id, api = %message.api, attempts, %error, "delivery failed, will retry");
+                }
                 let error = error.to_string();
-                let next = self.clock.now_ms() + self.backoff(message.attempts).as_millis() as i64;
-                tracing::warn!(id = message.id, api = %message.api, attempts = message.attempts + 1, %error, "delivery failed, will retry");
                 outbox::reschedule(&self.db, message.id, next, &error).await?;
                 self.metrics.outbox_delivery_failures.get_or_create(&label("retry")).inc();
                 Step::Retrying(message.id)

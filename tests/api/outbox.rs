@@ -3,9 +3,12 @@
 
 use crate::helpers::{TestApp, eventually, metric, mount_defaults};
 use leadboard::commands::settle::FILE_SEND;
+use leadboard::delivery::Step;
 use leadboard::store::outbox::{self, NewMessage};
 use leadboard::wecom::message;
 use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, ResponseTemplate};
 
@@ -29,12 +32,36 @@ async fn fail_sends(app: &TestApp, errcode: i64, times: u64) {
         .await;
 }
 
+/// WeCom refuses gettoken with `errcode` until the secret is fixed (the flag is set).
+async fn refuse_gettoken(app: &TestApp, errcode: i64) -> Arc<AtomicBool> {
+    let fixed = Arc::new(AtomicBool::new(false));
+    let answer = fixed.clone();
+    Mock::given(method("GET"))
+        .and(path("/cgi-bin/gettoken"))
+        .respond_with(move |_: &wiremock::Request| {
+            let body = if answer.load(Ordering::SeqCst) {
+                json!({"errcode": 0, "errmsg": "ok", "access_token": "TOKEN-1", "expires_in": 7200})
+            } else {
+                json!({"errcode": errcode, "errmsg": "invalid credential"})
+            };
+            ResponseTemplate::new(200).set_body_json(body)
+        })
+        .with_priority(1)
+        .mount(&app.mock)
+        .await;
+    fixed
+}
+
 /// The access tokens WeCom received on `api`, in order.
 async fn tokens_used(app: &TestApp, api: &str) -> Vec<String> {
     let wanted = format!("/cgi-bin/{api}");
     let requests = app.mock.received_requests().await.unwrap_or_default();
     let calls = requests.iter().filter(|r| r.url.path() == wanted);
     calls.filter_map(|r| r.url.query_pairs().find(|(k, _)| k == "access_token").map(|(_, v)| v.into_owned())).collect()
+}
+
+async fn attempted(app: &TestApp) -> i64 {
+    app.count("SELECT COUNT(*) FROM outbox WHERE attempts > 0").await
 }
 
 async fn delivered(app: &TestApp) -> i64 {
@@ -163,6 +190,32 @@ async fn outbox_entries_keep_wecoms_response_for_later_steps() {
     let (status, response) = outbox::referenced(&app.state.db, "card:7").await.unwrap().expect("stored");
     assert_eq!(status, "delivered");
     assert!(response.unwrap()["response_code"].as_str().unwrap().starts_with("RC"));
+}
+
+#[tokio::test]
+async fn a_refused_gettoken_is_not_asked_again_during_the_cool_down() {
+    let app = TestApp::spawn().await;
+    let secret_fixed = refuse_gettoken(&app, 40001).await;
+    for i in 1..=3 {
+        queue_text(&app, "zhangwei", &format!("第{i}条")).await;
+    }
+    eventually("every message tried", || async { attempted(&app).await == 3 }).await;
+    assert_eq!(app.api_calls("gettoken").await.len(), 1, "one refusal, remembered for every message");
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox WHERE status = 'pending'").await, 3, "the messages wait");
+
+    // Half-way through the cool-down nothing is asked; the messages are not due yet.
+    app.advance(chrono::Duration::seconds(30));
+    let step = app.state.outbox_worker().step().await.unwrap();
+    assert!(matches!(step, Step::Idle(Some(at)) if at > app.state.clock.now_ms()), "{step:?}");
+    assert_eq!(app.api_calls("gettoken").await.len(), 1);
+
+    // The operator fixes the secret; after the cool-down one fetch serves every message.
+    secret_fixed.store(true, Ordering::SeqCst);
+    app.advance(chrono::Duration::seconds(31));
+    app.state.outbox_wake.notify_one();
+    eventually("delivery after the cool-down", || async { delivered(&app).await == 3 }).await;
+    assert_eq!(app.api_calls("gettoken").await.len(), 2);
+    assert_eq!(metric(&app.metrics().await, "leadboard_wecom_token_refreshes_total"), 1.0, "refusals are not fetches");
 }
 
 #[tokio::test]
