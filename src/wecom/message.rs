@@ -7,6 +7,20 @@ use serde_json::{Value, json};
 pub const APP_TEXT_LIMIT: usize = 2048;
 /// Group robot markdown may carry up to 4096 bytes.
 pub const WEBHOOK_MARKDOWN_LIMIT: usize = 4096;
+/// WeCom drops a `message/send` identical to one it got within this many seconds
+/// (its default; at most 4 h), when asked to with `enable_duplicate_check`.
+pub const DUPLICATE_CHECK_INTERVAL_SECS: u64 = 1800;
+
+/// Asks WeCom to drop this `message/send` if it is a repeat of one sent within
+/// [`DUPLICATE_CHECK_INTERVAL_SECS`] (PROTOCOL.md §6.2): the outbox sends a message
+/// again when its delivery was not recorded, and WeCom then shows it once.
+/// (`appchat/send` and robot webhooks document no such check.)
+pub fn check_duplicates(payload: &mut Value) {
+    if let Some(fields) = payload.as_object_mut() {
+        fields.insert("enable_duplicate_check".into(), json!(1));
+        fields.insert("duplicate_check_interval".into(), json!(DUPLICATE_CHECK_INTERVAL_SECS));
+    }
+}
 
 fn app_message(agent_id: i64, users: &[&str], msgtype: &str, body: Value, reference: Option<String>) -> NewMessage {
     let mut payload = json!({

@@ -80,6 +80,13 @@ async fn an_expired_token_is_refreshed_once_and_the_message_delivered() {
     assert_eq!(sends.len(), 2, "the rejected attempt and its retry");
     assert_eq!(sends[1]["text"]["content"], "你好");
     assert_eq!(sends[1]["touser"], "zhangwei");
+    for send in &sends {
+        assert_eq!(
+            (&send["enable_duplicate_check"], &send["duplicate_check_interval"]),
+            (&json!(1), &json!(1800)),
+            "WeCom drops a repeat of the same message: {send}"
+        );
+    }
     assert_eq!(metric(&app.metrics().await, "leadboard_wecom_token_refreshes_total"), 2.0);
 }
 
@@ -253,4 +260,5 @@ async fn a_file_upload_with_a_rejected_token_gets_a_new_token_once() {
     assert_eq!(app.count("SELECT attempts FROM outbox").await, 1, "within one delivery attempt");
     let sends = app.api_calls("message/send").await;
     assert_eq!((sends[0]["msgtype"].as_str(), sends[0]["touser"].as_str()), (Some("file"), Some("lina")));
+    assert_eq!(sends[0]["enable_duplicate_check"], 1, "{}", sends[0]);
 }
