@@ -139,3 +139,49 @@ fn a_toml_syntax_error_is_named_as_such() {
     let (ok, text) = check(&format!("this is not toml\n{VALID}"), &[]);
     assert!(!ok && text.contains("无法读取配置") && text.contains("line 1"), "{text}");
 }
+
+#[test]
+fn a_type_error_does_not_hide_the_other_problems() {
+    let toml =
+        VALID.replace("corp_id = \"ww0123456789abcdef\"\n", "").replace("agent_id = 1000002", "agent_id = \"x\"");
+    let contests = r#"
+[server]
+listen = "nowhere"
+[[contests]]
+id = "broken"
+name = "坏"
+kinds = ["lead_c"]
+start = "2023-07-01"
+end = "not a date"
+[[contests]]
+id = "typo"
+name = "类型"
+kinds = ["lead_c"]
+start = "2023-07-01"
+end = "2023-07-31"
+cutoff = 17
+[[contests.teams]]
+name = "一队"
+department = 1
+[[contests]]
+id = "late"
+name = "晚"
+kinds = ["lead_c"]
+start = "2023-07-31"
+end = "2023-07-01"
+"#;
+    let (ok, text) = check(&format!("{toml}{contests}"), &[]);
+    assert!(!ok);
+    for expected in [
+        "`wecom.agent_id`",
+        "缺少 wecom.corp_id",
+        "server.listen 不是有效的地址",
+        "`contests.0.end`",
+        "`contests.1.cutoff`",
+        "比赛 late：结束日期 2023-07-01 早于开始日期 2023-07-31",
+    ] {
+        assert!(text.contains(expected), "missing {expected} in:\n{text}");
+    }
+    assert!(!text.contains("wecom.agent_id 必须是正整数"), "a type error is not reported again as invalid:\n{text}");
+    assert!(!text.contains("比赛 typo"), "the rest of a contest with a type error is fine:\n{text}");
+}
