@@ -716,7 +716,7 @@ impl Settings {
             if let Some(cutoff) = c.cutoff.as_deref().filter(|t| contest::parse_cutoff(t).is_none()) {
                 problems.push(format!("{at}：cutoff “{cutoff}” 应为 HH:MM 或 HH:MM:SS"));
             }
-            for chat in c.chats.iter().filter(|chat| Chat::parse(chat).is_none()) {
+            for chat in c.chats.iter().filter(|chat| Chat::parse(chat).is_none()).map(|chat| Chat::redacted(chat)) {
                 problems.push(format!("{at}：chats 中的 “{chat}” 应为 appchat:群ID 或 webhook:机器人key"));
             }
             if c.teams.is_empty() {
@@ -998,6 +998,14 @@ fn describe_error(section: &str, mut error: figment::Error) -> String {
         error.path.pop();
     }
     error.path.insert(0, section.to_owned());
+    if error.path.iter().any(|p| p == "chats") {
+        // A chat entry may hold a webhook key, a credential.
+        if let figment::error::Kind::InvalidType(figment::error::Actual::Str(text), _)
+        | figment::error::Kind::InvalidValue(figment::error::Actual::Str(text), _) = &mut error.kind
+        {
+            *text = Chat::redacted(text);
+        }
+    }
     let source = error
         .metadata
         .as_ref()

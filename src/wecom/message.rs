@@ -64,6 +64,21 @@ impl Chat {
         }
     }
 
+    /// `text` safe to show in errors and logs: a webhook key is a credential, so of a
+    /// chat entry only its prefix and four more characters are shown
+    /// (`webhook:693a…`); shorter entries are shown whole.
+    pub fn redacted(text: &str) -> String {
+        const SHOWN: usize = 4;
+        let (prefix, rest) = match text.split_once(':') {
+            Some((prefix, rest)) if prefix.chars().count() <= 12 => (format!("{prefix}:"), rest),
+            _ => (String::new(), text),
+        };
+        let mut chars = rest.chars();
+        let shown: String = chars.by_ref().take(SHOWN).collect();
+        let more = if chars.next().is_some() { "…" } else { "" };
+        format!("{prefix}{shown}{more}")
+    }
+
     fn limit(&self) -> usize {
         match self {
             Chat::AppChat(_) => APP_TEXT_LIMIT,
@@ -148,6 +163,15 @@ mod tests {
         assert_eq!(parts.len(), 2);
         assert!(parts.iter().all(|p| p.len() <= 2048));
         assert_eq!(parts.concat(), text);
+    }
+
+    #[test]
+    fn redacted_chats_show_no_more_than_four_characters_of_a_key() {
+        assert_eq!(Chat::redacted("webhok:693a91f6-7xxx-4bc4"), "webhok:693a…");
+        assert_eq!(Chat::redacted("693a91f6-7xxx-4bc4"), "693a…");
+        assert_eq!(Chat::redacted("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=K"), "https://qy…");
+        assert_eq!(Chat::redacted("wechat:x"), "wechat:x");
+        assert_eq!(Chat::redacted("群:钥匙一二三四五"), "群:钥匙一二…");
     }
 
     #[test]

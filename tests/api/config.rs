@@ -185,3 +185,31 @@ end = "2023-07-01"
     assert!(!text.contains("wecom.agent_id 必须是正整数"), "a type error is not reported again as invalid:\n{text}");
     assert!(!text.contains("比赛 typo"), "the rest of a contest with a type error is fine:\n{text}");
 }
+
+#[test]
+fn a_mistyped_chat_shows_no_webhook_key() {
+    let contest = r#"
+[[directory.users]]
+userid = "a"
+name = "甲"
+department = 1
+[[contests]]
+id = "pk"
+name = "PK"
+kinds = ["lead_c"]
+start = "2023-07-01"
+end = "2023-07-31"
+chats = ["webhok:693a91f6-7aaa-4bc4-97a0-0ec2sifa5aaa"]
+[[contests.teams]]
+name = "一队"
+members = ["a"]
+"#;
+    let (ok, text) = check(&format!("{VALID}{contest}"), &[]);
+    assert!(!ok && text.contains("“webhok:693a…”"), "{text}");
+    assert!(!text.contains("91f6"), "{text}");
+    let as_text = contest
+        .replace(r#"chats = ["webhok:693a91f6-7aaa-4bc4-97a0-0ec2sifa5aaa"]"#, r#"chats = "webhook:693a91f6-7aaa""#);
+    let (ok, text) = check(&format!("{VALID}{as_text}"), &[]);
+    assert!(!ok && text.contains("contests.0.chats"), "{text}");
+    assert!(!text.contains("91f6"), "{text}");
+}
