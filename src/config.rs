@@ -19,6 +19,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+mod salvage;
+
 /// Prefix of environment overrides; `LEADBOARD_CONFIG` names the file instead.
 pub const ENV_PREFIX: &str = "LEADBOARD_";
 
@@ -578,29 +580,38 @@ impl Settings {
             return Err(ConfigErrors(errors.into_iter().map(|e| format!("无法读取配置：{e}")).collect()));
         }
         let mut problems = Vec::new();
-        let mut parse_errors = Vec::new();
-        let mut settings = Self::sections(&figment, &mut problems, &mut parse_errors);
-        if !parse_errors.is_empty() {
-            // Validating defaults in place of unreadable sections would only add noise.
-            problems.extend(parse_errors);
+        let (mut parse_errors, mut unreadable, mut unusable) = (Vec::new(), Vec::new(), false);
+        let mut settings = Self::sections(
+            &figment,
+            &mut Problems {
+                unknown: &mut problems,
+                errors: &mut parse_errors,
+                cut: &mut unreadable,
+                unusable: &mut unusable,
+            },
+        );
+        problems.append(&mut parse_errors);
+        if unusable {
+            // Validating defaults in place of a whole unreadable section would only add noise.
             return Err(ConfigErrors(problems));
         }
         settings.local_mode = local_mode;
-        settings.read_secret_files(&mut problems);
-        settings.validate(&mut problems);
+        // What was left out for a type error is reported as that, not as missing or invalid.
+        let mut checks = Vec::new();
+        settings.read_secret_files(&mut checks);
+        settings.validate(&mut checks);
+        problems.extend(checks.into_iter().filter(|p| !unreadable.iter().any(|key| names_key(p, key))));
         if problems.is_empty() { Ok(settings) } else { Err(ConfigErrors(problems)) }
     }
 
-    /// Reads each section on its own, so that a mistake in one does not hide the
-    /// mistakes in the others.
-    fn sections(figment: &Figment, unknown: &mut Vec<String>, errors: &mut Vec<String>) -> Settings {
+    /// Reads each section on its own, and each section around its unreadable parts, so
+    /// that a mistake in one place does not hide the mistakes elsewhere.
+    fn sections(figment: &Figment, problems: &mut Problems<'_>) -> Settings {
         if let Ok(figment::value::Value::Dict(_, top)) = figment.find_value("") {
             for key in top.keys().filter(|k| !SECTIONS.contains(&k.as_str())) {
-                unknown.push(unknown_key(key));
+                problems.unknown.push(unknown_key(key));
             }
         }
-        let mut problems = Problems { unknown, errors };
-        let problems = &mut problems;
         Settings {
             server: section(figment, "server", problems).unwrap_or_default(),
             database: section(figment, "database", problems).unwrap_or_default(),
@@ -731,7 +742,7 @@ impl Settings {
             if let Some(cutoff) = c.cutoff.as_deref().filter(|t| contest::parse_cutoff(t).is_none()) {
                 problems.push(format!("{at}：cutoff “{cutoff}” 应为 HH:MM 或 HH:MM:SS"));
             }
-            for chat in c.chats.iter().filter(|chat| Chat::parse(chat).is_none()) {
+            for chat in c.chats.iter().filter(|chat| Chat::parse(chat).is_none()).map(|chat| Chat::redacted(chat)) {
                 problems.push(format!("{at}：chats 中的 “{chat}” 应为 appchat:群ID 或 webhook:机器人key"));
             }
             if c.teams.is_empty() {
@@ -971,21 +982,40 @@ const SECTIONS: [&str; 15] = [
 struct Problems<'a> {
     unknown: &'a mut Vec<String>,
     errors: &'a mut Vec<String>,
+    /// Dotted keys left out because they could not be read.
+    cut: &'a mut Vec<String>,
+    /// Set when a section could not be read even without its unreadable parts.
+    unusable: &'a mut bool,
 }
 
-/// One section: `None` when absent or unreadable (the error is recorded), with every
-/// key nobody reads reported by its full dotted name.
+/// One section: `None` when absent, with every key nobody reads reported by its full
+/// dotted name. A section with errors is read without the parts that failed (see
+/// `salvage`); the errors and the parts left out are recorded.
 fn section<T: serde::de::DeserializeOwned>(figment: &Figment, name: &str, problems: &mut Problems<'_>) -> Option<T> {
     let value = figment.find_value(name).ok()?;
     let _ = serde_ignored::deserialize(&value, |path| problems.unknown.push(unknown_key(&format!("{name}.{path}"))))
         .map(|_: T| ());
-    match figment.extract_inner::<T>(name) {
-        Ok(v) => Some(v),
-        Err(errors) => {
-            problems.errors.extend(errors.into_iter().map(|e| describe_error(name, e)));
-            None
-        }
+    let errors = match figment.extract_inner::<T>(name) {
+        Ok(v) => return Some(v),
+        Err(errors) => errors,
+    };
+    let salvaged = salvage::read::<T>(figment, value);
+    if salvaged.errors.is_empty() {
+        problems.errors.extend(errors.into_iter().map(|e| describe_error(name, e)));
     }
+    problems.errors.extend(salvaged.errors.into_iter().map(|e| describe_error(name, e)));
+    problems.cut.extend(salvaged.cut.iter().map(|path| format!("{name}.{}", path.join("."))));
+    if salvaged.value.is_none() {
+        *problems.unusable = true;
+    }
+    salvaged.value
+}
+
+/// Whether `problem` names `key` (and not merely a longer key starting with it).
+fn names_key(problem: &str, key: &str) -> bool {
+    problem.match_indices(key).any(|(at, _)| {
+        !problem[at + key.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+    })
 }
 
 /// `配置项 section.key：what is wrong（来源：file or environment variable）`.
@@ -994,6 +1024,14 @@ fn describe_error(section: &str, mut error: figment::Error) -> String {
         error.path.pop();
     }
     error.path.insert(0, section.to_owned());
+    if error.path.iter().any(|p| p == "chats") {
+        // A chat entry may hold a webhook key, a credential.
+        if let figment::error::Kind::InvalidType(figment::error::Actual::Str(text), _)
+        | figment::error::Kind::InvalidValue(figment::error::Actual::Str(text), _) = &mut error.kind
+        {
+            *text = Chat::redacted(text);
+        }
+    }
     let source = error
         .metadata
         .as_ref()

@@ -1,7 +1,9 @@
 //! The outbox worker: delivers queued messages one at a time, oldest first, retrying
 //! temporary failures with exponential backoff and giving up on permanent ones.
-//! Delivery is at-least-once: a crash between WeCom's answer and the status update
-//! repeats that one message after restart; nothing is lost.
+//! Delivery is at-least-once: a crash between WeCom's answer and the status update, or
+//! a failed status update, sends that one message again; nothing is lost. Every
+//! `message/send` asks WeCom to drop a repeat within its duplicate-check interval, so
+//! such a repeat reaches people once; group chats and robots have no such check.
 
 use crate::clock::Clock;
 use crate::commands::cards::RESPONSE_CODE_REF;
@@ -11,6 +13,7 @@ use crate::metrics::{DeliveryLabel, Metrics};
 use crate::store::Db;
 use crate::store::outbox::{self, Pending};
 use crate::wecom::client::{ApiError, WecomClient};
+use crate::wecom::message::check_duplicates;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -92,9 +95,16 @@ impl OutboxWorker {
                 Step::Delivered(message.id)
             }
             Err(error) if error.is_retryable() && !self.expired(&message) => {
+                let backoff = self.clock.now_ms() + self.backoff(message.attempts).as_millis() as i64;
+                let next = backoff.max(error.not_before().unwrap_or(0));
+                let attempts = message.attempts + 1;
+                if error.not_before().is_some() {
+                    // Known to fail until then (gettoken cool-down, logged once by the client).
+                    tracing::debug!(id = message.id, api = %message.api, attempts, %error, "delivery waits");
+                } else {
+                    tracing::warn!(id = message.id, api = %message.api, attempts, %error, "delivery failed, will retry");
+                }
                 let error = error.to_string();
-                let next = self.clock.now_ms() + self.backoff(message.attempts).as_millis() as i64;
-                tracing::warn!(id = message.id, api = %message.api, attempts = message.attempts + 1, %error, "delivery failed, will retry");
                 outbox::reschedule(&self.db, message.id, next, &error).await?;
                 self.metrics.outbox_delivery_failures.get_or_create(&label("retry")).inc();
                 Step::Retrying(message.id)
@@ -118,6 +128,10 @@ impl OutboxWorker {
         match (message.api.as_str(), &message.target) {
             ("webhook/send", Some(key)) => self.client.webhook(key, &payload).await,
             (FILE_SEND, _) => self.send_file(&payload).await,
+            ("message/send", _) => {
+                check_duplicates(&mut payload);
+                self.client.post("message/send", &payload).await
+            }
             (api, _) => self.client.post(api, &payload).await,
         }
     }
@@ -132,13 +146,14 @@ impl OutboxWorker {
             .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
             .ok_or_else(|| unreadable("content"))?;
         let media_id = self.client.upload_media("file", name, bytes).await?;
-        let message = serde_json::json!({
+        let mut file = serde_json::json!({
             "touser": payload["touser"],
             "agentid": payload["agentid"],
             "msgtype": "file",
             "file": { "media_id": media_id },
         });
-        self.client.post("message/send", &message).await
+        check_duplicates(&mut file);
+        self.client.post("message/send", &file).await
     }
 
     /// A card update queued before its card was delivered names the card's send; the

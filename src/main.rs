@@ -164,6 +164,7 @@ async fn signal_shutdown(shutdown: CancellationToken) {
         _ = ctrl_c => {}
         _ = term => {}
     }
-    tracing::info!("shutdown requested");
+    // Cancel first: whoever reads this line knows that no new work starts.
     shutdown.cancel();
+    tracing::info!("shutdown requested");
 }

@@ -87,7 +87,11 @@ impl Metrics {
             "Failed delivery attempts (kind = retry or permanent)",
             m.outbox_delivery_failures.clone(),
         );
-        registry.register("wecom_token_refreshes", "Access tokens fetched from gettoken", m.token_refreshes.clone());
+        registry.register(
+            "wecom_token_refreshes",
+            "Access tokens fetched from gettoken (successful fetches only)",
+            m.token_refreshes.clone(),
+        );
         Metrics { registry, ..m }
     }
 

@@ -2,11 +2,11 @@
 //! service runs, verified with `PRAGMA integrity_check` before it is reported. The
 //! default file is `leadboard-backup-YYYYMMDD-HHMMSS.db` (Asia/Shanghai) next to the
 //! database file. An existing file is never overwritten; on any failure the partial
-//! copy is removed.
+//! copy is removed. The database is only read: it is neither created nor migrated.
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
-use crate::store::{Db, backup};
+use crate::store::backup;
 use anyhow::{Context, bail};
 use chrono::DateTime;
 use chrono_tz::Tz;
@@ -60,10 +60,9 @@ fn reserve(out: &Path) -> anyhow::Result<()> {
 /// Copies, flushes and verifies; returns the size of the copy in bytes.
 async fn copy(settings: &Settings, source: &Path, out: &Path) -> anyhow::Result<u64> {
     let busy_timeout = Duration::from_millis(settings.database.busy_timeout_ms);
-    let db = Db::open(source, busy_timeout).await.with_context(|| format!("无法打开数据库 {}", source.display()))?;
-    let copied = backup::vacuum_into(&db, out).await;
-    db.close().await;
-    copied.context("备份失败")?;
+    backup::vacuum_into(source, out, busy_timeout)
+        .await
+        .with_context(|| format!("无法备份数据库 {}", source.display()))?;
     // `VACUUM INTO` does not sync the new file; a backup must survive a power cut.
     std::fs::File::open(out).and_then(|f| f.sync_all()).context("无法将备份写入磁盘")?;
     let problems = backup::integrity_check(out).await.context("无法检查备份文件")?;

@@ -1,17 +1,23 @@
 //! Online backups: `VACUUM INTO` writes a consistent snapshot of the live database to a
 //! new file while the service keeps reading and writing (WAL readers do not block
 //! writers), and `PRAGMA integrity_check` verifies the copy before anyone relies on it.
+//! The source is opened read-only and never migrated: a backup taken by a newer binary
+//! must not change the schema under the older service that is running.
 
-use super::Db;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection};
 use std::path::Path;
+use std::time::Duration;
 
-/// Writes a consistent copy of the database to `out`, which must not exist or be empty.
-/// The path is bound as a parameter, never spliced into the SQL.
-pub async fn vacuum_into(db: &Db, out: &Path) -> Result<(), sqlx::Error> {
+/// Writes a consistent copy of the database file at `source` to `out`, which must not
+/// exist or be empty. The path is bound as a parameter, never spliced into the SQL.
+pub async fn vacuum_into(source: &Path, out: &Path, busy_timeout: Duration) -> Result<(), sqlx::Error> {
     let out = out.to_str().ok_or_else(|| sqlx::Error::Protocol("backup path is not valid UTF-8".into()))?;
-    sqlx::query("VACUUM INTO ?").bind(out).execute(db.reader()).await.map(|_| ())
+    let mut conn =
+        SqliteConnectOptions::new().filename(source).read_only(true).busy_timeout(busy_timeout).connect().await?;
+    let copied = sqlx::query("VACUUM INTO ?").bind(out).execute(&mut conn).await.map(|_| ());
+    conn.close().await?;
+    copied
 }
 
 /// Runs `PRAGMA integrity_check` on the database file at `path` and returns the

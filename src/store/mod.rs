@@ -1,6 +1,9 @@
 //! All SQL lives here, one file per aggregate. SQLite in WAL mode with foreign keys on
 //! and a busy timeout; writes go through one connection so that in-process writers
-//! queue fairly instead of spinning in SQLite's busy handler.
+//! queue fairly instead of spinning in SQLite's busy handler. Every commit is synced
+//! to disk (`synchronous = FULL`) before it returns: a callback is answered only after
+//! its commit, and WeCom does not retry an answered callback, so a commit lost to a
+//! power cut would be lost for good.
 
 pub mod backup;
 pub mod cards;
@@ -38,7 +41,7 @@ impl Db {
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(busy_timeout);
         let writer = SqlitePoolOptions::new()

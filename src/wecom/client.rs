@@ -1,8 +1,14 @@
 //! The WeCom server API client (PROTOCOL.md §6–§7): one cached access token shared by
 //! every task, fetched single-flight and refreshed once when WeCom says it is invalid.
+//! A refused gettoken (wrong secret, untrusted IP, rate limit) is remembered for a
+//! cool-down during which nobody asks again: repeated wrong secrets can get the
+//! server's IP blocked (PROTOCOL.md §6.1).
 
+use crate::clock::{Clock, SystemClock};
 use serde_json::Value;
-use std::time::{Duration, Instant};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::Mutex;
 
 /// How a failed call should be treated by its caller.
@@ -10,9 +16,10 @@ use tokio::sync::Mutex;
 pub enum ApiError {
     /// Worth retrying later: network trouble, HTTP 5xx, busy (-1), rate limits, and
     /// token trouble (which an operator can fix without losing messages). `code` is
-    /// WeCom's errcode when WeCom answered with one.
+    /// WeCom's errcode when WeCom answered with one; `not_before` (Unix ms) is set when
+    /// an earlier attempt is known to be pointless, during a gettoken cool-down.
     #[error("temporary failure: {}", with_code(*.code, .message))]
-    Retryable { code: Option<i64>, message: String },
+    Retryable { code: Option<i64>, message: String, not_before: Option<i64> },
     /// Retrying the same request will not help.
     #[error("WeCom error {code}: {message}")]
     Permanent { code: i64, message: String },
@@ -29,7 +36,12 @@ fn with_code(code: Option<i64>, message: &str) -> String {
 impl ApiError {
     /// A retryable failure without a WeCom errcode (network, HTTP, unreadable answer).
     pub fn retryable(message: impl Into<String>) -> Self {
-        ApiError::Retryable { code: None, message: message.into() }
+        ApiError::Retryable { code: None, message: message.into(), not_before: None }
+    }
+
+    /// A retryable failure with WeCom's errcode.
+    fn retryable_code(code: i64, message: impl Into<String>) -> Self {
+        ApiError::Retryable { code: Some(code), message: message.into(), not_before: None }
     }
 
     pub fn is_retryable(&self) -> bool {
@@ -51,11 +63,48 @@ impl ApiError {
             ApiError::Permanent { code, .. } => Some(*code).filter(|c| *c != 0),
         }
     }
+
+    /// When retrying can first succeed (Unix ms), if known: the end of a gettoken
+    /// cool-down.
+    pub fn not_before(&self) -> Option<i64> {
+        match self {
+            ApiError::Retryable { not_before, .. } => *not_before,
+            ApiError::Permanent { .. } => None,
+        }
+    }
+}
+
+/// How long a refused gettoken is remembered: asking again at most once a minute
+/// keeps a wrong secret from getting the server's IP blocked.
+pub const REFUSAL_COOLDOWN: Duration = Duration::from_secs(60);
+
+#[derive(Default)]
+struct TokenState {
+    cached: Option<CachedToken>,
+    refused: Option<Refusal>,
 }
 
 struct CachedToken {
     value: String,
-    refresh_at: Instant,
+    /// Unix ms, by the client's clock.
+    refresh_at: i64,
+}
+
+/// WeCom refused gettoken; no new attempt before `until` (Unix ms).
+struct Refusal {
+    until: i64,
+    code: i64,
+    message: String,
+}
+
+impl Refusal {
+    fn error(&self) -> ApiError {
+        ApiError::Retryable {
+            code: Some(self.code),
+            message: format!("gettoken refused: {} (not asked again until the cool-down ends)", self.message),
+            not_before: Some(self.until),
+        }
+    }
 }
 
 /// A client for one self-built app.
@@ -64,7 +113,8 @@ pub struct WecomClient {
     base: String,
     corp_id: String,
     secret: String,
-    token: Mutex<Option<CachedToken>>,
+    token: Mutex<TokenState>,
+    clock: Arc<dyn Clock>,
     on_token_fetch: Box<dyn Fn() + Send + Sync>,
 }
 
@@ -93,51 +143,42 @@ impl WecomClient {
             base: base.trim_end_matches('/').to_owned(),
             corp_id: corp_id.to_owned(),
             secret: secret.to_owned(),
-            token: Mutex::new(None),
+            token: Mutex::new(TokenState::default()),
+            clock: Arc::new(SystemClock),
             on_token_fetch: Box::new(|| {}),
         }
     }
 
-    /// Calls `hook` each time a token is fetched (metrics).
+    /// Calls `hook` each time a token is fetched successfully (metrics).
     pub fn with_token_hook(mut self, hook: impl Fn() + Send + Sync + 'static) -> Self {
         self.on_token_fetch = Box::new(hook);
         self
     }
 
-    /// POSTs JSON to `/cgi-bin/{api}` with the access token; on an expired-token answer
-    /// refreshes the token once and repeats the call once.
+    /// Times token refreshes and the refusal cool-down by `clock` (the service's).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// POSTs JSON to `/cgi-bin/{api}` with the access token.
     pub async fn post(&self, api: &str, body: &Value) -> Result<Value, ApiError> {
-        let token = self.token().await?;
-        match self.post_with_token(api, body, &token).await {
-            Err(Expired) => {
-                self.invalidate(&token).await;
-                let token = self.token().await?;
-                self.post_with_token(api, body, &token)
-                    .await
-                    .unwrap_or_else(|_| Err(ApiError::retryable("access token rejected twice")))
-            }
-            Ok(result) => result,
-        }
+        self.with_token(|token| {
+            let request =
+                self.http.post(format!("{}/cgi-bin/{api}", self.base)).query(&[("access_token", token)]).json(body);
+            async move { classify(request.send().await).await }
+        })
+        .await
     }
 
     /// GETs `/cgi-bin/{api}` with the access token and query parameters.
     pub async fn get(&self, api: &str, query: &[(&str, String)]) -> Result<Value, ApiError> {
-        let token = self.token().await?;
-        let send = |token: &str| {
-            let mut query = query.to_vec();
-            query.push(("access_token", token.to_owned()));
-            self.http.get(format!("{}/cgi-bin/{api}", self.base)).query(&query).send()
-        };
-        match classify(send(&token).await).await {
-            Err(Expired) => {
-                self.invalidate(&token).await;
-                let token = self.token().await?;
-                classify(send(&token).await)
-                    .await
-                    .unwrap_or_else(|_| Err(ApiError::retryable("access token rejected twice")))
-            }
-            Ok(result) => result,
-        }
+        self.with_token(|token| {
+            let request =
+                self.http.get(format!("{}/cgi-bin/{api}", self.base)).query(query).query(&[("access_token", token)]);
+            async move { classify(request.send().await).await }
+        })
+        .await
     }
 
     /// Posts to a group robot webhook; the key is the credential, no token involved.
@@ -156,40 +197,54 @@ impl WecomClient {
 
     /// Uploads a temporary file (`media/upload`), returning its media id.
     pub async fn upload_media(&self, kind: &str, file_name: &str, bytes: Vec<u8>) -> Result<String, ApiError> {
-        let token = self.token().await?;
-        let part = reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_owned());
-        let form = reqwest::multipart::Form::new().part("media", part);
-        let response = self
-            .http
-            .post(format!("{}/cgi-bin/media/upload", self.base))
-            .query(&[("access_token", token.as_str()), ("type", kind)])
-            .multipart(form)
-            .send()
-            .await;
-        let value = classify(response).await.unwrap_or_else(|_| Err(ApiError::retryable("token expired")))?;
+        let value = self
+            .with_token(|token| {
+                let part = reqwest::multipart::Part::bytes(bytes.clone()).file_name(file_name.to_owned());
+                let form = reqwest::multipart::Form::new().part("media", part);
+                let request = self
+                    .http
+                    .post(format!("{}/cgi-bin/media/upload", self.base))
+                    .query(&[("access_token", token), ("type", kind)])
+                    .multipart(form);
+                async move { classify(request.send().await).await }
+            })
+            .await?;
         value["media_id"]
             .as_str()
             .map(str::to_owned)
             .ok_or_else(|| ApiError::retryable("media/upload answered without media_id"))
     }
 
-    async fn post_with_token(&self, api: &str, body: &Value, token: &str) -> Result<Result<Value, ApiError>, Expired> {
-        let response = self
-            .http
-            .post(format!("{}/cgi-bin/{api}", self.base))
-            .query(&[("access_token", token)])
-            .json(body)
-            .send()
-            .await;
-        classify(response).await
+    /// Makes one call with the access token; when WeCom says the token is invalid or
+    /// expired (40014 / 42001), drops it, fetches a new one and repeats the call once.
+    /// Every call that needs a token goes through here.
+    async fn with_token<F, Fut>(&self, call: F) -> Result<Value, ApiError>
+    where
+        F: Fn(&str) -> Fut,
+        Fut: Future<Output = Result<Result<Value, ApiError>, Expired>>,
+    {
+        let token = self.token().await?;
+        match call(&token).await {
+            Ok(result) => result,
+            Err(Expired) => {
+                self.invalidate(&token).await;
+                let token = self.token().await?;
+                call(&token).await.unwrap_or_else(|_| Err(ApiError::retryable("access token rejected twice")))
+            }
+        }
     }
 
     /// The cached token, fetching one if there is none or it is due for refresh. The
-    /// lock is held while fetching, so concurrent callers wait for one fetch.
+    /// lock is held while fetching, so concurrent callers wait for one fetch; after a
+    /// refusal, callers are answered from memory until the cool-down ends.
     async fn token(&self) -> Result<String, ApiError> {
-        let mut cached = self.token.lock().await;
-        if let Some(token) = cached.as_ref().filter(|t| Instant::now() < t.refresh_at) {
+        let mut state = self.token.lock().await;
+        let now = self.clock.now_ms();
+        if let Some(token) = state.cached.as_ref().filter(|t| now < t.refresh_at) {
             return Ok(token.value.clone());
+        }
+        if let Some(refusal) = state.refused.as_ref().filter(|r| now < r.until) {
+            return Err(refusal.error());
         }
         let response = self
             .http
@@ -197,36 +252,52 @@ impl WecomClient {
             .query(&[("corpid", self.corp_id.as_str()), ("corpsecret", self.secret.as_str())])
             .send()
             .await;
-        (self.on_token_fetch)();
-        // Token failures (bad secret, untrusted IP) are fixed by an operator; messages
-        // wait for that rather than being dropped.
         let value = match classify(response).await {
             Ok(Ok(value)) => value,
-            Ok(Err(ApiError::Permanent { code, message })) => {
-                tracing::error!(code, %message, "gettoken refused: check wecom.corp_id, wecom.secret and the trusted IP list");
-                return Err(ApiError::Retryable { code: Some(code), message: format!("gettoken: {message}") });
+            Ok(Err(ApiError::Permanent { code, message }))
+            | Ok(Err(ApiError::Retryable { code: Some(code @ (45009 | 45033 | 60020)), message, .. })) => {
+                return Err(self.refused(&mut state, code, message));
             }
             Ok(Err(e)) => return Err(e),
-            Err(Expired) => return Err(ApiError::retryable("gettoken answered with a token error")),
+            Err(Expired) => return Err(self.refused(&mut state, 0, "gettoken answered with a token error".into())),
         };
         let token = value["access_token"]
             .as_str()
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::retryable("gettoken answered without access_token"))?
             .to_owned();
-        let expires_in = value["expires_in"].as_u64().unwrap_or(7200);
+        (self.on_token_fetch)();
+        let expires_in = value["expires_in"].as_i64().filter(|s| *s > 0).unwrap_or(7200);
         // Refresh at 90 % of the lifetime, before WeCom expires it.
-        let refresh_at = Instant::now() + Duration::from_secs(expires_in * 9 / 10);
-        *cached = Some(CachedToken { value: token.clone(), refresh_at });
+        let refresh_at = self.clock.now_ms().saturating_add(expires_in.saturating_mul(900));
+        state.refused = None;
+        state.cached = Some(CachedToken { value: token.clone(), refresh_at });
         Ok(token)
+    }
+
+    /// Remembers a refused gettoken and logs it, once per cool-down. Messages wait for
+    /// an operator to fix the cause rather than being dropped.
+    fn refused(&self, state: &mut TokenState, code: i64, message: String) -> ApiError {
+        let cooldown_secs = REFUSAL_COOLDOWN.as_secs();
+        tracing::error!(
+            code,
+            %message,
+            cooldown_secs,
+            "gettoken refused: check wecom.corp_id, wecom.secret and the trusted IP list; not asked again during the cool-down"
+        );
+        let until = self.clock.now_ms().saturating_add(REFUSAL_COOLDOWN.as_millis() as i64);
+        let refusal = Refusal { until, code, message };
+        let error = refusal.error();
+        state.refused = Some(refusal);
+        error
     }
 
     /// Drops the cached token if it is still the one that failed (another task may
     /// already have replaced it).
     async fn invalidate(&self, stale: &str) {
-        let mut cached = self.token.lock().await;
-        if cached.as_ref().is_some_and(|t| t.value == stale) {
-            *cached = None;
+        let mut state = self.token.lock().await;
+        if state.cached.as_ref().is_some_and(|t| t.value == stale) {
+            state.cached = None;
         }
     }
 }
@@ -258,7 +329,7 @@ async fn classify(response: Result<reqwest::Response, reqwest::Error>) -> Result
     } else if TOKEN_EXPIRED.contains(&code) {
         Err(Expired)
     } else if RETRYABLE.contains(&code) {
-        Ok(Err(ApiError::Retryable { code: Some(code), message }))
+        Ok(Err(ApiError::retryable_code(code, message)))
     } else {
         Ok(Err(ApiError::Permanent { code, message }))
     }

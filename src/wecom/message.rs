@@ -7,6 +7,20 @@ use serde_json::{Value, json};
 pub const APP_TEXT_LIMIT: usize = 2048;
 /// Group robot markdown may carry up to 4096 bytes.
 pub const WEBHOOK_MARKDOWN_LIMIT: usize = 4096;
+/// WeCom drops a `message/send` identical to one it got within this many seconds
+/// (its default; at most 4 h), when asked to with `enable_duplicate_check`.
+pub const DUPLICATE_CHECK_INTERVAL_SECS: u64 = 1800;
+
+/// Asks WeCom to drop this `message/send` if it is a repeat of one sent within
+/// [`DUPLICATE_CHECK_INTERVAL_SECS`] (PROTOCOL.md §6.2): the outbox sends a message
+/// again when its delivery was not recorded, and WeCom then shows it once.
+/// (`appchat/send` and robot webhooks document no such check.)
+pub fn check_duplicates(payload: &mut Value) {
+    if let Some(fields) = payload.as_object_mut() {
+        fields.insert("enable_duplicate_check".into(), json!(1));
+        fields.insert("duplicate_check_interval".into(), json!(DUPLICATE_CHECK_INTERVAL_SECS));
+    }
+}
 
 fn app_message(agent_id: i64, users: &[&str], msgtype: &str, body: Value, reference: Option<String>) -> NewMessage {
     let mut payload = json!({
@@ -48,6 +62,21 @@ impl Chat {
             Some(("webhook", key)) if !key.is_empty() => Some(Chat::Webhook(key.to_owned())),
             _ => None,
         }
+    }
+
+    /// `text` safe to show in errors and logs: a webhook key is a credential, so of a
+    /// chat entry only its prefix and four more characters are shown
+    /// (`webhook:693a…`); shorter entries are shown whole.
+    pub fn redacted(text: &str) -> String {
+        const SHOWN: usize = 4;
+        let (prefix, rest) = match text.split_once(':') {
+            Some((prefix, rest)) if prefix.chars().count() <= 12 => (format!("{prefix}:"), rest),
+            _ => (String::new(), text),
+        };
+        let mut chars = rest.chars();
+        let shown: String = chars.by_ref().take(SHOWN).collect();
+        let more = if chars.next().is_some() { "…" } else { "" };
+        format!("{prefix}{shown}{more}")
     }
 
     fn limit(&self) -> usize {
@@ -134,6 +163,15 @@ mod tests {
         assert_eq!(parts.len(), 2);
         assert!(parts.iter().all(|p| p.len() <= 2048));
         assert_eq!(parts.concat(), text);
+    }
+
+    #[test]
+    fn redacted_chats_show_no_more_than_four_characters_of_a_key() {
+        assert_eq!(Chat::redacted("webhok:693a91f6-7xxx-4bc4"), "webhok:693a…");
+        assert_eq!(Chat::redacted("693a91f6-7xxx-4bc4"), "693a…");
+        assert_eq!(Chat::redacted("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=K"), "https://qy…");
+        assert_eq!(Chat::redacted("wechat:x"), "wechat:x");
+        assert_eq!(Chat::redacted("群:钥匙一二三四五"), "群:钥匙一二…");
     }
 
     #[test]

@@ -163,3 +163,34 @@ async fn a_missing_database_is_refused_rather_than_created() {
     assert!(text(&output.stderr).contains("数据库文件不存在"), "{}", text(&output.stderr));
     assert!(!config.database.exists() && !copy.exists());
 }
+
+/// The versions recorded in `_sqlx_migrations`, in order.
+async fn applied_migrations(path: &Path) -> Vec<i64> {
+    let mut conn = open(path).await;
+    let versions =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version").fetch_all(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+    versions
+}
+
+#[tokio::test]
+async fn a_backup_leaves_an_older_schema_unmigrated() {
+    // The database of an older service: every migration but the newest one.
+    let config = TestApp::builder().configure().await;
+    let mut older = sqlx::migrate!("./migrations");
+    let newest = older.migrations.iter().map(|m| m.version).max().expect("migrations exist");
+    older.migrations = older.migrations.iter().filter(|m| m.version != newest).cloned().collect::<Vec<_>>().into();
+    let options = SqliteConnectOptions::new().filename(&config.database).create_if_missing(true);
+    let mut conn = options.connect().await.unwrap();
+    older.run(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+    let before = applied_migrations(&config.database).await;
+    let copy = config.dir.path().join("copy.db");
+
+    let output = backup(&config.config_path, Some(&copy)).await;
+
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(applied_migrations(&config.database).await, before, "the source is not migrated");
+    assert_eq!(applied_migrations(&copy).await, before, "the copy is the database as it was");
+    assert!(!before.contains(&newest));
+}

@@ -152,3 +152,77 @@ fn a_c_class_reward_for_customer_success_cannot_be_configured() {
     let (ok, text) = check(&format!("{VALID}\n[rewards.non_cs]\nlead_c = 50\n"), &[]);
     assert!(ok, "others are paid for C as configured: {text}");
 }
+
+#[test]
+fn a_type_error_does_not_hide_the_other_problems() {
+    let toml =
+        VALID.replace("corp_id = \"ww0123456789abcdef\"\n", "").replace("agent_id = 1000002", "agent_id = \"x\"");
+    let contests = r#"
+[server]
+listen = "nowhere"
+[[contests]]
+id = "broken"
+name = "坏"
+kinds = ["lead_c"]
+start = "2023-07-01"
+end = "not a date"
+[[contests]]
+id = "typo"
+name = "类型"
+kinds = ["lead_c"]
+start = "2023-07-01"
+end = "2023-07-31"
+cutoff = 17
+[[contests.teams]]
+name = "一队"
+department = 1
+[[contests]]
+id = "late"
+name = "晚"
+kinds = ["lead_c"]
+start = "2023-07-31"
+end = "2023-07-01"
+"#;
+    let (ok, text) = check(&format!("{toml}{contests}"), &[]);
+    assert!(!ok);
+    for expected in [
+        "`wecom.agent_id`",
+        "缺少 wecom.corp_id",
+        "server.listen 不是有效的地址",
+        "`contests.0.end`",
+        "`contests.1.cutoff`",
+        "比赛 late：结束日期 2023-07-01 早于开始日期 2023-07-31",
+    ] {
+        assert!(text.contains(expected), "missing {expected} in:\n{text}");
+    }
+    assert!(!text.contains("wecom.agent_id 必须是正整数"), "a type error is not reported again as invalid:\n{text}");
+    assert!(!text.contains("比赛 typo"), "the rest of a contest with a type error is fine:\n{text}");
+}
+
+#[test]
+fn a_mistyped_chat_shows_no_webhook_key() {
+    let contest = r#"
+[[directory.users]]
+userid = "a"
+name = "甲"
+department = 1
+[[contests]]
+id = "pk"
+name = "PK"
+kinds = ["lead_c"]
+start = "2023-07-01"
+end = "2023-07-31"
+chats = ["webhok:693a91f6-7aaa-4bc4-97a0-0ec2sifa5aaa"]
+[[contests.teams]]
+name = "一队"
+members = ["a"]
+"#;
+    let (ok, text) = check(&format!("{VALID}{contest}"), &[]);
+    assert!(!ok && text.contains("“webhok:693a…”"), "{text}");
+    assert!(!text.contains("91f6"), "{text}");
+    let as_text = contest
+        .replace(r#"chats = ["webhok:693a91f6-7aaa-4bc4-97a0-0ec2sifa5aaa"]"#, r#"chats = "webhook:693a91f6-7aaa""#);
+    let (ok, text) = check(&format!("{VALID}{as_text}"), &[]);
+    assert!(!ok && text.contains("contests.0.chats"), "{text}");
+    assert!(!text.contains("91f6"), "{text}");
+}

@@ -2,7 +2,7 @@
 //! text commands, idempotent and race-free decisions, refusals, the day-3 rule with
 //! new channels' base indicators, reminders and escalation.
 
-use crate::helpers::{ORG, TestApp};
+use crate::helpers::{ORG, TestApp, metric};
 use chrono::Duration;
 use leadboard::jobs::{Job, run_once};
 
@@ -114,6 +114,31 @@ async fn a_second_decision_changes_nothing_and_says_who_decided() {
     );
     assert!(app.texts_to("cs_lead2").await.iter().any(|t| t.contains("已由陈经理于")), "the late presser is told");
     assert_eq!(card_updates(&app).await.len(), 1, "the card is updated once");
+}
+
+#[tokio::test]
+async fn a_card_press_resent_by_wecom_has_one_effect_and_the_same_answer() {
+    let app = TestApp::spawn().await;
+    say(&app, "zhangwei", "C类 公司=云帆 联系人=王").await;
+    let card = app.cards_to("cs_lead").await.remove(0);
+    let texts_before = app.texts_to("cs_lead").await.len();
+
+    // WeCom resends an event it got no answer for: same sender, create time and key.
+    let press = app.press_request("cs_lead", &card, "确认");
+    let first = app.post(&press).await;
+    let (second, third) = tokio::join!(app.post(&press), app.post(&press));
+
+    for answer in [&second, &third] {
+        assert_eq!((answer.status, &answer.body), (first.status, &first.body), "the same answer");
+    }
+    assert_eq!(first.status, 200);
+    assert_eq!(state_of(&app, 1).await, "confirmed");
+    assert_eq!(app.count("SELECT COUNT(*) FROM events WHERE entity_id = '1' AND action = 'confirmed'").await, 1);
+    assert_eq!(card_updates(&app).await.len(), 1, "the card is updated once");
+    let told = app.texts_to("zhangwei").await;
+    assert_eq!(told.iter().filter(|t| t.contains("已由陈经理确认")).count(), 1, "{told:?}");
+    assert_eq!(app.texts_to("cs_lead").await.len(), texts_before, "no \"already decided\" note to the presser");
+    assert_eq!(metric(&app.metrics().await, "leadboard_duplicates_total"), 2.0);
 }
 
 #[tokio::test]

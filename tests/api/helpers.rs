@@ -452,6 +452,13 @@ impl TestApp {
     /// Presses a card's button as `user` would: the template_card_event WeCom sends,
     /// built from the sent card's task id and the button's key.
     pub async fn press(&self, user: &str, card: &Value, button_text: &str) -> Answer {
+        let answer = self.post(&self.press_request(user, card, button_text)).await;
+        assert_eq!(answer.status, 200, "press refused: {answer:?}");
+        answer
+    }
+
+    /// The callback WeCom sends (and resends, unchanged) when `user` presses a button.
+    pub fn press_request(&self, user: &str, card: &Value, button_text: &str) -> CallbackRequest {
         let task = card["task_id"].as_str().expect("card has a task id");
         let button = card["button_list"]
             .as_array()
@@ -460,9 +467,7 @@ impl TestApp {
         let key = button["key"].as_str().expect("button key");
         let now = self.now();
         let xml = self.peer.card_event_xml(user, task, key, &format!("RC-{user}-{task}"), now);
-        let answer = self.post(&self.peer.callback(&xml, now)).await;
-        assert_eq!(answer.status, 200, "press refused: {answer:?}");
-        answer
+        self.peer.callback(&xml, now)
     }
 
     /// Every record's cached `counted` flag agrees with the `counting_records` view.

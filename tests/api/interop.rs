@@ -9,11 +9,13 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/wechatpy_peer.py");
+const REQUIREMENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/requirements.txt");
 
-/// A Python with wechatpy: `LEADBOARD_TEST_PYTHON`, or a venv made (once) under the
-/// target directory.
+/// A Python with wechatpy: `WECHATPY_PYTHON` (`.ci/run` sets it), or a venv made (once)
+/// under the target directory from `tests/interop/requirements.txt`. The variable is
+/// not `LEADBOARD_*`: those are configuration overrides.
 fn python() -> PathBuf {
-    if let Ok(python) = std::env::var("LEADBOARD_TEST_PYTHON") {
+    if let Ok(python) = std::env::var("WECHATPY_PYTHON") {
         return python.into();
     }
     let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wechatpy-venv");
@@ -23,10 +25,15 @@ fn python() -> PathBuf {
     if !has_wechatpy(&python) {
         let ok = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().is_ok_and(|s| s.success())
             && Command::new(&python)
-                .args(["-m", "pip", "install", "--quiet", "wechatpy==1.8.18", "pycryptodome"])
+                .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", REQUIREMENTS])
                 .status()
                 .is_ok_and(|s| s.success());
-        assert!(ok && has_wechatpy(&python), "could not install wechatpy into {}", venv.display());
+        assert!(
+            ok && has_wechatpy(&python),
+            "could not install wechatpy into {} (needs python3 with venv, e.g. Debian's python3-venv, and PyPI); \
+             or set WECHATPY_PYTHON to a Python that has wechatpy 1.8.18",
+            venv.display()
+        );
     }
     python
 }

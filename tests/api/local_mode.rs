@@ -78,7 +78,14 @@ pub fn stdout(output: &Output) -> String {
 #[test]
 fn serve_starts_without_configuration_and_send_prints_the_answer() {
     let service = LocalService::start();
-    assert!(service.dir.path().join("data/local-secrets.toml").exists());
+    let secrets = service.dir.path().join("data/local-secrets.toml");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&secrets).expect("secrets written").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the generated secrets are readable by their owner only");
+    }
+    assert!(secrets.exists());
     assert!(service.dir.path().join("data/leadboard.db").exists());
 
     let answer = stdout(&service.run(&["send", "--as", "zhangwei", "帮助"]));

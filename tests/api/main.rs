@@ -16,3 +16,4 @@ mod reporting;
 mod scheduler;
 mod settlement;
 mod shutdown;
+mod storage;

@@ -2,10 +2,14 @@
 //! and rate-limit answers and restarts; permanent errors are given up visibly.
 
 use crate::helpers::{TestApp, eventually, metric, mount_defaults};
-use leadboard::store::outbox;
+use leadboard::commands::settle::FILE_SEND;
+use leadboard::delivery::Step;
+use leadboard::store::outbox::{self, NewMessage};
 use leadboard::wecom::message;
 use serde_json::json;
-use wiremock::matchers::{method, path};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, ResponseTemplate};
 
 /// Queues a text message to `user` as a command would, inside a write transaction.
@@ -28,6 +32,38 @@ async fn fail_sends(app: &TestApp, errcode: i64, times: u64) {
         .await;
 }
 
+/// WeCom refuses gettoken with `errcode` until the secret is fixed (the flag is set).
+async fn refuse_gettoken(app: &TestApp, errcode: i64) -> Arc<AtomicBool> {
+    let fixed = Arc::new(AtomicBool::new(false));
+    let answer = fixed.clone();
+    Mock::given(method("GET"))
+        .and(path("/cgi-bin/gettoken"))
+        .respond_with(move |_: &wiremock::Request| {
+            let body = if answer.load(Ordering::SeqCst) {
+                json!({"errcode": 0, "errmsg": "ok", "access_token": "TOKEN-1", "expires_in": 7200})
+            } else {
+                json!({"errcode": errcode, "errmsg": "invalid credential"})
+            };
+            ResponseTemplate::new(200).set_body_json(body)
+        })
+        .with_priority(1)
+        .mount(&app.mock)
+        .await;
+    fixed
+}
+
+/// The access tokens WeCom received on `api`, in order.
+async fn tokens_used(app: &TestApp, api: &str) -> Vec<String> {
+    let wanted = format!("/cgi-bin/{api}");
+    let requests = app.mock.received_requests().await.unwrap_or_default();
+    let calls = requests.iter().filter(|r| r.url.path() == wanted);
+    calls.filter_map(|r| r.url.query_pairs().find(|(k, _)| k == "access_token").map(|(_, v)| v.into_owned())).collect()
+}
+
+async fn attempted(app: &TestApp) -> i64 {
+    app.count("SELECT COUNT(*) FROM outbox WHERE attempts > 0").await
+}
+
 async fn delivered(app: &TestApp) -> i64 {
     app.count("SELECT COUNT(*) FROM outbox WHERE status = 'delivered'").await
 }
@@ -44,6 +80,13 @@ async fn an_expired_token_is_refreshed_once_and_the_message_delivered() {
     assert_eq!(sends.len(), 2, "the rejected attempt and its retry");
     assert_eq!(sends[1]["text"]["content"], "你好");
     assert_eq!(sends[1]["touser"], "zhangwei");
+    for send in &sends {
+        assert_eq!(
+            (&send["enable_duplicate_check"], &send["duplicate_check_interval"]),
+            (&json!(1), &json!(1800)),
+            "WeCom drops a repeat of the same message: {send}"
+        );
+    }
     assert_eq!(metric(&app.metrics().await, "leadboard_wecom_token_refreshes_total"), 2.0);
 }
 
@@ -154,4 +197,68 @@ async fn outbox_entries_keep_wecoms_response_for_later_steps() {
     let (status, response) = outbox::referenced(&app.state.db, "card:7").await.unwrap().expect("stored");
     assert_eq!(status, "delivered");
     assert!(response.unwrap()["response_code"].as_str().unwrap().starts_with("RC"));
+}
+
+#[tokio::test]
+async fn a_refused_gettoken_is_not_asked_again_during_the_cool_down() {
+    let app = TestApp::spawn().await;
+    let secret_fixed = refuse_gettoken(&app, 40001).await;
+    for i in 1..=3 {
+        queue_text(&app, "zhangwei", &format!("第{i}条")).await;
+    }
+    eventually("every message tried", || async { attempted(&app).await == 3 }).await;
+    assert_eq!(app.api_calls("gettoken").await.len(), 1, "one refusal, remembered for every message");
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox WHERE status = 'pending'").await, 3, "the messages wait");
+
+    // Half-way through the cool-down nothing is asked; the messages are not due yet.
+    app.advance(chrono::Duration::seconds(30));
+    let step = app.state.outbox_worker().step().await.unwrap();
+    assert!(matches!(step, Step::Idle(Some(at)) if at > app.state.clock.now_ms()), "{step:?}");
+    assert_eq!(app.api_calls("gettoken").await.len(), 1);
+
+    // The operator fixes the secret; after the cool-down one fetch serves every message.
+    secret_fixed.store(true, Ordering::SeqCst);
+    app.advance(chrono::Duration::seconds(31));
+    app.state.outbox_wake.notify_one();
+    eventually("delivery after the cool-down", || async { delivered(&app).await == 3 }).await;
+    assert_eq!(app.api_calls("gettoken").await.len(), 2);
+    assert_eq!(metric(&app.metrics().await, "leadboard_wecom_token_refreshes_total"), 1.0, "refusals are not fetches");
+}
+
+#[tokio::test]
+async fn a_file_upload_with_a_rejected_token_gets_a_new_token_once() {
+    let app = TestApp::spawn().await;
+    // WeCom invalidated the first token early: media/upload refuses it, the next one works.
+    let token = |value: &str| {
+        ResponseTemplate::new(200).set_body_json(json!({"errcode": 0, "access_token": value, "expires_in": 7200}))
+    };
+    Mock::given(path("/cgi-bin/gettoken"))
+        .respond_with(token("OLD"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&app.mock)
+        .await;
+    Mock::given(path("/cgi-bin/gettoken")).respond_with(token("NEW")).with_priority(2).mount(&app.mock).await;
+    Mock::given(path("/cgi-bin/media/upload"))
+        .and(query_param("access_token", "OLD"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"errcode": 40014, "errmsg": "invalid access_token"})),
+        )
+        .with_priority(1)
+        .mount(&app.mock)
+        .await;
+    let payload = json!({"touser": "lina", "agentid": 1000002, "file_name": "结算.xlsx", "content_base64": "UEsDBBQ="});
+    let file = NewMessage { api: FILE_SEND.into(), target: None, payload, reference: None };
+    let mut tx = app.state.db.begin().await.unwrap();
+    outbox::enqueue(&mut tx, app.state.clock.now_ms(), &file).await.unwrap();
+    tx.commit().await.unwrap();
+    app.state.outbox_wake.notify_one();
+
+    eventually("delivery", || async { delivered(&app).await == 1 }).await;
+    assert_eq!(tokens_used(&app, "media/upload").await, ["OLD", "NEW"], "refreshed once, retried once");
+    assert_eq!(tokens_used(&app, "message/send").await, ["NEW"]);
+    assert_eq!(app.count("SELECT attempts FROM outbox").await, 1, "within one delivery attempt");
+    let sends = app.api_calls("message/send").await;
+    assert_eq!((sends[0]["msgtype"].as_str(), sends[0]["touser"].as_str()), (Some("file"), Some("lina")));
+    assert_eq!(sends[0]["enable_duplicate_check"], 1, "{}", sends[0]);
 }
