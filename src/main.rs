@@ -119,7 +119,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Jobs { command: JobsCommand::List } => cli::jobs::list(settings).await,
         Command::Jobs { command: JobsCommand::Run { name } } => cli::jobs::run(settings, &name).await,
         Command::CheckConfig => {
-            println!("配置正确{}。", if settings.local_mode { "（本地模式）" } else { "" });
+            cli::line(format!("配置正确{}。", if settings.local_mode { "（本地模式）" } else { "" }));
             Ok(())
         }
     };

@@ -31,7 +31,7 @@ pub async fn run(settings: &Settings, out: Option<PathBuf>) -> anyhow::Result<()
         let _ = std::fs::remove_file(&out);
     }
     let size = copied?;
-    println!("已备份到 {}（{}，完整性检查通过）", out.display(), human_size(size));
+    crate::cli::line(format!("已备份到 {}（{}，完整性检查通过）", out.display(), human_size(size)));
     Ok(())
 }
 

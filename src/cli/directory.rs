@@ -14,6 +14,6 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let state = AppState::open(settings, Arc::new(SystemClock)).await?;
     let work = async { Ok(directory::sync(&state).await?) };
     let report = jobs::leased(&state, Job::DirectorySync, LeaseOwner::Command, work, SyncReport::summary).await?;
-    println!("{}", report.render());
+    crate::cli::line(report.render());
     Ok(())
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 pub async fn list(settings: Settings) -> anyhow::Result<()> {
     let state = AppState::new(settings, Arc::new(SystemClock)).await?;
-    println!("{:<18} {:<16} {:<17} {:<17} 上次结果", "任务", "计划", "上次运行", "下次运行");
+    crate::cli::line(format!("{:<18} {:<16} {:<17} {:<17} 上次结果", "任务", "计划", "上次运行", "下次运行"));
     for job in Job::ALL {
         let row = store::get(&state.db, job.name()).await?;
         let last = row.as_ref().and_then(|r| r.last_run_at).map(format_ms).unwrap_or_else(|| "-".into());
@@ -24,10 +24,16 @@ pub async fn list(settings: Settings) -> anyhow::Result<()> {
             .and_then(|s| scheduler::next_fire(&s, state.clock.now()))
             .map(|t| format_ms(t.timestamp_millis()))
             .unwrap_or_else(|| "-".into());
-        println!("{:<18} {:<16} {:<17} {:<17} {outcome}", job.name(), job.schedule(&state), last, next);
+        crate::cli::line(format!(
+            "{:<18} {:<16} {:<17} {:<17} {outcome}",
+            job.name(),
+            job.schedule(&state),
+            last,
+            next
+        ));
     }
     if !state.settings.schedules.enabled {
-        println!("（内置调度已关闭：schedules.enabled = false）");
+        crate::cli::line("（内置调度已关闭：schedules.enabled = false）");
     }
     Ok(())
 }
@@ -40,12 +46,12 @@ pub async fn run(settings: Settings, name: &str) -> anyhow::Result<()> {
     let state = AppState::new(settings, Arc::new(SystemClock)).await?;
     let before = outbox::last_id(&state.db).await?;
     let summary = jobs::run_once(&state, job).await?;
-    println!("{}：{summary}", job.name());
+    crate::cli::line(format!("{}：{summary}", job.name()));
     let queued = outbox::since(&state.db, before).await?;
     if !queued.is_empty() {
-        println!("已排队 {} 条消息，由运行中的服务发送：", queued.len());
+        crate::cli::line(format!("已排队 {} 条消息，由运行中的服务发送：", queued.len()));
         for (api, payload) in queued {
-            println!("[{api}] {}", preview(&payload));
+            crate::cli::line(format!("[{api}] {}", preview(&payload)));
         }
     }
     Ok(())

@@ -49,7 +49,7 @@ pub async fn run(settings: &Settings, userid: &str, text: &str, url: Option<Stri
         bail!("服务拒绝了消息：HTTP {status}（详见服务日志）");
     }
     if let Some(plain) = peer.open_reply(&body)? {
-        println!("{}", xml::parse_text_reply(&plain).unwrap_or(plain));
+        crate::cli::line(xml::parse_text_reply(&plain).unwrap_or(plain));
     }
     if let Some(log) = simulator {
         print_sent_messages(&http, &log, seen).await?;
@@ -65,7 +65,7 @@ async fn print_sent_messages(http: &reqwest::Client, log: &str, mut seen: usize)
         let (calls, pending) = simulator_log(http, log, seen).await?;
         seen += calls.len();
         for call in calls {
-            println!("{}", describe(&call));
+            crate::cli::line(describe(&call));
         }
         if pending == 0 || Instant::now() > deadline {
             return Ok(());

@@ -28,9 +28,9 @@ pub async fn run(settings: Settings, month: &str, out: Option<PathBuf>) -> anyho
     let published = staged.publish()?;
     tx.commit().await?;
     let paths = published.keep();
-    println!("{}", report.summary());
+    crate::cli::line(report.summary());
     for path in paths {
-        println!("已写入 {}", path.display());
+        crate::cli::line(format!("已写入 {}", path.display()));
     }
     Ok(())
 }

@@ -98,3 +98,23 @@ async fn jobs_run_against_a_running_services_database() {
     let (ok, out) = leadboard(&app, &["jobs", "run", "no_such_job"]).await;
     assert!(!ok && out.contains("没有任务“no_such_job”"), "{out}");
 }
+
+#[tokio::test]
+async fn a_command_whose_reader_went_away_ends_quietly() {
+    let app = TestApp::spawn().await;
+    // `leadboard jobs list | head -0`: the reading end is closed before anything is written.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = tokio::process::Command::new(BIN)
+        .args(["jobs", "list", "--config"])
+        .arg(&app.config_path)
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+        .wait_with_output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success() && !stderr.contains("panicked"), "{:?}: {stderr}", output.status);
+}
