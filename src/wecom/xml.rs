@@ -40,29 +40,90 @@ pub fn parse_envelope(body: &str) -> Result<String, XmlError> {
     }
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
+/// The fields of a decrypted message or event that leadboard reads, as written.
+#[derive(Default)]
 struct RawMessage {
-    #[serde(rename = "FromUserName")]
     from: Option<String>,
-    #[serde(rename = "CreateTime")]
     create_time: Option<String>,
-    #[serde(rename = "MsgType")]
     msg_type: Option<String>,
-    #[serde(rename = "MsgId")]
     msg_id: Option<String>,
-    #[serde(rename = "Content")]
     content: Option<String>,
-    #[serde(rename = "Event")]
     event: Option<String>,
-    #[serde(rename = "EventKey")]
     event_key: Option<String>,
-    #[serde(rename = "TaskId")]
     task_id: Option<String>,
-    #[serde(rename = "CardType")]
     card_type: Option<String>,
-    #[serde(rename = "ResponseCode")]
     response_code: Option<String>,
+}
+
+impl RawMessage {
+    fn field(&mut self, name: &str) -> Option<&mut Option<String>> {
+        Some(match name {
+            "FromUserName" => &mut self.from,
+            "CreateTime" => &mut self.create_time,
+            "MsgType" => &mut self.msg_type,
+            "MsgId" => &mut self.msg_id,
+            "Content" => &mut self.content,
+            "Event" => &mut self.event,
+            "EventKey" => &mut self.event_key,
+            "TaskId" => &mut self.task_id,
+            "CardType" => &mut self.card_type,
+            "ResponseCode" => &mut self.response_code,
+            _ => return None,
+        })
+    }
+
+    /// Reads the children of the root element as a stream of events (no document is
+    /// built: this is on every callback's path). A child's value is its text (entities
+    /// resolved) and CDATA, exactly as written; nested elements and unknown children
+    /// are skipped; a field given twice is an error.
+    fn read(xml: &str) -> Result<RawMessage, XmlError> {
+        use quick_xml::events::Event;
+        let error = |e: &dyn std::fmt::Display| XmlError(e.to_string());
+        let mut reader = quick_xml::Reader::from_str(xml);
+        let mut raw = RawMessage::default();
+        // The child being read (at depth 2): its name and value so far.
+        let (mut depth, mut name, mut value) = (0usize, String::new(), String::new());
+        loop {
+            match reader.read_event().map_err(|e| error(&e))? {
+                Event::Start(tag) => {
+                    depth += 1;
+                    if depth == 2 {
+                        name = tag.name().as_ref().to_owned();
+                    }
+                }
+                Event::Empty(tag) if depth == 1 => raw.set(tag.name().as_ref(), String::new())?,
+                Event::End(_) => {
+                    if depth == 2 {
+                        raw.set(&name, std::mem::take(&mut value))?;
+                    }
+                    depth = depth.checked_sub(1).ok_or_else(|| XmlError("unbalanced element".into()))?;
+                }
+                Event::Text(text) if depth == 2 => value.push_str(&text.xml10_content()),
+                Event::CData(text) if depth == 2 => value.push_str(&text.xml10_content()),
+                Event::GeneralRef(entity) if depth == 2 => match entity.resolve_char_ref().map_err(|e| error(&e))? {
+                    Some(c) => value.push(c),
+                    None => value.push_str(
+                        quick_xml::escape::resolve_predefined_entity(&entity)
+                            .ok_or_else(|| XmlError(format!("unknown entity &{};", &*entity)))?,
+                    ),
+                },
+                Event::Eof if depth == 0 => return Ok(raw),
+                Event::Eof => return Err(XmlError("unclosed element".into())),
+                _ => {}
+            }
+        }
+    }
+
+    fn set(&mut self, name: &str, value: String) -> Result<(), XmlError> {
+        match self.field(name) {
+            Some(slot @ None) => {
+                *slot = Some(value);
+                Ok(())
+            }
+            Some(Some(_)) => Err(XmlError(format!("duplicate field `{name}`"))),
+            None => Ok(()),
+        }
+    }
 }
 
 /// A decrypted callback: who sent it, when, and what it is.
@@ -109,7 +170,7 @@ fn clean(value: Option<String>) -> String {
 /// Parses a decrypted message or event. Unknown elements are ignored; text is trimmed
 /// except for a text message's content, which is kept as sent.
 pub fn parse_message(xml: &str) -> Result<Inbound, XmlError> {
-    let raw: RawMessage = quick_xml::de::from_str(xml).map_err(|e| XmlError(e.to_string()))?;
+    let raw = RawMessage::read(xml)?;
     let from = clean(raw.from);
     let msg_type = clean(raw.msg_type);
     if from.is_empty() || msg_type.is_empty() {
@@ -212,6 +273,111 @@ pub fn parse_text_reply(xml: &str) -> Result<String, XmlError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The message as serde reads it with quick-xml's deserializer: the reference the
+    /// event reader must agree with.
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct SerdeMessage {
+        #[serde(rename = "FromUserName")]
+        from: Option<String>,
+        #[serde(rename = "CreateTime")]
+        create_time: Option<String>,
+        #[serde(rename = "MsgType")]
+        msg_type: Option<String>,
+        #[serde(rename = "MsgId")]
+        msg_id: Option<String>,
+        #[serde(rename = "Content")]
+        content: Option<String>,
+        #[serde(rename = "Event")]
+        event: Option<String>,
+        #[serde(rename = "EventKey")]
+        event_key: Option<String>,
+        #[serde(rename = "TaskId")]
+        task_id: Option<String>,
+        #[serde(rename = "CardType")]
+        card_type: Option<String>,
+        #[serde(rename = "ResponseCode")]
+        response_code: Option<String>,
+    }
+
+    fn fields_by_serde(xml: &str) -> Option<[Option<String>; 10]> {
+        let m: SerdeMessage = quick_xml::de::from_str(xml).ok()?;
+        Some([
+            m.from,
+            m.create_time,
+            m.msg_type,
+            m.msg_id,
+            m.content,
+            m.event,
+            m.event_key,
+            m.task_id,
+            m.card_type,
+            m.response_code,
+        ])
+    }
+
+    fn fields_by_events(xml: &str) -> Option<[Option<String>; 10]> {
+        let m = RawMessage::read(xml).ok()?;
+        Some([
+            m.from,
+            m.create_time,
+            m.msg_type,
+            m.msg_id,
+            m.content,
+            m.event,
+            m.event_key,
+            m.task_id,
+            m.card_type,
+            m.response_code,
+        ])
+    }
+
+    /// A child's value written as WeCom might: CDATA, escaped text, or both, with
+    /// white space around.
+    fn written() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            "[a-zA-Z0-9 \\n\\t中文，。#=：]{0,12}".prop_map(|t| cdata(&t)),
+            "[a-zA-Z0-9 中文#=：<>&\\x22']{0,12}"
+                .prop_map(|t| t.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")),
+            Just("&#20013;&#x6587;".to_owned()),
+            Just("\r\n".to_owned()),
+        ];
+        ("[ \\n]{0,2}", proptest::collection::vec(piece, 0..3), "[ \\n]{0,2}")
+            .prop_map(|(before, pieces, after)| format!("{before}{}{after}", pieces.concat()))
+    }
+
+    proptest! {
+        /// The event reader reads every message exactly as serde did.
+        #[test]
+        fn the_event_reader_agrees_with_serde(
+            from in written(), content in written(), key in written(), extra in written(),
+            order in proptest::sample::select(vec![0usize, 1, 2]),
+        ) {
+            let children = [
+                format!("<FromUserName>{from}</FromUserName>"),
+                format!("<Content>{content}</Content><TaskId/>"),
+                format!("<EventKey>{key}</EventKey><Unknown a=\"1\"><Nested>{extra}</Nested></Unknown>"),
+            ];
+            let mut ordered = children.to_vec();
+            ordered.rotate_left(order);
+            let xml = format!("<xml><CreateTime>1</CreateTime><MsgType>text</MsgType>{}</xml>", ordered.concat());
+            prop_assert_eq!(fields_by_events(&xml), fields_by_serde(&xml), "{}", xml);
+        }
+    }
+
+    #[test]
+    fn what_serde_refused_the_event_reader_refuses() {
+        for xml in [
+            "<xml><FromUserName>a</FromUserName><FromUserName>b</FromUserName></xml>",
+            "<xml><Content>&nbsp;</Content></xml>",
+            "<xml><Content>a</Content>",
+            "<xml><Content>a</Other></xml>",
+        ] {
+            assert_eq!((fields_by_events(xml), fields_by_serde(xml).is_none()), (None, true), "{xml}");
+        }
+    }
 
     #[test]
     fn cdata_splits_its_terminator() {
