@@ -302,36 +302,31 @@ mod tests {
         response_code: Option<String>,
     }
 
+    /// The ten fields of a `SerdeMessage` or a `RawMessage` (same names), in order.
+    macro_rules! fields {
+        ($m:expr) => {{
+            let m = $m;
+            [
+                m.from,
+                m.create_time,
+                m.msg_type,
+                m.msg_id,
+                m.content,
+                m.event,
+                m.event_key,
+                m.task_id,
+                m.card_type,
+                m.response_code,
+            ]
+        }};
+    }
+
     fn fields_by_serde(xml: &str) -> Option<[Option<String>; 10]> {
-        let m: SerdeMessage = quick_xml::de::from_str(xml).ok()?;
-        Some([
-            m.from,
-            m.create_time,
-            m.msg_type,
-            m.msg_id,
-            m.content,
-            m.event,
-            m.event_key,
-            m.task_id,
-            m.card_type,
-            m.response_code,
-        ])
+        Some(fields!(quick_xml::de::from_str::<SerdeMessage>(xml).ok()?))
     }
 
     fn fields_by_events(xml: &str) -> Option<[Option<String>; 10]> {
-        let m = RawMessage::read(xml).ok()?;
-        Some([
-            m.from,
-            m.create_time,
-            m.msg_type,
-            m.msg_id,
-            m.content,
-            m.event,
-            m.event_key,
-            m.task_id,
-            m.card_type,
-            m.response_code,
-        ])
+        Some(fields!(RawMessage::read(xml).ok()?))
     }
 
     /// A child's value written as WeCom might: CDATA, escaped text, or both, with
