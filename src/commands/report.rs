@@ -238,7 +238,7 @@ fn new_record(ctx: &Ctx<'_>, kind: RecordKind, p: &Parsed, claimed: &Claimed, cl
         reporter: ctx.sender.userid.clone(),
         reporter_dept: ctx.sender.department_id,
         reporter_class: ctx.sender.kind.as_str(),
-        closer: closer.map(|c| (c.userid, c.department_id, c.kind.as_str())),
+        closer,
         subject_id: claimed.subject_id,
         claim_slot: claimed.slot,
         channel_id: claimed.channel_id,

@@ -35,11 +35,8 @@ pub fn missed_fire(schedule: &Schedule, last: DateTime<Utc>, now: DateTime<Utc>)
 pub const RETRY_AFTER: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
 /// When a job's loop wakes next: at its next fire time, or earlier to retry a failed run.
-pub fn wake_at(next: DateTime<Utc>, failed: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Utc> {
-    match failed {
-        Some(_) => next.min(now + RETRY_AFTER),
-        None => next,
-    }
+pub fn wake_at(next: DateTime<Utc>, retrying: bool, now: DateTime<Utc>) -> DateTime<Utc> {
+    if retrying { next.min(now + RETRY_AFTER) } else { next }
 }
 
 /// Runs every job on its schedule until shutdown.
@@ -91,7 +88,7 @@ async fn job_loop(state: AppState, job: Job, shutdown: CancellationToken) {
         }
         let now = state.clock.now();
         let Some(next) = next_fire(&schedule, now) else { return };
-        let wake = wake_at(next, due, now);
+        let wake = wake_at(next, due.is_some(), now);
         let wait = (wake - now).to_std().unwrap_or(Duration::ZERO);
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -161,10 +158,10 @@ mod tests {
     fn a_failed_run_is_retried_before_the_next_fire_time_unless_that_comes_first() {
         let now = local(2023, 7, 1, 18, 5);
         let tomorrow = local(2023, 7, 2, 18, 5);
-        assert_eq!(wake_at(tomorrow, None, now), tomorrow);
-        assert_eq!(wake_at(tomorrow, Some(now), now), now + RETRY_AFTER);
+        assert_eq!(wake_at(tomorrow, false, now), tomorrow);
+        assert_eq!(wake_at(tomorrow, true, now), now + RETRY_AFTER);
         let soon = now + chrono::TimeDelta::minutes(1);
-        assert_eq!(wake_at(soon, Some(now), now), soon);
+        assert_eq!(wake_at(soon, true, now), soon);
     }
 
     #[test]

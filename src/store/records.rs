@@ -103,8 +103,8 @@ pub struct NewRecord {
     pub reporter: String,
     pub reporter_dept: i64,
     pub reporter_class: &'static str,
-    /// A transfer's closer named at report: userid, department and its kind then.
-    pub closer: Option<(String, i64, &'static str)>,
+    /// A transfer's closer named at report, with the department they are in then.
+    pub closer: Option<Person>,
     pub subject_id: Option<i64>,
     pub claim_slot: Option<&'static str>,
     pub channel_id: Option<i64>,
@@ -134,9 +134,9 @@ pub async fn insert(conn: &mut SqliteConnection, r: &NewRecord) -> Result<i64, s
     .bind(&r.reporter)
     .bind(r.reporter_dept)
     .bind(r.reporter_class)
-    .bind(r.closer.as_ref().map(|c| &c.0))
-    .bind(r.closer.as_ref().map(|c| c.1))
-    .bind(r.closer.as_ref().map(|c| c.2))
+    .bind(r.closer.as_ref().map(|c| &c.userid))
+    .bind(r.closer.as_ref().map(|c| c.department_id))
+    .bind(r.closer.as_ref().map(|c| c.kind.as_str()))
     .bind(r.subject_id)
     .bind(r.claim_slot)
     .bind(r.channel_id)
@@ -169,16 +169,19 @@ pub struct Claim {
     pub state: String,
 }
 
+/// Who holds a claim, from `records r` joined with its reporter `p`.
+const SELECT_CLAIM: &str = "SELECT r.id AS record_id, r.reporter, p.name AS reporter_name, r.occurred_at, r.state
+     FROM records r JOIN people p ON p.userid = r.reporter";
+
 pub async fn live_claim(
     conn: &mut SqliteConnection,
     subject_id: i64,
     slot: &str,
 ) -> Result<Option<Claim>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT r.id AS record_id, r.reporter, p.name AS reporter_name, r.occurred_at, r.state
-         FROM records r JOIN people p ON p.userid = r.reporter
-         WHERE r.subject_id = ? AND r.claim_slot = ? AND r.state IN ('reported', 'onboarded', 'agreed', 'confirmed')",
-    )
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT_CLAIM} WHERE r.subject_id = ? AND r.claim_slot = ?
+           AND r.state IN ('reported', 'onboarded', 'agreed', 'confirmed')"
+    )))
     .bind(subject_id)
     .bind(slot)
     .fetch_optional(&mut *conn)
@@ -191,11 +194,10 @@ pub async fn live_placement(
     person_key: &str,
     onboard_date: &str,
 ) -> Result<Option<Claim>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT r.id AS record_id, r.reporter, p.name AS reporter_name, r.occurred_at, r.state
-         FROM records r JOIN people p ON p.userid = r.reporter
-         WHERE r.kind = 'placement' AND r.person_key = ? AND r.onboard_date = ? AND r.state IN ('onboarded', 'confirmed')",
-    )
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT_CLAIM} WHERE r.kind = 'placement' AND r.person_key = ? AND r.onboard_date = ?
+           AND r.state IN ('onboarded', 'confirmed')"
+    )))
     .bind(person_key)
     .bind(onboard_date)
     .fetch_optional(&mut *conn)
