@@ -2,7 +2,7 @@
 //! in 61 departments) over 1,000,000 records of its scored kinds, in a real SQLite file.
 //!
 //! Timed, each on the same database:
-//! - `standings/query`: `commands::contest::standings`, the query behind `排行`;
+//! - `standings/query`: `service::contest::standings`, the query behind `排行`;
 //! - `standings/command`: `commands::handle_text(.., "排行")`, the command path inside a
 //!   write transaction (rolled back afterwards; the command writes nothing);
 //! - `standings/callback`: an encrypted `排行` callback POSTed to the service's router
@@ -28,12 +28,13 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
-use leadboard::app::AppState;
 use leadboard::clock::{ManualClock, TZ};
-use leadboard::commands::{self, contest};
+use leadboard::commands;
 use leadboard::config::{Settings, Source};
 use leadboard::domain::contest::{ContestDef, TeamStanding};
 use leadboard::jobs::{self, Job};
+use leadboard::service::contest;
+use leadboard::state::AppState;
 use leadboard::store::contests::rebuild_scores;
 use leadboard::wecom::crypto::WecomCrypto;
 use leadboard::wecom::peer::Peer;
@@ -271,7 +272,7 @@ fn world() -> World {
     let config = dir.path().join("leadboard.toml");
     std::fs::write(&config, config_toml(&dir.path().join("leadboard.db"))).expect("write config");
     let settings = Settings::load(Source::File(&config)).unwrap_or_else(|e| panic!("{e}"));
-    let def = settings.contest_defs().into_iter().next().expect("one contest");
+    let def = settings.contests.first().cloned().expect("one contest");
     let state = rt.block_on(async {
         let started = Instant::now();
         let state = AppState::new(settings, Arc::new(ManualClock::new(now()))).await.expect("state builds");

@@ -1,112 +1,19 @@
-//! The running service: shared state, and `Application`, which binds its listener
-//! first so that tests and local mode can use port 0 and learn the address.
+//! Starting and stopping the service: `Application` binds its listener first (so that
+//! tests and local mode can use port 0 and learn the address), builds the shared
+//! state, serves, and stops within the grace period.
 
 use crate::clock::Clock;
-use crate::config::{DirectorySource, Settings};
-use crate::delivery::OutboxWorker;
-use crate::domain::text::name_key;
-use crate::metrics::Metrics;
-use crate::store::Db;
-use crate::store::{directory, records};
-use crate::wecom::client::WecomClient;
-use crate::wecom::crypto::WecomCrypto;
+use crate::config::Settings;
+use crate::state::AppState;
 use crate::wecom::simulator::Simulator;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 use tokio::task::{JoinError, JoinHandle};
 use tokio::time::{Instant, timeout_at};
 use tokio_util::sync::CancellationToken;
-
-/// What every handler and job shares.
-#[derive(Clone)]
-pub struct AppState {
-    pub settings: Arc<Settings>,
-    pub db: Db,
-    pub crypto: Arc<WecomCrypto>,
-    pub client: Arc<WecomClient>,
-    pub metrics: Arc<Metrics>,
-    pub clock: Arc<dyn Clock>,
-    /// Wakes the outbox worker after messages are queued.
-    pub outbox_wake: Arc<Notify>,
-}
-
-impl AppState {
-    /// Builds the state for settings already loaded (also used by one-shot commands),
-    /// with the configured directory, old channels and contests applied.
-    pub async fn new(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
-        let state = Self::open(settings, clock).await?;
-        load_directory(&state.db, &state.settings, state.clock.now_ms()).await?;
-        Ok(state)
-    }
-
-    /// Builds the state without touching the stored directory (`sync-directory`, which
-    /// applies and reports it itself).
-    pub async fn open(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
-        let db = Db::open(&settings.database_path(), Duration::from_millis(settings.database.busy_timeout_ms))
-            .await
-            .map_err(|e| anyhow::anyhow!("无法打开数据库 {}：{e}", settings.database_path().display()))?;
-        let w = &settings.wecom;
-        let crypto = WecomCrypto::new(w.token(), w.encoding_aes_key(), &w.corp_id)?;
-        let metrics = Arc::new(Metrics::new());
-        let hook_metrics = metrics.clone();
-        let client = WecomClient::new(&w.api_base, &w.corp_id, w.secret(), Duration::from_secs(w.timeout_secs))
-            .with_clock(clock.clone())
-            .with_token_hook(move || {
-                hook_metrics.token_refreshes.inc();
-            });
-        Ok(AppState {
-            settings: Arc::new(settings),
-            db,
-            crypto: Arc::new(crypto),
-            client: Arc::new(client),
-            metrics,
-            clock,
-            outbox_wake: Arc::new(Notify::new()),
-        })
-    }
-
-    /// An outbox worker on this state; `run` starts exactly one.
-    pub fn outbox_worker(&self) -> OutboxWorker {
-        OutboxWorker {
-            db: self.db.clone(),
-            client: self.client.clone(),
-            metrics: self.metrics.clone(),
-            clock: self.clock.clone(),
-            settings: Arc::new(self.settings.outbox.clone()),
-            wake: self.outbox_wake.clone(),
-            delivering: Arc::new(AtomicI64::new(0)),
-        }
-    }
-}
-
-/// Brings the stored directory in line with the configuration (static source) and
-/// registers the configured old channels. A WeCom-sourced directory is synced by its job.
-async fn load_directory(db: &Db, settings: &Settings, now_ms: i64) -> anyhow::Result<()> {
-    let mut tx = db.begin().await?;
-    if settings.directory.source == DirectorySource::Static {
-        let changes = directory::apply(&mut tx, &settings.directory_snapshot(), "config", now_ms).await?;
-        if !changes.is_empty() {
-            tracing::info!(
-                added = changes.added.len(),
-                moved = changes.moved.len(),
-                updated = changes.updated.len(),
-                departed = changes.departed.len(),
-                returned = changes.returned.len(),
-                "directory updated from configuration"
-            );
-        }
-    }
-    let channels: Vec<(String, String)> =
-        settings.channels.existing.iter().map(|n| (n.trim().to_owned(), name_key(n))).collect();
-    records::ensure_existing_channels(&mut tx, &channels, now_ms).await?;
-    crate::commands::contest::sync_all(&mut tx, settings, now_ms).await?;
-    tx.commit().await?;
-    Ok(())
-}
 
 /// A bound, ready-to-run service.
 pub struct Application {

@@ -1,29 +1,32 @@
 //! leadboard: a WeCom bot that runs a company's all-staff marketing programme.
 //!
-//! - `config`: settings from TOML and the environment, checked as a whole.
-//! - `app`, `http`: the service, its callback, health and metrics endpoints.
-//! - `bot`: exactly-once processing of one callback.
-//! - `wecom`: callback crypto and XML, the API client, outbound messages, the simulator.
-//! - `delivery`: the outbox worker; `jobs`: the scheduler and its jobs.
-//! - `commands`: the chat commands (table, parser, one module per command).
-//! - `store`: all SQL.
-//! - `domain`: pure business types and rules.
-//! - `settlement`: the monthly rewards export for finance.
-//! - `cli`: one-shot subcommands; `local`: local mode.
+//! The layers, top to bottom (ARCHITECTURE.md has the picture):
+//! - `main`, `cli`, `local`: the binary, its one-shot subcommands, local mode.
+//! - `app`: starting and stopping the service; `state`: what its parts share.
+//! - `http`: the callback, health and metrics endpoints; `exactly_once`: one callback,
+//!   processed once.
+//! - `commands`: the chat front end (command table, parser, card presses), thin over
+//!   `service`.
+//! - `jobs`: the scheduler and one run-once step per job, thin over `service`.
+//! - `service`: the operations every entry point shares, with the permission table.
+//! - `outbox`: the worker delivering queued messages to WeCom.
+//! - `wecom`: callback crypto and XML, the API client, message bodies, the simulator.
+//! - `store`: all SQL; `domain`: pure business types and rules; `config`: settings.
 
 pub mod app;
-pub mod bot;
 pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
-pub mod delivery;
 pub mod domain;
+pub mod exactly_once;
 pub mod http;
 pub mod jobs;
 pub mod local;
 pub mod metrics;
-pub mod settlement;
+pub mod outbox;
+pub mod service;
+pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod wecom;

@@ -2,11 +2,12 @@
 //! (also while the service runs: the `directory_sync` job lease keeps runs apart), and
 //! print what changed.
 
-use crate::app::AppState;
 use crate::clock::SystemClock;
 use crate::config::Settings;
-use crate::jobs::directory::{self, SyncReport};
+use crate::jobs::directory;
 use crate::jobs::{self, Job};
+use crate::service::directory::SyncReport;
+use crate::state::AppState;
 use crate::store::jobs::LeaseOwner;
 use std::sync::Arc;
 

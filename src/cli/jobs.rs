@@ -1,10 +1,10 @@
 //! `leadboard jobs list` and `leadboard jobs run NAME`, against the configured database
 //! (also while the service runs: the job lease keeps runs from overlapping).
 
-use crate::app::AppState;
 use crate::clock::{SystemClock, format_ms};
 use crate::config::Settings;
 use crate::jobs::{self, Job, scheduler};
+use crate::state::AppState;
 use crate::store::jobs as store;
 use crate::store::outbox;
 use anyhow::anyhow;

@@ -1,10 +1,10 @@
 //! `leadboard settle --month YYYY-MM [--out DIR]`: the monthly settlement files.
 
-use crate::app::AppState;
 use crate::clock::SystemClock;
-use crate::commands::parse::Month;
 use crate::config::Settings;
-use crate::settlement::{self, compute};
+use crate::domain::month::Month;
+use crate::service::settlement::{self, compute};
+use crate::state::AppState;
 use anyhow::{anyhow, bail};
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -3,8 +3,10 @@
 //! so a one-liner and a pasted multi-line form both work. Errors are values that say
 //! exactly what is wrong and carry the command's usage.
 
+use crate::commands::args::{self, Command};
 use crate::commands::table::{self, CommandSpec, FieldType};
 use crate::domain::money::{Fen, MoneyError};
+use crate::domain::month::Month;
 use crate::domain::record::Mode;
 use crate::domain::text::{BoundedText, CreditCode, TextError, fold_width};
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime};
@@ -15,66 +17,6 @@ pub const NAME_MAX: usize = 60;
 pub const NOTE_MAX: usize = 200;
 /// Longer messages are refused before parsing.
 pub const MESSAGE_MAX: usize = 2000;
-
-/// A calendar month. From [`Month::parse`] it lies within [`Month::YEARS`]; from
-/// [`Month::of`] it is a real date's month. Either way its first day and the next
-/// month's exist.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Month {
-    year: i32,
-    month: u32,
-}
-
-impl Month {
-    /// The years a month typed by someone may name.
-    pub const YEARS: std::ops::RangeInclusive<i32> = 2000..=2100;
-
-    pub fn of(date: NaiveDate) -> Month {
-        Month { year: date.year(), month: date.month() }
-    }
-
-    /// `year`-`month`, if the year is within [`Month::YEARS`] and the month is 1–12.
-    pub fn new(year: i32, month: u32) -> Option<Month> {
-        (Self::YEARS.contains(&year) && (1..=12).contains(&month)).then_some(Month { year, month })
-    }
-
-    pub fn year(self) -> i32 {
-        self.year
-    }
-
-    pub fn month(self) -> u32 {
-        self.month
-    }
-
-    pub fn first_day(self) -> NaiveDate {
-        NaiveDate::from_ymd_opt(self.year, self.month, 1).expect("a month's fields are checked when it is made")
-    }
-
-    pub fn next(self) -> Month {
-        if self.month == 12 { Month { year: self.year + 1, month: 1 } } else { Month { month: self.month + 1, ..self } }
-    }
-
-    /// Parses `2023-07`, `2023/7`, `2023.07` or `2023年7月`: ASCII (or full-width, once
-    /// folded) digits only, a four-digit year within [`Month::YEARS`].
-    pub fn parse(text: &str) -> Option<Month> {
-        let text = text.trim().trim_end_matches('月').replace('年', "-");
-        let (y, m) = text.split_once(['-', '/', '.'])?;
-        let (y, m) = (y.trim(), m.trim());
-        let digits = |s: &str, len: std::ops::RangeInclusive<usize>| {
-            len.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
-        };
-        if !digits(y, 4..=4) || !digits(m, 1..=2) {
-            return None;
-        }
-        Month::new(y.parse().ok()?, m.parse().ok()?)
-    }
-}
-
-impl fmt::Display for Month {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{:02}", self.year, self.month)
-    }
-}
 
 /// A parsed field value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,72 +31,31 @@ pub enum Value {
     CreditCode(CreditCode),
 }
 
-/// A command with every field checked and typed.
+/// A command with every field checked, and its typed arguments.
 #[derive(Debug)]
 pub struct Parsed {
     pub spec: &'static CommandSpec,
+    /// The command's arguments, typed.
+    pub command: Command,
     values: BTreeMap<&'static str, Value>,
 }
 
 impl Parsed {
+    /// A field's value as parsed.
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.values.get(key)
     }
 
-    pub fn text(&self, key: &str) -> Option<&BoundedText> {
-        match self.values.get(key) {
-            Some(Value::Text(t)) => Some(t),
-            _ => None,
-        }
-    }
-
-    pub fn date(&self, key: &str) -> Option<NaiveDate> {
-        match self.values.get(key) {
-            Some(Value::Date(d)) => Some(*d),
-            _ => None,
-        }
-    }
-
-    pub fn amount(&self, key: &str) -> Option<Fen> {
-        match self.values.get(key) {
-            Some(Value::Amount(a)) => Some(*a),
-            _ => None,
-        }
-    }
-
-    pub fn record_no(&self, key: &str) -> Option<i64> {
-        match self.values.get(key) {
-            Some(Value::RecordNo(n)) => Some(*n),
-            _ => None,
-        }
-    }
-
-    pub fn mode(&self) -> Mode {
-        match self.values.get("方式") {
-            Some(Value::Mode(m)) => *m,
-            _ => Mode::Direct,
-        }
-    }
-
-    pub fn month(&self, key: &str) -> Option<Month> {
-        match self.values.get(key) {
-            Some(Value::Month(m)) => Some(*m),
-            _ => None,
-        }
-    }
-
-    pub fn credit_code(&self) -> Option<&CreditCode> {
-        match self.values.get("信用代码") {
-            Some(Value::CreditCode(c)) => Some(c),
-            _ => None,
-        }
-    }
-
     /// Every field as `key → text`, for storing what was reported.
     pub fn to_json(&self) -> serde_json::Value {
-        let map = self.values.iter().map(|(k, v)| ((*k).to_owned(), serde_json::Value::String(display(v)))).collect();
-        serde_json::Value::Object(map)
+        fields_json(&self.values)
     }
+}
+
+/// Every field as `key → text`.
+pub fn fields_json(values: &BTreeMap<&'static str, Value>) -> serde_json::Value {
+    let map = values.iter().map(|(k, v)| ((*k).to_owned(), serde_json::Value::String(display(v)))).collect();
+    serde_json::Value::Object(map)
 }
 
 /// A value as people write it (`#12`, `2023-07-15 14:30`, `直接`).
@@ -293,7 +194,8 @@ pub fn parse(message: &str, today: NaiveDate) -> Result<Parsed, ParseError> {
             None => {}
         }
     }
-    Ok(Parsed { spec, values })
+    let command = args::build(spec, &values)?;
+    Ok(Parsed { spec, command, values })
 }
 
 /// Splits off the command word: `C类 公司=…`, or `确认12` / `确认#12` without a space.

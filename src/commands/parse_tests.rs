@@ -1,11 +1,15 @@
 //! Table-driven tests of the parser for every command, and properties: it never panics,
 //! and never accepts a report without its required fields.
 
-use super::parse::{Month, ParseError, Problem, display, parse};
+use super::args::Command;
+use super::parse::{ParseError, Problem, display, parse};
 use super::table::{COMMANDS, CommandId};
 use crate::domain::kind::RecordKind;
 use crate::domain::money::Fen;
+use crate::domain::month::Month;
 use crate::domain::record::Mode;
+use crate::service::decide::Action;
+use crate::service::report::{ReportInput, Subject};
 use chrono::NaiveDate;
 use proptest::prelude::*;
 
@@ -150,20 +154,54 @@ fn every_command_parses_as_a_pasted_multi_line_form() {
     }
 }
 
+fn report(message: &str) -> ReportInput {
+    match parse(message, today()).unwrap().command {
+        Command::Report(report) => report,
+        other => panic!("{message:?} is not a report: {other:?}"),
+    }
+}
+
 #[test]
 fn typed_values_are_exact() {
-    let p = parse("A类 公司=云帆 金额=0.1万", today()).unwrap();
-    assert_eq!(p.amount("金额"), Some(Fen(100_000)));
-    let p = parse("C类 公司=云帆 联系人=王 方式=转接促成", today()).unwrap();
-    assert_eq!(p.mode(), Mode::Transfer);
-    assert_eq!(parse("C类 公司=云帆 联系人=王", today()).unwrap().mode(), Mode::Direct);
-    let p = parse("我的 2023-7", today()).unwrap();
-    assert_eq!(p.month("月份"), Month::new(2023, 7));
+    assert_eq!(report("A类 公司=云帆 金额=0.1万").amount, Some(Fen(100_000)));
+    assert_eq!(report("C类 公司=云帆 联系人=王 方式=转接促成").mode, Mode::Transfer);
+    assert_eq!(report("C类 公司=云帆 联系人=王").mode, Mode::Direct);
+    assert_eq!(parse("我的 2023-7", today()).unwrap().command, Command::Mine { month: Month::new(2023, 7) });
+}
+
+#[test]
+fn every_command_gets_its_typed_arguments() {
+    let client = report("C类 公司=云帆 联系人=王 信用代码=91330100716105852F 接手=郑强");
+    let Subject::Client { name, credit_code } = &client.subject else { panic!("{client:?}") };
+    assert_eq!((name.as_str(), credit_code.as_ref().map(|c| c.as_str())), ("云帆", Some("91330100716105852F")));
+    assert_eq!(client.closer.as_ref().map(|c| c.as_str()), Some("郑强"));
+    let referral = report("转介绍 老客户=云帆 新客户=星河");
+    let Subject::Referral { old_client, new_client } = &referral.subject else { panic!("{referral:?}") };
+    assert_eq!((old_client.as_str(), new_client.as_str()), ("云帆", "星河"));
+    let command = |message: &str| parse(message, today()).unwrap().command;
+    assert_eq!(
+        command("驳回 #12 重复报备"),
+        Command::Decide { id: 12, action: Action::Reject { reason: Some("重复报备".into()) } }
+    );
+    assert_eq!(
+        command("确认 12 接手=郑强"),
+        Command::Decide { id: 12, action: Action::Confirm { closer: Some("郑强".into()) } }
+    );
+    assert_eq!(command("离职 7"), Command::Decide { id: 7, action: Action::Left });
+    assert_eq!(
+        command("分配 人员=钱静 队伍=雄鹰队"),
+        Command::Assign { person: "钱静".into(), team: "雄鹰队".into(), contest: None }
+    );
+    assert_eq!(command("结算 2023-07"), Command::Settle { month: Month::new(2023, 7).unwrap() });
+    assert_eq!(command("恢复 #3"), Command::Restore { id: 3, reason: None });
 }
 
 #[test]
 fn an_onboarding_date_without_a_year_is_the_latest_such_day_so_far() {
-    let date = |text: &str| parse(&format!("上岗 姓名=小王 入职={text}"), today()).unwrap().date("入职");
+    let date = |text: &str| match report(&format!("上岗 姓名=小王 入职={text}")).subject {
+        Subject::Placement { onboard, .. } => Some(onboard),
+        _ => None,
+    };
     assert_eq!(date("7月18日"), NaiveDate::from_ymd_opt(2023, 7, 18));
     assert_eq!(date("7-20"), NaiveDate::from_ymd_opt(2023, 7, 20));
     assert_eq!(date("12-30"), NaiveDate::from_ymd_opt(2022, 12, 30), "not this year's, which is still to come");

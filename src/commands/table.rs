@@ -1,8 +1,10 @@
-//! The command table: every chat command declared once, with its aliases, fields,
-//! permission and help. The parser, the help text and the permission check all read
-//! these declarations, so they cannot drift apart.
+//! The command table: every chat command declared once, with its aliases, fields and
+//! help, and the operation it performs (whose role the service's permission table
+//! holds). The parser, the help text and the permission check all read these
+//! declarations, so they cannot drift apart.
 
 use crate::domain::kind::RecordKind;
+use crate::service::access::{Operation, Role};
 
 /// What a command does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -22,29 +24,6 @@ pub enum CommandId {
     Review,
     Finalise,
     Settle,
-}
-
-/// Who may use a command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// Anyone active in the directory.
-    Everyone,
-    /// Confirmers of a receiving department.
-    Confirmer,
-    /// The audit group (业绩审核组).
-    Audit,
-    Admin,
-}
-
-impl Role {
-    pub fn label(self) -> &'static str {
-        match self {
-            Role::Everyone => "全体员工",
-            Role::Confirmer => "接收部门负责人",
-            Role::Audit => "业绩审核组",
-            Role::Admin => "管理员",
-        }
-    }
 }
 
 /// How a field's value is read.
@@ -98,7 +77,6 @@ pub struct CommandSpec {
     pub name: &'static str,
     pub aliases: &'static [&'static str],
     pub summary: &'static str,
-    pub role: Role,
     pub fields: &'static [Field],
     /// Fields that bare words fill, in order (`确认 12`, `驳回 #12 客户不真实`); a last
     /// `Note` positional takes the rest of the text.
@@ -114,7 +92,35 @@ impl PartialEq for CommandSpec {
 
 impl Eq for CommandSpec {}
 
+impl CommandId {
+    /// The operation the command performs.
+    pub fn operation(self) -> Operation {
+        match self {
+            CommandId::Report(_) => Operation::Report,
+            CommandId::Mine => Operation::Mine,
+            CommandId::Help => Operation::Help,
+            CommandId::Confirm => Operation::Confirm,
+            CommandId::Reject => Operation::Reject,
+            CommandId::OnJob => Operation::OnJob,
+            CommandId::LeftJob => Operation::Left,
+            CommandId::Standings => Operation::Standings,
+            CommandId::JoinPk => Operation::Join,
+            CommandId::Assign => Operation::Assign,
+            CommandId::Void => Operation::Void,
+            CommandId::Restore => Operation::Restore,
+            CommandId::Review => Operation::Review,
+            CommandId::Finalise => Operation::Finalise,
+            CommandId::Settle => Operation::Settle,
+        }
+    }
+}
+
 impl CommandSpec {
+    /// Who may use the command (the service's permission table).
+    pub fn role(&self) -> Role {
+        self.id.operation().role()
+    }
+
     pub fn field(&self, key: &str) -> Option<&'static Field> {
         self.fields.iter().find(|f| f.key == key || f.aliases.contains(&key))
     }
@@ -166,7 +172,6 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "C类",
         aliases: &["C", "C类客户"],
         summary: "报备C类客户：已沟通业务方向、添加关键人微信并转接客户成功部",
-        role: Role::Everyone,
         fields: &[
             COMPANY,
             req("联系人", &["关键人", "对接人"], FieldType::Name),
@@ -183,7 +188,6 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "B类",
         aliases: &["B", "B类客户"],
         summary: "报备B类客户：需求基本锁定且约面成功",
-        role: Role::Everyone,
         fields: &[
             COMPANY,
             req("约面", &["约面时间", "面谈", "面谈时间"], FieldType::DateTime),
@@ -198,7 +202,6 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "A类",
         aliases: &["A", "A类客户"],
         summary: "报备A类客户：已与集团签订合作协议",
-        role: Role::Everyone,
         fields: &[
             COMPANY,
             req("金额", &["合同金额", "成交金额"], FieldType::Amount),
@@ -213,7 +216,6 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "院校渠道",
         aliases: &["新增院校渠道"],
         summary: "报备新增院校渠道：已签订实习生合作协议",
-        role: Role::Everyone,
         fields: CHANNEL_FIELDS,
         positional: &[],
     },
@@ -222,7 +224,6 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "机构渠道",
         aliases: &["新增机构渠道"],
         summary: "报备新增机构渠道：签订合作协议，输送3人在岗满3天后有效",
-        role: Role::Everyone,
         fields: CHANNEL_FIELDS,
         positional: &[],
     },
@@ -231,7 +232,6 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "个人渠道",
         aliases: &["新增个人渠道"],
         summary: "报备新增个人渠道：签订合作协议，输送1人在岗满3天后有效",
-        role: Role::Everyone,
         fields: CHANNEL_FIELDS,
         positional: &[],
     },
@@ -240,7 +240,6 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "上岗",
         aliases: &["安置", "安置上岗", "新增安置上岗"],
         summary: "报备安置上岗：已办理入职，在岗满3天后有效",
-        role: Role::Everyone,
         fields: &[
             req("姓名", &["人员", "员工姓名"], FieldType::Name),
             req("入职", &["入职日期", "入职时间"], FieldType::Date),
@@ -254,7 +253,6 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "转介绍",
         aliases: &["裂变"],
         summary: "报备老客户转介绍的新客户",
-        role: Role::Everyone,
         fields: &[
             req("老客户", &["原客户", "介绍人"], FieldType::Name),
             req("新客户", &["被介绍客户"], FieldType::Name),
@@ -267,7 +265,6 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "我的",
         aliases: &["积分", "我的积分"],
         summary: "查看本人当月（或指定月份）的积分和记录",
-        role: Role::Everyone,
         fields: &[opt("月份", &["月"], FieldType::Month)],
         positional: &["月份"],
     },
@@ -276,7 +273,6 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "排行",
         aliases: &["榜单", "排行榜"],
         summary: "查看PK比赛当前排名",
-        role: Role::Everyone,
         fields: &[CONTEST],
         positional: &["比赛"],
     },
@@ -285,7 +281,6 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "加入PK",
         aliases: &["加入"],
         summary: "报名加入PK队伍（按职级缴纳PK金）",
-        role: Role::Everyone,
         fields: &[req("队伍", &["战队", "小组", "队"], FieldType::Name), CONTEST],
         positional: &["队伍"],
     },
@@ -294,7 +289,6 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "帮助",
         aliases: &["help", "?", "菜单"],
         summary: "查看可用命令",
-        role: Role::Everyone,
         fields: &[],
         positional: &[],
     },
@@ -303,7 +297,6 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "确认",
         aliases: &["通过"],
         summary: "确认一条待确认的记录",
-        role: Role::Confirmer,
         fields: &[RECORD_NO, CLOSER],
         positional: &["编号"],
     },
@@ -312,7 +305,6 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "驳回",
         aliases: &["退回"],
         summary: "驳回一条待确认的记录（须写明原因）",
-        role: Role::Confirmer,
         fields: &[RECORD_NO, req("原因", &["理由"], FieldType::Note)],
         positional: &["编号", "原因"],
     },
@@ -321,7 +313,6 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "在岗",
         aliases: &["在岗满3天"],
         summary: "确认上岗人员已在岗满3天",
-        role: Role::Confirmer,
         fields: &[RECORD_NO],
         positional: &["编号"],
     },
@@ -330,7 +321,6 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "离职",
         aliases: &["未满3天离职"],
         summary: "上岗人员未满3天离职（不计业绩）",
-        role: Role::Confirmer,
         fields: &[RECORD_NO],
         positional: &["编号"],
     },
@@ -339,7 +329,6 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "待审",
         aliases: &["审核"],
         summary: "查看比赛中待确认、有争议和最近作废的记录",
-        role: Role::Audit,
         fields: &[CONTEST],
         positional: &["比赛"],
     },
@@ -348,7 +337,6 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "作废",
         aliases: &[],
         summary: "作废一条记录（须写明原因）",
-        role: Role::Audit,
         fields: &[RECORD_NO, req("原因", &["理由"], FieldType::Note)],
         positional: &["编号", "原因"],
     },
@@ -357,7 +345,6 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "恢复",
         aliases: &[],
         summary: "恢复一条已作废的记录",
-        role: Role::Audit,
         fields: &[RECORD_NO, opt("原因", &["理由"], FieldType::Note)],
         positional: &["编号", "原因"],
     },
@@ -366,7 +353,6 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "终审",
         aliases: &[],
         summary: "截止后终审比赛结果并发放PK奖金",
-        role: Role::Audit,
         fields: &[req("比赛", &["PK", "赛事"], FieldType::Name)],
         positional: &["比赛"],
     },
@@ -375,7 +361,6 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "分配",
         aliases: &[],
         summary: "把员工分配到PK队伍",
-        role: Role::Admin,
         fields: &[
             req("人员", &["员工", "姓名"], FieldType::Name),
             req("队伍", &["战队", "小组", "队"], FieldType::Name),
@@ -388,7 +373,6 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "结算",
         aliases: &[],
         summary: "生成月度奖励结算表",
-        role: Role::Admin,
         fields: &[req("月份", &["月"], FieldType::Month)],
         positional: &["月份"],
     },

@@ -1,12 +1,48 @@
-//! PK contests: ranking teams and dividing the pool, to the fen (SPEC §6).
+//! PK contests: their definition, ranking teams and dividing the pool, to the fen.
 
 use crate::clock::TZ;
-use crate::config::{ContestSettings, SplitRule};
 use crate::domain::kind::RecordKind;
 use crate::domain::money::Fen;
 use chrono::{NaiveDate, NaiveTime, TimeZone};
+use serde::Deserialize;
 
-/// A contest as configured, with its times resolved in Asia/Shanghai.
+/// How the winning team shares the pool.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SplitRule {
+    /// In proportion to each member's stake.
+    #[default]
+    Stake,
+    Equal,
+}
+
+/// Where a contest stands: open until its cut-off, then frozen (standings kept, the
+/// audit group reviewing) until the audit group finalises it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ContestState {
+    Open,
+    Frozen,
+    Final,
+}
+
+impl ContestState {
+    pub const ALL: [ContestState; 3] = [ContestState::Open, ContestState::Frozen, ContestState::Final];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            ContestState::Open => "open",
+            ContestState::Frozen => "frozen",
+            ContestState::Final => "final",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<ContestState> {
+        ContestState::ALL.into_iter().find(|s| s.code() == code)
+    }
+}
+
+/// A contest as configured, with its times resolved in Asia/Shanghai (once, when the
+/// configuration loads).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContestDef {
     pub id: String,
@@ -37,38 +73,18 @@ pub fn parse_cutoff(text: &str) -> Option<NaiveTime> {
     NaiveTime::parse_from_str(text, "%H:%M:%S").or_else(|_| NaiveTime::parse_from_str(text, "%H:%M")).ok()
 }
 
-fn local_ms(date: NaiveDate, time: NaiveTime) -> i64 {
+/// Unix milliseconds of a local (Asia/Shanghai) date and time.
+pub fn local_ms(date: NaiveDate, time: NaiveTime) -> i64 {
     TZ.from_local_datetime(&date.and_time(time)).single().map_or(0, |t| t.timestamp_millis())
 }
 
-impl ContestDef {
-    /// Resolves a configured contest; `None` when its cut-off does not parse (reported
-    /// by configuration checking).
-    pub fn from_settings(c: &ContestSettings) -> Option<ContestDef> {
-        let cutoff_time = match &c.cutoff {
-            Some(text) => parse_cutoff(text)?,
-            None => NaiveTime::from_hms_opt(17, 0, 0)?,
-        };
-        Some(ContestDef {
-            id: c.id.clone(),
-            name: c.name.clone(),
-            kinds: c.kinds.clone(),
-            start: c.start,
-            end: c.end,
-            cutoff_time,
-            start_ms: local_ms(c.start, NaiveTime::MIN),
-            cutoff_ms: local_ms(c.end, cutoff_time),
-            sponsorship: c.sponsorship,
-            split: c.split,
-            chats: c.chats.clone(),
-            teams: c
-                .teams
-                .iter()
-                .map(|t| TeamDef { name: t.name.clone(), members: t.members.clone(), department: t.department })
-                .collect(),
-        })
-    }
+/// The cut-off time of day when a contest names none.
+pub const DEFAULT_CUTOFF: NaiveTime = match NaiveTime::from_hms_opt(17, 0, 0) {
+    Some(t) => t,
+    None => NaiveTime::MIN,
+};
 
+impl ContestDef {
     /// The kinds as stored: `lead_c,lead_b`.
     pub fn kinds_code(&self) -> String {
         self.kinds.iter().map(|k| k.code()).collect::<Vec<_>>().join(",")

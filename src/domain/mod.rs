@@ -1,10 +1,12 @@
-//! Pure business types and rules: no I/O here.
+//! Pure business types and rules: no I/O here, and no configuration types (what the
+//! configuration holds is parsed into the types defined here).
 
 pub mod contacts;
 pub mod contest;
 pub mod directory;
 pub mod kind;
 pub mod money;
+pub mod month;
 pub mod org;
 pub mod record;
 pub mod rewards;

@@ -1,4 +1,4 @@
-//! Record states and modes (SPEC §2–§3).
+//! Record states, modes and the rule for client stages.
 
 /// Where a record is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -91,6 +91,34 @@ impl Mode {
         match self {
             Mode::Direct => "直接",
             Mode::Transfer => "转接",
+        }
+    }
+}
+
+/// How a client's stages C → B → A add up; fixed on each record when it is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LeadStages {
+    /// Every stage carries its own points.
+    #[default]
+    Cumulative,
+    /// Only a client's highest confirmed stage counts.
+    Highest,
+}
+
+impl LeadStages {
+    pub fn code(self) -> &'static str {
+        match self {
+            LeadStages::Cumulative => "cumulative",
+            LeadStages::Highest => "highest",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<LeadStages> {
+        match code {
+            "cumulative" => Some(LeadStages::Cumulative),
+            "highest" => Some(LeadStages::Highest),
+            _ => None,
         }
     }
 }

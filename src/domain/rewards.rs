@@ -1,13 +1,117 @@
-//! Rewards (SPEC §8; the seed's 奖励机制): who is paid how much for each confirmed
-//! record of a month, under the configured rules and monthly targets, plus PK payouts.
-//! Pure: the store gathers the facts, the export writes the files.
+//! Rewards (the programme's 奖励机制): the rules, as configured, and who is paid how
+//! much for each confirmed record of a month under them and the monthly targets, plus
+//! PK payouts. Pure: the store gathers the facts, the export writes the files.
 
-use crate::config::{RewardSettings, TargetSettings};
 use crate::domain::kind::RecordKind;
-use crate::domain::money::Fen;
+use crate::domain::money::{Fen, Percent};
 use crate::domain::org::DeptKind;
 use crate::domain::record::Mode;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+/// Reward amounts (the programme's 奖励机制), in yuan; A-class as a percentage of the
+/// deal. Nothing is paid for what is not configured. Read from `[rewards]`.
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq, Eq)]
+#[serde(default)]
+pub struct RewardRules {
+    /// Customer Success members, paid for B- and A-class clients only in months they met
+    /// their target; C-class pays them nothing.
+    pub cs: CsClientRewards,
+    /// Everyone else, for client kinds.
+    pub non_cs: ClientRewards,
+    /// Talent Recruitment members, paid for channels and placements only in months they
+    /// met their target.
+    pub tr: TrRewards,
+    /// Everyone else, for channels.
+    pub non_tr: NonTrRewards,
+    pub referral: ReferralRewards,
+}
+
+/// What Customer Success members earn for clients. There is no C-class amount: the
+/// programme document says C-class clients earn Customer Success members no reward of
+/// any kind, whatever is configured.
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq, Eq)]
+#[serde(default)]
+pub struct CsClientRewards {
+    /// Refused when present, with the reason (not an anonymous unknown key).
+    #[serde(skip_serializing)]
+    pub lead_c: NoCsLeadCReward,
+    pub lead_b: Fen,
+    pub lead_a_percent: Percent,
+}
+
+/// `rewards.cs.lead_c`: any value is a configuration error.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct NoCsLeadCReward;
+
+impl<'de> Deserialize<'de> for NoCsLeadCReward {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Err(serde::de::Error::custom(
+            "C类客户对客户成功事业部员工无任何奖励（营销方案的奖励机制），不能设置；请删除 rewards.cs.lead_c",
+        ))
+    }
+}
+
+/// What everyone outside Customer Success earns for clients.
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq, Eq)]
+#[serde(default)]
+pub struct ClientRewards {
+    pub lead_c: Fen,
+    pub lead_b: Fen,
+    pub lead_a_percent: Percent,
+}
+
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq, Eq)]
+#[serde(default)]
+pub struct TrRewards {
+    /// 直接促成: the TR member closed it themselves.
+    pub school_direct: Fen,
+    /// 转接促成: the TR member closed a channel someone else found (paid to the closer).
+    pub school_transfer: Fen,
+    pub agency_direct: Fen,
+    pub agency_transfer: Fen,
+    pub person_direct: Fen,
+    pub person_transfer: Fen,
+    /// Per placement through a new channel, beyond the channel's base indicator.
+    pub placement_new_channel: Fen,
+    /// Per placement through an old channel (`[channels] existing`).
+    pub placement_old_channel: Fen,
+    /// Per self-recruited placement (自招).
+    pub placement_self: Fen,
+}
+
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq, Eq)]
+#[serde(default)]
+pub struct NonTrRewards {
+    pub school_direct: Fen,
+    /// 首次成功确认关键人并转接: paid to the originator of a transfer.
+    pub school_originator: Fen,
+    pub agency_direct: Fen,
+    pub agency_originator: Fen,
+    pub person_direct: Fen,
+    pub person_originator: Fen,
+}
+
+/// The referral campaign (裂变机制): what the old client is granted.
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq, Eq)]
+#[serde(default)]
+pub struct ReferralRewards {
+    /// The discount or waiver, as account managers should apply it.
+    pub benefit: String,
+    /// Paid to the employee who reported the referral (0 by default).
+    pub reporter: Fen,
+}
+
+/// Monthly targets (月度任务指标) in points of the department's own kinds. Read from
+/// `[targets]`.
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq, Eq)]
+#[serde(default)]
+pub struct Targets {
+    pub cs: i64,
+    pub tr: i64,
+    /// Per-person overrides, by userid.
+    pub people: std::collections::BTreeMap<String, i64>,
+}
 
 /// Which channel a placement came through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,7 +205,7 @@ struct Due {
 }
 
 /// The month's target of a person of `class` (CS and TR only).
-pub fn target_of(targets: &TargetSettings, userid: &str, class: DeptKind) -> Option<i64> {
+pub fn target_of(targets: &Targets, userid: &str, class: DeptKind) -> Option<i64> {
     let base = match class {
         DeptKind::Cs => targets.cs,
         DeptKind::Tr => targets.tr,
@@ -114,8 +218,8 @@ pub fn target_of(targets: &TargetSettings, userid: &str, class: DeptKind) -> Opt
 /// department's kinds this month; `members` are the CS and TR members who get a
 /// met / not met total even without a single line.
 pub fn settle(
-    rules: &RewardSettings,
-    targets: &TargetSettings,
+    rules: &RewardRules,
+    targets: &Targets,
     records: &[RecordFacts],
     pk: &[PkFacts],
     achieved: &BTreeMap<(String, DeptKind), i64>,
@@ -167,12 +271,7 @@ pub fn settle(
 }
 
 /// How many points short of the target, when not met.
-fn gate(
-    targets: &TargetSettings,
-    achieved: &BTreeMap<(String, DeptKind), i64>,
-    userid: &str,
-    class: DeptKind,
-) -> Option<i64> {
+fn gate(targets: &Targets, achieved: &BTreeMap<(String, DeptKind), i64>, userid: &str, class: DeptKind) -> Option<i64> {
     let target = target_of(targets, userid, class)?;
     let got = achieved.get(&(userid.to_owned(), class)).copied().unwrap_or(0);
     (got < target).then_some(target - got)
@@ -181,7 +280,7 @@ fn gate(
 /// Per person: everyone with a line, and every CS or TR member with a target above 0
 /// (at 0.00 when they have no line), by department and userid.
 fn totals(
-    targets: &TargetSettings,
+    targets: &Targets,
     achieved: &BTreeMap<(String, DeptKind), i64>,
     lines: &[Line],
     members: &[Payee],
@@ -211,7 +310,7 @@ fn totals(
 }
 
 /// What a record earns, per the seed's matrix.
-fn dues(rules: &RewardSettings, r: &RecordFacts) -> Vec<Due> {
+fn dues(rules: &RewardRules, r: &RecordFacts) -> Vec<Due> {
     let reporter = &r.reporter;
     let due = |payee: &Payee, rule: String, amount: Fen, gate: Option<DeptKind>| Due {
         payee: payee.clone(),
@@ -258,7 +357,7 @@ fn dues(rules: &RewardSettings, r: &RecordFacts) -> Vec<Due> {
     }
 }
 
-fn channel_dues(rules: &RewardSettings, r: &RecordFacts) -> Vec<Due> {
+fn channel_dues(rules: &RewardRules, r: &RecordFacts) -> Vec<Due> {
     let label = r.kind.label();
     let (tr_direct, tr_transfer, direct, originator) = match r.kind {
         RecordKind::ChannelSchool => (

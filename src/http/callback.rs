@@ -1,8 +1,8 @@
 //! `GET /wecom/callback` (URL verification) and `POST /wecom/callback` (messages and
 //! events). Every refusal is a bare 4xx; its reason goes to the log and the metrics.
 
-use crate::app::AppState;
-use crate::bot::{self, Delivery, Reply};
+use crate::exactly_once::{self, Reply, Seen};
+use crate::state::AppState;
 use crate::wecom::crypto::Rejection;
 use crate::wecom::xml;
 use axum::body::{Body, to_bytes};
@@ -135,10 +135,10 @@ async fn handle(state: &AppState, query: Option<&str>, body: Body) -> Result<Res
     let plain =
         state.crypto.open(&signed.signature, &signed.timestamp, &signed.nonce, &encrypt).map_err(Refusal::Crypto)?;
     let inbound = xml::parse_message(&plain).map_err(|e| Refusal::Xml(e.to_string()))?;
-    let (reply, delivery) = bot::process(state, &inbound).await.map_err(|e| Refusal::Internal(e.to_string()))?;
-    state.metrics.outcome(match delivery {
-        Delivery::First => "ok",
-        Delivery::Duplicate => "duplicate",
+    let (reply, seen) = exactly_once::process(state, &inbound).await.map_err(|e| Refusal::Internal(e.to_string()))?;
+    state.metrics.outcome(match seen {
+        Seen::First => "ok",
+        Seen::Again => "duplicate",
     });
     Ok(seal(state, &inbound.from, &reply))
 }
@@ -150,7 +150,6 @@ fn seal(state: &AppState, to_user: &str, reply: &Reply) -> Response {
     let plain = match reply {
         Reply::Empty => return StatusCode::OK.into_response(),
         Reply::Text(text) => xml::text_reply(to_user, corp_id, now, text),
-        Reply::UpdateButton(name) => xml::update_button_reply(to_user, corp_id, now, name),
     };
     let nonce = rand::random::<u32>().to_string();
     let envelope = state.crypto.seal_reply(&plain, &now.to_string(), &nonce);

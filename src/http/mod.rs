@@ -3,7 +3,7 @@
 pub mod callback;
 pub mod ops;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use axum::Router;
 use axum::http::HeaderName;
 use axum::routing::get;

@@ -1,6 +1,6 @@
 //! `/healthz` and `/metrics`.
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::store::outbox;
 use axum::extract::State;
 use axum::http::{StatusCode, header};

@@ -8,7 +8,7 @@ pub mod onjob;
 pub mod reminders;
 pub mod scheduler;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::store::jobs::{self as store, LeaseOwner};
 
 /// The jobs, named by their `[schedules]` keys.
@@ -102,6 +102,7 @@ pub async fn leased<T>(
     Ok(result?)
 }
 
+#[tracing::instrument(level = "info", skip(state), fields(job = job.name()))]
 async fn step(state: &AppState, job: Job) -> anyhow::Result<String> {
     match job {
         Job::OnjobCheck => onjob::run(state).await,

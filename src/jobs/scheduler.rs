@@ -4,10 +4,10 @@
 //! not counted as done: it is retried every few minutes until the next fire time takes
 //! its place, and caught up at the next start.
 
-use crate::app::AppState;
 use crate::clock::TZ;
 use crate::config::DirectorySource;
 use crate::jobs::{Job, JobError, run_as};
+use crate::state::AppState;
 use crate::store::jobs::{self as store, LeaseOwner};
 use chrono::{DateTime, Utc};
 use cron::Schedule;

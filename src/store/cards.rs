@@ -3,10 +3,35 @@
 
 use sqlx::SqliteConnection;
 
+/// What a card asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// 确认 / 驳回 a handoff.
+    Confirm,
+    /// 在岗 / 离职 on a placement's day-3 check.
+    OnJob,
+    /// 终审 of a contest.
+    Finalise,
+}
+
+impl Purpose {
+    pub fn code(self) -> &'static str {
+        match self {
+            Purpose::Confirm => "confirm",
+            Purpose::OnJob => "onjob",
+            Purpose::Finalise => "finalise",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Purpose> {
+        [Purpose::Confirm, Purpose::OnJob, Purpose::Finalise].into_iter().find(|p| p.code() == code)
+    }
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Card {
     pub task_id: String,
-    pub purpose: String,
+    pub purpose: Purpose,
     pub record_id: Option<i64>,
     pub contest_id: Option<String>,
     pub recipients: String,
@@ -21,7 +46,7 @@ impl Card {
 
 pub struct NewCard<'a> {
     pub task_id: &'a str,
-    pub purpose: &'a str,
+    pub purpose: Purpose,
     pub record_id: Option<i64>,
     pub contest_id: Option<&'a str>,
     pub recipients: &'a [String],

@@ -1,14 +1,17 @@
 //! Contests: their state, members and stakes, scores kept current as records start or
 //! stop counting, broadcast snapshots, and final results.
 
-use crate::domain::contest::ContestDef;
+use crate::domain::contest::{ContestDef, ContestState};
+use crate::domain::kind::RecordKind;
+use crate::domain::org::Level;
 use sqlx::SqliteConnection;
+use tracing::instrument;
 
 /// Where a contest stands.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ContestRow {
     pub id: String,
-    pub state: String,
+    pub state: ContestState,
     pub frozen_at: Option<i64>,
     pub finalised_at: Option<i64>,
     pub finalised_by: Option<String>,
@@ -16,6 +19,7 @@ pub struct ContestRow {
     pub result: Option<String>,
 }
 
+#[instrument(level = "debug", skip(conn))]
 pub async fn get(conn: &mut SqliteConnection, id: &str) -> Result<Option<ContestRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, state, frozen_at, finalised_at, finalised_by, pool_fen, result FROM contests WHERE id = ?",
@@ -133,7 +137,7 @@ pub async fn add_member(conn: &mut SqliteConnection, m: &NewMember<'_>) -> Resul
 pub async fn department_people(
     conn: &mut SqliteConnection,
     department: i64,
-) -> Result<Vec<(String, String)>, sqlx::Error> {
+) -> Result<Vec<(String, Level)>, sqlx::Error> {
     sqlx::query_as(
         "WITH RECURSIVE tree (id) AS (SELECT ? UNION SELECT d.id FROM departments d JOIN tree ON d.parent_id = tree.id)
          SELECT p.userid, p.level FROM people p JOIN tree ON p.department_id = tree.id WHERE p.active = 1 ORDER BY p.userid",
@@ -145,6 +149,7 @@ pub async fn department_people(
 
 /// After records changed state: brings `records.counted` up to date for these records
 /// and moves the scores of every non-final contest they belong to by the difference.
+#[instrument(level = "debug", skip(conn))]
 pub async fn recount(conn: &mut SqliteConnection, ids: &[i64]) -> Result<(), sqlx::Error> {
     for id in ids {
         let row: Option<(bool, bool, i64)> = sqlx::query_as(
@@ -174,15 +179,16 @@ pub async fn recount(conn: &mut SqliteConnection, ids: &[i64]) -> Result<(), sql
     Ok(())
 }
 
-/// `(team, userid, name, points, stake_fen)` for every member, by userid.
+/// `(team, userid, name, points, stake_fen)` of a member.
+pub type ScoreRow = (String, String, String, i64, i64);
+
+/// A [`ScoreRow`] for every member, by userid.
 ///
 /// Fetched as one JSON array rather than one row per member: sqlx hands every row
 /// from its worker thread to the caller separately, which for thousands of members
 /// costs several times the query itself (see BENCHMARKS.md, "Contest standings").
-pub async fn scores(
-    conn: &mut SqliteConnection,
-    contest: &str,
-) -> Result<Vec<(String, String, String, i64, i64)>, sqlx::Error> {
+#[instrument(level = "debug", skip(conn))]
+pub async fn scores(conn: &mut SqliteConnection, contest: &str) -> Result<Vec<ScoreRow>, sqlx::Error> {
     let json: String = sqlx::query_scalar(
         "SELECT json_group_array(json_array(m.team, m.userid, p.name, COALESCE(s.points, 0), m.stake_fen)
              ORDER BY m.userid)
@@ -285,7 +291,7 @@ pub async fn insert_snapshot(
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct NewlyCounted {
     pub id: i64,
-    pub kind: String,
+    pub kind: RecordKind,
     pub reporter_name: String,
     pub team: String,
     pub subject: Option<String>,

@@ -5,9 +5,10 @@ use crate::domain::org::{DeptKind, Level};
 use crate::store::events::{self, NewEvent};
 use sqlx::SqliteConnection;
 use std::collections::HashMap;
+use tracing::instrument;
 
-/// A person with their department, as commands see them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A person with their department, as the service sees them.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Person {
     pub userid: String,
     pub name: String,
@@ -19,54 +20,40 @@ pub struct Person {
     pub active: bool,
 }
 
-type PersonRow = (String, String, i64, String, String, String, bool, bool);
-
-const SELECT_PERSON: &str = "SELECT p.userid, p.name, p.department_id, d.name, d.kind, p.level, p.confirmer, p.active
+const SELECT_PERSON: &str = "SELECT p.userid, p.name, p.department_id, d.name AS department, d.kind, p.level,
+        p.confirmer, p.active
      FROM people p JOIN departments d ON d.id = p.department_id";
 
-fn person((userid, name, department_id, department, kind, level, confirmer, active): PersonRow) -> Person {
-    Person {
-        userid,
-        name,
-        department_id,
-        department,
-        kind: DeptKind::parse(&kind).unwrap_or(DeptKind::Other),
-        level: Level::parse(&level).unwrap_or(Level::Staff),
-        confirmer,
-        active,
-    }
-}
-
 /// A person by userid, active or not.
+#[instrument(level = "debug", skip(conn))]
 pub async fn find(conn: &mut SqliteConnection, userid: &str) -> Result<Option<Person>, sqlx::Error> {
-    let row: Option<PersonRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_PERSON} WHERE p.userid = ?")))
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_PERSON} WHERE p.userid = ?")))
         .bind(userid)
         .fetch_optional(conn)
-        .await?;
-    Ok(row.map(person))
+        .await
 }
 
 /// Active people whose userid or name is `text` (names may be shared).
+#[instrument(level = "debug", skip(conn))]
 pub async fn find_by_name(conn: &mut SqliteConnection, text: &str) -> Result<Vec<Person>, sqlx::Error> {
-    let rows: Vec<PersonRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT_PERSON} WHERE p.active = 1 AND (p.userid = ? OR p.name = ?) ORDER BY p.userid"
     )))
     .bind(text)
     .bind(text)
     .fetch_all(conn)
-    .await?;
-    Ok(rows.into_iter().map(person).collect())
+    .await
 }
 
 /// Active confirmers of departments of `kind`.
+#[instrument(level = "debug", skip(conn))]
 pub async fn confirmers(conn: &mut SqliteConnection, kind: DeptKind) -> Result<Vec<Person>, sqlx::Error> {
-    let rows: Vec<PersonRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT_PERSON} WHERE p.active = 1 AND p.confirmer = 1 AND d.kind = ? ORDER BY p.userid"
     )))
-    .bind(kind.as_str())
+    .bind(kind)
     .fetch_all(conn)
-    .await?;
-    Ok(rows.into_iter().map(person).collect())
+    .await
 }
 
 /// Every stored department's name, active or not.
@@ -78,6 +65,7 @@ pub async fn department_names(conn: &mut SqliteConnection) -> Result<HashMap<i64
 /// Makes the stored directory match `snapshot` in the caller's transaction: departments
 /// upserted (absent ones deactivated), people added, moved, updated, deactivated or
 /// reactivated, every change to a person in the event log.
+#[instrument(level = "debug", skip_all, fields(actor))]
 pub async fn apply(
     conn: &mut SqliteConnection,
     snapshot: &Snapshot,
@@ -95,7 +83,7 @@ pub async fn apply(
         .bind(d.id)
         .bind(&d.name)
         .bind(d.parent)
-        .bind(kinds.get(&d.id).copied().unwrap_or(DeptKind::Other).as_str())
+        .bind(kinds.get(&d.id).copied().unwrap_or(DeptKind::Other))
         .execute(&mut *conn)
         .await?;
     }
@@ -115,20 +103,14 @@ pub async fn apply(
 }
 
 async fn stored_people(conn: &mut SqliteConnection) -> Result<Vec<Stored>, sqlx::Error> {
-    let rows: Vec<(String, String, i64, String, bool, bool)> =
+    let rows: Vec<(String, String, i64, Level, bool, bool)> =
         sqlx::query_as("SELECT userid, name, department_id, level, confirmer, active FROM people")
             .fetch_all(&mut *conn)
             .await?;
     Ok(rows
         .into_iter()
         .map(|(userid, name, department, level, confirmer, active)| Stored {
-            entry: PersonEntry {
-                userid,
-                name,
-                department,
-                level: Level::parse(&level).unwrap_or(Level::Staff),
-                confirmer,
-            },
+            entry: PersonEntry { userid, name, department, level, confirmer },
             active,
         })
         .collect())
@@ -143,7 +125,7 @@ async fn upsert(conn: &mut SqliteConnection, p: &PersonEntry) -> Result<(), sqlx
     .bind(&p.userid)
     .bind(&p.name)
     .bind(p.department)
-    .bind(p.level.as_str())
+    .bind(p.level)
     .bind(p.confirmer)
     .execute(&mut *conn)
     .await?;
@@ -169,8 +151,7 @@ async fn log_changes(
     );
     entries.extend(changes.departed.iter().map(|u| ("departed", u.clone(), None, None)));
     for (action, userid, old_value, new_value) in entries {
-        let event =
-            NewEvent { actor, entity: "person", entity_id: userid, action, old_value, new_value, ..Default::default() };
+        let event = NewEvent { old_value, new_value, ..NewEvent::new(actor, "person", userid, action) };
         events::append(conn, now_ms, event).await?;
     }
     Ok(())

@@ -8,7 +8,6 @@ pub enum StoredReply {
     /// HTTP 200 with an empty body (anything to say went through the outbox).
     Empty,
     Text(String),
-    UpdateButton(String),
 }
 
 /// The answer already given to this key, if the callback was seen before.
@@ -20,7 +19,6 @@ pub async fn find(conn: &mut SqliteConnection, key: &str) -> Result<Option<Store
             .await?;
     Ok(row.map(|(kind, reply)| match (kind.as_deref(), reply) {
         (Some("text"), Some(text)) => StoredReply::Text(text),
-        (Some("update_button"), Some(text)) => StoredReply::UpdateButton(text),
         _ => StoredReply::Empty,
     }))
 }
@@ -37,7 +35,6 @@ pub async fn insert(
     let (reply_kind, text) = match reply {
         StoredReply::Empty => (None, None),
         StoredReply::Text(t) => (Some("text"), Some(t.as_str())),
-        StoredReply::UpdateButton(t) => (Some("update_button"), Some(t.as_str())),
     };
     sqlx::query(
         "INSERT INTO inbox (dedup_key, from_user, kind, received_at, reply_kind, reply) VALUES (?, ?, ?, ?, ?, ?)",

@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod outbox;
 pub mod records;
 pub mod settlement;
+pub mod types;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
@@ -74,4 +75,47 @@ impl Db {
         self.writer.close().await;
         self.reader.close().await;
     }
+}
+
+/// The unique constraints whose violation means something to a user (a lost race for a
+/// claim), by the name of the index that enforces each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Constraint {
+    /// `records_first_claim`: one live claim per client or channel and stage.
+    FirstClaim,
+    /// `records_placement_claim`: one live placement per person and 入职 date.
+    PlacementClaim,
+}
+
+impl Constraint {
+    const ALL: [Constraint; 2] = [Constraint::FirstClaim, Constraint::PlacementClaim];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Constraint::FirstClaim => "records_first_claim",
+            Constraint::PlacementClaim => "records_placement_claim",
+        }
+    }
+
+    /// The columns SQLite names when the index refuses a row (it reports columns, not
+    /// the index's name).
+    fn sqlite_columns(self) -> &'static str {
+        match self {
+            Constraint::FirstClaim => "records.subject_id, records.claim_slot",
+            Constraint::PlacementClaim => "records.person_key, records.onboard_date",
+        }
+    }
+}
+
+/// The named constraint an error is a violation of, if it is one of [`Constraint`].
+pub fn violated(error: &sqlx::Error) -> Option<Constraint> {
+    let sqlx::Error::Database(e) = error else { return None };
+    if !e.is_unique_violation() {
+        return None;
+    }
+    let message = e.message();
+    Constraint::ALL.into_iter().find(|c| {
+        e.constraint() == Some(c.name())
+            || message.strip_prefix("UNIQUE constraint failed: ").is_some_and(|cols| cols == c.sqlite_columns())
+    })
 }

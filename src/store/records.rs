@@ -1,9 +1,11 @@
 //! Records, and the clients and channels (subjects) they claim.
 
 use crate::domain::kind::RecordKind;
-use crate::domain::record::{Mode, RecordState};
+use crate::domain::org::DeptKind;
+use crate::domain::record::{LeadStages, Mode, RecordState};
 use crate::store::directory::Person;
 use sqlx::SqliteConnection;
+use tracing::instrument;
 
 /// Clients and channels are separate name spaces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,10 +15,44 @@ pub enum Family {
 }
 
 impl Family {
-    fn code(self) -> &'static str {
+    pub fn code(self) -> &'static str {
         match self {
             Family::Client => "client",
             Family::Channel => "channel",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Family> {
+        match code {
+            "client" => Some(Family::Client),
+            "channel" => Some(Family::Channel),
+            _ => None,
+        }
+    }
+}
+
+/// Where a subject came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Reported through the bot.
+    Reported,
+    /// An old channel (老渠道) registered as existing before the programme.
+    Existing,
+}
+
+impl Origin {
+    pub fn code(self) -> &'static str {
+        match self {
+            Origin::Reported => "reported",
+            Origin::Existing => "existing",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Origin> {
+        match code {
+            "reported" => Some(Origin::Reported),
+            "existing" => Some(Origin::Existing),
+            _ => None,
         }
     }
 }
@@ -26,7 +62,7 @@ pub struct Subject {
     pub id: i64,
     pub name: String,
     pub credit_code: Option<String>,
-    pub origin: String,
+    pub origin: Origin,
 }
 
 pub async fn subject_by_code(
@@ -35,7 +71,7 @@ pub async fn subject_by_code(
     code: &str,
 ) -> Result<Option<Subject>, sqlx::Error> {
     sqlx::query_as("SELECT id, name, credit_code, origin FROM subjects WHERE family = ? AND credit_code = ?")
-        .bind(family.code())
+        .bind(family)
         .bind(code)
         .fetch_optional(&mut *conn)
         .await
@@ -47,7 +83,7 @@ pub async fn subject_by_name(
     name_key: &str,
 ) -> Result<Option<Subject>, sqlx::Error> {
     sqlx::query_as("SELECT id, name, credit_code, origin FROM subjects WHERE family = ? AND name_key = ?")
-        .bind(family.code())
+        .bind(family)
         .bind(name_key)
         .fetch_optional(&mut *conn)
         .await
@@ -59,13 +95,13 @@ pub async fn insert_subject(
     name: &str,
     name_key: &str,
     credit_code: Option<&str>,
-    origin: &str,
+    origin: Origin,
     now_ms: i64,
 ) -> Result<i64, sqlx::Error> {
     let id = sqlx::query(
         "INSERT INTO subjects (family, name, name_key, credit_code, origin, created_at) VALUES (?, ?, ?, ?, ?, ?)",
     )
-    .bind(family.code())
+    .bind(family)
     .bind(name)
     .bind(name_key)
     .bind(credit_code)
@@ -102,7 +138,7 @@ pub struct NewRecord {
     pub mode: Mode,
     pub reporter: String,
     pub reporter_dept: i64,
-    pub reporter_class: &'static str,
+    pub reporter_class: DeptKind,
     /// A transfer's closer named at report, with the department they are in then.
     pub closer: Option<Person>,
     pub subject_id: Option<i64>,
@@ -114,14 +150,15 @@ pub struct NewRecord {
     pub amount_fen: Option<i64>,
     pub fields: serde_json::Value,
     pub points: i64,
-    pub stage_rule: &'static str,
+    pub stage_rule: LeadStages,
     pub state: RecordState,
     pub occurred_at: i64,
 }
 
 /// Inserts a record. A second live claim of the same subject and slot fails on the
 /// `records_first_claim` unique index, a second live placement of the same person and
-/// day on `records_placement_claim` (see `is_unique_violation`).
+/// day on `records_placement_claim` (see [`crate::store::violated`]).
+#[instrument(level = "debug", skip_all, fields(kind = r.kind.code()))]
 pub async fn insert(conn: &mut SqliteConnection, r: &NewRecord) -> Result<i64, sqlx::Error> {
     let id = sqlx::query(
         "INSERT INTO records (kind, mode, reporter, reporter_dept, reporter_class, closer, closer_dept, closer_class,
@@ -129,14 +166,14 @@ pub async fn insert(conn: &mut SqliteConnection, r: &NewRecord) -> Result<i64, s
              state, occurred_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
-    .bind(r.kind.code())
-    .bind(r.mode.code())
+    .bind(r.kind)
+    .bind(r.mode)
     .bind(&r.reporter)
     .bind(r.reporter_dept)
     .bind(r.reporter_class)
     .bind(r.closer.as_ref().map(|c| &c.userid))
     .bind(r.closer.as_ref().map(|c| c.department_id))
-    .bind(r.closer.as_ref().map(|c| c.kind.as_str()))
+    .bind(r.closer.as_ref().map(|c| c.kind))
     .bind(r.subject_id)
     .bind(r.claim_slot)
     .bind(r.channel_id)
@@ -146,17 +183,12 @@ pub async fn insert(conn: &mut SqliteConnection, r: &NewRecord) -> Result<i64, s
     .bind(r.fields.to_string())
     .bind(r.points)
     .bind(r.stage_rule)
-    .bind(r.state.code())
+    .bind(r.state)
     .bind(r.occurred_at)
     .execute(&mut *conn)
     .await?
     .last_insert_rowid();
     Ok(id)
-}
-
-/// Whether an error is a UNIQUE constraint failing (a lost race for a claim).
-pub fn is_unique_violation(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
 }
 
 /// Who holds a live claim.
@@ -166,7 +198,7 @@ pub struct Claim {
     pub reporter: String,
     pub reporter_name: String,
     pub occurred_at: i64,
-    pub state: String,
+    pub state: RecordState,
 }
 
 /// Who holds a claim, from `records r` joined with its reporter `p`.
@@ -208,11 +240,11 @@ pub async fn live_placement(
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Summary {
     pub id: i64,
-    pub kind: String,
+    pub kind: RecordKind,
     pub subject: Option<String>,
     pub fields: String,
     pub points: i64,
-    pub state: String,
+    pub state: RecordState,
     pub counts: bool,
     pub occurred_at: i64,
 }
@@ -263,8 +295,8 @@ pub async fn ensure_existing_channels(
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Record {
     pub id: i64,
-    pub kind: String,
-    pub mode: String,
+    pub kind: RecordKind,
+    pub mode: Mode,
     pub reporter: String,
     pub reporter_name: String,
     pub closer: Option<String>,
@@ -274,28 +306,20 @@ pub struct Record {
     pub onboard_date: Option<String>,
     pub fields: String,
     pub points: i64,
-    pub state: String,
+    pub state: RecordState,
     pub occurred_at: i64,
     pub decided_by: Option<String>,
     pub decided_by_name: Option<String>,
     pub decided_at: Option<i64>,
     pub reason: Option<String>,
     pub base_for: Option<i64>,
-    pub voided_from: Option<String>,
+    pub voided_from: Option<RecordState>,
     pub voided_by_name: Option<String>,
     pub voided_at: Option<i64>,
     pub void_reason: Option<String>,
 }
 
 impl Record {
-    pub fn kind(&self) -> RecordKind {
-        RecordKind::parse(&self.kind).unwrap_or(RecordKind::LeadC)
-    }
-
-    pub fn state(&self) -> RecordState {
-        RecordState::parse(&self.state).unwrap_or(RecordState::Reported)
-    }
-
     pub fn field(&self, key: &str) -> Option<String> {
         let fields: serde_json::Value = serde_json::from_str(&self.fields).ok()?;
         fields[key].as_str().map(str::to_owned)
@@ -335,12 +359,12 @@ pub async fn transition(
         "UPDATE records SET state = ?, decided_by = ?, decided_at = ?, reason = COALESCE(?, reason)
          WHERE id = ? AND state = ?",
     )
-    .bind(to.code())
+    .bind(to)
     .bind(by)
     .bind(at_ms)
     .bind(reason)
     .bind(id)
-    .bind(from.code())
+    .bind(from)
     .execute(&mut *conn)
     .await?;
     let moved = done.rows_affected() == 1;
@@ -423,7 +447,7 @@ pub async fn set_closer(conn: &mut SqliteConnection, id: i64, closer: &Person) -
         sqlx::query("UPDATE records SET closer = ?, closer_dept = ?, closer_class = ? WHERE id = ? AND closer IS NULL")
             .bind(&closer.userid)
             .bind(closer.department_id)
-            .bind(closer.kind.as_str())
+            .bind(closer.kind)
             .bind(id)
             .execute(conn)
             .await?;
@@ -511,11 +535,11 @@ pub async fn mark_reminded(
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ReviewItem {
     pub id: i64,
-    pub kind: String,
+    pub kind: RecordKind,
     pub what: Option<String>,
     pub reporter_name: String,
     pub points: i64,
-    pub state: String,
+    pub state: RecordState,
     pub reason: Option<String>,
     pub escalated: bool,
 }

@@ -1,25 +1,29 @@
 //! What a monthly settlement reads (confirmed records, targets achieved, PK payouts,
 //! referrals) and the record of each settlement run.
 
+use crate::domain::kind::RecordKind;
+use crate::domain::org::DeptKind;
+use crate::domain::record::Mode;
+use crate::store::records::Origin;
 use sqlx::SqliteConnection;
 
 /// A confirmed record of the month with everything its reward depends on.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RewardRow {
     pub id: i64,
-    pub kind: String,
-    pub mode: String,
+    pub kind: RecordKind,
+    pub mode: Mode,
     pub reporter: String,
     pub reporter_name: String,
-    pub reporter_class: String,
+    pub reporter_class: DeptKind,
     pub reporter_dept: String,
     pub closer: Option<String>,
     pub closer_name: Option<String>,
-    pub closer_class: Option<String>,
+    pub closer_class: Option<DeptKind>,
     pub closer_dept: Option<String>,
     pub amount_fen: Option<i64>,
     /// For placements: NULL (self-recruited) or the channel's origin.
-    pub channel_origin: Option<String>,
+    pub channel_origin: Option<Origin>,
 }
 
 /// The records that count (`counting_records`: confirmed, not a channel's base
@@ -61,7 +65,7 @@ pub async fn achieved_in(
     conn: &mut SqliteConnection,
     from: i64,
     to: i64,
-) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+) -> Result<Vec<(String, DeptKind, i64)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT reporter, reporter_class, SUM(points) FROM counting_records
          WHERE occurred_at >= ? AND occurred_at < ?
@@ -81,7 +85,7 @@ pub struct PayoutRow {
     pub contest_id: String,
     pub userid: String,
     pub name: String,
-    pub class: String,
+    pub class: DeptKind,
     pub department: String,
     pub rank: i64,
     pub amount_fen: i64,
@@ -143,7 +147,7 @@ pub struct MemberRow {
     pub userid: String,
     pub name: String,
     pub department: String,
-    pub class: String,
+    pub class: DeptKind,
 }
 
 /// Active members of Customer Success and Talent Recruitment (and their

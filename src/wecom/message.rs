@@ -1,6 +1,8 @@
-//! Outbound message bodies (PROTOCOL.md §6.2–§6.5), built as outbox entries.
+//! Outbound message bodies — app messages to members (`message/send`: text, markdown,
+//! template cards), app group chats (`appchat/send`) and group robots (webhooks) —
+//! built as outbox entries.
 
-use crate::store::outbox::NewMessage;
+use crate::store::outbox::{Api, NewMessage};
 use serde_json::{Value, json};
 
 /// App text and markdown messages are limited to 2048 bytes (UTF-8).
@@ -12,7 +14,8 @@ pub const WEBHOOK_MARKDOWN_LIMIT: usize = 4096;
 pub const DUPLICATE_CHECK_INTERVAL_SECS: u64 = 1800;
 
 /// Asks WeCom to drop this `message/send` if it is a repeat of one sent within
-/// [`DUPLICATE_CHECK_INTERVAL_SECS`] (PROTOCOL.md §6.2): the outbox sends a message
+/// [`DUPLICATE_CHECK_INTERVAL_SECS`] (WeCom's `enable_duplicate_check`, and
+/// `duplicate_check_interval` in seconds, at most 4 h): the outbox sends a message
 /// again when its delivery was not recorded, and WeCom then shows it once.
 /// (`appchat/send` and robot webhooks document no such check.)
 pub fn check_duplicates(payload: &mut Value) {
@@ -29,7 +32,7 @@ fn app_message(agent_id: i64, users: &[&str], msgtype: &str, body: Value, refere
         "agentid": agent_id,
     });
     payload[msgtype] = body;
-    NewMessage { api: "message/send".into(), target: None, payload, reference }
+    NewMessage { api: Api::MessageSend, target: None, payload, reference }
 }
 
 /// Text to members; long text becomes several messages split on line boundaries.
@@ -96,14 +99,11 @@ impl Chat {
                     Chat::AppChat(id) => {
                         let mut payload = body;
                         payload["chatid"] = json!(id);
-                        NewMessage { api: "appchat/send".into(), target: None, payload, reference: None }
+                        NewMessage { api: Api::AppchatSend, target: None, payload, reference: None }
                     }
-                    Chat::Webhook(key) => NewMessage {
-                        api: "webhook/send".into(),
-                        target: Some(key.clone()),
-                        payload: body,
-                        reference: None,
-                    },
+                    Chat::Webhook(key) => {
+                        NewMessage { api: Api::WebhookSend, target: Some(key.clone()), payload: body, reference: None }
+                    }
                 }
             })
             .collect()

@@ -2,9 +2,10 @@
 //! API as a recording mock server, and a peer that signs and encrypts callbacks exactly
 //! as WeCom does.
 
-use leadboard::app::{AppState, Application};
+use leadboard::app::Application;
 use leadboard::clock::{Clock, ShiftedClock};
 use leadboard::config::{Settings, Source};
+use leadboard::state::AppState;
 use leadboard::wecom::crypto::WecomCrypto;
 use leadboard::wecom::peer::{CallbackRequest, Peer};
 use leadboard::wecom::xml;

@@ -2,9 +2,8 @@
 //! and rate-limit answers and restarts; permanent errors are given up visibly.
 
 use crate::helpers::{TestApp, eventually, metric, mount_defaults};
-use leadboard::commands::settle::FILE_SEND;
-use leadboard::delivery::Step;
-use leadboard::store::outbox::{self, NewMessage};
+use leadboard::outbox::Step;
+use leadboard::store::outbox::{self, Api, NewMessage};
 use leadboard::wecom::message;
 use serde_json::json;
 use std::sync::Arc;
@@ -248,7 +247,7 @@ async fn a_file_upload_with_a_rejected_token_gets_a_new_token_once() {
         .mount(&app.mock)
         .await;
     let payload = json!({"touser": "lina", "agentid": 1000002, "file_name": "结算.xlsx", "content_base64": "UEsDBBQ="});
-    let file = NewMessage { api: FILE_SEND.into(), target: None, payload, reference: None };
+    let file = NewMessage { api: Api::FileSend, target: None, payload, reference: None };
     let mut tx = app.state.db.begin().await.unwrap();
     outbox::enqueue(&mut tx, app.state.clock.now_ms(), &file).await.unwrap();
     tx.commit().await.unwrap();

@@ -188,7 +188,7 @@ async fn the_database_itself_refuses_a_second_live_claim() {
                 FROM records WHERE id = 1";
     let mut tx = app.state.db.begin().await.unwrap();
     let error = sqlx::query(copy).execute(&mut *tx).await.expect_err("the unique index refuses it");
-    assert!(leadboard::store::records::is_unique_violation(&error), "{error}");
+    assert_eq!(leadboard::store::violated(&error), Some(leadboard::store::Constraint::FirstClaim), "{error}");
     sqlx::query("UPDATE records SET state = 'rejected' WHERE id = 1").execute(&mut *tx).await.unwrap();
     sqlx::query(copy).execute(&mut *tx).await.expect("a rejected claim no longer holds the client");
 }

@@ -1,37 +1,57 @@
-//! Decisions on handoffs — 确认, 驳回, 在岗, 离职 — by text or by card button. One path
-//! for both, idempotent and race-free: the state moves by compare-and-set, so of two
-//! presses exactly one decides, and the other is told who decided and when.
+//! Decisions on handoffs — 确认, 驳回, 在岗, 离职 — whether typed or pressed on a card.
+//! Idempotent and race-free: the state moves by compare-and-set, so of two presses
+//! exactly one decides, and the other is told who decided and when.
 
-use crate::clock::{TZ, format_ms};
-use crate::commands::cards::close_cards;
-use crate::commands::{CommandError, CommandResult, Ctx, refuse};
+use crate::clock::format_ms;
 use crate::domain::kind::RecordKind;
-use crate::domain::record::RecordState;
-use crate::store::directory;
+use crate::domain::record::{Mode, RecordState};
+use crate::service::access::{self, Operation};
+use crate::service::cards::{Pressed, close_cards};
+use crate::service::{Ctx, Outcome, refuse};
+use crate::store::directory::{self, Person};
 use crate::store::events::{self, NewEvent};
 use crate::store::records::{self, Record};
 use chrono::{Days, NaiveDate};
 use sqlx::SqliteConnection;
+use tracing::instrument;
 
 /// A rejection pressed on a card carries this until the confirmer gives a reason.
 pub const DEFAULT_REASON: &str = "未填写原因（卡片驳回）";
 
+/// What the confirmer decides.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    Confirm { closer: Option<String> },
-    Reject { reason: Option<String> },
+    /// `closer`: a transfer's closer named by the confirmer (`接手`).
+    Confirm {
+        closer: Option<String>,
+    },
+    Reject {
+        reason: Option<String>,
+    },
     OnJob,
     Left,
 }
 
-/// How the decision arrived.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Via {
-    Text,
-    Card { task_id: String, response_code: String },
+impl Action {
+    pub fn operation(&self) -> Operation {
+        match self {
+            Action::Confirm { .. } => Operation::Confirm,
+            Action::Reject { .. } => Operation::Reject,
+            Action::OnJob => Operation::OnJob,
+            Action::Left => Operation::Left,
+        }
+    }
 }
 
-/// Days on the job before the day-3 check (SPEC §2: 在岗3天).
+/// How the decision arrived: typed, or pressed on a card.
+#[derive(Debug, Clone, Copy)]
+pub enum Via<'a> {
+    Text,
+    Card(Pressed<'a>),
+}
+
+/// Days on the job before the day-3 check (a placement counts once its person has
+/// stayed 3 days).
 pub const ONJOB_DAYS: u64 = 3;
 
 /// The first day a placement's on-the-job check may be answered.
@@ -39,83 +59,72 @@ pub fn onjob_due(onboard: NaiveDate) -> NaiveDate {
     onboard.checked_add_days(Days::new(ONJOB_DAYS)).unwrap_or(onboard)
 }
 
-pub async fn decide(ctx: &Ctx<'_>, conn: &mut SqliteConnection, id: i64, action: Action, via: Via) -> CommandResult {
+/// Decides record `id`; answers the decider.
+#[instrument(level = "debug", skip(ctx, conn, via), fields(actor = ctx.actor_id()))]
+pub async fn decide(ctx: &Ctx<'_>, conn: &mut SqliteConnection, id: i64, action: Action, via: Via<'_>) -> Outcome {
+    let decider = ctx.authorize(action.operation())?;
     let Some(record) = records::get(conn, id).await? else {
         return refuse(format!("没有找到记录 #{id}。"));
     };
-    check_decider(ctx, &record)?;
+    access::may_decide(decider, &record)?;
     if let Action::Reject { reason: Some(reason) } = &action
-        && let Some(reply) = amend_reason(ctx, conn, &record, reason).await?
+        && let Some(reply) = amend_reason(ctx, conn, decider, &record, reason).await?
     {
         return Ok(reply);
     }
     let (from, to) = transition(ctx, &record, &action)?;
-    if !records::transition(conn, id, from, to, &ctx.sender.userid, ctx.now_ms(), reason(&action, &via)).await? {
+    let why = reason(&action);
+    if !records::transition(conn, id, from, to, &decider.userid, ctx.now_ms(), why).await? {
         // Someone decided between our read and our write.
         let now = records::get(conn, id).await?.unwrap_or(record);
         return refuse(already_decided(&now));
     }
-    log(ctx, conn, &record, from, to, reason(&action, &via)).await?;
+    events::append(
+        conn,
+        ctx.now_ms(),
+        NewEvent::record(&decider.userid, id, to.code()).from(from.code()).to(to.code()).reason(why),
+    )
+    .await?;
     if let Action::Confirm { closer } = &action {
-        set_closer(ctx, conn, &record, closer.as_deref()).await?;
+        set_closer(ctx, conn, decider, &record, closer.as_deref()).await?;
     }
-    let outcome = outcome_label(&ctx.sender.name, &action, to);
-    let pressed = match &via {
-        Via::Card { task_id, response_code } => Some((task_id.as_str(), response_code.as_str())),
+    let outcome = outcome_label(&decider.name, &action, to);
+    let pressed = match via {
+        Via::Card(pressed) => Some(pressed),
         Via::Text => None,
     };
     close_cards(ctx.settings, ctx.now, conn, Some(id), None, &outcome, pressed).await?;
-    ctx.notify(conn, &[&record.reporter], &reporter_message(&record, to, &ctx.sender.name, reason(&action, &via)))
-        .await?;
-    let mut reply = decider_message(&record, to, &via);
+    ctx.notify(conn, &[&record.reporter], &reporter_message(&record, to, &decider.name, why)).await?;
+    let mut reply = decider_message(&record, to, via);
     reply.push_str(&follow_on(ctx, conn, &record, to).await?);
     Ok(reply)
-}
-
-/// Only a confirmer of the receiving department, never the reporter.
-fn check_decider(ctx: &Ctx<'_>, record: &Record) -> Result<(), CommandError> {
-    let dept = record.kind().receiving_dept();
-    if record.reporter == ctx.sender.userid {
-        return refuse(format!("#{} 是您本人报备的，不能由自己确认或驳回。", record.id));
-    }
-    if !ctx.sender.confirmer || ctx.sender.kind != dept {
-        return refuse(format!("#{} 须由{}的确认人处理。", record.id, dept.label()));
-    }
-    Ok(())
 }
 
 /// `驳回 #N 原因` after a reasonless card rejection by the same person adds the reason.
 async fn amend_reason(
     ctx: &Ctx<'_>,
     conn: &mut SqliteConnection,
+    decider: &Person,
     r: &Record,
     reason: &str,
-) -> Result<Option<String>, CommandError> {
-    let amendable = r.state() == RecordState::Rejected
-        && r.decided_by.as_deref() == Some(ctx.sender.userid.as_str())
+) -> Outcome<Option<String>> {
+    let amendable = r.state == RecordState::Rejected
+        && r.decided_by.as_deref() == Some(decider.userid.as_str())
         && r.reason.as_deref() == Some(DEFAULT_REASON);
     if !amendable {
         return Ok(None);
     }
     records::set_reason(conn, r.id, reason).await?;
-    let event = NewEvent {
-        actor: &ctx.sender.userid,
-        entity: "record",
-        entity_id: r.id.to_string(),
-        action: "reason_added",
-        reason: Some(reason.to_owned()),
-        ..Default::default()
-    };
-    events::append(conn, ctx.now_ms(), event).await?;
-    let text = format!("您报备的 #{} {}「{}」的驳回原因：{reason}", r.id, r.kind().label(), r.what());
+    events::append(conn, ctx.now_ms(), NewEvent::record(&decider.userid, r.id, "reason_added").reason(Some(reason)))
+        .await?;
+    let text = format!("您报备的 #{} {}「{}」的驳回原因：{reason}", r.id, r.kind.label(), r.what());
     ctx.notify(conn, &[&r.reporter], &text).await?;
     Ok(Some(format!("已补充 #{} 的驳回原因，已通知{}。", r.id, r.reporter_name)))
 }
 
 /// The state change an action makes, or why it cannot.
-fn transition(ctx: &Ctx<'_>, r: &Record, action: &Action) -> Result<(RecordState, RecordState), CommandError> {
-    let kind = r.kind();
-    let state = r.state();
+fn transition(ctx: &Ctx<'_>, r: &Record, action: &Action) -> Outcome<(RecordState, RecordState)> {
+    let (kind, state) = (r.kind, r.state);
     if !state.is_open() {
         return refuse(already_decided(r));
     }
@@ -134,9 +143,7 @@ fn transition(ctx: &Ctx<'_>, r: &Record, action: &Action) -> Result<(RecordState
         (Action::OnJob, _, RecordState::Onboarded) => {
             let due = r.onboard_date.as_deref().and_then(|d| d.parse().ok()).map(onjob_due);
             match due {
-                Some(due) if ctx.now.with_timezone(&TZ).date_naive() < due => {
-                    refuse(format!("#{} 入职未满3天，{due} 起才能确认在岗。", r.id))
-                }
+                Some(due) if ctx.today() < due => refuse(format!("#{} 入职未满3天，{due} 起才能确认在岗。", r.id)),
                 _ => Ok((state, RecordState::Confirmed)),
             }
         }
@@ -145,23 +152,24 @@ fn transition(ctx: &Ctx<'_>, r: &Record, action: &Action) -> Result<(RecordState
     }
 }
 
-fn reason<'a>(action: &'a Action, via: &Via) -> Option<&'a str> {
-    match (action, via) {
-        (Action::Reject { reason: Some(r) }, _) => Some(r.as_str()),
-        (Action::Reject { reason: None }, _) => Some(DEFAULT_REASON),
+fn reason(action: &Action) -> Option<&str> {
+    match action {
+        Action::Reject { reason: Some(r) } => Some(r.as_str()),
+        Action::Reject { reason: None } => Some(DEFAULT_REASON),
         _ => None,
     }
 }
 
+/// Who decided a record, when and how: the answer to a second decision.
 pub fn already_decided(r: &Record) -> String {
-    let (who, at, reason) = match r.state() {
+    let (who, at, reason) = match r.state {
         RecordState::Voided => (&r.voided_by_name, r.voided_at, &r.void_reason),
         _ => (&r.decided_by_name, r.decided_at, &r.reason),
     };
     let who = who.as_deref().unwrap_or("系统");
     let when = at.map(format_ms).unwrap_or_default();
-    let how = match r.state() {
-        RecordState::Confirmed if r.kind() == RecordKind::Placement => "确认在岗",
+    let how = match r.state {
+        RecordState::Confirmed if r.kind == RecordKind::Placement => "确认在岗",
         RecordState::Confirmed => "确认",
         RecordState::Rejected => "驳回",
         RecordState::Left => "标记为未满3天离职",
@@ -173,41 +181,20 @@ pub fn already_decided(r: &Record) -> String {
     format!("#{} 已由{who}于 {when} {how}{reason}，无需重复操作。", r.id)
 }
 
-async fn log(
-    ctx: &Ctx<'_>,
-    conn: &mut SqliteConnection,
-    r: &Record,
-    from: RecordState,
-    to: RecordState,
-    reason: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    let event = NewEvent {
-        actor: &ctx.sender.userid,
-        entity: "record",
-        entity_id: r.id.to_string(),
-        action: to.code(),
-        old_value: Some(from.code().to_owned()),
-        new_value: Some(to.code().to_owned()),
-        reason: reason.map(str::to_owned),
-        ..Default::default()
-    };
-    events::append(conn, ctx.now_ms(), event).await?;
-    Ok(())
-}
-
 /// A transfer's closer: as named on confirmation, as named at report, else the confirmer.
 async fn set_closer(
     ctx: &Ctx<'_>,
     conn: &mut SqliteConnection,
+    decider: &Person,
     r: &Record,
     named: Option<&str>,
-) -> Result<(), CommandError> {
-    if r.mode != "transfer" {
+) -> Outcome<()> {
+    if r.mode != Mode::Transfer {
         return Ok(());
     }
     let closer = match named {
         Some(name) => {
-            let dept = r.kind().receiving_dept();
+            let dept = r.kind.receiving_dept();
             let mut found: Vec<_> =
                 directory::find_by_name(conn, name).await?.into_iter().filter(|p| p.kind == dept).collect();
             match found.len() {
@@ -215,18 +202,11 @@ async fn set_closer(
                 _ => return refuse(format!("“接手”须是{}的一位成员，没有唯一找到“{name}”。", dept.label())),
             }
         }
-        None => ctx.sender.clone(),
+        None => decider.clone(),
     };
     if records::set_closer(conn, r.id, &closer).await? {
-        let event = NewEvent {
-            actor: &ctx.sender.userid,
-            entity: "record",
-            entity_id: r.id.to_string(),
-            action: "closer_set",
-            new_value: Some(closer.userid),
-            ..Default::default()
-        };
-        events::append(conn, ctx.now_ms(), event).await?;
+        events::append(conn, ctx.now_ms(), NewEvent::record(&decider.userid, r.id, "closer_set").to(&closer.userid))
+            .await?;
     }
     Ok(())
 }
@@ -242,14 +222,14 @@ fn outcome_label(who: &str, action: &Action, to: RecordState) -> String {
 }
 
 fn reporter_message(r: &Record, to: RecordState, who: &str, reason: Option<&str>) -> String {
-    let head = format!("您报备的 #{} {}「{}」", r.id, r.kind().label(), r.what());
+    let head = format!("您报备的 #{} {}「{}」", r.id, r.kind.label(), r.what());
     match to {
-        RecordState::Confirmed if r.kind() == RecordKind::Placement => {
+        RecordState::Confirmed if r.kind == RecordKind::Placement => {
             format!("{head}已由{who}确认在岗满3天，{} 分已计入。", r.points)
         }
         RecordState::Confirmed => format!("{head}已由{who}确认，{} 分已计入。", r.points),
         RecordState::Agreed => {
-            let need = r.kind().base_indicator().unwrap_or(0);
+            let need = r.kind.base_indicator().unwrap_or(0);
             format!("{head}的合作协议已由{who}确认；经该渠道 {need} 人在岗满3天后即为有效渠道。")
         }
         RecordState::Rejected => format!("{head}已被{who}驳回，原因：{}。", reason.unwrap_or(DEFAULT_REASON)),
@@ -258,10 +238,10 @@ fn reporter_message(r: &Record, to: RecordState, who: &str, reason: Option<&str>
     }
 }
 
-fn decider_message(r: &Record, to: RecordState, via: &Via) -> String {
-    let what = format!("#{} {}「{}」（{}）", r.id, r.kind().label(), r.what(), r.reporter_name);
+fn decider_message(r: &Record, to: RecordState, via: Via<'_>) -> String {
+    let what = format!("#{} {}「{}」（{}）", r.id, r.kind.label(), r.what(), r.reporter_name);
     match to {
-        RecordState::Rejected if matches!(via, Via::Card { .. }) => {
+        RecordState::Rejected if matches!(via, Via::Card(_)) => {
             format!("已驳回 {what}。请回复「驳回 #{} 原因」补充驳回原因，报备人会收到。", r.id)
         }
         RecordState::Rejected => format!("已驳回 {what}，已通知报备人。"),
@@ -273,13 +253,8 @@ fn decider_message(r: &Record, to: RecordState, via: &Via) -> String {
 
 /// After an agreement or an on-the-job confirmation: a new channel's base indicator.
 /// Returns extra lines for the decider.
-async fn follow_on(
-    ctx: &Ctx<'_>,
-    conn: &mut SqliteConnection,
-    r: &Record,
-    to: RecordState,
-) -> Result<String, CommandError> {
-    let channel = match (r.kind(), to) {
+async fn follow_on(ctx: &Ctx<'_>, conn: &mut SqliteConnection, r: &Record, to: RecordState) -> Outcome {
+    let channel = match (r.kind, to) {
         (RecordKind::ChannelAgency | RecordKind::ChannelPerson, RecordState::Agreed) => Some(r.clone()),
         (RecordKind::Placement, RecordState::Confirmed) => match r.channel_id {
             Some(subject) => records::channel_record(conn, subject).await?,
@@ -288,23 +263,17 @@ async fn follow_on(
         _ => None,
     };
     let Some(channel) = channel else { return Ok(String::new()) };
-    let Some(need) = channel.kind().base_indicator() else { return Ok(String::new()) };
+    let Some(need) = channel.kind.base_indicator() else { return Ok(String::new()) };
     let mut have = records::base_count(conn, channel.id).await?;
-    if r.kind() == RecordKind::Placement && have < need && channel.state().is_open() {
+    if r.kind == RecordKind::Placement && have < need && channel.state.is_open() {
         records::set_base_for(conn, r.id, channel.id).await?;
-        let event = NewEvent {
-            actor: &ctx.sender.userid,
-            entity: "record",
-            entity_id: r.id.to_string(),
-            action: "base_placement",
-            new_value: Some(channel.id.to_string()),
-            reason: Some(format!("计入渠道 #{} 的基础指标（积分归渠道）", channel.id)),
-            ..Default::default()
-        };
+        let event = NewEvent::record(ctx.actor_id(), r.id, "base_placement")
+            .to(channel.id)
+            .reason(Some(format!("计入渠道 #{} 的基础指标（积分归渠道）", channel.id)));
         events::append(conn, ctx.now_ms(), event).await?;
         have += 1;
     }
-    if channel.state() == RecordState::Agreed || (to == RecordState::Agreed && r.id == channel.id) {
+    if channel.state == RecordState::Agreed || (to == RecordState::Agreed && r.id == channel.id) {
         if have >= need {
             return channel_valid(ctx, conn, &channel, have).await;
         }
@@ -313,35 +282,20 @@ async fn follow_on(
     Ok(String::new())
 }
 
-async fn channel_valid(ctx: &Ctx<'_>, conn: &mut SqliteConnection, channel: &Record, have: i64) -> CommandResult {
-    let moved = records::transition(
-        conn,
-        channel.id,
-        RecordState::Agreed,
-        RecordState::Confirmed,
-        &ctx.sender.userid,
-        ctx.now_ms(),
-        None,
-    )
-    .await?;
-    if !moved {
+async fn channel_valid(ctx: &Ctx<'_>, conn: &mut SqliteConnection, channel: &Record, have: i64) -> Outcome {
+    let (from, to) = (RecordState::Agreed, RecordState::Confirmed);
+    if !records::transition(conn, channel.id, from, to, ctx.actor_id(), ctx.now_ms(), None).await? {
         return Ok(String::new());
     }
-    let event = NewEvent {
-        actor: &ctx.sender.userid,
-        entity: "record",
-        entity_id: channel.id.to_string(),
-        action: "confirmed",
-        old_value: Some("agreed".into()),
-        new_value: Some("confirmed".into()),
-        reason: Some(format!("基础指标达成：{have} 人在岗满3天")),
-        ..Default::default()
-    };
+    let event = NewEvent::record(ctx.actor_id(), channel.id, to.code())
+        .from(from.code())
+        .to(to.code())
+        .reason(Some(format!("基础指标达成：{have} 人在岗满3天")));
     events::append(conn, ctx.now_ms(), event).await?;
     let text = format!(
         "🎉 您报备的 #{} {}「{}」已有 {have} 人在岗满3天，成为有效渠道，{} 分已计入。",
         channel.id,
-        channel.kind().label(),
+        channel.kind.label(),
         channel.what(),
         channel.points
     );

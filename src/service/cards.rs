@@ -1,42 +1,71 @@
 //! Interactive cards: the 确认/驳回 card sent to confirmers on each report, the 在岗/离职
-//! card of the day-3 check, their update once decided, and the button press callback.
+//! card of the day-3 check, the audit group's 终审 card, their buttons, and their update
+//! for every recipient once the matter is decided.
 
 use crate::clock::format_ms;
-use crate::commands::decide::{self, Action, Via};
-use crate::commands::{CommandError, Ctx, contest, refuse};
 use crate::config::Settings;
 use crate::domain::contest::{ContestDef, TeamStanding};
 use crate::domain::kind::RecordKind;
 use crate::domain::money::Fen;
-use crate::store::cards::{self, NewCard};
-use crate::store::directory::{self, Person};
-use crate::store::outbox::{self, NewMessage};
+use crate::service::access::Operation;
+use crate::store::cards::{self, NewCard, Purpose};
+use crate::store::directory::Person;
+use crate::store::outbox::{self, Api, NewMessage, RESPONSE_CODE_REF};
 use crate::store::records::Record;
 use crate::wecom::message;
-use crate::wecom::xml::CardEvent;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sqlx::SqliteConnection;
 
-/// What a card asks.
+/// A card's button: what it does, and its key (`confirm:12`) with its target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
+pub enum Button {
     Confirm,
+    Reject,
     OnJob,
+    Left,
+    Finalise,
 }
 
-impl Purpose {
+impl Button {
+    const ALL: [Button; 5] = [Button::Confirm, Button::Reject, Button::OnJob, Button::Left, Button::Finalise];
+
     fn code(self) -> &'static str {
         match self {
-            Purpose::Confirm => "confirm",
-            Purpose::OnJob => "onjob",
+            Button::Confirm => "confirm",
+            Button::Reject => "reject",
+            Button::OnJob => "onjob",
+            Button::Left => "left",
+            Button::Finalise => "finalise",
+        }
+    }
+
+    /// The key WeCom sends back when the button is pressed.
+    pub fn key(self, target: impl std::fmt::Display) -> String {
+        format!("{}:{target}", self.code())
+    }
+
+    /// A pressed key: the button and its target (a record number or a contest id).
+    pub fn parse(key: &str) -> Option<(Button, &str)> {
+        let (code, target) = key.split_once(':')?;
+        Button::ALL.into_iter().find(|b| b.code() == code).map(|b| (b, target))
+    }
+
+    /// What pressing it does, as in the permission table.
+    pub fn operation(self) -> Operation {
+        match self {
+            Button::Confirm => Operation::Confirm,
+            Button::Reject => Operation::Reject,
+            Button::OnJob => Operation::OnJob,
+            Button::Left => Operation::Left,
+            Button::Finalise => Operation::Finalise,
         }
     }
 }
 
 /// A task id unique per app for ever (WeCom refuses reuse): purpose, record, randomness.
-pub fn task_id(purpose: &str, id: &str) -> String {
-    format!("lb-{purpose}-{id}-{:016x}", rand::random::<u64>())
+pub fn task_id(purpose: Purpose, id: &str) -> String {
+    format!("lb-{}-{id}-{:016x}", purpose.code(), rand::random::<u64>())
 }
 
 /// Sends a record's card to `recipients` through the outbox and remembers it. False
@@ -53,40 +82,29 @@ pub async fn send_record_card(
         tracing::warn!(record = record.id, "no confirmer to send the card to");
         return Ok(false);
     }
-    let task = task_id(purpose.code(), &record.id.to_string());
+    let task = task_id(purpose, &record.id.to_string());
     let users: Vec<String> = recipients.iter().map(|p| p.userid.clone()).collect();
     let card = record_card(record, purpose, &task);
     let refs: Vec<&str> = users.iter().map(String::as_str).collect();
     let msg = message::template_card(settings.wecom.agent_id, &refs, card, format!("card:{task}"));
     let now_ms = now.timestamp_millis();
     outbox::enqueue(conn, now_ms, &msg).await?;
-    let new = NewCard {
-        task_id: &task,
-        purpose: purpose.code(),
-        record_id: Some(record.id),
-        contest_id: None,
-        recipients: &users,
-    };
+    let new = NewCard { task_id: &task, purpose, record_id: Some(record.id), contest_id: None, recipients: &users };
     cards::insert(conn, &new, now_ms).await?;
     Ok(true)
 }
 
 fn record_card(record: &Record, purpose: Purpose, task: &str) -> Value {
-    let kind = record.kind();
+    let kind = record.kind;
+    let button = |b: Button, text: &str, style: i64| json!({"text": text, "style": style, "key": b.key(record.id)});
     let (title, buttons) = match purpose {
-        Purpose::Confirm => (
-            format!("待确认 #{} {}", record.id, kind.label()),
-            json!([
-                {"text": "确认", "style": 1, "key": format!("confirm:{}", record.id)},
-                {"text": "驳回", "style": 2, "key": format!("reject:{}", record.id)},
-            ]),
-        ),
         Purpose::OnJob => (
             format!("在岗确认 #{} {}", record.id, record.what()),
-            json!([
-                {"text": "在岗", "style": 1, "key": format!("onjob:{}", record.id)},
-                {"text": "离职", "style": 2, "key": format!("left:{}", record.id)},
-            ]),
+            json!([button(Button::OnJob, "在岗", 1), button(Button::Left, "离职", 2)]),
+        ),
+        _ => (
+            format!("待确认 #{} {}", record.id, kind.label()),
+            json!([button(Button::Confirm, "确认", 1), button(Button::Reject, "驳回", 2)]),
         ),
     };
     let mut rows = vec![json!({"keyname": "报备人", "value": record.reporter_name})];
@@ -120,13 +138,16 @@ fn key_fields(kind: RecordKind) -> &'static [(&'static str, &'static str)] {
     }
 }
 
-/// An outbox payload key: take `response_code` from the delivered message with this
-/// reference.
-pub const RESPONSE_CODE_REF: &str = "response_code_ref";
+/// The card whose button was pressed, and the response code WeCom gave with the press.
+#[derive(Debug, Clone, Copy)]
+pub struct Pressed<'a> {
+    pub task_id: &'a str,
+    pub response_code: &'a str,
+}
 
 /// Replaces the buttons of every open card about a record (or contest) with `outcome`,
-/// for every recipient. `pressed` is the card whose button was pressed and the response
-/// code WeCom gave with the press; other cards use the code from their send.
+/// for every recipient. The pressed card (if any) uses the press's response code;
+/// other cards use the code from their own send.
 pub async fn close_cards(
     settings: &Settings,
     now: DateTime<Utc>,
@@ -134,7 +155,7 @@ pub async fn close_cards(
     record_id: Option<i64>,
     contest_id: Option<&str>,
     outcome: &str,
-    pressed: Option<(&str, &str)>,
+    pressed: Option<Pressed<'_>>,
 ) -> Result<(), sqlx::Error> {
     let now_ms = now.timestamp_millis();
     for card in cards::open_for(conn, record_id, contest_id).await? {
@@ -144,96 +165,16 @@ pub async fn close_cards(
             "button": {"replace_name": outcome},
         });
         match pressed {
-            Some((task, code)) if task == card.task_id => payload["response_code"] = json!(code),
+            Some(p) if p.task_id == card.task_id => payload["response_code"] = json!(p.response_code),
             // The code from the card's own send, looked up when this is delivered (the
             // send may still be in the outbox).
             _ => payload[RESPONSE_CODE_REF] = json!(format!("card:{}", card.task_id)),
         }
-        let msg = NewMessage { api: "message/update_template_card".into(), target: None, payload, reference: None };
+        let msg = NewMessage { api: Api::UpdateTemplateCard, target: None, payload, reference: None };
         outbox::enqueue(conn, now_ms, &msg).await?;
         cards::close(conn, &card.task_id, outcome, now_ms).await?;
     }
     Ok(())
-}
-
-/// A button press. The presser gets a text when the press is refused or needs a
-/// follow-up (a reason for 驳回); otherwise the updated card says it all.
-pub async fn on_event(
-    settings: &Settings,
-    now: DateTime<Utc>,
-    conn: &mut SqliteConnection,
-    from: &str,
-    event: &CardEvent,
-) -> Result<(), sqlx::Error> {
-    let Some((action, target)) = event.event_key.split_once(':') else {
-        tracing::warn!(key = %event.event_key, "card event with an unknown key ignored");
-        return Ok(());
-    };
-    let card = cards::find(conn, &event.task_id).await?;
-    let matches = |c: &cards::Card| match action {
-        "finalise" => c.contest_id.as_deref() == Some(target),
-        _ => c.record_id.is_some_and(|id| id.to_string() == target),
-    };
-    let Some(card) = card.filter(matches) else {
-        tracing::warn!(task = %event.task_id, key = %event.event_key, "card event for an unknown card ignored");
-        return Ok(());
-    };
-    let sender = match directory::find(conn, from).await? {
-        Some(p) if p.active => p,
-        _ => {
-            tracing::warn!(from, "card press by someone not in the directory ignored");
-            return Ok(());
-        }
-    };
-    let ctx = Ctx { settings, now, sender };
-    let pressed = (card.task_id.as_str(), event.response_code.as_str());
-    let mut savepoint = sqlx::Connection::begin(&mut *conn).await?;
-    let (result, quiet) = press(&ctx, &mut savepoint, action, target, pressed).await;
-    let text = match result {
-        Ok(reply) => {
-            savepoint.commit().await?;
-            (!quiet).then_some(reply)
-        }
-        Err(CommandError::User(message)) => {
-            savepoint.rollback().await?;
-            Some(message)
-        }
-        Err(CommandError::Db(e)) => return Err(e),
-    };
-    if let Some(text) = text {
-        ctx.notify(conn, &[from], &text).await?;
-    }
-    Ok(())
-}
-
-/// Applies a press; the flag says whether a successful press needs no text.
-async fn press(
-    ctx: &Ctx<'_>,
-    conn: &mut SqliteConnection,
-    action: &str,
-    target: &str,
-    (task_id, response_code): (&str, &str),
-) -> (Result<String, CommandError>, bool) {
-    if action == "finalise" {
-        if !ctx.is_auditor() {
-            return (refuse("终审仅限业绩审核组。"), false);
-        }
-        let Some(def) = contest::def_by_id(ctx.settings, target) else {
-            return (refuse("这个比赛已不在配置中。"), false);
-        };
-        return (contest::finalise(ctx, conn, &def, Some((task_id, response_code))).await, false);
-    }
-    let action = match action {
-        "confirm" => Action::Confirm { closer: None },
-        "reject" => Action::Reject { reason: None },
-        "onjob" => Action::OnJob,
-        "left" => Action::Left,
-        _ => return (refuse("无法识别的按钮。"), false),
-    };
-    let Ok(id) = target.parse::<i64>() else { return (refuse("无法识别的按钮。"), false) };
-    let quiet = !matches!(action, Action::Reject { .. });
-    let via = Via::Card { task_id: task_id.to_owned(), response_code: response_code.to_owned() };
-    (decide::decide(ctx, conn, id, action, via).await, quiet)
 }
 
 /// The preliminary ranking with a 终审 button, to the audit group at the cut-off.
@@ -250,7 +191,8 @@ pub async fn send_finalise_card(
         tracing::warn!(contest = %def.id, "no audit group to send the finalise card to");
         return Ok(());
     }
-    let task = task_id("finalise", &def.id.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_', "_"));
+    let safe_id = def.id.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_', "_");
+    let task = task_id(Purpose::Finalise, &safe_id);
     let mut rows: Vec<Value> = standings
         .iter()
         .take(5)
@@ -263,7 +205,7 @@ pub async fn send_finalise_card(
         "main_title": {"title": format!("{} 已截止 · 待终审", def.name), "desc": format!("截止时间 {}，以下为初步排名", format_ms(def.cutoff_ms))},
         "horizontal_content_list": rows,
         "task_id": task,
-        "button_list": [{"text": "终审", "style": 1, "key": format!("finalise:{}", def.id)}],
+        "button_list": [{"text": "终审", "style": 1, "key": Button::Finalise.key(&def.id)}],
     });
     let users: Vec<&str> = auditors.iter().map(String::as_str).collect();
     let msg = message::template_card(settings.wecom.agent_id, &users, card, format!("card:{task}"));
@@ -271,7 +213,7 @@ pub async fn send_finalise_card(
     outbox::enqueue(conn, now_ms, &msg).await?;
     let new = NewCard {
         task_id: &task,
-        purpose: "finalise",
+        purpose: Purpose::Finalise,
         record_id: None,
         contest_id: Some(&def.id),
         recipients: &auditors,

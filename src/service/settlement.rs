@@ -1,23 +1,29 @@
 //! The monthly settlement for finance (结算中心): computes every person's rewards for a
 //! month and writes `settlement-YYYY-MM.csv` (UTF-8 with BOM, byte-identical for the
 //! same data) and `settlement-YYYY-MM.xlsx` (per-person and per-department totals,
-//! every line, referrals). Each run records the rules it used.
+//! every line, referrals). Each run records the rules it used. Admins can also ask in
+//! chat (`结算`): the summary, and the workbook sent as a file.
 
 use crate::clock::format_ms;
-use crate::commands::mine::month_range;
-use crate::commands::parse::Month;
 use crate::config::Settings;
 use crate::domain::kind::RecordKind;
 use crate::domain::money::Fen;
+use crate::domain::month::Month;
 use crate::domain::org::DeptKind;
-use crate::domain::record::Mode;
 use crate::domain::rewards::{self, Payee, PkFacts, PlacementSource, RecordFacts, Settlement};
+use crate::service::access::Operation;
+use crate::service::{Ctx, Outcome, ServiceError, refuse};
+use crate::store::outbox::{self, Api, NewMessage};
+use crate::store::records::Origin;
 use crate::store::settlement::{self as store, ReferralRow, RewardRow, Run};
 use anyhow::Context;
+use base64::Engine;
 use rust_xlsxwriter::{Format, Workbook};
+use serde_json::json;
 use sqlx::SqliteConnection;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use tracing::instrument;
 
 /// A month's settlement with what finance and account managers need alongside it.
 #[derive(Debug)]
@@ -36,21 +42,22 @@ pub struct Report {
 }
 
 /// Computes a month from the database.
+#[instrument(level = "debug", skip(conn, settings))]
 pub async fn compute(conn: &mut SqliteConnection, settings: &Settings, month: Month) -> Result<Report, sqlx::Error> {
-    let (from, to) = month_range(month);
+    let (from, to) = month.range_ms();
     let records: Vec<RecordFacts> = store::confirmed_in(conn, from, to).await?.iter().map(record_facts).collect();
     let achieved: BTreeMap<(String, DeptKind), i64> = store::achieved_in(conn, from, to)
         .await?
         .into_iter()
-        .map(|(userid, class, points)| ((userid, DeptKind::parse(&class).unwrap_or(DeptKind::Other)), points))
+        .map(|(userid, class, points)| ((userid, class), points))
         .collect();
-    let names: BTreeMap<String, String> = settings.contest_defs().into_iter().map(|d| (d.id, d.name)).collect();
+    let names: BTreeMap<&str, &str> = settings.contests.iter().map(|d| (d.id.as_str(), d.name.as_str())).collect();
     let pk: Vec<PkFacts> = store::payouts_finalised_in(conn, from, to)
         .await?
         .into_iter()
         .map(|p| PkFacts {
-            contest: names.get(&p.contest_id).cloned().unwrap_or_else(|| p.contest_id.clone()),
-            payee: Payee { userid: p.userid, name: p.name, department: p.department, class: class(&p.class) },
+            contest: names.get(p.contest_id.as_str()).map_or_else(|| p.contest_id.clone(), |n| (*n).to_owned()),
+            payee: Payee { userid: p.userid, name: p.name, department: p.department, class: p.class },
             rank: p.rank as u32,
             amount: Fen(p.amount_fen),
         })
@@ -58,7 +65,7 @@ pub async fn compute(conn: &mut SqliteConnection, settings: &Settings, month: Mo
     let members: Vec<Payee> = store::target_members(conn)
         .await?
         .into_iter()
-        .map(|m| Payee { userid: m.userid, name: m.name, department: m.department, class: class(&m.class) })
+        .map(|m| Payee { userid: m.userid, name: m.name, department: m.department, class: m.class })
         .collect();
     let settlement = rewards::settle(&settings.rewards, &settings.targets, &records, &pk, &achieved, &members);
     let rules = rules_json(settings);
@@ -79,39 +86,63 @@ pub async fn compute(conn: &mut SqliteConnection, settings: &Settings, month: Mo
     })
 }
 
-fn class(code: &str) -> DeptKind {
-    DeptKind::parse(code).unwrap_or(DeptKind::Other)
-}
-
 fn record_facts(r: &RewardRow) -> RecordFacts {
     let closer = match (&r.closer, &r.closer_name) {
         (Some(userid), Some(name)) => Some(Payee {
             userid: userid.clone(),
             name: name.clone(),
             department: r.closer_dept.clone().unwrap_or_default(),
-            class: class(r.closer_class.as_deref().unwrap_or("other")),
+            class: r.closer_class.unwrap_or(DeptKind::Other),
         }),
         _ => None,
     };
-    let kind = RecordKind::parse(&r.kind).unwrap_or(RecordKind::LeadC);
     RecordFacts {
         id: r.id,
-        kind,
-        mode: Mode::parse(&r.mode).unwrap_or(Mode::Direct),
+        kind: r.kind,
+        mode: r.mode,
         reporter: Payee {
             userid: r.reporter.clone(),
             name: r.reporter_name.clone(),
             department: r.reporter_dept.clone(),
-            class: class(&r.reporter_class),
+            class: r.reporter_class,
         },
         closer,
         amount: r.amount_fen.map(Fen),
-        placement: (kind == RecordKind::Placement).then_some(match r.channel_origin.as_deref() {
+        placement: (r.kind == RecordKind::Placement).then_some(match r.channel_origin {
             None => PlacementSource::SelfRecruited,
-            Some("existing") => PlacementSource::OldChannel,
-            Some(_) => PlacementSource::NewChannel,
+            Some(Origin::Existing) => PlacementSource::OldChannel,
+            Some(Origin::Reported) => PlacementSource::NewChannel,
         }),
     }
+}
+
+/// `结算 月份`: the month's summary for the admin who asked, and the workbook sent to
+/// them as a file.
+pub async fn send_in_chat(ctx: &Ctx<'_>, conn: &mut SqliteConnection, month: Month) -> Outcome {
+    let admin = ctx.authorize(Operation::Settle)?;
+    let report = compute(conn, ctx.settings, month).await?;
+    if report.is_empty() {
+        return refuse(format!("{month} 没有可结算的记录（待确认 {} 条）。", report.pending));
+    }
+    let xlsx = report.xlsx().map_err(|e| {
+        tracing::error!(error = %e, "settlement workbook could not be built");
+        ServiceError::Refused("结算文件生成失败，请联系管理员查看日志。".into())
+    })?;
+    let file_name = format!("{}.xlsx", report.file_stem());
+    let payload = json!({
+        "touser": admin.userid,
+        "agentid": ctx.settings.wecom.agent_id,
+        "file_name": file_name,
+        "content_base64": base64::engine::general_purpose::STANDARD.encode(xlsx),
+    });
+    let msg = NewMessage { api: Api::FileSend, target: None, payload, reference: None };
+    outbox::enqueue(conn, ctx.now_ms(), &msg).await?;
+    report.record(conn, &admin.userid, ctx.now_ms()).await?;
+    Ok(format!(
+        "{}
+结算文件 {file_name} 随后发送给您。",
+        report.summary()
+    ))
 }
 
 /// Everything the amounts depend on, as one canonical JSON text.

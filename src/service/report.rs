@@ -1,76 +1,121 @@
-//! The report commands (C类, B类, A类, 院校渠道, 机构渠道, 个人渠道, 上岗, 转介绍): check
-//! the programme period and the fields, resolve the client or channel, apply first
-//! claim wins, create the record with its points fixed, log it, and answer.
+//! Reporting (C类, B类, A类, 院校渠道, 机构渠道, 个人渠道, 上岗, 转介绍): check the
+//! programme period and the fields, resolve the client or channel, apply first claim
+//! wins, create the record with its points fixed, log it, send the confirmers' card,
+//! and answer.
 
 use crate::clock::format_ms;
-use crate::commands::cards::{self, Purpose};
-use crate::commands::parse::Parsed;
-use crate::commands::{CommandError, CommandResult, Ctx, refuse};
-use crate::config::LeadStages;
 use crate::domain::kind::RecordKind;
+use crate::domain::money::Fen;
+use crate::domain::month::Month;
 use crate::domain::org::DeptKind;
-use crate::domain::record::{Mode, RecordState};
+use crate::domain::record::{LeadStages, Mode, RecordState};
 use crate::domain::text::{BoundedText, CreditCode, name_key};
+use crate::service::access::Operation;
+use crate::service::cards;
+use crate::service::{Ctx, Outcome, refuse};
+use crate::store::cards::Purpose;
 use crate::store::directory::{self, Person};
 use crate::store::events::{self, NewEvent};
-use crate::store::records::{self, Family, NewRecord};
+use crate::store::records::{self, Family, NewRecord, Origin};
+use crate::store::violated;
 use chrono::NaiveDate;
 use sqlx::SqliteConnection;
+use tracing::instrument;
+
+/// A report, as typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportInput {
+    pub kind: RecordKind,
+    pub subject: Subject,
+    pub mode: Mode,
+    /// A transfer's closer named by the reporter (`接手`).
+    pub closer: Option<BoundedText>,
+    /// A deal's amount (A-class).
+    pub amount: Option<Fen>,
+    /// Every field as reported (its label → text), stored with the record.
+    pub fields: serde_json::Value,
+}
+
+/// What a report claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    Client {
+        name: BoundedText,
+        credit_code: Option<CreditCode>,
+    },
+    Channel {
+        name: BoundedText,
+    },
+    /// `channel`: a channel's name; `None` (or `自招`) for self-recruited.
+    Placement {
+        person: BoundedText,
+        onboard: NaiveDate,
+        channel: Option<BoundedText>,
+    },
+    Referral {
+        old_client: BoundedText,
+        new_client: BoundedText,
+    },
+}
 
 /// What a report claims, once resolved.
 struct Claimed {
     subject_id: Option<i64>,
-    subject_name: Option<String>,
+    subject_name: String,
     slot: Option<&'static str>,
     channel_id: Option<i64>,
 }
 
-pub async fn run(ctx: &Ctx<'_>, conn: &mut SqliteConnection, kind: RecordKind, p: &Parsed) -> CommandResult {
+/// Reports; answers the reporter with the record's number, points, state and who was
+/// asked to confirm.
+#[instrument(level = "debug", skip_all, fields(kind = input.kind.code(), actor = ctx.actor_id()))]
+pub async fn report(ctx: &Ctx<'_>, conn: &mut SqliteConnection, input: &ReportInput) -> Outcome {
+    let reporter = ctx.authorize(Operation::Report)?;
+    let kind = input.kind;
     check_period(ctx, kind)?;
     let receiving = kind.receiving_dept();
-    let closer = closer(conn, p, receiving).await?;
-    let claimed = claim(ctx, conn, kind, p).await?;
+    let closer = closer(conn, input, receiving).await?;
+    let claimed = claim(ctx, conn, input).await?;
     if let (Some(subject_id), Some(slot)) = (claimed.subject_id, claimed.slot)
         && let Some(holder) = records::live_claim(conn, subject_id, slot).await?
     {
-        return refuse(already_claimed(ctx, kind, claimed.subject_name.as_deref(), &holder));
+        return refuse(already_claimed(reporter, kind, &claimed.subject_name, &holder));
     }
-    let record = new_record(ctx, kind, p, &claimed, closer);
+    let record = new_record(ctx, reporter, input, &claimed, closer);
     if let (Some(person), Some(day)) = (&record.person_key, &record.onboard_date)
         && let Some(holder) = records::live_placement(conn, person, day).await?
     {
-        let placed = format!("{}（{day} 入职）", claimed.subject_name.as_deref().unwrap_or_default());
-        return refuse(already_claimed(ctx, kind, Some(&placed), &holder));
+        let placed = format!("{}（{day} 入职）", claimed.subject_name);
+        return refuse(already_claimed(reporter, kind, &placed, &holder));
     }
     let id = match records::insert(conn, &record).await {
         Ok(id) => id,
         // Someone else's claim committed between our check and insert: the index decides.
-        Err(e) if records::is_unique_violation(&e) => {
-            return refuse(format!("「{}」刚刚已被他人报备，先报先得。", claimed.subject_name.unwrap_or_default()));
+        Err(e) if violated(&e).is_some() => {
+            return refuse(format!("「{}」刚刚已被他人报备，先报先得。", claimed.subject_name));
         }
         Err(e) => return Err(e.into()),
     };
-    let event = NewEvent {
-        actor: &ctx.sender.userid,
-        entity: "record",
-        entity_id: id.to_string(),
-        action: "reported",
-        new_value: Some(record.state.code().to_owned()),
-        data: Some(record.fields.clone()),
-        ..Default::default()
-    };
+    let event = NewEvent::record(&reporter.userid, id, "reported").to(record.state.code()).data(record.fields.clone());
     events::append(conn, ctx.now_ms(), event).await?;
     let confirmers: Vec<Person> =
-        directory::confirmers(conn, receiving).await?.into_iter().filter(|c| c.userid != ctx.sender.userid).collect();
+        directory::confirmers(conn, receiving).await?.into_iter().filter(|c| c.userid != reporter.userid).collect();
     if kind != RecordKind::Placement {
         let stored = records::get(conn, id).await?.ok_or(sqlx::Error::RowNotFound)?;
         cards::send_record_card(ctx.settings, ctx.now, conn, &stored, Purpose::Confirm, &confirmers).await?;
     }
-    Ok(accepted(id, kind, &record, claimed.subject_name.as_deref(), &confirmers))
+    Ok(accepted(id, kind, &record, &claimed.subject_name, &confirmers))
+}
+
+/// `我的`: the actor's records of a month, oldest first, with whether each counts now.
+pub async fn of_month(ctx: &Ctx<'_>, conn: &mut SqliteConnection, month: Month) -> Outcome<Vec<records::Summary>> {
+    let person = ctx.authorize(Operation::Mine)?;
+    let (from, to) = month.range_ms();
+    Ok(records::reported_between(conn, &person.userid, from, to).await?)
 }
 
 /// Reports dated outside the activity period (referrals: their own period) are refused.
-fn check_period(ctx: &Ctx<'_>, kind: RecordKind) -> Result<(), CommandError> {
+fn check_period(ctx: &Ctx<'_>, kind: RecordKind) -> Outcome<()> {
     let Some(programme) = &ctx.settings.programme else { return Ok(()) };
     let (start, end, what) =
         if kind == RecordKind::Referral && (programme.referral_start.is_some() || programme.referral_end.is_some()) {
@@ -89,9 +134,9 @@ fn check_period(ctx: &Ctx<'_>, kind: RecordKind) -> Result<(), CommandError> {
 }
 
 /// The receiving department's member named by `接手`, for transfers.
-async fn closer(conn: &mut SqliteConnection, p: &Parsed, receiving: DeptKind) -> Result<Option<Person>, CommandError> {
-    let Some(name) = p.text("接手") else { return Ok(None) };
-    if p.mode() != Mode::Transfer {
+async fn closer(conn: &mut SqliteConnection, input: &ReportInput, receiving: DeptKind) -> Outcome<Option<Person>> {
+    let Some(name) = &input.closer else { return Ok(None) };
+    if input.mode != Mode::Transfer {
         return refuse("只有 方式=转接 的记录才需要填写“接手”。");
     }
     let people = directory::find_by_name(conn, name.as_str()).await?;
@@ -106,40 +151,38 @@ async fn closer(conn: &mut SqliteConnection, p: &Parsed, receiving: DeptKind) ->
     }
 }
 
-async fn claim(
-    ctx: &Ctx<'_>,
-    conn: &mut SqliteConnection,
-    kind: RecordKind,
-    p: &Parsed,
-) -> Result<Claimed, CommandError> {
+async fn claim(ctx: &Ctx<'_>, conn: &mut SqliteConnection, input: &ReportInput) -> Outcome<Claimed> {
     let claimed = |subject_id, name: &BoundedText, slot| Claimed {
         subject_id: Some(subject_id),
-        subject_name: Some(name.to_string()),
+        subject_name: name.to_string(),
         slot: Some(slot),
         channel_id: None,
     };
-    match kind {
-        RecordKind::LeadC | RecordKind::LeadB | RecordKind::LeadA => {
-            let name = required(p, "公司")?;
-            let id = resolve(ctx, conn, Family::Client, name, p.credit_code()).await?;
-            Ok(claimed(id, name, kind.code()))
+    match &input.subject {
+        Subject::Client { name, credit_code } => {
+            let id = resolve(ctx, conn, Family::Client, name, credit_code.as_ref()).await?;
+            Ok(claimed(id, name, input.kind.code()))
         }
-        RecordKind::ChannelSchool | RecordKind::ChannelAgency | RecordKind::ChannelPerson => {
-            let name = required(p, "名称")?;
+        Subject::Channel { name } => {
             Ok(claimed(resolve(ctx, conn, Family::Channel, name, None).await?, name, "channel"))
         }
-        RecordKind::Referral => {
-            let old = required(p, "老客户")?;
-            resolve(ctx, conn, Family::Client, old, None).await?;
-            let new = required(p, "新客户")?;
-            Ok(claimed(resolve(ctx, conn, Family::Client, new, None).await?, new, "referral"))
+        Subject::Referral { old_client, new_client } => {
+            resolve(ctx, conn, Family::Client, old_client, None).await?;
+            Ok(claimed(resolve(ctx, conn, Family::Client, new_client, None).await?, new_client, "referral"))
         }
-        RecordKind::Placement => placement(ctx, conn, p).await,
+        Subject::Placement { person, onboard, channel } => {
+            placement(ctx, conn, person, *onboard, channel.as_ref()).await
+        }
     }
 }
 
-async fn placement(ctx: &Ctx<'_>, conn: &mut SqliteConnection, p: &Parsed) -> Result<Claimed, CommandError> {
-    let onboard = p.date("入职").ok_or_else(|| CommandError::User("缺少入职日期".into()))?;
+async fn placement(
+    ctx: &Ctx<'_>,
+    conn: &mut SqliteConnection,
+    person: &BoundedText,
+    onboard: NaiveDate,
+    channel: Option<&BoundedText>,
+) -> Outcome<Claimed> {
     if onboard > ctx.today() {
         return refuse(format!("入职日期 {onboard} 还没到：请在入职当天或之后报备。"));
     }
@@ -147,8 +190,7 @@ async fn placement(ctx: &Ctx<'_>, conn: &mut SqliteConnection, p: &Parsed) -> Re
     if onboard < earliest {
         return refuse(format!("入职日期 {onboard} 太早：只能报备 {earliest} 及以后入职的人员，请核对日期。"));
     }
-    let channel = p.text("渠道").filter(|c| c.as_str() != "自招");
-    let channel_id = match channel {
+    let channel_id = match channel.filter(|c| c.as_str() != "自招") {
         None => None,
         Some(name) => {
             let subject = records::subject_by_name(conn, Family::Channel, &name_key(name.as_str())).await?;
@@ -160,7 +202,7 @@ async fn placement(ctx: &Ctx<'_>, conn: &mut SqliteConnection, p: &Parsed) -> Re
             }
         }
     };
-    Ok(Claimed { subject_id: None, subject_name: p.text("姓名").map(|n| n.to_string()), slot: None, channel_id })
+    Ok(Claimed { subject_id: None, subject_name: person.to_string(), slot: None, channel_id })
 }
 
 /// The earliest onboarding a placement may report: the programme's start, or without
@@ -169,10 +211,6 @@ fn earliest_onboarding(ctx: &Ctx<'_>) -> NaiveDate {
     let today = ctx.today();
     let year_ago = today.checked_sub_days(chrono::Days::new(365)).unwrap_or(today);
     ctx.settings.programme.as_ref().and_then(|p| p.start).unwrap_or(year_ago)
-}
-
-fn required<'p>(p: &'p Parsed, key: &str) -> Result<&'p BoundedText, CommandError> {
-    p.text(key).ok_or_else(|| CommandError::User(format!("缺少“{key}”")))
 }
 
 /// The client or channel a name (or credit code) identifies, created on first report.
@@ -184,7 +222,7 @@ async fn resolve(
     family: Family,
     name: &BoundedText,
     code: Option<&CreditCode>,
-) -> Result<i64, CommandError> {
+) -> Outcome<i64> {
     let now_ms = ctx.now_ms();
     if let Some(code) = code
         && let Some(s) = records::subject_by_code(conn, family, code.as_str()).await?
@@ -200,52 +238,50 @@ async fn resolve(
             )),
             (Some(code), None) => {
                 records::set_subject_code(conn, s.id, code.as_str()).await?;
-                let event = NewEvent {
-                    actor: &ctx.sender.userid,
-                    entity: "subject",
-                    entity_id: s.id.to_string(),
-                    action: "credit_code_set",
-                    new_value: Some(code.as_str().to_owned()),
-                    ..Default::default()
-                };
+                let event = NewEvent::new(ctx.actor_id(), "subject", s.id, "credit_code_set").to(code.as_str());
                 events::append(conn, now_ms, event).await?;
                 Ok(s.id)
             }
             (None, _) => Ok(s.id),
         },
-        None => Ok(records::insert_subject(
-            conn,
-            family,
-            name.as_str(),
-            &key,
-            code.map(CreditCode::as_str),
-            "reported",
-            now_ms,
-        )
-        .await?),
+        None => {
+            let code = code.map(CreditCode::as_str);
+            Ok(records::insert_subject(conn, family, name.as_str(), &key, code, Origin::Reported, now_ms).await?)
+        }
     }
 }
 
-fn new_record(ctx: &Ctx<'_>, kind: RecordKind, p: &Parsed, claimed: &Claimed, closer: Option<Person>) -> NewRecord {
+fn new_record(
+    ctx: &Ctx<'_>,
+    reporter: &Person,
+    input: &ReportInput,
+    claimed: &Claimed,
+    closer: Option<Person>,
+) -> NewRecord {
+    let kind = input.kind;
     let is_lead = matches!(kind, RecordKind::LeadC | RecordKind::LeadB | RecordKind::LeadA);
     let stage_rule = match ctx.settings.points.lead_stages {
-        LeadStages::Highest if is_lead => "highest",
-        _ => "cumulative",
+        LeadStages::Highest if is_lead => LeadStages::Highest,
+        _ => LeadStages::Cumulative,
+    };
+    let (onboard_date, person_key) = match &input.subject {
+        Subject::Placement { person, onboard, .. } => (Some(onboard.to_string()), Some(name_key(person.as_str()))),
+        _ => (None, None),
     };
     NewRecord {
         kind,
-        mode: p.mode(),
-        reporter: ctx.sender.userid.clone(),
-        reporter_dept: ctx.sender.department_id,
-        reporter_class: ctx.sender.kind.as_str(),
+        mode: input.mode,
+        reporter: reporter.userid.clone(),
+        reporter_dept: reporter.department_id,
+        reporter_class: reporter.kind,
         closer,
         subject_id: claimed.subject_id,
         claim_slot: claimed.slot,
         channel_id: claimed.channel_id,
-        onboard_date: p.date("入职").map(|d| d.to_string()),
-        person_key: p.text("姓名").filter(|_| kind == RecordKind::Placement).map(|n| name_key(n.as_str())),
-        amount_fen: p.amount("金额").map(|a| a.0),
-        fields: p.to_json(),
+        onboard_date,
+        person_key,
+        amount_fen: input.amount.map(|a| a.0),
+        fields: input.fields.clone(),
         points: ctx.settings.points.for_kind(kind),
         stage_rule,
         state: if kind == RecordKind::Placement { RecordState::Onboarded } else { RecordState::Reported },
@@ -253,9 +289,8 @@ fn new_record(ctx: &Ctx<'_>, kind: RecordKind, p: &Parsed, claimed: &Claimed, cl
     }
 }
 
-fn already_claimed(ctx: &Ctx<'_>, kind: RecordKind, subject: Option<&str>, holder: &records::Claim) -> String {
-    let state = crate::domain::record::RecordState::parse(&holder.state).map(|s| s.label()).unwrap_or("");
-    let who = if holder.reporter == ctx.sender.userid { "您".to_owned() } else { holder.reporter_name.clone() };
+fn already_claimed(reporter: &Person, kind: RecordKind, subject: &str, holder: &records::Claim) -> String {
+    let who = if holder.reporter == reporter.userid { "您".to_owned() } else { holder.reporter_name.clone() };
     let what = match kind {
         RecordKind::Referral => "转介绍".to_owned(),
         RecordKind::Placement => "安置上岗".to_owned(),
@@ -263,25 +298,23 @@ fn already_claimed(ctx: &Ctx<'_>, kind: RecordKind, subject: Option<&str>, holde
         k => k.label().to_owned(),
     };
     format!(
-        "「{}」的{what}已由{who}于 {} 报备（#{}，{state}），先报先得，本次不予登记。",
-        subject.unwrap_or_default(),
+        "「{subject}」的{what}已由{who}于 {} 报备（#{}，{}），先报先得，本次不予登记。",
         format_ms(holder.occurred_at),
-        holder.record_id
+        holder.record_id,
+        holder.state.label()
     )
 }
 
 /// The answer to an accepted report.
-fn accepted(id: i64, kind: RecordKind, r: &NewRecord, subject: Option<&str>, confirmers: &[Person]) -> String {
+fn accepted(id: i64, kind: RecordKind, r: &NewRecord, subject: &str, confirmers: &[Person]) -> String {
     let mut lines = vec![format!("✅ 已登记 #{id} {}", kind.label())];
-    if let Some(subject) = subject {
-        let label = match kind {
-            RecordKind::Placement => "人员",
-            RecordKind::Referral => "新客户",
-            k if k.receiving_dept() == DeptKind::Tr => "渠道",
-            _ => "公司",
-        };
-        lines.push(format!("{label}：{subject}"));
-    }
+    let label = match kind {
+        RecordKind::Placement => "人员",
+        RecordKind::Referral => "新客户",
+        k if k.receiving_dept() == DeptKind::Tr => "渠道",
+        _ => "公司",
+    };
+    lines.push(format!("{label}：{subject}"));
     if r.mode == Mode::Transfer {
         lines.push("方式：转接".into());
     }

@@ -3,32 +3,36 @@
 //! finds the first answer and changes nothing, and nothing is answered before its
 //! effects are committed.
 
-use crate::app::AppState;
 use crate::commands;
+use crate::service::queue_text;
+use crate::state::AppState;
 use crate::store::Tx;
 use crate::store::inbox::{self, StoredReply};
-use crate::store::outbox;
-use crate::wecom::message::{self, APP_TEXT_LIMIT};
+use crate::wecom::message::APP_TEXT_LIMIT;
 use crate::wecom::xml::{Inbound, InboundKind};
+use tracing::instrument;
 
 /// The answer to a callback: what goes in the HTTP response.
 pub type Reply = StoredReply;
 
-/// Whether the answer was produced now or replayed for a retry.
+/// Whether a callback was processed now or had been seen before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Delivery {
+pub enum Seen {
+    /// Processed now.
     First,
-    Duplicate,
+    /// A retry: answered from the inbox, nothing changed.
+    Again,
 }
 
 /// Processes a callback (or replays its answer if it was seen before).
-pub async fn process(state: &AppState, inbound: &Inbound) -> Result<(Reply, Delivery), sqlx::Error> {
+#[instrument(level = "debug", skip_all, fields(from = %inbound.from))]
+pub async fn process(state: &AppState, inbound: &Inbound) -> Result<(Reply, Seen), sqlx::Error> {
     let key = inbound.dedup_key();
     let mut tx = state.db.begin().await?;
     if let Some(reply) = inbox::find(&mut tx, &key).await? {
         state.metrics.duplicates.inc();
         tracing::info!(key, from = %inbound.from, "duplicate callback answered from the inbox");
-        return Ok((reply, Delivery::Duplicate));
+        return Ok((reply, Seen::Again));
     }
     let reply = dispatch(state, &mut tx, inbound).await?;
     let reply = passive_or_outbox(state, &mut tx, inbound, reply).await?;
@@ -36,17 +40,17 @@ pub async fn process(state: &AppState, inbound: &Inbound) -> Result<(Reply, Deli
     inbox::insert(&mut tx, &key, &inbound.from, kind_name(&inbound.kind), now, &reply).await?;
     tx.commit().await?;
     state.outbox_wake.notify_one();
-    Ok((reply, Delivery::First))
+    Ok((reply, Seen::First))
 }
 
 async fn dispatch(state: &AppState, tx: &mut Tx, inbound: &Inbound) -> Result<Reply, sqlx::Error> {
+    let now = state.clock.now();
     Ok(match &inbound.kind {
         InboundKind::Text { content } => {
-            let now = state.clock.now();
             Reply::Text(commands::handle_text(&state.settings, now, tx, &inbound.from, content).await?)
         }
         InboundKind::TemplateCard(event) => {
-            commands::cards::on_event(&state.settings, state.clock.now(), tx, &inbound.from, event).await?;
+            commands::press::handle(&state.settings, now, tx, &inbound.from, event).await?;
             Reply::Empty
         }
         other => {
@@ -66,10 +70,7 @@ async fn passive_or_outbox(
 ) -> Result<Reply, sqlx::Error> {
     match reply {
         Reply::Text(text) if text.len() > APP_TEXT_LIMIT => {
-            let now = state.clock.now_ms();
-            for msg in message::text(state.settings.wecom.agent_id, &[&inbound.from], &text) {
-                outbox::enqueue(tx, now, &msg).await?;
-            }
+            queue_text(tx, &state.settings, state.clock.now_ms(), &[&inbound.from], &text).await?;
             Ok(Reply::Empty)
         }
         other => Ok(other),

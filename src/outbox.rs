@@ -6,19 +6,18 @@
 //! such a repeat reaches people once; group chats and robots have no such check.
 
 use crate::clock::Clock;
-use crate::commands::cards::RESPONSE_CODE_REF;
-use crate::commands::settle::FILE_SEND;
 use crate::config::OutboxSettings;
 use crate::metrics::{DeliveryLabel, Metrics};
 use crate::store::Db;
-use crate::store::outbox::{self, Pending};
+use crate::store::outbox::{self, Api, Pending, RESPONSE_CODE_REF};
 use crate::wecom::client::{ApiError, WecomClient};
 use crate::wecom::message::check_duplicates;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
-use tokio::sync::Notify;
+use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
+use tracing::instrument;
 
 /// What one step did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +38,9 @@ pub struct OutboxWorker {
     pub settings: Arc<OutboxSettings>,
     /// Signalled after a transaction that queued messages commits.
     pub wake: Arc<Notify>,
+    /// Held for the length of a step: workers sharing it never deliver the same message
+    /// twice (tests step the service's worker while it runs).
+    pub stepping: Arc<Mutex<()>>,
     /// The id of the message being delivered, 0 between deliveries; read at shutdown
     /// to name a delivery that the grace period abandons.
     pub delivering: Arc<AtomicI64>,
@@ -75,8 +77,24 @@ impl OutboxWorker {
         }
     }
 
+    /// Steps until nothing is pending, waiting out retries' backoff; returns the steps
+    /// that delivered or gave up.
+    pub async fn drain(&self) -> Result<Vec<Step>, sqlx::Error> {
+        let mut done = Vec::new();
+        loop {
+            match self.step().await? {
+                Step::Idle(None) => return Ok(done),
+                Step::Idle(Some(at)) => tokio::time::sleep(self.time_until(Some(at))).await,
+                Step::Retrying(_) => {}
+                step => done.push(step),
+            }
+        }
+    }
+
     /// Delivers the oldest due message, if any.
+    #[instrument(level = "debug", skip_all)]
     pub async fn step(&self) -> Result<Step, sqlx::Error> {
+        let _stepping = self.stepping.lock().await;
         let now = self.clock.now_ms();
         let Some(message) = outbox::next_due(&self.db, now).await? else {
             self.refresh_gauges().await?;
@@ -84,7 +102,7 @@ impl OutboxWorker {
         };
         let delivering = Delivering::start(&self.delivering, message.id);
         let result = self.deliver(&message).await;
-        let label = |kind| DeliveryLabel { api: message.api.clone(), kind };
+        let label = |kind| DeliveryLabel { api: message.api.code().to_owned(), kind };
         let step = match result {
             Ok(response) => {
                 if let Some(invalid) = partial_failure(&response) {
@@ -100,9 +118,9 @@ impl OutboxWorker {
                 let attempts = message.attempts + 1;
                 if error.not_before().is_some() {
                     // Known to fail until then (gettoken cool-down, logged once by the client).
-                    tracing::debug!(id = message.id, api = %message.api, attempts, %error, "delivery waits");
+                    tracing::debug!(id = message.id, api = message.api.code(), attempts, %error, "delivery waits");
                 } else {
-                    tracing::warn!(id = message.id, api = %message.api, attempts, %error, "delivery failed, will retry");
+                    tracing::warn!(id = message.id, api = message.api.code(), attempts, %error, "delivery failed, will retry");
                 }
                 let error = error.to_string();
                 outbox::reschedule(&self.db, message.id, next, &error).await?;
@@ -110,7 +128,7 @@ impl OutboxWorker {
                 Step::Retrying(message.id)
             }
             Err(error) => {
-                tracing::error!(id = message.id, api = %message.api, %error, "delivery given up");
+                tracing::error!(id = message.id, api = message.api.code(), %error, "delivery given up");
                 outbox::mark_failed(&self.db, message.id, &error.to_string()).await?;
                 self.metrics.outbox_delivery_failures.get_or_create(&label("permanent")).inc();
                 Step::GaveUp(message.id)
@@ -121,18 +139,22 @@ impl OutboxWorker {
         Ok(step)
     }
 
+    #[instrument(level = "debug", skip_all, fields(id = message.id, api = message.api.code()))]
     async fn deliver(&self, message: &Pending) -> Result<serde_json::Value, ApiError> {
         let mut payload: serde_json::Value = serde_json::from_str(&message.payload)
             .map_err(|e| ApiError::Permanent { code: 0, message: format!("stored payload unreadable: {e}") })?;
         self.resolve_response_code(&mut payload).await?;
-        match (message.api.as_str(), &message.target) {
-            ("webhook/send", Some(key)) => self.client.webhook(key, &payload).await,
-            (FILE_SEND, _) => self.send_file(&payload).await,
-            ("message/send", _) => {
-                check_duplicates(&mut payload);
-                self.client.post("message/send", &payload).await
+        match (message.api, &message.target) {
+            (Api::WebhookSend, Some(key)) => self.client.webhook(key, &payload).await,
+            (Api::WebhookSend, None) => {
+                Err(ApiError::Permanent { code: 0, message: "queued webhook message without its key".into() })
             }
-            (api, _) => self.client.post(api, &payload).await,
+            (Api::FileSend, _) => self.send_file(&payload).await,
+            (Api::MessageSend, _) => {
+                check_duplicates(&mut payload);
+                self.client.post(Api::MessageSend.code(), &payload).await
+            }
+            (api @ (Api::AppchatSend | Api::UpdateTemplateCard), _) => self.client.post(api.code(), &payload).await,
         }
     }
 
@@ -153,7 +175,7 @@ impl OutboxWorker {
             "file": { "media_id": media_id },
         });
         check_duplicates(&mut file);
-        self.client.post("message/send", &file).await
+        self.client.post(Api::MessageSend.code(), &file).await
     }
 
     /// A card update queued before its card was delivered names the card's send; the

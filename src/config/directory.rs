@@ -1,0 +1,210 @@
+//! `[directory]` and `[roles]`: who is in the programme, from a static list or from
+//! WeCom's contacts with what WeCom does not know added by overrides.
+
+use super::Settings;
+use crate::domain::contacts::{Overrides, PersonOverride};
+use crate::domain::directory::{DeptEntry, PersonEntry, Snapshot};
+use crate::domain::org::{DeptKind, Level};
+use serde::Deserialize;
+use std::collections::HashSet;
+
+/// The directory: a static list (`departments`, `users`), or WeCom's contacts with
+/// what WeCom does not know added by `department_overrides` and `user_overrides`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct DirectorySettings {
+    pub source: DirectorySource,
+    pub departments: Vec<DepartmentSettings>,
+    pub users: Vec<UserSettings>,
+    /// The level of people whose entry (static) or override (WeCom) names none.
+    pub default_level: Level,
+    /// `source = "wecom"`: department kinds, keyed by WeCom department id.
+    pub department_overrides: Vec<DepartmentOverride>,
+    /// `source = "wecom"`: levels, confirmers and main departments, keyed by userid.
+    pub user_overrides: Vec<UserOverride>,
+}
+
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DirectorySource {
+    #[default]
+    Static,
+    Wecom,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+pub struct DepartmentSettings {
+    pub id: i64,
+    pub name: String,
+    pub parent: Option<i64>,
+    /// cs | tr | other; inherited from the parent department when absent.
+    pub kind: Option<DeptKind>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+pub struct UserSettings {
+    pub userid: String,
+    pub name: String,
+    pub department: i64,
+    /// `directory.default_level` when absent.
+    pub level: Option<Level>,
+    #[serde(default)]
+    pub confirmer: bool,
+}
+
+/// A synced department's kind (sub-departments without their own inherit it).
+#[derive(Debug, Deserialize, Clone)]
+pub struct DepartmentOverride {
+    pub id: i64,
+    pub kind: DeptKind,
+}
+
+/// What WeCom does not know about a synced person.
+#[derive(Debug, Deserialize, Clone)]
+pub struct UserOverride {
+    pub userid: String,
+    /// `directory.default_level` when absent.
+    pub level: Option<Level>,
+    #[serde(default)]
+    pub confirmer: bool,
+    /// The main department of someone in several (default: the first WeCom lists).
+    pub department: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct RolesSettings {
+    pub admins: Vec<String>,
+    pub audit_group: Vec<String>,
+}
+
+impl Settings {
+    pub(super) fn validate_directory(&self, problems: &mut Vec<String>) {
+        match self.directory.source {
+            DirectorySource::Static => self.validate_static_directory(problems),
+            DirectorySource::Wecom => self.validate_directory_overrides(problems),
+        }
+    }
+
+    fn validate_static_directory(&self, problems: &mut Vec<String>) {
+        let d = &self.directory;
+        if !d.department_overrides.is_empty() || !d.user_overrides.is_empty() {
+            problems.push(
+                "directory.department_overrides 与 directory.user_overrides 只用于 source = \"wecom\"；\
+                 静态通讯录请直接在 directory.departments / directory.users 中设置"
+                    .into(),
+            );
+        }
+        let mut dept_ids = HashSet::new();
+        for dept in &d.departments {
+            if !dept_ids.insert(dept.id) {
+                problems.push(format!("directory.departments：部门 id {} 重复", dept.id));
+            }
+        }
+        for dept in &d.departments {
+            if let Some(parent) = dept.parent.filter(|p| !dept_ids.contains(p)) {
+                problems.push(format!("部门 {}（{}）的上级部门 {parent} 不存在", dept.id, dept.name));
+            }
+        }
+        let mut userids = HashSet::new();
+        for user in &d.users {
+            if !userids.insert(user.userid.as_str()) {
+                problems.push(format!("directory.users：userid {} 重复", user.userid));
+            }
+            if !dept_ids.contains(&user.department) {
+                problems.push(format!("用户 {} 的部门 {} 不存在", user.userid, user.department));
+            }
+        }
+        for (role, ids) in [("roles.admins", &self.roles.admins), ("roles.audit_group", &self.roles.audit_group)] {
+            for id in ids.iter().filter(|id| !userids.contains(id.as_str())) {
+                problems.push(format!("{role} 中的 {id} 不在通讯录中"));
+            }
+        }
+    }
+
+    /// `source = "wecom"`: no static list, and overrides that can name something in WeCom.
+    fn validate_directory_overrides(&self, problems: &mut Vec<String>) {
+        let d = &self.directory;
+        if !d.departments.is_empty() || !d.users.is_empty() {
+            problems.push(
+                "directory.source = \"wecom\" 时部门和成员来自企业微信，directory.departments 与 directory.users \
+                 必须为空（部门类型、级别和确认人用 directory.department_overrides / directory.user_overrides 设置）"
+                    .into(),
+            );
+        }
+        let mut ids = HashSet::new();
+        for o in &d.department_overrides {
+            if o.id <= 0 {
+                problems.push(format!(
+                    "directory.department_overrides：部门 id {} 无效（企业微信的部门 id 是正整数）",
+                    o.id
+                ));
+            } else if !ids.insert(o.id) {
+                problems.push(format!("directory.department_overrides：部门 {} 重复", o.id));
+            }
+        }
+        let mut userids = HashSet::new();
+        for o in &d.user_overrides {
+            if !well_formed_userid(&o.userid) {
+                problems.push(format!(
+                    "directory.user_overrides：“{}” 不是有效的企业微信 userid（1 到 64 个字母、数字或 _-@.，以字母或数字开头）",
+                    o.userid
+                ));
+            } else if !userids.insert(o.userid.as_str()) {
+                problems.push(format!("directory.user_overrides：userid {} 重复", o.userid));
+            }
+            if let Some(dept) = o.department.filter(|id| *id <= 0) {
+                problems.push(format!("directory.user_overrides：{} 的部门 id {dept} 无效", o.userid));
+            }
+        }
+    }
+
+    /// The directory as configured (`source = "static"`).
+    pub fn directory_snapshot(&self) -> Snapshot {
+        let d = &self.directory;
+        Snapshot {
+            departments: d
+                .departments
+                .iter()
+                .map(|x| DeptEntry { id: x.id, name: x.name.clone(), parent: x.parent, kind: x.kind })
+                .collect(),
+            people: d
+                .users
+                .iter()
+                .map(|u| PersonEntry {
+                    userid: u.userid.clone(),
+                    name: u.name.clone(),
+                    department: u.department,
+                    level: u.level.unwrap_or(d.default_level),
+                    confirmer: u.confirmer,
+                })
+                .collect(),
+        }
+    }
+
+    /// What configuration adds to a directory synced from WeCom (`source = "wecom"`).
+    pub fn directory_overrides(&self) -> Overrides {
+        let d = &self.directory;
+        Overrides {
+            kinds: d.department_overrides.iter().map(|o| (o.id, o.kind)).collect(),
+            people: d
+                .user_overrides
+                .iter()
+                .map(|o| {
+                    let person = PersonOverride { level: o.level, confirmer: o.confirmer, department: o.department };
+                    (o.userid.clone(), person)
+                })
+                .collect(),
+            default_level: d.default_level,
+        }
+    }
+}
+
+/// A WeCom userid: 1 to 64 bytes of letters, digits and `_-@.`, starting with a letter
+/// or digit (WeCom's rule for 账号).
+fn well_formed_userid(userid: &str) -> bool {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "_-@.".contains(c);
+    (1..=64).contains(&userid.len())
+        && userid.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && userid.chars().all(allowed)
+}

@@ -1,0 +1,95 @@
+//! `[server]`, `[database]` and `[outbox]`: where the service listens, its database, and
+//! how outbound messages are retried.
+
+use super::Settings;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct ServerSettings {
+    pub listen: String,
+    /// Larger callback bodies are refused with 413.
+    pub max_body_bytes: usize,
+    /// Callbacks whose timestamp is further than this from now are refused.
+    pub timestamp_window_secs: u64,
+    /// `text` (human) or `json` (one JSON object per line).
+    pub log_format: LogFormat,
+    /// Shutdown waits at most this long for in-flight work.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            max_body_bytes: 64 * 1024,
+            timestamp_window_secs: 300,
+            log_format: LogFormat::Text,
+            shutdown_grace_secs: 20,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub busy_timeout_ms: u64,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self { url: "sqlite://data/leadboard.db".into(), busy_timeout_ms: 5000 }
+    }
+}
+
+/// Delivery of outbound messages.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(default)]
+pub struct OutboxSettings {
+    /// First retry delay; doubles on each failure up to `max_backoff_secs`.
+    pub initial_backoff_ms: u64,
+    pub max_backoff_secs: u64,
+    /// A message still failing this long after it was queued is given up.
+    pub give_up_after_secs: u64,
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        Self { initial_backoff_ms: 1000, max_backoff_secs: 300, give_up_after_secs: 48 * 3600 }
+    }
+}
+
+impl Settings {
+    pub(super) fn validate_server(&self, problems: &mut Vec<String>) {
+        if SocketAddr::from_str(&self.server.listen).is_err() {
+            problems.push(format!("server.listen 不是有效的地址:端口：{}", self.server.listen));
+        }
+        if self.server.max_body_bytes < 1024 {
+            problems.push("server.max_body_bytes 至少为 1024".into());
+        }
+        if self.server.timestamp_window_secs == 0 {
+            problems.push("server.timestamp_window_secs 必须大于 0".into());
+        }
+        if !self.database.url.starts_with("sqlite:") {
+            problems.push(format!("database.url 必须以 sqlite: 开头：{}", self.database.url));
+        }
+    }
+
+    /// The SQLite file path named by `database.url`.
+    pub fn database_path(&self) -> PathBuf {
+        let url = &self.database.url;
+        let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+        PathBuf::from(path.split('?').next().unwrap_or(path))
+    }
+}

@@ -1,0 +1,68 @@
+//! The audit group's 作废 and 恢复: any record but their own, with a reason, logged, the
+//! reporter told. A finalised contest's result is never changed by them; the answer
+//! says so.
+
+use crate::domain::record::RecordState;
+use crate::service::access::{self, Operation};
+use crate::service::cards::close_cards;
+use crate::service::contest::final_note;
+use crate::service::decide::already_decided;
+use crate::service::{Ctx, Outcome, refuse};
+use crate::store::events::{self, NewEvent};
+use crate::store::records::{self, Record};
+use crate::store::{Constraint, violated};
+use sqlx::SqliteConnection;
+
+/// `作废`: voids record `id` with `reason`.
+pub async fn void(ctx: &Ctx<'_>, conn: &mut SqliteConnection, id: i64, reason: &str) -> Outcome {
+    let auditor = ctx.authorize(Operation::Void)?;
+    let record = auditable(ctx, conn, id, Operation::Void).await?;
+    if record.state == RecordState::Voided {
+        return refuse(already_decided(&record));
+    }
+    if !records::void(conn, id, &auditor.userid, ctx.now_ms(), reason).await? {
+        return refuse(format!("#{id} 刚刚已被作废。"));
+    }
+    let event =
+        NewEvent::record(&auditor.userid, id, "voided").from(record.state.code()).to("voided").reason(Some(reason));
+    events::append(conn, ctx.now_ms(), event).await?;
+    close_cards(ctx.settings, ctx.now, conn, Some(id), None, &format!("已由{}作废", auditor.name), None).await?;
+    let what = format!("#{} {}「{}」", id, record.kind.label(), record.what());
+    ctx.notify(conn, &[&record.reporter], &format!("您报备的 {what}已被业绩审核组作废，原因：{reason}。")).await?;
+    Ok(format!(
+        "已作废 {what}（{}），已通知报备人。{}",
+        record.reporter_name,
+        final_note(conn, ctx.settings, id).await?
+    ))
+}
+
+/// `恢复`: puts a voided record back in the state (and decision) it had.
+pub async fn restore(ctx: &Ctx<'_>, conn: &mut SqliteConnection, id: i64, reason: Option<&str>) -> Outcome {
+    let auditor = ctx.authorize(Operation::Restore)?;
+    let record = auditable(ctx, conn, id, Operation::Restore).await?;
+    let Some(back) = record.voided_from.filter(|_| record.state == RecordState::Voided) else {
+        return refuse(format!("#{id} 没有被作废（当前：{}），无需恢复。", record.state.label()));
+    };
+    match records::restore(conn, id).await {
+        Ok(true) => {}
+        Ok(false) => return refuse(format!("#{id} 刚刚已被恢复。")),
+        Err(e) if violated(&e).is_some_and(|c| matches!(c, Constraint::FirstClaim | Constraint::PlacementClaim)) => {
+            return refuse(format!("无法恢复 #{id}：「{}」已有新的有效报备（先报先得）。", record.what()));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let event = NewEvent::record(&auditor.userid, id, "restored").from("voided").to(back.code()).reason(reason);
+    events::append(conn, ctx.now_ms(), event).await?;
+    let state = back.label();
+    let what = format!("#{} {}「{}」", id, record.kind.label(), record.what());
+    ctx.notify(conn, &[&record.reporter], &format!("您报备的 {what}已被业绩审核组恢复为“{state}”。")).await?;
+    Ok(format!("已恢复 {what}（{}）为“{state}”。{}", record.reporter_name, final_note(conn, ctx.settings, id).await?))
+}
+
+/// The record, unless it does not exist or the auditor reported it.
+async fn auditable(ctx: &Ctx<'_>, conn: &mut SqliteConnection, id: i64, op: Operation) -> Outcome<Record> {
+    let auditor = ctx.authorize(op)?;
+    let Some(record) = records::get(conn, id).await? else { return refuse(format!("没有找到记录 #{id}。")) };
+    access::may_audit(auditor, &record)?;
+    Ok(record)
+}

@@ -1,0 +1,301 @@
+//! PK contests: membership (configured teams kept in sync, 加入PK, 分配), standings
+//! (live until final, the stored result afterwards) and finding a contest by name.
+
+use crate::clock::format_ms;
+use crate::config::Settings;
+use crate::domain::contest::{self, ContestDef, ContestState, MemberScore, TeamDef, TeamStanding};
+use crate::domain::money::Fen;
+use crate::domain::org::{DeptKind, Level};
+use crate::service::access::Operation;
+use crate::service::{Ctx, Outcome, refuse};
+use crate::store::contests::{self as store, ContestRow, NewMember};
+use crate::store::directory::{self, Person};
+use crate::store::events::{self, NewEvent};
+use chrono::{DateTime, Utc};
+use sqlx::SqliteConnection;
+use tracing::instrument;
+
+/// Registers every configured contest and, while a contest is open (before its cut-off
+/// and neither frozen nor final), its configured members (lists and departments), each
+/// with the stake of their level. After the cut-off teams never change: someone who
+/// joins a department later would otherwise change the pool and the payouts after the
+/// audit group saw the preliminary ranking.
+#[instrument(level = "debug", skip_all)]
+pub async fn sync_all(conn: &mut SqliteConnection, settings: &Settings, now_ms: i64) -> Result<(), sqlx::Error> {
+    for def in &settings.contests {
+        store::sync(conn, def).await?;
+        let open =
+            now_ms < def.cutoff_ms && store::get(conn, &def.id).await?.is_some_and(|r| r.state == ContestState::Open);
+        for team in &def.teams {
+            let (people, source) = team_people(conn, def, team).await?;
+            for (userid, level) in &people {
+                if let Some(m) = store::membership(conn, &def.id, userid).await? {
+                    if m.team != team.name {
+                        // Moving someone would move their points and stake between
+                        // teams: the team they are in stays until an admin decides.
+                        tracing::warn!(contest = %def.id, userid, configured = %team.name, current = %m.team,
+                            "contest member is configured in another team than the one they are in; kept in their team");
+                    }
+                    continue;
+                }
+                if !open {
+                    // New people in a department team's department are expected; a
+                    // name added to a member list after the cut-off is a mistake.
+                    if source == "config" {
+                        tracing::warn!(contest = %def.id, userid, team = %team.name,
+                            "contest is past its cut-off: configured member not added");
+                    }
+                    continue;
+                }
+                let stake = settings.stakes.for_level(*level).unwrap_or_default();
+                let member = NewMember {
+                    contest: &def.id,
+                    userid,
+                    team: &team.name,
+                    stake_fen: stake.0,
+                    joined_at: def.start_ms,
+                    source,
+                };
+                store::add_member(conn, &member).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `(userid, level)` of the people a team is configured with, and where they come from.
+async fn team_people(
+    conn: &mut SqliteConnection,
+    def: &ContestDef,
+    team: &TeamDef,
+) -> Result<(Vec<(String, Level)>, &'static str), sqlx::Error> {
+    if let Some(dept) = team.department {
+        return Ok((store::department_people(conn, dept).await?, "department"));
+    }
+    let mut people = Vec::new();
+    for userid in &team.members {
+        match directory::find(conn, userid).await? {
+            Some(p) => people.push((p.userid, p.level)),
+            None => tracing::warn!(contest = %def.id, userid, "contest member not in the directory (yet)"),
+        }
+    }
+    Ok((people, "config"))
+}
+
+/// The standings now: live until final, the stored result afterwards.
+#[instrument(level = "debug", skip_all, fields(contest = %def.id))]
+pub async fn standings(conn: &mut SqliteConnection, def: &ContestDef) -> Result<Vec<TeamStanding>, sqlx::Error> {
+    if let Some(row) = store::get(conn, &def.id).await?
+        && let Some(result) = row.result.as_deref()
+    {
+        return serde_json::from_str(result).map_err(|e| sqlx::Error::Decode(e.into()));
+    }
+    let rows = store::scores(conn, &def.id).await?;
+    let mut teams: Vec<(String, Vec<MemberScore>)> = def.teams.iter().map(|t| (t.name.clone(), Vec::new())).collect();
+    for (team, userid, name, points, stake) in rows {
+        let member = MemberScore { userid, name, points, stake: Fen(stake) };
+        match teams.iter_mut().find(|(n, _)| *n == team) {
+            Some((_, members)) => members.push(member),
+            None => teams.push((team, vec![member])),
+        }
+    }
+    Ok(contest::rank(teams))
+}
+
+/// Everyone's stakes plus the company's sponsorship.
+pub fn pool(def: &ContestDef, standings: &[TeamStanding]) -> Fen {
+    standings.iter().map(TeamStanding::stakes).sum::<Fen>() + def.sponsorship
+}
+
+/// How long until the cut-off, or where the contest stands after it.
+pub fn time_left(def: &ContestDef, row: Option<&ContestRow>, now: DateTime<Utc>) -> String {
+    if row.is_some_and(|r| r.state == ContestState::Final) {
+        return "已终审".into();
+    }
+    let left = def.cutoff_ms - now.timestamp_millis();
+    if left <= 0 {
+        return format!("已于 {} 截止，等待业绩审核组终审", format_ms(def.cutoff_ms));
+    }
+    let hours = left / 3_600_000;
+    let when = format_ms(def.cutoff_ms);
+    match (hours / 24, hours % 24) {
+        (0, 0) => format!("距截止不到 1 小时（{when}）"),
+        (0, h) => format!("距截止还有 {h} 小时（{when}）"),
+        (d, h) => format!("距截止还有 {d} 天 {h} 小时（{when}）"),
+    }
+}
+
+/// Finds a contest by id or name; without one, the contests that are under way (or,
+/// if none is, the latest that has started; none when no contest has started).
+pub fn find<'a>(defs: &'a [ContestDef], name: Option<&str>, now: DateTime<Utc>) -> Outcome<Vec<&'a ContestDef>> {
+    if defs.is_empty() {
+        return refuse("目前没有PK比赛。");
+    }
+    match name {
+        Some(name) => match defs.iter().find(|d| d.id.eq_ignore_ascii_case(name) || d.name == name) {
+            Some(def) => Ok(vec![def]),
+            None => {
+                let names: Vec<&str> = defs.iter().map(|d| d.name.as_str()).collect();
+                refuse(format!("没有比赛“{name}”。现有比赛：{}。", names.join("、")))
+            }
+        },
+        None => {
+            let now = now.timestamp_millis();
+            let running: Vec<&ContestDef> = defs.iter().filter(|d| d.start_ms <= now && now < d.cutoff_ms).collect();
+            if running.is_empty() {
+                Ok(defs.iter().filter(|d| d.start_ms <= now).max_by_key(|d| d.cutoff_ms).into_iter().collect())
+            } else {
+                Ok(running)
+            }
+        }
+    }
+}
+
+/// One contest's standings as of now.
+pub struct Board<'a> {
+    pub def: &'a ContestDef,
+    pub row: Option<ContestRow>,
+    pub standings: Vec<TeamStanding>,
+    pub pool: Fen,
+}
+
+/// `排行 [比赛]`: the standings of the named contest, or of those under way.
+pub async fn boards<'a>(ctx: &Ctx<'a>, conn: &mut SqliteConnection, name: Option<&str>) -> Outcome<Vec<Board<'a>>> {
+    ctx.authorize(Operation::Standings)?;
+    let chosen = find(&ctx.settings.contests, name, ctx.now)?;
+    if chosen.is_empty() {
+        return refuse("PK比赛还没有开始。");
+    }
+    let mut boards = Vec::new();
+    for def in chosen {
+        let row = store::get(conn, &def.id).await?;
+        let standings = standings(conn, def).await?;
+        let pool = pool(def, &standings);
+        boards.push(Board { def, row, standings, pool });
+    }
+    Ok(boards)
+}
+
+/// The receiving departments of what a contest scores: their people are grouped by
+/// admins and cannot pick a team themselves.
+fn scoring_departments(def: &ContestDef) -> Vec<DeptKind> {
+    let mut kinds: Vec<_> = def.kinds.iter().map(|k| k.receiving_dept()).collect();
+    kinds.dedup();
+    kinds
+}
+
+/// The contest a team name (and optionally a contest name) points at.
+fn contest_of_team<'a>(ctx: &Ctx<'a>, team: &str, contest: Option<&str>) -> Outcome<&'a ContestDef> {
+    let defs = &ctx.settings.contests;
+    let now = ctx.now_ms();
+    let def = match contest {
+        Some(name) => find(defs, Some(name), ctx.now)?.remove(0),
+        None => {
+            let with_team: Vec<&ContestDef> = defs.iter().filter(|d| d.team(team).is_some()).collect();
+            let open: Vec<&ContestDef> = with_team.iter().copied().filter(|d| now < d.cutoff_ms).collect();
+            match (with_team.len(), open.len()) {
+                (0, _) => return refuse(format!("没有比赛有队伍“{team}”。")),
+                (1, _) => with_team[0],
+                (_, 1) => open[0],
+                _ => return refuse("有多个比赛有这支队伍，请写明 比赛=…。"),
+            }
+        }
+    };
+    if def.team(team).is_none() {
+        let teams: Vec<&str> = def.teams.iter().map(|t| t.name.as_str()).collect();
+        return refuse(format!("「{}」没有队伍“{team}”。可选：{}。", def.name, teams.join("、")));
+    }
+    Ok(def)
+}
+
+/// `加入PK 队伍 [比赛]`: the actor joins a team (people outside the scoring departments).
+pub async fn join(ctx: &Ctx<'_>, conn: &mut SqliteConnection, team: &str, contest: Option<&str>) -> Outcome {
+    let person = ctx.authorize(Operation::Join)?.clone();
+    let def = contest_of_team(ctx, team, contest)?;
+    ensure_open(ctx, conn, def).await?;
+    add(ctx, conn, def, team, &person, "join").await
+}
+
+/// `分配 人员 队伍 [比赛]`: an admin puts someone in a team.
+pub async fn assign(
+    ctx: &Ctx<'_>,
+    conn: &mut SqliteConnection,
+    person: &str,
+    team: &str,
+    contest: Option<&str>,
+) -> Outcome {
+    ctx.authorize(Operation::Assign)?;
+    let def = contest_of_team(ctx, team, contest)?;
+    ensure_open(ctx, conn, def).await?;
+    let person = only_person(conn, person).await?;
+    add(ctx, conn, def, team, &person, "assign").await
+}
+
+/// Teams change only while the contest is open.
+async fn ensure_open(ctx: &Ctx<'_>, conn: &mut SqliteConnection, def: &ContestDef) -> Outcome<()> {
+    if ctx.now_ms() >= def.cutoff_ms || store::get(conn, &def.id).await?.is_some_and(|r| r.state != ContestState::Open)
+    {
+        return refuse(format!("「{}」已截止，不能再加入。", def.name));
+    }
+    Ok(())
+}
+
+async fn add(
+    ctx: &Ctx<'_>,
+    conn: &mut SqliteConnection,
+    def: &ContestDef,
+    team: &str,
+    person: &Person,
+    source: &'static str,
+) -> Outcome {
+    let assign = source == "assign";
+    let now = ctx.now_ms();
+    if !assign && scoring_departments(def).contains(&person.kind) {
+        return refuse(format!("{}成员的PK分组由管理员安排，请联系管理员。", person.kind.label()));
+    }
+    if let Some(m) = store::membership(conn, &def.id, &person.userid).await? {
+        return refuse(format!("{}已在「{}」的{}，每人只能加入一支队伍。", person.name, def.name, m.team));
+    }
+    let Some(stake) = ctx.settings.stakes.for_level(person.level) else {
+        return refuse(format!("{}级暂不参加PK（未设置PK金）。", person.level.label()));
+    };
+    let member =
+        NewMember { contest: &def.id, userid: &person.userid, team, stake_fen: stake.0, joined_at: now, source };
+    store::add_member(conn, &member).await?;
+    let event = NewEvent::new(ctx.actor_id(), "contest", &def.id, if assign { "assigned" } else { "joined" })
+        .to(team)
+        .data(serde_json::json!({ "userid": person.userid, "stake": stake }));
+    events::append(conn, now, event).await?;
+    let how = format!("「{}」{team}，PK金 {stake} 元（{}级），自加入起的业绩计入本队", def.name, person.level.label());
+    if assign {
+        ctx.notify(conn, &[&person.userid], &format!("管理员已将您分配到{how}。")).await?;
+        Ok(format!("已将{}分配到{how}。", person.name))
+    } else {
+        Ok(format!("已加入{how}。请按要求缴纳PK金。"))
+    }
+}
+
+/// The one active person with this name or userid.
+async fn only_person(conn: &mut SqliteConnection, name: &str) -> Outcome<Person> {
+    let mut found = directory::find_by_name(conn, name).await?;
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => refuse(format!("通讯录中没有“{name}”。")),
+        _ => {
+            let ids: Vec<String> = found.iter().map(|p| p.userid.clone()).collect();
+            refuse(format!("“{name}”有重名，请写账号：{}。", ids.join("、")))
+        }
+    }
+}
+
+/// Which finalised contests a record change does not affect, for the audit group's answer.
+pub async fn final_note(conn: &mut SqliteConnection, settings: &Settings, record: i64) -> Result<String, sqlx::Error> {
+    let finals = store::final_contests_of(conn, record).await?;
+    let names: Vec<&str> =
+        settings.contests.iter().filter(|d| finals.contains(&d.id)).map(|d| d.name.as_str()).collect();
+    Ok(if names.is_empty() {
+        String::new()
+    } else {
+        format!("\n注意：该记录属于已终审的比赛「{}」，比赛结果不变。", names.join("、"))
+    })
+}
