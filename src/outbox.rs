@@ -9,7 +9,7 @@ use crate::clock::Clock;
 use crate::config::OutboxSettings;
 use crate::metrics::{DeliveryLabel, Metrics};
 use crate::store::Db;
-use crate::store::outbox::{self, Api, Pending, RESPONSE_CODE_REF};
+use crate::store::outbox::{self, Api, Pending, RESPONSE_CODE_REF, Status};
 use crate::wecom::client::{ApiError, WecomClient};
 use crate::wecom::message::check_duplicates;
 use std::sync::Arc;
@@ -186,9 +186,7 @@ impl OutboxWorker {
         };
         let found = outbox::referenced(&self.db, &reference).await.map_err(|e| ApiError::retryable(e.to_string()))?;
         match found {
-            Some((status, _)) if status == "pending" => {
-                Err(ApiError::retryable(format!("{reference} not delivered yet")))
-            }
+            Some((Status::Pending, _)) => Err(ApiError::retryable(format!("{reference} not delivered yet"))),
             Some((_, Some(response))) if response["response_code"].is_string() => {
                 payload["response_code"] = response["response_code"].clone();
                 if let Some(map) = payload.as_object_mut() {

@@ -8,7 +8,7 @@ use crate::domain::money::Fen;
 use crate::domain::org::{DeptKind, Level};
 use crate::service::access::Operation;
 use crate::service::{Ctx, Outcome, refuse};
-use crate::store::contests::{self as store, ContestRow, NewMember};
+use crate::store::contests::{self as store, ContestRow, MemberSource, NewMember};
 use crate::store::directory::{self, Person};
 use crate::store::events::{self, NewEvent};
 use chrono::{DateTime, Utc};
@@ -41,7 +41,7 @@ pub async fn sync_all(conn: &mut SqliteConnection, settings: &Settings, now_ms: 
                 if !open {
                     // New people in a department team's department are expected; a
                     // name added to a member list after the cut-off is a mistake.
-                    if source == "config" {
+                    if source == MemberSource::Config {
                         tracing::warn!(contest = %def.id, userid, team = %team.name,
                             "contest is past its cut-off: configured member not added");
                     }
@@ -68,9 +68,9 @@ async fn team_people(
     conn: &mut SqliteConnection,
     def: &ContestDef,
     team: &TeamDef,
-) -> Result<(Vec<(String, Level)>, &'static str), sqlx::Error> {
+) -> Result<(Vec<(String, Level)>, MemberSource), sqlx::Error> {
     if let Some(dept) = team.department {
-        return Ok((store::department_people(conn, dept).await?, "department"));
+        return Ok((store::department_people(conn, dept).await?, MemberSource::Department));
     }
     let mut people = Vec::new();
     for userid in &team.members {
@@ -79,7 +79,7 @@ async fn team_people(
             None => tracing::warn!(contest = %def.id, userid, "contest member not in the directory (yet)"),
         }
     }
-    Ok((people, "config"))
+    Ok((people, MemberSource::Config))
 }
 
 /// The standings now: live until final, the stored result afterwards.
@@ -213,7 +213,7 @@ pub async fn join(ctx: &Ctx<'_>, conn: &mut SqliteConnection, team: &str, contes
     let person = ctx.authorize(Operation::Join)?.clone();
     let def = contest_of_team(ctx, team, contest)?;
     ensure_open(ctx, conn, def).await?;
-    add(ctx, conn, def, team, &person, "join").await
+    add(ctx, conn, def, team, &person, MemberSource::Join).await
 }
 
 /// `分配 人员 队伍 [比赛]`: an admin puts someone in a team.
@@ -228,7 +228,7 @@ pub async fn assign(
     let def = contest_of_team(ctx, team, contest)?;
     ensure_open(ctx, conn, def).await?;
     let person = only_person(conn, person).await?;
-    add(ctx, conn, def, team, &person, "assign").await
+    add(ctx, conn, def, team, &person, MemberSource::Assign).await
 }
 
 /// Teams change only while the contest is open.
@@ -246,9 +246,9 @@ async fn add(
     def: &ContestDef,
     team: &str,
     person: &Person,
-    source: &'static str,
+    source: MemberSource,
 ) -> Outcome {
-    let assign = source == "assign";
+    let assign = source == MemberSource::Assign;
     let now = ctx.now_ms();
     if !assign && scoring_departments(def).contains(&person.kind) {
         return refuse(format!("{}成员的PK分组由管理员安排，请联系管理员。", person.kind.label()));

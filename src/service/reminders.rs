@@ -8,7 +8,7 @@ use crate::domain::org::DeptKind;
 use crate::service::{Ctx, Outcome};
 use crate::store::directory::{self, Person};
 use crate::store::events::{self, NewEvent};
-use crate::store::records::{self, Record};
+use crate::store::records::{self, Record, Stage};
 use sqlx::SqliteConnection;
 use std::collections::BTreeMap;
 use tracing::instrument;
@@ -18,9 +18,9 @@ use tracing::instrument;
 pub async fn chase(ctx: &Ctx<'_>, conn: &mut SqliteConnection) -> Outcome<(usize, usize)> {
     let settings = &ctx.settings.reminders;
     let now = ctx.now_ms();
-    let due = records::undecided_since(conn, now - hours(settings.first_after_hours), "remind").await?;
+    let due = records::undecided_since(conn, now - hours(settings.first_after_hours), Stage::Remind).await?;
     let reminded = remind(ctx, conn, &due).await?;
-    let late = records::undecided_since(conn, now - hours(settings.escalate_after_hours), "escalate").await?;
+    let late = records::undecided_since(conn, now - hours(settings.escalate_after_hours), Stage::Escalate).await?;
     let escalated = escalate(ctx, conn, &late).await?;
     Ok((reminded, escalated))
 }
@@ -57,7 +57,7 @@ async fn remind(ctx: &Ctx<'_>, conn: &mut SqliteConnection, due: &[Record]) -> O
         for userid in to {
             digests.entry(userid).or_default().push(r);
         }
-        mark(ctx, conn, r, "remind").await?;
+        mark(ctx, conn, r, Stage::Remind).await?;
         reminded += 1;
     }
     let hours = ctx.settings.reminders.first_after_hours;
@@ -84,7 +84,7 @@ async fn escalate(ctx: &Ctx<'_>, conn: &mut SqliteConnection, late: &[Record]) -
         return Ok(0);
     }
     for r in late {
-        mark(ctx, conn, r, "escalate").await?;
+        mark(ctx, conn, r, Stage::Escalate).await?;
     }
     let lines: Vec<String> = late.iter().map(line).collect();
     let text = format!(
@@ -96,10 +96,13 @@ async fn escalate(ctx: &Ctx<'_>, conn: &mut SqliteConnection, late: &[Record]) -
     Ok(late.len())
 }
 
-async fn mark(ctx: &Ctx<'_>, conn: &mut SqliteConnection, r: &Record, stage: &'static str) -> Outcome<()> {
+async fn mark(ctx: &Ctx<'_>, conn: &mut SqliteConnection, r: &Record, stage: Stage) -> Outcome<()> {
     let now = ctx.now_ms();
     records::mark_reminded(conn, r.id, stage, now).await?;
-    let action = if stage == "remind" { "reminded" } else { "escalated" };
+    let action = match stage {
+        Stage::Remind => "reminded",
+        Stage::Escalate => "escalated",
+    };
     events::append(conn, now, NewEvent::record(ctx.actor_id(), r.id, action)).await?;
     Ok(())
 }

@@ -72,12 +72,42 @@ pub async fn rebuild_scores(conn: &mut SqliteConnection, contest: &str) -> Resul
     Ok(())
 }
 
+/// How someone came to be in a team.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberSource {
+    /// Named in the team's configured member list.
+    Config,
+    /// In the team's configured department.
+    Department,
+    /// `加入PK`.
+    Join,
+    /// `分配` by an admin.
+    Assign,
+}
+
+impl MemberSource {
+    pub fn code(self) -> &'static str {
+        match self {
+            MemberSource::Config => "config",
+            MemberSource::Department => "department",
+            MemberSource::Join => "join",
+            MemberSource::Assign => "assign",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<MemberSource> {
+        [MemberSource::Config, MemberSource::Department, MemberSource::Join, MemberSource::Assign]
+            .into_iter()
+            .find(|s| s.code() == code)
+    }
+}
+
 /// A person's team in a contest.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Membership {
     pub team: String,
     pub stake_fen: i64,
-    pub source: String,
+    pub source: MemberSource,
 }
 
 pub async fn membership(
@@ -99,7 +129,7 @@ pub struct NewMember<'a> {
     pub team: &'a str,
     pub stake_fen: i64,
     pub joined_at: i64,
-    pub source: &'a str,
+    pub source: MemberSource,
 }
 
 /// Adds a member (one team per contest: a second team fails on the primary key) with

@@ -46,6 +46,29 @@ impl std::fmt::Display for Api {
     }
 }
 
+/// Where a queued message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Pending,
+    Delivered,
+    /// Given up (a permanent error, or retried past `outbox.give_up_after_secs`).
+    Failed,
+}
+
+impl Status {
+    pub fn code(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Delivered => "delivered",
+            Status::Failed => "failed",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Status> {
+        [Status::Pending, Status::Delivered, Status::Failed].into_iter().find(|s| s.code() == code)
+    }
+}
+
 /// An outbox payload key of a card update: take `response_code` from the delivered
 /// message with this reference (the card's send).
 pub const RESPONSE_CODE_REF: &str = "response_code_ref";
@@ -162,8 +185,8 @@ pub async fn since(db: &Db, id: i64) -> Result<Vec<(Api, String)>, sqlx::Error> 
 }
 
 /// The status and WeCom response of the latest message with this reference.
-pub async fn referenced(db: &Db, reference: &str) -> Result<Option<(String, Option<Value>)>, sqlx::Error> {
-    let row: Option<(String, Option<String>)> =
+pub async fn referenced(db: &Db, reference: &str) -> Result<Option<(Status, Option<Value>)>, sqlx::Error> {
+    let row: Option<(Status, Option<String>)> =
         sqlx::query_as("SELECT status, response FROM outbox WHERE ref = ? ORDER BY id DESC LIMIT 1")
             .bind(reference)
             .fetch_optional(db.reader())

@@ -482,6 +482,26 @@ pub async fn set_base_for(conn: &mut SqliteConnection, placement: i64, channel_r
     recount_around(conn, placement).await
 }
 
+/// The reminders a record gets: once to its confirmers, once to the audit group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Remind,
+    Escalate,
+}
+
+impl Stage {
+    pub fn code(self) -> &'static str {
+        match self {
+            Stage::Remind => "remind",
+            Stage::Escalate => "escalate",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Stage> {
+        [Stage::Remind, Stage::Escalate].into_iter().find(|s| s.code() == code)
+    }
+}
+
 /// Placements onboarded on or before `due_onboard_date` (ISO date) that have had no
 /// day-3 card yet.
 pub async fn placements_due(conn: &mut SqliteConnection, due_onboard_date: &str) -> Result<Vec<Record>, sqlx::Error> {
@@ -500,7 +520,7 @@ pub async fn placements_due(conn: &mut SqliteConnection, due_onboard_date: &str)
 pub async fn undecided_since(
     conn: &mut SqliteConnection,
     since_ms: i64,
-    stage: &str,
+    stage: Stage,
 ) -> Result<Vec<Record>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT_RECORD} WHERE NOT EXISTS (SELECT 1 FROM reminders m WHERE m.record_id = r.id AND m.stage = ?)
@@ -519,7 +539,7 @@ pub async fn undecided_since(
 pub async fn mark_reminded(
     conn: &mut SqliteConnection,
     record_id: i64,
-    stage: &str,
+    stage: Stage,
     at_ms: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO reminders (record_id, stage, sent_at) VALUES (?, ?, ?)")

@@ -6,8 +6,9 @@ use crate::domain::kind::RecordKind;
 use crate::domain::org::{DeptKind, Level};
 use crate::domain::record::{LeadStages, Mode, RecordState};
 use crate::store::cards::Purpose;
-use crate::store::outbox::Api;
-use crate::store::records::{Family, Origin};
+use crate::store::contests::MemberSource;
+use crate::store::outbox::{Api, Status};
+use crate::store::records::{Family, Origin, Stage};
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::{Database, Decode, Encode, Type};
@@ -81,6 +82,9 @@ coded! {
     Purpose => "card purpose", code, parse;
     Family => "subject family", code, parse;
     Origin => "subject origin", code, parse;
+    Status => "outbox status", code, parse;
+    MemberSource => "member source", code, parse;
+    Stage => "reminder stage", code, parse;
 }
 
 #[cfg(test)]

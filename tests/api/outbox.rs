@@ -194,7 +194,7 @@ async fn outbox_entries_keep_wecoms_response_for_later_steps() {
     app.state.outbox_wake.notify_one();
     eventually("delivery", || async { delivered(&app).await == 1 }).await;
     let (status, response) = outbox::referenced(&app.state.db, "card:7").await.unwrap().expect("stored");
-    assert_eq!(status, "delivered");
+    assert_eq!(status, outbox::Status::Delivered);
     assert!(response.unwrap()["response_code"].as_str().unwrap().starts_with("RC"));
 }
 
