@@ -137,8 +137,10 @@ async fn a_permanent_error_is_given_up_and_visible() {
     let app = TestApp::spawn().await;
     fail_sends(&app, 81013, 1).await;
     queue_text(&app, "nobody", "你好").await;
-    eventually("give up", || async { app.count("SELECT COUNT(*) FROM outbox WHERE status = 'failed'").await == 1 })
-        .await;
+    // The failure is counted after it is recorded: wait for the count, then both hold.
+    let permanent = r#"leadboard_outbox_delivery_failures_total{api="message/send",kind="permanent"}"#;
+    eventually("give up", || async { metric(&app.metrics().await, permanent) == 1.0 }).await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox WHERE status = 'failed'").await, 1);
     let error: String =
         sqlx::query_scalar("SELECT last_error FROM outbox").fetch_one(app.state.db.reader()).await.unwrap();
     assert!(error.contains("81013"), "{error}");
