@@ -46,7 +46,7 @@ fn normalise(text: &str) -> String {
     let mut rest = text;
     while let Some(at) = rest.find("lb-") {
         out.push_str(&rest[..at]);
-        let end = rest[at..].find(|c: char| c == '"' || c == '\\').map_or(rest.len(), |e| at + e);
+        let end = rest[at..].find(['"', '\\']).map_or(rest.len(), |e| at + e);
         let id = &rest[at..end];
         out.push_str(id.rsplit_once('-').map_or(id, |(head, _)| head));
         rest = &rest[end..];
