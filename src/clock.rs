@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-/// The programme's time zone: every date and time is Asia/Shanghai (SPEC preamble).
+/// The programme's time zone: every date and time people see or type is Asia/Shanghai.
 pub const TZ: Tz = chrono_tz::Asia::Shanghai;
 
 pub trait Clock: Send + Sync + std::fmt::Debug {

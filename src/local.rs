@@ -1,4 +1,4 @@
-//! Local mode (SPEC §9): no configuration file, SQLite and generated secrets under
+//! Local mode (no WeCom account needed): no configuration file, SQLite and generated secrets under
 //! `./data`, the demo organisation from `deploy/local.toml`, the WeCom API simulated.
 
 use crate::config::{ConfigErrors, Settings, Source};

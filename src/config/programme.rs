@@ -22,7 +22,7 @@ pub struct ProgrammeSettings {
     pub referral_end: Option<NaiveDate>,
 }
 
-/// Points per kind (SPEC §2) and how client stages add up.
+/// Points per record kind (defaults: C 1, B 5, A 30) and how client stages add up.
 #[derive(Debug, Deserialize)]
 #[serde(default)]
 pub struct PointsSettings {
@@ -68,7 +68,8 @@ impl PointsSettings {
     }
 }
 
-/// PK stake per level, in yuan (SPEC §6). A level without a stake cannot join a contest.
+/// PK stake per level, in yuan (defaults: staff 100, supervisor 200, manager 300,
+/// director 500). A level without a stake cannot join a contest.
 #[derive(Debug, Deserialize)]
 #[serde(default)]
 pub struct StakesSettings {
@@ -114,7 +115,7 @@ pub struct ChannelsSettings {
     pub existing: Vec<String>,
 }
 
-/// When undecided handoffs are chased (SPEC §3).
+/// When undecided handoffs are chased: confirmers are reminded, then the audit group told.
 #[derive(Debug, Deserialize)]
 #[serde(default)]
 pub struct ReminderSettings {

@@ -4,7 +4,7 @@ use super::Settings;
 use serde::Deserialize;
 use std::str::FromStr;
 
-/// Cron expressions with a seconds field, evaluated in Asia/Shanghai (SPEC §7).
+/// Cron expressions with a seconds field, evaluated in Asia/Shanghai, one per job.
 #[derive(Debug, Deserialize)]
 #[serde(default)]
 pub struct ScheduleSettings {

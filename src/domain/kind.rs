@@ -1,4 +1,5 @@
-//! The kinds of achievement the programme counts (SPEC §2).
+//! The kinds of achievement the programme counts (有效业绩), their labels and who
+//! confirms them.
 
 use crate::domain::org::DeptKind;
 use serde::Deserialize;

@@ -2,7 +2,8 @@
 
 use serde::Deserialize;
 
-/// What a department is for in the programme (SPEC §1).
+/// What a department is for in the programme: receiving clients (CS), receiving
+/// channels and placements (TR), or neither.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeptKind {
@@ -41,7 +42,7 @@ impl DeptKind {
     }
 }
 
-/// A person's level, which sets the PK stake (SPEC §1, §6).
+/// A person's level, which sets the PK stake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {

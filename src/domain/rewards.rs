@@ -309,7 +309,7 @@ fn totals(
     people.into_values().collect()
 }
 
-/// What a record earns, per the seed's matrix.
+/// What a record earns, per the programme's matrix of kind, department and mode.
 fn dues(rules: &RewardRules, r: &RecordFacts) -> Vec<Due> {
     let reporter = &r.reporter;
     let due = |payee: &Payee, rule: String, amount: Fen, gate: Option<DeptKind>| Due {

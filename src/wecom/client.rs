@@ -1,8 +1,9 @@
-//! The WeCom server API client (PROTOCOL.md §6–§7): one cached access token shared by
+//! The WeCom server API client (`gettoken`, then calls with `access_token`, answers
+//! carrying `errcode`/`errmsg`): one cached access token shared by
 //! every task, fetched single-flight and refreshed once when WeCom says it is invalid.
 //! A refused gettoken (wrong secret, untrusted IP, rate limit) is remembered for a
 //! cool-down during which nobody asks again: repeated wrong secrets can get the
-//! server's IP blocked (PROTOCOL.md §6.1).
+//! server's IP blocked by WeCom.
 
 use crate::clock::{Clock, SystemClock};
 use serde_json::Value;
@@ -162,6 +163,7 @@ impl WecomClient {
     }
 
     /// POSTs JSON to `/cgi-bin/{api}` with the access token.
+    #[tracing::instrument(level = "debug", skip(self, body))]
     pub async fn post(&self, api: &str, body: &Value) -> Result<Value, ApiError> {
         self.with_token(|token| {
             let request =
@@ -172,6 +174,7 @@ impl WecomClient {
     }
 
     /// GETs `/cgi-bin/{api}` with the access token and query parameters.
+    #[tracing::instrument(level = "debug", skip(self, query))]
     pub async fn get(&self, api: &str, query: &[(&str, String)]) -> Result<Value, ApiError> {
         self.with_token(|token| {
             let request =
@@ -182,6 +185,7 @@ impl WecomClient {
     }
 
     /// Posts to a group robot webhook; the key is the credential, no token involved.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn webhook(&self, key: &str, body: &Value) -> Result<Value, ApiError> {
         let response = self
             .http
@@ -196,6 +200,7 @@ impl WecomClient {
     }
 
     /// Uploads a temporary file (`media/upload`), returning its media id.
+    #[tracing::instrument(level = "debug", skip(self, bytes), fields(size = bytes.len()))]
     pub async fn upload_media(&self, kind: &str, file_name: &str, bytes: Vec<u8>) -> Result<String, ApiError> {
         let value = self
             .with_token(|token| {
@@ -237,6 +242,7 @@ impl WecomClient {
     /// The cached token, fetching one if there is none or it is due for refresh. The
     /// lock is held while fetching, so concurrent callers wait for one fetch; after a
     /// refusal, callers are answered from memory until the cool-down ends.
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn token(&self) -> Result<String, ApiError> {
         let mut state = self.token.lock().await;
         let now = self.clock.now_ms();

@@ -1,4 +1,6 @@
-//! Reading the company's contacts through the app's own API access (PROTOCOL.md §6.6).
+//! Reading the company's contacts through the app's own API access: the departments
+//! (`department/simplelist`, named by `department/list`) and the members of each
+//! (`user/simplelist`) within the app's visibility.
 //!
 //! What this relies on, with an ordinary self-built app secret:
 //! - `department/simplelist` without `id` returns every department inside the app's
@@ -69,6 +71,7 @@ struct Member {
 }
 
 /// Everything the app can see: departments (named), then each department's members.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn fetch(client: &WecomClient) -> Result<Contacts, FetchError> {
     let tree: SimpleDepartments = call(client, "department/simplelist", &[]).await?;
     let named: NamedDepartments = call(client, "department/list", &[]).await?;
