@@ -1,6 +1,7 @@
 //! Inbound deduplication: one row per callback key, with the answer a retry gets.
 
 use sqlx::SqliteConnection;
+use tracing::instrument;
 
 /// The stored answer to a callback.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,6 +12,7 @@ pub enum StoredReply {
 }
 
 /// The answer already given to this key, if the callback was seen before.
+#[instrument(level = "debug", skip(conn))]
 pub async fn find(conn: &mut SqliteConnection, key: &str) -> Result<Option<StoredReply>, sqlx::Error> {
     let row: Option<(Option<String>, Option<String>)> =
         sqlx::query_as("SELECT reply_kind, reply FROM inbox WHERE dedup_key = ?")
@@ -24,6 +26,7 @@ pub async fn find(conn: &mut SqliteConnection, key: &str) -> Result<Option<Store
 }
 
 /// Records a processed callback and its answer (in the transaction of its effects).
+#[instrument(level = "debug", skip(conn, reply))]
 pub async fn insert(
     conn: &mut SqliteConnection,
     key: &str,

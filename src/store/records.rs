@@ -205,6 +205,7 @@ pub struct Claim {
 const SELECT_CLAIM: &str = "SELECT r.id AS record_id, r.reporter, p.name AS reporter_name, r.occurred_at, r.state
      FROM records r JOIN people p ON p.userid = r.reporter";
 
+#[instrument(level = "debug", skip(conn))]
 pub async fn live_claim(
     conn: &mut SqliteConnection,
     subject_id: i64,
@@ -251,6 +252,7 @@ pub struct Summary {
 
 /// A reporter's records that occurred in `[from_ms, to_ms)`, oldest first, with whether
 /// each counts now.
+#[instrument(level = "debug", skip(conn))]
 pub async fn reported_between(
     conn: &mut SqliteConnection,
     reporter: &str,
@@ -340,12 +342,14 @@ const SELECT_RECORD: &str = "SELECT r.id, r.kind, r.mode, r.reporter, p.name AS 
      LEFT JOIN people d ON d.userid = r.decided_by
      LEFT JOIN people v ON v.userid = r.voided_by";
 
+#[instrument(level = "debug", skip(conn))]
 pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<Option<Record>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_RECORD} WHERE r.id = ?"))).bind(id).fetch_optional(conn).await
 }
 
 /// Moves a record from `from` to `to` if it is still in `from` (compare-and-set: of two
 /// deciders, exactly one succeeds). Returns whether it moved.
+#[instrument(level = "debug", skip(conn))]
 pub async fn transition(
     conn: &mut SqliteConnection,
     id: i64,
@@ -392,6 +396,7 @@ async fn recount_around(conn: &mut SqliteConnection, id: i64) -> Result<(), sqlx
 
 /// Voids a record (remembering its state and decision for a restore); false if already
 /// voided.
+#[instrument(level = "debug", skip(conn))]
 pub async fn void(
     conn: &mut SqliteConnection,
     id: i64,
@@ -419,6 +424,7 @@ pub async fn void(
 /// Restores a voided record to the state (and decision) it had; the restore itself is
 /// in the event log. Fails with a unique violation when its client or channel has since
 /// been claimed again.
+#[instrument(level = "debug", skip(conn))]
 pub async fn restore(conn: &mut SqliteConnection, id: i64) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE records SET state = voided_from, voided_from = NULL, voided_by = NULL, voided_at = NULL,
