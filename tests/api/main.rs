@@ -5,6 +5,7 @@ mod backup;
 mod callback;
 mod config;
 mod confirmation;
+mod connections;
 mod contests;
 mod crypto;
 mod directory_sync;
