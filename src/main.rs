@@ -69,7 +69,7 @@ enum JobsCommand {
     List,
     /// Run one job now against the configured database.
     Run {
-        /// daily_leaderboard, onjob_check, reminders, contest_cutoff or directory_sync.
+        /// daily_leaderboard, onjob_check, reminders, contest_cutoff, directory_sync or inbox_prune.
         name: String,
     },
 }

@@ -35,6 +35,9 @@ pub struct ServerSettings {
     /// Plain-text HTTP/2 (h2c). Off: WeCom and the reverse proxy speak HTTP/1.1, and
     /// an HTTP/2 preface is refused.
     pub h2c: bool,
+    /// Inbox rows (the keys that make each callback's effect happen once) are kept this
+    /// many days, then pruned by the `inbox_prune` job. WeCom retries within seconds.
+    pub inbox_retention_days: u64,
 }
 
 impl Default for ServerSettings {
@@ -50,6 +53,7 @@ impl Default for ServerSettings {
             idle_timeout_secs: 75,
             max_connections: 1024,
             h2c: false,
+            inbox_retention_days: 3,
         }
     }
 }
@@ -113,6 +117,12 @@ impl Settings {
         }
         if self.server.max_connections < 16 {
             problems.push(format!("server.max_connections 至少为 16：{}", self.server.max_connections));
+        }
+        if !(1..=3650).contains(&self.server.inbox_retention_days) {
+            problems.push(format!(
+                "server.inbox_retention_days 必须在 1 到 3650 之间（企业微信会在几秒内重试回调）：{}",
+                self.server.inbox_retention_days
+            ));
         }
         if !self.database.url.starts_with("sqlite:") {
             problems.push(format!("database.url 必须以 sqlite: 开头：{}", self.database.url));

@@ -11,6 +11,7 @@ mod crypto;
 mod directory_sync;
 mod entry_points;
 mod helpers;
+mod inbox;
 mod interop;
 mod layering;
 mod local_mode;
