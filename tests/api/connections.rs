@@ -219,3 +219,31 @@ async fn a_truncated_body_is_counted_as_truncated() {
     assert_eq!(app.count("SELECT COUNT(*) FROM inbox").await, 0);
     answers(&app).await;
 }
+
+/// A request header far larger than any callback's is refused, not buffered.
+#[tokio::test]
+async fn an_oversized_request_header_is_refused() {
+    let app = TestApp::spawn().await;
+    let mut stream = connect(app.addr).await;
+    let head = format!("GET /healthz HTTP/1.1\r\nHost: leadboard\r\nX-Padding: {}\r\n\r\n", "x".repeat(64 * 1024));
+    let _ = stream.write_all(head.as_bytes()).await;
+    let answer = closed_within(&mut stream, SLACK, "an oversized header").await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 431"), "{answer}");
+    answers(&app).await;
+}
+
+/// Stopping closes connections that wait for a request at once: held half headers do
+/// not keep the service from stopping cleanly.
+#[tokio::test]
+async fn held_connections_do_not_delay_a_stop() {
+    let app = TestApp::builder().server("header_read_timeout_secs = 60\nshutdown_grace_secs = 5").spawn().await;
+    let mut held = half_headers(app.addr, 10).await;
+    answers(&app).await;
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(4), app.stop()).await.expect("stopped before the grace period ended");
+    assert!(started.elapsed() < Duration::from_secs(4));
+    for stream in &mut held {
+        closed_within(stream, SLACK, "a held connection at shutdown").await;
+    }
+}
