@@ -29,6 +29,7 @@ pub enum Value {
     Mode(Mode),
     Month(Month),
     CreditCode(CreditCode),
+    Number(u32),
 }
 
 /// A command with every field checked, and its typed arguments.
@@ -70,6 +71,7 @@ pub fn display(value: &Value) -> String {
         Value::Mode(m) => m.label().to_owned(),
         Value::Month(m) => m.to_string(),
         Value::CreditCode(c) => c.as_str().to_owned(),
+        Value::Number(n) => n.to_string(),
     }
 }
 
@@ -85,6 +87,8 @@ pub enum Problem {
     BadMode,
     BadMonth,
     BadCreditCode,
+    BadNumber,
+    NotAChoice(&'static [&'static str]),
 }
 
 impl fmt::Display for Problem {
@@ -99,6 +103,8 @@ impl fmt::Display for Problem {
             Problem::BadMode => f.write_str("只能是“直接”或“转接”"),
             Problem::BadMonth => f.write_str("不是有效月份（例如 2023-07）"),
             Problem::BadCreditCode => f.write_str("不是有效的统一社会信用代码（18位，校验位不符）"),
+            Problem::BadNumber => f.write_str("须是正整数（例如 2）"),
+            Problem::NotAChoice(words) => write!(f, "只能是“{}”", words.join("”或“")),
         }
     }
 }
@@ -305,7 +311,7 @@ fn fill_positional(
     if rest.is_empty() { Ok(()) } else { Err(ParseError::Unexpected { spec, text: rest.chars().take(30).collect() }) }
 }
 
-fn read_value(ty: FieldType, value: &str, today: NaiveDate) -> Result<Value, Problem> {
+pub fn read_value(ty: FieldType, value: &str, today: NaiveDate) -> Result<Value, Problem> {
     Ok(match ty {
         FieldType::Name => Value::Text(BoundedText::parse(value, NAME_MAX).map_err(Problem::Text)?),
         FieldType::Note => Value::Text(BoundedText::parse(value, NOTE_MAX).map_err(Problem::Text)?),
@@ -320,6 +326,13 @@ fn read_value(ty: FieldType, value: &str, today: NaiveDate) -> Result<Value, Pro
         }),
         FieldType::Month => Value::Month(Month::parse(value).ok_or(Problem::BadMonth)?),
         FieldType::CreditCode => Value::CreditCode(CreditCode::parse(value).ok_or(Problem::BadCreditCode)?),
+        FieldType::Number => {
+            Value::Number(value.trim().parse().ok().filter(|n| *n > 0 && *n < 10_000).ok_or(Problem::BadNumber)?)
+        }
+        FieldType::Choice(words) => match words.iter().find(|w| **w == value.trim()) {
+            Some(word) => Value::Text(BoundedText::parse(word, NAME_MAX).map_err(Problem::Text)?),
+            None => return Err(Problem::NotAChoice(words)),
+        },
     })
 }
 

@@ -1,5 +1,5 @@
-//! Text as people type it on phones: full-width forms folded, names normalised for
-//! identity, bounded names and notes, unified social credit codes checked.
+//! Text as people type it on phones: full-width forms folded, bounded names and notes,
+//! unified social credit codes checked (a name's identity is in `names`).
 
 use std::fmt;
 
@@ -13,12 +13,6 @@ pub fn fold_width(text: &str) -> String {
             _ => c,
         })
         .collect()
-}
-
-/// The identity of a client or channel name: folded, trimmed, white space collapsed,
-/// case-folded. `ＡＢＣ  科技` and `abc 科技` are the same company.
-pub fn name_key(name: &str) -> String {
-    fold_width(name).split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
 }
 
 /// Why a piece of text was refused.
@@ -97,13 +91,6 @@ mod tests {
     fn full_width_forms_fold_to_half_width() {
         assert_eq!(fold_width("Ｃ类　公司＝ＡＢＣ，１２；＃３"), "C类 公司=ABC,12;#3");
         assert_eq!(fold_width("杭州（云帆）"), "杭州(云帆)");
-    }
-
-    #[test]
-    fn names_with_the_same_identity_share_a_key() {
-        assert_eq!(name_key("  ＡＢＣ  科技 "), name_key("abc 科技"));
-        assert_eq!(name_key("杭州云帆科技有限公司"), "杭州云帆科技有限公司");
-        assert_ne!(name_key("云帆"), name_key("云帆科技"));
     }
 
     #[test]
