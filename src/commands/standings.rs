@@ -27,7 +27,7 @@ fn standings_text(ctx: &Ctx<'_>, board: &Board<'_>) -> String {
 }
 
 /// How many records one page of `待审` shows (a phone screen's worth).
-const REVIEW_PAGE: usize = 10;
+const REVIEW_PAGE: usize = 8;
 
 /// `待审 [比赛] [页=N]`: counts first, then the records, grouped by contest and paged.
 pub async fn review(ctx: &Ctx<'_>, conn: &mut SqliteConnection, contest: Option<&str>, page: u32) -> Outcome {

@@ -6,6 +6,7 @@ mod callback;
 mod config;
 mod confirmation;
 mod contests;
+mod corrections;
 mod crypto;
 mod directory_sync;
 mod entry_points;
