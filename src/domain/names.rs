@@ -44,12 +44,17 @@ const LEGAL_FORMS: &[&str] = &[
     "GMBH",
 ];
 
+/// Legal forms that mean the same company form, and the one they are written as.
+const LEGAL_SYNONYMS: &[(&str, &str)] = &[("有限责任公司", "有限公司"), ("股份有限公司", "有限公司")];
+
 /// A region in brackets at the end, as in 某某(中国)有限公司.
 const BRACKETED_REGIONS: &[&str] = &["中国", "中国区", "上海", "北京", "亚太"];
 
 /// The core name: what first claim wins compares.
 pub fn core_name(name: &str) -> String {
-    let simplified = simplify(&cleaned(name));
+    // Legal forms that say the same are one form wherever they stand (某某有限责任公司
+    // (9号) and 某某有限公司(9号)); at the end they are dropped below.
+    let simplified = LEGAL_SYNONYMS.iter().fold(simplify(&cleaned(name)), |s, (from, to)| s.replace(from, to));
     // Tokens: (character, whether it is punctuation); white space is gone already.
     let mut tokens: Vec<(char, bool)> =
         simplified.chars().map(|c| (c, c.general_category_group() == GeneralCategoryGroup::Punctuation)).collect();

@@ -10,6 +10,7 @@ mod corrections;
 mod crypto;
 mod directory_sync;
 mod entry_points;
+mod first_claim;
 mod helpers;
 mod interop;
 mod layering;
