@@ -103,7 +103,10 @@ impl Settings {
                 }
                 (Figment::from(Toml::file_exact(path)), false)
             }
-            Source::Local { base, secrets } => (Figment::from(Toml::string(base)).merge(Toml::string(secrets)), true),
+            Source::Local { base, secrets } => {
+                Self::refuse_wecom_environment_without_file()?;
+                (Figment::from(Toml::string(base)).merge(Toml::string(secrets)), true)
+            }
         };
         let figment = figment.merge(env_provider());
         // Any shape is a valid Value: an error here is the file itself (TOML syntax).
@@ -137,6 +140,28 @@ impl Settings {
         }
         settings.contests = contests.iter().filter_map(ContestSettings::resolve).collect();
         Ok(settings)
+    }
+
+    /// Without a configuration file leadboard runs in local mode, where WeCom is the
+    /// built-in simulator: `LEADBOARD_WECOM__*` variables would be silently ignored, and
+    /// nothing would reach WeCom. They are refused instead (other overrides, such as
+    /// `LEADBOARD_SERVER__LISTEN`, apply to local mode as usual).
+    pub fn refuse_wecom_environment_without_file() -> Result<(), ConfigErrors> {
+        let prefix = format!("{ENV_PREFIX}WECOM__");
+        let mut names: Vec<String> = std::env::vars_os()
+            .filter_map(|(name, _)| name.into_string().ok())
+            .filter(|name| name.to_ascii_uppercase().starts_with(&prefix))
+            .collect();
+        if names.is_empty() {
+            return Ok(());
+        }
+        names.sort();
+        Err(ConfigErrors(vec![format!(
+            "设置了企业微信环境变量（{}），但没有指定配置文件：没有配置文件时 leadboard 以本地模式运行，\
+             企业微信接口由内置模拟器应答，这些设置不会生效。请用 --config 或 LEADBOARD_CONFIG \
+             指定配置文件；只想试用本地模式，请取消这些环境变量。",
+            names.join("、")
+        )]))
     }
 
     /// Reads each section on its own, and each section around its unreadable parts, so

@@ -107,3 +107,40 @@ fn check_config_accepts_local_mode() {
     let out = stdout(&leadboard(dir.path(), &["check-config"]));
     assert!(out.contains("本地模式"), "{out}");
 }
+
+/// WeCom settings in the environment without a configuration file would be ignored by
+/// local mode (nothing would reach WeCom): `check-config` and `serve` refuse them, say
+/// why in Chinese, and write nothing. Other overrides still apply to local mode.
+#[test]
+fn wecom_environment_settings_without_a_file_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for command in ["check-config", "serve"] {
+        let output = Command::new(BIN)
+            .arg(command)
+            .current_dir(dir.path())
+            .env_remove("LEADBOARD_CONFIG")
+            .env("LEADBOARD_WECOM__CORP_ID", "ww0123456789abcdef")
+            .env("LEADBOARD_WECOM__SECRET", "TOP-SECRET-VALUE")
+            .env("LEADBOARD_SERVER__LISTEN", "127.0.0.1:0")
+            .stdin(Stdio::null())
+            .output()
+            .expect("leadboard runs");
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert_eq!(output.status.code(), Some(2), "{command}: {text}");
+        for expected in ["LEADBOARD_WECOM__CORP_ID", "LEADBOARD_WECOM__SECRET", "没有指定配置文件", "--config"]
+        {
+            assert!(text.contains(expected), "{command}: missing {expected} in {text}");
+        }
+        assert!(!text.contains("本地模式已启动") && !text.contains("TOP-SECRET-VALUE"), "{command}: {text}");
+    }
+    assert!(!dir.path().join("data").exists(), "nothing written");
+
+    let output = Command::new(BIN)
+        .arg("check-config")
+        .current_dir(dir.path())
+        .env_remove("LEADBOARD_CONFIG")
+        .env("LEADBOARD_SERVER__LISTEN", "127.0.0.1:0")
+        .output()
+        .expect("leadboard runs");
+    assert!(stdout(&output).contains("配置正确（本地模式）"));
+}
