@@ -11,6 +11,32 @@ use anyhow::{Context, anyhow, bail};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
+/// How long to wait for the service's answer.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What to tell the person when the service cannot be reached (in Chinese: reqwest's
+/// own message is English and names no remedy).
+fn not_running(base: &str, local_mode: bool, error: &reqwest::Error) -> anyhow::Error {
+    let start = if local_mode {
+        "请在同一目录另开一个终端运行 `leadboard serve`（或 `cargo run -- serve`），再发送"
+    } else {
+        "请先启动服务（`leadboard serve --config …`），或用 --url 指定它的地址"
+    };
+    if error.is_connect() {
+        anyhow!("服务没有在 {base} 运行（连接被拒绝）。{start}。")
+    } else if error.is_timeout() {
+        anyhow!("服务在 {base} 没有在 {} 秒内应答。请检查服务是否正常运行（查看它的日志）。", TIMEOUT.as_secs())
+    } else if error.is_status() {
+        anyhow!(
+            "{base} 上的服务应答异常（{}）：它可能不是本地模式的 leadboard。",
+            error.status().map(|s| s.as_u16()).unwrap_or(0)
+        )
+    } else {
+        tracing::debug!(error = %error, "request to the service failed");
+        anyhow!("无法与 {base} 上的服务通信。{start}。")
+    }
+}
+
 /// Sends `text` from `userid` and prints what the bot answers.
 pub async fn run(settings: &Settings, userid: &str, text: &str, url: Option<String>) -> anyhow::Result<()> {
     let base = match url {
@@ -27,10 +53,11 @@ pub async fn run(settings: &Settings, userid: &str, text: &str, url: Option<Stri
         corp_id: w.corp_id.clone(),
         agent_id: w.agent_id,
     };
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+    let http = reqwest::Client::builder().timeout(TIMEOUT).build()?;
+    let unreachable = |e: reqwest::Error| not_running(base, settings.local_mode, &e);
     let simulator = settings.local_mode.then(|| format!("{base}{}/_log", crate::wecom::simulator::PREFIX));
     let seen = match &simulator {
-        Some(log) => simulator_log(&http, log, 0).await?.0.len(),
+        Some(log) => simulator_log(&http, log, 0).await.map_err(unreachable)?.0.len(),
         None => 0,
     };
 
@@ -42,9 +69,9 @@ pub async fn run(settings: &Settings, userid: &str, text: &str, url: Option<Stri
         .body(request.body)
         .send()
         .await
-        .with_context(|| format!("无法连接 {base}"))?;
+        .map_err(unreachable)?;
     let status = response.status();
-    let body = response.text().await?;
+    let body = response.text().await.map_err(unreachable)?;
     if !status.is_success() {
         bail!("服务拒绝了消息：HTTP {status}（详见服务日志）");
     }
@@ -62,7 +89,7 @@ pub async fn run(settings: &Settings, userid: &str, text: &str, url: Option<Stri
 async fn print_sent_messages(http: &reqwest::Client, log: &str, mut seen: usize) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(3);
     loop {
-        let (calls, pending) = simulator_log(http, log, seen).await?;
+        let (calls, pending) = simulator_log(http, log, seen).await.context("无法读取模拟器记录")?;
         seen += calls.len();
         for call in calls {
             crate::cli::line(describe(&call));
@@ -74,8 +101,8 @@ async fn print_sent_messages(http: &reqwest::Client, log: &str, mut seen: usize)
     }
 }
 
-async fn simulator_log(http: &reqwest::Client, log: &str, after: usize) -> anyhow::Result<(Vec<Value>, i64)> {
-    let value: Value = http.get(log).query(&[("after", after)]).send().await?.json().await?;
+async fn simulator_log(http: &reqwest::Client, log: &str, after: usize) -> reqwest::Result<(Vec<Value>, i64)> {
+    let value: Value = http.get(log).query(&[("after", after)]).send().await?.error_for_status()?.json().await?;
     let calls = value["calls"].as_array().cloned().unwrap_or_default();
     Ok((calls, value["outbox_pending"].as_i64().unwrap_or(0)))
 }

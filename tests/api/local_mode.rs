@@ -37,7 +37,7 @@ impl LocalService {
     }
 
     /// SIGTERM, then the exit status.
-    pub fn terminate(mut self) -> std::process::ExitStatus {
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -77,7 +77,7 @@ pub fn stdout(output: &Output) -> String {
 
 #[test]
 fn serve_starts_without_configuration_and_send_prints_the_answer() {
-    let service = LocalService::start();
+    let mut service = LocalService::start();
     let secrets = service.dir.path().join("data/local-secrets.toml");
     #[cfg(unix)]
     {
@@ -106,4 +106,25 @@ fn check_config_accepts_local_mode() {
     let dir = tempfile::tempdir().unwrap();
     let out = stdout(&leadboard(dir.path(), &["check-config"]));
     assert!(out.contains("本地模式"), "{out}");
+}
+
+#[test]
+fn send_to_a_stopped_service_says_in_chinese_how_to_start_it() {
+    let mut service = LocalService::start();
+    let dir = service.dir.path().to_owned();
+    let url = std::fs::read_to_string(dir.join("data/local-state.json")).unwrap();
+    assert!(service.terminate().success());
+
+    // The address the stopped service left behind, and one nobody ever listened on.
+    for args in [
+        &["send", "--as", "zhangwei", "帮助"][..],
+        &["send", "--url", "http://127.0.0.1:9", "--as", "zhangwei", "帮助"],
+    ] {
+        let output = leadboard(&dir, args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{stderr}");
+        assert!(stderr.contains("服务没有在 http://127.0.0.1:") && stderr.contains("运行"), "{url}: {stderr}");
+        assert!(stderr.contains("leadboard serve"), "says how to start it: {stderr}");
+        assert!(!stderr.contains("error sending request") && !stderr.contains("Connection refused"), "{stderr}");
+    }
 }
