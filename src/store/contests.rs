@@ -324,6 +324,7 @@ pub struct NewlyCounted {
     pub kind: RecordKind,
     pub reporter_name: String,
     pub team: String,
+    /// The client or channel, or a placement's person.
     pub subject: Option<String>,
     pub fields: String,
     pub points: i64,
@@ -355,7 +356,8 @@ pub async fn confirmed_between(
         .fetch_one(&mut *conn)
         .await?;
     let first = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT r.id, r.kind, p.name AS reporter_name, m.team, s.name AS subject, r.fields, r.points
+        "SELECT r.id, r.kind, p.name AS reporter_name, m.team,
+                COALESCE(s.name, json_extract(r.fields, '$.姓名')) AS subject, r.fields, r.points
          {CONFIRMED_BETWEEN} ORDER BY r.decided_at, r.id LIMIT ?"
     )))
     .bind(contest)

@@ -482,3 +482,37 @@ async fn department_teams_stop_growing_at_the_cut_off() {
     let standings = say(&app, "lina", "排行 部门PK").await;
     assert!(standings.contains("奖池：1400.00 元"), "{standings}");
 }
+
+#[tokio::test]
+async fn the_daily_leaderboard_names_the_placed_person_and_has_no_double_spaces() {
+    let today = chrono::Utc::now().with_timezone(&leadboard::clock::TZ).date_naive();
+    let config = format!(
+        r#"
+[[contests]]
+id = "placement-pk"
+name = "岗位安置PK"
+kinds = ["placement", "channel_person"]
+start = "{start}"
+end = "{end}"
+chats = ["appchat:wrchat1"]
+[[contests.teams]]
+name = "招商二组"
+members = ["zhengqiang"]
+"#,
+        start = today.checked_sub_days(Days::new(10)).unwrap(),
+        end = today.checked_add_days(Days::new(10)).unwrap(),
+    );
+    let app = TestApp::builder().config(&config).spawn().await;
+    let onboard = today.checked_sub_days(Days::new(5)).unwrap();
+    let answer = say(&app, "zhengqiang", &format!("上岗 姓名=小王 入职={onboard}")).await;
+    let id = answer.split('#').nth(1).and_then(|s| s.split(' ').next()).unwrap().to_owned();
+    assert!(say(&app, "tr_lead", &format!("在岗 #{id}")).await.contains("已确认"));
+    run_once(&app.state, Job::DailyLeaderboard).await.unwrap();
+    app.drain().await;
+
+    let sent = markdowns(&app.api_calls("appchat/send").await, "markdown").join("\n");
+    assert!(sent.contains("> 郑强（招商二组）新增安置上岗 小王 <font color=\"info\">+"), "{sent}");
+    for line in sent.lines() {
+        assert!(!line.contains("  ") && !line.ends_with(' '), "a stray space in {line:?}");
+    }
+}
