@@ -1,8 +1,9 @@
 //! Contests: their state, members and stakes, scores kept current as records start or
 //! stop counting, broadcast snapshots, and final results.
 
-use crate::domain::contest::{ContestDef, ContestState};
+use crate::domain::contest::{ContestDef, ContestState, Payout};
 use crate::domain::kind::RecordKind;
+use crate::domain::money::Fen;
 use crate::domain::org::Level;
 use sqlx::SqliteConnection;
 use tracing::instrument;
@@ -284,6 +285,20 @@ pub async fn insert_payout(
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// The payouts stored when the contest was finalised, by team and userid.
+pub async fn payouts_of(conn: &mut SqliteConnection, contest: &str) -> Result<Vec<Payout>, sqlx::Error> {
+    let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+        "SELECT userid, team, rank, amount_fen FROM contest_payouts WHERE contest_id = ? ORDER BY team, userid",
+    )
+    .bind(contest)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(userid, team, rank, amount)| Payout { userid, team, rank: rank as u32, amount: Fen(amount) })
+        .collect())
 }
 
 pub async fn latest_snapshot(

@@ -369,6 +369,18 @@ async fn a_tie_for_first_splits_the_pool_between_the_teams_and_by_stake_inside()
     {
         assert!(broadcast.contains(line), "{line} in {broadcast}");
     }
+    // 排行 afterwards shows what was paid, as the final result does.
+    let standings = say(&app, "zhangwei", "排行").await;
+    assert!(!standings.contains("获得全部奖池"), "{standings}");
+    for line in [
+        "已终审",
+        "奖池：1500.01 元，2 队并列第一平分，队内按PK金比例分配：",
+        "· 陈经理 562.51 元",
+        "· 张伟 187.50 元",
+        "· 孙丽 750.00 元",
+    ] {
+        assert!(standings.contains(line), "{line} in {standings}");
+    }
 }
 
 #[tokio::test]
