@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_leadboard");
 
+/// The service's stderr, in its directory.
+const LOG: &str = "serve.log";
+
 /// A `leadboard serve` process in local mode, stopped with SIGTERM when dropped.
 pub struct LocalService {
     child: Child,
@@ -16,19 +19,28 @@ pub struct LocalService {
 impl LocalService {
     pub fn start() -> LocalService {
         let dir = tempfile::tempdir().unwrap();
+        let log = std::fs::File::create(dir.path().join(LOG)).unwrap();
         let child = Command::new(BIN)
             .arg("serve")
             .current_dir(dir.path())
             .env_remove("LEADBOARD_CONFIG")
+            .env_remove("RUST_LOG")
+            // The server's own time zone must not matter: everything is Asia/Shanghai.
+            .env("TZ", "UTC")
             .env("LEADBOARD_SERVER__LISTEN", "127.0.0.1:0")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("leadboard starts");
         let service = LocalService { child, dir };
         let state = service.dir.path().join("data/local-state.json");
         wait_for(|| state.exists(), "local mode to write its address");
         service
+    }
+
+    /// What the service logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join(LOG)).unwrap_or_default()
     }
 
     /// Runs `leadboard ARGS` in the service's directory.
@@ -126,5 +138,18 @@ fn send_to_a_stopped_service_says_in_chinese_how_to_start_it() {
         assert!(stderr.contains("服务没有在 http://127.0.0.1:") && stderr.contains("运行"), "{url}: {stderr}");
         assert!(stderr.contains("leadboard serve"), "says how to start it: {stderr}");
         assert!(!stderr.contains("error sending request") && !stderr.contains("Connection refused"), "{stderr}");
+    }
+}
+
+#[test]
+fn log_lines_are_stamped_in_asia_shanghai() {
+    let service = LocalService::start();
+    wait_for(|| service.log().contains("leadboard listening"), "the service to log that it listens");
+    let log = service.log();
+    let stamped: Vec<&str> = log.lines().filter(|l| l.starts_with("20")).collect();
+    assert!(!stamped.is_empty(), "{log}");
+    for line in stamped {
+        let stamp = line.split_whitespace().next().unwrap();
+        assert!(stamp.ends_with("+08:00"), "{line}");
     }
 }
