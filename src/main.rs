@@ -50,7 +50,8 @@ enum Command {
         /// The month, YYYY-MM.
         #[arg(long)]
         month: String,
-        /// Where to write settlement-YYYY-MM.csv and .xlsx (default: the current directory).
+        /// Where to write settlement-YYYY-MM.csv and .xlsx (default: exports/ beside the database,
+        /// data/exports in local mode).
         #[arg(long)]
         out: Option<PathBuf>,
     },

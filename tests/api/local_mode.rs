@@ -153,3 +153,21 @@ fn log_lines_are_stamped_in_asia_shanghai() {
         assert!(stamp.ends_with("+08:00"), "{line}");
     }
 }
+
+#[test]
+fn settle_writes_into_data_exports_by_default() {
+    let service = LocalService::start();
+    stdout(&service.run(&["send", "--as", "fengyu", "C类 公司=杭州云帆科技有限公司 联系人=王经理"]));
+    stdout(&service.run(&["send", "--as", "chenjl", "确认 #1"]));
+    let month = chrono::Utc::now().with_timezone(&leadboard::clock::TZ).format("%Y-%m").to_string();
+
+    let out = stdout(&service.run(&["settle", "--month", &month]));
+
+    let csv = format!("data/exports/settlement-{month}.csv");
+    assert!(out.contains(&format!("已写入 {csv}")), "{out}");
+    assert!(
+        service.dir.path().join(&csv).is_file()
+            && service.dir.path().join(format!("data/exports/settlement-{month}.xlsx")).is_file()
+    );
+    assert!(!service.dir.path().join(format!("settlement-{month}.csv")).exists(), "nothing in the working directory");
+}
