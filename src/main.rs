@@ -37,6 +37,19 @@ enum Command {
         #[arg(required = true, num_args = 1..)]
         text: Vec<String>,
     },
+    /// Press a button of a card the bot sent (local mode), as WeCom would report it.
+    Press {
+        /// Who presses: the WeCom userid the card was sent to.
+        #[arg(long = "as")]
+        as_user: String,
+        /// The service's base URL (default: the running local service).
+        #[arg(long)]
+        url: Option<String>,
+        /// The card: a record number (#12 or 12) or a contest (for 终审).
+        target: String,
+        /// The button's text: 确认, 驳回, 在岗, 离职 or 终审.
+        button: String,
+    },
     /// Check the configuration and list every problem.
     CheckConfig,
     /// Copy the database consistently while the service runs, and verify the copy.
@@ -114,6 +127,9 @@ async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Serve => serve(settings).await,
         Command::Send { as_user, url, text } => cli::send::run(&settings, &as_user, &text.join(" "), url).await,
+        Command::Press { as_user, url, target, button } => {
+            cli::press::run(&settings, &as_user, &target, &button, url).await
+        }
         Command::Backup { out } => cli::backup::run(&settings, out).await,
         Command::Settle { month, out } => cli::settle::run(settings, &month, out).await,
         Command::SyncDirectory => cli::directory::run(settings).await,

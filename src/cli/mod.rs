@@ -3,6 +3,7 @@
 pub mod backup;
 pub mod directory;
 pub mod jobs;
+pub mod press;
 pub mod send;
 pub mod settle;
 

@@ -171,3 +171,52 @@ fn settle_writes_into_data_exports_by_default() {
     );
     assert!(!service.dir.path().join(format!("settlement-{month}.csv")).exists(), "nothing in the working directory");
 }
+
+/// The service's address, as local mode wrote it.
+fn url_of(service: &LocalService) -> String {
+    let state = std::fs::read_to_string(service.dir.path().join("data/local-state.json")).unwrap();
+    serde_json::from_str::<serde_json::Value>(&state).unwrap()["url"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn press_sends_the_card_event_wecom_would_and_prints_the_answers() {
+    let service = LocalService::start();
+    stdout(&service.run(&["send", "--as", "zhangwei", "C类 公司=杭州云帆科技有限公司 联系人=王经理"]));
+
+    let pressed = stdout(&service.run(&["press", "--as", "chenjl", "#1", "确认"]));
+
+    assert!(pressed.contains("已按下「确认」"), "{pressed}");
+    assert!(pressed.contains("[message/update_template_card → chenjl] 卡片按钮更新为「已由陈经理确认」"), "{pressed}");
+    assert!(
+        pressed.contains("[message/send → zhangwei] 您报备的 #1 C类客户「杭州云帆科技有限公司」已由陈经理确认"),
+        "{pressed}"
+    );
+    let mine = stdout(&service.run(&["send", "--as", "zhangwei", "我的"]));
+    assert!(mine.contains("已确认"), "{mine}");
+
+    // No such card: nothing is sent, and the cards that exist are named.
+    let missing = service.run(&["press", "--as", "chenjl", "#7", "确认"]);
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(!missing.status.success() && stderr.contains("没有找到发给 chenjl 的卡片「7」"), "{stderr}");
+    assert!(stderr.contains("#1［确认／驳回］"), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_simulator_page_lists_what_it_recorded() {
+    let service = LocalService::start();
+    let url = url_of(&service);
+    let page = reqwest::get(format!("{url}/simulator")).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("还没有调用"));
+    stdout(&service.run(&["send", "--as", "zhangwei", "C类 公司=<杭州>云帆 联系人=王经理"]));
+
+    let page = reqwest::get(format!("{url}/simulator")).await.unwrap();
+
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let html = page.text().await.unwrap();
+    assert!(html.contains("卡片：待确认 #1 C类客户 · &lt;杭州&gt;云帆"), "escaped: {html}");
+    assert!(html.contains("leadboard press --as chenjl &#39;#1&#39; 确认"), "{html}");
+    assert!(html.contains("/simulator/_log"), "{html}");
+    let log: serde_json::Value = reqwest::get(format!("{url}/simulator/_log")).await.unwrap().json().await.unwrap();
+    assert_eq!(log["last_id"], 1, "{log}");
+}
