@@ -50,6 +50,11 @@ enum Command {
         /// The button's text: 确认, 驳回, 在岗, 离职 or 终审.
         button: String,
     },
+    /// The local demo (local mode only).
+    Demo {
+        #[command(subcommand)]
+        command: DemoCommand,
+    },
     /// Check the configuration and list every problem.
     CheckConfig,
     /// Copy the database consistently while the service runs, and verify the copy.
@@ -75,6 +80,12 @@ enum Command {
         #[command(subcommand)]
         command: JobsCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum DemoCommand {
+    /// Close the demo's short contest (演示快赛) now; takes effect when the service restarts.
+    Cutoff,
 }
 
 #[derive(Subcommand)]
@@ -130,6 +141,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Press { as_user, url, target, button } => {
             cli::press::run(&settings, &as_user, &target, &button, url).await
         }
+        Command::Demo { command: DemoCommand::Cutoff } => cli::demo::cutoff(&settings),
         Command::Backup { out } => cli::backup::run(&settings, out).await,
         Command::Settle { month, out } => cli::settle::run(settings, &month, out).await,
         Command::SyncDirectory => cli::directory::run(settings).await,

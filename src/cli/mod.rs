@@ -1,6 +1,7 @@
 //! Subcommands other than `serve`.
 
 pub mod backup;
+pub mod demo;
 pub mod directory;
 pub mod jobs;
 pub mod press;

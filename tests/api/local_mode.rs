@@ -19,23 +19,14 @@ pub struct LocalService {
 impl LocalService {
     pub fn start() -> LocalService {
         let dir = tempfile::tempdir().unwrap();
-        let log = std::fs::File::create(dir.path().join(LOG)).unwrap();
-        let child = Command::new(BIN)
-            .arg("serve")
-            .current_dir(dir.path())
-            .env_remove("LEADBOARD_CONFIG")
-            .env_remove("RUST_LOG")
-            // The server's own time zone must not matter: everything is Asia/Shanghai.
-            .env("TZ", "UTC")
-            .env("LEADBOARD_SERVER__LISTEN", "127.0.0.1:0")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("leadboard starts");
-        let service = LocalService { child, dir };
-        let state = service.dir.path().join("data/local-state.json");
-        wait_for(|| state.exists(), "local mode to write its address");
-        service
+        let child = serve(dir.path());
+        LocalService { child, dir }
+    }
+
+    /// Stops the service (SIGTERM) and starts it again on the same data.
+    pub fn restart(&mut self) {
+        assert!(self.terminate().success());
+        self.child = serve(self.dir.path());
     }
 
     /// What the service logged so far.
@@ -68,6 +59,27 @@ impl Drop for LocalService {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Starts `leadboard serve` in `dir` and waits until it has written its address.
+fn serve(dir: &Path) -> Child {
+    let state = dir.join("data/local-state.json");
+    let _ = std::fs::remove_file(&state);
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(LOG)).unwrap();
+    let child = Command::new(BIN)
+        .arg("serve")
+        .current_dir(dir)
+        .env_remove("LEADBOARD_CONFIG")
+        .env_remove("RUST_LOG")
+        // The server's own time zone must not matter: everything is Asia/Shanghai.
+        .env("TZ", "UTC")
+        .env("LEADBOARD_SERVER__LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("leadboard starts");
+    wait_for(|| state.exists(), "local mode to write its address");
+    child
 }
 
 pub fn leadboard(dir: &Path, args: &[&str]) -> Output {
@@ -219,4 +231,36 @@ async fn the_simulator_page_lists_what_it_recorded() {
     assert!(html.contains("/simulator/_log"), "{html}");
     let log: serde_json::Value = reqwest::get(format!("{url}/simulator/_log")).await.unwrap().json().await.unwrap();
     assert_eq!(log["last_id"], 1, "{log}");
+}
+
+#[test]
+fn the_demo_sprint_can_be_cut_off_reviewed_and_finalised() {
+    let mut service = LocalService::start();
+    stdout(&service.run(&["send", "--as", "zhangwei", "C类 公司=星河传媒 联系人=李总"]));
+    stdout(&service.run(&["press", "--as", "chenjl", "#1", "确认"]));
+    stdout(&service.run(&["send", "--as", "sunli", "C类 公司=月亮湾 联系人=周总"]));
+    let board = stdout(&service.run(&["send", "--as", "zhangwei", "排行 演示快赛"]));
+    assert!(board.contains("距截止还有") && board.contains("第1名 蓝队 1 分（张伟1）"), "{board}");
+
+    let closed = stdout(&service.run(&["demo", "cutoff"]));
+    assert!(closed.contains("「演示快赛」的截止时间已改为") && closed.contains("Ctrl+C"), "{closed}");
+    service.restart();
+
+    // The cut-off is the next whole second: once it passed, the cut-off job (this one,
+    // or the service's scheduler) freezes the contest and sends wanggm the 终审 card.
+    let mut finalised = String::new();
+    wait_for(
+        || {
+            stdout(&service.run(&["jobs", "run", "contest_cutoff"]));
+            let press = service.run(&["press", "--as", "wanggm", "演示快赛", "终审"]);
+            finalised = String::from_utf8_lossy(&press.stdout).into_owned();
+            press.status.success()
+        },
+        "the 终审 card to reach wanggm",
+    );
+    assert!(finalised.contains("终审完成：第一名 蓝队"), "{finalised}");
+    let review = stdout(&service.run(&["send", "--as", "wanggm", "待审 演示快赛"]));
+    assert!(review.contains("已终审") && review.contains("#2 C类客户「月亮湾」"), "{review}");
+    let board = stdout(&service.run(&["send", "--as", "zhangwei", "排行 演示快赛"]));
+    assert!(board.contains("已终审") && board.contains("由第一名队伍按人数平均分配"), "{board}");
 }
