@@ -3,11 +3,11 @@
 //! final ranking and payouts once, and broadcasts them.
 
 use crate::clock::format_ms;
-use crate::domain::contest::{self, ContestDef, ContestState, Payout, SplitRule, TeamStanding};
+use crate::domain::contest::{self, ContestDef, ContestState, Payout, TeamStanding};
 use crate::domain::money::Fen;
 use crate::service::access::Operation;
 use crate::service::cards::{FinaliseStatus, Pressed, close_cards, send_finalise_card};
-use crate::service::contest::{find, pool, standings};
+use crate::service::contest::{find, paid_members, pool, split_text, standings};
 use crate::service::leaderboard::{broadcast, md, teams_only};
 use crate::service::{Ctx, Outcome, refuse};
 use crate::store::contests as store;
@@ -179,15 +179,9 @@ fn final_markdown(def: &ContestDef, standings: &[TeamStanding], pool: Fen, payou
         lines.push(format!("没有队伍得分，本次比赛无第一名，奖池 **{pool}** 元不发放。"));
         return lines.join("\n");
     }
-    lines.push(format!(
-        "奖池 **{pool}** 元，由第一名队伍按{}分配：",
-        if def.split == SplitRule::Stake { "PK金比例" } else { "人数平均" }
-    ));
-    for t in winners {
-        for m in &t.members {
-            let amount = payouts.iter().find(|p| p.userid == m.userid).map(|p| p.amount).unwrap_or_default();
-            lines.push(format!("> {} {} 元", md(&m.name), amount));
-        }
+    lines.push(format!("奖池 **{pool}** 元，由第一名队伍{}分配：", split_text(def)));
+    for (name, amount) in paid_members(standings, payouts) {
+        lines.push(format!("> {} {amount} 元", md(name)));
     }
     lines.join("\n")
 }

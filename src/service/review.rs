@@ -1,5 +1,6 @@
 //! `待审`: what the audit group should look at over the whole programme — records
-//! undecided past the reminder delay, open appeals, records rejected or voided in the
+//! undecided past the reminder delay (in a contest past its cut-off, every undecided
+//! one: it holds up the 终审), open appeals, records rejected or voided in the
 //! current contest periods, and claims flagged as look-alikes — grouped by the contest
 //! each counts in.
 
@@ -63,7 +64,16 @@ pub async fn review<'a>(ctx: &Ctx<'a>, conn: &mut SqliteConnection, name: Option
     };
     for def in &shown {
         let row = store::get(conn, &def.id).await?;
-        let items: Vec<ReviewItem> = items.iter().filter(|i| in_contest(i, def)).cloned().collect();
+        let mut items: Vec<ReviewItem> = items.iter().filter(|i| in_contest(i, def)).cloned().collect();
+        // Past the cut-off, whatever is undecided holds up the 终审, however young.
+        if def.cutoff_ms <= ctx.now_ms() {
+            for item in records::contest_undecided(conn, &def.id).await? {
+                if !items.iter().any(|i| i.id == item.id) {
+                    items.push(item);
+                }
+            }
+            items.sort_by_key(|i| i.id);
+        }
         groups.push(Group { def: Some(*def), time_left: time_left(def, row.as_ref(), ctx.now), items });
     }
     if only.is_none() {

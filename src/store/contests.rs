@@ -1,8 +1,9 @@
 //! Contests: their state, members and stakes, scores kept current as records start or
 //! stop counting, broadcast snapshots, and final results.
 
-use crate::domain::contest::{ContestDef, ContestState};
+use crate::domain::contest::{ContestDef, ContestState, Payout};
 use crate::domain::kind::RecordKind;
+use crate::domain::money::Fen;
 use crate::domain::org::Level;
 use sqlx::SqliteConnection;
 use tracing::instrument;
@@ -286,6 +287,20 @@ pub async fn insert_payout(
     Ok(())
 }
 
+/// The payouts stored when the contest was finalised, by team and userid.
+pub async fn payouts_of(conn: &mut SqliteConnection, contest: &str) -> Result<Vec<Payout>, sqlx::Error> {
+    let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+        "SELECT userid, team, rank, amount_fen FROM contest_payouts WHERE contest_id = ? ORDER BY team, userid",
+    )
+    .bind(contest)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(userid, team, rank, amount)| Payout { userid, team, rank: rank as u32, amount: Fen(amount) })
+        .collect())
+}
+
 pub async fn latest_snapshot(
     conn: &mut SqliteConnection,
     contest: &str,
@@ -324,6 +339,7 @@ pub struct NewlyCounted {
     pub kind: RecordKind,
     pub reporter_name: String,
     pub team: String,
+    /// The client or channel, or a placement's person.
     pub subject: Option<String>,
     pub fields: String,
     pub points: i64,
@@ -355,7 +371,8 @@ pub async fn confirmed_between(
         .fetch_one(&mut *conn)
         .await?;
     let first = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT r.id, r.kind, p.name AS reporter_name, m.team, s.name AS subject, r.fields, r.points
+        "SELECT r.id, r.kind, p.name AS reporter_name, m.team,
+                COALESCE(s.name, json_extract(r.fields, '$.姓名')) AS subject, r.fields, r.points
          {CONFIRMED_BETWEEN} ORDER BY r.decided_at, r.id LIMIT ?"
     )))
     .bind(contest)
