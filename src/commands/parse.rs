@@ -169,14 +169,22 @@ pub fn parse(message: &str, today: NaiveDate) -> Result<Parsed, ParseError> {
     if message.chars().count() > MESSAGE_MAX {
         return Err(ParseError::TooLong);
     }
-    let text = fold_width(message);
-    let text = text.trim_matches(|c: char| is_separator(c) || c == '。');
+    // Commands, keys and separators are recognised in any width; what people typed as
+    // names and notes is kept as typed (taken from the original by position: folding
+    // maps each character to one character).
+    let folded = fold_width(message);
+    let text = folded.trim_matches(|c: char| is_separator(c) || c == '。');
     if text.is_empty() {
         return Err(ParseError::Empty);
     }
+    let as_typed = |value: &str| -> String {
+        let offset = (value.as_ptr() as usize).saturating_sub(folded.as_ptr() as usize);
+        let start = folded.get(..offset).map_or(0, |head| head.chars().count());
+        message.chars().skip(start).take(value.chars().count()).collect()
+    };
     let (spec, rest) = command(text)?;
     let (bare, pairs) = split_fields(spec, rest);
-    let mut raw: BTreeMap<&'static str, String> = BTreeMap::new();
+    let mut raw: BTreeMap<&'static str, &str> = BTreeMap::new();
     fill_positional(spec, bare, &mut raw)?;
     for (key, value) in pairs {
         let field = spec.field(&key).ok_or_else(|| ParseError::UnknownField { spec, key: key.clone() })?;
@@ -188,6 +196,10 @@ pub fn parse(message: &str, today: NaiveDate) -> Result<Parsed, ParseError> {
     for field in spec.fields {
         match raw.remove(field.key).filter(|v| !v.is_empty()) {
             Some(value) => {
+                let value = match field.ty {
+                    FieldType::Name | FieldType::Note => as_typed(value),
+                    _ => value.to_owned(),
+                };
                 let parsed = read_value(field.ty, &value, today).map_err(|problem| ParseError::Invalid {
                     spec,
                     key: field.key,
@@ -241,14 +253,14 @@ struct KeyAt {
 /// Splits the text after the command word into leading bare text and `key=value` pairs.
 /// A value runs until the next key, so values may contain spaces and commas. A
 /// `word:` that is not a field of any command (`14:30`, `A座:3楼`) stays in the value.
-fn split_fields(spec: &'static CommandSpec, rest: &str) -> (String, Vec<(String, String)>) {
+fn split_fields<'a>(spec: &'static CommandSpec, rest: &'a str) -> (&'a str, Vec<(String, &'a str)>) {
     let keys = key_positions(spec, rest);
     let bare_end = keys.first().map_or(rest.len(), |k| k.start);
-    let bare = trim_value(&rest[..bare_end]).to_owned();
+    let bare = trim_value(&rest[..bare_end]);
     let mut pairs = Vec::new();
     for (i, k) in keys.iter().enumerate() {
         let end = keys.get(i + 1).map_or(rest.len(), |next| next.start);
-        pairs.push((k.key.clone(), trim_value(&rest[k.value_start..end]).to_owned()));
+        pairs.push((k.key.clone(), trim_value(&rest[k.value_start..end])));
     }
     (bare, pairs)
 }
@@ -284,12 +296,12 @@ fn trim_value(text: &str) -> &str {
 }
 
 /// Bare words fill the positional fields in order; a last `Note` field takes the rest.
-fn fill_positional(
+fn fill_positional<'a>(
     spec: &'static CommandSpec,
-    bare: String,
-    raw: &mut BTreeMap<&'static str, String>,
+    bare: &'a str,
+    raw: &mut BTreeMap<&'static str, &'a str>,
 ) -> Result<(), ParseError> {
-    let mut rest = bare.as_str();
+    let mut rest = bare;
     for (i, key) in spec.positional.iter().enumerate() {
         rest = trim_value(rest);
         if rest.is_empty() {
@@ -305,7 +317,7 @@ fn fill_positional(
             rest = tail;
             word
         };
-        raw.insert(field.key, value.to_owned());
+        raw.insert(field.key, value);
     }
     let rest = trim_value(rest);
     if rest.is_empty() { Ok(()) } else { Err(ParseError::Unexpected { spec, text: rest.chars().take(30).collect() }) }
