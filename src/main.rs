@@ -37,6 +37,24 @@ enum Command {
         #[arg(required = true, num_args = 1..)]
         text: Vec<String>,
     },
+    /// Press a button of a card the bot sent (local mode), as WeCom would report it.
+    Press {
+        /// Who presses: the WeCom userid the card was sent to.
+        #[arg(long = "as")]
+        as_user: String,
+        /// The service's base URL (default: the running local service).
+        #[arg(long)]
+        url: Option<String>,
+        /// The card: a record number (#12 or 12) or a contest (for 终审).
+        target: String,
+        /// The button's text: 确认, 驳回, 在岗, 离职 or 终审.
+        button: String,
+    },
+    /// The local demo (local mode only).
+    Demo {
+        #[command(subcommand)]
+        command: DemoCommand,
+    },
     /// Check the configuration and list every problem.
     CheckConfig,
     /// Copy the database consistently while the service runs, and verify the copy.
@@ -50,7 +68,8 @@ enum Command {
         /// The month, YYYY-MM.
         #[arg(long)]
         month: String,
-        /// Where to write settlement-YYYY-MM.csv and .xlsx (default: the current directory).
+        /// Where to write settlement-YYYY-MM.csv and .xlsx (default: exports/ beside the database,
+        /// data/exports in local mode).
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -61,6 +80,12 @@ enum Command {
         #[command(subcommand)]
         command: JobsCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum DemoCommand {
+    /// Close the demo's short contest (演示快赛) now; takes effect when the service restarts.
+    Cutoff,
 }
 
 #[derive(Subcommand)]
@@ -114,6 +139,10 @@ async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Serve => serve(settings).await,
         Command::Send { as_user, url, text } => cli::send::run(&settings, &as_user, &text.join(" "), url).await,
+        Command::Press { as_user, url, target, button } => {
+            cli::press::run(&settings, &as_user, &target, &button, url).await
+        }
+        Command::Demo { command: DemoCommand::Cutoff } => cli::demo::cutoff(&settings),
         Command::Backup { out } => cli::backup::run(&settings, out).await,
         Command::Settle { month, out } => cli::settle::run(settings, &month, out).await,
         Command::SyncDirectory => cli::directory::run(settings).await,

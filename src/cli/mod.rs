@@ -1,8 +1,10 @@
 //! Subcommands other than `serve`.
 
 pub mod backup;
+pub mod demo;
 pub mod directory;
 pub mod jobs;
+pub mod press;
 pub mod send;
 pub mod settle;
 

@@ -1,20 +1,26 @@
-//! `leadboard settle --month YYYY-MM [--out DIR]`: the monthly settlement files.
+//! `leadboard settle --month YYYY-MM [--out DIR]`: the monthly settlement files, by
+//! default in `exports/` beside the database (`data/exports/` in local mode).
 
 use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::domain::month::Month;
 use crate::service::settlement::{self, compute};
 use crate::state::AppState;
-use anyhow::{anyhow, bail};
-use std::path::PathBuf;
+use anyhow::{Context, anyhow, bail};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub async fn run(settings: Settings, month: &str, out: Option<PathBuf>) -> anyhow::Result<()> {
     let month = parse_month(month)?;
-    let dir = out.unwrap_or_else(|| PathBuf::from("."));
-    if !dir.is_dir() {
-        bail!("输出目录不存在：{}", dir.display());
-    }
+    let dir = match out {
+        Some(dir) if !dir.is_dir() => bail!("输出目录不存在：{}", dir.display()),
+        Some(dir) => dir,
+        None => {
+            let dir = default_dir(&settings.database_path());
+            std::fs::create_dir_all(&dir).with_context(|| format!("无法创建目录 {}", dir.display()))?;
+            dir
+        }
+    };
     let state = AppState::new(settings, Arc::new(SystemClock)).await?;
     let mut tx = state.db.begin().await?;
     let report = compute(&mut tx, &state.settings, month).await?;
@@ -33,6 +39,12 @@ pub async fn run(settings: Settings, month: &str, out: Option<PathBuf>) -> anyho
         crate::cli::line(format!("已写入 {}", path.display()));
     }
     Ok(())
+}
+
+/// `exports/` in the database file's directory (`data/exports` in local mode): beside
+/// the data the files come from, not wherever the command happens to run.
+pub fn default_dir(database: &Path) -> PathBuf {
+    database.parent().unwrap_or(Path::new("")).join("exports")
 }
 
 /// `YYYY-MM` only, in ASCII digits: a file name and a month for finance must not be

@@ -15,7 +15,13 @@ pub fn text(ctx: &Ctx<'_>) -> Outcome {
             lines.push(format!("\n【{}】", spec.role().label()));
         }
         role = Some(spec.role());
-        lines.push(format!("· {}\n  {}", spec.summary, spec.usage()));
+        // Everyone's commands with what they do; the roles' own, which their holders
+        // know, by their usage only (the whole list must fit one message).
+        if spec.role() == Role::Everyone {
+            lines.push(format!("· {}\n  {}", spec.summary, spec.short_usage()));
+        } else {
+            lines.push(format!("· {}", spec.short_usage()));
+        }
     }
     lines.push("\n例如：C类 公司=杭州云帆科技有限公司 联系人=王经理".into());
     Ok(lines.join("\n"))

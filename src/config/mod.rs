@@ -18,7 +18,9 @@ pub use directory::{
     DepartmentOverride, DepartmentSettings, DirectorySettings, DirectorySource, RolesSettings, UserOverride,
     UserSettings,
 };
-pub use programme::{ChannelsSettings, PointsSettings, ProgrammeSettings, ReminderSettings, StakesSettings};
+pub use programme::{
+    AuditSettings, ChannelsSettings, PointsSettings, ProgrammeSettings, ReminderSettings, StakesSettings,
+};
 pub use schedules::ScheduleSettings;
 pub use server::{DatabaseSettings, LogFormat, OutboxSettings, ServerSettings};
 pub use wecom::WecomSettings;
@@ -49,6 +51,7 @@ pub struct Settings {
     pub contests: Vec<ContestDef>,
     pub channels: ChannelsSettings,
     pub reminders: ReminderSettings,
+    pub audit: AuditSettings,
     pub rewards: RewardRules,
     pub targets: Targets,
     pub outbox: OutboxSettings,
@@ -73,7 +76,7 @@ pub enum Source<'a> {
 }
 
 /// The top-level sections, in the order of `Settings`.
-const SECTIONS: [&str; 15] = [
+const SECTIONS: [&str; 16] = [
     "server",
     "database",
     "wecom",
@@ -86,6 +89,7 @@ const SECTIONS: [&str; 15] = [
     "contests",
     "channels",
     "reminders",
+    "audit",
     "rewards",
     "targets",
     "outbox",
@@ -185,6 +189,7 @@ impl Settings {
             contests: Vec::new(),
             channels: section(figment, "channels", problems).unwrap_or_default(),
             reminders: section(figment, "reminders", problems).unwrap_or_default(),
+            audit: section(figment, "audit", problems).unwrap_or_default(),
             rewards: section(figment, "rewards", problems).unwrap_or_default(),
             targets: section(figment, "targets", problems).unwrap_or_default(),
             outbox: section(figment, "outbox", problems).unwrap_or_default(),
@@ -200,6 +205,7 @@ impl Settings {
         self.validate_schedules(problems);
         self.validate_programme(problems);
         self.validate_reminders(problems);
+        self.validate_audit(problems);
         self.validate_contests(contests, problems);
         self.validate_targets(problems);
         self.validate_directory(problems);

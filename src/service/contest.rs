@@ -3,7 +3,7 @@
 
 use crate::clock::format_ms;
 use crate::config::Settings;
-use crate::domain::contest::{self, ContestDef, ContestState, MemberScore, TeamDef, TeamStanding};
+use crate::domain::contest::{self, ContestDef, ContestState, MemberScore, Payout, SplitRule, TeamDef, TeamStanding};
 use crate::domain::money::Fen;
 use crate::domain::org::{DeptKind, Level};
 use crate::service::access::Operation;
@@ -105,6 +105,32 @@ pub async fn standings(conn: &mut SqliteConnection, def: &ContestDef) -> Result<
 /// Everyone's stakes plus the company's sponsorship.
 pub fn pool(def: &ContestDef, standings: &[TeamStanding]) -> Fen {
     standings.iter().map(TeamStanding::stakes).sum::<Fen>() + def.sponsorship
+}
+
+/// How the winning team shares the pool, as messages say it (`按PK金比例`).
+pub fn split_text(def: &ContestDef) -> &'static str {
+    match def.split {
+        SplitRule::Stake => "按PK金比例",
+        SplitRule::Equal => "按人数平均",
+    }
+}
+
+/// Each paid member's name and amount, in the order of the standings (the names they
+/// had in the contest).
+pub fn paid_members<'s>(standings: &'s [TeamStanding], payouts: &[Payout]) -> Vec<(&'s str, Fen)> {
+    contest::winners(standings)
+        .into_iter()
+        .flat_map(|t| t.members.iter().map(move |m| (t, m)))
+        .map(|(t, m)| {
+            let paid = payouts.iter().find(|p| p.userid == m.userid && p.team == t.name);
+            (m.name.as_str(), paid.map(|p| p.amount).unwrap_or_default())
+        })
+        .collect()
+}
+
+/// The payouts a final contest stored (none before it is final).
+pub async fn final_payouts(conn: &mut SqliteConnection, def: &ContestDef) -> Result<Vec<Payout>, sqlx::Error> {
+    store::payouts_of(conn, &def.id).await
 }
 
 /// How long until the cut-off, or where the contest stands after it.

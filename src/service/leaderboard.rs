@@ -142,15 +142,11 @@ pub fn daily_markdown(
     lines.push(String::new());
     lines.push(format!("**今日新增有效业绩 {today_count} 条**"));
     for r in &today {
-        let kind = r.kind.label();
-        let what = r.subject.clone().unwrap_or_default();
-        lines.push(format!(
-            "> {}（{}）{kind} {} <font color=\"info\">+{}</font>",
-            md(&r.reporter_name),
-            md(&r.team),
-            md(&what),
-            r.points
-        ));
+        let who = format!("{}（{}）{}", md(&r.reporter_name), md(&r.team), r.kind.label());
+        let what = r.subject.as_deref().map(str::trim).filter(|w| !w.is_empty()).map(md);
+        let points = format!("<font color=\"info\">+{}</font>", r.points);
+        let parts: Vec<String> = [Some(who), what, Some(points)].into_iter().flatten().collect();
+        lines.push(format!("> {}", parts.join(" ")));
     }
     if today_count > today.len() as i64 {
         lines.push(format!("> ……等 {today_count} 条"));

@@ -1,8 +1,9 @@
 //! Contests: their state, members and stakes, scores kept current as records start or
 //! stop counting, broadcast snapshots, and final results.
 
-use crate::domain::contest::{ContestDef, ContestState};
+use crate::domain::contest::{ContestDef, ContestState, Payout};
 use crate::domain::kind::RecordKind;
+use crate::domain::money::Fen;
 use crate::domain::org::Level;
 use sqlx::SqliteConnection;
 use tracing::instrument;
@@ -286,6 +287,20 @@ pub async fn insert_payout(
     Ok(())
 }
 
+/// The payouts stored when the contest was finalised, by team and userid.
+pub async fn payouts_of(conn: &mut SqliteConnection, contest: &str) -> Result<Vec<Payout>, sqlx::Error> {
+    let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+        "SELECT userid, team, rank, amount_fen FROM contest_payouts WHERE contest_id = ? ORDER BY team, userid",
+    )
+    .bind(contest)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(userid, team, rank, amount)| Payout { userid, team, rank: rank as u32, amount: Fen(amount) })
+        .collect())
+}
+
 pub async fn latest_snapshot(
     conn: &mut SqliteConnection,
     contest: &str,
@@ -324,6 +339,7 @@ pub struct NewlyCounted {
     pub kind: RecordKind,
     pub reporter_name: String,
     pub team: String,
+    /// The client or channel, or a placement's person.
     pub subject: Option<String>,
     pub fields: String,
     pub points: i64,
@@ -355,7 +371,8 @@ pub async fn confirmed_between(
         .fetch_one(&mut *conn)
         .await?;
     let first = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT r.id, r.kind, p.name AS reporter_name, m.team, s.name AS subject, r.fields, r.points
+        "SELECT r.id, r.kind, p.name AS reporter_name, m.team,
+                COALESCE(s.name, json_extract(r.fields, '$.姓名')) AS subject, r.fields, r.points
          {CONFIRMED_BETWEEN} ORDER BY r.decided_at, r.id LIMIT ?"
     )))
     .bind(contest)
@@ -376,6 +393,53 @@ pub async fn final_contests_of(conn: &mut SqliteConnection, record: i64) -> Resu
            AND r.occurred_at >= MAX(c.start_at, m.joined_at) AND r.occurred_at < c.cutoff_at",
     )
     .bind(record)
+    .fetch_all(conn)
+    .await
+}
+
+/// One auditor's approval of a contest's preliminary ranking.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Approval {
+    pub userid: String,
+    pub name: String,
+    pub ranking: String,
+    pub exclude_pending: bool,
+    pub approved_at: i64,
+}
+
+/// Records (or renews) an auditor's approval of `ranking`.
+pub async fn approve(
+    conn: &mut SqliteConnection,
+    contest: &str,
+    userid: &str,
+    ranking: &str,
+    exclude_pending: bool,
+    now_ms: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO finalise_approvals (contest_id, userid, ranking, exclude_pending, approved_at)
+         VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (contest_id, userid) DO UPDATE SET ranking = excluded.ranking,
+             exclude_pending = excluded.exclude_pending, approved_at = excluded.approved_at",
+    )
+    .bind(contest)
+    .bind(userid)
+    .bind(ranking)
+    .bind(exclude_pending)
+    .bind(now_ms)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A contest's approvals, oldest first.
+pub async fn approvals(conn: &mut SqliteConnection, contest: &str) -> Result<Vec<Approval>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT a.userid, p.name, a.ranking, a.exclude_pending, a.approved_at
+         FROM finalise_approvals a JOIN people p ON p.userid = a.userid
+         WHERE a.contest_id = ? ORDER BY a.approved_at, a.userid",
+    )
+    .bind(contest)
     .fetch_all(conn)
     .await
 }

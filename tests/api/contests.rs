@@ -327,7 +327,7 @@ async fn when_no_team_scored_the_final_keeps_the_ranking_and_pays_nobody() {
     app.advance(Duration::days(11));
     run_once(&app.state, Job::ContestCutoff).await.unwrap();
 
-    let answer = say(&app, "wanggm", "终审 客户开发PK").await;
+    let answer = say(&app, "wanggm", "终审 比赛=客户开发PK 待定=不计").await;
 
     assert!(answer.contains("没有队伍得分，无第一名，奖池 1200.00 元不发放"), "{answer}");
     let (state, pool, result): (String, i64, String) =
@@ -368,6 +368,18 @@ async fn a_tie_for_first_splits_the_pool_between_the_teams_and_by_stake_inside()
         ["1. **雄鹰队** 1 分", "1. **猎豹队** 1 分", "3. **空队** 0 分", "> 陈经理 562.51 元", "> 孙丽 750.00 元"]
     {
         assert!(broadcast.contains(line), "{line} in {broadcast}");
+    }
+    // 排行 afterwards shows what was paid, as the final result does.
+    let standings = say(&app, "zhangwei", "排行").await;
+    assert!(!standings.contains("获得全部奖池"), "{standings}");
+    for line in [
+        "已终审",
+        "奖池：1500.01 元，2 队并列第一平分，队内按PK金比例分配：",
+        "· 陈经理 562.51 元",
+        "· 张伟 187.50 元",
+        "· 孙丽 750.00 元",
+    ] {
+        assert!(standings.contains(line), "{line} in {standings}");
     }
 }
 
@@ -481,4 +493,38 @@ async fn department_teams_stop_growing_at_the_cut_off() {
     // Stakes 100 + 300 + 200 + 100 + 100 (xinren) and 500 + 100.
     let standings = say(&app, "lina", "排行 部门PK").await;
     assert!(standings.contains("奖池：1400.00 元"), "{standings}");
+}
+
+#[tokio::test]
+async fn the_daily_leaderboard_names_the_placed_person_and_has_no_double_spaces() {
+    let today = chrono::Utc::now().with_timezone(&leadboard::clock::TZ).date_naive();
+    let config = format!(
+        r#"
+[[contests]]
+id = "placement-pk"
+name = "岗位安置PK"
+kinds = ["placement", "channel_person"]
+start = "{start}"
+end = "{end}"
+chats = ["appchat:wrchat1"]
+[[contests.teams]]
+name = "招商二组"
+members = ["zhengqiang"]
+"#,
+        start = today.checked_sub_days(Days::new(10)).unwrap(),
+        end = today.checked_add_days(Days::new(10)).unwrap(),
+    );
+    let app = TestApp::builder().config(&config).spawn().await;
+    let onboard = today.checked_sub_days(Days::new(5)).unwrap();
+    let answer = say(&app, "zhengqiang", &format!("上岗 姓名=小王 入职={onboard}")).await;
+    let id = answer.split('#').nth(1).and_then(|s| s.split(' ').next()).unwrap().to_owned();
+    assert!(say(&app, "tr_lead", &format!("在岗 #{id}")).await.contains("已确认"));
+    run_once(&app.state, Job::DailyLeaderboard).await.unwrap();
+    app.drain().await;
+
+    let sent = markdowns(&app.api_calls("appchat/send").await, "markdown").join("\n");
+    assert!(sent.contains("> 郑强（招商二组）新增安置上岗 小王 <font color=\"info\">+"), "{sent}");
+    for line in sent.lines() {
+        assert!(!line.contains("  ") && !line.ends_with(' '), "a stray space in {line:?}");
+    }
 }

@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_leadboard");
 
+/// The service's stderr, in its directory.
+const LOG: &str = "serve.log";
+
 /// A `leadboard serve` process in local mode, stopped with SIGTERM when dropped.
 pub struct LocalService {
     child: Child,
@@ -16,19 +19,19 @@ pub struct LocalService {
 impl LocalService {
     pub fn start() -> LocalService {
         let dir = tempfile::tempdir().unwrap();
-        let child = Command::new(BIN)
-            .arg("serve")
-            .current_dir(dir.path())
-            .env_remove("LEADBOARD_CONFIG")
-            .env("LEADBOARD_SERVER__LISTEN", "127.0.0.1:0")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("leadboard starts");
-        let service = LocalService { child, dir };
-        let state = service.dir.path().join("data/local-state.json");
-        wait_for(|| state.exists(), "local mode to write its address");
-        service
+        let child = serve(dir.path());
+        LocalService { child, dir }
+    }
+
+    /// Stops the service (SIGTERM) and starts it again on the same data.
+    pub fn restart(&mut self) {
+        assert!(self.terminate().success());
+        self.child = serve(self.dir.path());
+    }
+
+    /// What the service logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join(LOG)).unwrap_or_default()
     }
 
     /// Runs `leadboard ARGS` in the service's directory.
@@ -37,7 +40,7 @@ impl LocalService {
     }
 
     /// SIGTERM, then the exit status.
-    pub fn terminate(mut self) -> std::process::ExitStatus {
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -56,6 +59,27 @@ impl Drop for LocalService {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Starts `leadboard serve` in `dir` and waits until it has written its address.
+fn serve(dir: &Path) -> Child {
+    let state = dir.join("data/local-state.json");
+    let _ = std::fs::remove_file(&state);
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(LOG)).unwrap();
+    let child = Command::new(BIN)
+        .arg("serve")
+        .current_dir(dir)
+        .env_remove("LEADBOARD_CONFIG")
+        .env_remove("RUST_LOG")
+        // The server's own time zone must not matter: everything is Asia/Shanghai.
+        .env("TZ", "UTC")
+        .env("LEADBOARD_SERVER__LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("leadboard starts");
+    wait_for(|| state.exists(), "local mode to write its address");
+    child
 }
 
 pub fn leadboard(dir: &Path, args: &[&str]) -> Output {
@@ -77,7 +101,7 @@ pub fn stdout(output: &Output) -> String {
 
 #[test]
 fn serve_starts_without_configuration_and_send_prints_the_answer() {
-    let service = LocalService::start();
+    let mut service = LocalService::start();
     let secrets = service.dir.path().join("data/local-secrets.toml");
     #[cfg(unix)]
     {
@@ -143,4 +167,140 @@ fn wecom_environment_settings_without_a_file_are_refused() {
         .output()
         .expect("leadboard runs");
     assert!(stdout(&output).contains("配置正确（本地模式）"));
+}
+
+#[test]
+fn send_to_a_stopped_service_says_in_chinese_how_to_start_it() {
+    let mut service = LocalService::start();
+    let dir = service.dir.path().to_owned();
+    let url = std::fs::read_to_string(dir.join("data/local-state.json")).unwrap();
+    assert!(service.terminate().success());
+
+    // The address the stopped service left behind, and one nobody ever listened on.
+    for args in [
+        &["send", "--as", "zhangwei", "帮助"][..],
+        &["send", "--url", "http://127.0.0.1:9", "--as", "zhangwei", "帮助"],
+    ] {
+        let output = leadboard(&dir, args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{stderr}");
+        assert!(stderr.contains("服务没有在 http://127.0.0.1:") && stderr.contains("运行"), "{url}: {stderr}");
+        assert!(stderr.contains("leadboard serve"), "says how to start it: {stderr}");
+        assert!(!stderr.contains("error sending request") && !stderr.contains("Connection refused"), "{stderr}");
+    }
+}
+
+#[test]
+fn log_lines_are_stamped_in_asia_shanghai() {
+    let service = LocalService::start();
+    wait_for(|| service.log().contains("leadboard listening"), "the service to log that it listens");
+    let log = service.log();
+    let stamped: Vec<&str> = log.lines().filter(|l| l.starts_with("20")).collect();
+    assert!(!stamped.is_empty(), "{log}");
+    for line in stamped {
+        let stamp = line.split_whitespace().next().unwrap();
+        assert!(stamp.ends_with("+08:00"), "{line}");
+    }
+}
+
+#[test]
+fn settle_writes_into_data_exports_by_default() {
+    let service = LocalService::start();
+    stdout(&service.run(&["send", "--as", "fengyu", "C类 公司=杭州云帆科技有限公司 联系人=王经理"]));
+    stdout(&service.run(&["send", "--as", "chenjl", "确认 #1"]));
+    let month = chrono::Utc::now().with_timezone(&leadboard::clock::TZ).format("%Y-%m").to_string();
+
+    let out = stdout(&service.run(&["settle", "--month", &month]));
+
+    let csv = format!("data/exports/settlement-{month}.csv");
+    assert!(out.contains(&format!("已写入 {csv}")), "{out}");
+    assert!(
+        service.dir.path().join(&csv).is_file()
+            && service.dir.path().join(format!("data/exports/settlement-{month}.xlsx")).is_file()
+    );
+    assert!(!service.dir.path().join(format!("settlement-{month}.csv")).exists(), "nothing in the working directory");
+}
+
+/// The service's address, as local mode wrote it.
+fn url_of(service: &LocalService) -> String {
+    let state = std::fs::read_to_string(service.dir.path().join("data/local-state.json")).unwrap();
+    serde_json::from_str::<serde_json::Value>(&state).unwrap()["url"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn press_sends_the_card_event_wecom_would_and_prints_the_answers() {
+    let service = LocalService::start();
+    stdout(&service.run(&["send", "--as", "zhangwei", "C类 公司=杭州云帆科技有限公司 联系人=王经理"]));
+
+    let pressed = stdout(&service.run(&["press", "--as", "chenjl", "#1", "确认"]));
+
+    assert!(pressed.contains("已按下「确认」"), "{pressed}");
+    assert!(pressed.contains("[message/update_template_card → chenjl] 卡片按钮更新为「已由陈经理确认」"), "{pressed}");
+    assert!(
+        pressed.contains("[message/send → zhangwei] 您报备的 #1 C类客户「杭州云帆科技有限公司」已由陈经理确认"),
+        "{pressed}"
+    );
+    let mine = stdout(&service.run(&["send", "--as", "zhangwei", "我的"]));
+    assert!(mine.contains("已确认"), "{mine}");
+
+    // No such card: nothing is sent, and the cards that exist are named.
+    let missing = service.run(&["press", "--as", "chenjl", "#7", "确认"]);
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(!missing.status.success() && stderr.contains("没有找到发给 chenjl 的卡片「7」"), "{stderr}");
+    assert!(stderr.contains("#1［确认／驳回］"), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_simulator_page_lists_what_it_recorded() {
+    let service = LocalService::start();
+    let url = url_of(&service);
+    let page = reqwest::get(format!("{url}/simulator")).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("还没有调用"));
+    stdout(&service.run(&["send", "--as", "zhangwei", "C类 公司=<杭州>云帆 联系人=王经理"]));
+
+    let page = reqwest::get(format!("{url}/simulator")).await.unwrap();
+
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let html = page.text().await.unwrap();
+    assert!(html.contains("卡片：待确认 #1 C类客户 · &lt;杭州&gt;云帆"), "escaped: {html}");
+    assert!(html.contains("leadboard press --as chenjl &#39;#1&#39; 确认"), "{html}");
+    assert!(html.contains("/simulator/_log"), "{html}");
+    let log: serde_json::Value = reqwest::get(format!("{url}/simulator/_log")).await.unwrap().json().await.unwrap();
+    assert_eq!(log["last_id"], 1, "{log}");
+}
+
+#[test]
+fn the_demo_sprint_can_be_cut_off_reviewed_and_finalised() {
+    let mut service = LocalService::start();
+    stdout(&service.run(&["send", "--as", "zhangwei", "C类 公司=星河传媒 联系人=李总"]));
+    stdout(&service.run(&["press", "--as", "chenjl", "#1", "确认"]));
+    stdout(&service.run(&["send", "--as", "sunli", "C类 公司=月亮湾 联系人=周总"]));
+    let board = stdout(&service.run(&["send", "--as", "zhangwei", "排行 演示快赛"]));
+    assert!(board.contains("距截止还有") && board.contains("第1名 蓝队 1 分（张伟1）"), "{board}");
+
+    let closed = stdout(&service.run(&["demo", "cutoff"]));
+    assert!(closed.contains("「演示快赛」的截止时间已改为") && closed.contains("Ctrl+C"), "{closed}");
+    service.restart();
+
+    // The cut-off is the next whole second: once it passed, the cut-off job (this one,
+    // or the service's scheduler) freezes the contest and sends wanggm the 终审 card,
+    // whose button is refused while 孙丽's record is undecided.
+    let mut refused = String::new();
+    wait_for(
+        || {
+            stdout(&service.run(&["jobs", "run", "contest_cutoff"]));
+            let press = service.run(&["press", "--as", "wanggm", "演示快赛", "终审"]);
+            refused = String::from_utf8_lossy(&press.stdout).into_owned();
+            press.status.success()
+        },
+        "the 终审 card to reach wanggm",
+    );
+    assert!(refused.contains("暂不能终审") && refused.contains("#2 C类客户「月亮湾」"), "{refused}");
+    let review = stdout(&service.run(&["send", "--as", "wanggm", "待审 演示快赛"]));
+    assert!(review.contains("等待业绩审核组终审") && review.contains("#2 C类客户「月亮湾」"), "{review}");
+    let finalised = stdout(&service.run(&["send", "--as", "wanggm", "终审 比赛=演示快赛 待定=不计"]));
+    assert!(finalised.contains("终审完成：第一名 蓝队"), "{finalised}");
+    let board = stdout(&service.run(&["send", "--as", "zhangwei", "排行 演示快赛"]));
+    assert!(board.contains("已终审") && board.contains("由第一名队伍按人数平均分配"), "{board}");
 }
