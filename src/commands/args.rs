@@ -227,6 +227,10 @@ fn report(f: &Fields<'_>, kind: RecordKind) -> Result<ReportInput, ParseError> {
             Some(Value::Amount(a)) => Some(*a),
             _ => None,
         },
+        meeting: match f.get("约面") {
+            Some(Value::DateTime(t)) => Some(*t),
+            _ => None,
+        },
         fields: fields_json(f.values),
     })
 }

@@ -4,8 +4,10 @@
 use crate::domain::month::Month;
 use crate::domain::record::RecordState;
 use crate::service::access::Operation;
+use crate::service::decide::state_label;
 use crate::service::{Ctx, Outcome, report};
 use crate::store::records::Summary;
+use chrono::NaiveDate;
 use sqlx::SqliteConnection;
 
 pub async fn run(ctx: &Ctx<'_>, conn: &mut SqliteConnection, month: Option<Month>) -> Outcome {
@@ -21,15 +23,15 @@ pub async fn run(ctx: &Ctx<'_>, conn: &mut SqliteConnection, month: Option<Month
     if rows.is_empty() {
         lines.push("本月还没有记录。发送「帮助」查看如何报备。".into());
     }
-    lines.extend(rows.iter().map(line));
+    lines.extend(rows.iter().map(|r| line(r, ctx.today())));
     Ok(lines.join("\n"))
 }
 
-fn line(r: &Summary) -> String {
-    let what = r.subject.clone().or_else(|| {
-        let fields: serde_json::Value = serde_json::from_str(&r.fields).ok()?;
-        fields["姓名"].as_str().map(str::to_owned)
-    });
+fn line(r: &Summary, today: NaiveDate) -> String {
+    let fields: serde_json::Value = serde_json::from_str(&r.fields).unwrap_or_default();
+    let what = r.subject.clone().or_else(|| fields["姓名"].as_str().map(str::to_owned));
+    let onboard = fields["入职"].as_str().and_then(|d| d.parse().ok());
+    let state = state_label(r.state, onboard, today);
     let note = if r.state == RecordState::Confirmed && !r.counts { "（不重复计分）" } else { "" };
-    format!("#{} {} {} · {}分 · {}{note}", r.id, r.kind.label(), what.unwrap_or_default(), r.points, r.state.label())
+    format!("#{} {} {} · {}分 · {state}{note}", r.id, r.kind.label(), what.unwrap_or_default(), r.points)
 }

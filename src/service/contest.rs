@@ -6,7 +6,7 @@ use crate::config::Settings;
 use crate::domain::contest::{self, ContestDef, ContestState, MemberScore, Payout, SplitRule, TeamDef, TeamStanding};
 use crate::domain::money::Fen;
 use crate::domain::org::{DeptKind, Level};
-use crate::service::access::Operation;
+use crate::service::access::{self, Operation};
 use crate::service::{Ctx, Outcome, refuse};
 use crate::store::contests::{self as store, ContestRow, MemberSource, NewMember};
 use crate::store::directory::{self, Person};
@@ -187,8 +187,23 @@ pub struct Board<'a> {
 
 /// `排行 [比赛]`: the standings of the named contest, or of those under way.
 pub async fn boards<'a>(ctx: &Ctx<'a>, conn: &mut SqliteConnection, name: Option<&str>) -> Outcome<Vec<Board<'a>>> {
-    ctx.authorize(Operation::Standings)?;
-    let chosen = find(&ctx.settings.contests, name, ctx.now)?;
+    let person = ctx.authorize(Operation::Standings)?;
+    let mut chosen = find(&ctx.settings.contests, name, ctx.now)?;
+    if name.is_none() {
+        // Besides those under way: every started contest the person is in, and for the
+        // audit group every one not yet final.
+        let auditor = access::has_role(ctx.settings, person, access::Role::Audit);
+        for def in ctx.settings.contests.iter().filter(|d| d.start_ms <= ctx.now_ms()) {
+            if chosen.iter().any(|c| c.id == def.id) {
+                continue;
+            }
+            let member = store::membership(conn, &def.id, &person.userid).await?.is_some();
+            let open = store::get(conn, &def.id).await?.is_some_and(|r| r.state != ContestState::Final);
+            if member || (auditor && open) {
+                chosen.push(def);
+            }
+        }
+    }
     if chosen.is_empty() {
         return refuse("PK比赛还没有开始。");
     }

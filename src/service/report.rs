@@ -13,13 +13,14 @@ use crate::domain::record::{LeadStages, Mode, RecordState};
 use crate::domain::text::{BoundedText, CreditCode};
 use crate::service::access::Operation;
 use crate::service::cards;
+use crate::service::decide::onjob_due;
 use crate::service::{Ctx, Outcome, refuse};
 use crate::store::cards::Purpose;
 use crate::store::directory::{self, Person};
 use crate::store::events::{self, NewEvent};
 use crate::store::records::{self, Family, FlagKind, NewRecord, Origin};
 use crate::store::violated;
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveDateTime};
 use sqlx::SqliteConnection;
 use tracing::instrument;
 
@@ -33,6 +34,8 @@ pub struct ReportInput {
     pub closer: Option<BoundedText>,
     /// A deal's amount (A-class).
     pub amount: Option<Fen>,
+    /// A B-class client's meeting (`约面`).
+    pub meeting: Option<NaiveDateTime>,
     /// Every field as reported (its label → text), stored with the record.
     pub fields: serde_json::Value,
 }
@@ -85,6 +88,9 @@ pub(super) async fn prepare(
 ) -> Outcome<Claimed> {
     let kind = input.kind;
     check_period(ctx, kind)?;
+    if let Some(meeting) = input.meeting {
+        check_meeting(ctx, meeting.date())?;
+    }
     let closer = closer(conn, input, kind.receiving_dept()).await?;
     let mut claimed = claim(ctx, conn, input, except).await?;
     claimed.closer = closer;
@@ -167,23 +173,49 @@ pub async fn report(ctx: &Ctx<'_>, conn: &mut SqliteConnection, input: &ReportIn
     let event = NewEvent::record(&reporter.userid, id, "reported").to(record.state.code()).data(record.fields.clone());
     events::append(conn, ctx.now_ms(), event).await?;
     store_flags(ctx, conn, id, &claimed.flags).await?;
-    let confirmers = confirmers_for(conn, kind, &reporter.userid).await?;
+    let confirmers = confirmers_for(conn, ctx.settings, kind, &reporter.userid).await?;
+    let by_audit = audit_decides(conn, kind, &reporter.userid).await?;
+    // A placement's confirmers are asked on its day-3 check (the day-3 job's card).
     if kind != RecordKind::Placement {
         let stored = records::get(conn, id).await?.ok_or(sqlx::Error::RowNotFound)?;
         cards::send_record_card(ctx.settings, ctx.now, conn, &stored, Purpose::Confirm, &confirmers).await?;
     }
+    let day3_due = matches!(&input.subject, Subject::Placement { onboard, .. } if onjob_due(*onboard) <= ctx.today());
     let base = base_channel(conn, &claimed).await?;
-    Ok(accepted(id, kind, &record, &claimed, base.as_ref(), &confirmers))
+    let asked = Asked { confirmers: &confirmers, by_audit, day3_due };
+    Ok(accepted(id, &record, &claimed, base.as_ref(), &asked))
 }
 
-/// Who is asked to confirm a record of `kind`: the receiving department's confirmers,
-/// never its reporter.
-pub(super) async fn confirmers_for(
+/// Who is asked to confirm a record of `kind` reported by `reporter`: the receiving
+/// department's confirmers other than the reporter; when there is none (a confirmer
+/// reported it, and is the only one), the audit group, who may then decide it.
+pub async fn confirmers_for(
     conn: &mut SqliteConnection,
+    settings: &crate::config::Settings,
     kind: RecordKind,
     reporter: &str,
 ) -> Result<Vec<Person>, sqlx::Error> {
-    Ok(directory::confirmers(conn, kind.receiving_dept()).await?.into_iter().filter(|c| c.userid != reporter).collect())
+    let confirmers: Vec<Person> = directory::confirmers(conn, kind.receiving_dept())
+        .await?
+        .into_iter()
+        .filter(|c| c.userid != reporter)
+        .collect();
+    if !confirmers.is_empty() {
+        return Ok(confirmers);
+    }
+    let mut auditors = Vec::new();
+    for userid in settings.roles.audit_group.iter().filter(|a| *a != reporter) {
+        if let Some(p) = directory::find(conn, userid).await?.filter(|p| p.active) {
+            auditors.push(p);
+        }
+    }
+    Ok(auditors)
+}
+
+/// Whether a record of `kind` reported by `reporter` has no confirmer but its reporter,
+/// so that the audit group decides it.
+pub async fn audit_decides(conn: &mut SqliteConnection, kind: RecordKind, reporter: &str) -> Result<bool, sqlx::Error> {
+    Ok(directory::confirmers(conn, kind.receiving_dept()).await?.iter().all(|c| c.userid == reporter))
 }
 
 /// The channel record a placement would count toward (its base indicator), while that
@@ -324,6 +356,20 @@ async fn placement(
     })
 }
 
+/// A meeting before the programme (or more than a year back without one) or more than a
+/// year ahead is a typo.
+fn check_meeting(ctx: &Ctx<'_>, day: NaiveDate) -> Outcome<()> {
+    let earliest = earliest_onboarding(ctx);
+    let latest = ctx.today().checked_add_days(chrono::Days::new(365)).unwrap_or(ctx.today());
+    if day < earliest {
+        return refuse(format!("约面日期 {day} 太早：只能填写 {earliest} 及以后的日期，请核对。"));
+    }
+    if day > latest {
+        return refuse(format!("约面日期 {day} 在一年以后，请核对日期（最晚 {latest}）。"));
+    }
+    Ok(())
+}
+
 /// The earliest onboarding a placement may report: the programme's start, or without
 /// one a year back (an older date is a typo, and would be due for its day-3 check at once).
 fn earliest_onboarding(ctx: &Ctx<'_>) -> NaiveDate {
@@ -439,15 +485,18 @@ pub(super) fn already_claimed(reporter: &Person, kind: RecordKind, subject: &str
     )
 }
 
+/// Who a report's answer says was asked to confirm it.
+struct Asked<'a> {
+    confirmers: &'a [Person],
+    /// The audit group, for want of another confirmer.
+    by_audit: bool,
+    /// A placement reported late: its day-3 check is due already.
+    day3_due: bool,
+}
+
 /// The answer to an accepted report.
-fn accepted(
-    id: i64,
-    kind: RecordKind,
-    r: &NewRecord,
-    claimed: &Claimed,
-    base: Option<&records::Record>,
-    confirmers: &[Person],
-) -> String {
+fn accepted(id: i64, r: &NewRecord, claimed: &Claimed, base: Option<&records::Record>, asked: &Asked<'_>) -> String {
+    let (kind, confirmers, by_audit, day3_due) = (r.kind, asked.confirmers, asked.by_audit, asked.day3_due);
     let mut lines = vec![format!("✅ 已登记 #{id} {}", kind.label())];
     let label = match kind {
         RecordKind::Placement => "人员",
@@ -465,15 +514,24 @@ fn accepted(
         }
         None => format!("积分：{} 分（确认后计入）", r.points),
     });
-    lines.push(format!("状态：{}", r.state.label()));
+    lines.push(if day3_due {
+        "状态：入职已满3天，待确认在岗".to_owned()
+    } else {
+        format!("状态：{}", r.state.label())
+    });
     for (_, _, detail) in &claimed.flags {
         lines.push(format!("⚠️ {detail}"));
     }
     let names: Vec<&str> = confirmers.iter().map(|c| c.name.as_str()).collect();
     let who =
         if names.is_empty() { "尚未配置确认人，请联系管理员".to_owned() } else { names.join("、") };
-    let dept = kind.receiving_dept().label();
+    let dept = if by_audit && !confirmers.is_empty() {
+        format!("{}无其他确认人，由业绩审核组", kind.receiving_dept().label())
+    } else {
+        kind.receiving_dept().label().to_owned()
+    };
     lines.push(match kind {
+        RecordKind::Placement if day3_due => format!("确认：{dept}（{who}）将收到在岗确认卡片"),
         RecordKind::Placement => format!("确认：入职第3天起由{dept}（{who}）确认在岗"),
         RecordKind::ChannelAgency => format!("确认：{dept}（{who}）确认协议；经该渠道3人在岗满3天后有效"),
         RecordKind::ChannelPerson => format!("确认：{dept}（{who}）确认协议；经该渠道1人在岗满3天后有效"),

@@ -61,7 +61,7 @@ async fn a_report_is_confirmed_with_one_tap() {
 #[tokio::test]
 async fn rejecting_from_a_card_records_a_default_reason_until_one_is_given() {
     let app = TestApp::spawn().await;
-    say(&app, "zhangwei", "B类 公司=云帆 约面=2030-01-01").await;
+    say(&app, "zhangwei", "B类 公司=云帆 约面=01-01").await;
     let card = app.cards_to("cs_lead").await.remove(0);
     app.press("cs_lead", &card, "驳回").await;
     assert_eq!(state_of(&app, 1).await, "rejected");

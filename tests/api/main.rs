@@ -17,6 +17,7 @@ mod inbox;
 mod interop;
 mod layering;
 mod local_mode;
+mod new_user;
 mod outbox;
 mod reporting;
 mod scheduler;
