@@ -19,6 +19,7 @@ pub mod reminders;
 pub mod report;
 pub mod review;
 pub mod settlement;
+pub mod sheet;
 
 use crate::clock::TZ;
 use crate::config::Settings;
