@@ -318,7 +318,7 @@ fn read_value(ty: FieldType, value: &str, today: NaiveDate) -> Result<Value, Pro
             "转接" | "转接促成" | "transfer" => Mode::Transfer,
             _ => return Err(Problem::BadMode),
         }),
-        FieldType::Month => Value::Month(Month::parse(value).ok_or(Problem::BadMonth)?),
+        FieldType::Month => Value::Month(Month::parse_spoken(value, today).ok_or(Problem::BadMonth)?),
         FieldType::CreditCode => Value::CreditCode(CreditCode::parse(value).ok_or(Problem::BadCreditCode)?),
     })
 }

@@ -428,6 +428,12 @@ fn dues(rules: &RewardRules, r: &RecordFacts) -> Vec<Due> {
     }
 }
 
+/// Whether the 接手 of a transfer of `kind` is paid for it: Talent Recruitment members
+/// closing a channel (转接促成); a client's closer is not.
+pub fn closer_is_paid(kind: RecordKind, closer_class: DeptKind) -> bool {
+    kind.receiving_dept() == DeptKind::Tr && kind != RecordKind::Placement && closer_class == DeptKind::Tr
+}
+
 fn channel_dues(rules: &RewardRules, r: &RecordFacts) -> Vec<Due> {
     let label = r.kind.label();
     let (tr_direct, tr_transfer, direct, originator) = match r.kind {
@@ -468,7 +474,7 @@ fn channel_dues(rules: &RewardRules, r: &RecordFacts) -> Vec<Due> {
             if !tr {
                 dues.push(due(reporter, format!("非招商引才部员工 {label} 首次确认关键人并转接"), originator, None));
             }
-            if let Some(closer) = r.closer.as_ref().filter(|c| c.class == DeptKind::Tr) {
+            if let Some(closer) = r.closer.as_ref().filter(|c| closer_is_paid(r.kind, c.class)) {
                 dues.push(due(
                     closer,
                     format!("招商引才部员工 {label} 转接促成（接手）"),

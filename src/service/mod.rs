@@ -14,6 +14,7 @@ pub mod decide;
 pub mod directory;
 pub mod finalise;
 pub mod leaderboard;
+pub mod mine;
 pub mod onjob;
 pub mod reminders;
 pub mod report;

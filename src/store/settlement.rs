@@ -102,6 +102,29 @@ pub async fn achieved_in(
     .await
 }
 
+/// The points one person's counting records of `class`'s own kinds carry in `[from,
+/// to)` (what their monthly target measures; see [`achieved_in`]).
+pub async fn achieved_by(
+    conn: &mut SqliteConnection,
+    userid: &str,
+    class: DeptKind,
+    from: i64,
+    to: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COALESCE(SUM(points), 0) FROM counting_records
+         WHERE reporter = ? AND reporter_class = ? AND occurred_at >= ? AND occurred_at < ?
+           AND ((reporter_class = 'cs' AND kind IN ('lead_c', 'lead_b', 'lead_a', 'referral'))
+             OR (reporter_class = 'tr' AND kind IN ('channel_school', 'channel_agency', 'channel_person', 'placement')))",
+    )
+    .bind(userid)
+    .bind(class)
+    .bind(from)
+    .bind(to)
+    .fetch_one(conn)
+    .await
+}
+
 /// A PK payout of a contest finalised in the month.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PayoutRow {
