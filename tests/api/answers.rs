@@ -70,3 +70,64 @@ async fn a_past_month_without_records_is_said_in_the_past() {
     let this = say(&app, "zhangwei", "我的").await;
     assert!(this.contains("本月还没有记录"), "{this}");
 }
+
+#[tokio::test]
+async fn greetings_and_questions_get_a_short_introduction() {
+    let app = TestApp::spawn().await;
+    for text in ["你好", "在吗？", "怎么报备", "规则", "活动规则", "您好！", "Hi"] {
+        let answer = say(&app, "zhangwei", text).await;
+        assert!(!answer.contains("不认识"), "{text} → {answer}");
+        assert!(answer.starts_with("您好，张伟！"), "{text} → {answer}");
+        for command in ["C类 公司=… 联系人=…", "我的", "排行", "「帮助」"] {
+            assert!(answer.contains(command), "{text} → {answer}");
+        }
+        assert!(answer.lines().all(|l| l.chars().count() <= 30), "short lines: {answer}");
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM records").await, 0);
+    // Anything else is still refused as unknown.
+    assert!(say(&app, "zhangwei", "报销 金额=100").await.contains("不认识的命令“报销”"));
+}
+
+#[tokio::test]
+async fn help_on_one_command_shows_its_fields_and_an_example() {
+    let app = TestApp::spawn().await;
+    let help = say(&app, "zhangwei", "帮助 C类").await;
+    assert!(help.starts_with("「C类」报备C类客户"), "{help}");
+    assert!(help.contains("必填：公司、联系人") && help.contains("选填：方向、信用代码、备注、方式、接手"), "{help}");
+    assert!(help.contains("例如：C类 公司=杭州云帆科技有限公司 联系人=王经理"), "{help}");
+    let tomorrow = app.today().succ_opt().unwrap();
+    let b = say(&app, "zhangwei", "帮助 B类").await;
+    assert!(b.contains(&format!("例如：B类 公司=杭州云帆科技有限公司 约面={tomorrow} 14:30")), "{b}");
+    // A command the sender may not use is explained as such.
+    assert!(say(&app, "zhangwei", "帮助 终审").await.contains("（仅限业绩审核组使用）"));
+    assert!(say(&app, "zhangwei", "帮助 报销").await.contains("没有命令“报销”"));
+    assert!(say(&app, "zhangwei", "帮助").await.contains("「帮助 C类」"));
+}
+
+#[tokio::test]
+async fn example_dates_in_help_and_errors_are_of_today() {
+    let app = TestApp::spawn().await;
+    let (today, tomorrow) = (app.today(), app.today().succ_opt().unwrap());
+    let help = say(&app, "zhangwei", "帮助").await;
+    assert!(help.contains(&format!("入职={today}")) && help.contains(&format!("约面={tomorrow} 14:30")), "{help}");
+    let bad_date = say(&app, "zhengqiang", "上岗 姓名=小王 入职=明天").await;
+    assert!(bad_date.contains(&format!("不是有效日期（例如 {today}）")), "{bad_date}");
+    let missing = say(&app, "zhangwei", "B类 公司=云帆").await;
+    assert!(missing.contains(&format!("约面={tomorrow} 14:30")), "{missing}");
+    let month = say(&app, "zhangwei", "我的 2023-13").await;
+    assert!(month.contains(&format!("例如 {}", today.format("%Y-%m"))), "{month}");
+    for answer in [help, bad_date, missing, month] {
+        assert!(!answer.contains("2023-07"), "{answer}");
+    }
+}
+
+#[tokio::test]
+async fn amounts_are_accepted_as_people_write_them() {
+    let app = TestApp::spawn().await;
+    for (i, amount) in ["￥120000", "120,000元", "12万元", "¥120000", "人民币12万"].iter().enumerate() {
+        let answer = say(&app, "zhangwei", &format!("A类 公司=客户{i} 金额={amount}")).await;
+        assert!(answer.contains("已登记"), "{amount} → {answer}");
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM records WHERE amount_fen = 12000000").await, 5);
+    assert!(say(&app, "zhangwei", "A类 公司=客户9 金额=￥很多").await.contains("格式不对"));
+}
