@@ -6,7 +6,6 @@
 use crate::clock::format_ms;
 use crate::domain::kind::RecordKind;
 use crate::domain::money::Fen;
-use crate::domain::month::Month;
 use crate::domain::org::DeptKind;
 use crate::domain::record::{LeadStages, Mode, RecordState};
 use crate::domain::text::{BoundedText, CreditCode, name_key};
@@ -105,13 +104,6 @@ pub async fn report(ctx: &Ctx<'_>, conn: &mut SqliteConnection, input: &ReportIn
         cards::send_record_card(ctx.settings, ctx.now, conn, &stored, Purpose::Confirm, &confirmers).await?;
     }
     Ok(accepted(id, kind, &record, &claimed.subject_name, &confirmers))
-}
-
-/// `我的`: the actor's records of a month, oldest first, with whether each counts now.
-pub async fn of_month(ctx: &Ctx<'_>, conn: &mut SqliteConnection, month: Month) -> Outcome<Vec<records::Summary>> {
-    let person = ctx.authorize(Operation::Mine)?;
-    let (from, to) = month.range_ms();
-    Ok(records::reported_between(conn, &person.userid, from, to).await?)
 }
 
 /// Reports dated outside the activity period (referrals: their own period) are refused.
