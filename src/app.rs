@@ -67,8 +67,9 @@ impl Application {
             .schedules
             .enabled
             .then(|| tokio::spawn(crate::jobs::scheduler::run(state.clone(), shutdown.clone())));
-        let serve = axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
-        let server = tokio::spawn(serve.into_future());
+        let limits = crate::http::serve::Limits::from_settings(&state.settings.server);
+        let server =
+            tokio::spawn(crate::http::serve::serve(listener, router, limits, state.metrics.clone(), shutdown.clone()));
         tracing::info!(%addr, local_mode = state.settings.local_mode, "leadboard listening");
         shutdown.cancelled().await;
         let grace = Duration::from_secs(state.settings.server.shutdown_grace_secs);

@@ -94,7 +94,7 @@ enum JobsCommand {
     List,
     /// Run one job now against the configured database.
     Run {
-        /// daily_leaderboard, onjob_check, reminders, contest_cutoff or directory_sync.
+        /// daily_leaderboard, onjob_check, reminders, contest_cutoff, directory_sync or inbox_prune.
         name: String,
     },
 }
@@ -102,7 +102,8 @@ enum JobsCommand {
 fn load(config: Option<&PathBuf>) -> Result<Settings, ExitCode> {
     let loaded = match config {
         Some(path) => Settings::load(Source::File(path)),
-        None => local::settings(),
+        // Checked before local mode writes its secrets: a refusal leaves nothing behind.
+        None => Settings::refuse_wecom_environment_without_file().and_then(|()| local::settings()),
     };
     loaded.map_err(|errors| {
         eprintln!("{errors}");

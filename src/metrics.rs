@@ -38,6 +38,10 @@ pub struct Metrics {
     pub outbox_delivered: Family<DeliveryLabel, Counter>,
     pub outbox_delivery_failures: Family<DeliveryLabel, Counter>,
     pub token_refreshes: Counter,
+    /// Open HTTP connections.
+    pub connections_open: Gauge,
+    /// Connections the server closed, by reason (header_timeout, idle_timeout, evicted).
+    pub connections_closed: Family<ReasonLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -60,6 +64,8 @@ impl Metrics {
             outbox_delivered: Family::default(),
             outbox_delivery_failures: Family::default(),
             token_refreshes: Counter::default(),
+            connections_open: Gauge::default(),
+            connections_closed: Family::default(),
             registry: Registry::default(),
         };
         registry.register("callback_requests", "Callback requests by outcome", m.callback_requests.clone());
@@ -91,6 +97,12 @@ impl Metrics {
             "wecom_token_refreshes",
             "Access tokens fetched from gettoken (successful fetches only)",
             m.token_refreshes.clone(),
+        );
+        registry.register("http_connections_open", "Open HTTP connections", m.connections_open.clone());
+        registry.register(
+            "http_connections_closed",
+            "HTTP connections closed by the server, by reason (header_timeout, idle_timeout, evicted)",
+            m.connections_closed.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -111,7 +111,7 @@ impl Service {
     /// waiting briefly for the outbox to drain.
     pub async fn print_sent(&self) -> anyhow::Result<()> {
         let Some((log, mut seen)) = self.simulator.clone() else { return Ok(()) };
-        let deadline = Instant::now() + Duration::from_secs(3);
+        let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let (calls, pending) = self.simulator_calls(&log, seen).await.map_err(|e| self.unreachable(e))?;
             for call in calls {

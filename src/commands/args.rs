@@ -8,6 +8,7 @@ use crate::domain::kind::RecordKind;
 use crate::domain::month::Month;
 use crate::domain::record::Mode;
 use crate::domain::text::BoundedText;
+use crate::service::correct::Verdict;
 use crate::service::decide::Action;
 use crate::service::report::{ReportInput, Subject};
 use std::collections::BTreeMap;
@@ -42,6 +43,7 @@ pub enum Command {
     },
     Review {
         contest: Option<String>,
+        page: u32,
     },
     Void {
         id: i64,
@@ -53,9 +55,30 @@ pub enum Command {
     },
     Finalise {
         contest: String,
+        /// `待定=不计`: finalise without the records still undecided.
+        exclude_pending: bool,
     },
     Settle {
         month: Month,
+    },
+    Withdraw {
+        id: i64,
+        reason: Option<String>,
+    },
+    /// `修改`: the fields given, as parsed (the record's kind decides which apply).
+    Edit {
+        id: i64,
+        changes: BTreeMap<&'static str, Value>,
+    },
+    Appeal {
+        id: i64,
+        reason: String,
+    },
+    Todo,
+    Judge {
+        id: i64,
+        verdict: Verdict,
+        note: Option<String>,
     },
 }
 
@@ -123,7 +146,9 @@ pub fn build(spec: &'static CommandSpec, values: &BTreeMap<&'static str, Value>)
             Command::Decide { id: f.record_no()?, action: Action::Reject { reason: f.string("原因") } }
         }
         CommandId::OnJob => Command::Decide { id: f.record_no()?, action: Action::OnJob },
-        CommandId::LeftJob => Command::Decide { id: f.record_no()?, action: Action::Left },
+        CommandId::LeftJob => {
+            Command::Decide { id: f.record_no()?, action: Action::Left { reason: f.string("原因") } }
+        }
         CommandId::Standings => Command::Standings { contest: f.string("比赛") },
         CommandId::JoinPk => {
             Command::Join { team: f.required_text("队伍")?.to_string(), contest: f.string("比赛") }
@@ -133,12 +158,40 @@ pub fn build(spec: &'static CommandSpec, values: &BTreeMap<&'static str, Value>)
             team: f.required_text("队伍")?.to_string(),
             contest: f.string("比赛"),
         },
-        CommandId::Review => Command::Review { contest: f.string("比赛") },
+        CommandId::Review => Command::Review {
+            contest: f.string("比赛"),
+            page: match f.get("页") {
+                Some(Value::Number(n)) => *n,
+                _ => 1,
+            },
+        },
         CommandId::Void => Command::Void { id: f.record_no()?, reason: f.required_text("原因")?.to_string() },
         CommandId::Restore => Command::Restore { id: f.record_no()?, reason: f.string("原因") },
-        CommandId::Finalise => Command::Finalise { contest: f.required_text("比赛")?.to_string() },
+        CommandId::Finalise => Command::Finalise {
+            contest: f.required_text("比赛")?.to_string(),
+            exclude_pending: f.get("待定").is_some(),
+        },
         CommandId::Settle => Command::Settle { month: f.month().ok_or(ParseError::Missing { spec, key: "月份" })? },
+        CommandId::Withdraw => Command::Withdraw { id: f.record_no()?, reason: f.string("原因") },
+        CommandId::Edit => Command::Edit {
+            id: f.record_no()?,
+            changes: values.iter().filter(|(k, _)| **k != "编号").map(|(k, v)| (*k, v.clone())).collect(),
+        },
+        CommandId::Appeal => Command::Appeal { id: f.record_no()?, reason: f.required_text("理由")?.to_string() },
+        CommandId::Todo => Command::Todo,
+        CommandId::Uphold => Command::Judge { id: f.record_no()?, verdict: Verdict::Uphold, note: f.string("原因") },
+        CommandId::Overturn => {
+            Command::Judge { id: f.record_no()?, verdict: Verdict::Overturn, note: f.string("原因") }
+        }
     })
+}
+
+pub fn report_input(
+    spec: &'static CommandSpec,
+    values: &BTreeMap<&'static str, Value>,
+    kind: RecordKind,
+) -> Result<ReportInput, ParseError> {
+    report(&Fields { spec, values }, kind)
 }
 
 fn report(f: &Fields<'_>, kind: RecordKind) -> Result<ReportInput, ParseError> {

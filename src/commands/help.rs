@@ -20,7 +20,13 @@ pub fn text(ctx: &Ctx<'_>) -> Outcome {
             lines.push(format!("\n【{}】", spec.role().label()));
         }
         role = Some(spec.role());
-        lines.push(format!("· {}\n  {}", spec.summary, spec.usage(today)));
+        // Everyone's commands with what they do; the roles' own, which their holders
+        // know, by their usage only (the whole list must fit one message).
+        if spec.role() == Role::Everyone {
+            lines.push(format!("· {}\n  {}", spec.summary, spec.short_usage(today)));
+        } else {
+            lines.push(format!("· {}", spec.short_usage(today)));
+        }
     }
     lines.push("\n例如：C类 公司=杭州云帆科技有限公司 联系人=王经理".into());
     lines.push("发送「帮助 C类」查看一个命令的字段和例子。".into());
@@ -84,6 +90,12 @@ fn example(ctx: &Ctx<'_>, spec: &CommandSpec, today: NaiveDate) -> Option<String
         CommandId::Restore => "恢复 #12".into(),
         CommandId::Finalise => format!("终审 {contest}"),
         CommandId::Settle => "结算 上月".into(),
+        CommandId::Withdraw => "撤回 #12 公司名写错了".into(),
+        CommandId::Edit => "修改 #12 金额=60万".into(),
+        CommandId::Appeal => "申诉 #12 已签合同，附件可补".into(),
+        CommandId::Todo => "待办".into(),
+        CommandId::Uphold => "维持 #12 理由充分".into(),
+        CommandId::Overturn => "改判 #12 合同已核实".into(),
     })
 }
 

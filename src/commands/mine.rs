@@ -74,7 +74,7 @@ fn line(r: &Summary) -> String {
     let note = if r.state == RecordState::Confirmed && !r.counts { "（不重复计分）" } else { "" };
     // What never counts shows no points.
     let points = match r.state {
-        RecordState::Rejected | RecordState::Left | RecordState::Voided => String::new(),
+        RecordState::Rejected | RecordState::Left | RecordState::Voided | RecordState::Withdrawn => String::new(),
         _ => format!(" · {}分", r.points),
     };
     format!("#{} {} {what}{points} · {}{note}", r.id, r.kind.label(), r.state.label())

@@ -3,6 +3,7 @@
 //! Card presses (`press`) are the other front end of the same operations.
 
 pub mod args;
+pub mod corrections;
 pub mod help;
 pub mod mine;
 pub mod parse;
@@ -16,7 +17,7 @@ mod parse_tests;
 use crate::config::Settings;
 use crate::service::decide::{self, Via};
 use crate::service::{
-    Ctx, Identity, Outcome, ServiceError, atomically, audit, contest, finalise, identify, report, settlement,
+    Ctx, Identity, Outcome, ServiceError, atomically, audit, contest, correct, finalise, identify, report, settlement,
 };
 use args::Command;
 use chrono::{DateTime, Utc};
@@ -70,10 +71,17 @@ async fn run(ctx: &Ctx<'_>, conn: &mut SqliteConnection, command: &Command) -> O
         Command::Standings { contest } => standings::standings(ctx, conn, contest.as_deref()).await,
         Command::Join { team, contest } => contest::join(ctx, conn, team, contest.as_deref()).await,
         Command::Assign { person, team, contest } => contest::assign(ctx, conn, person, team, contest.as_deref()).await,
-        Command::Review { contest } => standings::review(ctx, conn, contest.as_deref()).await,
+        Command::Review { contest, page } => standings::review(ctx, conn, contest.as_deref(), *page).await,
         Command::Void { id, reason } => audit::void(ctx, conn, *id, reason).await,
         Command::Restore { id, reason } => audit::restore(ctx, conn, *id, reason.as_deref()).await,
-        Command::Finalise { contest } => finalise::finalise_named(ctx, conn, contest).await,
+        Command::Finalise { contest, exclude_pending } => {
+            finalise::finalise_named(ctx, conn, contest, *exclude_pending).await
+        }
         Command::Settle { month } => settlement::send_in_chat(ctx, conn, *month).await,
+        Command::Withdraw { id, reason } => correct::withdraw(ctx, conn, *id, reason.as_deref()).await,
+        Command::Edit { id, changes } => corrections::edit(ctx, conn, *id, changes).await,
+        Command::Appeal { id, reason } => correct::appeal(ctx, conn, *id, reason).await,
+        Command::Todo => corrections::todo(ctx, conn).await,
+        Command::Judge { id, verdict, note } => correct::judge(ctx, conn, *id, *verdict, note.as_deref(), None).await,
     }
 }

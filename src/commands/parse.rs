@@ -28,6 +28,7 @@ pub enum Value {
     Mode(Mode),
     Month(Month),
     CreditCode(CreditCode),
+    Number(u32),
 }
 
 /// A command with every field checked, and its typed arguments.
@@ -69,6 +70,7 @@ pub fn display(value: &Value) -> String {
         Value::Mode(m) => m.label().to_owned(),
         Value::Month(m) => m.to_string(),
         Value::CreditCode(c) => c.as_str().to_owned(),
+        Value::Number(n) => n.to_string(),
     }
 }
 
@@ -84,6 +86,8 @@ pub enum Problem {
     BadMode,
     BadMonth,
     BadCreditCode,
+    BadNumber,
+    NotAChoice(&'static [&'static str]),
 }
 
 impl Problem {
@@ -100,6 +104,8 @@ impl Problem {
             Problem::BadMode => "只能是“直接”或“转接”".into(),
             Problem::BadMonth => format!("不是有效月份（例如 {} 或 上月）", example(FieldType::Month)),
             Problem::BadCreditCode => "不是有效的统一社会信用代码（18位，校验位不符）".into(),
+            Problem::BadNumber => "须是正整数（例如 2）".into(),
+            Problem::NotAChoice(words) => format!("只能是“{}”", words.join("”或“")),
         }
     }
 }
@@ -165,14 +171,22 @@ pub fn parse(message: &str, today: NaiveDate) -> Result<Parsed, ParseError> {
     if message.chars().count() > MESSAGE_MAX {
         return Err(ParseError::TooLong);
     }
-    let text = fold_width(message);
-    let text = text.trim_matches(|c: char| is_separator(c) || c == '。');
+    // Commands, keys and separators are recognised in any width; what people typed as
+    // names and notes is kept as typed (taken from the original by position: folding
+    // maps each character to one character).
+    let folded = fold_width(message);
+    let text = folded.trim_matches(|c: char| is_separator(c) || c == '。');
     if text.is_empty() {
         return Err(ParseError::Empty);
     }
+    let as_typed = |value: &str| -> String {
+        let offset = (value.as_ptr() as usize).saturating_sub(folded.as_ptr() as usize);
+        let start = folded.get(..offset).map_or(0, |head| head.chars().count());
+        message.chars().skip(start).take(value.chars().count()).collect()
+    };
     let (spec, rest) = command(text)?;
     let (bare, pairs) = split_fields(spec, rest);
-    let mut raw: BTreeMap<&'static str, String> = BTreeMap::new();
+    let mut raw: BTreeMap<&'static str, &str> = BTreeMap::new();
     fill_positional(spec, bare, &mut raw)?;
     for (key, value) in pairs {
         let field = spec.field(&key).ok_or_else(|| ParseError::UnknownField { spec, key: key.clone() })?;
@@ -184,6 +198,10 @@ pub fn parse(message: &str, today: NaiveDate) -> Result<Parsed, ParseError> {
     for field in spec.fields {
         match raw.remove(field.key).filter(|v| !v.is_empty()) {
             Some(value) => {
+                let value = match field.ty {
+                    FieldType::Name | FieldType::Note => as_typed(value),
+                    _ => value.to_owned(),
+                };
                 let parsed = read_value(field.ty, &value, today).map_err(|problem| ParseError::Invalid {
                     spec,
                     key: field.key,
@@ -237,14 +255,14 @@ struct KeyAt {
 /// Splits the text after the command word into leading bare text and `key=value` pairs.
 /// A value runs until the next key, so values may contain spaces and commas. A
 /// `word:` that is not a field of any command (`14:30`, `A座:3楼`) stays in the value.
-fn split_fields(spec: &'static CommandSpec, rest: &str) -> (String, Vec<(String, String)>) {
+fn split_fields<'a>(spec: &'static CommandSpec, rest: &'a str) -> (&'a str, Vec<(String, &'a str)>) {
     let keys = key_positions(spec, rest);
     let bare_end = keys.first().map_or(rest.len(), |k| k.start);
-    let bare = trim_value(&rest[..bare_end]).to_owned();
+    let bare = trim_value(&rest[..bare_end]);
     let mut pairs = Vec::new();
     for (i, k) in keys.iter().enumerate() {
         let end = keys.get(i + 1).map_or(rest.len(), |next| next.start);
-        pairs.push((k.key.clone(), trim_value(&rest[k.value_start..end]).to_owned()));
+        pairs.push((k.key.clone(), trim_value(&rest[k.value_start..end])));
     }
     (bare, pairs)
 }
@@ -280,12 +298,12 @@ fn trim_value(text: &str) -> &str {
 }
 
 /// Bare words fill the positional fields in order; a last `Note` field takes the rest.
-fn fill_positional(
+fn fill_positional<'a>(
     spec: &'static CommandSpec,
-    bare: String,
-    raw: &mut BTreeMap<&'static str, String>,
+    bare: &'a str,
+    raw: &mut BTreeMap<&'static str, &'a str>,
 ) -> Result<(), ParseError> {
-    let mut rest = bare.as_str();
+    let mut rest = bare;
     for (i, key) in spec.positional.iter().enumerate() {
         rest = trim_value(rest);
         if rest.is_empty() {
@@ -301,13 +319,13 @@ fn fill_positional(
             rest = tail;
             word
         };
-        raw.insert(field.key, value.to_owned());
+        raw.insert(field.key, value);
     }
     let rest = trim_value(rest);
     if rest.is_empty() { Ok(()) } else { Err(ParseError::Unexpected { spec, text: rest.chars().take(30).collect() }) }
 }
 
-fn read_value(ty: FieldType, value: &str, today: NaiveDate) -> Result<Value, Problem> {
+pub fn read_value(ty: FieldType, value: &str, today: NaiveDate) -> Result<Value, Problem> {
     Ok(match ty {
         FieldType::Name => Value::Text(BoundedText::parse(value, NAME_MAX).map_err(Problem::Text)?),
         FieldType::Note => Value::Text(BoundedText::parse(value, NOTE_MAX).map_err(Problem::Text)?),
@@ -322,6 +340,13 @@ fn read_value(ty: FieldType, value: &str, today: NaiveDate) -> Result<Value, Pro
         }),
         FieldType::Month => Value::Month(Month::parse_spoken(value, today).ok_or(Problem::BadMonth)?),
         FieldType::CreditCode => Value::CreditCode(CreditCode::parse(value).ok_or(Problem::BadCreditCode)?),
+        FieldType::Number => {
+            Value::Number(value.trim().parse().ok().filter(|n| *n > 0 && *n < 10_000).ok_or(Problem::BadNumber)?)
+        }
+        FieldType::Choice(words) => match words.iter().find(|w| **w == value.trim()) {
+            Some(word) => Value::Text(BoundedText::parse(word, NAME_MAX).map_err(Problem::Text)?),
+            None => return Err(Problem::NotAChoice(words)),
+        },
     })
 }
 

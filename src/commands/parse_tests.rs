@@ -121,6 +121,23 @@ const ACCEPTED: &[Case] = &[
     ("终审 客户开发PK", CommandId::Finalise, &[("比赛", "客户开发PK")]),
     ("分配 人员=钱静 队伍=雄鹰队", CommandId::Assign, &[("人员", "钱静"), ("队伍", "雄鹰队")]),
     ("结算 2023-07", CommandId::Settle, &[("月份", "2023-07")]),
+    ("待办", CommandId::Todo, &[]),
+    ("撤回 #4 公司名写错了", CommandId::Withdraw, &[("编号", "#4"), ("原因", "公司名写错了")]),
+    (
+        "修改 #4 公司=杭州云帆 金额=60万",
+        CommandId::Edit,
+        &[("编号", "#4"), ("公司", "杭州云帆"), ("金额", "600000.00")],
+    ),
+    (
+        "申诉 #5 客户已签约，有合同（见附件）",
+        CommandId::Appeal,
+        &[("编号", "#5"), ("理由", "客户已签约，有合同（见附件）")],
+    ),
+    ("维持 #5", CommandId::Uphold, &[("编号", "#5")]),
+    ("改判 #5 合同属实", CommandId::Overturn, &[("编号", "#5"), ("原因", "合同属实")]),
+    ("离职 #21 做了两天就走了", CommandId::LeftJob, &[("编号", "#21"), ("原因", "做了两天就走了")]),
+    ("终审 比赛=客户开发PK 待定=不计", CommandId::Finalise, &[("比赛", "客户开发PK"), ("待定", "不计")]),
+    ("待审 页=2", CommandId::Review, &[("页", "2")]),
     (
         "C类 公司=云帆 联系人=王 备注=会议 10:30 在 A座:3楼",
         CommandId::Report(RecordKind::LeadC),
@@ -194,7 +211,7 @@ fn every_command_gets_its_typed_arguments() {
         command("确认 12 接手=郑强"),
         Command::Decide { id: 12, action: Action::Confirm { closer: Some("郑强".into()) } }
     );
-    assert_eq!(command("离职 7"), Command::Decide { id: 7, action: Action::Left });
+    assert_eq!(command("离职 7"), Command::Decide { id: 7, action: Action::Left { reason: None } });
     assert_eq!(
         command("分配 人员=钱静 队伍=雄鹰队"),
         Command::Assign { person: "钱静".into(), team: "雄鹰队".into(), contest: None }

@@ -5,6 +5,7 @@
 
 use crate::config::Settings;
 use crate::service::cards::{Button, Pressed};
+use crate::service::correct::{self, Verdict};
 use crate::service::decide::{self, Action, Via};
 use crate::service::{Ctx, Identity, Outcome, ServiceError, atomically, finalise, identify};
 use crate::store::cards;
@@ -40,7 +41,7 @@ pub async fn handle(
     let ctx = Ctx::person(settings, now, sender);
     let pressed = Pressed { task_id: &card.task_id, response_code: &event.response_code };
     // A successful confirmation needs no text: the updated card says it.
-    let quiet = !matches!(button, Button::Reject | Button::Finalise);
+    let quiet = !matches!(button, Button::Reject | Button::Finalise | Button::Uphold | Button::Overturn);
     let text = match atomically(conn, async |conn| press(&ctx, conn, button, target, pressed).await).await {
         Ok(reply) => (!quiet).then_some(reply),
         Err(ServiceError::Db(e)) => return Err(e),
@@ -65,12 +66,17 @@ async fn press(
             let Some(def) = ctx.settings.contest(target) else {
                 return crate::service::refuse("这个比赛已不在配置中。");
             };
-            return finalise::finalise(ctx, conn, def, Some(pressed)).await;
+            return finalise::finalise(ctx, conn, def, false, Some(pressed)).await;
+        }
+        Button::Uphold | Button::Overturn => {
+            let Ok(id) = target.parse::<i64>() else { return crate::service::refuse("无法识别的按钮。") };
+            let verdict = if button == Button::Uphold { Verdict::Uphold } else { Verdict::Overturn };
+            return correct::judge(ctx, conn, id, verdict, None, Some(pressed)).await;
         }
         Button::Confirm => Action::Confirm { closer: None },
         Button::Reject => Action::Reject { reason: None },
         Button::OnJob => Action::OnJob,
-        Button::Left => Action::Left,
+        Button::Left => Action::Left { reason: None },
     };
     let Ok(id) = target.parse::<i64>() else { return crate::service::refuse("无法识别的按钮。") };
     decide::decide(ctx, conn, id, action, Via::Card(pressed)).await

@@ -1,9 +1,11 @@
 //! `排行` and `待审` as chat text.
 
 use crate::domain::contest::{self, ContestState};
+use crate::domain::record::RecordState;
 use crate::service::contest::{Board, boards, final_payouts, paid_members, split_text, time_left};
 use crate::service::review::review as contest_review;
 use crate::service::{Ctx, Outcome};
+use crate::store::records::ReviewItem;
 use sqlx::SqliteConnection;
 
 /// `排行 [比赛]`.
@@ -57,27 +59,64 @@ fn standings_text(ctx: &Ctx<'_>, board: &Board<'_>) -> String {
     lines.join("\n")
 }
 
-/// `待审 [比赛]`: what is still undecided in a contest, and recent voids.
-pub async fn review(ctx: &Ctx<'_>, conn: &mut SqliteConnection, contest: Option<&str>) -> Outcome {
-    let mut lines = Vec::new();
-    for review in contest_review(ctx, conn, contest).await? {
-        lines.push(format!("【{}】{}", review.def.name, review.time_left));
-        if review.items.is_empty() {
-            lines.push("没有待处理或已作废的记录。".into());
+/// How many records one page of `待审` shows (a phone screen's worth).
+const REVIEW_PAGE: usize = 8;
+
+/// `待审 [比赛] [页=N]`: counts first, then the records, grouped by contest and paged.
+pub async fn review(ctx: &Ctx<'_>, conn: &mut SqliteConnection, contest: Option<&str>, page: u32) -> Outcome {
+    let review = contest_review(ctx, conn, contest).await?;
+    let items: Vec<&ReviewItem> = review.items().collect();
+    let count = |f: &dyn Fn(&ReviewItem) -> bool| items.iter().filter(|i| f(i)).count();
+    let waiting = count(&|i| i.state.is_pending() && !i.appealed);
+    let appealed = count(&|i| i.appealed);
+    let closed = count(&|i| matches!(i.state, RecordState::Rejected | RecordState::Voided) && !i.appealed);
+    let flagged = count(&|i| i.flagged);
+    let mut lines = vec![format!("📋 待审 {} 条", items.len())];
+    lines.push(format!("待确认超时 {waiting} · 申诉中 {appealed} · 驳回/作废 {closed} · 需核实 {flagged}"));
+    let pages = items.len().div_ceil(REVIEW_PAGE).max(1);
+    let page = (page as usize).clamp(1, pages);
+    let shown = (page - 1) * REVIEW_PAGE..page * REVIEW_PAGE;
+    let mut at = 0;
+    for group in &review.groups {
+        let heading = match group.def {
+            Some(def) => format!("【{}】{} · {} 条", def.name, group.time_left, group.items.len()),
+            None => format!("【未计入PK比赛】{} 条", group.items.len()),
+        };
+        let visible: Vec<&ReviewItem> =
+            group.items.iter().enumerate().filter(|(i, _)| shown.contains(&(at + i))).map(|(_, r)| r).collect();
+        at += group.items.len();
+        if visible.is_empty() && !(group.items.is_empty() && page == 1) {
+            continue;
         }
-        for r in review.items {
-            let flag = if r.escalated { "⚠️" } else { "" };
-            let reason = r.reason.map(|x| format!("，{x}")).unwrap_or_default();
-            lines.push(format!(
-                "{flag}#{} {}「{}」{} · {}分 · {}{reason}",
-                r.id,
-                r.kind.label(),
-                r.what.unwrap_or_default(),
-                r.reporter_name,
-                r.points,
-                r.state.label()
-            ));
+        lines.push(heading);
+        if group.items.is_empty() {
+            lines.push("没有待处理的记录。".into());
+        }
+        for r in visible {
+            lines.push(item_line(r));
+            for flag in review.flags.iter().filter(|f| f.record_id == r.id) {
+                lines.push(format!("  ⚠️ {}", flag.detail));
+            }
         }
     }
+    if pages > 1 {
+        let next =
+            if page < pages { format!("，发送「待审 页={}」看下一页", page + 1) } else { String::new() };
+        lines.push(format!("第 {page}/{pages} 页{next}"));
+    }
     Ok(lines.join("\n"))
+}
+
+fn item_line(r: &ReviewItem) -> String {
+    let flag = if r.escalated { "⏰" } else { "" };
+    let state = if r.appealed { "申诉中".to_owned() } else { r.state.label().to_owned() };
+    let reason = r.reason.as_ref().map(|x| format!("，{x}")).unwrap_or_default();
+    format!(
+        "{flag}#{} {}「{}」{} · {}分 · {state}{reason}",
+        r.id,
+        r.kind.label(),
+        r.what.as_deref().unwrap_or_default(),
+        r.reporter_name,
+        r.points,
+    )
 }

@@ -26,6 +26,12 @@ pub enum CommandId {
     Review,
     Finalise,
     Settle,
+    Withdraw,
+    Edit,
+    Appeal,
+    Todo,
+    Uphold,
+    Overturn,
 }
 
 /// How a field's value is read.
@@ -47,6 +53,10 @@ pub enum FieldType {
     /// `YYYY-MM`.
     Month,
     CreditCode,
+    /// A positive whole number (a page).
+    Number,
+    /// One of the listed words.
+    Choice(&'static [&'static str]),
 }
 
 impl FieldType {
@@ -61,6 +71,8 @@ impl FieldType {
             FieldType::Mode => "直接|转接".into(),
             FieldType::Month => Month::of(today).to_string(),
             FieldType::CreditCode => "18位代码".into(),
+            FieldType::Number => "2".into(),
+            FieldType::Choice(words) => words.first().copied().unwrap_or("…").into(),
         }
     }
 }
@@ -113,6 +125,11 @@ impl CommandId {
             CommandId::Review => Operation::Review,
             CommandId::Finalise => Operation::Finalise,
             CommandId::Settle => Operation::Settle,
+            CommandId::Withdraw => Operation::Withdraw,
+            CommandId::Edit => Operation::Edit,
+            CommandId::Appeal => Operation::Appeal,
+            CommandId::Todo => Operation::Todo,
+            CommandId::Uphold | CommandId::Overturn => Operation::Judge,
         }
     }
 }
@@ -129,8 +146,25 @@ impl CommandSpec {
 
     /// One usage line: `C类 公司=… 联系人=… [方向=…]`, example dates of `today`.
     pub fn usage(&self, today: NaiveDate) -> String {
+        self.usage_of(self.fields.iter(), today)
+    }
+
+    /// The usage with the required fields only (`C类 公司=… 联系人=… […]`), for lists.
+    pub fn short_usage(&self, today: NaiveDate) -> String {
+        let mut usage = self.usage_of(self.fields.iter().filter(|f| f.required), today);
+        if self.id != CommandId::Edit && self.fields.iter().any(|f| !f.required) {
+            usage.push_str(" […]");
+        }
+        usage
+    }
+
+    fn usage_of<'a>(&self, fields: impl Iterator<Item = &'a Field>, today: NaiveDate) -> String {
+        if self.id == CommandId::Edit {
+            // Its fields are those of the record's kind.
+            return format!("{} #编号 字段=新值", self.name);
+        }
         let mut parts = vec![self.name.to_owned()];
-        for field in self.fields {
+        for field in fields {
             let item = if self.positional.contains(&field.key) && field.ty == FieldType::RecordNo {
                 field.ty.hint(today)
             } else if self.positional.contains(&field.key) {
@@ -165,6 +199,29 @@ const CHANNEL_FIELDS: &[Field] = &[
     CLOSER,
 ];
 const RECORD_NO: Field = req("编号", &["单号"], FieldType::RecordNo);
+const REASON: Field = opt("原因", &["理由"], FieldType::Note);
+/// Every field a report of any kind has: what `修改` may change (the record's kind
+/// decides which of them apply).
+const EDIT_FIELDS: &[Field] = &[
+    RECORD_NO,
+    opt("公司", &["公司名称", "客户", "客户名称", "企业"], FieldType::Name),
+    opt("名称", &["渠道名称", "院校", "学校", "机构"], FieldType::Name),
+    opt("姓名", &["人员", "员工姓名"], FieldType::Name),
+    opt("联系人", &["关键人", "对接人"], FieldType::Name),
+    opt("方向", &["业务方向"], FieldType::Note),
+    opt("约面", &["约面时间", "面谈", "面谈时间"], FieldType::DateTime),
+    opt("需求", &["产品需求"], FieldType::Note),
+    opt("金额", &["合同金额", "成交金额"], FieldType::Amount),
+    opt("合同号", &["合同编号"], FieldType::Name),
+    opt("入职", &["入职日期", "入职时间"], FieldType::Date),
+    opt("渠道", &["来源", "来源渠道"], FieldType::Name),
+    opt("老客户", &["原客户", "介绍人"], FieldType::Name),
+    opt("新客户", &["被介绍客户"], FieldType::Name),
+    CREDIT,
+    NOTE,
+    MODE,
+    CLOSER,
+];
 const CONTEST: Field = opt("比赛", &["PK", "赛事"], FieldType::Name);
 
 /// Every command, in the order help lists them.
@@ -287,12 +344,44 @@ pub static COMMANDS: &[CommandSpec] = &[
         positional: &["队伍"],
     },
     CommandSpec {
+        id: CommandId::Withdraw,
+        name: "撤回",
+        aliases: &["撤销"],
+        summary: "撤回本人一条待确认的记录",
+        fields: &[RECORD_NO, REASON],
+        positional: &["编号", "原因"],
+    },
+    CommandSpec {
+        id: CommandId::Edit,
+        name: "修改",
+        aliases: &["更正"],
+        summary: "修改本人待确认的记录，如 修改 #3 金额=60万",
+        fields: EDIT_FIELDS,
+        positional: &["编号"],
+    },
+    CommandSpec {
+        id: CommandId::Appeal,
+        name: "申诉",
+        aliases: &[],
+        summary: "对被驳回的记录申诉（每条一次，须写明理由）",
+        fields: &[RECORD_NO, req("理由", &["原因"], FieldType::Note)],
+        positional: &["编号", "理由"],
+    },
+    CommandSpec {
         id: CommandId::Help,
         name: "帮助",
         aliases: &["help", "?", "菜单"],
         summary: "查看可用命令；「帮助 C类」查看一个命令的写法",
         fields: &[opt("命令", &[], FieldType::Name)],
         positional: &["命令"],
+    },
+    CommandSpec {
+        id: CommandId::Todo,
+        name: "待办",
+        aliases: &["我的待办", "待确认"],
+        summary: "查看等待我确认的记录（最早的在前）",
+        fields: &[],
+        positional: &[],
     },
     CommandSpec {
         id: CommandId::Confirm,
@@ -323,15 +412,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "离职",
         aliases: &["未满3天离职"],
         summary: "上岗人员未满3天离职（不计业绩）",
-        fields: &[RECORD_NO],
-        positional: &["编号"],
+        fields: &[RECORD_NO, REASON],
+        positional: &["编号", "原因"],
     },
     CommandSpec {
         id: CommandId::Review,
         name: "待审",
         aliases: &["审核"],
-        summary: "查看比赛中待确认、有争议和最近作废的记录",
-        fields: &[CONTEST],
+        summary: "查看超时未确认、申诉、驳回作废和需核实的记录",
+        fields: &[CONTEST, opt("页", &["页码"], FieldType::Number)],
         positional: &["比赛"],
     },
     CommandSpec {
@@ -355,8 +444,24 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "终审",
         aliases: &[],
         summary: "截止后终审比赛结果并发放PK奖金",
-        fields: &[req("比赛", &["PK", "赛事"], FieldType::Name)],
+        fields: &[req("比赛", &["PK", "赛事"], FieldType::Name), opt("待定", &[], FieldType::Choice(&["不计"]))],
         positional: &["比赛"],
+    },
+    CommandSpec {
+        id: CommandId::Uphold,
+        name: "维持",
+        aliases: &["维持驳回"],
+        summary: "处理申诉：维持驳回",
+        fields: &[RECORD_NO, REASON],
+        positional: &["编号", "原因"],
+    },
+    CommandSpec {
+        id: CommandId::Overturn,
+        name: "改判",
+        aliases: &[],
+        summary: "处理申诉：改判为确认",
+        fields: &[RECORD_NO, REASON],
+        positional: &["编号", "原因"],
     },
     CommandSpec {
         id: CommandId::Assign,

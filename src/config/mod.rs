@@ -18,7 +18,9 @@ pub use directory::{
     DepartmentOverride, DepartmentSettings, DirectorySettings, DirectorySource, RolesSettings, UserOverride,
     UserSettings,
 };
-pub use programme::{ChannelsSettings, PointsSettings, ProgrammeSettings, ReminderSettings, StakesSettings};
+pub use programme::{
+    AuditSettings, ChannelsSettings, PointsSettings, ProgrammeSettings, ReminderSettings, StakesSettings,
+};
 pub use schedules::ScheduleSettings;
 pub use server::{DatabaseSettings, LogFormat, OutboxSettings, ServerSettings};
 pub use wecom::WecomSettings;
@@ -49,6 +51,7 @@ pub struct Settings {
     pub contests: Vec<ContestDef>,
     pub channels: ChannelsSettings,
     pub reminders: ReminderSettings,
+    pub audit: AuditSettings,
     pub rewards: RewardRules,
     pub targets: Targets,
     pub outbox: OutboxSettings,
@@ -71,7 +74,7 @@ pub enum Source<'a> {
 }
 
 /// The top-level sections, in the order of `Settings`.
-const SECTIONS: [&str; 15] = [
+const SECTIONS: [&str; 16] = [
     "server",
     "database",
     "wecom",
@@ -84,6 +87,7 @@ const SECTIONS: [&str; 15] = [
     "contests",
     "channels",
     "reminders",
+    "audit",
     "rewards",
     "targets",
     "outbox",
@@ -99,7 +103,10 @@ impl Settings {
                 }
                 (Figment::from(Toml::file_exact(path)), false)
             }
-            Source::Local { base, secrets } => (Figment::from(Toml::string(base)).merge(Toml::string(secrets)), true),
+            Source::Local { base, secrets } => {
+                Self::refuse_wecom_environment_without_file()?;
+                (Figment::from(Toml::string(base)).merge(Toml::string(secrets)), true)
+            }
         };
         let figment = figment.merge(env_provider());
         // Any shape is a valid Value: an error here is the file itself (TOML syntax).
@@ -135,6 +142,28 @@ impl Settings {
         Ok(settings)
     }
 
+    /// Without a configuration file leadboard runs in local mode, where WeCom is the
+    /// built-in simulator: `LEADBOARD_WECOM__*` variables would be silently ignored, and
+    /// nothing would reach WeCom. They are refused instead (other overrides, such as
+    /// `LEADBOARD_SERVER__LISTEN`, apply to local mode as usual).
+    pub fn refuse_wecom_environment_without_file() -> Result<(), ConfigErrors> {
+        let prefix = format!("{ENV_PREFIX}WECOM__");
+        let mut names: Vec<String> = std::env::vars_os()
+            .filter_map(|(name, _)| name.into_string().ok())
+            .filter(|name| name.to_ascii_uppercase().starts_with(&prefix))
+            .collect();
+        if names.is_empty() {
+            return Ok(());
+        }
+        names.sort();
+        Err(ConfigErrors(vec![format!(
+            "设置了企业微信环境变量（{}），但没有指定配置文件：没有配置文件时 leadboard 以本地模式运行，\
+             企业微信接口由内置模拟器应答，这些设置不会生效。请用 --config 或 LEADBOARD_CONFIG \
+             指定配置文件；只想试用本地模式，请取消这些环境变量。",
+            names.join("、")
+        )]))
+    }
+
     /// Reads each section on its own, and each section around its unreadable parts, so
     /// that a mistake in one place does not hide the mistakes elsewhere. The contests
     /// come back as configured, to be checked before they are resolved.
@@ -157,6 +186,7 @@ impl Settings {
             contests: Vec::new(),
             channels: section(figment, "channels", problems).unwrap_or_default(),
             reminders: section(figment, "reminders", problems).unwrap_or_default(),
+            audit: section(figment, "audit", problems).unwrap_or_default(),
             rewards: section(figment, "rewards", problems).unwrap_or_default(),
             targets: section(figment, "targets", problems).unwrap_or_default(),
             outbox: section(figment, "outbox", problems).unwrap_or_default(),
@@ -172,6 +202,7 @@ impl Settings {
         self.validate_schedules(problems);
         self.validate_programme(problems);
         self.validate_reminders(problems);
+        self.validate_audit(problems);
         self.validate_contests(contests, problems);
         self.validate_targets(problems);
         self.validate_directory(problems);

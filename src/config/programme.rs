@@ -131,7 +131,39 @@ impl Default for ReminderSettings {
     }
 }
 
+/// `[audit]`: appeals and the final ranking.
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct AuditSettings {
+    /// A rejection may be appealed for this many days.
+    pub appeal_days: u32,
+    /// How many members of the audit group must approve a contest's ranking (终审).
+    pub finalise_quorum: usize,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self { appeal_days: 7, finalise_quorum: 1 }
+    }
+}
+
 impl Settings {
+    pub(super) fn validate_audit(&self, problems: &mut Vec<String>) {
+        let a = &self.audit;
+        if a.appeal_days == 0 {
+            problems.push("audit.appeal_days 须大于 0".into());
+        }
+        if a.finalise_quorum == 0 {
+            problems.push("audit.finalise_quorum 须大于 0".into());
+        } else if a.finalise_quorum > 1 && a.finalise_quorum > self.roles.audit_group.len() {
+            problems.push(format!(
+                "audit.finalise_quorum（{}）大于业绩审核组人数（{}）：比赛将永远无法终审",
+                a.finalise_quorum,
+                self.roles.audit_group.len()
+            ));
+        }
+    }
+
     pub(super) fn validate_targets(&self, problems: &mut Vec<String>) {
         let t = &self.targets;
         if t.cs < 0 || t.tr < 0 || t.people.values().any(|v| *v < 0) {

@@ -16,6 +16,8 @@ pub struct ScheduleSettings {
     pub reminders: String,
     pub contest_cutoff: String,
     pub directory_sync: String,
+    /// Deletes callback keys older than `server.inbox_retention_days`.
+    pub inbox_prune: String,
 }
 
 impl Default for ScheduleSettings {
@@ -27,19 +29,21 @@ impl Default for ScheduleSettings {
             reminders: "0 7 * * * *".into(),
             contest_cutoff: "0 * * * * *".into(),
             directory_sync: "0 0 2 * * *".into(),
+            inbox_prune: "0 40 3 * * *".into(),
         }
     }
 }
 
 impl ScheduleSettings {
     /// `(job name, cron expression)` for every job.
-    pub fn entries(&self) -> [(&'static str, &str); 5] {
+    pub fn entries(&self) -> [(&'static str, &str); 6] {
         [
             ("daily_leaderboard", &self.daily_leaderboard),
             ("onjob_check", &self.onjob_check),
             ("reminders", &self.reminders),
             ("contest_cutoff", &self.contest_cutoff),
             ("directory_sync", &self.directory_sync),
+            ("inbox_prune", &self.inbox_prune),
         ]
     }
 }

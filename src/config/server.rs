@@ -19,6 +19,25 @@ pub struct ServerSettings {
     pub log_format: LogFormat,
     /// Shutdown waits at most this long for in-flight work.
     pub shutdown_grace_secs: u64,
+    /// A request's whole header must arrive within this long of the connection being
+    /// opened (or of the request's first byte, on a kept-alive connection).
+    pub header_read_timeout_secs: u64,
+    /// A request's whole body must arrive within this long of its header; a callback
+    /// whose body is late is answered 408.
+    pub body_read_timeout_secs: u64,
+    /// A kept-alive connection on which no next request starts within this long is closed.
+    pub idle_timeout_secs: u64,
+    /// At most this many connections are open at once. At the bound, the connection that
+    /// has waited longest without a complete request is closed to make room, so a
+    /// callback always finds room; only when every connection is being answered does a
+    /// new one wait.
+    pub max_connections: usize,
+    /// Plain-text HTTP/2 (h2c). Off: WeCom and the reverse proxy speak HTTP/1.1, and
+    /// an HTTP/2 preface is refused.
+    pub h2c: bool,
+    /// Inbox rows (the keys that make each callback's effect happen once) are kept this
+    /// many days, then pruned by the `inbox_prune` job. WeCom retries within seconds.
+    pub inbox_retention_days: u64,
 }
 
 impl Default for ServerSettings {
@@ -29,6 +48,12 @@ impl Default for ServerSettings {
             timestamp_window_secs: 300,
             log_format: LogFormat::Text,
             shutdown_grace_secs: 20,
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 10,
+            idle_timeout_secs: 75,
+            max_connections: 1024,
+            h2c: false,
+            inbox_retention_days: 3,
         }
     }
 }
@@ -80,6 +105,24 @@ impl Settings {
         }
         if self.server.timestamp_window_secs == 0 {
             problems.push("server.timestamp_window_secs 必须大于 0".into());
+        }
+        for (name, secs) in [
+            ("header_read_timeout_secs", self.server.header_read_timeout_secs),
+            ("body_read_timeout_secs", self.server.body_read_timeout_secs),
+            ("idle_timeout_secs", self.server.idle_timeout_secs),
+        ] {
+            if !(1..=3600).contains(&secs) {
+                problems.push(format!("server.{name} 必须在 1 到 3600 之间：{secs}"));
+            }
+        }
+        if self.server.max_connections < 16 {
+            problems.push(format!("server.max_connections 至少为 16：{}", self.server.max_connections));
+        }
+        if !(1..=3650).contains(&self.server.inbox_retention_days) {
+            problems.push(format!(
+                "server.inbox_retention_days 必须在 1 到 3650 之间（企业微信会在几秒内重试回调）：{}",
+                self.server.inbox_retention_days
+            ));
         }
         if !self.database.url.starts_with("sqlite:") {
             problems.push(format!("database.url 必须以 sqlite: 开头：{}", self.database.url));

@@ -71,6 +71,11 @@ impl RecordKind {
 
     /// How many placements must stay 3 days on the job before a new channel of this
     /// kind is valid (its base indicator, 基础指标).
+    /// A client stage (C类, B类, A类).
+    pub fn is_lead(self) -> bool {
+        matches!(self, RecordKind::LeadC | RecordKind::LeadB | RecordKind::LeadA)
+    }
+
     pub fn base_indicator(self) -> Option<i64> {
         match self {
             RecordKind::ChannelAgency => Some(3),

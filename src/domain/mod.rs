@@ -7,6 +7,7 @@ pub mod directory;
 pub mod kind;
 pub mod money;
 pub mod month;
+pub mod names;
 pub mod org;
 pub mod record;
 pub mod rewards;

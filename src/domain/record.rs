@@ -15,10 +15,12 @@ pub enum RecordState {
     /// A placement whose person left before 3 days: never counts.
     Left,
     Voided,
+    /// Taken back by its reporter while pending: never counts, claims nothing.
+    Withdrawn,
 }
 
 impl RecordState {
-    pub const ALL: [RecordState; 7] = [
+    pub const ALL: [RecordState; 8] = [
         RecordState::Reported,
         RecordState::Onboarded,
         RecordState::Agreed,
@@ -26,6 +28,7 @@ impl RecordState {
         RecordState::Rejected,
         RecordState::Left,
         RecordState::Voided,
+        RecordState::Withdrawn,
     ];
 
     pub fn code(self) -> &'static str {
@@ -37,6 +40,7 @@ impl RecordState {
             RecordState::Rejected => "rejected",
             RecordState::Left => "left",
             RecordState::Voided => "voided",
+            RecordState::Withdrawn => "withdrawn",
         }
     }
 
@@ -53,12 +57,18 @@ impl RecordState {
             RecordState::Rejected => "已驳回",
             RecordState::Left => "未满3天离职",
             RecordState::Voided => "已作废",
+            RecordState::Withdrawn => "已撤回",
         }
     }
 
     /// Still waiting for someone to decide.
     pub fn is_open(self) -> bool {
         matches!(self, RecordState::Reported | RecordState::Onboarded | RecordState::Agreed)
+    }
+
+    /// Nobody has decided anything yet: its reporter may still withdraw or edit it.
+    pub fn is_pending(self) -> bool {
+        matches!(self, RecordState::Reported | RecordState::Onboarded)
     }
 }
 

@@ -1,5 +1,5 @@
-//! Text as people type it on phones: full-width forms folded, names normalised for
-//! identity, bounded names and notes, unified social credit codes checked.
+//! Text as people type it on phones: full-width forms folded, bounded names and notes,
+//! unified social credit codes checked (a name's identity is in `names`).
 
 use std::fmt;
 
@@ -15,12 +15,6 @@ pub fn fold_width(text: &str) -> String {
         .collect()
 }
 
-/// The identity of a client or channel name: folded, trimmed, white space collapsed,
-/// case-folded. `ＡＢＣ  科技` and `abc 科技` are the same company.
-pub fn name_key(name: &str) -> String {
-    fold_width(name).split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
-}
-
 /// Why a piece of text was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TextError {
@@ -32,18 +26,27 @@ pub enum TextError {
     Control,
 }
 
-/// A non-empty, bounded, single-line-or-not piece of text, trimmed and with inner white
-/// space collapsed.
+/// A non-empty, bounded piece of text as typed (widths kept), trimmed, with inner white
+/// space collapsed and a stray space beside Chinese punctuation removed
+/// (「（冯雨） 的合作协议」 → 「（冯雨）的合作协议」).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct BoundedText(String);
 
 impl BoundedText {
     pub fn parse(text: &str, max_chars: usize) -> Result<BoundedText, TextError> {
-        let text = fold_width(text);
         if text.chars().any(|c| c.is_control() && c != '\n') {
             return Err(TextError::Control);
         }
-        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let mut text = String::with_capacity(text.len());
+        for (i, word) in words.iter().enumerate() {
+            // Chinese punctuation carries its own spacing: a space beside it is stray.
+            let mark = |c: Option<char>| c.is_some_and(|c| !c.is_ascii() && !c.is_alphanumeric());
+            if i > 0 && !mark(text.chars().next_back()) && !mark(word.chars().next()) {
+                text.push(' ');
+            }
+            text.push_str(word);
+        }
         if text.is_empty() {
             return Err(TextError::Empty);
         }
@@ -100,15 +103,14 @@ mod tests {
     }
 
     #[test]
-    fn names_with_the_same_identity_share_a_key() {
-        assert_eq!(name_key("  ＡＢＣ  科技 "), name_key("abc 科技"));
-        assert_eq!(name_key("杭州云帆科技有限公司"), "杭州云帆科技有限公司");
-        assert_ne!(name_key("云帆"), name_key("云帆科技"));
-    }
-
-    #[test]
     fn bounded_text_is_trimmed_collapsed_and_limited() {
         assert_eq!(BoundedText::parse("  明天  下午 ", 10).unwrap().as_str(), "明天 下午");
+        assert_eq!(BoundedText::parse("（冯雨） 的合作协议", 20).unwrap().as_str(), "（冯雨）的合作协议");
+        assert_eq!(BoundedText::parse("ABC  Co 会议 10:30", 20).unwrap().as_str(), "ABC Co 会议 10:30");
+        assert_eq!(
+            BoundedText::parse("与#1重复，同一家公司（杭州）", 20).unwrap().as_str(),
+            "与#1重复，同一家公司（杭州）"
+        );
         assert_eq!(BoundedText::parse("   ", 10), Err(TextError::Empty));
         assert_eq!(BoundedText::parse("一二三", 2), Err(TextError::TooLong(2)));
         assert_eq!(BoundedText::parse("a\u{0}b", 10), Err(TextError::Control));

@@ -2,6 +2,7 @@
 //! events). Every refusal is a bare 4xx; its reason goes to the log and the metrics.
 
 use crate::exactly_once::{self, Reply, Seen};
+use crate::http::serve::BodyTimeout;
 use crate::state::AppState;
 use crate::wecom::crypto::Rejection;
 use crate::wecom::xml;
@@ -16,8 +17,12 @@ use std::time::Instant;
 #[derive(Debug)]
 enum Refusal {
     MissingParams,
-    Stale(i64),
+    Stale(u64),
     TooLarge,
+    /// The body ended before its declared length (or its connection broke).
+    Truncated,
+    /// The body did not arrive in full within `server.body_read_timeout_secs`.
+    BodyTimeout,
     Xml(String),
     Crypto(Rejection),
     Internal(String),
@@ -29,6 +34,8 @@ impl Refusal {
             Refusal::MissingParams => "bad_request",
             Refusal::Stale(_) => "stale",
             Refusal::TooLarge => "too_large",
+            Refusal::Truncated => "truncated",
+            Refusal::BodyTimeout => "body_timeout",
             Refusal::Xml(_) => "bad_xml",
             Refusal::Crypto(Rejection::SignatureMismatch) => "bad_signature",
             Refusal::Crypto(_) => "decrypt_error",
@@ -38,7 +45,10 @@ impl Refusal {
 
     fn status(&self) -> StatusCode {
         match self {
-            Refusal::MissingParams | Refusal::Xml(_) | Refusal::Crypto(_) => StatusCode::BAD_REQUEST,
+            Refusal::MissingParams | Refusal::Truncated | Refusal::Xml(_) | Refusal::Crypto(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Refusal::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Refusal::Stale(_) => StatusCode::FORBIDDEN,
             Refusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             // WeCom retries on anything but 200; nothing was committed, so that is safe.
@@ -89,8 +99,9 @@ fn signed(params: &mut HashMap<String, String>, state: &AppState) -> Result<Sign
         return Err(Refusal::MissingParams);
     };
     let ts: i64 = timestamp.parse().map_err(|_| Refusal::MissingParams)?;
-    let skew = (state.clock.now().timestamp() - ts).abs();
-    if skew > state.settings.server.timestamp_window_secs as i64 {
+    // Any i64 is a parseable timestamp: the distance saturates instead of wrapping.
+    let skew = state.clock.now().timestamp().abs_diff(ts);
+    if skew > state.settings.server.timestamp_window_secs {
         // Refused whether or not it is authentic: a replay is stale too.
         return Err(Refusal::Stale(skew));
     }
@@ -129,7 +140,7 @@ pub async fn receive(State(state): State<AppState>, RawQuery(query): RawQuery, b
 async fn handle(state: &AppState, query: Option<&str>, body: Body) -> Result<Response, Refusal> {
     let mut params = params(query);
     let signed = signed(&mut params, state)?;
-    let body = to_bytes(body, state.settings.server.max_body_bytes).await.map_err(|_| Refusal::TooLarge)?;
+    let body = to_bytes(body, state.settings.server.max_body_bytes).await.map_err(body_refusal)?;
     let body = std::str::from_utf8(&body).map_err(|_| Refusal::Xml("body is not UTF-8".into()))?;
     let encrypt = xml::parse_envelope(body).map_err(|e| Refusal::Xml(e.to_string()))?;
     let plain =
@@ -141,6 +152,21 @@ async fn handle(state: &AppState, query: Option<&str>, body: Body) -> Result<Res
         Seen::Again => "duplicate",
     });
     Ok(seal(state, &inbound.from, &reply))
+}
+
+/// Why a body could not be read: too large, too late, or cut short.
+fn body_refusal(error: axum::Error) -> Refusal {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+    while let Some(e) = cause {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return Refusal::TooLarge;
+        }
+        if e.is::<BodyTimeout>() {
+            return Refusal::BodyTimeout;
+        }
+        cause = e.source();
+    }
+    Refusal::Truncated
 }
 
 /// The passive reply envelope, or an empty 200.

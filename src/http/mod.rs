@@ -2,6 +2,7 @@
 
 pub mod callback;
 pub mod ops;
+pub mod serve;
 
 use crate::state::AppState;
 use axum::Router;

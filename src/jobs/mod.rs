@@ -3,6 +3,7 @@
 
 pub mod cutoff;
 pub mod directory;
+pub mod inbox;
 pub mod leaderboard;
 pub mod onjob;
 pub mod reminders;
@@ -19,11 +20,18 @@ pub enum Job {
     Reminders,
     ContestCutoff,
     DirectorySync,
+    InboxPrune,
 }
 
 impl Job {
-    pub const ALL: [Job; 5] =
-        [Job::DailyLeaderboard, Job::OnjobCheck, Job::Reminders, Job::ContestCutoff, Job::DirectorySync];
+    pub const ALL: [Job; 6] = [
+        Job::DailyLeaderboard,
+        Job::OnjobCheck,
+        Job::Reminders,
+        Job::ContestCutoff,
+        Job::DirectorySync,
+        Job::InboxPrune,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -32,6 +40,7 @@ impl Job {
             Job::Reminders => "reminders",
             Job::ContestCutoff => "contest_cutoff",
             Job::DirectorySync => "directory_sync",
+            Job::InboxPrune => "inbox_prune",
         }
     }
 
@@ -48,6 +57,7 @@ impl Job {
             Job::Reminders => &s.reminders,
             Job::ContestCutoff => &s.contest_cutoff,
             Job::DirectorySync => &s.directory_sync,
+            Job::InboxPrune => &s.inbox_prune,
         }
     }
 }
@@ -110,5 +120,6 @@ async fn step(state: &AppState, job: Job) -> anyhow::Result<String> {
         Job::DailyLeaderboard => leaderboard::run(state).await,
         Job::ContestCutoff => cutoff::run(state).await,
         Job::DirectorySync => Ok(directory::sync(state).await?.summary()),
+        Job::InboxPrune => inbox::run(state).await,
     }
 }

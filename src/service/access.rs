@@ -49,10 +49,16 @@ pub enum Operation {
     Restore,
     Finalise,
     Settle,
+    Withdraw,
+    Edit,
+    Appeal,
+    Todo,
+    /// 维持 / 改判 of an appeal.
+    Judge,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 15] = [
+    pub const ALL: [Operation; 20] = [
         Operation::Report,
         Operation::Mine,
         Operation::Help,
@@ -68,16 +74,31 @@ impl Operation {
         Operation::Restore,
         Operation::Finalise,
         Operation::Settle,
+        Operation::Withdraw,
+        Operation::Edit,
+        Operation::Appeal,
+        Operation::Todo,
+        Operation::Judge,
     ];
 
     /// The permission table.
     pub fn role(self) -> Role {
         match self {
-            Operation::Report | Operation::Mine | Operation::Help | Operation::Standings | Operation::Join => {
-                Role::Everyone
+            // Withdraw, edit and appeal: anyone, on their own record (see `may_correct`).
+            Operation::Report
+            | Operation::Mine
+            | Operation::Help
+            | Operation::Standings
+            | Operation::Join
+            | Operation::Withdraw
+            | Operation::Edit
+            | Operation::Appeal => Role::Everyone,
+            Operation::Confirm | Operation::Reject | Operation::OnJob | Operation::Left | Operation::Todo => {
+                Role::Confirmer
             }
-            Operation::Confirm | Operation::Reject | Operation::OnJob | Operation::Left => Role::Confirmer,
-            Operation::Review | Operation::Void | Operation::Restore | Operation::Finalise => Role::Audit,
+            Operation::Review | Operation::Void | Operation::Restore | Operation::Finalise | Operation::Judge => {
+                Role::Audit
+            }
             Operation::Assign | Operation::Settle => Role::Admin,
         }
     }
@@ -100,6 +121,11 @@ impl Operation {
             Operation::Restore => "恢复",
             Operation::Finalise => "终审",
             Operation::Settle => "结算",
+            Operation::Withdraw => "撤回",
+            Operation::Edit => "修改",
+            Operation::Appeal => "申诉",
+            Operation::Todo => "待办",
+            Operation::Judge => "维持/改判",
         }
     }
 }
@@ -136,6 +162,14 @@ pub fn may_decide(person: &Person, record: &Record) -> Outcome<()> {
 pub fn may_audit(person: &Person, record: &Record) -> Outcome<()> {
     if record.reporter == person.userid {
         return refuse(format!("#{} 是您本人报备的，不能由自己作废或恢复，请由审核组其他成员处理。", record.id));
+    }
+    Ok(())
+}
+
+/// A correction (撤回, 修改, 申诉): only by the record's reporter.
+pub fn may_correct(person: &Person, record: &Record, op: Operation) -> Outcome<()> {
+    if record.reporter != person.userid {
+        return refuse(format!("#{} 不是您报备的：只有报备人本人可以{}。", record.id, op.label()));
     }
     Ok(())
 }

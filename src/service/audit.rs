@@ -6,7 +6,7 @@ use crate::domain::record::RecordState;
 use crate::service::access::{self, Operation};
 use crate::service::cards::close_cards;
 use crate::service::contest::final_note;
-use crate::service::decide::already_decided;
+use crate::service::decide::{already_decided, recheck_channel};
 use crate::service::{Ctx, Outcome, refuse};
 use crate::store::events::{self, NewEvent};
 use crate::store::records::{self, Record};
@@ -29,8 +29,9 @@ pub async fn void(ctx: &Ctx<'_>, conn: &mut SqliteConnection, id: i64, reason: &
     close_cards(ctx.settings, ctx.now, conn, Some(id), None, &format!("已由{}作废", auditor.name), None).await?;
     let what = format!("#{} {}「{}」", id, record.kind.label(), record.what());
     ctx.notify(conn, &[&record.reporter], &format!("您报备的 {what}已被业绩审核组作废，原因：{reason}。")).await?;
+    let channel = recheck_channel(ctx, conn, &record).await?;
     Ok(format!(
-        "已作废 {what}（{}），已通知报备人。{}",
+        "已作废 {what}（{}），已通知报备人。{channel}{}",
         record.reporter_name,
         final_note(conn, ctx.settings, id).await?
     ))
@@ -56,7 +57,12 @@ pub async fn restore(ctx: &Ctx<'_>, conn: &mut SqliteConnection, id: i64, reason
     let state = back.label();
     let what = format!("#{} {}「{}」", id, record.kind.label(), record.what());
     ctx.notify(conn, &[&record.reporter], &format!("您报备的 {what}已被业绩审核组恢复为“{state}”。")).await?;
-    Ok(format!("已恢复 {what}（{}）为“{state}”。{}", record.reporter_name, final_note(conn, ctx.settings, id).await?))
+    let channel = recheck_channel(ctx, conn, &record).await?;
+    Ok(format!(
+        "已恢复 {what}（{}）为“{state}”。{channel}{}",
+        record.reporter_name,
+        final_note(conn, ctx.settings, id).await?
+    ))
 }
 
 /// The record, unless it does not exist or the auditor reported it.

@@ -11,7 +11,7 @@ use crate::service::access::Operation;
 use crate::store::cards::{self, NewCard, Purpose};
 use crate::store::directory::Person;
 use crate::store::outbox::{self, Api, NewMessage, RESPONSE_CODE_REF};
-use crate::store::records::Record;
+use crate::store::records::{self, Record};
 use crate::wecom::message;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -25,10 +25,22 @@ pub enum Button {
     OnJob,
     Left,
     Finalise,
+    /// 维持: an appeal's rejection stands.
+    Uphold,
+    /// 改判: an appeal overturns the rejection.
+    Overturn,
 }
 
 impl Button {
-    const ALL: [Button; 5] = [Button::Confirm, Button::Reject, Button::OnJob, Button::Left, Button::Finalise];
+    const ALL: [Button; 7] = [
+        Button::Confirm,
+        Button::Reject,
+        Button::OnJob,
+        Button::Left,
+        Button::Finalise,
+        Button::Uphold,
+        Button::Overturn,
+    ];
 
     fn code(self) -> &'static str {
         match self {
@@ -37,6 +49,8 @@ impl Button {
             Button::OnJob => "onjob",
             Button::Left => "left",
             Button::Finalise => "finalise",
+            Button::Uphold => "uphold",
+            Button::Overturn => "overturn",
         }
     }
 
@@ -59,6 +73,7 @@ impl Button {
             Button::OnJob => Operation::OnJob,
             Button::Left => Operation::Left,
             Button::Finalise => Operation::Finalise,
+            Button::Uphold | Button::Overturn => Operation::Judge,
         }
     }
 }
@@ -84,7 +99,12 @@ pub async fn send_record_card(
     }
     let task = task_id(purpose, &record.id.to_string());
     let users: Vec<String> = recipients.iter().map(|p| p.userid.clone()).collect();
-    let card = record_card(record, purpose, &task);
+    let flags = records::flags_of(conn, record.id).await?;
+    let notes: Vec<String> = flags.into_iter().map(|f| format!("⚠️ {}", f.detail)).collect();
+    let mut card = record_card(record, purpose, &task);
+    if !notes.is_empty() {
+        card["sub_title_text"] = json!(cut(&notes.join("；"), SUB_TITLE_MAX));
+    }
     let refs: Vec<&str> = users.iter().map(String::as_str).collect();
     let msg = message::template_card(settings.wecom.agent_id, &refs, card, format!("card:{task}"));
     let now_ms = now.timestamp_millis();
@@ -94,6 +114,19 @@ pub async fn send_record_card(
     Ok(true)
 }
 
+/// The longest sub-title a card shows (WeCom cuts longer ones).
+const SUB_TITLE_MAX: usize = 100;
+
+/// `text`, cut to `max` characters with an ellipsis.
+fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max - 1).collect();
+    cut.push('…');
+    cut
+}
+
 fn record_card(record: &Record, purpose: Purpose, task: &str) -> Value {
     let kind = record.kind;
     let button = |b: Button, text: &str, style: i64| json!({"text": text, "style": style, "key": b.key(record.id)});
@@ -101,6 +134,10 @@ fn record_card(record: &Record, purpose: Purpose, task: &str) -> Value {
         Purpose::OnJob => (
             format!("在岗确认 #{} {}", record.id, record.what()),
             json!([button(Button::OnJob, "在岗", 1), button(Button::Left, "离职", 2)]),
+        ),
+        Purpose::Appeal => (
+            format!("申诉 #{} {}", record.id, kind.label()),
+            json!([button(Button::Uphold, "维持", 2), button(Button::Overturn, "改判", 1)]),
         ),
         _ => (
             format!("待确认 #{} {}", record.id, kind.label()),
@@ -136,6 +173,39 @@ fn key_fields(kind: RecordKind) -> &'static [(&'static str, &'static str)] {
         RecordKind::Referral => &[("老客户", "老客户")],
         _ => &[("联系人", "联系人"), ("方式", "方式")],
     }
+}
+
+/// The audit group's card for an appeal: the record, the rejection, the appeal, and
+/// 维持 / 改判.
+pub async fn send_appeal_card(
+    settings: &Settings,
+    now: DateTime<Utc>,
+    conn: &mut SqliteConnection,
+    record: &Record,
+    appeal: &str,
+    recipients: &[String],
+) -> Result<bool, sqlx::Error> {
+    if recipients.is_empty() {
+        tracing::warn!(record = record.id, "no auditor to send the appeal card to");
+        return Ok(false);
+    }
+    let task = task_id(Purpose::Appeal, &record.id.to_string());
+    let mut card = record_card(record, Purpose::Appeal, &task);
+    let rejected = format!(
+        "{}驳回：{}",
+        record.decided_by_name.as_deref().unwrap_or("确认人"),
+        record.reason.as_deref().unwrap_or("未填写原因")
+    );
+    card["quote_area"] =
+        json!({"type": 0, "title": cut(&rejected, 40), "quote_text": cut(&format!("申诉理由：{appeal}"), 160)});
+    let refs: Vec<&str> = recipients.iter().map(String::as_str).collect();
+    let msg = message::template_card(settings.wecom.agent_id, &refs, card, format!("card:{task}"));
+    let now_ms = now.timestamp_millis();
+    outbox::enqueue(conn, now_ms, &msg).await?;
+    let new =
+        NewCard { task_id: &task, purpose: Purpose::Appeal, record_id: Some(record.id), contest_id: None, recipients };
+    cards::insert(conn, &new, now_ms).await?;
+    Ok(true)
 }
 
 /// The card whose button was pressed, and the response code WeCom gave with the press.
@@ -177,7 +247,17 @@ pub async fn close_cards(
     Ok(())
 }
 
-/// The preliminary ranking with a 终审 button, to the audit group at the cut-off.
+/// What the 终审 card says beside the ranking: records that could still change it, and
+/// who approved it so far out of how many needed.
+#[derive(Debug, Clone, Default)]
+pub struct FinaliseStatus {
+    pub undecided: usize,
+    pub approved: Vec<String>,
+    pub quorum: usize,
+}
+
+/// The preliminary ranking with a 终审 button, to the audit group at the cut-off (and
+/// again after each approval while the quorum is not reached).
 pub async fn send_finalise_card(
     settings: &Settings,
     now: DateTime<Utc>,
@@ -185,6 +265,7 @@ pub async fn send_finalise_card(
     def: &ContestDef,
     standings: &[TeamStanding],
     pool: Fen,
+    status: &FinaliseStatus,
 ) -> Result<(), sqlx::Error> {
     let auditors = settings.roles.audit_group.clone();
     if auditors.is_empty() {
@@ -199,7 +280,13 @@ pub async fn send_finalise_card(
         .map(|t| json!({"keyname": format!("第{}名", t.rank), "value": format!("{} {}分", t.name, t.points)}))
         .collect();
     rows.push(json!({"keyname": "奖池", "value": format!("{pool} 元")}));
-    let card = json!({
+    let approved = if status.approved.is_empty() { "暂无".to_owned() } else { status.approved.join("、") };
+    rows.push(json!({"keyname": "待定记录", "value": format!("{} 条", status.undecided)}));
+    rows.push(
+        json!({"keyname": "已同意", "value": format!("{approved}（{}/{}）", status.approved.len(), status.quorum)}),
+    );
+    rows.truncate(6);
+    let mut card = json!({
         "card_type": "button_interaction",
         "source": {"desc": "全员营销 · PK"},
         "main_title": {"title": format!("{} 已截止 · 待终审", def.name), "desc": format!("截止时间 {}，以下为初步排名", format_ms(def.cutoff_ms))},
@@ -207,6 +294,10 @@ pub async fn send_finalise_card(
         "task_id": task,
         "button_list": [{"text": "终审", "style": 1, "key": Button::Finalise.key(&def.id)}],
     });
+    if status.undecided > 0 {
+        let note = format!("⚠️ 还有 {} 条记录待确认或申诉中，处理后排名可能变化", status.undecided);
+        card["sub_title_text"] = json!(note);
+    }
     let users: Vec<&str> = auditors.iter().map(String::as_str).collect();
     let msg = message::template_card(settings.wecom.agent_id, &users, card, format!("card:{task}"));
     let now_ms = now.timestamp_millis();

@@ -29,7 +29,9 @@ pub enum Action {
         reason: Option<String>,
     },
     OnJob,
-    Left,
+    Left {
+        reason: Option<String>,
+    },
 }
 
 impl Action {
@@ -38,7 +40,7 @@ impl Action {
             Action::Confirm { .. } => Operation::Confirm,
             Action::Reject { .. } => Operation::Reject,
             Action::OnJob => Operation::OnJob,
-            Action::Left => Operation::Left,
+            Action::Left { .. } => Operation::Left,
         }
     }
 }
@@ -94,9 +96,10 @@ pub async fn decide(ctx: &Ctx<'_>, conn: &mut SqliteConnection, id: i64, action:
         Via::Text => None,
     };
     close_cards(ctx.settings, ctx.now, conn, Some(id), None, &outcome, pressed).await?;
-    ctx.notify(conn, &[&record.reporter], &reporter_message(&record, to, &decider.name, why)).await?;
-    let mut reply = decider_message(&record, to, via);
-    reply.push_str(&follow_on(ctx, conn, &record, to).await?);
+    let (extra, base) = follow_on(ctx, conn, &record, to).await?;
+    ctx.notify(conn, &[&record.reporter], &reporter_message(&record, to, &decider.name, why, base.as_ref())).await?;
+    let mut reply = decider_message(&record, to, via, base.as_ref());
+    reply.push_str(&extra);
     Ok(reply)
 }
 
@@ -137,7 +140,7 @@ fn transition(ctx: &Ctx<'_>, r: &Record, action: &Action) -> Outcome<(RecordStat
             Ok((state, RecordState::Agreed))
         }
         (Action::Confirm { .. }, _, RecordState::Reported) => Ok((state, RecordState::Confirmed)),
-        (Action::OnJob | Action::Left, kind, _) if kind != RecordKind::Placement => {
+        (Action::OnJob | Action::Left { .. }, kind, _) if kind != RecordKind::Placement => {
             refuse(format!("「在岗」「离职」只用于上岗记录，#{} 是{}。", r.id, kind.label()))
         }
         (Action::OnJob, _, RecordState::Onboarded) => {
@@ -147,7 +150,7 @@ fn transition(ctx: &Ctx<'_>, r: &Record, action: &Action) -> Outcome<(RecordStat
                 _ => Ok((state, RecordState::Confirmed)),
             }
         }
-        (Action::Left, _, RecordState::Onboarded) => Ok((state, RecordState::Left)),
+        (Action::Left { .. }, _, RecordState::Onboarded) => Ok((state, RecordState::Left)),
         _ => refuse(format!("#{} 当前状态是“{}”，不能这样处理。", r.id, state.label())),
     }
 }
@@ -156,6 +159,7 @@ fn reason(action: &Action) -> Option<&str> {
     match action {
         Action::Reject { reason: Some(r) } => Some(r.as_str()),
         Action::Reject { reason: None } => Some(DEFAULT_REASON),
+        Action::Left { reason } => reason.as_deref(),
         _ => None,
     }
 }
@@ -215,15 +219,22 @@ fn outcome_label(who: &str, action: &Action, to: RecordState) -> String {
     match (action, to) {
         (Action::Reject { .. }, _) => format!("已由{who}驳回"),
         (Action::OnJob, _) => format!("已由{who}确认在岗"),
-        (Action::Left, _) => format!("已由{who}标记离职"),
+        (Action::Left { .. }, _) => format!("已由{who}标记离职"),
         (_, RecordState::Agreed) => format!("已由{who}确认协议"),
         _ => format!("已由{who}确认"),
     }
 }
 
-fn reporter_message(r: &Record, to: RecordState, who: &str, reason: Option<&str>) -> String {
+fn reporter_message(r: &Record, to: RecordState, who: &str, reason: Option<&str>, base: Option<&Record>) -> String {
     let head = format!("您报备的 #{} {}「{}」", r.id, r.kind.label(), r.what());
     match to {
+        RecordState::Confirmed if let Some(channel) = base => {
+            format!(
+                "{head}已由{who}确认在岗满3天，计入渠道 #{}「{}」的基础指标（积分归渠道）。",
+                channel.id,
+                channel.what()
+            )
+        }
         RecordState::Confirmed if r.kind == RecordKind::Placement => {
             format!("{head}已由{who}确认在岗满3天，{} 分已计入。", r.points)
         }
@@ -233,14 +244,20 @@ fn reporter_message(r: &Record, to: RecordState, who: &str, reason: Option<&str>
             format!("{head}的合作协议已由{who}确认；经该渠道 {need} 人在岗满3天后即为有效渠道。")
         }
         RecordState::Rejected => format!("{head}已被{who}驳回，原因：{}。", reason.unwrap_or(DEFAULT_REASON)),
-        RecordState::Left => format!("{head}：上岗人员未满3天离职（{who}确认），不计业绩。"),
+        RecordState::Left => {
+            let why = reason.map(|r| format!("，原因：{r}")).unwrap_or_default();
+            format!("{head}：上岗人员未满3天离职（{who}确认{why}），不计业绩。")
+        }
         _ => format!("{head}状态更新为：{}。", to.label()),
     }
 }
 
-fn decider_message(r: &Record, to: RecordState, via: Via<'_>) -> String {
+fn decider_message(r: &Record, to: RecordState, via: Via<'_>, base: Option<&Record>) -> String {
     let what = format!("#{} {}「{}」（{}）", r.id, r.kind.label(), r.what(), r.reporter_name);
     match to {
+        RecordState::Confirmed if let Some(channel) = base => {
+            format!("已确认 {what} 在岗，计入渠道 #{}「{}」的基础指标（积分归渠道）。", channel.id, channel.what())
+        }
         RecordState::Rejected if matches!(via, Via::Card(_)) => {
             format!("已驳回 {what}。请回复「驳回 #{} 原因」补充驳回原因，报备人会收到。", r.id)
         }
@@ -252,8 +269,14 @@ fn decider_message(r: &Record, to: RecordState, via: Via<'_>) -> String {
 }
 
 /// After an agreement or an on-the-job confirmation: a new channel's base indicator.
-/// Returns extra lines for the decider.
-async fn follow_on(ctx: &Ctx<'_>, conn: &mut SqliteConnection, r: &Record, to: RecordState) -> Outcome {
+/// Returns extra lines for the decider, and the channel a confirmed placement became
+/// a base placement of.
+pub(super) async fn follow_on(
+    ctx: &Ctx<'_>,
+    conn: &mut SqliteConnection,
+    r: &Record,
+    to: RecordState,
+) -> Outcome<(String, Option<Record>)> {
     let channel = match (r.kind, to) {
         (RecordKind::ChannelAgency | RecordKind::ChannelPerson, RecordState::Agreed) => Some(r.clone()),
         (RecordKind::Placement, RecordState::Confirmed) => match r.channel_id {
@@ -262,24 +285,100 @@ async fn follow_on(ctx: &Ctx<'_>, conn: &mut SqliteConnection, r: &Record, to: R
         },
         _ => None,
     };
-    let Some(channel) = channel else { return Ok(String::new()) };
-    let Some(need) = channel.kind.base_indicator() else { return Ok(String::new()) };
+    let Some(channel) = channel else { return Ok((String::new(), None)) };
+    let Some(need) = channel.kind.base_indicator() else { return Ok((String::new(), None)) };
     let mut have = records::base_count(conn, channel.id).await?;
+    let mut base = None;
     if r.kind == RecordKind::Placement && have < need && channel.state.is_open() {
-        records::set_base_for(conn, r.id, channel.id).await?;
-        let event = NewEvent::record(ctx.actor_id(), r.id, "base_placement")
-            .to(channel.id)
-            .reason(Some(format!("计入渠道 #{} 的基础指标（积分归渠道）", channel.id)));
-        events::append(conn, ctx.now_ms(), event).await?;
+        make_base(ctx, conn, r.id, &channel).await?;
         have += 1;
+        base = Some(channel.clone());
     }
     if channel.state == RecordState::Agreed || (to == RecordState::Agreed && r.id == channel.id) {
         if have >= need {
+            return Ok((channel_valid(ctx, conn, &channel, have).await?, base));
+        }
+        return Ok((format!("\n渠道「{}」基础指标：{have}/{need} 人在岗满3天。", channel.what()), base));
+    }
+    Ok((String::new(), base))
+}
+
+/// Makes a confirmed placement one of a channel's base placements (its points become
+/// the channel's), logged.
+async fn make_base(ctx: &Ctx<'_>, conn: &mut SqliteConnection, placement: i64, channel: &Record) -> Outcome<()> {
+    records::set_base_for(conn, placement, channel.id).await?;
+    let event = NewEvent::record(ctx.actor_id(), placement, "base_placement")
+        .to(channel.id)
+        .reason(Some(format!("计入渠道 #{} 的基础指标（积分归渠道）", channel.id)));
+    events::append(conn, ctx.now_ms(), event).await?;
+    Ok(())
+}
+
+/// After a placement stopped counting (voided) or counts again (restored): the channel
+/// it is a base placement of is checked again. A valid channel short of its base
+/// indicator takes another placement through it that is not a base yet, or else goes
+/// back to waiting for its base indicator (its points no longer count), and its
+/// reporter and confirmers are told. A restored placement beyond what the channel needs
+/// counts as a placement again. Returns a line for the actor.
+pub async fn recheck_channel(ctx: &Ctx<'_>, conn: &mut SqliteConnection, placement: &Record) -> Outcome {
+    let Some(channel_id) = placement.base_for else { return Ok(String::new()) };
+    let Some(channel) = records::get(conn, channel_id).await? else { return Ok(String::new()) };
+    let Some(need) = channel.kind.base_indicator() else { return Ok(String::new()) };
+    let mut have = records::base_count(conn, channel.id).await?;
+    let restored = records::get(conn, placement.id).await?.is_some_and(|p| p.state == RecordState::Confirmed);
+    if restored {
+        if have > need {
+            records::clear_base_for(conn, placement.id).await?;
+            return Ok(String::new());
+        }
+        if channel.state == RecordState::Agreed && have >= need {
             return channel_valid(ctx, conn, &channel, have).await;
         }
-        return Ok(format!("\n渠道「{}」基础指标：{have}/{need} 人在岗满3天。", channel.what()));
+        return Ok(String::new());
     }
-    Ok(String::new())
+    if channel.state != RecordState::Confirmed || have >= need {
+        return Ok(String::new());
+    }
+    for spare in records::spare_placements(conn, channel.id).await? {
+        if have >= need {
+            break;
+        }
+        make_base(ctx, conn, spare, &channel).await?;
+        have += 1;
+    }
+    if have >= need {
+        return Ok(format!("\n渠道 #{}「{}」的基础指标由其他在岗人员补足，仍为有效渠道。", channel.id, channel.what()));
+    }
+    let (from, to) = (RecordState::Confirmed, RecordState::Agreed);
+    let why = format!("基础指标不足：#{} 不再计入，现 {have}/{need} 人在岗满3天", placement.id);
+    if !records::transition(conn, channel.id, from, to, ctx.actor_id(), ctx.now_ms(), None).await? {
+        return Ok(String::new());
+    }
+    let event = NewEvent::record(ctx.actor_id(), channel.id, to.code())
+        .from(from.code())
+        .to(to.code())
+        .reason(Some(why.as_str()));
+    events::append(conn, ctx.now_ms(), event).await?;
+    let text = format!(
+        "您报备的 #{} {}「{}」{why}，暂不再是有效渠道，{} 分暂不计入；再有人经该渠道在岗满3天后恢复。",
+        channel.id,
+        channel.kind.label(),
+        channel.what(),
+        channel.points
+    );
+    ctx.notify(conn, &[&channel.reporter], &text).await?;
+    let confirmers: Vec<String> = directory::confirmers(conn, channel.kind.receiving_dept())
+        .await?
+        .into_iter()
+        .map(|p| p.userid)
+        .filter(|u| *u != channel.reporter)
+        .collect();
+    let refs: Vec<&str> = confirmers.iter().map(String::as_str).collect();
+    if !refs.is_empty() {
+        let note = format!("渠道 #{}「{}」{why}，已退回“{}”。", channel.id, channel.what(), to.label());
+        ctx.notify(conn, &refs, &note).await?;
+    }
+    Ok(format!("\n渠道 #{}「{}」{why}，已退回“{}”，已通知报备人和确认人。", channel.id, channel.what(), to.label()))
 }
 
 async fn channel_valid(ctx: &Ctx<'_>, conn: &mut SqliteConnection, channel: &Record, have: i64) -> Outcome {

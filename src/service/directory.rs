@@ -10,7 +10,7 @@ use crate::clock::Clock;
 use crate::config::{DirectorySource, Settings};
 use crate::domain::contacts::Unmatched;
 use crate::domain::directory::{Changes, PersonEntry};
-use crate::domain::text::name_key;
+use crate::domain::names::core_name;
 use crate::service::contest::sync_all;
 use crate::store::{Db, directory, records};
 use crate::wecom::client::WecomClient;
@@ -18,8 +18,9 @@ use crate::wecom::contacts::{self, FetchError};
 use sqlx::SqliteConnection;
 use tracing::instrument;
 
-/// Brings the stored directory in line with the configuration (static source), and
-/// registers the configured old channels and contest teams. A WeCom-sourced directory
+/// Brings the stored directory in line with the configuration (static source), re-keys
+/// stored names if the normaliser changed, and registers the configured old channels
+/// and contest teams. A WeCom-sourced directory
 /// is synced by its job.
 #[instrument(level = "debug", skip_all)]
 pub async fn load(db: &Db, settings: &Settings, now_ms: i64) -> Result<(), sqlx::Error> {
@@ -37,8 +38,13 @@ pub async fn load(db: &Db, settings: &Settings, now_ms: i64) -> Result<(), sqlx:
             );
         }
     }
+    // Names stored under an earlier normaliser get today's core names first.
+    let rekeyed = records::rekey(&mut tx, core_name).await?;
+    if rekeyed > 0 {
+        tracing::info!(rekeyed, "stored names re-keyed with the current normaliser");
+    }
     let channels: Vec<(String, String)> =
-        settings.channels.existing.iter().map(|n| (n.trim().to_owned(), name_key(n))).collect();
+        settings.channels.existing.iter().map(|n| (n.trim().to_owned(), core_name(n))).collect();
     records::ensure_existing_channels(&mut tx, &channels, now_ms).await?;
     sync_all(&mut tx, settings, now_ms).await?;
     tx.commit().await

@@ -6,13 +6,14 @@ use crate::clock::format_ms;
 use crate::domain::contest::{self, ContestDef, ContestState, Payout, TeamStanding};
 use crate::domain::money::Fen;
 use crate::service::access::Operation;
-use crate::service::cards::{Pressed, close_cards, send_finalise_card};
+use crate::service::cards::{FinaliseStatus, Pressed, close_cards, send_finalise_card};
 use crate::service::contest::{find, paid_members, pool, split_text, standings};
 use crate::service::leaderboard::{broadcast, md, teams_only};
 use crate::service::{Ctx, Outcome, refuse};
 use crate::store::contests as store;
 use crate::store::directory;
 use crate::store::events::{self, NewEvent};
+use crate::store::records::{self, ReviewItem};
 use sqlx::SqliteConnection;
 use tracing::instrument;
 
@@ -30,7 +31,8 @@ pub async fn freeze_due(ctx: &Ctx<'_>, conn: &mut SqliteConnection) -> Outcome<V
         let snapshot = serde_json::to_string(&teams_only(&standings)).map_err(|e| sqlx::Error::Encode(e.into()))?;
         store::insert_snapshot(conn, &def.id, "cutoff", now_ms, &snapshot).await?;
         let pool = pool(def, &standings);
-        send_finalise_card(ctx.settings, ctx.now, conn, def, &standings, pool).await?;
+        let status = status(ctx, conn, def).await?;
+        send_finalise_card(ctx.settings, ctx.now, conn, def, &standings, pool, &status).await?;
         let (from, to) = (ContestState::Open, ContestState::Frozen);
         let event = NewEvent::new(ctx.actor_id(), "contest", &def.id, "frozen").from(from.code()).to(to.code());
         events::append(conn, now_ms, event).await?;
@@ -39,19 +41,31 @@ pub async fn freeze_due(ctx: &Ctx<'_>, conn: &mut SqliteConnection) -> Outcome<V
     Ok(frozen)
 }
 
-/// `终审 比赛`: the contest named (by id or name).
-pub async fn finalise_named(ctx: &Ctx<'_>, conn: &mut SqliteConnection, name: &str) -> Outcome {
-    ctx.authorize(Operation::Finalise)?;
-    let def = find(&ctx.settings.contests, Some(name), ctx.now)?.remove(0);
-    finalise(ctx, conn, def, None).await
+/// What the 终审 card shows beside the ranking now.
+async fn status(ctx: &Ctx<'_>, conn: &mut SqliteConnection, def: &ContestDef) -> Result<FinaliseStatus, sqlx::Error> {
+    let undecided = records::contest_undecided(conn, &def.id).await?.len();
+    let approved = store::approvals(conn, &def.id).await?.into_iter().map(|a| a.name).collect();
+    Ok(FinaliseStatus { undecided, approved, quorum: ctx.settings.audit.finalise_quorum })
 }
 
-/// Finalises a contest once: stores the ranking and payouts, closes the 终审 cards,
-/// broadcasts the result.
+/// `终审 比赛 [待定=不计]`: the contest named (by id or name).
+pub async fn finalise_named(ctx: &Ctx<'_>, conn: &mut SqliteConnection, name: &str, exclude_pending: bool) -> Outcome {
+    ctx.authorize(Operation::Finalise)?;
+    let def = find(&ctx.settings.contests, Some(name), ctx.now)?.remove(0);
+    finalise(ctx, conn, def, exclude_pending, None).await
+}
+
+/// An auditor's 终审 of a contest (typed, or pressed on its card). It is refused while
+/// records that could change the ranking are undecided, unless `exclude_pending`
+/// (待定=不计) leaves them out, which is recorded. The approval is stored; once
+/// `audit.finalise_quorum` different auditors approved the same ranking the contest is
+/// final: the ranking and payouts are stored once, the cards closed, the result
+/// broadcast.
 pub async fn finalise(
     ctx: &Ctx<'_>,
     conn: &mut SqliteConnection,
     def: &ContestDef,
+    exclude_pending: bool,
     pressed: Option<Pressed<'_>>,
 ) -> Outcome {
     let auditor = ctx.authorize(Operation::Finalise)?;
@@ -67,20 +81,48 @@ pub async fn finalise(
     if ctx.now_ms() < def.cutoff_ms {
         return refuse(format!("「{}」尚未截止（{}），截止后才能终审。", def.name, format_ms(def.cutoff_ms)));
     }
+    let undecided = records::contest_undecided(conn, &def.id).await?;
+    if !undecided.is_empty() && !exclude_pending {
+        return refuse(undecided_refusal(def, &undecided));
+    }
     let standings = standings(conn, def).await?;
     let pool = pool(def, &standings);
+    let now = ctx.now_ms();
+    let ranking = serde_json::to_string(&teams_only(&standings)).map_err(|e| sqlx::Error::Encode(e.into()))?;
+    store::approve(conn, &def.id, &auditor.userid, &ranking, exclude_pending, now).await?;
+    let excluded: Vec<i64> = if exclude_pending { undecided.iter().map(|r| r.id).collect() } else { Vec::new() };
+    let event = NewEvent::new(&auditor.userid, "contest", &def.id, "approved")
+        .data(serde_json::json!({ "ranking": ranking, "excluded": excluded }));
+    events::append(conn, now, event).await?;
+    // Approvals of another ranking (something changed since) do not count.
+    let approvals: Vec<store::Approval> =
+        store::approvals(conn, &def.id).await?.into_iter().filter(|a| a.ranking == ranking).collect();
+    let quorum = ctx.settings.audit.finalise_quorum;
+    if approvals.len() < quorum {
+        let names: Vec<String> = approvals.iter().map(|a| a.name.clone()).collect();
+        let outcome = format!("{}已同意（{}/{quorum}）", names.join("、"), names.len());
+        close_cards(ctx.settings, ctx.now, conn, None, Some(&def.id), &outcome, pressed).await?;
+        let status = FinaliseStatus { undecided: undecided.len(), approved: names.clone(), quorum };
+        send_finalise_card(ctx.settings, ctx.now, conn, def, &standings, pool, &status).await?;
+        return Ok(format!(
+            "已记录您对「{}」初步排名的终审同意（{}/{quorum}），还需 {} 位业绩审核组其他成员终审后结果才生效。",
+            def.name,
+            names.len(),
+            quorum - names.len()
+        ));
+    }
     let payouts = contest::payouts(pool, &standings, def.split);
     let result = serde_json::to_string(&standings).map_err(|e| sqlx::Error::Encode(e.into()))?;
-    let now = ctx.now_ms();
     if !store::finalise(conn, &def.id, &auditor.userid, now, pool.0, &result).await? {
         return refuse(format!("「{}」刚刚已被终审。", def.name));
     }
     for p in &payouts {
         store::insert_payout(conn, &def.id, &p.userid, &p.team, p.rank, p.amount.0).await?;
     }
+    let approvers: Vec<&str> = approvals.iter().map(|a| a.userid.as_str()).collect();
     let event = NewEvent::new(&auditor.userid, "contest", &def.id, "finalised")
         .to(ContestState::Final.code())
-        .data(serde_json::json!({ "pool": pool, "payouts": payouts }));
+        .data(serde_json::json!({ "pool": pool, "payouts": payouts, "approved_by": approvers, "excluded": excluded }));
     events::append(conn, now, event).await?;
     let outcome = format!("已由{}终审", auditor.name);
     close_cards(ctx.settings, ctx.now, conn, None, Some(&def.id), &outcome, pressed).await?;
@@ -99,6 +141,31 @@ pub async fn finalise(
         winners.join("、"),
         payouts.len()
     ))
+}
+
+/// Why a contest cannot be final yet: the records that could still change its ranking,
+/// and how to finish.
+fn undecided_refusal(def: &ContestDef, undecided: &[ReviewItem]) -> String {
+    let mut lines = vec![format!("「{}」还有 {} 条记录未决定，可能改变排名，暂不能终审：", def.name, undecided.len())];
+    for r in undecided.iter().take(10) {
+        let state = if r.appealed { "申诉中" } else { r.state.label() };
+        lines.push(format!(
+            "#{} {}「{}」{} · {}分 · {state}",
+            r.id,
+            r.kind.label(),
+            r.what.as_deref().unwrap_or_default(),
+            r.reporter_name,
+            r.points
+        ));
+    }
+    if undecided.len() > 10 {
+        lines.push(format!("……另有 {} 条，发送「待审 {}」查看。", undecided.len() - 10, def.name));
+    }
+    lines.push(format!(
+        "请先处理这些记录；或发送「终审 比赛={} 待定=不计」不计这些记录直接终审（将记录在案）。",
+        def.name
+    ));
+    lines.join("\n")
 }
 
 fn final_markdown(def: &ContestDef, standings: &[TeamStanding], pool: Fen, payouts: &[Payout]) -> String {

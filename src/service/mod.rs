@@ -10,6 +10,7 @@ pub mod access;
 pub mod audit;
 pub mod cards;
 pub mod contest;
+pub mod correct;
 pub mod decide;
 pub mod directory;
 pub mod finalise;

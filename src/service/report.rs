@@ -6,16 +6,17 @@
 use crate::clock::format_ms;
 use crate::domain::kind::RecordKind;
 use crate::domain::money::Fen;
+use crate::domain::names::{core_name, looks_alike};
 use crate::domain::org::DeptKind;
 use crate::domain::record::{LeadStages, Mode, RecordState};
-use crate::domain::text::{BoundedText, CreditCode, name_key};
+use crate::domain::text::{BoundedText, CreditCode};
 use crate::service::access::Operation;
 use crate::service::cards;
 use crate::service::{Ctx, Outcome, refuse};
 use crate::store::cards::Purpose;
 use crate::store::directory::{self, Person};
 use crate::store::events::{self, NewEvent};
-use crate::store::records::{self, Family, NewRecord, Origin};
+use crate::store::records::{self, Family, FlagKind, NewRecord, Origin};
 use crate::store::violated;
 use chrono::NaiveDate;
 use sqlx::SqliteConnection;
@@ -57,12 +58,93 @@ pub enum Subject {
     },
 }
 
-/// What a report claims, once resolved.
-struct Claimed {
-    subject_id: Option<i64>,
-    subject_name: String,
-    slot: Option<&'static str>,
-    channel_id: Option<i64>,
+/// What a report claims, once resolved and checked under first claim wins.
+pub(super) struct Claimed {
+    pub subject_id: Option<i64>,
+    pub subject_name: String,
+    pub slot: Option<&'static str>,
+    pub channel_id: Option<i64>,
+    /// A placement's placed person (core name) and 入职 date.
+    pub person_key: Option<String>,
+    pub onboard_date: Option<String>,
+    pub closer: Option<Person>,
+    /// What the confirmers and the audit group should know (stored once the record is).
+    pub flags: Vec<(FlagKind, Option<i64>, String)>,
+}
+
+/// Checks a report (new, or an edit of record `except`) and resolves what it claims:
+/// the period, the closer, the client or channel under first claim wins, the placement
+/// under one-live-placement, and the flags for look-alike names.
+pub(super) async fn prepare(
+    ctx: &Ctx<'_>,
+    conn: &mut SqliteConnection,
+    reporter: &Person,
+    input: &ReportInput,
+    except: Option<i64>,
+) -> Outcome<Claimed> {
+    let kind = input.kind;
+    check_period(ctx, kind)?;
+    let closer = closer(conn, input, kind.receiving_dept()).await?;
+    let mut claimed = claim(ctx, conn, input, except).await?;
+    claimed.closer = closer;
+    if let (Some(subject_id), Some(slot)) = (claimed.subject_id, claimed.slot) {
+        if let Some(holder) = records::live_claim(conn, subject_id, slot, except).await? {
+            return refuse(already_claimed(reporter, kind, &claimed.subject_name, &holder));
+        }
+        // A referral's new client is claimed against every stage, and a stage against a
+        // colleague's referral: whoever reported the client first has it.
+        for (other_slot, holder) in records::other_live_claims(conn, subject_id, except).await? {
+            let blocks = match kind {
+                RecordKind::Referral => other_slot != "referral",
+                k if k.is_lead() => other_slot == "referral" && holder.reporter != reporter.userid,
+                _ => false,
+            };
+            if blocks {
+                return refuse(already_claimed(reporter, kind, &claimed.subject_name, &holder));
+            }
+        }
+        let family = if kind.receiving_dept() == DeptKind::Tr { Family::Channel } else { Family::Client };
+        let key = core_name(&claimed.subject_name);
+        let others = records::live_names(conn, family, subject_id).await?;
+        flag_look_alikes(&mut claimed, &key, &others);
+    }
+    if let (Some(person), Some(day)) = (&claimed.person_key, &claimed.onboard_date) {
+        if let Some(holder) = records::live_placement(conn, person, day, except).await? {
+            let placed = format!("{}（{day} 入职）", claimed.subject_name);
+            return refuse(already_claimed(reporter, kind, &placed, &holder));
+        }
+        let others = records::live_people(conn, except).await?;
+        let key = person.clone();
+        flag_look_alikes(&mut claimed, &key, &others);
+    }
+    Ok(claimed)
+}
+
+/// Flags the claim when its core name looks like a live claim's (at most three named).
+fn flag_look_alikes(claimed: &mut Claimed, key: &str, others: &[records::LiveName]) {
+    for other in others.iter().filter(|o| looks_alike(key, &o.name_key)).take(3) {
+        let detail = format!(
+            "与 #{}「{}」（{}）名称相近，请核实是否同一对象",
+            other.record_id, other.subject, other.reporter_name
+        );
+        claimed.flags.push((FlagKind::LookAlike, Some(other.record_id), detail));
+    }
+}
+
+/// Stores a record's flags and logs them.
+pub(super) async fn store_flags(
+    ctx: &Ctx<'_>,
+    conn: &mut SqliteConnection,
+    id: i64,
+    flags: &[(FlagKind, Option<i64>, String)],
+) -> Outcome<()> {
+    for (kind, other_id, detail) in flags {
+        let flag = records::Flag { record_id: id, other_id: *other_id, kind: *kind, detail: detail.clone() };
+        records::insert_flag(conn, &flag, ctx.now_ms()).await?;
+        let event = NewEvent::record(ctx.actor_id(), id, "flagged").to(kind.code()).reason(Some(detail.as_str()));
+        events::append(conn, ctx.now_ms(), event).await?;
+    }
+    Ok(())
 }
 
 /// Reports; answers the reporter with the record's number, points, state and who was
@@ -71,22 +153,8 @@ struct Claimed {
 pub async fn report(ctx: &Ctx<'_>, conn: &mut SqliteConnection, input: &ReportInput) -> Outcome {
     let reporter = ctx.authorize(Operation::Report)?;
     let kind = input.kind;
-    check_period(ctx, kind)?;
-    let receiving = kind.receiving_dept();
-    let closer = closer(conn, input, receiving).await?;
-    let claimed = claim(ctx, conn, input).await?;
-    if let (Some(subject_id), Some(slot)) = (claimed.subject_id, claimed.slot)
-        && let Some(holder) = records::live_claim(conn, subject_id, slot).await?
-    {
-        return refuse(already_claimed(reporter, kind, &claimed.subject_name, &holder));
-    }
-    let record = new_record(ctx, reporter, input, &claimed, closer);
-    if let (Some(person), Some(day)) = (&record.person_key, &record.onboard_date)
-        && let Some(holder) = records::live_placement(conn, person, day).await?
-    {
-        let placed = format!("{}（{day} 入职）", claimed.subject_name);
-        return refuse(already_claimed(reporter, kind, &placed, &holder));
-    }
+    let claimed = prepare(ctx, conn, reporter, input, None).await?;
+    let record = new_record(ctx, reporter, input, &claimed);
     let id = match records::insert(conn, &record).await {
         Ok(id) => id,
         // Someone else's claim committed between our check and insert: the index decides.
@@ -97,13 +165,31 @@ pub async fn report(ctx: &Ctx<'_>, conn: &mut SqliteConnection, input: &ReportIn
     };
     let event = NewEvent::record(&reporter.userid, id, "reported").to(record.state.code()).data(record.fields.clone());
     events::append(conn, ctx.now_ms(), event).await?;
-    let confirmers: Vec<Person> =
-        directory::confirmers(conn, receiving).await?.into_iter().filter(|c| c.userid != reporter.userid).collect();
+    store_flags(ctx, conn, id, &claimed.flags).await?;
+    let confirmers = confirmers_for(conn, kind, &reporter.userid).await?;
     if kind != RecordKind::Placement {
         let stored = records::get(conn, id).await?.ok_or(sqlx::Error::RowNotFound)?;
         cards::send_record_card(ctx.settings, ctx.now, conn, &stored, Purpose::Confirm, &confirmers).await?;
     }
-    Ok(accepted(id, kind, &record, &claimed.subject_name, &confirmers))
+    let base = base_channel(conn, &claimed).await?;
+    Ok(accepted(id, kind, &record, &claimed, base.as_ref(), &confirmers))
+}
+
+/// Who is asked to confirm a record of `kind`: the receiving department's confirmers,
+/// never its reporter.
+pub(super) async fn confirmers_for(
+    conn: &mut SqliteConnection,
+    kind: RecordKind,
+    reporter: &str,
+) -> Result<Vec<Person>, sqlx::Error> {
+    Ok(directory::confirmers(conn, kind.receiving_dept()).await?.into_iter().filter(|c| c.userid != reporter).collect())
+}
+
+/// The channel record a placement would count toward (its base indicator), while that
+/// channel is not yet valid.
+pub(super) async fn base_channel(conn: &mut SqliteConnection, claimed: &Claimed) -> Outcome<Option<records::Record>> {
+    let Some(subject) = claimed.channel_id else { return Ok(None) };
+    Ok(records::channel_record(conn, subject).await?.filter(|c| c.state.is_open() && c.kind.base_indicator().is_some()))
 }
 
 /// Reports dated outside the activity period (referrals: their own period) are refused.
@@ -143,24 +229,48 @@ async fn closer(conn: &mut SqliteConnection, input: &ReportInput, receiving: Dep
     }
 }
 
-async fn claim(ctx: &Ctx<'_>, conn: &mut SqliteConnection, input: &ReportInput) -> Outcome<Claimed> {
-    let claimed = |subject_id, name: &BoundedText, slot| Claimed {
+async fn claim(
+    ctx: &Ctx<'_>,
+    conn: &mut SqliteConnection,
+    input: &ReportInput,
+    except: Option<i64>,
+) -> Outcome<Claimed> {
+    let claimed = |subject_id, name: &BoundedText, slot, flags| Claimed {
         subject_id: Some(subject_id),
         subject_name: name.to_string(),
         slot: Some(slot),
         channel_id: None,
+        person_key: None,
+        onboard_date: None,
+        closer: None,
+        flags,
     };
     match &input.subject {
         Subject::Client { name, credit_code } => {
-            let id = resolve(ctx, conn, Family::Client, name, credit_code.as_ref()).await?;
-            Ok(claimed(id, name, input.kind.code()))
+            let (id, flags) = resolve(ctx, conn, Family::Client, name, credit_code.as_ref()).await?;
+            Ok(claimed(id, name, input.kind.code(), flags))
         }
         Subject::Channel { name } => {
-            Ok(claimed(resolve(ctx, conn, Family::Channel, name, None).await?, name, "channel"))
+            let (id, flags) = resolve(ctx, conn, Family::Channel, name, None).await?;
+            Ok(claimed(id, name, "channel", flags))
         }
         Subject::Referral { old_client, new_client } => {
-            resolve(ctx, conn, Family::Client, old_client, None).await?;
-            Ok(claimed(resolve(ctx, conn, Family::Client, new_client, None).await?, new_client, "referral"))
+            let (old_key, new_key) = (core_name(old_client.as_str()), core_name(new_client.as_str()));
+            if old_key == new_key {
+                return refuse(format!("老客户和新客户是同一家（「{old_client}」）：转介绍须介绍一家新的客户。"));
+            }
+            let mut flags = Vec::new();
+            let known = match records::subject_by_name(conn, Family::Client, &old_key).await? {
+                Some(s) => records::subject_has_records(conn, s.id, except).await?,
+                None => false,
+            };
+            if !known {
+                let detail = format!("老客户「{old_client}」在系统中没有记录（可能是活动前的客户），请核实");
+                flags.push((FlagKind::UnknownClient, None, detail));
+            }
+            let (id, more) = resolve(ctx, conn, Family::Client, new_client, None).await?;
+            flags.extend(more);
+            Ok(claimed(id, new_client, "referral", flags))
         }
         Subject::Placement { person, onboard, channel } => {
             placement(ctx, conn, person, *onboard, channel.as_ref()).await
@@ -185,7 +295,7 @@ async fn placement(
     let channel_id = match channel.filter(|c| c.as_str() != "自招") {
         None => None,
         Some(name) => {
-            let subject = records::subject_by_name(conn, Family::Channel, &name_key(name.as_str())).await?;
+            let subject = records::subject_by_name(conn, Family::Channel, &core_name(name.as_str())).await?;
             match subject {
                 Some(s) if records::channel_is_live(conn, s.id).await? => Some(s.id),
                 _ => {
@@ -194,7 +304,16 @@ async fn placement(
             }
         }
     };
-    Ok(Claimed { subject_id: None, subject_name: person.to_string(), slot: None, channel_id })
+    Ok(Claimed {
+        subject_id: None,
+        subject_name: person.to_string(),
+        slot: None,
+        channel_id,
+        person_key: Some(core_name(person.as_str())),
+        onboard_date: Some(onboard.to_string()),
+        closer: None,
+        flags: Vec::new(),
+    })
 }
 
 /// The earliest onboarding a placement may report: the programme's start, or without
@@ -205,60 +324,67 @@ fn earliest_onboarding(ctx: &Ctx<'_>) -> NaiveDate {
     ctx.settings.programme.as_ref().and_then(|p| p.start).unwrap_or(year_ago)
 }
 
-/// The client or channel a name (or credit code) identifies, created on first report.
-/// A credit code wins over the name; a name already registered under a different code
-/// is a different company and must be told apart.
+/// The client or channel a name (or credit code) identifies, created on first report,
+/// with any flag the resolution raised. A credit code identifies the company only
+/// while it is bound to the same core name: a code bound to a different name is not
+/// trusted (whoever typed a company's code first under another name must not block
+/// the company's genuine report); the claim goes by its name and is flagged. A name
+/// that looks like the bound one (杭州云帆科技 for 云帆科技) is the same company. A name
+/// registered under a different valid code is refused for the reporter to check.
 async fn resolve(
     ctx: &Ctx<'_>,
     conn: &mut SqliteConnection,
     family: Family,
     name: &BoundedText,
     code: Option<&CreditCode>,
-) -> Outcome<i64> {
+) -> Outcome<(i64, Vec<(FlagKind, Option<i64>, String)>)> {
     let now_ms = ctx.now_ms();
-    if let Some(code) = code
-        && let Some(s) = records::subject_by_code(conn, family, code.as_str()).await?
+    let key = core_name(name.as_str());
+    let mut flags = Vec::new();
+    let mut code = code;
+    if let Some(c) = code
+        && let Some(s) = records::subject_by_code(conn, family, c.as_str()).await?
     {
-        return Ok(s.id);
+        let bound = core_name(&s.name);
+        if bound == key || looks_alike(&bound, &key) {
+            return Ok((s.id, flags));
+        }
+        let holder = records::first_record_of(conn, s.id).await?;
+        let detail = match holder {
+            Some(id) => format!("信用代码 {} 已登记在「{}」（#{id}）名下，请核实", c.as_str(), s.name),
+            None => format!("信用代码 {} 已登记在「{}」名下，请核实", c.as_str(), s.name),
+        };
+        flags.push((FlagKind::CreditCode, holder, detail));
+        code = None;
     }
-    let key = name_key(name.as_str());
     match records::subject_by_name(conn, family, &key).await? {
         Some(s) => match (code, &s.credit_code) {
             (Some(_), Some(_)) => refuse(format!(
-                "已有同名公司“{}”登记了不同的统一社会信用代码：请核对代码，或在名称中注明区别（如所在城市）。",
+                "「{}」已登记了不同的统一社会信用代码：请核对您填写的代码；如确属另一家公司，请联系业绩审核组处理。",
                 s.name
             )),
             (Some(code), None) => {
                 records::set_subject_code(conn, s.id, code.as_str()).await?;
                 let event = NewEvent::new(ctx.actor_id(), "subject", s.id, "credit_code_set").to(code.as_str());
                 events::append(conn, now_ms, event).await?;
-                Ok(s.id)
+                Ok((s.id, flags))
             }
-            (None, _) => Ok(s.id),
+            (None, _) => Ok((s.id, flags)),
         },
         None => {
             let code = code.map(CreditCode::as_str);
-            Ok(records::insert_subject(conn, family, name.as_str(), &key, code, Origin::Reported, now_ms).await?)
+            let id = records::insert_subject(conn, family, name.as_str(), &key, code, Origin::Reported, now_ms).await?;
+            Ok((id, flags))
         }
     }
 }
 
-fn new_record(
-    ctx: &Ctx<'_>,
-    reporter: &Person,
-    input: &ReportInput,
-    claimed: &Claimed,
-    closer: Option<Person>,
-) -> NewRecord {
+fn new_record(ctx: &Ctx<'_>, reporter: &Person, input: &ReportInput, claimed: &Claimed) -> NewRecord {
     let kind = input.kind;
     let is_lead = matches!(kind, RecordKind::LeadC | RecordKind::LeadB | RecordKind::LeadA);
     let stage_rule = match ctx.settings.points.lead_stages {
         LeadStages::Highest if is_lead => LeadStages::Highest,
         _ => LeadStages::Cumulative,
-    };
-    let (onboard_date, person_key) = match &input.subject {
-        Subject::Placement { person, onboard, .. } => (Some(onboard.to_string()), Some(name_key(person.as_str()))),
-        _ => (None, None),
     };
     NewRecord {
         kind,
@@ -266,12 +392,12 @@ fn new_record(
         reporter: reporter.userid.clone(),
         reporter_dept: reporter.department_id,
         reporter_class: reporter.kind,
-        closer,
+        closer: claimed.closer.clone(),
         subject_id: claimed.subject_id,
         claim_slot: claimed.slot,
         channel_id: claimed.channel_id,
-        onboard_date,
-        person_key,
+        onboard_date: claimed.onboard_date.clone(),
+        person_key: claimed.person_key.clone(),
         amount_fen: input.amount.map(|a| a.0),
         fields: input.fields.clone(),
         points: ctx.settings.points.for_kind(kind),
@@ -281,16 +407,24 @@ fn new_record(
     }
 }
 
-fn already_claimed(reporter: &Person, kind: RecordKind, subject: &str, holder: &records::Claim) -> String {
-    let who = if holder.reporter == reporter.userid { "您".to_owned() } else { holder.reporter_name.clone() };
+pub(super) fn already_claimed(reporter: &Person, kind: RecordKind, subject: &str, holder: &records::Claim) -> String {
+    if holder.reporter == reporter.userid {
+        return format!(
+            "「{subject}」您已于 {} 报备过（#{}，{}），无需重复报备。发送「我的」查看。",
+            format_ms(holder.occurred_at),
+            holder.record_id,
+            holder.state.label()
+        );
+    }
     let what = match kind {
-        RecordKind::Referral => "转介绍".to_owned(),
+        RecordKind::Referral => "客户".to_owned(),
         RecordKind::Placement => "安置上岗".to_owned(),
         k if k.receiving_dept() == DeptKind::Tr => "渠道".to_owned(),
-        k => k.label().to_owned(),
+        _ => "客户".to_owned(),
     };
     format!(
-        "「{subject}」的{what}已由{who}于 {} 报备（#{}，{}），先报先得，本次不予登记。",
+        "「{subject}」的{what}已由{}于 {} 报备（#{}，{}），先报先得，本次不予登记。",
+        holder.reporter_name,
         format_ms(holder.occurred_at),
         holder.record_id,
         holder.state.label()
@@ -298,7 +432,14 @@ fn already_claimed(reporter: &Person, kind: RecordKind, subject: &str, holder: &
 }
 
 /// The answer to an accepted report.
-fn accepted(id: i64, kind: RecordKind, r: &NewRecord, subject: &str, confirmers: &[Person]) -> String {
+fn accepted(
+    id: i64,
+    kind: RecordKind,
+    r: &NewRecord,
+    claimed: &Claimed,
+    base: Option<&records::Record>,
+    confirmers: &[Person],
+) -> String {
     let mut lines = vec![format!("✅ 已登记 #{id} {}", kind.label())];
     let label = match kind {
         RecordKind::Placement => "人员",
@@ -306,12 +447,20 @@ fn accepted(id: i64, kind: RecordKind, r: &NewRecord, subject: &str, confirmers:
         k if k.receiving_dept() == DeptKind::Tr => "渠道",
         _ => "公司",
     };
-    lines.push(format!("{label}：{subject}"));
+    lines.push(format!("{label}：{}", claimed.subject_name));
     if r.mode == Mode::Transfer {
         lines.push("方式：转接".into());
     }
-    lines.push(format!("积分：{} 分（确认后计入）", r.points));
+    lines.push(match base {
+        Some(channel) => {
+            format!("积分：计入渠道 #{}「{}」的基础指标（渠道有效后积分归渠道）", channel.id, channel.what())
+        }
+        None => format!("积分：{} 分（确认后计入）", r.points),
+    });
     lines.push(format!("状态：{}", r.state.label()));
+    for (_, _, detail) in &claimed.flags {
+        lines.push(format!("⚠️ {detail}"));
+    }
     let names: Vec<&str> = confirmers.iter().map(|c| c.name.as_str()).collect();
     let who =
         if names.is_empty() { "尚未配置确认人，请联系管理员".to_owned() } else { names.join("、") };
@@ -322,5 +471,6 @@ fn accepted(id: i64, kind: RecordKind, r: &NewRecord, subject: &str, confirmers:
         RecordKind::ChannelPerson => format!("确认：{dept}（{who}）确认协议；经该渠道1人在岗满3天后有效"),
         _ => format!("确认：{dept}（{who}）"),
     });
+    lines.push(format!("如需更正：「修改 #{id} 字段=新值」或「撤回 #{id}」"));
     lines.join("\n")
 }

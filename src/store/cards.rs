@@ -12,6 +12,8 @@ pub enum Purpose {
     OnJob,
     /// 终审 of a contest.
     Finalise,
+    /// 维持 / 改判 of an appeal against a rejection.
+    Appeal,
 }
 
 impl Purpose {
@@ -20,11 +22,12 @@ impl Purpose {
             Purpose::Confirm => "confirm",
             Purpose::OnJob => "onjob",
             Purpose::Finalise => "finalise",
+            Purpose::Appeal => "appeal",
         }
     }
 
     pub fn parse(code: &str) -> Option<Purpose> {
-        [Purpose::Confirm, Purpose::OnJob, Purpose::Finalise].into_iter().find(|p| p.code() == code)
+        [Purpose::Confirm, Purpose::OnJob, Purpose::Finalise, Purpose::Appeal].into_iter().find(|p| p.code() == code)
     }
 }
 

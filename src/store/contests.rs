@@ -396,3 +396,50 @@ pub async fn final_contests_of(conn: &mut SqliteConnection, record: i64) -> Resu
     .fetch_all(conn)
     .await
 }
+
+/// One auditor's approval of a contest's preliminary ranking.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Approval {
+    pub userid: String,
+    pub name: String,
+    pub ranking: String,
+    pub exclude_pending: bool,
+    pub approved_at: i64,
+}
+
+/// Records (or renews) an auditor's approval of `ranking`.
+pub async fn approve(
+    conn: &mut SqliteConnection,
+    contest: &str,
+    userid: &str,
+    ranking: &str,
+    exclude_pending: bool,
+    now_ms: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO finalise_approvals (contest_id, userid, ranking, exclude_pending, approved_at)
+         VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (contest_id, userid) DO UPDATE SET ranking = excluded.ranking,
+             exclude_pending = excluded.exclude_pending, approved_at = excluded.approved_at",
+    )
+    .bind(contest)
+    .bind(userid)
+    .bind(ranking)
+    .bind(exclude_pending)
+    .bind(now_ms)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A contest's approvals, oldest first.
+pub async fn approvals(conn: &mut SqliteConnection, contest: &str) -> Result<Vec<Approval>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT a.userid, p.name, a.ranking, a.exclude_pending, a.approved_at
+         FROM finalise_approvals a JOIN people p ON p.userid = a.userid
+         WHERE a.contest_id = ? ORDER BY a.approved_at, a.userid",
+    )
+    .bind(contest)
+    .fetch_all(conn)
+    .await
+}

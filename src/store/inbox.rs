@@ -1,7 +1,32 @@
 //! Inbound deduplication: one row per callback key, with the answer a retry gets.
+//! Keys are bounded: one longer than [`MAX_KEY_BYTES`] is stored as its SHA-256, so that
+//! a retry (same key, same hash) is still found and different keys stay apart. Rows
+//! are kept for the retention period and pruned by [`prune`].
 
+use super::Db;
+use sha2::{Digest, Sha256};
 use sqlx::SqliteConnection;
+use std::borrow::Cow;
 use tracing::instrument;
+
+/// Keys up to this long are stored as they are (WeCom's MsgIds and event keys are far
+/// shorter); longer ones as `sha256:` and the hash's hex.
+pub const MAX_KEY_BYTES: usize = 128;
+
+/// The sender is stored for people reading the table, cut to this many bytes.
+const MAX_FROM_BYTES: usize = 128;
+
+/// Rows deleted per transaction when pruning, so callbacks get the writer in between.
+const PRUNE_BATCH: i64 = 2000;
+
+/// The form a key is stored and looked up in.
+fn stored_key(key: &str) -> Cow<'_, str> {
+    if key.len() <= MAX_KEY_BYTES {
+        Cow::Borrowed(key)
+    } else {
+        Cow::Owned(format!("sha256:{}", hex::encode(Sha256::digest(key.as_bytes()))))
+    }
+}
 
 /// The stored answer to a callback.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,11 +37,11 @@ pub enum StoredReply {
 }
 
 /// The answer already given to this key, if the callback was seen before.
-#[instrument(level = "debug", skip(conn))]
+#[instrument(level = "debug", skip(conn, key))]
 pub async fn find(conn: &mut SqliteConnection, key: &str) -> Result<Option<StoredReply>, sqlx::Error> {
     let row: Option<(Option<String>, Option<String>)> =
         sqlx::query_as("SELECT reply_kind, reply FROM inbox WHERE dedup_key = ?")
-            .bind(key)
+            .bind(stored_key(key))
             .fetch_optional(&mut *conn)
             .await?;
     Ok(row.map(|(kind, reply)| match (kind.as_deref(), reply) {
@@ -26,7 +51,7 @@ pub async fn find(conn: &mut SqliteConnection, key: &str) -> Result<Option<Store
 }
 
 /// Records a processed callback and its answer (in the transaction of its effects).
-#[instrument(level = "debug", skip(conn, reply))]
+#[instrument(level = "debug", skip(conn, key, from_user, reply))]
 pub async fn insert(
     conn: &mut SqliteConnection,
     key: &str,
@@ -42,8 +67,8 @@ pub async fn insert(
     sqlx::query(
         "INSERT INTO inbox (dedup_key, from_user, kind, received_at, reply_kind, reply) VALUES (?, ?, ?, ?, ?, ?)",
     )
-    .bind(key)
-    .bind(from_user)
+    .bind(stored_key(key))
+    .bind(&from_user[..from_user.floor_char_boundary(MAX_FROM_BYTES)])
     .bind(kind)
     .bind(received_at)
     .bind(reply_kind)
@@ -51,4 +76,43 @@ pub async fn insert(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// Deletes the rows received before `before_ms`, in batches of their own transactions;
+/// returns how many.
+#[instrument(level = "debug", skip(db))]
+pub async fn prune(db: &Db, before_ms: i64) -> Result<u64, sqlx::Error> {
+    let mut deleted = 0;
+    loop {
+        let mut tx = db.begin().await?;
+        let n = sqlx::query(
+            "DELETE FROM inbox WHERE rowid IN (SELECT rowid FROM inbox WHERE received_at < ? ORDER BY received_at LIMIT ?)",
+        )
+        .bind(before_ms)
+        .bind(PRUNE_BATCH)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        deleted += n;
+        if n < PRUNE_BATCH as u64 {
+            return Ok(deleted);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_keys_are_stored_as_they_are_and_long_ones_hashed_apart() {
+        assert_eq!(stored_key("msg:7300000000000000001"), "msg:7300000000000000001");
+        let long = format!("msg:{}", "9".repeat(40_000));
+        let other = format!("{long}8");
+        assert_eq!(stored_key(&long).len(), "sha256:".len() + 64);
+        assert_eq!(stored_key(&long), stored_key(&long.clone()));
+        assert_ne!(stored_key(&long), stored_key(&other));
+        assert_eq!(stored_key(&"k".repeat(MAX_KEY_BYTES)).len(), MAX_KEY_BYTES);
+    }
 }

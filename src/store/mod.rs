@@ -5,6 +5,7 @@
 //! its commit, and WeCom does not retry an answered callback, so a commit lost to a
 //! power cut would be lost for good.
 
+pub mod appeals;
 pub mod backup;
 pub mod cards;
 pub mod contests;

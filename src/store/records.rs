@@ -206,35 +206,59 @@ const SELECT_CLAIM: &str = "SELECT r.id AS record_id, r.reporter, p.name AS repo
      FROM records r JOIN people p ON p.userid = r.reporter";
 
 #[instrument(level = "debug", skip(conn))]
+/// The live claim of a subject and slot, other than record `except` (being edited).
 pub async fn live_claim(
     conn: &mut SqliteConnection,
     subject_id: i64,
     slot: &str,
+    except: Option<i64>,
 ) -> Result<Option<Claim>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT_CLAIM} WHERE r.subject_id = ? AND r.claim_slot = ?
+        "{SELECT_CLAIM} WHERE r.subject_id = ? AND r.claim_slot = ? AND r.id IS NOT ?
            AND r.state IN ('reported', 'onboarded', 'agreed', 'confirmed')"
     )))
     .bind(subject_id)
     .bind(slot)
+    .bind(except)
     .fetch_optional(&mut *conn)
     .await
 }
 
-/// The live placement of this person (normalised name) onboarding on this day.
+/// The live placement of this person (core name) onboarding on this day, other than
+/// record `except`.
 pub async fn live_placement(
     conn: &mut SqliteConnection,
     person_key: &str,
     onboard_date: &str,
+    except: Option<i64>,
 ) -> Result<Option<Claim>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT_CLAIM} WHERE r.kind = 'placement' AND r.person_key = ? AND r.onboard_date = ?
+        "{SELECT_CLAIM} WHERE r.kind = 'placement' AND r.person_key = ? AND r.onboard_date = ? AND r.id IS NOT ?
            AND r.state IN ('onboarded', 'confirmed')"
     )))
     .bind(person_key)
     .bind(onboard_date)
+    .bind(except)
     .fetch_optional(&mut *conn)
     .await
+}
+
+/// The first record that names a subject.
+pub async fn first_record_of(conn: &mut SqliteConnection, subject_id: i64) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT MIN(id) FROM records WHERE subject_id = ?").bind(subject_id).fetch_one(conn).await
+}
+
+/// Whether any record (other than `except`) names this subject.
+pub async fn subject_has_records(
+    conn: &mut SqliteConnection,
+    subject_id: i64,
+    except: Option<i64>,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM records WHERE subject_id = ? AND id IS NOT ?)")
+        .bind(subject_id)
+        .bind(except)
+        .fetch_one(conn)
+        .await
 }
 
 /// One line of someone's records.
@@ -520,6 +544,12 @@ pub async fn set_base_for(conn: &mut SqliteConnection, placement: i64, channel_r
     recount_around(conn, placement).await
 }
 
+/// Makes a placement count as a placement again (no longer a channel's base).
+pub async fn clear_base_for(conn: &mut SqliteConnection, placement: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE records SET base_for = NULL WHERE id = ?").bind(placement).execute(&mut *conn).await?;
+    recount_around(conn, placement).await
+}
+
 /// The reminders a record gets: once to its confirmers, once to the audit group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
@@ -599,24 +629,335 @@ pub struct ReviewItem {
     pub points: i64,
     pub state: RecordState,
     pub reason: Option<String>,
+    pub occurred_at: i64,
     pub escalated: bool,
+    /// An appeal against its rejection is open.
+    pub appealed: bool,
+    /// It is flagged (a look-alike name, a credit code bound elsewhere).
+    pub flagged: bool,
+    /// The contests not yet final it counts in (ids, comma-separated), if any.
+    pub contests: Option<String>,
 }
 
-/// A contest's records still waiting for a decision, and its voided ones.
-pub async fn contest_review(conn: &mut SqliteConnection, contest: &str) -> Result<Vec<ReviewItem>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT r.id, r.kind, COALESCE(s.name, json_extract(r.fields, '$.姓名')) AS what, p.name AS reporter_name,
-                r.points, r.state, CASE r.state WHEN 'voided' THEN r.void_reason ELSE r.reason END AS reason,
-                EXISTS (SELECT 1 FROM reminders m WHERE m.record_id = r.id AND m.stage = 'escalate') AS escalated
-         FROM records r JOIN contest_members m ON m.userid = r.reporter AND m.contest_id = ?
-         JOIN contests c ON c.id = m.contest_id JOIN people p ON p.userid = r.reporter
-         LEFT JOIN subjects s ON s.id = r.subject_id
-         WHERE r.state IN ('reported', 'onboarded', 'agreed', 'voided')
+/// What review lists select, from `records r` with reporter `p` and subject `s`.
+const SELECT_REVIEW: &str = "SELECT r.id, r.kind, COALESCE(s.name, json_extract(r.fields, '$.姓名')) AS what,
+        p.name AS reporter_name, r.points, r.state, r.occurred_at,
+        CASE r.state WHEN 'voided' THEN r.void_reason ELSE r.reason END AS reason,
+        EXISTS (SELECT 1 FROM reminders m WHERE m.record_id = r.id AND m.stage = 'escalate') AS escalated,
+        EXISTS (SELECT 1 FROM appeals a WHERE a.record_id = r.id AND a.state = 'open') AS appealed,
+        (r.state IN ('reported', 'onboarded', 'agreed', 'confirmed')
+            AND EXISTS (SELECT 1 FROM record_flags f WHERE f.record_id = r.id)) AS flagged,
+        (SELECT group_concat(c.id) FROM contest_members m JOIN contests c ON c.id = m.contest_id
+         WHERE m.userid = r.reporter AND c.state != 'final'
            AND instr(',' || c.kinds || ',', ',' || r.kind || ',') > 0
-           AND r.occurred_at >= MAX(c.start_at, m.joined_at) AND r.occurred_at < c.cutoff_at
-         ORDER BY r.state = 'voided', r.id",
-    )
+           AND r.occurred_at >= MAX(c.start_at, m.joined_at) AND r.occurred_at < c.cutoff_at) AS contests
+     FROM records r JOIN people p ON p.userid = r.reporter LEFT JOIN subjects s ON s.id = r.subject_id";
+
+/// 待审 over the whole programme: records undecided since before `waiting_since_ms`
+/// (a placement from its day-3 card), open appeals, records rejected or voided that
+/// occurred since `closed_since_ms`, and flagged live claims.
+pub async fn programme_review(
+    conn: &mut SqliteConnection,
+    waiting_since_ms: i64,
+    closed_since_ms: i64,
+) -> Result<Vec<ReviewItem>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT_REVIEW}
+         WHERE (r.state = 'reported' AND r.occurred_at < ?)
+            OR (r.state = 'onboarded' AND EXISTS (SELECT 1 FROM cards c WHERE c.record_id = r.id
+                AND c.purpose = 'onjob' AND c.created_at < ?))
+            OR EXISTS (SELECT 1 FROM appeals a WHERE a.record_id = r.id AND a.state = 'open')
+            OR (r.state IN ('rejected', 'voided') AND r.occurred_at >= ?)
+            OR (r.state IN ('reported', 'onboarded', 'agreed', 'confirmed')
+                AND EXISTS (SELECT 1 FROM record_flags f WHERE f.record_id = r.id))
+         ORDER BY r.id"
+    )))
+    .bind(waiting_since_ms)
+    .bind(waiting_since_ms)
+    .bind(closed_since_ms)
+    .fetch_all(conn)
+    .await
+}
+
+/// A contest's records that could still change its ranking: undecided (or waiting for
+/// a channel's base indicator), or rejected with an appeal open.
+pub async fn contest_undecided(conn: &mut SqliteConnection, contest: &str) -> Result<Vec<ReviewItem>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT_REVIEW}
+         JOIN contest_members cm ON cm.userid = r.reporter AND cm.contest_id = ?
+         JOIN contests cc ON cc.id = cm.contest_id
+         WHERE (r.state IN ('reported', 'onboarded', 'agreed')
+                OR EXISTS (SELECT 1 FROM appeals a WHERE a.record_id = r.id AND a.state = 'open'))
+           AND instr(',' || cc.kinds || ',', ',' || r.kind || ',') > 0
+           AND r.occurred_at >= MAX(cc.start_at, cm.joined_at) AND r.occurred_at < cc.cutoff_at
+         ORDER BY r.id"
+    )))
     .bind(contest)
+    .fetch_all(conn)
+    .await
+}
+
+/// What an edit (修改) changes in a pending record: its claim and its fields.
+#[derive(Debug, Clone)]
+pub struct Content<'a> {
+    pub mode: Mode,
+    pub closer: Option<&'a Person>,
+    pub subject_id: Option<i64>,
+    pub channel_id: Option<i64>,
+    pub onboard_date: Option<&'a str>,
+    pub person_key: Option<&'a str>,
+    pub amount_fen: Option<i64>,
+    pub fields: &'a serde_json::Value,
+}
+
+/// Rewrites a pending record's content (compare-and-set on its state). A claim taken
+/// meanwhile fails on the first-claim indexes, as an insert does.
+pub async fn set_content(
+    conn: &mut SqliteConnection,
+    id: i64,
+    state: RecordState,
+    c: &Content<'_>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE records SET mode = ?, closer = ?, closer_dept = ?, closer_class = ?, subject_id = ?, channel_id = ?,
+             onboard_date = ?, person_key = ?, amount_fen = ?, fields = ?
+         WHERE id = ? AND state = ?",
+    )
+    .bind(c.mode)
+    .bind(c.closer.map(|p| &p.userid))
+    .bind(c.closer.map(|p| p.department_id))
+    .bind(c.closer.map(|p| p.kind))
+    .bind(c.subject_id)
+    .bind(c.channel_id)
+    .bind(c.onboard_date)
+    .bind(c.person_key)
+    .bind(c.amount_fen)
+    .bind(c.fields.to_string())
+    .bind(id)
+    .bind(state)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A live claim of the same family, for the look-alike test: its record, what it
+/// claims and the claimed name's core.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LiveName {
+    pub record_id: i64,
+    pub subject: String,
+    pub name_key: String,
+    pub reporter_name: String,
+}
+
+/// Every live claim of a family other than `subject_id`'s (the look-alike test runs
+/// over them in the caller).
+pub async fn live_names(
+    conn: &mut SqliteConnection,
+    family: Family,
+    except_subject: i64,
+) -> Result<Vec<LiveName>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT MIN(r.id) AS record_id, s.name AS subject, s.name_key, p.name AS reporter_name
+         FROM subjects s JOIN records r ON r.subject_id = s.id JOIN people p ON p.userid = r.reporter
+         WHERE s.family = ? AND s.id != ? AND r.state IN ('reported', 'onboarded', 'agreed', 'confirmed')
+         GROUP BY s.id",
+    )
+    .bind(family)
+    .bind(except_subject)
+    .fetch_all(conn)
+    .await
+}
+
+/// Live placements other than `except`, for the look-alike test on placed people.
+pub async fn live_people(conn: &mut SqliteConnection, except: Option<i64>) -> Result<Vec<LiveName>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT r.id AS record_id, json_extract(r.fields, '$.姓名') AS subject, r.person_key AS name_key,
+                p.name AS reporter_name
+         FROM records r JOIN people p ON p.userid = r.reporter
+         WHERE r.kind = 'placement' AND r.person_key IS NOT NULL AND r.state IN ('onboarded', 'confirmed')
+           AND r.id IS NOT ?",
+    )
+    .bind(except)
+    .fetch_all(conn)
+    .await
+}
+
+/// Why a record was flagged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagKind {
+    /// Its name looks like an earlier live claim's.
+    LookAlike,
+    /// Its credit code is bound to a different company name.
+    CreditCode,
+    /// A referral whose old client no record knows (it may predate the programme).
+    UnknownClient,
+}
+
+impl FlagKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            FlagKind::LookAlike => "lookalike",
+            FlagKind::CreditCode => "credit_code",
+            FlagKind::UnknownClient => "unknown_client",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<FlagKind> {
+        [FlagKind::LookAlike, FlagKind::CreditCode, FlagKind::UnknownClient].into_iter().find(|k| k.code() == code)
+    }
+}
+
+/// A flag on a record, naming the earlier record it is about.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Flag {
+    pub record_id: i64,
+    pub other_id: Option<i64>,
+    pub kind: FlagKind,
+    pub detail: String,
+}
+
+pub async fn insert_flag(conn: &mut SqliteConnection, flag: &Flag, now_ms: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO record_flags (record_id, other_id, kind, detail, created_at) VALUES (?, ?, ?, ?, ?)")
+        .bind(flag.record_id)
+        .bind(flag.other_id)
+        .bind(flag.kind)
+        .bind(&flag.detail)
+        .bind(now_ms)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn flags_of(conn: &mut SqliteConnection, record_id: i64) -> Result<Vec<Flag>, sqlx::Error> {
+    sqlx::query_as("SELECT record_id, other_id, kind, detail FROM record_flags WHERE record_id = ? ORDER BY rowid")
+        .bind(record_id)
+        .fetch_all(conn)
+        .await
+}
+
+/// Drops a record's flags (its claim changed; the new one is flagged afresh).
+pub async fn clear_flags(conn: &mut SqliteConnection, record_id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM record_flags WHERE record_id = ?").bind(record_id).execute(conn).await?;
+    Ok(())
+}
+
+/// Flags on live records, newest first (for 待审).
+pub async fn live_flags(conn: &mut SqliteConnection) -> Result<Vec<Flag>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT f.record_id, f.other_id, f.kind, f.detail FROM record_flags f JOIN records r ON r.id = f.record_id
+         WHERE r.state IN ('reported', 'onboarded', 'agreed', 'confirmed') ORDER BY f.record_id DESC",
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Recomputes the stored core names of subjects and placed people with `key` (after
+/// the normaliser changed). Where two subjects now share a core name the earlier one
+/// keeps it and the later one is keyed apart (`core#id`), so neither's history
+/// changes; such a later placement gets no key (it is not compared, as placements
+/// recorded before keys existed). Returns how many rows changed.
+pub async fn rekey(conn: &mut SqliteConnection, key: impl Fn(&str) -> String) -> Result<u64, sqlx::Error> {
+    let mut changed = 0;
+    let subjects: Vec<(i64, String, String, String)> =
+        sqlx::query_as("SELECT id, family, name, name_key FROM subjects ORDER BY id").fetch_all(&mut *conn).await?;
+    let mut taken = std::collections::HashSet::new();
+    for (_, family, _, stored) in &subjects {
+        taken.insert((family.clone(), stored.clone()));
+    }
+    for (id, family, name, stored) in subjects {
+        let mut new = key(&name);
+        if new == stored {
+            continue;
+        }
+        if taken.contains(&(family.clone(), new.clone())) {
+            new = format!("{new}#{id}");
+        }
+        sqlx::query("UPDATE subjects SET name_key = ? WHERE id = ?").bind(&new).bind(id).execute(&mut *conn).await?;
+        taken.remove(&(family.clone(), stored));
+        taken.insert((family, new));
+        changed += 1;
+    }
+    let people: Vec<(i64, String, String)> = sqlx::query_as(
+        "SELECT id, json_extract(fields, '$.姓名'), person_key FROM records
+         WHERE kind = 'placement' AND person_key IS NOT NULL ORDER BY id",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for (id, name, stored) in people {
+        let new = key(&name);
+        if new == stored {
+            continue;
+        }
+        let moved = sqlx::query("UPDATE OR IGNORE records SET person_key = ? WHERE id = ?")
+            .bind(&new)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        if moved.rows_affected() == 0 {
+            sqlx::query("UPDATE records SET person_key = NULL WHERE id = ?").bind(id).execute(&mut *conn).await?;
+        }
+        changed += 1;
+    }
+    Ok(changed)
+}
+
+/// A channel record's confirmed placements through its channel that are not the base of
+/// any channel yet, oldest first (to take a voided base placement's place).
+pub async fn spare_placements(conn: &mut SqliteConnection, channel_record: i64) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT p.id FROM records p JOIN records c ON c.id = ?
+         WHERE p.kind = 'placement' AND p.channel_id = c.subject_id AND p.state = 'confirmed' AND p.base_for IS NULL
+         ORDER BY p.decided_at, p.id",
+    )
+    .bind(channel_record)
+    .fetch_all(conn)
+    .await
+}
+
+/// Records any live record of `subject_id` other than `except` claims, with the slot.
+pub async fn other_live_claims(
+    conn: &mut SqliteConnection,
+    subject_id: i64,
+    except: Option<i64>,
+) -> Result<Vec<(String, Claim)>, sqlx::Error> {
+    let rows: Vec<(String, i64, String, String, i64, RecordState)> = sqlx::query_as(
+        "SELECT r.claim_slot, r.id, r.reporter, p.name, r.occurred_at, r.state
+         FROM records r JOIN people p ON p.userid = r.reporter
+         WHERE r.subject_id = ? AND r.claim_slot IS NOT NULL AND r.id IS NOT ?
+           AND r.state IN ('reported', 'onboarded', 'agreed', 'confirmed')
+         ORDER BY r.id",
+    )
+    .bind(subject_id)
+    .bind(except)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(slot, record_id, reporter, reporter_name, occurred_at, state)| {
+            (slot, Claim { record_id, reporter, reporter_name, occurred_at, state })
+        })
+        .collect())
+}
+
+/// What waits for a confirmer: handoffs of `kinds` reported by others, and placements
+/// onboarded on or before `due_onboard_date` (their day-3 check is due), oldest first.
+pub async fn waiting_for(
+    conn: &mut SqliteConnection,
+    kinds: &[RecordKind],
+    confirmer: &str,
+    due_onboard_date: &str,
+) -> Result<Vec<Record>, sqlx::Error> {
+    let codes: Vec<&str> = kinds.iter().map(|k| k.code()).collect();
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT_RECORD} WHERE r.reporter != ? AND instr(?, ',' || r.kind || ',') > 0
+         AND ((r.state = 'reported' AND r.kind != 'placement')
+              OR (r.state = 'onboarded' AND r.onboard_date <= ?))
+         ORDER BY r.id"
+    )))
+    .bind(confirmer)
+    .bind(format!(",{},", codes.join(",")))
+    .bind(due_onboard_date)
     .fetch_all(conn)
     .await
 }

@@ -5,10 +5,11 @@ use crate::domain::contest::ContestState;
 use crate::domain::kind::RecordKind;
 use crate::domain::org::{DeptKind, Level};
 use crate::domain::record::{LeadStages, Mode, RecordState};
+use crate::store::appeals::AppealState;
 use crate::store::cards::Purpose;
 use crate::store::contests::MemberSource;
 use crate::store::outbox::{Api, Status};
-use crate::store::records::{Family, Origin, Stage};
+use crate::store::records::{Family, FlagKind, Origin, Stage};
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::{Database, Decode, Encode, Type};
@@ -85,6 +86,8 @@ coded! {
     Status => "outbox status", code, parse;
     MemberSource => "member source", code, parse;
     Stage => "reminder stage", code, parse;
+    FlagKind => "flag kind", code, parse;
+    AppealState => "appeal state", code, parse;
 }
 
 #[cfg(test)]

@@ -197,3 +197,19 @@ async fn events_are_acknowledged_with_an_empty_answer() {
     assert_eq!((answer.status, answer.body.as_str()), (200, ""));
     assert_eq!(app.count("SELECT COUNT(*) FROM inbox").await, 2);
 }
+
+/// Timestamps as far from now as an i64 goes are refused as stale, never wrapped into
+/// the window (`now + i64::MIN` used to pass, and panic in a debug build).
+#[tokio::test]
+async fn timestamps_at_the_ends_of_the_range_are_stale() {
+    let app = TestApp::spawn().await;
+    let now = app.now();
+    for ts in [now.wrapping_add(i64::MIN), i64::MIN, i64::MAX, now.wrapping_sub(i64::MIN)] {
+        let request = app.peer.callback(&app.peer.text_xml("zhangwei", "你好", &next_msg_id(), now), ts);
+        let answer = app.post(&request).await;
+        assert_eq!(answer.status, 403, "timestamp {ts}");
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM inbox").await, 0);
+    assert_eq!(metric(&app.metrics().await, r#"leadboard_callback_requests_total{outcome="stale"}"#), 4.0);
+    assert!(app.say("zhangwei", "你好").await.is_some());
+}

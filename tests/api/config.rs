@@ -226,3 +226,22 @@ members = ["a"]
     assert!(!ok && text.contains("contests.0.chats"), "{text}");
     assert!(!text.contains("91f6"), "{text}");
 }
+
+#[test]
+fn connection_limits_and_inbox_retention_out_of_range_are_refused() {
+    let toml = format!(
+        "{VALID}\n[server]\nheader_read_timeout_secs = 0\nbody_read_timeout_secs = 0\nidle_timeout_secs = 99999\n\
+         max_connections = 2\ninbox_retention_days = 0\n"
+    );
+    let (ok, text) = check(&toml, &[]);
+    assert!(!ok);
+    for expected in [
+        "server.header_read_timeout_secs",
+        "server.body_read_timeout_secs",
+        "server.idle_timeout_secs",
+        "server.max_connections",
+        "server.inbox_retention_days",
+    ] {
+        assert!(text.contains(expected), "missing {expected} in:\n{text}");
+    }
+}

@@ -327,7 +327,7 @@ async fn when_no_team_scored_the_final_keeps_the_ranking_and_pays_nobody() {
     app.advance(Duration::days(11));
     run_once(&app.state, Job::ContestCutoff).await.unwrap();
 
-    let answer = say(&app, "wanggm", "终审 客户开发PK").await;
+    let answer = say(&app, "wanggm", "终审 比赛=客户开发PK 待定=不计").await;
 
     assert!(answer.contains("没有队伍得分，无第一名，奖池 1200.00 元不发放"), "{answer}");
     let (state, pool, result): (String, i64, String) =

@@ -121,6 +121,7 @@ audit_group = ["wanggm"]
 pub struct Builder {
     credentials: Credentials,
     extra: String,
+    server: String,
     schedules: String,
     clock: Option<Arc<dyn Clock>>,
     mock: Option<MockServer>,
@@ -138,6 +139,13 @@ impl Builder {
     /// declares its own directory).
     pub fn config(mut self, toml: &str) -> Self {
         self.extra.push_str(toml);
+        self
+    }
+
+    /// Lines for the `[server]` section, such as `header_read_timeout_secs = 1`.
+    pub fn server(mut self, lines: &str) -> Self {
+        self.server.push_str(lines);
+        self.server.push('\n');
         self
     }
 
@@ -179,6 +187,7 @@ impl Builder {
             r#"
 [server]
 listen = "127.0.0.1:0"
+{server}
 [database]
 url = "sqlite://{db}"
 [wecom]
@@ -197,6 +206,7 @@ max_backoff_secs = 1
 {extra}
 "#,
             schedules = self.schedules,
+            server = self.server,
             db = database.display(),
             corp = c.corp_id,
             token = c.token,
@@ -341,6 +351,7 @@ impl TestApp {
         Builder {
             credentials: PROJECT,
             extra: String::new(),
+            server: String::new(),
             schedules: "enabled = false".into(),
             clock: None,
             mock: None,

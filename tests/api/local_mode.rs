@@ -132,6 +132,43 @@ fn check_config_accepts_local_mode() {
     assert!(out.contains("本地模式"), "{out}");
 }
 
+/// WeCom settings in the environment without a configuration file would be ignored by
+/// local mode (nothing would reach WeCom): `check-config` and `serve` refuse them, say
+/// why in Chinese, and write nothing. Other overrides still apply to local mode.
+#[test]
+fn wecom_environment_settings_without_a_file_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for command in ["check-config", "serve"] {
+        let output = Command::new(BIN)
+            .arg(command)
+            .current_dir(dir.path())
+            .env_remove("LEADBOARD_CONFIG")
+            .env("LEADBOARD_WECOM__CORP_ID", "ww0123456789abcdef")
+            .env("LEADBOARD_WECOM__SECRET", "TOP-SECRET-VALUE")
+            .env("LEADBOARD_SERVER__LISTEN", "127.0.0.1:0")
+            .stdin(Stdio::null())
+            .output()
+            .expect("leadboard runs");
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert_eq!(output.status.code(), Some(2), "{command}: {text}");
+        for expected in ["LEADBOARD_WECOM__CORP_ID", "LEADBOARD_WECOM__SECRET", "没有指定配置文件", "--config"]
+        {
+            assert!(text.contains(expected), "{command}: missing {expected} in {text}");
+        }
+        assert!(!text.contains("本地模式已启动") && !text.contains("TOP-SECRET-VALUE"), "{command}: {text}");
+    }
+    assert!(!dir.path().join("data").exists(), "nothing written");
+
+    let output = Command::new(BIN)
+        .arg("check-config")
+        .current_dir(dir.path())
+        .env_remove("LEADBOARD_CONFIG")
+        .env("LEADBOARD_SERVER__LISTEN", "127.0.0.1:0")
+        .output()
+        .expect("leadboard runs");
+    assert!(stdout(&output).contains("配置正确（本地模式）"));
+}
+
 #[test]
 fn send_to_a_stopped_service_says_in_chinese_how_to_start_it() {
     let mut service = LocalService::start();
@@ -247,20 +284,23 @@ fn the_demo_sprint_can_be_cut_off_reviewed_and_finalised() {
     service.restart();
 
     // The cut-off is the next whole second: once it passed, the cut-off job (this one,
-    // or the service's scheduler) freezes the contest and sends wanggm the 终审 card.
-    let mut finalised = String::new();
+    // or the service's scheduler) freezes the contest and sends wanggm the 终审 card,
+    // whose button is refused while 孙丽's record is undecided.
+    let mut refused = String::new();
     wait_for(
         || {
             stdout(&service.run(&["jobs", "run", "contest_cutoff"]));
             let press = service.run(&["press", "--as", "wanggm", "演示快赛", "终审"]);
-            finalised = String::from_utf8_lossy(&press.stdout).into_owned();
+            refused = String::from_utf8_lossy(&press.stdout).into_owned();
             press.status.success()
         },
         "the 终审 card to reach wanggm",
     );
-    assert!(finalised.contains("终审完成：第一名 蓝队"), "{finalised}");
+    assert!(refused.contains("暂不能终审") && refused.contains("#2 C类客户「月亮湾」"), "{refused}");
     let review = stdout(&service.run(&["send", "--as", "wanggm", "待审 演示快赛"]));
-    assert!(review.contains("已终审") && review.contains("#2 C类客户「月亮湾」"), "{review}");
+    assert!(review.contains("等待业绩审核组终审") && review.contains("#2 C类客户「月亮湾」"), "{review}");
+    let finalised = stdout(&service.run(&["send", "--as", "wanggm", "终审 比赛=演示快赛 待定=不计"]));
+    assert!(finalised.contains("终审完成：第一名 蓝队"), "{finalised}");
     let board = stdout(&service.run(&["send", "--as", "zhangwei", "排行 演示快赛"]));
     assert!(board.contains("已终审") && board.contains("由第一名队伍按人数平均分配"), "{board}");
 }

@@ -93,7 +93,7 @@ async fn jobs_run_against_a_running_services_database() {
 
     let (ok, out) = leadboard(&app, &["jobs", "list"]).await;
     assert!(ok, "{out}");
-    for name in ["daily_leaderboard", "onjob_check", "reminders", "contest_cutoff", "directory_sync"] {
+    for name in ["daily_leaderboard", "onjob_check", "reminders", "contest_cutoff", "directory_sync", "inbox_prune"] {
         assert!(out.contains(name), "{out}");
     }
     assert!(out.contains("发送了 1 张在岗确认卡片"), "the last outcome is listed: {out}");
