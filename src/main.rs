@@ -165,35 +165,58 @@ async fn run(cli: Cli) -> ExitCode {
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let local_mode = settings.local_mode;
     let app = Application::build(settings, Arc::new(SystemClock)).await?;
+    // Signals are caught from here on: before anyone is told the service is up.
+    let shutdown = CancellationToken::new();
+    let signals = Signals::catch()?;
+    tokio::spawn(signal_shutdown(signals, shutdown.clone()));
     if local_mode {
         let url = format!("http://{}", app.local_addr());
         local::write_state(&local::data_dir(), &local::LocalState { url: url.clone() })?;
         eprintln!("本地模式已启动：{url}（企业微信接口由内置模拟器应答）");
         eprintln!("试试：leadboard send --as zhangwei 帮助");
     }
-    let shutdown = CancellationToken::new();
-    tokio::spawn(signal_shutdown(shutdown.clone()));
     app.run(shutdown).await
 }
 
-/// Cancels on SIGINT or SIGTERM.
-async fn signal_shutdown(shutdown: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
+/// SIGINT and SIGTERM, registered when caught (not when first awaited).
+#[cfg(unix)]
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn catch() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals { interrupt: signal(SignalKind::interrupt())?, terminate: signal(SignalKind::terminate())? })
     }
+
+    async fn recv(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
+}
+
+#[cfg(not(unix))]
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn catch() -> std::io::Result<Signals> {
+        Ok(Signals)
+    }
+
+    async fn recv(self) {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Cancels on SIGINT or SIGTERM.
+async fn signal_shutdown(signals: Signals, shutdown: CancellationToken) {
+    signals.recv().await;
     // Cancel first: whoever reads this line knows that no new work starts.
     shutdown.cancel();
     tracing::info!("shutdown requested");

@@ -1,7 +1,7 @@
 //! `leadboard settle --month YYYY-MM [--out DIR]`: the monthly settlement files, by
 //! default in `exports/` beside the database (`data/exports/` in local mode).
 
-use crate::clock::SystemClock;
+use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::domain::month::Month;
 use crate::service::settlement::{self, compute};
@@ -52,10 +52,10 @@ pub fn default_dir(database: &Path) -> PathBuf {
 pub fn parse_month(text: &str) -> anyhow::Result<Month> {
     let shaped =
         text.len() == 7 && text.bytes().enumerate().all(|(i, b)| if i == 4 { b == b'-' } else { b.is_ascii_digit() });
-    shaped
-        .then(|| Month::parse(text))
-        .flatten()
-        .ok_or_else(|| anyhow!("月份格式应为 YYYY-MM，例如 2023-07（收到“{text}”）"))
+    shaped.then(|| Month::parse(text)).flatten().ok_or_else(|| {
+        let example = Month::of(SystemClock.now_local().date_naive());
+        anyhow!("月份格式应为 YYYY-MM，例如 {example}（收到“{text}”）")
+    })
 }
 
 #[cfg(test)]

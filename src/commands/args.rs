@@ -20,7 +20,10 @@ pub enum Command {
     Mine {
         month: Option<Month>,
     },
-    Help,
+    /// `帮助`, or `帮助 C类`: one command's fields with an example.
+    Help {
+        topic: Option<String>,
+    },
     /// 确认, 驳回, 在岗, 离职.
     Decide {
         id: i64,
@@ -135,7 +138,7 @@ pub fn build(spec: &'static CommandSpec, values: &BTreeMap<&'static str, Value>)
     Ok(match spec.id {
         CommandId::Report(kind) => Command::Report(report(&f, kind)?),
         CommandId::Mine => Command::Mine { month: f.month() },
-        CommandId::Help => Command::Help,
+        CommandId::Help => Command::Help { topic: f.string("命令") },
         CommandId::Confirm => {
             Command::Decide { id: f.record_no()?, action: Action::Confirm { closer: f.string("接手") } }
         }

@@ -44,9 +44,12 @@ pub async fn handle_text(
         }
     };
     let ctx = Ctx::person(settings, now, sender);
+    if help::is_greeting(text) {
+        return Ok(help::introduction(&ctx).unwrap_or_else(|e| e.to_string()));
+    }
     let parsed = match parse::parse(text, ctx.today()) {
         Ok(parsed) => parsed,
-        Err(e) => return Ok(e.to_string()),
+        Err(e) => return Ok(e.explain(ctx.today())),
     };
     match atomically(conn, async |conn| run(&ctx, conn, &parsed.command).await).await {
         Ok(reply) => Ok(reply),
@@ -62,7 +65,8 @@ async fn run(ctx: &Ctx<'_>, conn: &mut SqliteConnection, command: &Command) -> O
     match command {
         Command::Report(input) => report::report(ctx, conn, input).await,
         Command::Mine { month } => mine::run(ctx, conn, *month).await,
-        Command::Help => help::text(ctx),
+        Command::Help { topic: None } => help::text(ctx),
+        Command::Help { topic: Some(topic) } => help::command(ctx, topic),
         Command::Decide { id, action } => decide::decide(ctx, conn, *id, action.clone(), Via::Text).await,
         Command::Standings { contest } => standings::standings(ctx, conn, contest.as_deref()).await,
         Command::Join { team, contest } => contest::join(ctx, conn, team, contest.as_deref()).await,

@@ -53,6 +53,13 @@ const ACCEPTED: &[Case] = &[
         &[("约面", "2023-07-25"), ("需求", "外包")],
     ),
     ("A类 公司=云帆 金额=1,200.50", CommandId::Report(RecordKind::LeadA), &[("金额", "1200.50")]),
+    ("A类 公司=云帆 金额=￥120000", CommandId::Report(RecordKind::LeadA), &[("金额", "120000.00")]),
+    ("A类 公司=云帆 金额=¥120000", CommandId::Report(RecordKind::LeadA), &[("金额", "120000.00")]),
+    ("A类 公司=云帆 金额=120,000元", CommandId::Report(RecordKind::LeadA), &[("金额", "120000.00")]),
+    ("A类 公司=云帆 金额=120，000元", CommandId::Report(RecordKind::LeadA), &[("金额", "120000.00")]),
+    ("A类 公司=云帆 金额=12万元", CommandId::Report(RecordKind::LeadA), &[("金额", "120000.00")]),
+    ("A类 公司=云帆 金额=RMB 12万", CommandId::Report(RecordKind::LeadA), &[("金额", "120000.00")]),
+    ("A类 公司=云帆 金额=人民币12万元", CommandId::Report(RecordKind::LeadA), &[("金额", "120000.00")]),
     (
         "A类客户 公司=云帆 合同金额=12.5万元 合同号=HT-001",
         CommandId::Report(RecordKind::LeadA),
@@ -141,7 +148,7 @@ const ACCEPTED: &[Case] = &[
 #[test]
 fn every_command_parses_in_its_forms() {
     for (message, id, fields) in ACCEPTED {
-        let parsed = parse(message, today()).unwrap_or_else(|e| panic!("{message:?}: {e}"));
+        let parsed = parse(message, today()).unwrap_or_else(|e| panic!("{message:?}: {e:?}"));
         assert_eq!(parsed.spec.id, *id, "{message:?}");
         for (key, value) in *fields {
             let got = parsed.get(key).map(display);
@@ -164,7 +171,7 @@ fn every_command_parses_as_a_pasted_multi_line_form() {
             let lines: Vec<String> =
                 fields.as_object().unwrap().iter().map(|(k, v)| format!("{k}{colon}{}", v.as_str().unwrap())).collect();
             let form = format!("{}\n{}\n", one_line.spec.name, lines.join("\n"));
-            let pasted = parse(&form, today()).unwrap_or_else(|e| panic!("{form:?}: {e}"));
+            let pasted = parse(&form, today()).unwrap_or_else(|e| panic!("{form:?}: {e:?}"));
             assert_eq!(pasted.spec.id, one_line.spec.id, "{form:?}");
             assert_eq!(pasted.to_json(), fields, "{form:?}");
         }
@@ -264,7 +271,7 @@ const REFUSED: &[(&str, &str)] = &[
 fn every_error_says_exactly_what_is_wrong_and_shows_usage() {
     for (message, expected) in REFUSED {
         let error = parse(message, today()).expect_err(message);
-        let text = error.to_string();
+        let text = error.explain(today());
         assert!(text.contains(expected), "{message:?} → {text}");
         if error.spec().is_some() {
             assert!(text.contains("用法："), "{message:?} → {text}");
@@ -277,16 +284,16 @@ fn overlong_text_is_refused() {
     let name = "长".repeat(61);
     let error = parse(&format!("C类 公司={name} 联系人=王"), today()).unwrap_err();
     assert!(matches!(error, ParseError::Invalid { problem: Problem::Text(_), .. }), "{error:?}");
-    assert!(error.to_string().contains("太长（最多 60 个字）"));
+    assert!(error.explain(today()).contains("太长（最多 60 个字）"));
     assert_eq!(parse(&"字".repeat(2001), today()).unwrap_err(), ParseError::TooLong);
 }
 
 #[test]
 fn usage_comes_from_the_declarations() {
     let c = COMMANDS.iter().find(|c| c.name == "C类").unwrap();
-    assert_eq!(c.usage(), "C类 公司=… 联系人=… [方向=…] [信用代码=18位代码] [备注=…] [方式=直接|转接] [接手=…]");
+    assert_eq!(c.usage(today()), "C类 公司=… 联系人=… [方向=…] [信用代码=18位代码] [备注=…] [方式=直接|转接] [接手=…]");
     let reject = COMMANDS.iter().find(|c| c.name == "驳回").unwrap();
-    assert_eq!(reject.usage(), "驳回 #编号 原因");
+    assert_eq!(reject.usage(today()), "驳回 #编号 原因");
 }
 
 fn report_specs() -> impl Strategy<Value = &'static super::table::CommandSpec> {

@@ -4,7 +4,9 @@
 //! declarations, so they cannot drift apart.
 
 use crate::domain::kind::RecordKind;
+use crate::domain::month::Month;
 use crate::service::access::{Operation, Role};
+use chrono::NaiveDate;
 
 /// What a command does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -58,19 +60,19 @@ pub enum FieldType {
 }
 
 impl FieldType {
-    /// What to type, for usage lines.
-    pub fn hint(self) -> &'static str {
+    /// What to type, for usage lines; example dates are today's (a meeting: tomorrow's).
+    pub fn hint(self, today: NaiveDate) -> String {
         match self {
-            FieldType::Name | FieldType::Note => "…",
-            FieldType::Date => "2023-07-15",
-            FieldType::DateTime => "2023-07-15 14:30",
-            FieldType::Amount => "金额(元)",
-            FieldType::RecordNo => "#编号",
-            FieldType::Mode => "直接|转接",
-            FieldType::Month => "2023-07",
-            FieldType::CreditCode => "18位代码",
-            FieldType::Number => "2",
-            FieldType::Choice(words) => words.first().copied().unwrap_or("…"),
+            FieldType::Name | FieldType::Note => "…".into(),
+            FieldType::Date => today.to_string(),
+            FieldType::DateTime => format!("{} 14:30", today.succ_opt().unwrap_or(today)),
+            FieldType::Amount => "金额(元)".into(),
+            FieldType::RecordNo => "#编号".into(),
+            FieldType::Mode => "直接|转接".into(),
+            FieldType::Month => Month::of(today).to_string(),
+            FieldType::CreditCode => "18位代码".into(),
+            FieldType::Number => "2".into(),
+            FieldType::Choice(words) => words.first().copied().unwrap_or("…").into(),
         }
     }
 }
@@ -142,21 +144,21 @@ impl CommandSpec {
         self.fields.iter().find(|f| f.key == key || f.aliases.contains(&key))
     }
 
-    /// One usage line: `C类 公司=… 联系人=… [方向=…]`.
-    pub fn usage(&self) -> String {
-        self.usage_of(self.fields.iter())
+    /// One usage line: `C类 公司=… 联系人=… [方向=…]`, example dates of `today`.
+    pub fn usage(&self, today: NaiveDate) -> String {
+        self.usage_of(self.fields.iter(), today)
     }
 
     /// The usage with the required fields only (`C类 公司=… 联系人=… […]`), for lists.
-    pub fn short_usage(&self) -> String {
-        let mut usage = self.usage_of(self.fields.iter().filter(|f| f.required));
+    pub fn short_usage(&self, today: NaiveDate) -> String {
+        let mut usage = self.usage_of(self.fields.iter().filter(|f| f.required), today);
         if self.id != CommandId::Edit && self.fields.iter().any(|f| !f.required) {
             usage.push_str(" […]");
         }
         usage
     }
 
-    fn usage_of<'a>(&self, fields: impl Iterator<Item = &'a Field>) -> String {
+    fn usage_of<'a>(&self, fields: impl Iterator<Item = &'a Field>, today: NaiveDate) -> String {
         if self.id == CommandId::Edit {
             // Its fields are those of the record's kind.
             return format!("{} #编号 字段=新值", self.name);
@@ -164,11 +166,11 @@ impl CommandSpec {
         let mut parts = vec![self.name.to_owned()];
         for field in fields {
             let item = if self.positional.contains(&field.key) && field.ty == FieldType::RecordNo {
-                field.ty.hint().to_owned()
+                field.ty.hint(today)
             } else if self.positional.contains(&field.key) {
                 field.key.to_owned()
             } else {
-                format!("{}={}", field.key, field.ty.hint())
+                format!("{}={}", field.key, field.ty.hint(today))
             };
             parts.push(if field.required { item } else { format!("[{item}]") });
         }
@@ -369,9 +371,9 @@ pub static COMMANDS: &[CommandSpec] = &[
         id: CommandId::Help,
         name: "帮助",
         aliases: &["help", "?", "菜单"],
-        summary: "查看可用命令",
-        fields: &[],
-        positional: &[],
+        summary: "查看可用命令；「帮助 C类」查看一个命令的写法",
+        fields: &[opt("命令", &[], FieldType::Name)],
+        positional: &["命令"],
     },
     CommandSpec {
         id: CommandId::Todo,

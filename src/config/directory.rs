@@ -50,6 +50,8 @@ pub struct UserSettings {
     pub level: Option<Level>,
     #[serde(default)]
     pub confirmer: bool,
+    /// 工号, shown in the settlement files.
+    pub employee_no: Option<String>,
 }
 
 /// A synced department's kind (sub-departments without their own inherit it).
@@ -69,6 +71,8 @@ pub struct UserOverride {
     pub confirmer: bool,
     /// The main department of someone in several (default: the first WeCom lists).
     pub department: Option<i64>,
+    /// 工号, shown in the settlement files.
+    pub employee_no: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -177,6 +181,7 @@ impl Settings {
                     department: u.department,
                     level: u.level.unwrap_or(d.default_level),
                     confirmer: u.confirmer,
+                    employee_no: employee_no(u.employee_no.as_deref()),
                 })
                 .collect(),
         }
@@ -191,13 +196,23 @@ impl Settings {
                 .user_overrides
                 .iter()
                 .map(|o| {
-                    let person = PersonOverride { level: o.level, confirmer: o.confirmer, department: o.department };
+                    let person = PersonOverride {
+                        level: o.level,
+                        confirmer: o.confirmer,
+                        department: o.department,
+                        employee_no: employee_no(o.employee_no.as_deref()),
+                    };
                     (o.userid.clone(), person)
                 })
                 .collect(),
             default_level: d.default_level,
         }
     }
+}
+
+/// An employee number as written, trimmed; blank is none.
+fn employee_no(text: Option<&str>) -> Option<String> {
+    text.map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned)
 }
 
 /// A WeCom userid: 1 to 64 bytes of letters, digits and `_-@.`, starting with a letter

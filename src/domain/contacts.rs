@@ -39,6 +39,8 @@ pub struct PersonOverride {
     pub confirmer: bool,
     /// Their main department, for people in several.
     pub department: Option<i64>,
+    /// 工号 (WeCom's contact API has no such field).
+    pub employee_no: Option<String>,
 }
 
 /// What configuration adds to WeCom's directory.
@@ -109,6 +111,7 @@ fn person(m: &WecomMember, overrides: &Overrides, visible: &HashSet<i64>) -> Opt
         department: department?,
         level: o.level.unwrap_or(overrides.default_level),
         confirmer: o.confirmer,
+        employee_no: o.employee_no,
     })
 }
 
@@ -170,7 +173,7 @@ mod tests {
         let overrides = Overrides {
             people: HashMap::from([(
                 "a".to_owned(),
-                PersonOverride { level: Some(Level::Manager), confirmer: true, department: None },
+                PersonOverride { level: Some(Level::Manager), confirmer: true, ..PersonOverride::default() },
             )]),
             default_level: Level::Supervisor,
             ..Default::default()

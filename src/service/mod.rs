@@ -15,11 +15,13 @@ pub mod decide;
 pub mod directory;
 pub mod finalise;
 pub mod leaderboard;
+pub mod mine;
 pub mod onjob;
 pub mod reminders;
 pub mod report;
 pub mod review;
 pub mod settlement;
+pub mod sheet;
 
 use crate::clock::TZ;
 use crate::config::Settings;

@@ -6,7 +6,6 @@
 use crate::clock::format_ms;
 use crate::domain::kind::RecordKind;
 use crate::domain::money::Fen;
-use crate::domain::month::Month;
 use crate::domain::names::{core_name, looks_alike};
 use crate::domain::org::DeptKind;
 use crate::domain::record::{LeadStages, Mode, RecordState};
@@ -223,13 +222,6 @@ pub async fn audit_decides(conn: &mut SqliteConnection, kind: RecordKind, report
 pub(super) async fn base_channel(conn: &mut SqliteConnection, claimed: &Claimed) -> Outcome<Option<records::Record>> {
     let Some(subject) = claimed.channel_id else { return Ok(None) };
     Ok(records::channel_record(conn, subject).await?.filter(|c| c.state.is_open() && c.kind.base_indicator().is_some()))
-}
-
-/// `我的`: the actor's records of a month, oldest first, with whether each counts now.
-pub async fn of_month(ctx: &Ctx<'_>, conn: &mut SqliteConnection, month: Month) -> Outcome<Vec<records::Summary>> {
-    let person = ctx.authorize(Operation::Mine)?;
-    let (from, to) = month.range_ms();
-    Ok(records::reported_between(conn, &person.userid, from, to).await?)
 }
 
 /// Reports dated outside the activity period (referrals: their own period) are refused.

@@ -10,18 +10,19 @@ use crate::domain::kind::RecordKind;
 use crate::domain::money::Fen;
 use crate::domain::month::Month;
 use crate::domain::org::DeptKind;
-use crate::domain::rewards::{self, Payee, PkFacts, PlacementSource, RecordFacts, Settlement};
+use crate::domain::rewards::{self, Decision, Payee, PkFacts, PlacementSource, RecordFacts, Settlement};
 use crate::service::access::Operation;
+use crate::service::sheet::{Cell, Table};
 use crate::service::{Ctx, Outcome, ServiceError, refuse};
 use crate::store::outbox::{self, Api, NewMessage};
 use crate::store::records::Origin;
-use crate::store::settlement::{self as store, ReferralRow, RewardRow, Run};
+use crate::store::settlement::{self as store, MemberRow, ReferralRow, RewardRow, Run};
 use anyhow::Context;
 use base64::Engine;
-use rust_xlsxwriter::{Format, Workbook};
+use rust_xlsxwriter::Workbook;
 use serde_json::json;
 use sqlx::SqliteConnection;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use tracing::instrument;
 
@@ -45,7 +46,10 @@ pub struct Report {
 #[instrument(level = "debug", skip(conn, settings))]
 pub async fn compute(conn: &mut SqliteConnection, settings: &Settings, month: Month) -> Result<Report, sqlx::Error> {
     let (from, to) = month.range_ms();
-    let records: Vec<RecordFacts> = store::confirmed_in(conn, from, to).await?.iter().map(record_facts).collect();
+    let units = business_units(&store::departments(conn).await?);
+    let unit = |dept: i64, name: &str| units.get(&dept).cloned().unwrap_or_else(|| name.to_owned());
+    let records: Vec<RecordFacts> =
+        store::confirmed_in(conn, from, to).await?.iter().map(|r| record_facts(r, &unit)).collect();
     let achieved: BTreeMap<(String, DeptKind), i64> = store::achieved_in(conn, from, to)
         .await?
         .into_iter()
@@ -57,16 +61,21 @@ pub async fn compute(conn: &mut SqliteConnection, settings: &Settings, month: Mo
         .into_iter()
         .map(|p| PkFacts {
             contest: names.get(p.contest_id.as_str()).map_or_else(|| p.contest_id.clone(), |n| (*n).to_owned()),
-            payee: Payee { userid: p.userid, name: p.name, department: p.department, class: p.class },
             rank: p.rank as u32,
             amount: Fen(p.amount_fen),
+            decided: p.finalised_at.map(|at| Decision { at, by: p.finalised_by.clone().unwrap_or_default() }),
+            payee: Payee {
+                unit: unit(p.department_id, &p.department),
+                userid: p.userid,
+                name: p.name,
+                employee_no: p.employee_no,
+                department: p.department,
+                class: p.class,
+                lead: p.lead,
+            },
         })
         .collect();
-    let members: Vec<Payee> = store::target_members(conn)
-        .await?
-        .into_iter()
-        .map(|m| Payee { userid: m.userid, name: m.name, department: m.department, class: m.class })
-        .collect();
+    let members: Vec<Payee> = store::target_members(conn).await?.into_iter().map(|m| member_payee(m, &unit)).collect();
     let settlement = rewards::settle(&settings.rewards, &settings.targets, &records, &pk, &achieved, &members);
     let rules = rules_json(settings);
     let earlier_rules = store::earlier_runs(conn, &month.to_string())
@@ -86,14 +95,51 @@ pub async fn compute(conn: &mut SqliteConnection, settings: &Settings, month: Mo
     })
 }
 
-fn record_facts(r: &RewardRow) -> RecordFacts {
+/// A CS or TR member as the settlement (and `我的`) sees them.
+pub fn member_payee(m: MemberRow, unit: &impl Fn(i64, &str) -> String) -> Payee {
+    Payee {
+        unit: unit(m.department_id, &m.department),
+        userid: m.userid,
+        name: m.name,
+        employee_no: m.employee_no,
+        department: m.department,
+        class: m.class,
+        lead: m.lead,
+    }
+}
+
+/// Each department's business unit (事业部): the department directly under a root of
+/// the tree (the company), or the root itself. Bad data (a cycle) ends where it loops.
+fn business_units(departments: &[(i64, String, Option<i64>)]) -> HashMap<i64, String> {
+    let tree: HashMap<i64, (&str, Option<i64>)> =
+        departments.iter().map(|(id, name, parent)| (*id, (name.as_str(), *parent))).collect();
+    let parent = |id: i64| tree.get(&id).and_then(|(_, p)| *p).filter(|p| tree.contains_key(p));
+    let unit = |mut id: i64| {
+        for _ in 0..tree.len() {
+            match parent(id) {
+                Some(up) if parent(up).is_some() => id = up,
+                _ => break,
+            }
+        }
+        tree.get(&id).map_or_else(String::new, |(name, _)| (*name).to_owned())
+    };
+    tree.keys().map(|id| (*id, unit(*id))).collect()
+}
+
+fn record_facts(r: &RewardRow, unit: &impl Fn(i64, &str) -> String) -> RecordFacts {
     let closer = match (&r.closer, &r.closer_name) {
-        (Some(userid), Some(name)) => Some(Payee {
-            userid: userid.clone(),
-            name: name.clone(),
-            department: r.closer_dept.clone().unwrap_or_default(),
-            class: r.closer_class.unwrap_or(DeptKind::Other),
-        }),
+        (Some(userid), Some(name)) => {
+            let department = r.closer_dept.clone().unwrap_or_default();
+            Some(Payee {
+                userid: userid.clone(),
+                name: name.clone(),
+                employee_no: r.closer_no.clone(),
+                unit: r.closer_dept_id.map_or_else(|| department.clone(), |id| unit(id, &department)),
+                department,
+                class: r.closer_class.unwrap_or(DeptKind::Other),
+                lead: r.closer_lead.unwrap_or(false),
+            })
+        }
         _ => None,
     };
     RecordFacts {
@@ -103,10 +149,16 @@ fn record_facts(r: &RewardRow) -> RecordFacts {
         reporter: Payee {
             userid: r.reporter.clone(),
             name: r.reporter_name.clone(),
+            employee_no: r.reporter_no.clone(),
+            unit: unit(r.reporter_dept_id, &r.reporter_dept),
             department: r.reporter_dept.clone(),
             class: r.reporter_class,
+            lead: r.reporter_lead,
         },
         closer,
+        reported_at: r.occurred_at,
+        decided: r.decided_at.map(|at| Decision { at, by: r.decided_by.clone().unwrap_or_default() }),
+        contract: r.contract.clone(),
         amount: r.amount_fen.map(Fen),
         placement: (r.kind == RecordKind::Placement).then_some(match r.channel_origin {
             None => PlacementSource::SelfRecruited,
@@ -159,93 +211,124 @@ impl Report {
         self.settlement.lines.is_empty() && self.referrals.is_empty()
     }
 
-    /// The CSV: one row per line, UTF-8 with a byte-order mark for Excel.
+    /// The CSV: one row per line (paid lines first), UTF-8 with a byte-order mark for
+    /// Excel.
     pub fn csv(&self) -> anyhow::Result<Vec<u8>> {
         let mut writer = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
-        writer.write_record(["账号", "姓名", "部门", "编号", "类型", "方式", "规则", "金额(元)"])?;
-        for l in &self.settlement.lines {
-            let record = l.record.map(|n| format!("#{n}")).unwrap_or_default();
-            let amount = l.amount.to_string();
-            writer.write_record([
-                &l.payee.userid,
-                &l.payee.name,
-                &l.payee.department,
-                &record,
-                &l.kind,
-                &l.mode,
-                &l.rule,
-                &amount,
-            ])?;
-        }
+        self.lines_table().write_csv(&mut writer)?;
         Ok(writer.into_inner()?)
     }
 
-    /// The workbook: per person, per department, every line, referrals.
+    /// The workbook: per person, per business unit and department, every line,
+    /// referrals; each sheet with a total row.
     pub fn xlsx(&self) -> anyhow::Result<Vec<u8>> {
         let mut book = Workbook::new();
-        let yuan = Format::new().set_num_format("0.00");
-        let bold = Format::new().set_bold();
-        let people = book.add_worksheet().set_name("个人合计")?;
-        header(people, &["账号", "姓名", "部门", "月度指标", "完成积分", "是否完成", "差额", "金额(元)"], &bold)?;
-        for (i, p) in self.settlement.people.iter().enumerate() {
-            let row = i as u32 + 1;
-            people.write_string(row, 0, &p.payee.userid)?;
-            people.write_string(row, 1, &p.payee.name)?;
-            people.write_string(row, 2, &p.payee.department)?;
-            if let Some((target, achieved)) = p.target {
-                people.write_number(row, 3, target as f64)?;
-                people.write_number(row, 4, achieved as f64)?;
-                people.write_string(row, 5, if achieved >= target { "完成" } else { "未完成" })?;
-                people.write_number(row, 6, (achieved - target) as f64)?;
-            }
-            people.write_number_with_format(row, 7, yuan_of(p.total), &yuan)?;
-        }
-        let depts = book.add_worksheet().set_name("部门合计")?;
-        header(depts, &["部门", "金额(元)"], &bold)?;
-        for (i, (dept, total)) in self.settlement.departments.iter().enumerate() {
-            depts.write_string(i as u32 + 1, 0, dept)?;
-            depts.write_number_with_format(i as u32 + 1, 1, yuan_of(*total), &yuan)?;
-        }
-        self.lines_sheet(&mut book, &bold, &yuan)?;
-        self.referral_sheet(&mut book, &bold)?;
+        self.people_table().write_sheet(&mut book)?;
+        self.units_table().write_sheet(&mut book)?;
+        let mut lines = self.lines_table();
+        let total = self.settlement.total();
+        let mut last = vec![Cell::text(self.month.to_string()), Cell::text("合计")];
+        last.resize(LINE_HEADER.len() - 2, Cell::Empty);
+        last.extend([Cell::text(format!("{} 条", self.settlement.lines.len())), Cell::Yuan(total)]);
+        lines.push_bold(last);
+        lines.write_sheet(&mut book)?;
+        self.referrals_table().write_sheet(&mut book)?;
         Ok(book.save_to_buffer()?)
     }
 
-    fn lines_sheet(&self, book: &mut Workbook, bold: &Format, yuan: &Format) -> anyhow::Result<()> {
-        let sheet = book.add_worksheet().set_name("明细")?;
-        header(sheet, &["账号", "姓名", "部门", "编号", "类型", "方式", "规则", "金额(元)"], bold)?;
-        for (i, l) in self.settlement.lines.iter().enumerate() {
-            let row = i as u32 + 1;
-            let record = l.record.map(|n| format!("#{n}")).unwrap_or_default();
-            for (col, text) in [&l.payee.userid, &l.payee.name, &l.payee.department, &record, &l.kind, &l.mode, &l.rule]
-                .into_iter()
-                .enumerate()
-            {
-                sheet.write_string(row, col as u16, text)?;
-            }
-            sheet.write_number_with_format(row, 7, yuan_of(l.amount), yuan)?;
+    fn lines_table(&self) -> Table {
+        let mut table = Table::new("明细", &LINE_HEADER);
+        let month = self.month.to_string();
+        let date = |ms: Option<i64>| ms.map(format_date).unwrap_or_default();
+        for l in &self.settlement.lines {
+            let p = &l.payee;
+            table.push(vec![
+                Cell::text(&month),
+                Cell::text(&p.userid),
+                Cell::text(p.employee_no.clone().unwrap_or_default()),
+                Cell::text(&p.name),
+                Cell::text(&p.unit),
+                Cell::text(&p.department),
+                Cell::text(l.record.map(|n| format!("#{n}")).unwrap_or_default()),
+                Cell::text(&l.kind),
+                Cell::text(&l.mode),
+                Cell::text(&l.rule),
+                Cell::text(date(l.reported_at)),
+                Cell::text(date(l.decided.as_ref().map(|d| d.at))),
+                Cell::text(l.decided.as_ref().map(|d| d.by.clone()).unwrap_or_default()),
+                Cell::text(l.contract.clone().unwrap_or_default()),
+                Cell::Yuan(l.amount),
+            ]);
         }
-        Ok(())
+        table
     }
 
-    fn referral_sheet(&self, book: &mut Workbook, bold: &Format) -> anyhow::Result<()> {
-        let sheet = book.add_worksheet().set_name("转介绍")?;
-        header(sheet, &["编号", "老客户", "新客户", "报备人", "报备时间", "老客户权益"], bold)?;
-        for (i, r) in self.referrals.iter().enumerate() {
-            let row = i as u32 + 1;
-            let cells = [
-                format!("#{}", r.id),
-                r.old_client.clone(),
-                r.new_client.clone(),
-                r.reporter_name.clone(),
-                format_ms(r.occurred_at),
-                self.referral_benefit.clone(),
+    fn people_table(&self) -> Table {
+        let header =
+            ["月份", "账号", "工号", "姓名", "事业部", "部门", "月度指标", "完成积分", "是否完成", "差额", "金额(元)"];
+        let mut table = Table::new("个人合计", &header);
+        let month = self.month.to_string();
+        for p in &self.settlement.people {
+            let who = &p.payee;
+            let mut row = vec![
+                Cell::text(&month),
+                Cell::text(&who.userid),
+                Cell::text(who.employee_no.clone().unwrap_or_default()),
+                Cell::text(&who.name),
+                Cell::text(&who.unit),
+                Cell::text(&who.department),
             ];
-            for (col, text) in cells.iter().enumerate() {
-                sheet.write_string(row, col as u16, text)?;
+            match (p.target, p.missing()) {
+                (Some((target, achieved)), Some(missing)) => row.extend([
+                    Cell::Int(target),
+                    Cell::Int(achieved),
+                    Cell::text(if missing == 0 { "完成" } else { "未完成" }),
+                    Cell::Int(missing),
+                ]),
+                _ => row.extend([Cell::Empty, Cell::Empty, Cell::Empty, Cell::Empty]),
+            }
+            row.push(Cell::Yuan(p.total));
+            table.push(row);
+        }
+        let mut last = vec![Cell::text(&month), Cell::text("合计")];
+        last.resize(header.len() - 2, Cell::Empty);
+        last.extend([Cell::text(format!("{} 人", self.settlement.people.len())), Cell::Yuan(self.settlement.total())]);
+        table.push_bold(last);
+        table
+    }
+
+    /// Each business unit (bold, with its total), its departments beneath.
+    fn units_table(&self) -> Table {
+        let mut table = Table::new("部门合计", &["月份", "事业部", "部门", "金额(元)"]);
+        let month = self.month.to_string();
+        for u in &self.settlement.units {
+            table.push_bold(vec![Cell::text(&month), Cell::text(&u.unit), Cell::Empty, Cell::Yuan(u.total)]);
+            for (department, total) in &u.departments {
+                table.push(vec![Cell::text(&month), Cell::Empty, Cell::text(department), Cell::Yuan(*total)]);
             }
         }
-        Ok(())
+        table.push_bold(vec![Cell::text(&month), Cell::text("合计"), Cell::Empty, Cell::Yuan(self.settlement.total())]);
+        table
+    }
+
+    fn referrals_table(&self) -> Table {
+        let header = ["月份", "编号", "老客户", "新客户", "报备人", "报备时间", "老客户权益"];
+        let mut table = Table::new("转介绍", &header);
+        let month = self.month.to_string();
+        for r in &self.referrals {
+            table.push(vec![
+                Cell::text(&month),
+                Cell::text(format!("#{}", r.id)),
+                Cell::text(&r.old_client),
+                Cell::text(&r.new_client),
+                Cell::text(&r.reporter_name),
+                Cell::text(format_ms(r.occurred_at)),
+                Cell::text(&self.referral_benefit),
+            ]);
+        }
+        let count = format!("{} 条", self.referrals.len());
+        table.push_bold(vec![Cell::text(&month), Cell::text("合计"), Cell::text(count)]);
+        table
     }
 
     /// A few lines for the person who asked.
@@ -303,6 +386,30 @@ impl Report {
     }
 }
 
+/// The columns of the CSV and of the 明细 sheet.
+const LINE_HEADER: [&str; 15] = [
+    "月份",
+    "账号",
+    "工号",
+    "姓名",
+    "事业部",
+    "部门",
+    "编号",
+    "类型",
+    "方式",
+    "规则",
+    "报备日期",
+    "确认日期",
+    "确认人",
+    "合同号",
+    "金额(元)",
+];
+
+/// `2026-11-29` in Asia/Shanghai.
+fn format_date(ms: i64) -> String {
+    format_ms(ms).split(' ').next().unwrap_or_default().to_owned()
+}
+
 /// `2023-07-15 18:00（合计 7440.00 元）、…`: the latest few runs, oldest first.
 fn earlier_runs_text(runs: &[(i64, Fen)]) -> String {
     const SHOWN: usize = 5;
@@ -313,18 +420,6 @@ fn earlier_runs_text(runs: &[(i64, Fen)]) -> String {
         .collect();
     let more = if runs.len() > SHOWN { format!("（仅列出最近 {SHOWN} 次）") } else { String::new() };
     format!("{}{more}", shown.join("、"))
-}
-
-fn header(sheet: &mut rust_xlsxwriter::Worksheet, titles: &[&str], bold: &Format) -> anyhow::Result<()> {
-    for (col, title) in titles.iter().enumerate() {
-        sheet.write_string_with_format(0, col as u16, *title, bold)?;
-        sheet.set_column_width(col as u16, if *title == "规则" { 48 } else { 14 })?;
-    }
-    Ok(())
-}
-
-fn yuan_of(fen: Fen) -> f64 {
-    fen.0 as f64 / 100.0
 }
 
 /// The settlement's files written under temporary names (`….partial`) beside where

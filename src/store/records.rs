@@ -297,6 +297,38 @@ pub async fn reported_between(
     .await
 }
 
+/// A record someone closed for a colleague (their 接手), with who reported it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Closed {
+    #[sqlx(flatten)]
+    pub record: Summary,
+    pub reporter_name: String,
+    pub closer_class: Option<DeptKind>,
+}
+
+/// The records `closer` closed as 接手 that occurred in `[from_ms, to_ms)`, oldest first.
+#[instrument(level = "debug", skip(conn))]
+pub async fn closed_between(
+    conn: &mut SqliteConnection,
+    closer: &str,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<Closed>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT r.id, r.kind, s.name AS subject, r.fields, r.points, r.state,
+                EXISTS (SELECT 1 FROM counting_records c WHERE c.id = r.id) AS counts, r.occurred_at,
+                p.name AS reporter_name, r.closer_class
+         FROM records r JOIN people p ON p.userid = r.reporter LEFT JOIN subjects s ON s.id = r.subject_id
+         WHERE r.closer = ? AND r.occurred_at >= ? AND r.occurred_at < ?
+         ORDER BY r.occurred_at, r.id",
+    )
+    .bind(closer)
+    .bind(from_ms)
+    .bind(to_ms)
+    .fetch_all(conn)
+    .await
+}
+
 /// Registers old channels (老渠道) from configuration; names already known are kept.
 pub async fn ensure_existing_channels(
     conn: &mut SqliteConnection,

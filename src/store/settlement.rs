@@ -7,7 +7,12 @@ use crate::domain::record::Mode;
 use crate::store::records::Origin;
 use sqlx::SqliteConnection;
 
-/// A confirmed record of the month with everything its reward depends on.
+/// Whether a person (`p`) is a confirmer or a manager (经理 and above): their monthly
+/// target is only the one configured for them.
+const LEAD: &str = "(p.confirmer = 1 OR p.level IN ('manager', 'director', 'vp', 'gm'))";
+
+/// A confirmed record of the month with everything its reward depends on, and what the
+/// settlement shows about it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RewardRow {
     pub id: i64,
@@ -15,32 +20,50 @@ pub struct RewardRow {
     pub mode: Mode,
     pub reporter: String,
     pub reporter_name: String,
+    pub reporter_no: Option<String>,
+    pub reporter_lead: bool,
     pub reporter_class: DeptKind,
+    pub reporter_dept_id: i64,
     pub reporter_dept: String,
     pub closer: Option<String>,
     pub closer_name: Option<String>,
+    pub closer_no: Option<String>,
+    pub closer_lead: Option<bool>,
     pub closer_class: Option<DeptKind>,
+    pub closer_dept_id: Option<i64>,
     pub closer_dept: Option<String>,
     pub amount_fen: Option<i64>,
     /// For placements: NULL (self-recruited) or the channel's origin.
     pub channel_origin: Option<Origin>,
+    pub occurred_at: i64,
+    pub decided_at: Option<i64>,
+    /// The name of who confirmed it (their userid if no longer in the directory).
+    pub decided_by: Option<String>,
+    /// A-class: 合同号 as reported.
+    pub contract: Option<String>,
 }
 
 /// The records that count (`counting_records`: confirmed, not a channel's base
 /// placement, and under the 'highest' stage rule only a client's highest confirmed
 /// stage) that occurred in `[from, to)`: what is paid is exactly what counts for points.
 pub async fn confirmed_in(conn: &mut SqliteConnection, from: i64, to: i64) -> Result<Vec<RewardRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT r.id, r.kind, r.mode, r.reporter, p.name AS reporter_name, r.reporter_class,
-                COALESCE(d.name, '') AS reporter_dept, r.closer, c.name AS closer_name, r.closer_class,
-                cd.name AS closer_dept, r.amount_fen, ch.origin AS channel_origin
+    let closer_lead = LEAD.replace("p.", "c.");
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT r.id, r.kind, r.mode, r.reporter, p.name AS reporter_name, p.employee_no AS reporter_no,
+                {LEAD} AS reporter_lead, r.reporter_class, r.reporter_dept AS reporter_dept_id,
+                COALESCE(d.name, '') AS reporter_dept, r.closer, c.name AS closer_name, c.employee_no AS closer_no,
+                CASE WHEN c.userid IS NULL THEN NULL ELSE {closer_lead} END AS closer_lead, r.closer_class,
+                r.closer_dept AS closer_dept_id, cd.name AS closer_dept, r.amount_fen, ch.origin AS channel_origin,
+                r.occurred_at, r.decided_at, COALESCE(dp.name, r.decided_by) AS decided_by,
+                json_extract(r.fields, '$.合同号') AS contract
          FROM counting_records r JOIN people p ON p.userid = r.reporter
          LEFT JOIN departments d ON d.id = r.reporter_dept
          LEFT JOIN people c ON c.userid = r.closer LEFT JOIN departments cd ON cd.id = r.closer_dept
          LEFT JOIN subjects ch ON ch.id = r.channel_id
+         LEFT JOIN people dp ON dp.userid = r.decided_by
          WHERE r.occurred_at >= ? AND r.occurred_at < ?
-         ORDER BY r.id",
-    )
+         ORDER BY r.id"
+    )))
     .bind(from)
     .bind(to)
     .fetch_all(conn)
@@ -79,16 +102,45 @@ pub async fn achieved_in(
     .await
 }
 
+/// The points one person's counting records of `class`'s own kinds carry in `[from,
+/// to)` (what their monthly target measures; see [`achieved_in`]).
+pub async fn achieved_by(
+    conn: &mut SqliteConnection,
+    userid: &str,
+    class: DeptKind,
+    from: i64,
+    to: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COALESCE(SUM(points), 0) FROM counting_records
+         WHERE reporter = ? AND reporter_class = ? AND occurred_at >= ? AND occurred_at < ?
+           AND ((reporter_class = 'cs' AND kind IN ('lead_c', 'lead_b', 'lead_a', 'referral'))
+             OR (reporter_class = 'tr' AND kind IN ('channel_school', 'channel_agency', 'channel_person', 'placement')))",
+    )
+    .bind(userid)
+    .bind(class)
+    .bind(from)
+    .bind(to)
+    .fetch_one(conn)
+    .await
+}
+
 /// A PK payout of a contest finalised in the month.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PayoutRow {
     pub contest_id: String,
     pub userid: String,
     pub name: String,
+    pub employee_no: Option<String>,
+    pub lead: bool,
     pub class: DeptKind,
+    pub department_id: i64,
     pub department: String,
     pub rank: i64,
     pub amount_fen: i64,
+    pub finalised_at: Option<i64>,
+    /// The name of who finalised the contest.
+    pub finalised_by: Option<String>,
 }
 
 pub async fn payouts_finalised_in(
@@ -96,13 +148,16 @@ pub async fn payouts_finalised_in(
     from: i64,
     to: i64,
 ) -> Result<Vec<PayoutRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT o.contest_id, o.userid, p.name, d.kind AS class, d.name AS department, o.rank, o.amount_fen
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT o.contest_id, o.userid, p.name, p.employee_no, {LEAD} AS lead, d.kind AS class,
+                p.department_id, d.name AS department, o.rank, o.amount_fen, c.finalised_at,
+                COALESCE(f.name, c.finalised_by) AS finalised_by
          FROM contest_payouts o JOIN contests c ON c.id = o.contest_id
          JOIN people p ON p.userid = o.userid JOIN departments d ON d.id = p.department_id
+         LEFT JOIN people f ON f.userid = c.finalised_by
          WHERE c.finalised_at >= ? AND c.finalised_at < ? AND o.amount_fen > 0
-         ORDER BY o.contest_id, o.userid",
-    )
+         ORDER BY o.contest_id, o.userid"
+    )))
     .bind(from)
     .bind(to)
     .fetch_all(conn)
@@ -146,6 +201,9 @@ pub async fn earlier_runs(conn: &mut SqliteConnection, month: &str) -> Result<Ve
 pub struct MemberRow {
     pub userid: String,
     pub name: String,
+    pub employee_no: Option<String>,
+    pub lead: bool,
+    pub department_id: i64,
     pub department: String,
     pub class: DeptKind,
 }
@@ -153,13 +211,31 @@ pub struct MemberRow {
 /// Active members of Customer Success and Talent Recruitment (and their
 /// sub-departments), by userid.
 pub async fn target_members(conn: &mut SqliteConnection) -> Result<Vec<MemberRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT p.userid, p.name, d.name AS department, d.kind AS class
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT p.userid, p.name, p.employee_no, {LEAD} AS lead, p.department_id, d.name AS department,
+                d.kind AS class
          FROM people p JOIN departments d ON d.id = p.department_id
-         WHERE p.active = 1 AND d.kind IN ('cs', 'tr') ORDER BY p.userid",
-    )
+         WHERE p.active = 1 AND d.kind IN ('cs', 'tr') ORDER BY p.userid"
+    )))
     .fetch_all(conn)
     .await
+}
+
+/// One person, as a monthly target sees them (`我的`).
+pub async fn member(conn: &mut SqliteConnection, userid: &str) -> Result<Option<MemberRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT p.userid, p.name, p.employee_no, {LEAD} AS lead, p.department_id, d.name AS department,
+                d.kind AS class
+         FROM people p JOIN departments d ON d.id = p.department_id WHERE p.userid = ?"
+    )))
+    .bind(userid)
+    .fetch_optional(conn)
+    .await
+}
+
+/// `(id, name, parent)` of every department, to find each one's business unit.
+pub async fn departments(conn: &mut SqliteConnection) -> Result<Vec<(i64, String, Option<i64>)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, name, parent_id FROM departments ORDER BY id").fetch_all(conn).await
 }
 
 /// What a run used and produced.

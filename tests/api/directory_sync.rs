@@ -44,6 +44,7 @@ level = "gm"
 [[directory.user_overrides]]
 userid = "zhengqiang"
 level = "supervisor"
+employee_no = " TR0031 "
 
 [roles]
 admins = ["lina"]
@@ -271,6 +272,9 @@ async fn a_department_tree_is_synced_with_kinds_inherited_from_overrides() {
             person("zhengqiang", 31, "supervisor", false),
         ]
     );
+    let numbers: Vec<(String, String)> =
+        rows(&app, "SELECT userid, employee_no FROM people WHERE employee_no IS NOT NULL").await;
+    assert_eq!(numbers, [("zhengqiang".to_owned(), "TR0031".to_owned())], "工号 from the overrides");
     assert_eq!(member_lists_asked(&app.mock).await, [1, 2, 3, 4, 21, 22, 31], "every department asked once");
     assert_eq!(team_members(&app, "客户成功队").await, ["cs_lead", "cs_lead2", "duoduo", "sunli", "zhangwei"]);
 

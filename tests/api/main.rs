@@ -1,5 +1,6 @@
 //! End-to-end tests: the service on a loopback port, driven as WeCom drives it.
 
+mod answers;
 mod audit;
 mod backup;
 mod callback;

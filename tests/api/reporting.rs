@@ -219,7 +219,7 @@ async fn mine_lists_the_months_records_and_the_points_that_count() {
     assert!(mine.contains("#1 C类客户 云帆 · 1分 · 已确认"), "{mine}");
     assert!(mine.contains("#2 B类客户 云帆 · 5分 · 待确认"), "{mine}");
     let other_month = reply(&app, "zhangwei", "我的 月份=2020-01").await;
-    assert!(other_month.contains("本月还没有记录"), "{other_month}");
+    assert!(other_month.contains("2020年1月没有记录。"), "a past month, in the past tense: {other_month}");
     let others = reply(&app, "sunli", "我的").await;
     assert!(others.contains("已计入：0 分"), "{others}");
 }
