@@ -29,6 +29,11 @@ pub enum Command {
         id: i64,
         action: Action,
     },
+    /// `确认 #4 #5 #6`: the same decision on each, each answered.
+    DecideEach {
+        ids: Vec<i64>,
+        action: Action,
+    },
     Standings {
         contest: Option<String>,
     },
@@ -124,6 +129,14 @@ impl Fields<'_> {
         }
     }
 
+    fn record_nos(&self) -> Result<Vec<i64>, ParseError> {
+        match self.required("编号")? {
+            Value::RecordNos(ns) => Ok(ns.clone()),
+            Value::RecordNo(n) => Ok(vec![*n]),
+            _ => Err(ParseError::Missing { spec: self.spec, key: "编号" }),
+        }
+    }
+
     fn month(&self) -> Option<Month> {
         match self.get("月份") {
             Some(Value::Month(m)) => Some(*m),
@@ -139,13 +152,11 @@ pub fn build(spec: &'static CommandSpec, values: &BTreeMap<&'static str, Value>)
         CommandId::Report(kind) => Command::Report(report(&f, kind)?),
         CommandId::Mine => Command::Mine { month: f.month() },
         CommandId::Help => Command::Help { topic: f.string("命令") },
-        CommandId::Confirm => {
-            Command::Decide { id: f.record_no()?, action: Action::Confirm { closer: f.string("接手") } }
-        }
+        CommandId::Confirm => decide_each(f.record_nos()?, Action::Confirm { closer: f.string("接手") }),
         CommandId::Reject => {
             Command::Decide { id: f.record_no()?, action: Action::Reject { reason: f.string("原因") } }
         }
-        CommandId::OnJob => Command::Decide { id: f.record_no()?, action: Action::OnJob },
+        CommandId::OnJob => decide_each(f.record_nos()?, Action::OnJob),
         CommandId::LeftJob => {
             Command::Decide { id: f.record_no()?, action: Action::Left { reason: f.string("原因") } }
         }
@@ -192,6 +203,14 @@ pub fn report_input(
     kind: RecordKind,
 ) -> Result<ReportInput, ParseError> {
     report(&Fields { spec, values }, kind)
+}
+
+/// One decision, or the same on several records.
+fn decide_each(mut ids: Vec<i64>, action: Action) -> Command {
+    match ids.len() {
+        1 => Command::Decide { id: ids.remove(0), action },
+        _ => Command::DecideEach { ids, action },
+    }
 }
 
 fn report(f: &Fields<'_>, kind: RecordKind) -> Result<ReportInput, ParseError> {

@@ -68,6 +68,21 @@ async fn run(ctx: &Ctx<'_>, conn: &mut SqliteConnection, command: &Command) -> O
         Command::Help { topic: None } => help::text(ctx),
         Command::Help { topic: Some(topic) } => help::command(ctx, topic),
         Command::Decide { id, action } => decide::decide(ctx, conn, *id, action.clone(), Via::Text).await,
+        Command::DecideEach { ids, action } => {
+            // Each in its own savepoint: one refused leaves the others decided.
+            let mut answers = Vec::new();
+            for id in ids {
+                let outcome =
+                    atomically(conn, async |conn| decide::decide(ctx, conn, *id, action.clone(), Via::Text).await)
+                        .await;
+                answers.push(match outcome {
+                    Ok(answer) => answer,
+                    Err(ServiceError::Db(e)) => return Err(ServiceError::Db(e)),
+                    Err(refused) => format!("#{id}：{refused}"),
+                });
+            }
+            Ok(answers.join("\n"))
+        }
         Command::Standings { contest } => standings::standings(ctx, conn, contest.as_deref()).await,
         Command::Join { team, contest } => contest::join(ctx, conn, team, contest.as_deref()).await,
         Command::Assign { person, team, contest } => contest::assign(ctx, conn, person, team, contest.as_deref()).await,

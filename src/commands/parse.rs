@@ -25,6 +25,7 @@ pub enum Value {
     DateTime(NaiveDateTime),
     Amount(Fen),
     RecordNo(i64),
+    RecordNos(Vec<i64>),
     Mode(Mode),
     Month(Month),
     CreditCode(CreditCode),
@@ -67,6 +68,7 @@ pub fn display(value: &Value) -> String {
         Value::DateTime(t) => t.format("%Y-%m-%d %H:%M").to_string(),
         Value::Amount(a) => a.to_string(),
         Value::RecordNo(n) => format!("#{n}"),
+        Value::RecordNos(ns) => ns.iter().map(|n| format!("#{n}")).collect::<Vec<_>>().join(" "),
         Value::Mode(m) => m.label().to_owned(),
         Value::Month(m) => m.to_string(),
         Value::CreditCode(c) => c.as_str().to_owned(),
@@ -333,6 +335,16 @@ pub fn read_value(ty: FieldType, value: &str, today: NaiveDate) -> Result<Value,
         FieldType::DateTime => Value::DateTime(parse_date_time(value, today).ok_or(Problem::BadDateTime)?),
         FieldType::Amount => Value::Amount(parse_amount(value)?),
         FieldType::RecordNo => Value::RecordNo(parse_record_no(value).ok_or(Problem::BadRecordNo)?),
+        FieldType::RecordNos => {
+            let numbers: Option<Vec<i64>> = value
+                .split(|c: char| is_separator(c) || c == '，')
+                .filter(|w| !w.is_empty())
+                .map(parse_record_no)
+                .collect();
+            let mut numbers = numbers.filter(|n| !n.is_empty() && n.len() <= 20).ok_or(Problem::BadRecordNo)?;
+            numbers.dedup();
+            Value::RecordNos(numbers)
+        }
         FieldType::Mode => Value::Mode(match value.trim() {
             "直接" | "直接促成" | "direct" => Mode::Direct,
             "转接" | "转接促成" | "transfer" => Mode::Transfer,

@@ -48,6 +48,8 @@ pub enum FieldType {
     Amount,
     /// `12` or `#12`.
     RecordNo,
+    /// One or more record numbers: `#4 #5 #6`.
+    RecordNos,
     /// 直接 / 转接.
     Mode,
     /// `YYYY-MM`.
@@ -67,7 +69,7 @@ impl FieldType {
             FieldType::Date => today.to_string(),
             FieldType::DateTime => format!("{} 14:30", today.succ_opt().unwrap_or(today)),
             FieldType::Amount => "金额(元)".into(),
-            FieldType::RecordNo => "#编号".into(),
+            FieldType::RecordNo | FieldType::RecordNos => "#编号".into(),
             FieldType::Mode => "直接|转接".into(),
             FieldType::Month => Month::of(today).to_string(),
             FieldType::CreditCode => "18位代码".into(),
@@ -165,7 +167,8 @@ impl CommandSpec {
         }
         let mut parts = vec![self.name.to_owned()];
         for field in fields {
-            let item = if self.positional.contains(&field.key) && field.ty == FieldType::RecordNo {
+            let numbers = matches!(field.ty, FieldType::RecordNo | FieldType::RecordNos);
+            let item = if self.positional.contains(&field.key) && numbers {
                 field.ty.hint(today)
             } else if self.positional.contains(&field.key) {
                 field.key.to_owned()
@@ -199,6 +202,8 @@ const CHANNEL_FIELDS: &[Field] = &[
     CLOSER,
 ];
 const RECORD_NO: Field = req("编号", &["单号"], FieldType::RecordNo);
+/// `确认 #4 #5 #6`: several records decided alike in one message.
+const RECORD_NOS: Field = req("编号", &["单号"], FieldType::RecordNos);
 const REASON: Field = opt("原因", &["理由"], FieldType::Note);
 /// Every field a report of any kind has: what `修改` may change (the record's kind
 /// decides which of them apply).
@@ -387,8 +392,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         id: CommandId::Confirm,
         name: "确认",
         aliases: &["通过"],
-        summary: "确认一条待确认的记录",
-        fields: &[RECORD_NO, CLOSER],
+        summary: "确认待确认的记录（可一次写多个编号）",
+        fields: &[RECORD_NOS, CLOSER],
         positional: &["编号"],
     },
     CommandSpec {
@@ -403,8 +408,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         id: CommandId::OnJob,
         name: "在岗",
         aliases: &["在岗满3天"],
-        summary: "确认上岗人员已在岗满3天",
-        fields: &[RECORD_NO],
+        summary: "确认上岗人员已在岗满3天（可一次写多个编号）",
+        fields: &[RECORD_NOS],
         positional: &["编号"],
     },
     CommandSpec {

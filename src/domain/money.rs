@@ -66,6 +66,23 @@ impl fmt::Display for Fen {
     }
 }
 
+impl Fen {
+    /// Yuan with thousands separators and two decimals: `500,000.00`.
+    pub fn grouped(self) -> String {
+        let plain = self.to_string();
+        let (sign, digits) = plain.strip_prefix('-').map_or(("", plain.as_str()), |d| ("-", d));
+        let (whole, cents) = digits.split_once('.').unwrap_or((digits, "00"));
+        let mut out = String::new();
+        for (i, c) in whole.chars().enumerate() {
+            if i > 0 && (whole.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        format!("{sign}{out}.{cents}")
+    }
+}
+
 impl std::ops::Add for Fen {
     type Output = Fen;
     fn add(self, rhs: Fen) -> Fen {

@@ -235,7 +235,20 @@ fn contest_of_team<'a>(ctx: &Ctx<'a>, team: &str, contest: Option<&str>) -> Outc
             let with_team: Vec<&ContestDef> = defs.iter().filter(|d| d.team(team).is_some()).collect();
             let open: Vec<&ContestDef> = with_team.iter().copied().filter(|d| now < d.cutoff_ms).collect();
             match (with_team.len(), open.len()) {
-                (0, _) => return refuse(format!("没有比赛有队伍“{team}”。")),
+                (0, _) => {
+                    let open: Vec<String> = defs
+                        .iter()
+                        .filter(|d| now < d.cutoff_ms)
+                        .map(|d| {
+                            let teams: Vec<&str> = d.teams.iter().map(|t| t.name.as_str()).collect();
+                            format!("「{}」：{}", d.name, teams.join("、"))
+                        })
+                        .collect();
+                    if open.is_empty() {
+                        return refuse(format!("没有队伍“{team}”，目前也没有可加入的PK比赛。"));
+                    }
+                    return refuse(format!("没有队伍“{team}”。可加入的队伍：\n{}", open.join("\n")));
+                }
                 (1, _) => with_team[0],
                 (_, 1) => open[0],
                 _ => return refuse("有多个比赛有这支队伍，请写明 比赛=…。"),
@@ -312,7 +325,7 @@ async fn add(
         ctx.notify(conn, &[&person.userid], &format!("管理员已将您分配到{how}。")).await?;
         Ok(format!("已将{}分配到{how}。", person.name))
     } else {
-        Ok(format!("已加入{how}。请按要求缴纳PK金。"))
+        Ok(format!("已加入{how}。请缴纳PK金 {stake} 元：{}。", ctx.settings.stakes.payment_note))
     }
 }
 

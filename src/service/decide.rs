@@ -128,7 +128,12 @@ pub async fn decide(ctx: &Ctx<'_>, conn: &mut SqliteConnection, id: i64, action:
     };
     close_cards(ctx.settings, ctx.now, conn, Some(id), None, &outcome, pressed).await?;
     let (extra, base) = follow_on(ctx, conn, &record, to).await?;
-    ctx.notify(conn, &[&record.reporter], &reporter_message(&record, to, &decider.name, why, base.as_ref())).await?;
+    // A rejection pressed on a card waits for its reason: the reporter hears of it once,
+    // with the reason (see `amend_reason`).
+    if !matches!(action, Action::Reject { reason: None }) {
+        ctx.notify(conn, &[&record.reporter], &reporter_message(&record, to, &decider.name, why, base.as_ref()))
+            .await?;
+    }
     let mut reply = decider_message(&record, to, via, base.as_ref());
     reply.push_str(&extra);
     Ok(reply)
@@ -151,7 +156,7 @@ async fn amend_reason(
     records::set_reason(conn, r.id, reason).await?;
     events::append(conn, ctx.now_ms(), NewEvent::record(&decider.userid, r.id, "reason_added").reason(Some(reason)))
         .await?;
-    let text = format!("您报备的 #{} {}「{}」的驳回原因：{reason}", r.id, r.kind.label(), r.what());
+    let text = reporter_message(r, RecordState::Rejected, &decider.name, Some(reason), None);
     ctx.notify(conn, &[&r.reporter], &text).await?;
     Ok(Some(format!("已补充 #{} 的驳回原因，已通知{}。", r.id, r.reporter_name)))
 }

@@ -6,7 +6,7 @@
 use crate::clock::format_ms;
 use crate::domain::kind::RecordKind;
 use crate::domain::money::Fen;
-use crate::domain::names::{core_name, looks_alike};
+use crate::domain::names::{core_name, deletions, looks_alike};
 use crate::domain::org::DeptKind;
 use crate::domain::record::{LeadStages, Mode, RecordState};
 use crate::domain::text::{BoundedText, CreditCode};
@@ -15,6 +15,7 @@ use crate::service::cards;
 use crate::service::decide::onjob_due;
 use crate::service::{Ctx, Outcome, refuse};
 use crate::store::cards::Purpose;
+use crate::store::contests;
 use crate::store::directory::{self, Person};
 use crate::store::events::{self, NewEvent};
 use crate::store::records::{self, Family, FlagKind, NewRecord, Origin};
@@ -111,7 +112,7 @@ pub(super) async fn prepare(
         }
         let family = if kind.receiving_dept() == DeptKind::Tr { Family::Channel } else { Family::Client };
         let key = core_name(&claimed.subject_name);
-        let others = records::live_names(conn, family, subject_id).await?;
+        let others = records::look_alike_names(conn, family, &key, &deletions(&key), subject_id).await?;
         flag_look_alikes(&mut claimed, &key, &others);
     }
     if let (Some(person), Some(day)) = (&claimed.person_key, &claimed.onboard_date) {
@@ -119,8 +120,8 @@ pub(super) async fn prepare(
             let placed = format!("{}（{day} 入职）", claimed.subject_name);
             return refuse(already_claimed(reporter, kind, &placed, &holder));
         }
-        let others = records::live_people(conn, except).await?;
         let key = person.clone();
+        let others = records::look_alike_people(conn, &deletions(&key), except).await?;
         flag_look_alikes(&mut claimed, &key, &others);
     }
     Ok(claimed)
@@ -182,7 +183,26 @@ pub async fn report(ctx: &Ctx<'_>, conn: &mut SqliteConnection, input: &ReportIn
     let day3_due = matches!(&input.subject, Subject::Placement { onboard, .. } if onjob_due(*onboard) <= ctx.today());
     let base = base_channel(conn, &claimed).await?;
     let asked = Asked { confirmers: &confirmers, by_audit, day3_due };
-    Ok(accepted(id, &record, &claimed, base.as_ref(), &asked))
+    let mut answer = accepted(id, &record, &claimed, base.as_ref(), &asked);
+    answer.push_str(&after_cut_off(ctx, conn, reporter, kind).await?);
+    Ok(answer)
+}
+
+/// A report just after the cut-off of a contest its reporter is in: it does not count
+/// there, and they should know.
+async fn after_cut_off(ctx: &Ctx<'_>, conn: &mut SqliteConnection, reporter: &Person, kind: RecordKind) -> Outcome {
+    const WEEK_MS: i64 = 7 * 86_400_000;
+    let now = ctx.now_ms();
+    let mut missed = Vec::new();
+    for def in ctx.settings.contests.iter().filter(|d| d.cutoff_ms <= now && now < d.cutoff_ms + WEEK_MS) {
+        if def.kinds.contains(&kind) && contests::membership(conn, &def.id, &reporter.userid).await?.is_some() {
+            missed.push(format!("「{}」已于 {} 截止", def.name, format_ms(def.cutoff_ms)));
+        }
+    }
+    if missed.is_empty() {
+        return Ok(String::new());
+    }
+    Ok(format!("\n注意：{}，本条不计入该比赛（仍计入月度奖励）。", missed.join("、")))
 }
 
 /// Who is asked to confirm a record of `kind` reported by `reporter`: the receiving
@@ -497,8 +517,24 @@ fn accepted(id: i64, r: &NewRecord, claimed: &Claimed, base: Option<&records::Re
         _ => "公司",
     };
     lines.push(format!("{label}：{}", claimed.subject_name));
+    // What was recorded, as the record keeps it.
+    let field = |key: &str| r.fields.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+    if let Some(amount) = r.amount_fen {
+        lines.push(format!("金额：{} 元", Fen(amount).grouped()));
+    }
+    for key in ["老客户", "约面", "入职"] {
+        if let Some(value) = field(key) {
+            lines.push(format!("{key}：{value}"));
+        }
+    }
+    if kind == RecordKind::Placement {
+        lines.push(format!("渠道：{}", field("渠道").unwrap_or_else(|| "自招".into())));
+    }
     if r.mode == Mode::Transfer {
         lines.push("方式：转接".into());
+    }
+    if let Some(closer) = &r.closer {
+        lines.push(format!("接手：{}", closer.name));
     }
     lines.push(match base {
         Some(channel) => {

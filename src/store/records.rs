@@ -1,6 +1,7 @@
 //! Records, and the clients and channels (subjects) they claim.
 
 use crate::domain::kind::RecordKind;
+use crate::domain::names::deletions;
 use crate::domain::org::DeptKind;
 use crate::domain::record::{LeadStages, Mode, RecordState};
 use crate::store::directory::Person;
@@ -110,6 +111,7 @@ pub async fn insert_subject(
     .execute(&mut *conn)
     .await?
     .last_insert_rowid();
+    add_variants(conn, family.code(), id, name_key).await?;
     Ok(id)
 }
 
@@ -188,6 +190,9 @@ pub async fn insert(conn: &mut SqliteConnection, r: &NewRecord) -> Result<i64, s
     .execute(&mut *conn)
     .await?
     .last_insert_rowid();
+    if let Some(key) = &r.person_key {
+        add_variants(conn, "person", id, key).await?;
+    }
     Ok(id)
 }
 
@@ -336,7 +341,7 @@ pub async fn ensure_existing_channels(
     now_ms: i64,
 ) -> Result<(), sqlx::Error> {
     for (name, key) in names {
-        sqlx::query(
+        let done = sqlx::query(
             "INSERT INTO subjects (family, name, name_key, origin, created_at) VALUES ('channel', ?, ?, 'existing', ?)
              ON CONFLICT (family, name_key) DO NOTHING",
         )
@@ -345,6 +350,9 @@ pub async fn ensure_existing_channels(
         .bind(now_ms)
         .execute(&mut *conn)
         .await?;
+        if done.rows_affected() == 1 {
+            add_variants(conn, "channel", done.last_insert_rowid(), key).await?;
+        }
     }
     Ok(())
 }
@@ -737,6 +745,9 @@ pub async fn set_content(
     .bind(state)
     .execute(&mut *conn)
     .await?;
+    if let Some(key) = c.person_key.filter(|_| done.rows_affected() == 1) {
+        add_variants(conn, "person", id, key).await?;
+    }
     Ok(done.rows_affected() == 1)
 }
 
@@ -750,37 +761,86 @@ pub struct LiveName {
     pub reporter_name: String,
 }
 
-/// Every live claim of a family other than `subject_id`'s (the look-alike test runs
-/// over them in the caller).
-pub async fn live_names(
+/// Live claims of a family (other than `except_subject`'s) whose core name contains
+/// `key`, is contained in it, or shares one of `variants` (one edit apart): the
+/// look-alike test's candidates, found by index and a scan of the short names only.
+pub async fn look_alike_names(
     conn: &mut SqliteConnection,
     family: Family,
+    key: &str,
+    variants: &[String],
     except_subject: i64,
 ) -> Result<Vec<LiveName>, sqlx::Error> {
     sqlx::query_as(
         "SELECT MIN(r.id) AS record_id, s.name AS subject, s.name_key, p.name AS reporter_name
          FROM subjects s JOIN records r ON r.subject_id = s.id JOIN people p ON p.userid = r.reporter
-         WHERE s.family = ? AND s.id != ? AND r.state IN ('reported', 'onboarded', 'agreed', 'confirmed')
-         GROUP BY s.id",
+         WHERE s.family = ?1 AND s.id != ?2 AND r.state IN ('reported', 'onboarded', 'agreed', 'confirmed')
+           AND s.id IN (
+               SELECT id FROM subjects WHERE family = ?1 AND length(name_key) >= 2
+                   AND (instr(name_key, ?3) > 0 OR instr(?3, name_key) > 0)
+               UNION SELECT owner FROM name_variants
+                   WHERE space = ?1 AND variant IN (SELECT value FROM json_each(?4)))
+         GROUP BY s.id ORDER BY s.id LIMIT 10",
     )
     .bind(family)
     .bind(except_subject)
+    .bind(key)
+    .bind(serde_json::to_string(variants).unwrap_or_default())
     .fetch_all(conn)
     .await
 }
 
-/// Live placements other than `except`, for the look-alike test on placed people.
-pub async fn live_people(conn: &mut SqliteConnection, except: Option<i64>) -> Result<Vec<LiveName>, sqlx::Error> {
+/// Live placements (other than `except`) whose placed person shares one of `variants`.
+pub async fn look_alike_people(
+    conn: &mut SqliteConnection,
+    variants: &[String],
+    except: Option<i64>,
+) -> Result<Vec<LiveName>, sqlx::Error> {
     sqlx::query_as(
         "SELECT r.id AS record_id, json_extract(r.fields, '$.姓名') AS subject, r.person_key AS name_key,
                 p.name AS reporter_name
          FROM records r JOIN people p ON p.userid = r.reporter
-         WHERE r.kind = 'placement' AND r.person_key IS NOT NULL AND r.state IN ('onboarded', 'confirmed')
-           AND r.id IS NOT ?",
+         WHERE r.id IN (SELECT owner FROM name_variants
+                        WHERE space = 'person' AND variant IN (SELECT value FROM json_each(?)))
+           AND r.kind = 'placement' AND r.person_key IS NOT NULL AND r.state IN ('onboarded', 'confirmed')
+           AND r.id IS NOT ?
+         ORDER BY r.id LIMIT 10",
     )
+    .bind(serde_json::to_string(variants).unwrap_or_default())
     .bind(except)
     .fetch_all(conn)
     .await
+}
+
+/// Indexes a claimed core name for the look-alike test.
+async fn add_variants(conn: &mut SqliteConnection, space: &str, owner: i64, key: &str) -> Result<(), sqlx::Error> {
+    for variant in deletions(key) {
+        sqlx::query("INSERT INTO name_variants (space, variant, owner) VALUES (?, ?, ?)")
+            .bind(space)
+            .bind(variant)
+            .bind(owner)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Rebuilds the look-alike index from the stored core names.
+async fn rebuild_variants(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM name_variants").execute(&mut *conn).await?;
+    let subjects: Vec<(String, i64, String)> =
+        sqlx::query_as("SELECT family, id, name_key FROM subjects").fetch_all(&mut *conn).await?;
+    for (family, id, key) in subjects {
+        add_variants(conn, &family, id, &key).await?;
+    }
+    let people: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, person_key FROM records WHERE kind = 'placement' AND person_key IS NOT NULL")
+            .fetch_all(&mut *conn)
+            .await?;
+    for (id, key) in people {
+        add_variants(conn, "person", id, &key).await?;
+    }
+    Ok(())
 }
 
 /// Why a record was flagged.
@@ -856,7 +916,8 @@ pub async fn live_flags(conn: &mut SqliteConnection) -> Result<Vec<Flag>, sqlx::
 /// the normaliser changed). Where two subjects now share a core name the earlier one
 /// keeps it and the later one is keyed apart (`core#id`), so neither's history
 /// changes; such a later placement gets no key (it is not compared, as placements
-/// recorded before keys existed). Returns how many rows changed.
+/// recorded before keys existed). The look-alike index is rebuilt when anything
+/// changed (or was never built). Returns how many rows changed.
 pub async fn rekey(conn: &mut SqliteConnection, key: impl Fn(&str) -> String) -> Result<u64, sqlx::Error> {
     let mut changed = 0;
     let subjects: Vec<(i64, String, String, String)> =
@@ -898,6 +959,11 @@ pub async fn rekey(conn: &mut SqliteConnection, key: impl Fn(&str) -> String) ->
             sqlx::query("UPDATE records SET person_key = NULL WHERE id = ?").bind(id).execute(&mut *conn).await?;
         }
         changed += 1;
+    }
+    let indexed: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM name_variants)").fetch_one(&mut *conn).await?;
+    let claimed: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM subjects)").fetch_one(&mut *conn).await?;
+    if changed > 0 || (claimed && !indexed) {
+        rebuild_variants(conn).await?;
     }
     Ok(changed)
 }

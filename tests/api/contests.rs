@@ -135,7 +135,7 @@ async fn people_outside_the_scoring_department_join_and_count_from_joining() {
     let gm = say(&app, "wanggm", "加入PK 猎豹队").await;
     assert!(gm.contains("总经理级暂不参加PK"), "{gm}");
     let nope = say(&app, "zhengqiang", "加入PK 不存在队").await;
-    assert!(nope.contains("没有比赛有队伍“不存在队”"), "{nope}");
+    assert!(nope.contains("没有队伍“不存在队”") && nope.contains("「客户开发PK」：雄鹰队、猎豹队"), "{nope}");
 
     // An admin assigns a CS member; stakes are recorded per member.
     let assigned = say(&app, "lina", "分配 人员=刘主管 队伍=猎豹队").await;

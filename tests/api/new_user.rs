@@ -105,3 +105,75 @@ async fn a_record_restored_to_pending_gets_a_fresh_card() {
     app.press("cs_lead", &cards[1], "确认").await;
     assert_eq!(app.count("SELECT COUNT(*) FROM records WHERE state = 'confirmed'").await, 1);
 }
+
+#[tokio::test]
+async fn answers_echo_what_was_recorded_and_cards_show_every_field() {
+    let app = TestApp::spawn().await;
+    let a = say(&app, "zhangwei", "A类 公司=星河传媒 金额=50万 合同号=HT-9").await;
+    assert!(a.contains("金额：500,000.00 元"), "{a}");
+    let day = app.today();
+    let placed = say(&app, "zhengqiang", &format!("上岗 姓名=小王 入职={day}")).await;
+    assert!(placed.contains(&format!("入职：{day}")) && placed.contains("渠道：自招"), "{placed}");
+    let referral = say(&app, "sunli", "转介绍 老客户=星河传媒 新客户=云帆科技").await;
+    assert!(referral.contains("老客户：星河传媒"), "{referral}");
+    let transfer = say(&app, "lina", "C类 公司=山峰贸易 联系人=周 方向=外包 方式=转接 接手=孙丽 备注=老乡介绍").await;
+    assert!(transfer.contains("接手：孙丽"), "{transfer}");
+    let card = app.cards_to("cs_lead").await.pop().unwrap().to_string();
+    for shown in ["外包", "转接", "孙丽", "老乡介绍"] {
+        assert!(card.contains(shown), "{shown} on the card: {card}");
+    }
+}
+
+#[tokio::test]
+async fn a_confirmer_decides_several_records_in_one_message() {
+    let app = TestApp::spawn().await;
+    for name in ["云帆科技", "星河传媒", "山峰贸易"] {
+        say(&app, "zhangwei", &format!("C类 公司={name} 联系人=王")).await;
+    }
+    say(&app, "cs_lead2", "确认 #2").await;
+    let answer = say(&app, "cs_lead", "确认 #1 #2 #3").await;
+    let lines: Vec<&str> = answer.lines().collect();
+    assert!(lines[0].contains("已确认 #1"), "{answer}");
+    assert!(lines[1].contains("#2") && lines[1].contains("无需重复操作"), "{answer}");
+    assert!(lines[2].contains("已确认 #3"), "{answer}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM records WHERE state = 'confirmed'").await, 3);
+}
+
+#[tokio::test]
+async fn a_card_rejection_tells_the_reporter_once_with_the_reason() {
+    let app = TestApp::spawn().await;
+    say(&app, "zhangwei", "C类 公司=云帆科技 联系人=王").await;
+    let card = app.cards_to("cs_lead").await.remove(0);
+    app.press("cs_lead", &card, "驳回").await;
+    assert!(app.texts_to("zhangwei").await.is_empty(), "nothing before the reason");
+    say(&app, "cs_lead", "驳回 #1 联系人电话是空号").await;
+    let told = app.texts_to("zhangwei").await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(told[0].contains("驳回，原因：联系人电话是空号") && !told[0].contains("未填写原因"), "{told:?}");
+}
+
+#[tokio::test]
+async fn joining_names_the_teams_and_the_stake_and_winners_hear_their_share() {
+    let today = chrono::Utc::now().with_timezone(&leadboard::clock::TZ).date_naive();
+    let config = format!(
+        "[stakes]\npayment_note = \"交给行政部李娜\"\n[[contests]]\nid = \"pk\"\nname = \"客户开发PK\"\nkinds = [\"lead_c\"]\n\
+         start = \"{}\"\nend = \"{}\"\nsponsorship = 1000\n[[contests.teams]]\nname = \"雄鹰队\"\nmembers = [\"zhangwei\"]\n\
+         [[contests.teams]]\nname = \"猎豹队\"\nmembers = [\"sunli\"]\n",
+        today.checked_sub_days(Days::new(3)).unwrap(),
+        today.checked_add_days(Days::new(3)).unwrap(),
+    );
+    let app = TestApp::builder().config(&config).spawn().await;
+    let unknown = say(&app, "qianjing", "加入PK 飞虎队").await;
+    assert!(unknown.contains("「客户开发PK」：雄鹰队、猎豹队"), "{unknown}");
+    let joined = say(&app, "qianjing", "加入PK 雄鹰队").await;
+    assert!(joined.contains("请缴纳PK金 100.00 元：交给行政部李娜"), "{joined}");
+    say(&app, "zhangwei", "C类 公司=云帆科技 联系人=王").await;
+    say(&app, "cs_lead", "确认 #1").await;
+    app.advance(chrono::Duration::days(4));
+    let late = say(&app, "zhangwei", "C类 公司=星河传媒 联系人=王").await;
+    assert!(late.contains("「客户开发PK」已于") && late.contains("不计入该比赛"), "{late}");
+    run_once(&app.state, Job::ContestCutoff).await.unwrap();
+    say(&app, "wanggm", "终审 比赛=客户开发PK 待定=不计").await;
+    let told = app.texts_to("zhangwei").await;
+    assert!(told.iter().any(|t| t.contains("终审结果") && t.contains("您分得PK奖金")), "{told:?}");
+}
