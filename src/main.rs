@@ -74,7 +74,11 @@ enum Command {
         out: Option<PathBuf>,
     },
     /// Sync the directory now (from WeCom with directory.source = "wecom") and print what changed.
-    SyncDirectory,
+    SyncDirectory {
+        /// When a sync is already running, wait this many seconds at most for it to finish.
+        #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+        wait: u64,
+    },
     /// Scheduled jobs.
     Jobs {
         #[command(subcommand)]
@@ -145,7 +149,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Demo { command: DemoCommand::Cutoff } => cli::demo::cutoff(&settings),
         Command::Backup { out } => cli::backup::run(&settings, out).await,
         Command::Settle { month, out } => cli::settle::run(settings, &month, out).await,
-        Command::SyncDirectory => cli::directory::run(settings).await,
+        Command::SyncDirectory { wait } => cli::directory::run(settings, Duration::from_secs(wait)).await,
         Command::Jobs { command: JobsCommand::List } => cli::jobs::list(settings).await,
         Command::Jobs { command: JobsCommand::Run { name } } => cli::jobs::run(settings, &name).await,
         Command::CheckConfig => {

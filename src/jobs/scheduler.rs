@@ -73,7 +73,8 @@ async fn job_loop(state: AppState, job: Job, shutdown: CancellationToken) {
             missed
         }
         // First start: nothing was missed, but a directory synced from WeCom is empty
-        // until its first sync, so that one runs now.
+        // until its first sync, so that one runs now (a `sync-directory` that completed
+        // before has recorded its run: that was the first sync).
         None if job == Job::DirectorySync && state.settings.directory.source == DirectorySource::Wecom => Some(now),
         None => {
             let _ = store::set_last_fire(&state.db, job.name(), now.timestamp_millis()).await;

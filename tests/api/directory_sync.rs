@@ -12,6 +12,7 @@ use leadboard::jobs::directory::sync;
 use leadboard::jobs::{Job, run_once};
 use serde_json::{Value, json};
 use std::path::Path;
+use std::time::Duration;
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
@@ -104,11 +105,25 @@ impl Org {
 
     /// Makes the mock API answer with this organisation (and nothing else it answered before).
     async fn publish(&self, mock: &MockServer) {
+        self.publish_slowly(mock, Duration::ZERO).await;
+    }
+
+    /// [`Org::publish`], with the department tree answered only after `delay`: a sync
+    /// of it takes that long.
+    async fn publish_slowly(&self, mock: &MockServer, delay: Duration) {
         mock.reset().await;
         mount_defaults(mock).await;
         let simple: Vec<Value> =
             self.departments.iter().map(|(id, parent, _)| json!({"id": id, "parentid": parent, "order": 1})).collect();
-        answer(mock, "department/simplelist", json!({"errcode": 0, "errmsg": "ok", "department_id": simple})).await;
+        Mock::given(method("GET"))
+            .and(path("/cgi-bin/department/simplelist"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"errcode": 0, "errmsg": "ok", "department_id": simple}))
+                    .set_delay(delay),
+            )
+            .mount(mock)
+            .await;
         let named: Vec<Value> = self
             .departments
             .iter()
@@ -431,9 +446,15 @@ async fn an_empty_member_list_is_refused_instead_of_deactivating_everyone() {
 
 /// `leadboard sync-directory --config FILE`: (success, stdout, stderr).
 async fn sync_directory(config: &Path) -> (bool, String, String) {
+    sync_directory_with(config, &[]).await
+}
+
+/// `leadboard sync-directory --config FILE ARGS…`: (success, stdout, stderr).
+async fn sync_directory_with(config: &Path, args: &[&str]) -> (bool, String, String) {
     let output = tokio::process::Command::new(BIN)
         .args(["sync-directory", "--config"])
         .arg(config)
+        .args(args)
         .env_remove("LEADBOARD_CONFIG")
         .output()
         .await
@@ -468,6 +489,81 @@ async fn sync_directory_prints_what_changed_while_the_service_runs() {
     let (ok, out, err) = sync_directory(&app.config_path).await;
     assert!(!ok && out.is_empty(), "{out}");
     assert!(err.contains("错误：通讯录同步失败，未做任何更改") && err.contains("企业可信IP"), "{err}");
+}
+
+/// The moved, joined and departed people of `Org::company()` changed, as a report names them.
+const CHANGED: [&str; 3] = [
+    "新增：辛仁（xinren） · 客户成功一组 · 员工",
+    "调动：孙丽（sunli） · 客户成功二组 → 招商一组",
+    "离开：郑强（zhengqiang），已停用，已有业绩保留",
+];
+
+fn changed_company() -> Org {
+    Org::company().moving("sunli", &[31]).with("xinren", "辛仁", &[21]).without("zhengqiang")
+}
+
+#[tokio::test]
+async fn sync_directory_before_and_after_the_first_serve_both_succeed_and_the_second_names_the_changes() {
+    let configured = TestApp::builder().config(&wecom_config()).scheduler("").configure().await;
+    Org::company().publish(&configured.mock).await;
+    let (ok, out, err) = sync_directory(&configured.config_path).await;
+    assert!(ok, "{err}");
+    assert!(out.starts_with("已从企业微信同步：新增 9 人。"), "{out}");
+
+    // WeCom now answers slowly: a sync at the service's first start would still be
+    // running when the command comes, and would have taken the changes before it.
+    changed_company().publish_slowly(&configured.mock, Duration::from_millis(800)).await;
+    let mut service = Service::start(&configured, &[]).await;
+    let (ok, out, err) = sync_directory(&configured.config_path).await;
+
+    assert!(ok, "{err}");
+    assert!(!err.contains("等待"), "the first start synced again: {err}");
+    assert!(out.starts_with("已从企业微信同步：新增 1 人、调动 1 人、离开 1 人。"), "{out}");
+    for line in CHANGED {
+        assert!(out.contains(line), "no “{line}” in {out}");
+    }
+    service.terminate().await;
+    assert!(service.exit(WAIT).await.success());
+}
+
+/// Polls the database until the directory sync's lease is held.
+async fn until_a_sync_runs(database: &Path) {
+    use sqlx::{ConnectOptions, sqlite::SqliteConnectOptions};
+    let mut conn = SqliteConnectOptions::new().filename(database).connect().await.expect("database opens");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let running: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE name = 'directory_sync' AND running_since IS NOT NULL")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap_or(0);
+        if running == 1 {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: the service's first sync");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn sync_directory_waits_for_a_running_sync_within_its_bound_and_then_runs_its_own() {
+    let configured = TestApp::builder().config(&wecom_config()).scheduler("").configure().await;
+    Org::company().publish_slowly(&configured.mock, Duration::from_millis(1500)).await;
+    // Never synced: the first start syncs now (slowly).
+    let mut service = Service::start(&configured, &[]).await;
+    until_a_sync_runs(&configured.database).await;
+
+    let (ok, out, err) = sync_directory_with(&configured.config_path, &["--wait", "0"]).await;
+    assert!(!ok && out.is_empty(), "{out}");
+    assert!(err.contains("服务的定时任务正在同步通讯录，等待 0 秒后仍未完成，未同步"), "{err}");
+
+    let (ok, out, err) = sync_directory(&configured.config_path).await;
+    assert!(ok, "{err}");
+    assert!(err.contains("服务的定时任务正在同步通讯录，等待其完成后再同步（最多等待 600 秒）"), "{err}");
+    assert!(err.contains("之前的同步已完成，已重新同步"), "{err}");
+    assert!(out.starts_with("已从企业微信同步：没有变化。共 7 个部门、9 人。"), "{out}");
+    service.terminate().await;
+    assert!(service.exit(WAIT).await.success());
 }
 
 #[tokio::test]
