@@ -23,7 +23,7 @@ pub async fn run(settings: Settings, month: &str, out: Option<PathBuf>) -> anyho
     };
     let state = AppState::new(settings, Arc::new(SystemClock)).await?;
     let mut tx = state.db.begin().await?;
-    let report = compute(&mut tx, &state.settings, month).await?;
+    let report = compute(&mut tx, &state.settings(), month).await?;
     if report.is_empty() {
         bail!("{month} 没有可结算的记录（已确认的记录、PK奖金或转介绍都没有；待确认 {} 条）。", report.pending);
     }

@@ -9,6 +9,7 @@ pub mod onjob;
 pub mod reminders;
 pub mod scheduler;
 
+use crate::config::Settings;
 use crate::state::AppState;
 use crate::store::jobs::{self as store, LeaseOwner};
 
@@ -49,8 +50,8 @@ impl Job {
     }
 
     /// The job's cron expression from `[schedules]`.
-    pub fn schedule(self, state: &AppState) -> &str {
-        let s = &state.settings.schedules;
+    pub fn schedule(self, settings: &Settings) -> &str {
+        let s = &settings.schedules;
         match self {
             Job::DailyLeaderboard => &s.daily_leaderboard,
             Job::OnjobCheck => &s.onjob_check,

@@ -20,13 +20,24 @@ use tracing::instrument;
 
 /// Brings the stored directory in line with the configuration (static source), re-keys
 /// stored names if the normaliser changed, and registers the configured old channels
-/// and contest teams. A WeCom-sourced directory
-/// is synced by its job.
+/// and contest teams. A WeCom-sourced directory is synced by its job.
 #[instrument(level = "debug", skip_all)]
 pub async fn load(db: &Db, settings: &Settings, now_ms: i64) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
+    apply_configuration(&mut tx, settings, now_ms).await?;
+    tx.commit().await
+}
+
+/// [`load`] in the caller's transaction (a reload's): returns one line per person the
+/// configuration changed (static source only).
+pub async fn apply_configuration(
+    conn: &mut SqliteConnection,
+    settings: &Settings,
+    now_ms: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    let mut lines = Vec::new();
     if settings.directory.source == DirectorySource::Static {
-        let changes = directory::apply(&mut tx, &settings.directory_snapshot(), "config", now_ms).await?;
+        let changes = directory::apply(conn, &settings.directory_snapshot(), "config", now_ms).await?;
         if !changes.is_empty() {
             tracing::info!(
                 added = changes.added.len(),
@@ -36,18 +47,19 @@ pub async fn load(db: &Db, settings: &Settings, now_ms: i64) -> Result<(), sqlx:
                 returned = changes.returned.len(),
                 "directory updated from configuration"
             );
+            lines = describe(conn, &changes).await?;
         }
     }
     // Names stored under an earlier normaliser get today's core names first.
-    let rekeyed = records::rekey(&mut tx, core_name).await?;
+    let rekeyed = records::rekey(conn, core_name).await?;
     if rekeyed > 0 {
         tracing::info!(rekeyed, "stored names re-keyed with the current normaliser");
     }
     let channels: Vec<(String, String)> =
         settings.channels.existing.iter().map(|n| (n.trim().to_owned(), core_name(n))).collect();
-    records::ensure_existing_channels(&mut tx, &channels, now_ms).await?;
-    sync_all(&mut tx, settings, now_ms).await?;
-    tx.commit().await
+    records::ensure_existing_channels(conn, &channels, now_ms).await?;
+    sync_all(conn, settings, now_ms).await?;
+    Ok(lines)
 }
 
 /// What a sync changed, for people.
