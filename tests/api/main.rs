@@ -20,6 +20,7 @@ mod layering;
 mod local_mode;
 mod new_user;
 mod outbox;
+mod reload;
 mod reporting;
 mod scheduler;
 mod settlement;
