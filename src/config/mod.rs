@@ -17,8 +17,8 @@ mod wecom;
 pub use changes::{ConfigChange, RESTART_ONLY, RawConfig};
 pub use contests::{ContestSettings, TeamSettings};
 pub use directory::{
-    DepartmentOverride, DepartmentSettings, DirectorySettings, DirectorySource, RolesSettings, UserOverride,
-    UserSettings,
+    DepartmentOverride, DepartmentSettings, DirectorySettings, DirectorySource, LevelRuleSettings, RolesSettings,
+    UserOverride, UserSettings,
 };
 pub use programme::{
     AuditSettings, ChannelsSettings, PointsSettings, ProgrammeSettings, ReminderSettings, StakesSettings,

@@ -8,13 +8,13 @@
 
 use crate::clock::Clock;
 use crate::config::{DirectorySource, Settings};
-use crate::domain::contacts::Unmatched;
+use crate::domain::contacts::{Overrides, Unmatched};
 use crate::domain::directory::{Changes, PersonEntry};
 use crate::domain::names::core_name;
 use crate::service::contest::sync_all;
 use crate::store::{Db, directory, records};
 use crate::wecom::client::WecomClient;
-use crate::wecom::contacts::{self, FetchError};
+use crate::wecom::contacts::{self, FetchError, Wanted};
 use sqlx::SqliteConnection;
 use tracing::instrument;
 
@@ -101,7 +101,7 @@ pub async fn sync(
 ) -> Result<SyncReport, SyncError> {
     let contacts = match settings.directory.source {
         DirectorySource::Static => None,
-        DirectorySource::Wecom => Some(fetch(client).await?),
+        DirectorySource::Wecom => Some(fetch(client, &settings.directory_overrides()).await?),
     };
     let mut tx = db.begin().await?;
     let (snapshot, actor, unmatched) = match &contacts {
@@ -129,9 +129,11 @@ pub async fn sync(
     Ok(report)
 }
 
-/// The contacts from WeCom; an empty list is refused (it would deactivate everyone).
-async fn fetch(client: &WecomClient) -> Result<crate::domain::contacts::Contacts, SyncError> {
-    let contacts = contacts::fetch(client).await.map_err(|e| {
+/// The contacts from WeCom, with what the overrides' rules look at; an empty list is
+/// refused (it would deactivate everyone).
+async fn fetch(client: &WecomClient, overrides: &Overrides) -> Result<crate::domain::contacts::Contacts, SyncError> {
+    let wanted = Wanted { details: overrides.wants_details(), tags: overrides.tags() };
+    let contacts = contacts::fetch(client, &wanted).await.map_err(|e| {
         let error = SyncError::Api(e.clone());
         tracing::error!(api = e.api, code = e.error.code(), error = %error, "directory sync failed; nothing applied");
         error
@@ -159,10 +161,12 @@ fn log(report: &SyncReport) {
         returned = c.returned.len(),
         "directory synced"
     );
-    if !report.unmatched.departments.is_empty() || !report.unmatched.userids.is_empty() {
+    if !report.unmatched.is_empty() {
         tracing::warn!(
             departments = ?report.unmatched.departments,
             userids = ?report.unmatched.userids,
+            tags = ?report.unmatched.tags,
+            rules = ?report.unmatched.rules,
             "directory overrides match nothing WeCom listed"
         );
     }
@@ -254,12 +258,19 @@ impl SyncReport {
         let mut out = vec![format!("{}{source}。共 {} 个部门、{} 人。", self.summary(), self.departments, self.people)];
         out.extend(self.lines.iter().cloned());
         let u = &self.unmatched;
-        if !u.departments.is_empty() || !u.userids.is_empty() {
+        if !u.departments.is_empty() || !u.userids.is_empty() || !u.tags.is_empty() {
             let mut names: Vec<String> = u.departments.iter().map(|d| format!("部门 {d}")).collect();
             names.extend(u.userids.iter().cloned());
+            names.extend(u.tags.iter().map(|t| format!("标签“{t}”")));
             out.push(format!(
                 "注意：以下覆盖项在企业微信中没有找到，未生效：{}（检查拼写，或是否在应用的可见范围内）",
                 names.join("、")
+            ));
+        }
+        if !u.rules.is_empty() {
+            out.push(format!(
+                "注意：以下级别规则没有匹配任何人：{}（职务须与企业微信中的完全一致）",
+                u.rules.join("、")
             ));
         }
         out.join("\n")

@@ -24,11 +24,6 @@ impl LocalService {
     }
 
     /// Stops the service (SIGTERM) and starts it again on the same data.
-    pub fn restart(&mut self) {
-        assert!(self.terminate().success());
-        self.child = serve(self.dir.path());
-    }
-
     /// What the service logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join(LOG)).unwrap_or_default()
@@ -272,7 +267,7 @@ async fn the_simulator_page_lists_what_it_recorded() {
 
 #[test]
 fn the_demo_sprint_can_be_cut_off_reviewed_and_finalised() {
-    let mut service = LocalService::start();
+    let service = LocalService::start();
     stdout(&service.run(&["send", "--as", "zhangwei", "C类 公司=星河传媒 联系人=李总"]));
     stdout(&service.run(&["press", "--as", "chenjl", "#1", "确认"]));
     stdout(&service.run(&["send", "--as", "sunli", "C类 公司=月亮湾 联系人=周总"]));
