@@ -25,9 +25,10 @@ pub enum Seen {
     Again,
 }
 
-/// Processes a callback (or replays its answer if it was seen before).
+/// Processes a callback (or replays its answer if it was seen before) under `settings`,
+/// the snapshot the callback took when it arrived.
 #[instrument(level = "debug", skip_all, fields(from = %inbound.from))]
-pub async fn process(state: &AppState, inbound: &Inbound) -> Result<(Reply, Seen), sqlx::Error> {
+pub async fn process(state: &AppState, settings: &Settings, inbound: &Inbound) -> Result<(Reply, Seen), sqlx::Error> {
     let key = inbound.dedup_key();
     let mut tx = state.db.begin().await?;
     if let Some(reply) = inbox::find(&mut tx, &key).await? {
@@ -35,10 +36,8 @@ pub async fn process(state: &AppState, inbound: &Inbound) -> Result<(Reply, Seen
         tracing::info!(key, from = %inbound.from, "duplicate callback answered from the inbox");
         return Ok((reply, Seen::Again));
     }
-    // One configuration for the whole callback, even if a reload replaces it meanwhile.
-    let settings = state.settings();
-    let reply = dispatch(state, &settings, &mut tx, inbound).await?;
-    let reply = passive_or_outbox(state, &settings, &mut tx, inbound, reply).await?;
+    let reply = dispatch(state, settings, &mut tx, inbound).await?;
+    let reply = passive_or_outbox(state, settings, &mut tx, inbound, reply).await?;
     let now = state.clock.now_ms();
     inbox::insert(&mut tx, &key, &inbound.from, kind_name(&inbound.kind), now, &reply).await?;
     tx.commit().await?;
