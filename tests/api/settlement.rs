@@ -287,21 +287,26 @@ async fn settle(app: &TestApp, month: &str, out: &Path, env: &[(&str, &str)]) ->
     (output.status.success(), text)
 }
 
-/// The CSV's lines, each as `column → text`.
-fn csv_lines(bytes: &[u8]) -> Vec<std::collections::BTreeMap<String, String>> {
+/// The CSV's rows, lines and roll-ups, each as `column → text`.
+pub fn csv_rows(bytes: &[u8]) -> Vec<std::collections::BTreeMap<String, String>> {
     assert!(bytes.starts_with(b"\xEF\xBB\xBF"), "UTF-8 with BOM");
     let mut reader = csv::Reader::from_reader(&bytes[3..]);
     let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
     reader.records().map(|row| header.iter().cloned().zip(row.unwrap().iter().map(str::to_owned)).collect()).collect()
 }
 
-fn fen(yuan: &str) -> i64 {
+/// The CSV's lines (行类型 明细), each as `column → text`.
+pub fn csv_lines(bytes: &[u8]) -> Vec<std::collections::BTreeMap<String, String>> {
+    csv_rows(bytes).into_iter().filter(|row| row["行类型"] == "明细").collect()
+}
+
+pub fn fen(yuan: &str) -> i64 {
     let (whole, frac) = yuan.split_once('.').unwrap();
     whole.parse::<i64>().unwrap() * 100 + frac.parse::<i64>().unwrap()
 }
 
 /// `userid → fen` summed from the CSV's lines.
-fn csv_totals(bytes: &[u8]) -> std::collections::BTreeMap<String, i64> {
+pub fn csv_totals(bytes: &[u8]) -> std::collections::BTreeMap<String, i64> {
     let mut totals = std::collections::BTreeMap::new();
     for line in csv_lines(bytes) {
         *totals.entry(line["账号"].clone()).or_insert(0) += fen(&line["金额(元)"]);
@@ -310,7 +315,7 @@ fn csv_totals(bytes: &[u8]) -> std::collections::BTreeMap<String, i64> {
 }
 
 /// A worksheet's rows as `column → cell text` (the header row names the columns).
-fn sheet_rows(book: &mut Xlsx<std::io::BufReader<std::fs::File>>, name: &str) -> Vec<BTreeMap<String, String>> {
+pub fn sheet_rows(book: &mut Xlsx<std::io::BufReader<std::fs::File>>, name: &str) -> Vec<BTreeMap<String, String>> {
     let range = book.worksheet_range(name).unwrap();
     let mut rows = range.rows();
     let header: Vec<String> = rows.next().unwrap().iter().map(|c| c.to_string()).collect();
@@ -605,7 +610,7 @@ async fn the_files_are_ones_finance_can_pay_from() {
         let tag = format!("<col min=\"{col}\" max=\"{col}\" width=\"");
         widths.split(&tag).nth(1).and_then(|w| w.split('"').next()).unwrap().parse().unwrap()
     };
-    assert!(width(10) > 3.0 * width(1), "规则 is wider than 月份: {} vs {}", width(10), width(1));
+    assert!(width(11) > 3.0 * width(1), "规则 is wider than 月份: {} vs {}", width(11), width(1));
     // By business unit, its departments beneath; each unit's total is its departments'.
     let units = sheet_rows(&mut book, "部门合计");
     let at = units.iter().position(|r| r["事业部"] == "客户成功事业部" && r["部门"].is_empty()).unwrap();
