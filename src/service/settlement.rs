@@ -93,7 +93,11 @@ impl RuleSet {
 /// Keeps the rule set configured in `settings` (with when it was first seen) and
 /// returns its id. Settlement calls it on every run; whatever applies a new
 /// configuration (a reload) can call it to date the change.
-pub async fn note_rule_set(conn: &mut SqliteConnection, settings: &Settings, now_ms: i64) -> Result<String, sqlx::Error> {
+pub async fn note_rule_set(
+    conn: &mut SqliteConnection,
+    settings: &Settings,
+    now_ms: i64,
+) -> Result<String, sqlx::Error> {
     let rule_set = RuleSet::of(settings);
     store::note_rule_set(conn, &rule_set.id, &rule_set.json, now_ms).await?;
     Ok(rule_set.id)
@@ -284,12 +288,7 @@ async fn due_for(
 /// with the adjustments of the closed months it is the first open month after; a
 /// closed month as it was closed, with what has changed since.
 #[instrument(level = "debug", skip(conn, settings))]
-pub async fn compute(
-    conn: &mut SqliteConnection,
-    settings: &Settings,
-    month: Month,
-    now_ms: i64,
-) -> Outcome<Report> {
+pub async fn compute(conn: &mut SqliteConnection, settings: &Settings, month: Month, now_ms: i64) -> Outcome<Report> {
     let (from, to) = month.range_ms();
     let units = business_units(&store::departments(conn).await?);
     let closed: BTreeMap<String, CloseRow> =
@@ -333,8 +332,8 @@ pub async fn compute(
     let unit = |dept: i64, name: &str| unit_of(&units, dept, name);
     let members: Vec<Payee> = store::target_members(conn).await?.into_iter().map(|m| member_payee(m, &unit)).collect();
     let settlement = rewards::assemble(lines, &rule_set.targets, &facts.achieved, &members);
-    let rule_sets = rule_sets_of(conn, settlement.lines.iter().map(|l| l.rule_set.clone()).chain([rule_set.id.clone()]))
-        .await?;
+    let rule_sets =
+        rule_sets_of(conn, settlement.lines.iter().map(|l| l.rule_set.clone()).chain([rule_set.id.clone()])).await?;
     let rules = rules_json(settings);
     let earlier_rules = store::earlier_runs(conn, &month.to_string())
         .await?

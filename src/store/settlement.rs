@@ -269,7 +269,12 @@ pub async fn record_run(conn: &mut SqliteConnection, run: &Run<'_>) -> Result<()
 }
 
 /// Keeps a rule set (once: the first time it is seen) and returns when it was first seen.
-pub async fn note_rule_set(conn: &mut SqliteConnection, id: &str, rules: &str, now_ms: i64) -> Result<i64, sqlx::Error> {
+pub async fn note_rule_set(
+    conn: &mut SqliteConnection,
+    id: &str,
+    rules: &str,
+    now_ms: i64,
+) -> Result<i64, sqlx::Error> {
     sqlx::query("INSERT INTO rule_sets (id, rules, first_seen_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING")
         .bind(id)
         .bind(rules)

@@ -23,5 +23,6 @@ mod outbox;
 mod reporting;
 mod scheduler;
 mod settlement;
+mod settlement_close;
 mod shutdown;
 mod storage;

@@ -176,14 +176,14 @@ const EXPECTED: &[(&str, i64)] = &[
     ("tr_b", 0),
 ];
 
-async fn say(app: &TestApp, from: &str, text: &str) -> String {
+pub async fn say(app: &TestApp, from: &str, text: &str) -> String {
     let answer = app.say(from, text).await.expect("a passive reply");
     assert!(!answer.contains("缺少") && !answer.contains("不认识"), "{from}: {text} → {answer}");
     answer
 }
 
 /// Reports and returns the record number.
-async fn report(app: &TestApp, from: &str, text: &str) -> i64 {
+pub async fn report(app: &TestApp, from: &str, text: &str) -> i64 {
     let answer = say(app, from, text).await;
     answer
         .split("已登记 #")
@@ -193,7 +193,7 @@ async fn report(app: &TestApp, from: &str, text: &str) -> i64 {
         .unwrap_or_else(|| panic!("{text} → {answer}"))
 }
 
-async fn confirm(app: &TestApp, by: &str, id: i64) {
+pub async fn confirm(app: &TestApp, by: &str, id: i64) {
     let answer = say(app, by, &format!("确认 #{id}")).await;
     assert!(answer.contains("已确认"), "{answer}");
 }
