@@ -32,6 +32,8 @@ pub enum CommandId {
     Todo,
     Uphold,
     Overturn,
+    MarkPaid,
+    RegisterChannel,
 }
 
 /// How a field's value is read.
@@ -132,6 +134,8 @@ impl CommandId {
             CommandId::Appeal => Operation::Appeal,
             CommandId::Todo => Operation::Todo,
             CommandId::Uphold | CommandId::Overturn => Operation::Judge,
+            CommandId::MarkPaid => Operation::MarkPaid,
+            CommandId::RegisterChannel => Operation::RegisterChannel,
         }
     }
 }
@@ -389,6 +393,14 @@ pub static COMMANDS: &[CommandSpec] = &[
         positional: &[],
     },
     CommandSpec {
+        id: CommandId::RegisterChannel,
+        name: "登记老渠道",
+        aliases: &["老渠道"],
+        summary: "登记活动前已有的老渠道（招商引才事业部确认人）",
+        fields: &[req("名称", &["渠道名称", "渠道"], FieldType::Name)],
+        positional: &["名称"],
+    },
+    CommandSpec {
         id: CommandId::Confirm,
         name: "确认",
         aliases: &["通过"],
@@ -479,6 +491,14 @@ pub static COMMANDS: &[CommandSpec] = &[
             CONTEST,
         ],
         positional: &[],
+    },
+    CommandSpec {
+        id: CommandId::MarkPaid,
+        name: "缴费",
+        aliases: &["已缴费", "交PK金"],
+        summary: "登记某人的PK金已缴",
+        fields: &[req("人员", &["员工", "姓名"], FieldType::Name), CONTEST],
+        positional: &["人员"],
     },
     CommandSpec {
         id: CommandId::Settle,

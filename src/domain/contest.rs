@@ -102,6 +102,9 @@ pub struct MemberScore {
     pub name: String,
     pub points: i64,
     pub stake: Fen,
+    /// The stake is recorded as paid (缴费).
+    #[serde(default)]
+    pub paid: bool,
 }
 
 /// A team's standing; `rank` is shared by tied teams (1, 1, 3).
@@ -117,6 +120,16 @@ impl TeamStanding {
     pub fn stakes(&self) -> Fen {
         self.members.iter().map(|m| m.stake).sum()
     }
+
+    /// The stakes not yet recorded as paid.
+    pub fn owed(&self) -> Fen {
+        self.members.iter().filter(|m| !m.paid).map(|m| m.stake).sum()
+    }
+}
+
+/// The stakes of every team not yet recorded as paid.
+pub fn owed(standings: &[TeamStanding]) -> Fen {
+    standings.iter().map(TeamStanding::owed).sum()
 }
 
 /// Ranks teams by points (ties share a rank), keeping configuration order among equals.
@@ -209,7 +222,13 @@ mod tests {
     use super::*;
 
     fn member(userid: &str, points: i64, stake_yuan: i64) -> MemberScore {
-        MemberScore { userid: userid.into(), name: userid.into(), points, stake: Fen::from_yuan(stake_yuan) }
+        MemberScore {
+            userid: userid.into(),
+            name: userid.into(),
+            points,
+            stake: Fen::from_yuan(stake_yuan),
+            paid: false,
+        }
     }
 
     fn team(name: &str, members: Vec<MemberScore>) -> (String, Vec<MemberScore>) {

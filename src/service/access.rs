@@ -55,10 +55,14 @@ pub enum Operation {
     Todo,
     /// 维持 / 改判 of an appeal.
     Judge,
+    /// 缴费: a stake recorded as paid.
+    MarkPaid,
+    /// 登记老渠道 (Talent Recruitment's confirmers).
+    RegisterChannel,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 20] = [
+    pub const ALL: [Operation; 22] = [
         Operation::Report,
         Operation::Mine,
         Operation::Help,
@@ -79,6 +83,8 @@ impl Operation {
         Operation::Appeal,
         Operation::Todo,
         Operation::Judge,
+        Operation::MarkPaid,
+        Operation::RegisterChannel,
     ];
 
     /// The permission table.
@@ -93,13 +99,16 @@ impl Operation {
             | Operation::Withdraw
             | Operation::Edit
             | Operation::Appeal => Role::Everyone,
-            Operation::Confirm | Operation::Reject | Operation::OnJob | Operation::Left | Operation::Todo => {
-                Role::Confirmer
-            }
+            Operation::Confirm
+            | Operation::Reject
+            | Operation::OnJob
+            | Operation::Left
+            | Operation::Todo
+            | Operation::RegisterChannel => Role::Confirmer,
             Operation::Review | Operation::Void | Operation::Restore | Operation::Finalise | Operation::Judge => {
                 Role::Audit
             }
-            Operation::Assign | Operation::Settle => Role::Admin,
+            Operation::Assign | Operation::Settle | Operation::MarkPaid => Role::Admin,
         }
     }
 
@@ -126,6 +135,8 @@ impl Operation {
             Operation::Appeal => "申诉",
             Operation::Todo => "待办",
             Operation::Judge => "维持/改判",
+            Operation::MarkPaid => "缴费",
+            Operation::RegisterChannel => "登记老渠道",
         }
     }
 }

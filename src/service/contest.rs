@@ -92,8 +92,8 @@ pub async fn standings(conn: &mut SqliteConnection, def: &ContestDef) -> Result<
     }
     let rows = store::scores(conn, &def.id).await?;
     let mut teams: Vec<(String, Vec<MemberScore>)> = def.teams.iter().map(|t| (t.name.clone(), Vec::new())).collect();
-    for (team, userid, name, points, stake) in rows {
-        let member = MemberScore { userid, name, points, stake: Fen(stake) };
+    for (team, userid, name, points, stake, paid) in rows {
+        let member = MemberScore { userid, name, points, stake: Fen(stake), paid };
         match teams.iter_mut().find(|(n, _)| *n == team) {
             Some((_, members)) => members.push(member),
             None => teams.push((team, vec![member])),
@@ -283,6 +283,49 @@ pub async fn assign(
     ensure_open(ctx, conn, def).await?;
     let person = only_person(conn, person).await?;
     add(ctx, conn, def, team, &person, MemberSource::Assign).await
+}
+
+/// `缴费 人员 [比赛]`: an admin records a member's stake as paid.
+pub async fn mark_paid(ctx: &Ctx<'_>, conn: &mut SqliteConnection, person: &str, contest: Option<&str>) -> Outcome {
+    let admin = ctx.authorize(Operation::MarkPaid)?;
+    let person = only_person(conn, person).await?;
+    let candidates: Vec<&ContestDef> = match contest {
+        Some(name) => find(&ctx.settings.contests, Some(name), ctx.now)?,
+        None => ctx.settings.contests.iter().collect(),
+    };
+    let mut member_of = Vec::new();
+    for def in candidates {
+        if store::membership(conn, &def.id, &person.userid).await?.is_some() {
+            member_of.push(def);
+        }
+    }
+    let def = match member_of.as_slice() {
+        [one] => *one,
+        [] => {
+            return refuse(format!(
+                "{}没有参加{}。",
+                person.name,
+                contest.map_or("PK比赛".into(), |c| format!("「{c}」"))
+            ));
+        }
+        _ => return refuse(format!("{}参加了多个比赛，请写明 比赛=…。", person.name)),
+    };
+    let m = store::membership(conn, &def.id, &person.userid).await?.ok_or(sqlx::Error::RowNotFound)?;
+    if !store::mark_paid(conn, &def.id, &person.userid, &admin.userid, ctx.now_ms()).await? {
+        let when = store::paid_at(conn, &def.id, &person.userid).await?.map(format_ms).unwrap_or_default();
+        return refuse(format!("{}在「{}」的PK金已于 {when} 登记为已缴，无需重复登记。", person.name, def.name));
+    }
+    let stake = Fen(m.stake_fen);
+    let event = NewEvent::new(&admin.userid, "contest", &def.id, "stake_paid")
+        .to(&person.userid)
+        .data(serde_json::json!({ "stake": stake }));
+    events::append(conn, ctx.now_ms(), event).await?;
+    let standings = standings(conn, def).await?;
+    let owed = contest::owed(&standings);
+    Ok(format!(
+        "已登记{}（{}）在「{}」的PK金 {stake} 元为已缴。本比赛PK金未缴合计 {owed} 元。",
+        person.name, m.team, def.name
+    ))
 }
 
 /// Teams change only while the contest is open.

@@ -210,8 +210,8 @@ pub async fn recount(conn: &mut SqliteConnection, ids: &[i64]) -> Result<(), sql
     Ok(())
 }
 
-/// `(team, userid, name, points, stake_fen)` of a member.
-pub type ScoreRow = (String, String, String, i64, i64);
+/// `(team, userid, name, points, stake_fen, stake paid)` of a member.
+pub type ScoreRow = (String, String, String, i64, i64, bool);
 
 /// A [`ScoreRow`] for every member, by userid.
 ///
@@ -221,8 +221,8 @@ pub type ScoreRow = (String, String, String, i64, i64);
 #[instrument(level = "debug", skip(conn))]
 pub async fn scores(conn: &mut SqliteConnection, contest: &str) -> Result<Vec<ScoreRow>, sqlx::Error> {
     let json: String = sqlx::query_scalar(
-        "SELECT json_group_array(json_array(m.team, m.userid, p.name, COALESCE(s.points, 0), m.stake_fen)
-             ORDER BY m.userid)
+        "SELECT json_group_array(json_array(m.team, m.userid, p.name, COALESCE(s.points, 0), m.stake_fen,
+                 json(CASE WHEN m.stake_paid_at IS NULL THEN 'false' ELSE 'true' END)) ORDER BY m.userid)
          FROM contest_members m JOIN people p ON p.userid = m.userid
          LEFT JOIN contest_scores s ON s.contest_id = m.contest_id AND s.userid = m.userid
          WHERE m.contest_id = ?",
@@ -442,4 +442,35 @@ pub async fn approvals(conn: &mut SqliteConnection, contest: &str) -> Result<Vec
     .bind(contest)
     .fetch_all(conn)
     .await
+}
+
+/// Records a member's stake as paid; false if it was already (or they are no member).
+pub async fn mark_paid(
+    conn: &mut SqliteConnection,
+    contest: &str,
+    userid: &str,
+    by: &str,
+    now_ms: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE contest_members SET stake_paid_at = ?, stake_paid_by = ?
+         WHERE contest_id = ? AND userid = ? AND stake_paid_at IS NULL",
+    )
+    .bind(now_ms)
+    .bind(by)
+    .bind(contest)
+    .bind(userid)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// When a member's stake was recorded as paid, if it was.
+pub async fn paid_at(conn: &mut SqliteConnection, contest: &str, userid: &str) -> Result<Option<i64>, sqlx::Error> {
+    Ok(sqlx::query_scalar("SELECT stake_paid_at FROM contest_members WHERE contest_id = ? AND userid = ?")
+        .bind(contest)
+        .bind(userid)
+        .fetch_optional(conn)
+        .await?
+        .flatten())
 }

@@ -790,6 +790,37 @@ pub async fn look_alike_names(
     .await
 }
 
+/// A known subject with a similar name.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SimilarSubject {
+    pub id: i64,
+    pub name: String,
+    pub name_key: String,
+}
+
+/// Subjects of a family (claimed or not, e.g. old channels) whose core name contains
+/// `key`, is contained in it, or shares one of `variants`.
+pub async fn look_alike_subjects(
+    conn: &mut SqliteConnection,
+    family: Family,
+    key: &str,
+    variants: &[String],
+) -> Result<Vec<SimilarSubject>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, name, name_key FROM subjects
+         WHERE family = ?1 AND (
+             (length(name_key) >= 2 AND (instr(name_key, ?2) > 0 OR instr(?2, name_key) > 0))
+             OR id IN (SELECT owner FROM name_variants WHERE space = ?1
+                       AND variant IN (SELECT value FROM json_each(?3))))
+         ORDER BY id LIMIT 10",
+    )
+    .bind(family)
+    .bind(key)
+    .bind(serde_json::to_string(variants).unwrap_or_default())
+    .fetch_all(conn)
+    .await
+}
+
 /// Live placements (other than `except`) whose placed person shares one of `variants`.
 pub async fn look_alike_people(
     conn: &mut SqliteConnection,
@@ -814,14 +845,16 @@ pub async fn look_alike_people(
 
 /// Indexes a claimed core name for the look-alike test.
 async fn add_variants(conn: &mut SqliteConnection, space: &str, owner: i64, key: &str) -> Result<(), sqlx::Error> {
-    for variant in deletions(key) {
-        sqlx::query("INSERT INTO name_variants (space, variant, owner) VALUES (?, ?, ?)")
-            .bind(space)
-            .bind(variant)
-            .bind(owner)
-            .execute(&mut *conn)
-            .await?;
+    let variants = deletions(key);
+    if variants.is_empty() {
+        return Ok(());
     }
+    sqlx::query("INSERT INTO name_variants (space, variant, owner) SELECT ?, value, ? FROM json_each(?)")
+        .bind(space)
+        .bind(owner)
+        .bind(serde_json::to_string(&variants).unwrap_or_default())
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 

@@ -20,6 +20,7 @@ mod layering;
 mod local_mode;
 mod new_user;
 mod outbox;
+mod programme_admin;
 mod reporting;
 mod scheduler;
 mod settlement;
