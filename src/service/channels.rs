@@ -17,7 +17,7 @@ use sqlx::SqliteConnection;
 pub async fn register_old(ctx: &Ctx<'_>, conn: &mut SqliteConnection, name: &BoundedText) -> Outcome {
     let person = ctx.authorize(Operation::RegisterChannel)?;
     if person.kind != DeptKind::Tr {
-        return refuse("「登记老渠道」仅限招商引才事业部的确认人使用。");
+        return refuse("「登记老渠道」须由招商引才事业部的确认人操作。");
     }
     let key = core_name(name.as_str());
     if let Some(known) = records::subject_by_name(conn, Family::Channel, &key).await? {

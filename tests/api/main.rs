@@ -2,6 +2,7 @@
 
 mod answers;
 mod audit;
+mod authorization;
 mod backup;
 mod callback;
 mod config;

@@ -15,7 +15,7 @@ async fn a_tr_confirmer_registers_an_old_channel_once() {
     let refused = say(&app, "zhengqiang", &format!("上岗 姓名=小王 入职={day} 渠道=杭州人才市场")).await;
     assert!(refused.contains("登记老渠道 名称=杭州人才市场"), "says how: {refused}");
     assert!(say(&app, "zhengqiang", "登记老渠道 杭州人才市场").await.contains("仅限接收部门负责人使用"));
-    assert!(say(&app, "cs_lead", "登记老渠道 杭州人才市场").await.contains("仅限招商引才事业部的确认人"));
+    assert!(say(&app, "cs_lead", "登记老渠道 杭州人才市场").await.contains("须由招商引才事业部的确认人操作"));
 
     let done = say(&app, "tr_lead", "登记老渠道 名称=杭州人才市场").await;
     assert!(done.contains("已登记老渠道「杭州人才市场」"), "{done}");
