@@ -105,6 +105,14 @@ pub struct MemberScore {
     /// The stake is recorded as paid (缴费).
     #[serde(default)]
     pub paid: bool,
+    /// Still in this team: false for the points of someone who moved to another team or
+    /// left the contest (their points stay with the team; they are not paid from it).
+    #[serde(default = "still_in_team")]
+    pub current: bool,
+}
+
+fn still_in_team() -> bool {
+    true
 }
 
 /// A team's standing; `rank` is shared by tied teams (1, 1, 3).
@@ -123,7 +131,7 @@ impl TeamStanding {
 
     /// The stakes not yet recorded as paid.
     pub fn owed(&self) -> Fen {
-        self.members.iter().filter(|m| !m.paid).map(|m| m.stake).sum()
+        self.members.iter().filter(|m| m.current && !m.paid).map(|m| m.stake).sum()
     }
 }
 
@@ -168,7 +176,7 @@ pub struct Payout {
 /// least one member. When the top score is 0 nobody wins (every team would tie, empty
 /// teams included), and a team without members has nobody to pay, so it never wins.
 pub fn winners(standings: &[TeamStanding]) -> Vec<&TeamStanding> {
-    standings.iter().filter(|t| t.rank == 1 && t.points > 0 && !t.members.is_empty()).collect()
+    standings.iter().filter(|t| t.rank == 1 && t.points > 0 && t.members.iter().any(|m| m.current)).collect()
 }
 
 /// Divides `pool` among the [`winners`] (equally between tied teams), and inside each
@@ -184,7 +192,7 @@ pub fn payouts(pool: Fen, standings: &[TeamStanding], split: SplitRule) -> Vec<P
     let shares = apportion(pool.0, &vec![1; winners.len()]);
     let mut out = Vec::new();
     for (team, share) in winners.iter().zip(shares) {
-        let mut members: Vec<&MemberScore> = team.members.iter().collect();
+        let mut members: Vec<&MemberScore> = team.members.iter().filter(|m| m.current).collect();
         members.sort_by(|a, b| a.userid.cmp(&b.userid));
         let stakes: Vec<i64> = members.iter().map(|m| m.stake.0).collect();
         let weights = match split {
@@ -228,6 +236,7 @@ mod tests {
             points,
             stake: Fen::from_yuan(stake_yuan),
             paid: false,
+            current: true,
         }
     }
 

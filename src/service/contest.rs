@@ -92,8 +92,8 @@ pub async fn standings(conn: &mut SqliteConnection, def: &ContestDef) -> Result<
     }
     let rows = store::scores(conn, &def.id).await?;
     let mut teams: Vec<(String, Vec<MemberScore>)> = def.teams.iter().map(|t| (t.name.clone(), Vec::new())).collect();
-    for (team, userid, name, points, stake, paid) in rows {
-        let member = MemberScore { userid, name, points, stake: Fen(stake), paid };
+    for (team, userid, name, points, stake, paid, current) in rows {
+        let member = MemberScore { userid, name, points, stake: Fen(stake), paid, current };
         match teams.iter_mut().find(|(n, _)| *n == team) {
             Some((_, members)) => members.push(member),
             None => teams.push((team, vec![member])),

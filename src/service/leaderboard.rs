@@ -190,6 +190,7 @@ mod tests {
                         points: (t * 7 + m * 3) % 50,
                         stake: Fen::from_yuan(100),
                         paid: m % 2 == 0,
+                        current: true,
                     })
                     .collect();
                 (format!("第{t}支很长名字的分公司队伍"), members)

@@ -655,10 +655,11 @@ const SELECT_REVIEW: &str = "SELECT r.id, r.kind, COALESCE(s.name, json_extract(
         EXISTS (SELECT 1 FROM appeals a WHERE a.record_id = r.id AND a.state = 'open') AS appealed,
         (r.state IN ('reported', 'onboarded', 'agreed', 'confirmed')
             AND EXISTS (SELECT 1 FROM record_flags f WHERE f.record_id = r.id)) AS flagged,
-        (SELECT group_concat(c.id) FROM contest_members m JOIN contests c ON c.id = m.contest_id
-         WHERE m.userid = r.reporter AND c.state != 'final'
+        (SELECT group_concat(DISTINCT c.id) FROM contest_stints st JOIN contests c ON c.id = st.contest_id
+         WHERE st.userid = r.reporter AND c.state != 'final'
            AND instr(',' || c.kinds || ',', ',' || r.kind || ',') > 0
-           AND r.occurred_at >= MAX(c.start_at, m.joined_at) AND r.occurred_at < c.cutoff_at) AS contests
+           AND r.occurred_at >= MAX(c.start_at, st.from_at)
+           AND r.occurred_at < MIN(c.cutoff_at, COALESCE(st.to_at, c.cutoff_at))) AS contests
      FROM records r JOIN people p ON p.userid = r.reporter LEFT JOIN subjects s ON s.id = r.subject_id";
 
 /// 待审 over the whole programme: records undecided since before `waiting_since_ms`
@@ -692,12 +693,13 @@ pub async fn programme_review(
 pub async fn contest_undecided(conn: &mut SqliteConnection, contest: &str) -> Result<Vec<ReviewItem>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT_REVIEW}
-         JOIN contest_members cm ON cm.userid = r.reporter AND cm.contest_id = ?
+         JOIN contest_stints cm ON cm.userid = r.reporter AND cm.contest_id = ?
          JOIN contests cc ON cc.id = cm.contest_id
          WHERE (r.state IN ('reported', 'onboarded', 'agreed')
                 OR EXISTS (SELECT 1 FROM appeals a WHERE a.record_id = r.id AND a.state = 'open'))
            AND instr(',' || cc.kinds || ',', ',' || r.kind || ',') > 0
-           AND r.occurred_at >= MAX(cc.start_at, cm.joined_at) AND r.occurred_at < cc.cutoff_at
+           AND r.occurred_at >= MAX(cc.start_at, cm.from_at)
+           AND r.occurred_at < MIN(cc.cutoff_at, COALESCE(cm.to_at, cc.cutoff_at))
          ORDER BY r.id"
     )))
     .bind(contest)
