@@ -98,6 +98,9 @@ fn example(ctx: &Ctx<'_>, spec: &CommandSpec, today: NaiveDate) -> Option<String
         CommandId::Overturn => "改判 #12 合同已核实".into(),
         CommandId::MarkPaid => format!("缴费 人员=钱静 比赛={contest}"),
         CommandId::RegisterChannel => "登记老渠道 名称=杭州人才市场".into(),
+        CommandId::Move => format!("调队 人员=钱静 队伍={team}"),
+        CommandId::Leave => format!("退出PK {contest}"),
+        CommandId::Remove => format!("移出 人员=钱静 比赛={contest}"),
     })
 }
 

@@ -101,5 +101,10 @@ async fn run(ctx: &Ctx<'_>, conn: &mut SqliteConnection, command: &Command) -> O
         Command::Judge { id, verdict, note } => correct::judge(ctx, conn, *id, *verdict, note.as_deref(), None).await,
         Command::MarkPaid { person, contest } => contest::mark_paid(ctx, conn, person, contest.as_deref()).await,
         Command::RegisterChannel { name } => channels::register_old(ctx, conn, name).await,
+        Command::Move { person, team, contest } => {
+            contest::move_team(ctx, conn, person, team, contest.as_deref()).await
+        }
+        Command::Leave { contest } => contest::leave(ctx, conn, contest.as_deref()).await,
+        Command::Remove { person, contest } => contest::remove(ctx, conn, person, contest.as_deref()).await,
     }
 }

@@ -34,6 +34,9 @@ pub enum CommandId {
     Overturn,
     MarkPaid,
     RegisterChannel,
+    Move,
+    Leave,
+    Remove,
 }
 
 /// How a field's value is read.
@@ -136,6 +139,9 @@ impl CommandId {
             CommandId::Uphold | CommandId::Overturn => Operation::Judge,
             CommandId::MarkPaid => Operation::MarkPaid,
             CommandId::RegisterChannel => Operation::RegisterChannel,
+            CommandId::Move => Operation::Move,
+            CommandId::Leave => Operation::Leave,
+            CommandId::Remove => Operation::Remove,
         }
     }
 }
@@ -377,6 +383,14 @@ pub static COMMANDS: &[CommandSpec] = &[
         positional: &["编号", "理由"],
     },
     CommandSpec {
+        id: CommandId::Leave,
+        name: "退出PK",
+        aliases: &["退出"],
+        summary: "截止前退出PK比赛（不能再次加入）",
+        fields: &[CONTEST],
+        positional: &["比赛"],
+    },
+    CommandSpec {
         id: CommandId::Help,
         name: "帮助",
         aliases: &["help", "?", "菜单"],
@@ -491,6 +505,26 @@ pub static COMMANDS: &[CommandSpec] = &[
             CONTEST,
         ],
         positional: &[],
+    },
+    CommandSpec {
+        id: CommandId::Move,
+        name: "调队",
+        aliases: &["换队"],
+        summary: "把队员调到另一支队伍（此后的业绩计入新队）",
+        fields: &[
+            req("人员", &["员工", "姓名"], FieldType::Name),
+            req("队伍", &["战队", "小组", "队"], FieldType::Name),
+            CONTEST,
+        ],
+        positional: &[],
+    },
+    CommandSpec {
+        id: CommandId::Remove,
+        name: "移出",
+        aliases: &["移出PK"],
+        summary: "把队员移出PK比赛",
+        fields: &[req("人员", &["员工", "姓名"], FieldType::Name), CONTEST],
+        positional: &["人员"],
     },
     CommandSpec {
         id: CommandId::MarkPaid,

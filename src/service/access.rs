@@ -59,10 +59,16 @@ pub enum Operation {
     MarkPaid,
     /// 登记老渠道 (Talent Recruitment's confirmers).
     RegisterChannel,
+    /// 调队: a member moved to another team.
+    Move,
+    /// 退出PK: leaving a contest oneself.
+    Leave,
+    /// 移出: an admin takes a member out of a contest.
+    Remove,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 22] = [
+    pub const ALL: [Operation; 25] = [
         Operation::Report,
         Operation::Mine,
         Operation::Help,
@@ -85,6 +91,9 @@ impl Operation {
         Operation::Judge,
         Operation::MarkPaid,
         Operation::RegisterChannel,
+        Operation::Move,
+        Operation::Leave,
+        Operation::Remove,
     ];
 
     /// The permission table.
@@ -98,7 +107,8 @@ impl Operation {
             | Operation::Join
             | Operation::Withdraw
             | Operation::Edit
-            | Operation::Appeal => Role::Everyone,
+            | Operation::Appeal
+            | Operation::Leave => Role::Everyone,
             Operation::Confirm
             | Operation::Reject
             | Operation::OnJob
@@ -108,7 +118,9 @@ impl Operation {
             Operation::Review | Operation::Void | Operation::Restore | Operation::Finalise | Operation::Judge => {
                 Role::Audit
             }
-            Operation::Assign | Operation::Settle | Operation::MarkPaid => Role::Admin,
+            Operation::Assign | Operation::Settle | Operation::MarkPaid | Operation::Move | Operation::Remove => {
+                Role::Admin
+            }
         }
     }
 
@@ -137,6 +149,9 @@ impl Operation {
             Operation::Judge => "维持/改判",
             Operation::MarkPaid => "缴费",
             Operation::RegisterChannel => "登记老渠道",
+            Operation::Move => "调队",
+            Operation::Leave => "退出PK",
+            Operation::Remove => "移出",
         }
     }
 }

@@ -520,14 +520,15 @@ pub async fn move_member(
     team: &str,
     at_ms: i64,
 ) -> Result<bool, sqlx::Error> {
-    let moved = sqlx::query("UPDATE contest_members SET team = ? WHERE contest_id = ? AND userid = ? AND left_at IS NULL")
-        .bind(team)
-        .bind(contest)
-        .bind(userid)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected()
-        == 1;
+    let moved =
+        sqlx::query("UPDATE contest_members SET team = ? WHERE contest_id = ? AND userid = ? AND left_at IS NULL")
+            .bind(team)
+            .bind(contest)
+            .bind(userid)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+            == 1;
     if !moved {
         return Ok(false);
     }
@@ -546,15 +547,21 @@ pub async fn move_member(
 
 /// A member leaves (退出PK, 移出) from `at_ms`: their stint ends, their stake leaves the
 /// pool, and they are no longer paid; their points so far stay with their team.
-pub async fn remove_member(conn: &mut SqliteConnection, contest: &str, userid: &str, at_ms: i64) -> Result<bool, sqlx::Error> {
-    let left = sqlx::query("UPDATE contest_members SET left_at = ? WHERE contest_id = ? AND userid = ? AND left_at IS NULL")
-        .bind(at_ms)
-        .bind(contest)
-        .bind(userid)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected()
-        == 1;
+pub async fn remove_member(
+    conn: &mut SqliteConnection,
+    contest: &str,
+    userid: &str,
+    at_ms: i64,
+) -> Result<bool, sqlx::Error> {
+    let left =
+        sqlx::query("UPDATE contest_members SET left_at = ? WHERE contest_id = ? AND userid = ? AND left_at IS NULL")
+            .bind(at_ms)
+            .bind(contest)
+            .bind(userid)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+            == 1;
     if left {
         end_stint(conn, contest, userid, at_ms).await?;
         rescore_member(conn, contest, userid).await?;

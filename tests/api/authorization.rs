@@ -59,6 +59,9 @@ fn sample(id: CommandId, contest: &str) -> String {
         CommandId::Overturn => "改判 #2".into(),
         CommandId::Assign => format!("分配 人员=钱静 队伍=雄鹰队 比赛={contest}"),
         CommandId::MarkPaid => "缴费 张伟".into(),
+        CommandId::Move => format!("调队 人员=张伟 队伍=猎豹队 比赛={contest}"),
+        CommandId::Leave => format!("退出PK {contest}"),
+        CommandId::Remove => format!("移出 人员=张伟 比赛={contest}"),
         CommandId::Settle => "结算 2020-01".into(),
         CommandId::Withdraw => "撤回 #1".into(),
         CommandId::Edit => "修改 #1 联系人=矩阵".into(),
@@ -80,7 +83,7 @@ async fn matrix_app() -> TestApp {
     let today = chrono::Utc::now().with_timezone(&leadboard::clock::TZ).date_naive();
     let config = format!(
         "[[contests]]\nid = \"pk\"\nname = \"矩阵PK\"\nkinds = [\"lead_c\"]\nstart = \"{}\"\nend = \"{}\"\n\
-         [[contests.teams]]\nname = \"雄鹰队\"\nmembers = [\"zhangwei\"]\n",
+         [[contests.teams]]\nname = \"雄鹰队\"\nmembers = [\"zhangwei\"]\n[[contests.teams]]\nname = \"猎豹队\"\nmembers = []\n",
         today.checked_sub_days(Days::new(3)).unwrap(),
         today.checked_add_days(Days::new(3)).unwrap(),
     );

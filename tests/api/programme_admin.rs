@@ -69,3 +69,77 @@ async fn stakes_are_owed_until_recorded_as_paid() {
     let sent = app.api_calls("appchat/send").await;
     assert!(sent.iter().any(|m| m.to_string().contains("其中PK金未缴 100.00")), "{sent:?}");
 }
+
+/// A contest of 雄鹰队 (张伟, 孙丽) and 猎豹队 (李娜's admin, nobody scoring yet).
+async fn moving_app() -> TestApp {
+    let today = chrono::Utc::now().with_timezone(&leadboard::clock::TZ).date_naive();
+    let config = format!(
+        "[[contests]]\nid = \"pk\"\nname = \"客户开发PK\"\nkinds = [\"lead_c\"]\nstart = \"{}\"\nend = \"{}\"\n\
+         sponsorship = 1000\nsplit = \"equal\"\n[[contests.teams]]\nname = \"雄鹰队\"\nmembers = [\"zhangwei\", \"sunli\"]\n\
+         [[contests.teams]]\nname = \"猎豹队\"\nmembers = [\"cs_lead2\"]\n",
+        today.checked_sub_days(Days::new(3)).unwrap(),
+        today.checked_add_days(Days::new(3)).unwrap(),
+    );
+    TestApp::builder().config(&config).spawn().await
+}
+
+async fn confirmed(app: &TestApp, who: &str, company: &str) {
+    let answer = say(app, who, &format!("C类 公司={company} 联系人=王")).await;
+    let id: i64 = answer.split("已登记 #").nth(1).and_then(|s| s.split(' ').next()).unwrap().parse().unwrap();
+    say(app, "cs_lead", &format!("确认 #{id}")).await;
+}
+
+#[tokio::test]
+async fn points_follow_the_team_a_member_was_in_and_a_leaver_is_not_paid() {
+    let app = moving_app().await;
+    confirmed(&app, "zhangwei", "云帆科技").await; // 雄鹰队 +1
+    assert!(say(&app, "zhangwei", "调队 人员=张伟 队伍=猎豹队").await.contains("仅限管理员使用"));
+    let moved = say(&app, "lina", "调队 人员=张伟 队伍=猎豹队").await;
+    assert!(moved.contains("从雄鹰队调到猎豹队"), "{moved}");
+    assert!(app.texts_to("zhangwei").await.iter().any(|t| t.contains("调到猎豹队")), "the member is told");
+    app.advance(chrono::Duration::minutes(1));
+    confirmed(&app, "zhangwei", "星河传媒").await; // 猎豹队 +1
+    confirmed(&app, "zhangwei", "山峰贸易").await; // 猎豹队 +1
+    confirmed(&app, "sunli", "海洋集团").await; // 雄鹰队 +1
+    let board = say(&app, "lina", "排行").await;
+    assert!(board.contains("猎豹队 2 分"), "after the move for the new team: {board}");
+    assert!(board.contains("雄鹰队 2 分"), "the point before the move stays with the old team: {board}");
+
+    // 孙丽 leaves: her point stays with 雄鹰队, she is out of the payout and the pool.
+    let left = say(&app, "sunli", "退出PK").await;
+    assert!(left.contains("已退出「客户开发PK」的雄鹰队") && left.contains("不参与奖金分配"), "{left}");
+    assert!(say(&app, "sunli", "加入PK 雄鹰队").await.contains("不能再次加入"));
+    confirmed(&app, "sunli", "森林科技").await; // after leaving: counts for no team
+    let board = say(&app, "lina", "排行").await;
+    assert!(board.contains("猎豹队 2 分") && board.contains("雄鹰队 2 分"), "{board}");
+    let actions: Vec<String> = sqlx::query_scalar("SELECT action FROM events WHERE entity = 'contest' ORDER BY id")
+        .fetch_all(app.state.db.reader())
+        .await
+        .unwrap();
+    assert!(actions.contains(&"moved".to_owned()) && actions.contains(&"left".to_owned()), "{actions:?}");
+
+    // 猎豹队 wins alone after one more point; 张伟 and 刘主管 share it, nobody who left.
+    confirmed(&app, "zhangwei", "草原物流").await;
+    app.advance(chrono::Duration::days(4));
+    leadboard::jobs::run_once(&app.state, leadboard::jobs::Job::ContestCutoff).await.unwrap();
+    let done = say(&app, "wanggm", "终审 比赛=客户开发PK 待定=不计").await;
+    assert!(done.contains("第一名 猎豹队"), "{done}");
+    let paid: Vec<(String, i64)> = sqlx::query_as("SELECT userid, amount_fen FROM contest_payouts ORDER BY userid")
+        .fetch_all(app.state.db.reader())
+        .await
+        .unwrap();
+    let users: Vec<&str> = paid.iter().map(|(u, _)| u.as_str()).collect();
+    assert_eq!(users, vec!["cs_lead2", "zhangwei"], "{paid:?}");
+    app.assert_counted_is_consistent().await;
+}
+
+#[tokio::test]
+async fn an_admin_removes_a_member_before_the_cut_off_only() {
+    let app = moving_app().await;
+    let removed = say(&app, "lina", "移出 孙丽").await;
+    assert!(removed.contains("孙丽已退出「客户开发PK」的雄鹰队"), "{removed}");
+    assert!(app.texts_to("sunli").await.iter().any(|t| t.contains("移出「客户开发PK」")));
+    assert!(say(&app, "lina", "移出 孙丽").await.contains("没有参加"));
+    app.advance(chrono::Duration::days(4));
+    assert!(say(&app, "lina", "调队 人员=张伟 队伍=猎豹队").await.contains("已截止，队伍不再变动"));
+}
