@@ -2,6 +2,7 @@
 
 mod answers;
 mod audit;
+mod authorization;
 mod backup;
 mod callback;
 mod config;
@@ -20,6 +21,7 @@ mod layering;
 mod local_mode;
 mod new_user;
 mod outbox;
+mod programme_admin;
 mod reporting;
 mod scheduler;
 mod settlement;
