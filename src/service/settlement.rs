@@ -125,6 +125,22 @@ pub struct Report {
     pub adjusted: Vec<Month>,
     /// Set when the month is closed: its files are the ones kept at close.
     pub closed: Option<Closed>,
+    /// PK stakes not recorded as paid (缴费), by contest.
+    pub unpaid_stakes: Vec<UnpaidStake>,
+}
+
+/// A member's PK stake not yet recorded as paid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnpaidStake {
+    /// The contest's name.
+    pub contest: String,
+    pub team: String,
+    pub userid: String,
+    pub name: String,
+    pub employee_no: Option<String>,
+    pub unit: String,
+    pub department: String,
+    pub stake: Fen,
 }
 
 /// A closed month: its close, its files as kept, and what has changed since.
@@ -155,6 +171,7 @@ impl Report {
             rule_sets: Vec::new(),
             adjusted: Vec::new(),
             closed: None,
+            unpaid_stakes: Vec::new(),
         }
     }
 }
@@ -294,6 +311,7 @@ pub async fn compute(conn: &mut SqliteConnection, settings: &Settings, month: Mo
     let closed: BTreeMap<String, CloseRow> =
         store::closed_months(conn).await?.into_iter().map(|c| (c.month.clone(), c)).collect();
     let pending = store::pending_in(conn, from, to).await?;
+    let unpaid_stakes = unpaid_stakes(conn, settings, &units).await?;
     if let Some(close) = closed.get(&month.to_string()) {
         let (csv, csv_sha, xlsx, xlsx_sha) = store::closed_files(conn, &close.month)
             .await?
@@ -311,6 +329,7 @@ pub async fn compute(conn: &mut SqliteConnection, settings: &Settings, month: Mo
             rule_set: close.rule_set.clone(),
             rule_sets,
             closed: Some(Closed { close: close.clone(), csv, xlsx, due, due_in: first_open_after(month, &closed) }),
+            unpaid_stakes,
             ..Report::of(month, Settlement::default())
         });
     }
@@ -353,7 +372,46 @@ pub async fn compute(conn: &mut SqliteConnection, settings: &Settings, month: Mo
         rule_sets,
         adjusted,
         closed: None,
+        unpaid_stakes,
     })
+}
+
+/// The stakes not recorded as paid, with the contests' names.
+async fn unpaid_stakes(
+    conn: &mut SqliteConnection,
+    settings: &Settings,
+    units: &Units,
+) -> Result<Vec<UnpaidStake>, sqlx::Error> {
+    let names: BTreeMap<&str, &str> = settings.contests.iter().map(|d| (d.id.as_str(), d.name.as_str())).collect();
+    Ok(store::unpaid_stakes(conn)
+        .await?
+        .into_iter()
+        .map(|s| UnpaidStake {
+            contest: names.get(s.contest_id.as_str()).map_or_else(|| s.contest_id.clone(), |n| (*n).to_owned()),
+            team: s.team,
+            unit: unit_of(units, s.department_id, &s.department),
+            userid: s.userid,
+            name: s.name,
+            employee_no: s.employee_no,
+            department: s.department,
+            stake: Fen(s.stake_fen),
+        })
+        .collect())
+}
+
+/// `(contest, members, owed)` of every contest with unpaid stakes, in the order listed.
+fn stakes_by_contest(stakes: &[UnpaidStake]) -> Vec<(&str, usize, Fen)> {
+    let mut out: Vec<(&str, usize, Fen)> = Vec::new();
+    for s in stakes {
+        match out.last_mut() {
+            Some((contest, n, owed)) if *contest == s.contest => {
+                *n += 1;
+                *owed = *owed + s.stake;
+            }
+            _ => out.push((&s.contest, 1, s.stake)),
+        }
+    }
+    out
 }
 
 /// `(id, first seen, rules)` of each of these rule sets, by id.
@@ -629,7 +687,57 @@ impl Report {
         }
         let count = format!("{} 条", self.settlement.lines.len());
         rows.push(("合计", row(&[("编号", Cell::text(count))], self.settlement.total())));
+        for s in &self.unpaid_stakes {
+            let fill = [
+                ("账号", Cell::text(&s.userid)),
+                ("工号", Cell::text(s.employee_no.clone().unwrap_or_default())),
+                ("姓名", Cell::text(&s.name)),
+                ("事业部", Cell::text(&s.unit)),
+                ("部门", Cell::text(&s.department)),
+                ("类型", Cell::text("未缴PK金")),
+                ("规则", Cell::text(format!("{} {}", s.contest, s.team))),
+            ];
+            rows.push(("未缴PK金", row(&fill, s.stake)));
+        }
+        for (contest, members, owed) in stakes_by_contest(&self.unpaid_stakes) {
+            let fill = [("类型", Cell::text("未缴PK金")), ("规则", Cell::text(format!("{contest} 共 {members} 人")))];
+            rows.push(("未缴PK金合计", row(&fill, owed)));
+        }
         rows
+    }
+
+    /// Each contest's unpaid stakes, with the contest's total beneath (bold).
+    fn stakes_table(&self) -> Table {
+        let header = ["比赛", "队伍", "账号", "工号", "姓名", "事业部", "部门", "PK金(元)"];
+        let mut table = Table::new("未缴PK金", &header);
+        let by_contest = stakes_by_contest(&self.unpaid_stakes);
+        let mut stakes = self.unpaid_stakes.iter();
+        for (contest, members, owed) in &by_contest {
+            for s in stakes.by_ref().take(*members) {
+                table.push(vec![
+                    Cell::text(&s.contest),
+                    Cell::text(&s.team),
+                    Cell::text(&s.userid),
+                    Cell::text(s.employee_no.clone().unwrap_or_default()),
+                    Cell::text(&s.name),
+                    Cell::text(&s.unit),
+                    Cell::text(&s.department),
+                    Cell::Yuan(s.stake),
+                ]);
+            }
+            let mut subtotal = vec![Cell::text(*contest), Cell::text("小计")];
+            subtotal.resize(header.len() - 2, Cell::Empty);
+            subtotal.extend([Cell::text(format!("{members} 人")), Cell::Yuan(*owed)]);
+            table.push_bold(subtotal);
+        }
+        let mut last = vec![Cell::text("合计")];
+        last.resize(header.len() - 2, Cell::Empty);
+        last.extend([
+            Cell::text(format!("{} 人", self.unpaid_stakes.len())),
+            Cell::Yuan(self.unpaid_stakes.iter().map(|s| s.stake).sum()),
+        ]);
+        table.push_bold(last);
+        table
     }
 
     /// The workbook: per person, per business unit and department, every line,
@@ -650,6 +758,7 @@ impl Report {
         lines.push_bold(last);
         lines.write_sheet(&mut book)?;
         self.referrals_table().write_sheet(&mut book)?;
+        self.stakes_table().write_sheet(&mut book)?;
         self.rule_sets_table().write_sheet(&mut book)?;
         Ok(book.save_to_buffer()?)
     }
@@ -800,6 +909,9 @@ impl Report {
         if self.pending > 0 {
             lines.push(format!("注意：本月还有 {} 条记录待确认，确认后需重新结算。", self.pending));
         }
+        if let Some(stakes) = self.stakes_summary("见“未缴PK金”表") {
+            lines.push(stakes);
+        }
         if !self.earlier_rules.is_empty() {
             lines.push(format!(
                 "注意：本月此前有 {} 次结算用的奖励规则与本次不同：{}。当时生成的文件可能与本次金额不同；本次按当前规则计算。",
@@ -808,6 +920,15 @@ impl Report {
             ));
         }
         lines.join("\n")
+    }
+
+    /// `未缴PK金：客户开发PK 2 人 200.00 元；…（见“未缴PK金”表）。`, when any is unpaid.
+    fn stakes_summary(&self, note: &str) -> Option<String> {
+        let contests: Vec<String> = stakes_by_contest(&self.unpaid_stakes)
+            .into_iter()
+            .map(|(contest, members, owed)| format!("{contest} {members} 人 {owed} 元"))
+            .collect();
+        (!contests.is_empty()).then(|| format!("未缴PK金：{}（{note}）。", contests.join("；")))
     }
 
     fn closed_summary(&self, closed: &Closed) -> String {
@@ -837,6 +958,9 @@ impl Report {
         }
         if self.pending > 0 {
             lines.push(format!("本月仍有 {} 条记录待确认，确认后计入 {} 的补发。", self.pending, closed.due_in));
+        }
+        if let Some(stakes) = self.stakes_summary("文件中为结账时的名单") {
+            lines.push(format!("当前{stakes}"));
         }
         lines.join("\n")
     }

@@ -404,3 +404,31 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+/// A member's PK stake not yet recorded as paid (缴费).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StakeRow {
+    pub contest_id: String,
+    pub userid: String,
+    pub name: String,
+    pub employee_no: Option<String>,
+    pub department_id: i64,
+    pub department: String,
+    pub team: String,
+    pub stake_fen: i64,
+}
+
+/// Every current member's stake above 0 not recorded as paid, by contest, team and
+/// userid (members who left owe nothing).
+pub async fn unpaid_stakes(conn: &mut SqliteConnection) -> Result<Vec<StakeRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT m.contest_id, m.userid, p.name, p.employee_no, p.department_id, COALESCE(d.name, '') AS department,
+                m.team, m.stake_fen
+         FROM contest_members m JOIN people p ON p.userid = m.userid
+         LEFT JOIN departments d ON d.id = p.department_id
+         WHERE m.left_at IS NULL AND m.stake_fen > 0 AND m.stake_paid_at IS NULL
+         ORDER BY m.contest_id, m.team, m.userid",
+    )
+    .fetch_all(conn)
+    .await
+}

@@ -621,3 +621,35 @@ async fn the_files_are_ones_finance_can_pay_from() {
     assert_eq!(units[at]["金额(元)"].parse::<f64>().unwrap(), sum);
     assert!(units.iter().any(|r| r["事业部"] == "招商引才事业部"));
 }
+
+#[tokio::test]
+async fn settle_lists_the_stakes_not_yet_paid_per_contest() {
+    let (app, _clock) = july().await;
+    let paid = say(&app, "lisi", "缴费 人员=陈一").await;
+    assert!(paid.contains("为已缴"), "{paid}");
+    let out = tempfile::tempdir().unwrap();
+    let (ok, text) = settle(&app, "2023-07", out.path(), &[]).await;
+    assert!(ok, "{text}");
+    assert!(text.contains("未缴PK金：客户开发PK 1 人 100.00 元"), "{text}");
+
+    let mut book: Xlsx<_> = calamine::open_workbook(out.path().join("settlement-2023-07.xlsx")).unwrap();
+    let stakes = sheet_rows(&mut book, "未缴PK金");
+    let owed: Vec<[&str; 4]> = stakes
+        .iter()
+        .map(|r| [r["比赛"].as_str(), r["姓名"].as_str(), r["队伍"].as_str(), r["PK金(元)"].as_str()])
+        .collect();
+    assert_eq!(
+        owed,
+        [["客户开发PK", "陈二", "猎豹队", "100"], ["客户开发PK", "", "小计", "100"], ["合计", "", "", "100"]]
+    );
+    assert_eq!(stakes[1]["部门"], "1 人", "{stakes:?}");
+
+    let rows = csv_rows(&std::fs::read(out.path().join("settlement-2023-07.csv")).unwrap());
+    let owed: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .filter(|r| r["行类型"].starts_with("未缴PK金"))
+        .map(|r| (r["行类型"].as_str(), r["账号"].as_str(), r["金额(元)"].as_str()))
+        .collect();
+    assert_eq!(owed, [("未缴PK金", "cs_b", "100.00"), ("未缴PK金合计", "", "100.00")]);
+    assert!(rows.iter().any(|r| r["行类型"] == "未缴PK金" && r["规则"] == "客户开发PK 猎豹队"));
+}
