@@ -362,7 +362,7 @@ pub fn assemble(
 ) -> Settlement {
     lines.sort_by(|a, b| line_order(a).cmp(&line_order(b)));
     let people = totals(targets, achieved, &lines, members);
-    Settlement { units: unit_totals(&lines), lines, people }
+    Settlement { units: unit_totals(&people), lines, people }
 }
 
 /// Lines that pay something first; then by business unit, department, person, the
@@ -384,13 +384,14 @@ fn line_order(l: &Line) -> (bool, &str, &str, i64, &str, Option<&str>, bool, Opt
 }
 
 /// Totals by business unit and, beneath, by department (told apart by id; a name two
-/// departments of one unit share is shown with each one's id).
-fn unit_totals(lines: &[Line]) -> Vec<UnitTotal> {
+/// departments of one unit share is shown with each one's id), from the people's: every
+/// department of a person listed is listed, and each adds up to its people.
+fn unit_totals(people: &[PersonTotal]) -> Vec<UnitTotal> {
     let mut units: BTreeMap<&str, BTreeMap<(&str, i64), Fen>> = BTreeMap::new();
-    for line in lines {
-        let p = &line.payee;
+    for person in people {
+        let p = &person.payee;
         let total = units.entry(&p.unit).or_default().entry((&p.department, p.department_id)).or_default();
-        *total = *total + line.amount;
+        *total = *total + person.total;
     }
     units
         .into_iter()

@@ -26,5 +26,6 @@ mod reporting;
 mod scheduler;
 mod settlement;
 mod settlement_close;
+mod settlement_rollups;
 mod shutdown;
 mod storage;
