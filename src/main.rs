@@ -76,6 +76,16 @@ enum Command {
         /// data/exports in local mode).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Close the month (mark it paid): its files never change afterwards, and later changes
+        /// become adjustments (补发 / 扣回) in the first open month.
+        #[arg(long)]
+        close: bool,
+        /// Who closes the month (default: the operating-system user, $USER or $USERNAME).
+        #[arg(long, requires = "close")]
+        by: Option<String>,
+        /// Close although records of the month are still pending (they are paid later as 补发).
+        #[arg(long, requires = "close")]
+        force: bool,
     },
     /// Sync the directory now (from WeCom with directory.source = "wecom") and print what changed.
     SyncDirectory {
@@ -156,7 +166,10 @@ async fn run(cli: Cli) -> ExitCode {
         }
         Command::Demo { command: DemoCommand::Cutoff } => cli::demo::cutoff(&settings),
         Command::Backup { out } => cli::backup::run(&settings, out).await,
-        Command::Settle { month, out } => cli::settle::run(settings, &month, out).await,
+        Command::Settle { month, out, close, by, force } => {
+            let close = close.then_some(cli::settle::Close { by, force });
+            cli::settle::run(settings, &month, out, close).await
+        }
         Command::SyncDirectory { wait } => cli::directory::run(settings, Duration::from_secs(wait)).await,
         Command::Jobs { command: JobsCommand::List } => cli::jobs::list(settings).await,
         Command::Jobs { command: JobsCommand::Run { name } } => cli::jobs::run(settings, &name).await,

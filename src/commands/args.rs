@@ -85,6 +85,25 @@ pub enum Command {
         verdict: Verdict,
         note: Option<String>,
     },
+    MarkPaid {
+        person: String,
+        contest: Option<String>,
+    },
+    RegisterChannel {
+        name: BoundedText,
+    },
+    Move {
+        person: String,
+        team: String,
+        contest: Option<String>,
+    },
+    Leave {
+        contest: Option<String>,
+    },
+    Remove {
+        person: String,
+        contest: Option<String>,
+    },
 }
 
 /// The fields of one parsed command.
@@ -191,6 +210,19 @@ pub fn build(spec: &'static CommandSpec, values: &BTreeMap<&'static str, Value>)
         CommandId::Appeal => Command::Appeal { id: f.record_no()?, reason: f.required_text("理由")?.to_string() },
         CommandId::Todo => Command::Todo,
         CommandId::Uphold => Command::Judge { id: f.record_no()?, verdict: Verdict::Uphold, note: f.string("原因") },
+        CommandId::MarkPaid => {
+            Command::MarkPaid { person: f.required_text("人员")?.to_string(), contest: f.string("比赛") }
+        }
+        CommandId::RegisterChannel => Command::RegisterChannel { name: f.required_text("名称")? },
+        CommandId::Move => Command::Move {
+            person: f.required_text("人员")?.to_string(),
+            team: f.required_text("队伍")?.to_string(),
+            contest: f.string("比赛"),
+        },
+        CommandId::Leave => Command::Leave { contest: f.string("比赛") },
+        CommandId::Remove => {
+            Command::Remove { person: f.required_text("人员")?.to_string(), contest: f.string("比赛") }
+        }
         CommandId::Overturn => {
             Command::Judge { id: f.record_no()?, verdict: Verdict::Overturn, note: f.string("原因") }
         }

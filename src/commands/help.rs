@@ -78,7 +78,7 @@ fn example(ctx: &Ctx<'_>, spec: &CommandSpec, today: NaiveDate) -> Option<String
         CommandId::Report(RecordKind::Referral) => "转介绍 老客户=杭州云帆科技有限公司 新客户=星河传媒".into(),
         CommandId::Mine => "我的 上月".into(),
         CommandId::Help => "帮助 B类".into(),
-        CommandId::Confirm => "确认 #12".into(),
+        CommandId::Confirm => "确认 #12 #13".into(),
         CommandId::Reject => "驳回 #12 客户信息不实".into(),
         CommandId::OnJob => "在岗 #12".into(),
         CommandId::LeftJob => "离职 #12".into(),
@@ -96,6 +96,11 @@ fn example(ctx: &Ctx<'_>, spec: &CommandSpec, today: NaiveDate) -> Option<String
         CommandId::Todo => "待办".into(),
         CommandId::Uphold => "维持 #12 理由充分".into(),
         CommandId::Overturn => "改判 #12 合同已核实".into(),
+        CommandId::MarkPaid => format!("缴费 人员=钱静 比赛={contest}"),
+        CommandId::RegisterChannel => "登记老渠道 名称=杭州人才市场".into(),
+        CommandId::Move => format!("调队 人员=钱静 队伍={team}"),
+        CommandId::Leave => format!("退出PK {contest}"),
+        CommandId::Remove => format!("移出 人员=钱静 比赛={contest}"),
     })
 }
 

@@ -17,7 +17,8 @@ mod parse_tests;
 use crate::config::Settings;
 use crate::service::decide::{self, Via};
 use crate::service::{
-    Ctx, Identity, Outcome, ServiceError, atomically, audit, contest, correct, finalise, identify, report, settlement,
+    Ctx, Identity, Outcome, ServiceError, atomically, audit, channels, contest, correct, finalise, identify, report,
+    settlement,
 };
 use args::Command;
 use chrono::{DateTime, Utc};
@@ -98,5 +99,12 @@ async fn run(ctx: &Ctx<'_>, conn: &mut SqliteConnection, command: &Command) -> O
         Command::Appeal { id, reason } => correct::appeal(ctx, conn, *id, reason).await,
         Command::Todo => corrections::todo(ctx, conn).await,
         Command::Judge { id, verdict, note } => correct::judge(ctx, conn, *id, *verdict, note.as_deref(), None).await,
+        Command::MarkPaid { person, contest } => contest::mark_paid(ctx, conn, person, contest.as_deref()).await,
+        Command::RegisterChannel { name } => channels::register_old(ctx, conn, name).await,
+        Command::Move { person, team, contest } => {
+            contest::move_team(ctx, conn, person, team, contest.as_deref()).await
+        }
+        Command::Leave { contest } => contest::leave(ctx, conn, contest.as_deref()).await,
+        Command::Remove { person, contest } => contest::remove(ctx, conn, person, contest.as_deref()).await,
     }
 }

@@ -123,6 +123,11 @@ const ACCEPTED: &[Case] = &[
     ("分配 人员=钱静 队伍=雄鹰队", CommandId::Assign, &[("人员", "钱静"), ("队伍", "雄鹰队")]),
     ("结算 2023-07", CommandId::Settle, &[("月份", "2023-07")]),
     ("待办", CommandId::Todo, &[]),
+    ("调队 人员=钱静 队伍=猎豹队", CommandId::Move, &[("人员", "钱静"), ("队伍", "猎豹队")]),
+    ("退出PK 客户开发PK", CommandId::Leave, &[("比赛", "客户开发PK")]),
+    ("移出 钱静", CommandId::Remove, &[("人员", "钱静")]),
+    ("登记老渠道 杭州人才市场", CommandId::RegisterChannel, &[("名称", "杭州人才市场")]),
+    ("缴费 人员=钱静 比赛=客户开发PK", CommandId::MarkPaid, &[("人员", "钱静"), ("比赛", "客户开发PK")]),
     ("撤回 #4 公司名写错了", CommandId::Withdraw, &[("编号", "#4"), ("原因", "公司名写错了")]),
     (
         "修改 #4 公司=杭州云帆 金额=60万",

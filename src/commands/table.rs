@@ -32,6 +32,11 @@ pub enum CommandId {
     Todo,
     Uphold,
     Overturn,
+    MarkPaid,
+    RegisterChannel,
+    Move,
+    Leave,
+    Remove,
 }
 
 /// How a field's value is read.
@@ -132,6 +137,11 @@ impl CommandId {
             CommandId::Appeal => Operation::Appeal,
             CommandId::Todo => Operation::Todo,
             CommandId::Uphold | CommandId::Overturn => Operation::Judge,
+            CommandId::MarkPaid => Operation::MarkPaid,
+            CommandId::RegisterChannel => Operation::RegisterChannel,
+            CommandId::Move => Operation::Move,
+            CommandId::Leave => Operation::Leave,
+            CommandId::Remove => Operation::Remove,
         }
     }
 }
@@ -373,6 +383,14 @@ pub static COMMANDS: &[CommandSpec] = &[
         positional: &["编号", "理由"],
     },
     CommandSpec {
+        id: CommandId::Leave,
+        name: "退出PK",
+        aliases: &["退出"],
+        summary: "截止前退出PK比赛（不能再次加入）",
+        fields: &[CONTEST],
+        positional: &["比赛"],
+    },
+    CommandSpec {
         id: CommandId::Help,
         name: "帮助",
         aliases: &["help", "?", "菜单"],
@@ -387,6 +405,14 @@ pub static COMMANDS: &[CommandSpec] = &[
         summary: "查看等待我确认的记录（最早的在前）",
         fields: &[],
         positional: &[],
+    },
+    CommandSpec {
+        id: CommandId::RegisterChannel,
+        name: "登记老渠道",
+        aliases: &["老渠道"],
+        summary: "登记活动前已有的老渠道（招商引才事业部确认人）",
+        fields: &[req("名称", &["渠道名称", "渠道"], FieldType::Name)],
+        positional: &["名称"],
     },
     CommandSpec {
         id: CommandId::Confirm,
@@ -479,6 +505,34 @@ pub static COMMANDS: &[CommandSpec] = &[
             CONTEST,
         ],
         positional: &[],
+    },
+    CommandSpec {
+        id: CommandId::Move,
+        name: "调队",
+        aliases: &["换队"],
+        summary: "把队员调到另一支队伍（此后的业绩计入新队）",
+        fields: &[
+            req("人员", &["员工", "姓名"], FieldType::Name),
+            req("队伍", &["战队", "小组", "队"], FieldType::Name),
+            CONTEST,
+        ],
+        positional: &[],
+    },
+    CommandSpec {
+        id: CommandId::Remove,
+        name: "移出",
+        aliases: &["移出PK"],
+        summary: "把队员移出PK比赛",
+        fields: &[req("人员", &["员工", "姓名"], FieldType::Name), CONTEST],
+        positional: &["人员"],
+    },
+    CommandSpec {
+        id: CommandId::MarkPaid,
+        name: "缴费",
+        aliases: &["已缴费", "交PK金"],
+        summary: "登记某人的PK金已缴",
+        fields: &[req("人员", &["员工", "姓名"], FieldType::Name), CONTEST],
+        positional: &["人员"],
     },
     CommandSpec {
         id: CommandId::Settle,

@@ -75,6 +75,8 @@ pub enum Source<'a> {
     File(&'a Path),
     /// Local mode: built-in TOML text (the demo organisation) plus generated secrets.
     Local { base: &'a str, secrets: &'a str },
+    /// TOML text read as a configuration file would be (the configuration fuzz target).
+    Text(&'a str),
 }
 
 /// The top-level sections, in the order of `Settings`.
@@ -107,6 +109,7 @@ impl Settings {
                 }
                 (Figment::from(Toml::file_exact(path)), false)
             }
+            Source::Text(text) => (Figment::from(Toml::string(text)), false),
             Source::Local { base, secrets } => {
                 Self::refuse_wecom_environment_without_file()?;
                 (Figment::from(Toml::string(base)).merge(Toml::string(secrets)), true)

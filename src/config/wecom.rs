@@ -80,7 +80,7 @@ impl Settings {
         ] {
             match (value.is_some(), file) {
                 (true, Some(_)) => problems.push(format!("wecom.{name} 与 wecom.{name}_file 只能设置一个")),
-                (false, Some(path)) => match std::fs::read_to_string(path) {
+                (false, Some(path)) => match read_secret_file(path) {
                     Ok(text) => *value = Some(SecretString::from(text.trim().to_owned())),
                     Err(e) => problems.push(format!("wecom.{name}_file 无法读取（{}）：{e}", path.display())),
                 },
@@ -117,4 +117,25 @@ impl Settings {
             problems.push("wecom.timeout_secs 必须大于 0".into());
         }
     }
+}
+
+/// Secret files are short; a longer one is not a secret file.
+const SECRET_FILE_MAX: u64 = 4096;
+
+/// Reads a secret file: a regular file (not a device, pipe or directory, which could
+/// block or never end) of at most [`SECRET_FILE_MAX`] bytes.
+fn read_secret_file(path: &std::path::Path) -> Result<String, String> {
+    use std::io::Read;
+    let metadata = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !metadata.is_file() {
+        return Err("不是普通文件".into());
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(SECRET_FILE_MAX + 1).read_to_string(&mut text))
+        .map_err(|e| e.to_string())?;
+    if text.len() as u64 > SECRET_FILE_MAX {
+        return Err(format!("超过 {SECRET_FILE_MAX} 字节，不是密钥文件"));
+    }
+    Ok(text)
 }

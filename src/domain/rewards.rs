@@ -125,7 +125,7 @@ pub enum PlacementSource {
 }
 
 /// A person as the settlement sees them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payee {
     pub userid: String,
     pub name: String,
@@ -134,6 +134,9 @@ pub struct Payee {
     /// The business unit (事业部: the department directly under the company) the
     /// department belongs to; the company itself for people at the top.
     pub unit: String,
+    /// The department's id (0 when unknown): departments are told apart by it, not by
+    /// their names, which may repeat.
+    pub department_id: i64,
     pub department: String,
     pub class: DeptKind,
     /// A confirmer or a manager (经理 and above): has a monthly target only when one is
@@ -142,7 +145,7 @@ pub struct Payee {
 }
 
 /// Who decided something, and when (Unix ms).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
     pub at: i64,
     pub by: String,
@@ -170,6 +173,8 @@ pub struct RecordFacts {
 /// A PK payout of a contest finalised in the month.
 #[derive(Debug, Clone)]
 pub struct PkFacts {
+    /// The contest's id (what a payout is known by) and its name (what is shown).
+    pub contest_id: String,
     pub contest: String,
     pub payee: Payee,
     pub rank: u32,
@@ -179,10 +184,12 @@ pub struct PkFacts {
 }
 
 /// One line of the settlement: who, for what, by which rule, how much.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Line {
     pub payee: Payee,
     pub record: Option<i64>,
+    /// A PK payout's contest id.
+    pub contest: Option<String>,
     pub kind: String,
     /// 直接 / 转接 for the kinds reported with a 方式 (C-class clients and channels);
     /// empty for the others, where it means nothing.
@@ -194,6 +201,20 @@ pub struct Line {
     /// Its confirmation, or the contest's 终审.
     pub decided: Option<Decision>,
     pub contract: Option<String>,
+    /// The rule set (`rule_sets.id`) the amount was computed under; set by whoever
+    /// knows it (the service), empty until then.
+    #[serde(default)]
+    pub rule_set: String,
+    /// For an adjustment (补发 / 扣回): the closed month whose pay it corrects.
+    #[serde(default)]
+    pub adjusts: Option<String>,
+}
+
+impl Line {
+    /// What a line pays for, per person: a record, or a contest's payout.
+    pub fn key(&self) -> (String, Option<i64>, Option<String>) {
+        (self.payee.userid.clone(), self.record, self.contest.clone())
+    }
 }
 
 /// A business unit's total, with the total of each of its departments.
@@ -276,6 +297,18 @@ pub fn settle(
     achieved: &BTreeMap<(String, DeptKind), i64>,
     members: &[Payee],
 ) -> Settlement {
+    assemble(lines(rules, targets, records, pk, achieved), targets, achieved, members)
+}
+
+/// The month's lines, unordered and without a rule set: what each record and PK payout
+/// pays whom under `rules` and `targets`.
+pub fn lines(
+    rules: &RewardRules,
+    targets: &Targets,
+    records: &[RecordFacts],
+    pk: &[PkFacts],
+    achieved: &BTreeMap<(String, DeptKind), i64>,
+) -> Vec<Line> {
     let mut lines = Vec::new();
     for record in records {
         for due in dues(rules, record) {
@@ -286,6 +319,7 @@ pub fn settle(
             lines.push(Line {
                 payee: due.payee,
                 record: Some(record.id),
+                contest: None,
                 kind: record.kind.label().to_owned(),
                 mode: if record.kind.takes_mode() { record.mode.label().to_owned() } else { String::new() },
                 rule,
@@ -293,6 +327,8 @@ pub fn settle(
                 reported_at: Some(record.reported_at),
                 decided: record.decided.clone(),
                 contract: record.contract.clone(),
+                rule_set: String::new(),
+                adjusts: None,
             });
         }
     }
@@ -300,6 +336,7 @@ pub fn settle(
         lines.push(Line {
             payee: p.payee.clone(),
             record: None,
+            contest: Some(p.contest_id.clone()),
             kind: "PK奖金".into(),
             mode: String::new(),
             rule: format!("{} 第{}名", p.contest, p.rank),
@@ -307,31 +344,71 @@ pub fn settle(
             reported_at: None,
             decided: p.decided.clone(),
             contract: None,
+            rule_set: String::new(),
+            adjusts: None,
         });
     }
+    lines
+}
+
+/// The settlement of a month's lines (its own and any adjustments it carries): lines in
+/// order, and the roll-ups per person, per department and per business unit. Every
+/// roll-up adds up to the same grand total, [`Settlement::total`].
+pub fn assemble(
+    mut lines: Vec<Line>,
+    targets: &Targets,
+    achieved: &BTreeMap<(String, DeptKind), i64>,
+    members: &[Payee],
+) -> Settlement {
     lines.sort_by(|a, b| line_order(a).cmp(&line_order(b)));
     let people = totals(targets, achieved, &lines, members);
-    Settlement { units: unit_totals(&lines), lines, people }
+    Settlement { units: unit_totals(&people), lines, people }
 }
 
-/// Paid lines first; then by business unit, department, person, record (PK last).
-fn line_order(l: &Line) -> (bool, &str, &str, &str, bool, Option<i64>, &str) {
-    (l.amount.0 == 0, &l.payee.unit, &l.payee.department, &l.payee.userid, l.record.is_none(), l.record, &l.rule)
+/// Lines that pay something first; then by business unit, department, person, the
+/// month's own lines before adjustments, record (PK last).
+#[allow(clippy::type_complexity)]
+fn line_order(l: &Line) -> (bool, &str, &str, i64, &str, Option<&str>, bool, Option<i64>, Option<&str>, &str) {
+    (
+        l.amount.0 == 0,
+        &l.payee.unit,
+        &l.payee.department,
+        l.payee.department_id,
+        &l.payee.userid,
+        l.adjusts.as_deref(),
+        l.record.is_none(),
+        l.record,
+        l.contest.as_deref(),
+        &l.rule,
+    )
 }
 
-/// Totals by business unit and, beneath, by department, by name.
-fn unit_totals(lines: &[Line]) -> Vec<UnitTotal> {
-    let mut units: BTreeMap<&str, BTreeMap<&str, Fen>> = BTreeMap::new();
-    for line in lines {
-        let total = units.entry(&line.payee.unit).or_default().entry(&line.payee.department).or_default();
-        *total = *total + line.amount;
+/// Totals by business unit and, beneath, by department (told apart by id; a name two
+/// departments of one unit share is shown with each one's id), from the people's: every
+/// department of a person listed is listed, and each adds up to its people.
+fn unit_totals(people: &[PersonTotal]) -> Vec<UnitTotal> {
+    let mut units: BTreeMap<&str, BTreeMap<(&str, i64), Fen>> = BTreeMap::new();
+    for person in people {
+        let p = &person.payee;
+        let total = units.entry(&p.unit).or_default().entry((&p.department, p.department_id)).or_default();
+        *total = *total + person.total;
     }
     units
         .into_iter()
-        .map(|(unit, departments)| UnitTotal {
-            unit: unit.to_owned(),
-            total: departments.values().copied().sum(),
-            departments: departments.into_iter().map(|(d, total)| (d.to_owned(), total)).collect(),
+        .map(|(unit, departments)| {
+            let shared = |name: &str| departments.keys().filter(|(n, _)| *n == name).count() > 1;
+            UnitTotal {
+                unit: unit.to_owned(),
+                total: departments.values().copied().sum(),
+                departments: departments
+                    .iter()
+                    .map(|((name, id), total)| {
+                        let label =
+                            if shared(name) { format!("{name}（部门ID {id}）") } else { (*name).to_owned() };
+                        (label, *total)
+                    })
+                    .collect(),
+            }
         })
         .collect()
 }
@@ -360,8 +437,8 @@ fn totals(
         target_of(targets, payee, payee.class)
             .map(|t| (t, achieved.get(&(payee.userid.clone(), payee.class)).copied().unwrap_or(0)))
     };
-    let key = |p: &Payee| (p.unit.clone(), p.department.clone(), p.userid.clone());
-    let mut people: BTreeMap<(String, String, String), PersonTotal> = BTreeMap::new();
+    let key = |p: &Payee| (p.unit.clone(), p.department.clone(), p.department_id, p.userid.clone());
+    let mut people: BTreeMap<(String, String, i64, String), PersonTotal> = BTreeMap::new();
     for line in lines {
         let key = key(&line.payee);
         let entry = people.entry(key).or_insert_with(|| PersonTotal {

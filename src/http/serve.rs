@@ -110,9 +110,14 @@ pub async fn serve(
     Ok(())
 }
 
+/// A connection's read buffer, and so the largest request header, in bytes: a WeCom
+/// callback's header is well under 1 KiB (hyper's default of ~400 KiB per connection
+/// would let held connections take gigabytes).
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+
 fn builder(limits: Limits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(None);
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(None).max_buf_size(MAX_HEADER_BYTES);
     builder.http2().timer(TokioTimer::new());
     if limits.h2c { builder } else { builder.http1_only() }
 }
@@ -206,7 +211,11 @@ impl Server {
                 reason = conn.expired(&self.limits) => break Some(reason),
                 () = conn.evict.cancelled() => break Some(Closed::Evicted),
                 () = shutdown.cancelled(), if !stopping => {
-                    // Finish the request in progress, then close.
+                    // A connection waiting for a request closes now; one with a request
+                    // in progress finishes it, then closes.
+                    if conn.waiting() {
+                        break None;
+                    }
                     stopping = true;
                     served.as_mut().graceful_shutdown();
                 }
@@ -307,6 +316,11 @@ impl Conn {
                 s.first_byte = None;
             }
         });
+    }
+
+    /// Whether no request is in progress (the connection waits for one).
+    fn waiting(&self) -> bool {
+        lock(&self.state).in_flight == 0
     }
 
     /// When the connection is closed for waiting, and why; none while a request is

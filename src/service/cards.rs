@@ -284,10 +284,13 @@ pub async fn send_finalise_card(
     let task = task_id(Purpose::Finalise, &safe_id);
     let mut rows: Vec<Value> = standings
         .iter()
-        .take(5)
+        // Six rows in all: the first three teams, the pool, what is undecided, approvals.
+        .take(3)
         .map(|t| json!({"keyname": format!("第{}名", t.rank), "value": format!("{} {}分", t.name, t.points)}))
         .collect();
-    rows.push(json!({"keyname": "奖池", "value": format!("{pool} 元")}));
+    let owed = crate::domain::contest::owed(standings);
+    let pool_text = if owed.0 > 0 { format!("{pool} 元（未缴 {owed}）") } else { format!("{pool} 元") };
+    rows.push(json!({"keyname": "奖池", "value": pool_text}));
     let approved = if status.approved.is_empty() { "暂无".to_owned() } else { status.approved.join("、") };
     rows.push(json!({"keyname": "待定记录", "value": format!("{} 条", status.undecided)}));
     rows.push(

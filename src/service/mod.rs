@@ -9,6 +9,7 @@
 pub mod access;
 pub mod audit;
 pub mod cards;
+pub mod channels;
 pub mod contest;
 pub mod correct;
 pub mod decide;

@@ -173,8 +173,7 @@ pub async fn report(ctx: &Ctx<'_>, conn: &mut SqliteConnection, input: &ReportIn
     let event = NewEvent::record(&reporter.userid, id, "reported").to(record.state.code()).data(record.fields.clone());
     events::append(conn, ctx.now_ms(), event).await?;
     store_flags(ctx, conn, id, &claimed.flags).await?;
-    let confirmers = confirmers_for(conn, ctx.settings, kind, &reporter.userid).await?;
-    let by_audit = audit_decides(conn, kind, &reporter.userid).await?;
+    let (confirmers, by_audit) = asked_to_confirm(conn, ctx.settings, kind, &reporter.userid).await?;
     // A placement's confirmers are asked on its day-3 check (the day-3 job's card).
     if kind != RecordKind::Placement {
         let stored = records::get(conn, id).await?.ok_or(sqlx::Error::RowNotFound)?;
@@ -214,13 +213,23 @@ pub async fn confirmers_for(
     kind: RecordKind,
     reporter: &str,
 ) -> Result<Vec<Person>, sqlx::Error> {
+    Ok(asked_to_confirm(conn, settings, kind, reporter).await?.0)
+}
+
+/// [`confirmers_for`], and whether they are the audit group standing in.
+async fn asked_to_confirm(
+    conn: &mut SqliteConnection,
+    settings: &crate::config::Settings,
+    kind: RecordKind,
+    reporter: &str,
+) -> Result<(Vec<Person>, bool), sqlx::Error> {
     let confirmers: Vec<Person> = directory::confirmers(conn, kind.receiving_dept())
         .await?
         .into_iter()
         .filter(|c| c.userid != reporter)
         .collect();
     if !confirmers.is_empty() {
-        return Ok(confirmers);
+        return Ok((confirmers, false));
     }
     let mut auditors = Vec::new();
     for userid in settings.roles.audit_group.iter().filter(|a| *a != reporter) {
@@ -228,7 +237,7 @@ pub async fn confirmers_for(
             auditors.push(p);
         }
     }
-    Ok(auditors)
+    Ok((auditors, true))
 }
 
 /// Whether a record of `kind` reported by `reporter` has no confirmer but its reporter,
@@ -351,7 +360,10 @@ async fn placement(
             match subject {
                 Some(s) if records::channel_is_live(conn, s.id).await? => Some(s.id),
                 _ => {
-                    return refuse(format!("没有找到渠道“{name}”：请填写已报备的渠道名称，自己招聘的请写 渠道=自招。"));
+                    return refuse(format!(
+                        "没有找到渠道“{name}”：请填写已报备的渠道名称，自己招聘的请写 渠道=自招；\
+                         活动前已有的老渠道请招商引才事业部确认人先发送「登记老渠道 名称={name}」。"
+                    ));
                 }
             }
         }

@@ -655,10 +655,11 @@ const SELECT_REVIEW: &str = "SELECT r.id, r.kind, COALESCE(s.name, json_extract(
         EXISTS (SELECT 1 FROM appeals a WHERE a.record_id = r.id AND a.state = 'open') AS appealed,
         (r.state IN ('reported', 'onboarded', 'agreed', 'confirmed')
             AND EXISTS (SELECT 1 FROM record_flags f WHERE f.record_id = r.id)) AS flagged,
-        (SELECT group_concat(c.id) FROM contest_members m JOIN contests c ON c.id = m.contest_id
-         WHERE m.userid = r.reporter AND c.state != 'final'
+        (SELECT group_concat(DISTINCT c.id) FROM contest_stints st JOIN contests c ON c.id = st.contest_id
+         WHERE st.userid = r.reporter AND c.state != 'final'
            AND instr(',' || c.kinds || ',', ',' || r.kind || ',') > 0
-           AND r.occurred_at >= MAX(c.start_at, m.joined_at) AND r.occurred_at < c.cutoff_at) AS contests
+           AND r.occurred_at >= MAX(c.start_at, st.from_at)
+           AND r.occurred_at < MIN(c.cutoff_at, COALESCE(st.to_at, c.cutoff_at))) AS contests
      FROM records r JOIN people p ON p.userid = r.reporter LEFT JOIN subjects s ON s.id = r.subject_id";
 
 /// 待审 over the whole programme: records undecided since before `waiting_since_ms`
@@ -692,12 +693,13 @@ pub async fn programme_review(
 pub async fn contest_undecided(conn: &mut SqliteConnection, contest: &str) -> Result<Vec<ReviewItem>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT_REVIEW}
-         JOIN contest_members cm ON cm.userid = r.reporter AND cm.contest_id = ?
+         JOIN contest_stints cm ON cm.userid = r.reporter AND cm.contest_id = ?
          JOIN contests cc ON cc.id = cm.contest_id
          WHERE (r.state IN ('reported', 'onboarded', 'agreed')
                 OR EXISTS (SELECT 1 FROM appeals a WHERE a.record_id = r.id AND a.state = 'open'))
            AND instr(',' || cc.kinds || ',', ',' || r.kind || ',') > 0
-           AND r.occurred_at >= MAX(cc.start_at, cm.joined_at) AND r.occurred_at < cc.cutoff_at
+           AND r.occurred_at >= MAX(cc.start_at, cm.from_at)
+           AND r.occurred_at < MIN(cc.cutoff_at, COALESCE(cm.to_at, cc.cutoff_at))
          ORDER BY r.id"
     )))
     .bind(contest)
@@ -790,6 +792,37 @@ pub async fn look_alike_names(
     .await
 }
 
+/// A known subject with a similar name.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SimilarSubject {
+    pub id: i64,
+    pub name: String,
+    pub name_key: String,
+}
+
+/// Subjects of a family (claimed or not, e.g. old channels) whose core name contains
+/// `key`, is contained in it, or shares one of `variants`.
+pub async fn look_alike_subjects(
+    conn: &mut SqliteConnection,
+    family: Family,
+    key: &str,
+    variants: &[String],
+) -> Result<Vec<SimilarSubject>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, name, name_key FROM subjects
+         WHERE family = ?1 AND (
+             (length(name_key) >= 2 AND (instr(name_key, ?2) > 0 OR instr(?2, name_key) > 0))
+             OR id IN (SELECT owner FROM name_variants WHERE space = ?1
+                       AND variant IN (SELECT value FROM json_each(?3))))
+         ORDER BY id LIMIT 10",
+    )
+    .bind(family)
+    .bind(key)
+    .bind(serde_json::to_string(variants).unwrap_or_default())
+    .fetch_all(conn)
+    .await
+}
+
 /// Live placements (other than `except`) whose placed person shares one of `variants`.
 pub async fn look_alike_people(
     conn: &mut SqliteConnection,
@@ -814,14 +847,16 @@ pub async fn look_alike_people(
 
 /// Indexes a claimed core name for the look-alike test.
 async fn add_variants(conn: &mut SqliteConnection, space: &str, owner: i64, key: &str) -> Result<(), sqlx::Error> {
-    for variant in deletions(key) {
-        sqlx::query("INSERT INTO name_variants (space, variant, owner) VALUES (?, ?, ?)")
-            .bind(space)
-            .bind(variant)
-            .bind(owner)
-            .execute(&mut *conn)
-            .await?;
+    let variants = deletions(key);
+    if variants.is_empty() {
+        return Ok(());
     }
+    sqlx::query("INSERT INTO name_variants (space, variant, owner) SELECT ?, value, ? FROM json_each(?)")
+        .bind(space)
+        .bind(owner)
+        .bind(serde_json::to_string(&variants).unwrap_or_default())
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 

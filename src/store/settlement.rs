@@ -244,6 +244,7 @@ pub struct Run<'a> {
     pub run_at: i64,
     pub run_by: &'a str,
     pub rules: &'a str,
+    pub rule_set: &'a str,
     pub total_fen: i64,
     pub lines: i64,
     pub pending: i64,
@@ -251,16 +252,183 @@ pub struct Run<'a> {
 
 pub async fn record_run(conn: &mut SqliteConnection, run: &Run<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO settlement_runs (month, run_at, run_by, rules, total_fen, lines, pending) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO settlement_runs (month, run_at, run_by, rules, rule_set, total_fen, lines, pending)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(run.month)
     .bind(run.run_at)
     .bind(run.run_by)
     .bind(run.rules)
+    .bind(run.rule_set)
     .bind(run.total_fen)
     .bind(run.lines)
     .bind(run.pending)
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Keeps a rule set (once: the first time it is seen) and returns when it was first seen.
+pub async fn note_rule_set(
+    conn: &mut SqliteConnection,
+    id: &str,
+    rules: &str,
+    now_ms: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query("INSERT INTO rule_sets (id, rules, first_seen_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING")
+        .bind(id)
+        .bind(rules)
+        .bind(now_ms)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query_scalar("SELECT first_seen_at FROM rule_sets WHERE id = ?").bind(id).fetch_one(conn).await
+}
+
+/// `(rules, first_seen_at)` of a rule set.
+pub async fn rule_set(conn: &mut SqliteConnection, id: &str) -> Result<Option<(String, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT rules, first_seen_at FROM rule_sets WHERE id = ?").bind(id).fetch_optional(conn).await
+}
+
+/// A closed month, without its files.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CloseRow {
+    pub month: String,
+    pub closed_at: i64,
+    pub closed_by: String,
+    pub rule_set: String,
+    pub pending: i64,
+    pub total_fen: i64,
+    pub lines: i64,
+}
+
+/// Every closed month, oldest first.
+pub async fn closed_months(conn: &mut SqliteConnection) -> Result<Vec<CloseRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT month, closed_at, closed_by, rule_set, pending, total_fen, lines FROM month_closes ORDER BY month",
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// A closed month's files as stored: `(csv, csv_sha256, xlsx, xlsx_sha256)`.
+pub async fn closed_files(
+    conn: &mut SqliteConnection,
+    month: &str,
+) -> Result<Option<(Vec<u8>, String, Vec<u8>, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT csv, csv_sha256, xlsx, xlsx_sha256 FROM month_closes WHERE month = ?")
+        .bind(month)
+        .fetch_optional(conn)
+        .await
+}
+
+/// What closing a month stores.
+pub struct NewClose<'a> {
+    pub close: &'a CloseRow,
+    pub csv: &'a [u8],
+    pub xlsx: &'a [u8],
+    /// `(for_month, userid, record, contest, amount_fen, line as JSON)`, in order.
+    pub lines: Vec<(String, String, Option<i64>, Option<String>, i64, String)>,
+}
+
+/// Stores a month's close; false (and nothing stored) when the month is closed already.
+pub async fn close_month(conn: &mut SqliteConnection, close: &NewClose<'_>) -> Result<bool, sqlx::Error> {
+    let c = close.close;
+    let inserted = sqlx::query(
+        "INSERT INTO month_closes (month, closed_at, closed_by, rule_set, pending, total_fen, lines, csv, csv_sha256,
+                                   xlsx, xlsx_sha256)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&c.month)
+    .bind(c.closed_at)
+    .bind(&c.closed_by)
+    .bind(&c.rule_set)
+    .bind(c.pending)
+    .bind(c.total_fen)
+    .bind(c.lines)
+    .bind(close.csv)
+    .bind(sha256_hex(close.csv))
+    .bind(close.xlsx)
+    .bind(sha256_hex(close.xlsx))
+    .execute(&mut *conn)
+    .await;
+    match inserted {
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(false),
+        other => other?,
+    };
+    for (seq, (for_month, userid, record, contest, amount, line)) in close.lines.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO month_close_lines (month, seq, for_month, userid, record_id, contest_id, amount_fen, line)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&c.month)
+        .bind(seq as i64)
+        .bind(for_month)
+        .bind(userid)
+        .bind(record)
+        .bind(contest)
+        .bind(amount)
+        .bind(line)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(true)
+}
+
+/// What has been paid for `for_month` by closed months (its own lines, and the
+/// adjustments later closed months carried), each line as JSON, in the order stored.
+pub async fn paid_for(conn: &mut SqliteConnection, for_month: &str) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT line FROM month_close_lines WHERE for_month = ? ORDER BY month, seq")
+        .bind(for_month)
+        .fetch_all(conn)
+        .await
+}
+
+/// The state (as stored) of each of these records.
+pub async fn record_states(
+    conn: &mut SqliteConnection,
+    ids: &[i64],
+) -> Result<Vec<(i64, crate::domain::record::RecordState)>, sqlx::Error> {
+    let mut states = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(state) =
+            sqlx::query_scalar("SELECT state FROM records WHERE id = ?").bind(id).fetch_optional(&mut *conn).await?
+        {
+            states.push((*id, state));
+        }
+    }
+    Ok(states)
+}
+
+/// SHA-256 of a file's bytes, in hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// A member's PK stake not yet recorded as paid (缴费).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StakeRow {
+    pub contest_id: String,
+    pub userid: String,
+    pub name: String,
+    pub employee_no: Option<String>,
+    pub department_id: i64,
+    pub department: String,
+    pub team: String,
+    pub stake_fen: i64,
+}
+
+/// Every current member's stake above 0 not recorded as paid, by contest, team and
+/// userid (members who left owe nothing).
+pub async fn unpaid_stakes(conn: &mut SqliteConnection) -> Result<Vec<StakeRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT m.contest_id, m.userid, p.name, p.employee_no, p.department_id, COALESCE(d.name, '') AS department,
+                m.team, m.stake_fen
+         FROM contest_members m JOIN people p ON p.userid = m.userid
+         LEFT JOIN departments d ON d.id = p.department_id
+         WHERE m.left_at IS NULL AND m.stake_fen > 0 AND m.stake_paid_at IS NULL
+         ORDER BY m.contest_id, m.team, m.userid",
+    )
+    .fetch_all(conn)
+    .await
 }

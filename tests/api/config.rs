@@ -245,3 +245,39 @@ fn connection_limits_and_inbox_retention_out_of_range_are_refused() {
         assert!(text.contains(expected), "missing {expected} in:\n{text}");
     }
 }
+
+/// A secret file that is a device, a directory or far too long is refused at once (a
+/// device such as /dev/zero used to be read until memory ran out).
+#[test]
+fn secret_files_that_are_not_short_regular_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = dir.path().join("long");
+    std::fs::write(&long, "x".repeat(1 << 20)).unwrap();
+    for (path, why) in [
+        ("/dev/zero".to_owned(), "不是普通文件"),
+        (dir.path().display().to_string(), "不是普通文件"),
+        (long.display().to_string(), "超过 4096 字节"),
+    ] {
+        let toml = VALID.replace("secret = \"TOP-SECRET-VALUE\"", &format!("secret_file = {path:?}"));
+        let file = dir.path().join("leadboard.toml");
+        std::fs::write(&file, toml).unwrap();
+        let mut child = Command::new(crate::local_mode::BIN)
+            .args(["check-config", "--config"])
+            .arg(&file)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("check-config still reading {path} after 10 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let output = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success() && text.contains("wecom.secret_file") && text.contains(why), "{path}: {text}");
+    }
+}

@@ -58,20 +58,64 @@ async fn answers(app: &TestApp) {
     assert!(reply.expect("callback answered within 5 s").is_some_and(|r| r.contains("帮助")));
 }
 
+/// A connection that sent a whole header and trickles its body, a byte every 200 ms.
+async fn trickling(app: &TestApp) -> TcpStream {
+    let request = app.text_request("zhangwei", "你好");
+    let mut stream = connect(app.addr).await;
+    let head = format!(
+        "POST /wecom/callback?{} HTTP/1.1\r\nHost: leadboard\r\nContent-Length: {}\r\n\r\n",
+        request.query,
+        request.body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+}
+
+/// Hundreds of connections holding half a header or trickling a body: callbacks keep
+/// being answered, and the server closes every held connection within its timeout.
 #[tokio::test]
-async fn half_sent_headers_are_closed_within_the_header_timeout_while_callbacks_are_answered() {
-    let app = TestApp::builder().server("header_read_timeout_secs = 1").spawn().await;
+async fn held_connections_are_closed_within_their_timeouts_while_callbacks_are_answered() {
+    const HALF_HEADERS: usize = 200;
+    const TRICKLING: usize = 100;
+    let app = TestApp::builder().server("header_read_timeout_secs = 1\nbody_read_timeout_secs = 1").spawn().await;
     let started = Instant::now();
-    let mut held = half_headers(app.addr, 20).await;
-    answers(&app).await;
+    let mut held = half_headers(app.addr, HALF_HEADERS).await;
+    let mut trickles = Vec::new();
+    for _ in 0..TRICKLING {
+        let (reader, mut writer) = trickling(&app).await.into_split();
+        let task = tokio::spawn(async move {
+            while writer.write_all(b"<").await.is_ok() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        trickles.push((reader, task));
+    }
+    for _ in 0..3 {
+        answers(&app).await;
+    }
     for stream in &mut held {
         let sent = closed_within(stream, Duration::from_secs(1) + SLACK, "a half-sent header").await;
-        assert!(sent.is_empty() || sent.starts_with(b"HTTP/1.1 4"), "{}", String::from_utf8_lossy(&sent));
+        assert!(sent.is_empty(), "{}", String::from_utf8_lossy(&sent));
     }
-    assert!(started.elapsed() >= Duration::from_millis(900), "closed before its timeout");
+    for (reader, task) in &mut trickles {
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(1) + SLACK, reader.read_to_end(&mut answer)).await;
+        assert!(read.is_ok(), "a trickled body: still open");
+        assert!(answer.starts_with(b"HTTP/1.1 408"), "{}", String::from_utf8_lossy(&answer));
+        task.abort();
+    }
+    assert!(started.elapsed() >= Duration::from_millis(900), "closed before their timeouts");
     answers(&app).await;
     let metrics = app.metrics().await;
-    assert_eq!(metric(&metrics, r#"leadboard_http_connections_closed_total{reason="header_timeout"}"#), 20.0);
+    assert_eq!(
+        metric(&metrics, r#"leadboard_http_connections_closed_total{reason="header_timeout"}"#),
+        HALF_HEADERS as f64
+    );
+    assert_eq!(metric(&metrics, r#"leadboard_callback_requests_total{outcome="body_timeout"}"#), TRICKLING as f64);
+    within(Duration::from_secs(5), "only the test's own client connection to be open", || async {
+        metric(&app.metrics().await, "leadboard_http_connections_open") == 1.0
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -218,4 +262,32 @@ async fn a_truncated_body_is_counted_as_truncated() {
     assert_eq!(metric(&metrics, r#"leadboard_callback_requests_total{outcome="too_large"}"#), 0.0);
     assert_eq!(app.count("SELECT COUNT(*) FROM inbox").await, 0);
     answers(&app).await;
+}
+
+/// A request header far larger than any callback's is refused, not buffered.
+#[tokio::test]
+async fn an_oversized_request_header_is_refused() {
+    let app = TestApp::spawn().await;
+    let mut stream = connect(app.addr).await;
+    let head = format!("GET /healthz HTTP/1.1\r\nHost: leadboard\r\nX-Padding: {}\r\n\r\n", "x".repeat(64 * 1024));
+    let _ = stream.write_all(head.as_bytes()).await;
+    let answer = closed_within(&mut stream, SLACK, "an oversized header").await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 431"), "{answer}");
+    answers(&app).await;
+}
+
+/// Stopping closes connections that wait for a request at once: held half headers do
+/// not keep the service from stopping cleanly.
+#[tokio::test]
+async fn held_connections_do_not_delay_a_stop() {
+    let app = TestApp::builder().server("header_read_timeout_secs = 60\nshutdown_grace_secs = 5").spawn().await;
+    let mut held = half_headers(app.addr, 10).await;
+    answers(&app).await;
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(4), app.stop()).await.expect("stopped before the grace period ended");
+    assert!(started.elapsed() < Duration::from_secs(4));
+    for stream in &mut held {
+        closed_within(stream, SLACK, "a held connection at shutdown").await;
+    }
 }

@@ -185,7 +185,10 @@ async fn the_daily_leaderboard_reaches_app_chats_and_webhooks_with_changes() {
         assert!(second.contains("1. **猎豹队** <font color=\"info\">31 分</font> ↑1 +31"), "{second}");
         assert!(second.contains("2. **雄鹰队** 5 分 ↓1 +0"), "{second}");
         assert!(second.contains("1. 孙丽（猎豹队）31 分") && second.contains("今日新增有效业绩 3 条"), "{second}");
-        assert!(second.contains("奖池：**1200.00 元**（PK金 200.00 + 公司赞助 1000.00）"), "{second}");
+        assert!(
+            second.contains("奖池：**1200.00 元**（PK金 200.00 + 公司赞助 1000.00，其中PK金未缴 200.00）"),
+            "{second}"
+        );
     }
     let standings = say(&app, "zhangwei", "排行 比赛=客户开发PK").await;
     assert!(

@@ -2,6 +2,7 @@
 
 mod answers;
 mod audit;
+mod authorization;
 mod backup;
 mod callback;
 mod config;
@@ -20,9 +21,12 @@ mod layering;
 mod local_mode;
 mod new_user;
 mod outbox;
+mod programme_admin;
 mod reload;
 mod reporting;
 mod scheduler;
 mod settlement;
+mod settlement_close;
+mod settlement_rollups;
 mod shutdown;
 mod storage;

@@ -176,14 +176,14 @@ const EXPECTED: &[(&str, i64)] = &[
     ("tr_b", 0),
 ];
 
-async fn say(app: &TestApp, from: &str, text: &str) -> String {
+pub async fn say(app: &TestApp, from: &str, text: &str) -> String {
     let answer = app.say(from, text).await.expect("a passive reply");
     assert!(!answer.contains("缺少") && !answer.contains("不认识"), "{from}: {text} → {answer}");
     answer
 }
 
 /// Reports and returns the record number.
-async fn report(app: &TestApp, from: &str, text: &str) -> i64 {
+pub async fn report(app: &TestApp, from: &str, text: &str) -> i64 {
     let answer = say(app, from, text).await;
     answer
         .split("已登记 #")
@@ -193,7 +193,7 @@ async fn report(app: &TestApp, from: &str, text: &str) -> i64 {
         .unwrap_or_else(|| panic!("{text} → {answer}"))
 }
 
-async fn confirm(app: &TestApp, by: &str, id: i64) {
+pub async fn confirm(app: &TestApp, by: &str, id: i64) {
     let answer = say(app, by, &format!("确认 #{id}")).await;
     assert!(answer.contains("已确认"), "{answer}");
 }
@@ -287,21 +287,26 @@ async fn settle(app: &TestApp, month: &str, out: &Path, env: &[(&str, &str)]) ->
     (output.status.success(), text)
 }
 
-/// The CSV's lines, each as `column → text`.
-fn csv_lines(bytes: &[u8]) -> Vec<std::collections::BTreeMap<String, String>> {
+/// The CSV's rows, lines and roll-ups, each as `column → text`.
+pub fn csv_rows(bytes: &[u8]) -> Vec<std::collections::BTreeMap<String, String>> {
     assert!(bytes.starts_with(b"\xEF\xBB\xBF"), "UTF-8 with BOM");
     let mut reader = csv::Reader::from_reader(&bytes[3..]);
     let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
     reader.records().map(|row| header.iter().cloned().zip(row.unwrap().iter().map(str::to_owned)).collect()).collect()
 }
 
-fn fen(yuan: &str) -> i64 {
+/// The CSV's lines (行类型 明细), each as `column → text`.
+pub fn csv_lines(bytes: &[u8]) -> Vec<std::collections::BTreeMap<String, String>> {
+    csv_rows(bytes).into_iter().filter(|row| row["行类型"] == "明细").collect()
+}
+
+pub fn fen(yuan: &str) -> i64 {
     let (whole, frac) = yuan.split_once('.').unwrap();
     whole.parse::<i64>().unwrap() * 100 + frac.parse::<i64>().unwrap()
 }
 
 /// `userid → fen` summed from the CSV's lines.
-fn csv_totals(bytes: &[u8]) -> std::collections::BTreeMap<String, i64> {
+pub fn csv_totals(bytes: &[u8]) -> std::collections::BTreeMap<String, i64> {
     let mut totals = std::collections::BTreeMap::new();
     for line in csv_lines(bytes) {
         *totals.entry(line["账号"].clone()).or_insert(0) += fen(&line["金额(元)"]);
@@ -310,7 +315,7 @@ fn csv_totals(bytes: &[u8]) -> std::collections::BTreeMap<String, i64> {
 }
 
 /// A worksheet's rows as `column → cell text` (the header row names the columns).
-fn sheet_rows(book: &mut Xlsx<std::io::BufReader<std::fs::File>>, name: &str) -> Vec<BTreeMap<String, String>> {
+pub fn sheet_rows(book: &mut Xlsx<std::io::BufReader<std::fs::File>>, name: &str) -> Vec<BTreeMap<String, String>> {
     let range = book.worksheet_range(name).unwrap();
     let mut rows = range.rows();
     let header: Vec<String> = rows.next().unwrap().iter().map(|c| c.to_string()).collect();
@@ -605,7 +610,7 @@ async fn the_files_are_ones_finance_can_pay_from() {
         let tag = format!("<col min=\"{col}\" max=\"{col}\" width=\"");
         widths.split(&tag).nth(1).and_then(|w| w.split('"').next()).unwrap().parse().unwrap()
     };
-    assert!(width(10) > 3.0 * width(1), "规则 is wider than 月份: {} vs {}", width(10), width(1));
+    assert!(width(11) > 3.0 * width(1), "规则 is wider than 月份: {} vs {}", width(11), width(1));
     // By business unit, its departments beneath; each unit's total is its departments'.
     let units = sheet_rows(&mut book, "部门合计");
     let at = units.iter().position(|r| r["事业部"] == "客户成功事业部" && r["部门"].is_empty()).unwrap();
@@ -615,4 +620,36 @@ async fn the_files_are_ones_finance_can_pay_from() {
     let sum: f64 = units[at + 1..at + 3].iter().map(|r| r["金额(元)"].parse::<f64>().unwrap()).sum();
     assert_eq!(units[at]["金额(元)"].parse::<f64>().unwrap(), sum);
     assert!(units.iter().any(|r| r["事业部"] == "招商引才事业部"));
+}
+
+#[tokio::test]
+async fn settle_lists_the_stakes_not_yet_paid_per_contest() {
+    let (app, _clock) = july().await;
+    let paid = say(&app, "lisi", "缴费 人员=陈一").await;
+    assert!(paid.contains("为已缴"), "{paid}");
+    let out = tempfile::tempdir().unwrap();
+    let (ok, text) = settle(&app, "2023-07", out.path(), &[]).await;
+    assert!(ok, "{text}");
+    assert!(text.contains("未缴PK金：客户开发PK 1 人 100.00 元"), "{text}");
+
+    let mut book: Xlsx<_> = calamine::open_workbook(out.path().join("settlement-2023-07.xlsx")).unwrap();
+    let stakes = sheet_rows(&mut book, "未缴PK金");
+    let owed: Vec<[&str; 4]> = stakes
+        .iter()
+        .map(|r| [r["比赛"].as_str(), r["姓名"].as_str(), r["队伍"].as_str(), r["PK金(元)"].as_str()])
+        .collect();
+    assert_eq!(
+        owed,
+        [["客户开发PK", "陈二", "猎豹队", "100"], ["客户开发PK", "", "小计", "100"], ["合计", "", "", "100"]]
+    );
+    assert_eq!(stakes[1]["部门"], "1 人", "{stakes:?}");
+
+    let rows = csv_rows(&std::fs::read(out.path().join("settlement-2023-07.csv")).unwrap());
+    let owed: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .filter(|r| r["行类型"].starts_with("未缴PK金"))
+        .map(|r| (r["行类型"].as_str(), r["账号"].as_str(), r["金额(元)"].as_str()))
+        .collect();
+    assert_eq!(owed, [("未缴PK金", "cs_b", "100.00"), ("未缴PK金合计", "", "100.00")]);
+    assert!(rows.iter().any(|r| r["行类型"] == "未缴PK金" && r["规则"] == "客户开发PK 猎豹队"));
 }
