@@ -44,6 +44,8 @@ pub struct Reloaded {
     pub needs_restart: Vec<ConfigChange>,
     /// People a static directory added, moved or deactivated.
     pub people: Vec<String>,
+    /// The rule set in force, when a reload changed the rewards, targets or points.
+    pub rule_set: Option<String>,
     /// With a directory from WeCom whose settings changed: the sync's summary, or why it failed.
     pub directory_sync: Option<Result<String, String>>,
 }
@@ -103,6 +105,7 @@ impl Reloader {
             applied,
             needs_restart,
             people: Vec::new(),
+            rule_set: None,
             directory_sync: None,
         };
         if done.applied.is_empty() {
@@ -110,10 +113,15 @@ impl Reloader {
         }
         let texts: Vec<String> = done.applied.iter().map(|c| c.text.clone()).collect();
         let now = self.state.clock.now_ms();
-        done.people = apply(&self.state.db, &running, &new, &texts, now).await.map_err(|e| match e {
+        let applied = apply(&self.state.db, &running, &new, &texts, now).await.map_err(|e| match e {
             ApplyError::Refused(problems) => ReloadError::Refused(problems),
             ApplyError::Db(e) => ReloadError::Failed(format!("数据库错误：{e}")),
         })?;
+        done.people = applied.people;
+        let rules = ["rewards", "targets", "points"];
+        if done.applied.iter().any(|c| rules.iter().any(|r| c.key == *r || c.key.starts_with(&format!("{r}.")))) {
+            done.rule_set = Some(applied.rule_set);
+        }
         let directory_changed = done.applied.iter().any(|c| c.key.starts_with("directory"));
         self.state.config.replace(Arc::new(new));
         self.state.outbox_wake.notify_one();
@@ -149,6 +157,11 @@ impl Reloaded {
         if !self.people.is_empty() {
             out.push("通讯录：".into());
             out.extend(self.people.iter().map(|line| format!("  - {line}")));
+        }
+        if let Some(id) = &self.rule_set {
+            out.push(format!(
+                "奖励规则已更改：规则集 {id} 自此生效（已关账的月份不变；结算明细注明每行所用的规则集）。"
+            ));
         }
         match &self.directory_sync {
             Some(Ok(summary)) => out.push(format!("通讯录设置已更改，{summary}")),

@@ -2,11 +2,14 @@
 //! configuration (the static directory, old channels, contests and their teams), in
 //! one transaction with the event that records the reload, after the checks that need
 //! the store. A contest past its cut-off keeps how it is scored and paid: the audit
-//! group reviews (or has finalised) the ranking those rules gave.
+//! group reviews (or has finalised) the ranking those rules gave. The rule set in
+//! force (rewards, targets, points) is noted with the time it took effect, which
+//! settlement names on each line.
 
 use crate::config::Settings;
 use crate::domain::contest::{ContestDef, ContestState};
 use crate::service::directory::apply_configuration;
+use crate::service::settlement::note_rule_set;
 use crate::store::Db;
 use crate::store::contests;
 use crate::store::events::{self, NewEvent};
@@ -22,26 +25,36 @@ pub enum ApplyError {
     Db(#[from] sqlx::Error),
 }
 
+/// What applying a reloaded configuration did to the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// One line per person a static directory added, moved or deactivated.
+    pub people: Vec<String>,
+    /// The rule set (rewards, targets, points) in force from now on, dated now if new.
+    pub rule_set: String,
+}
+
 /// Applies `new` (replacing `running`) to the store, and records the reload with its
-/// `changes` in the event log. Returns one line per person a static directory changed.
+/// `changes` in the event log.
 pub async fn apply(
     db: &Db,
     running: &Settings,
     new: &Settings,
     changes: &[String],
     now_ms: i64,
-) -> Result<Vec<String>, ApplyError> {
+) -> Result<Applied, ApplyError> {
     let mut tx = db.begin().await?;
     let problems = closed_contests_changed(&mut tx, running, new, now_ms).await?;
     if !problems.is_empty() {
         return Err(ApplyError::Refused(problems));
     }
     let people = apply_configuration(&mut tx, new, now_ms).await?;
+    let rule_set = note_rule_set(&mut tx, new, now_ms).await?;
     let event = NewEvent::new("config", "configuration", "settings", "reloaded")
-        .data(serde_json::json!({ "changes": changes, "people": people }));
+        .data(serde_json::json!({ "changes": changes, "people": people, "rule_set": rule_set }));
     events::append(&mut tx, now_ms, event).await?;
     tx.commit().await?;
-    Ok(people)
+    Ok(Applied { people, rule_set })
 }
 
 /// Contests past their cut-off (frozen or final) whose scoring or payout the new

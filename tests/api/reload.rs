@@ -261,6 +261,24 @@ async fn settings_read_at_start_wait_for_a_restart_and_the_rest_applies() {
 }
 
 #[tokio::test]
+async fn changed_rewards_are_a_new_rule_set_dated_by_the_reload() {
+    let app = TestApp::spawn().await;
+    append(&app.config_path, "[rewards.non_cs]\nlead_c = 80\n");
+
+    let done = app.reloader.reload().await.expect("reloaded").render();
+
+    assert!(done.contains("rewards.non_cs.lead_c：新增：80"), "{done}");
+    let id = done.split("规则集 ").nth(1).and_then(|rest| rest.split(' ').next()).expect("the rule set named");
+    let dated: i64 = sqlx::query_scalar("SELECT first_seen_at FROM rule_sets WHERE id = ?")
+        .bind(id)
+        .fetch_one(app.state.db.reader())
+        .await
+        .expect("the new rule set is stored");
+    let reloaded = app.count("SELECT at FROM events WHERE entity = 'configuration' AND action = 'reloaded'").await;
+    assert_eq!(dated, reloaded, "dated by the reload");
+}
+
+#[tokio::test]
 async fn a_contest_past_its_cut_off_keeps_its_rules() {
     let app = TestApp::builder().config(&contest(1000)).spawn().await;
     app.advance(chrono::Duration::days(11));
