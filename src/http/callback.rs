@@ -101,7 +101,7 @@ fn signed(params: &mut HashMap<String, String>, state: &AppState) -> Result<Sign
     let ts: i64 = timestamp.parse().map_err(|_| Refusal::MissingParams)?;
     // Any i64 is a parseable timestamp: the distance saturates instead of wrapping.
     let skew = state.clock.now().timestamp().abs_diff(ts);
-    if skew > state.settings.server.timestamp_window_secs {
+    if skew > state.settings().server.timestamp_window_secs {
         // Refused whether or not it is authentic: a replay is stale too.
         return Err(Refusal::Stale(skew));
     }
@@ -140,7 +140,7 @@ pub async fn receive(State(state): State<AppState>, RawQuery(query): RawQuery, b
 async fn handle(state: &AppState, query: Option<&str>, body: Body) -> Result<Response, Refusal> {
     let mut params = params(query);
     let signed = signed(&mut params, state)?;
-    let body = to_bytes(body, state.settings.server.max_body_bytes).await.map_err(body_refusal)?;
+    let body = to_bytes(body, state.settings().server.max_body_bytes).await.map_err(body_refusal)?;
     let body = std::str::from_utf8(&body).map_err(|_| Refusal::Xml("body is not UTF-8".into()))?;
     let encrypt = xml::parse_envelope(body).map_err(|e| Refusal::Xml(e.to_string()))?;
     let plain =
@@ -172,7 +172,8 @@ fn body_refusal(error: axum::Error) -> Refusal {
 /// The passive reply envelope, or an empty 200.
 fn seal(state: &AppState, to_user: &str, reply: &Reply) -> Response {
     let now = state.clock.now().timestamp();
-    let corp_id = &state.settings.wecom.corp_id;
+    let settings = state.settings();
+    let corp_id = &settings.wecom.corp_id;
     let plain = match reply {
         Reply::Empty => return StatusCode::OK.into_response(),
         Reply::Text(text) => xml::text_reply(to_user, corp_id, now, text),

@@ -18,6 +18,7 @@ pub mod finalise;
 pub mod leaderboard;
 pub mod mine;
 pub mod onjob;
+pub mod reload;
 pub mod reminders;
 pub mod report;
 pub mod review;

@@ -22,6 +22,7 @@ mod local_mode;
 mod new_user;
 mod outbox;
 mod programme_admin;
+mod reload;
 mod reporting;
 mod scheduler;
 mod settlement;
