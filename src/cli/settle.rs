@@ -33,9 +33,10 @@ pub async fn run(settings: Settings, month: &str, out: Option<PathBuf>, close: O
     let state = AppState::new(settings, Arc::new(SystemClock)).await?;
     let mut tx = state.db.begin().await?;
     let now = state.clock.now_ms();
+    let settings = state.settings();
     let report = match (&close, &closer) {
-        (Some(close), Some(by)) => settlement::close(&mut tx, &state.settings(), month, by, close.force, now).await?,
-        _ => compute(&mut tx, &state.settings(), month, now).await?,
+        (Some(close), Some(by)) => settlement::close(&mut tx, &settings, month, by, close.force, now).await?,
+        _ => compute(&mut tx, &settings, month, now).await?,
     };
     if report.is_empty() {
         bail!("{month} 没有可结算的记录（已确认的记录、PK奖金或转介绍都没有；待确认 {} 条）。", report.pending);

@@ -360,27 +360,19 @@ pub fn assemble(
     achieved: &BTreeMap<(String, DeptKind), i64>,
     members: &[Payee],
 ) -> Settlement {
-    lines.sort_by(|a, b| line_order(a).cmp(&line_order(b)));
+    lines.sort_by(line_order);
     let people = totals(targets, achieved, &lines, members);
     Settlement { units: unit_totals(&people), lines, people }
 }
 
 /// Lines that pay something first; then by business unit, department, person, the
 /// month's own lines before adjustments, record (PK last).
-#[allow(clippy::type_complexity)]
-fn line_order(l: &Line) -> (bool, &str, &str, i64, &str, Option<&str>, bool, Option<i64>, Option<&str>, &str) {
-    (
-        l.amount.0 == 0,
-        &l.payee.unit,
-        &l.payee.department,
-        l.payee.department_id,
-        &l.payee.userid,
-        l.adjusts.as_deref(),
-        l.record.is_none(),
-        l.record,
-        l.contest.as_deref(),
-        &l.rule,
-    )
+fn line_order(a: &Line, b: &Line) -> std::cmp::Ordering {
+    let (p, q) = (&a.payee, &b.payee);
+    (a.amount.0 == 0, &p.unit, &p.department, p.department_id, &p.userid)
+        .cmp(&(b.amount.0 == 0, &q.unit, &q.department, q.department_id, &q.userid))
+        .then_with(|| (&a.adjusts, a.record.is_none(), a.record).cmp(&(&b.adjusts, b.record.is_none(), b.record)))
+        .then_with(|| (&a.contest, &a.rule).cmp(&(&b.contest, &b.rule)))
 }
 
 /// Totals by business unit and, beneath, by department (told apart by id; a name two

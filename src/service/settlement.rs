@@ -23,7 +23,7 @@ use crate::service::{Ctx, Outcome, ServiceError, refuse};
 use crate::store::events::{self, NewEvent};
 use crate::store::outbox::{self, Api, NewMessage};
 use crate::store::records::Origin;
-use crate::store::settlement::{self as store, CloseRow, MemberRow, NewClose, ReferralRow, RewardRow, Run};
+use crate::store::settlement::{self as store, CloseRow, ClosedLine, MemberRow, NewClose, ReferralRow, RewardRow, Run};
 use anyhow::Context;
 use base64::Engine;
 use rust_xlsxwriter::Workbook;
@@ -310,32 +310,55 @@ pub async fn compute(conn: &mut SqliteConnection, settings: &Settings, month: Mo
     let units = business_units(&store::departments(conn).await?);
     let closed: BTreeMap<String, CloseRow> =
         store::closed_months(conn).await?.into_iter().map(|c| (c.month.clone(), c)).collect();
-    let pending = store::pending_in(conn, from, to).await?;
-    let unpaid_stakes = unpaid_stakes(conn, settings, &units).await?;
-    if let Some(close) = closed.get(&month.to_string()) {
-        let (csv, csv_sha, xlsx, xlsx_sha) = store::closed_files(conn, &close.month)
-            .await?
-            .ok_or_else(|| ServiceError::Refused(format!("{month} 已结账，但结账时的文件不存在。")))?;
-        if store::sha256_hex(&csv) != csv_sha || store::sha256_hex(&xlsx) != xlsx_sha {
-            tracing::error!(month = %month, "the files kept at close do not match their hashes");
-            return refuse(format!("{month} 结账时保存的文件校验失败（与结账时的哈希不符），请联系管理员。"));
-        }
-        let due = due_for(conn, settings, month, close, &units).await?;
-        let rule_sets = rule_sets_of(conn, [close.rule_set.clone()]).await?;
-        return Ok(Report {
-            month,
-            pending,
-            rules: rule_sets.first().map(|(_, _, rules)| rules.clone()).unwrap_or_default(),
-            rule_set: close.rule_set.clone(),
-            rule_sets,
-            closed: Some(Closed { close: close.clone(), csv, xlsx, due, due_in: first_open_after(month, &closed) }),
-            unpaid_stakes,
-            ..Report::of(month, Settlement::default())
-        });
+    let mut report = match closed.get(&month.to_string()) {
+        Some(close) => compute_closed(conn, settings, month, close, &closed, &units).await?,
+        None => compute_open(conn, settings, month, &closed, &units, now_ms).await?,
+    };
+    report.pending = store::pending_in(conn, from, to).await?;
+    report.unpaid_stakes = unpaid_stakes(conn, settings, &units).await?;
+    Ok(report)
+}
+
+/// A closed month: the files kept at close (checked against their hashes) and the
+/// adjustments now due for it.
+async fn compute_closed(
+    conn: &mut SqliteConnection,
+    settings: &Settings,
+    month: Month,
+    close: &CloseRow,
+    closed: &BTreeMap<String, CloseRow>,
+    units: &Units,
+) -> Outcome<Report> {
+    let (csv, csv_sha, xlsx, xlsx_sha) = store::closed_files(conn, &close.month)
+        .await?
+        .ok_or_else(|| ServiceError::Refused(format!("{month} 已结账，但结账时的文件不存在。")))?;
+    if store::sha256_hex(&csv) != csv_sha || store::sha256_hex(&xlsx) != xlsx_sha {
+        tracing::error!(month = %month, "the files kept at close do not match their hashes");
+        return refuse(format!("{month} 结账时保存的文件校验失败（与结账时的哈希不符），请联系管理员。"));
     }
+    let due = due_for(conn, settings, month, close, units).await?;
+    let rule_sets = rule_sets_of(conn, [close.rule_set.clone()]).await?;
+    Ok(Report {
+        rules: rule_sets.first().map(|(_, _, rules)| rules.clone()).unwrap_or_default(),
+        rule_set: close.rule_set.clone(),
+        rule_sets,
+        closed: Some(Closed { close: close.clone(), csv, xlsx, due, due_in: first_open_after(month, closed) }),
+        ..Report::of(month, Settlement::default())
+    })
+}
+
+/// An open month under the rules configured now, with the adjustments it carries.
+async fn compute_open(
+    conn: &mut SqliteConnection,
+    settings: &Settings,
+    month: Month,
+    closed: &BTreeMap<String, CloseRow>,
+    units: &Units,
+    now_ms: i64,
+) -> Outcome<Report> {
     let rule_set = RuleSet::of(settings);
     store::note_rule_set(conn, &rule_set.id, &rule_set.json, now_ms).await?;
-    let facts = facts(conn, settings, month, &units, &BTreeMap::new()).await?;
+    let facts = facts(conn, settings, month, units, &BTreeMap::new()).await?;
     let mut lines = tagged(
         rewards::lines(&rule_set.rewards, &rule_set.targets, &facts.records, &facts.pk, &facts.achieved),
         &rule_set.id,
@@ -343,16 +366,15 @@ pub async fn compute(conn: &mut SqliteConnection, settings: &Settings, month: Mo
     let mut adjusted = Vec::new();
     for close in closed.values() {
         let earlier = month_of(&close.month)?;
-        if earlier < month && first_open_after(earlier, &closed) == month {
-            lines.extend(due_for(conn, settings, earlier, close, &units).await?);
+        if earlier < month && first_open_after(earlier, closed) == month {
+            lines.extend(due_for(conn, settings, earlier, close, units).await?);
             adjusted.push(earlier);
         }
     }
-    let unit = |dept: i64, name: &str| unit_of(&units, dept, name);
+    let unit = |dept: i64, name: &str| unit_of(units, dept, name);
     let members: Vec<Payee> = store::target_members(conn).await?.into_iter().map(|m| member_payee(m, &unit)).collect();
     let settlement = rewards::assemble(lines, &rule_set.targets, &facts.achieved, &members);
-    let rule_sets =
-        rule_sets_of(conn, settlement.lines.iter().map(|l| l.rule_set.clone()).chain([rule_set.id.clone()])).await?;
+    let named = settlement.lines.iter().map(|l| l.rule_set.clone()).chain([rule_set.id.clone()]);
     let rules = rules_json(settings);
     let earlier_rules = store::earlier_runs(conn, &month.to_string())
         .await?
@@ -360,19 +382,16 @@ pub async fn compute(conn: &mut SqliteConnection, settings: &Settings, month: Mo
         .filter(|(_, earlier, _)| *earlier != rules)
         .map(|(at, _, total)| (at, Fen(total)))
         .collect();
+    let (from, to) = month.range_ms();
     Ok(Report {
-        month,
-        settlement,
         referrals: store::referrals_in(conn, from, to).await?,
         referral_benefit: settings.rewards.referral.benefit.clone(),
-        pending,
         rules,
         earlier_rules,
         rule_set: rule_set.id,
-        rule_sets,
+        rule_sets: rule_sets_of(conn, named.collect::<Vec<_>>()).await?,
         adjusted,
-        closed: None,
-        unpaid_stakes,
+        ..Report::of(month, settlement)
     })
 }
 
@@ -461,14 +480,28 @@ pub async fn close(
             report.pending
         ));
     }
+    let (close, csv, xlsx) = keep(conn, &report, by, now_ms).await?;
+    let closed = store::closed_months(conn).await?.into_iter().map(|c| (c.month.clone(), c)).collect();
+    let due_in = first_open_after(month, &closed);
+    report.closed = Some(Closed { close, csv, xlsx, due: Vec::new(), due_in });
+    Ok(report)
+}
+
+/// Stores an open month's close: its files, every line it pays, an event.
+async fn keep(
+    conn: &mut SqliteConnection,
+    report: &Report,
+    by: &str,
+    now_ms: i64,
+) -> Outcome<(CloseRow, Vec<u8>, Vec<u8>)> {
     let built = |e: anyhow::Error| {
         tracing::error!(error = %e, "settlement files could not be built");
         ServiceError::Refused("结算文件生成失败，请联系管理员查看日志。".into())
     };
     let (csv, xlsx) = (report.csv().map_err(built)?, report.xlsx().map_err(built)?);
-    let key = month.to_string();
+    let month = report.month.to_string();
     let close = CloseRow {
-        month: key.clone(),
+        month: month.clone(),
         closed_at: now_ms,
         closed_by: by.to_owned(),
         rule_set: report.rule_set.clone(),
@@ -478,15 +511,19 @@ pub async fn close(
     };
     let mut lines = Vec::new();
     for line in &report.settlement.lines {
-        let json = serde_json::to_string(line).map_err(|e| built(e.into()))?;
-        let for_month = line.adjusts.clone().unwrap_or_else(|| key.clone());
-        lines.push((for_month, line.payee.userid.clone(), line.record, line.contest.clone(), line.amount.0, json));
+        lines.push(ClosedLine {
+            for_month: line.adjusts.clone().unwrap_or_else(|| month.clone()),
+            userid: line.payee.userid.clone(),
+            record: line.record,
+            contest: line.contest.clone(),
+            amount_fen: line.amount.0,
+            line: serde_json::to_string(line).map_err(|e| built(e.into()))?,
+        });
     }
-    let new = NewClose { close: &close, csv: &csv, xlsx: &xlsx, lines };
-    if !store::close_month(conn, &new).await? {
+    if !store::close_month(conn, &NewClose { close: &close, csv: &csv, xlsx: &xlsx, lines }).await? {
         return refuse(format!("{month} 刚刚已被结账，不能重复结账。"));
     }
-    let event = NewEvent::new(by, "month", &key, "closed")
+    let event = NewEvent::new(by, "month", &month, "closed")
         .to("closed")
         .reason((report.pending > 0).then(|| format!("强制结账：还有 {} 条记录待确认", report.pending)))
         .data(json!({
@@ -499,10 +536,7 @@ pub async fn close(
             "xlsx_sha256": store::sha256_hex(&xlsx),
         }));
     events::append(conn, now_ms, event).await?;
-    let mut closed = store::closed_months(conn).await?.into_iter().map(|c| (c.month.clone(), c)).collect();
-    let due_in = first_open_after(month, &closed);
-    report.closed = closed.remove(&key).map(|close| Closed { close, csv, xlsx, due: Vec::new(), due_in });
-    Ok(report)
+    Ok((close, csv, xlsx))
 }
 
 /// A CS or TR member as the settlement (and `我的`) sees them.

@@ -937,16 +937,6 @@ pub async fn clear_flags(conn: &mut SqliteConnection, record_id: i64) -> Result<
     Ok(())
 }
 
-/// Flags on live records, newest first (for 待审).
-pub async fn live_flags(conn: &mut SqliteConnection) -> Result<Vec<Flag>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT f.record_id, f.other_id, f.kind, f.detail FROM record_flags f JOIN records r ON r.id = f.record_id
-         WHERE r.state IN ('reported', 'onboarded', 'agreed', 'confirmed') ORDER BY f.record_id DESC",
-    )
-    .fetch_all(conn)
-    .await
-}
-
 /// Recomputes the stored core names of subjects and placed people with `key` (after
 /// the normaliser changed). Where two subjects now share a core name the earlier one
 /// keeps it and the later one is keyed apart (`core#id`), so neither's history

@@ -326,8 +326,20 @@ pub struct NewClose<'a> {
     pub close: &'a CloseRow,
     pub csv: &'a [u8],
     pub xlsx: &'a [u8],
-    /// `(for_month, userid, record, contest, amount_fen, line as JSON)`, in order.
-    pub lines: Vec<(String, String, Option<i64>, Option<String>, i64, String)>,
+    /// Every line it pays, in order.
+    pub lines: Vec<ClosedLine>,
+}
+
+/// A line a closed month paid.
+pub struct ClosedLine {
+    /// The month the pay belongs to: the closed month, or the one an adjustment corrects.
+    pub for_month: String,
+    pub userid: String,
+    pub record: Option<i64>,
+    pub contest: Option<String>,
+    pub amount_fen: i64,
+    /// The whole line as JSON.
+    pub line: String,
 }
 
 /// Stores a month's close; false (and nothing stored) when the month is closed already.
@@ -355,19 +367,19 @@ pub async fn close_month(conn: &mut SqliteConnection, close: &NewClose<'_>) -> R
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(false),
         other => other?,
     };
-    for (seq, (for_month, userid, record, contest, amount, line)) in close.lines.iter().enumerate() {
+    for (seq, l) in close.lines.iter().enumerate() {
         sqlx::query(
             "INSERT INTO month_close_lines (month, seq, for_month, userid, record_id, contest_id, amount_fen, line)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&c.month)
         .bind(seq as i64)
-        .bind(for_month)
-        .bind(userid)
-        .bind(record)
-        .bind(contest)
-        .bind(amount)
-        .bind(line)
+        .bind(&l.for_month)
+        .bind(&l.userid)
+        .bind(l.record)
+        .bind(&l.contest)
+        .bind(l.amount_fen)
+        .bind(&l.line)
         .execute(&mut *conn)
         .await?;
     }

@@ -307,6 +307,13 @@ async fn who_closes_is_the_os_user_unless_named_and_bad_closes_are_refused() {
         .await
         .unwrap();
     assert_eq!(by, "finance-zhang");
+
+    // A month with nothing in it can be closed too (later changes then go past it).
+    let (ok, text) = settle(&app, "2023-06", dir.path(), &["--close", "--by", "财务张三"]).await;
+    assert!(ok && text.contains("2023-06 已结账") && text.contains("0 条明细，合计 0.00 元"), "{text}");
+    // In chat, a closed month is the one kept at close.
+    let answer = say(&app, "lisi", "结算 月份=2023-07").await;
+    assert!(answer.contains("2023-07 已结账") && answer.contains("finance-zhang"), "{answer}");
 }
 
 #[tokio::test]
@@ -345,8 +352,29 @@ async fn every_line_names_its_rule_set_and_a_rule_change_does_not_touch_a_closed
     let mut book: calamine::Xlsx<_> = calamine::open_workbook(dir.path().join("settlement-2023-08.xlsx")).unwrap();
     let sets: Vec<BTreeMap<String, String>> = crate::settlement::sheet_rows(&mut book, "规则集");
     let ids: Vec<&str> = sets.iter().map(|r| r["规则集"].as_str()).collect();
-    let mut expected = vec![july_set.as_str(), august_set.as_str()];
+    let mut expected = [july_set.as_str(), august_set.as_str()];
     expected.sort();
     assert_eq!(ids, [expected[0], expected[1], "合计"]);
     assert!(sets[0]["内容"].contains("\"lead_b\""), "{sets:?}");
+}
+
+#[tokio::test]
+async fn a_promotion_after_the_close_does_not_re_gate_the_closed_month() {
+    let (app, _clock, july) = july().await;
+    // Without the A-class record 陈一 misses the target of 30 (5 points): the B pays nothing.
+    say(&app, "wanggm", &format!("作废 #{} 合同作废", july.cs_a)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, text) = settle(&app, "2023-07", dir.path(), &["--close", "--by", "财务张三"]).await;
+    assert!(ok && text.contains("合计 350.00 元"), "{text}");
+    // 陈一 becomes a confirmer, who has no department target: July as closed still
+    // gated their B, and that is what it paid.
+    let config = std::fs::read_to_string(&app.config_path).unwrap();
+    let promoted =
+        config.replace("name = \"陈一\"\ndepartment = 21", "name = \"陈一\"\ndepartment = 21\nconfirmer = true");
+    assert_ne!(config, promoted);
+    std::fs::write(&app.config_path, promoted).unwrap();
+    let (ok, text) = settle(&app, "2023-07", dir.path(), &[]).await;
+    assert!(ok && text.contains("结账后没有影响本月金额的变动"), "{text}");
+    let (ok, text) = settle(&app, "2023-08", dir.path(), &[]).await;
+    assert!(!ok && text.contains("2023-08 没有可结算的记录"), "{text}");
 }

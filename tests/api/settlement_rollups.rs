@@ -30,6 +30,9 @@ fn rules() -> RewardRules {
     .unwrap()
 }
 
+/// A record: `(kind, transfer, reporter, closer, deal in yuan, channel, counts now)`.
+type RawRecord = (u8, bool, u8, Option<u8>, u32, u8, bool);
+
 /// Indices into what exists are taken modulo its length, so any numbers make a case.
 #[derive(Debug, Clone)]
 struct Case {
@@ -39,8 +42,7 @@ struct Case {
     departments: Vec<(u8, u8)>,
     /// People: `(department, confirmer or manager)`.
     people: Vec<(u8, bool)>,
-    /// Records: `(kind, transfer, reporter, closer, deal in yuan, channel, counts now)`.
-    records: Vec<(u8, bool, u8, Option<u8>, u32, u8, bool)>,
+    records: Vec<RawRecord>,
     /// PK payouts: `(person, rank, yuan)`.
     pk: Vec<(u8, u8, u16)>,
     targets: (i64, i64),
