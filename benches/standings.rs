@@ -297,7 +297,7 @@ fn world() -> World {
 
 /// The database's size on disk after set-up.
 fn report_size(state: &AppState) {
-    let path = state.settings.database_path();
+    let path = state.settings().database_path();
     let mib = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or_default() as f64 / (1024.0 * 1024.0);
     let wal = path.with_extension("db-wal");
     eprintln!("setup: database file {:.0} MiB, WAL {:.0} MiB", mib(&path), mib(&wal));
@@ -352,7 +352,7 @@ fn bench_query(c: &mut Criterion, w: &World) {
 async fn standings_command(state: &AppState) -> (String, Duration) {
     let mut tx = state.db.begin().await.expect("write transaction");
     let started = Instant::now();
-    let answer = commands::handle_text(&state.settings, now(), &mut tx, ASKER, "排行").await.expect("answer");
+    let answer = commands::handle_text(&state.settings(), now(), &mut tx, ASKER, "排行").await.expect("answer");
     let elapsed = started.elapsed();
     tx.rollback().await.expect("rollback");
     (answer, elapsed)

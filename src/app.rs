@@ -4,6 +4,7 @@
 
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::reload::{Loader, Reloader};
 use crate::state::AppState;
 use crate::wecom::simulator::Simulator;
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     simulator: Option<Simulator>,
+    reloader: Option<Reloader>,
 }
 
 impl Application {
@@ -34,8 +36,21 @@ impl Application {
             settings.wecom.api_base = format!("http://{addr}{}", crate::wecom::simulator::PREFIX);
         }
         let state = AppState::new(settings, clock).await?;
-        let simulator = state.settings.local_mode.then(|| Simulator::new(state.db.clone()));
-        Ok(Application { listener, state, simulator })
+        let simulator = state.settings().local_mode.then(|| Simulator::new(state.db.clone()));
+        Ok(Application { listener, state, simulator, reloader: None })
+    }
+
+    /// Lets the configuration be reloaded while the service runs, read again with
+    /// `load` (from `source`, named in answers): through [`Application::reloader`]
+    /// (SIGHUP) and the control socket beside the database (`leadboard reload`).
+    pub fn reloadable(mut self, load: Loader, source: impl Into<String>) -> Application {
+        self.reloader = Some(Reloader::new(self.state.clone(), load, source));
+        self
+    }
+
+    /// The reloader, when the service is [reloadable](Application::reloadable).
+    pub fn reloader(&self) -> Option<Reloader> {
+        self.reloader.clone()
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -53,7 +68,7 @@ impl Application {
     /// [`ShutdownTimedOut`]; nothing is half-committed, because an unanswered callback
     /// is retried by WeCom and an unconfirmed delivery stays pending.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let Application { listener, state, simulator } = self;
+        let Application { listener, state, simulator, reloader } = self;
         let addr = listener.local_addr()?;
         let mut router = crate::http::router(state.clone());
         if let Some(simulator) = &simulator {
@@ -62,20 +77,47 @@ impl Application {
         let worker = state.outbox_worker();
         let delivering = worker.delivering.clone();
         let worker = tokio::spawn(worker.run(shutdown.clone()));
+        // Read once: turning the scheduler on or off needs a restart.
         let scheduler = state
-            .settings
+            .settings()
             .schedules
             .enabled
             .then(|| tokio::spawn(crate::jobs::scheduler::run(state.clone(), shutdown.clone())));
-        let limits = crate::http::serve::Limits::from_settings(&state.settings.server);
+        let limits = crate::http::serve::Limits::from_settings(&state.settings().server);
         let server =
             tokio::spawn(crate::http::serve::serve(listener, router, limits, state.metrics.clone(), shutdown.clone()));
-        tracing::info!(%addr, local_mode = state.settings.local_mode, "leadboard listening");
+        let control = match reloader {
+            Some(reloader) => control(&state, reloader, &shutdown).await,
+            None => None,
+        };
+        tracing::info!(%addr, local_mode = state.settings().local_mode, "leadboard listening");
         shutdown.cancelled().await;
-        let grace = Duration::from_secs(state.settings.server.shutdown_grace_secs);
-        Stopping { state, deadline: Instant::now() + grace, abandoned: Vec::new() }
+        let grace = Duration::from_secs(state.settings().server.shutdown_grace_secs);
+        let stopped = Stopping { state, deadline: Instant::now() + grace, abandoned: Vec::new() }
             .stop(server, worker, scheduler, &delivering)
-            .await
+            .await;
+        if let Some(control) = control {
+            // Removes the socket file: a reload asked for now finds no service.
+            control.abort();
+            let _ = control.await;
+        }
+        stopped
+    }
+}
+
+/// Serves the control socket beside the database until shutdown (unix only).
+async fn control(state: &AppState, reloader: Reloader, shutdown: &CancellationToken) -> Option<JoinHandle<()>> {
+    #[cfg(unix)]
+    {
+        let path = crate::control::socket_path(&state.settings().database_path());
+        let listening = crate::control::listen(&path).await?;
+        tracing::info!(path = %path.display(), "control socket ready (leadboard reload)");
+        Some(tokio::spawn(listening.serve(reloader, shutdown.clone())))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (state, reloader, shutdown);
+        None
     }
 }
 
@@ -111,7 +153,7 @@ impl Stopping {
         }
         self.close_database().await;
         if !self.abandoned.is_empty() {
-            let grace_secs = self.state.settings.server.shutdown_grace_secs;
+            let grace_secs = self.state.settings().server.shutdown_grace_secs;
             return Err(ShutdownTimedOut { grace_secs, abandoned: self.abandoned }.into());
         }
         tracing::info!("leadboard stopped");

@@ -4,6 +4,7 @@
 //! effects are committed.
 
 use crate::commands;
+use crate::config::Settings;
 use crate::service::queue_text;
 use crate::state::AppState;
 use crate::store::Tx;
@@ -24,9 +25,10 @@ pub enum Seen {
     Again,
 }
 
-/// Processes a callback (or replays its answer if it was seen before).
+/// Processes a callback (or replays its answer if it was seen before) under `settings`,
+/// the snapshot the callback took when it arrived.
 #[instrument(level = "debug", skip_all, fields(from = %inbound.from))]
-pub async fn process(state: &AppState, inbound: &Inbound) -> Result<(Reply, Seen), sqlx::Error> {
+pub async fn process(state: &AppState, settings: &Settings, inbound: &Inbound) -> Result<(Reply, Seen), sqlx::Error> {
     let key = inbound.dedup_key();
     let mut tx = state.db.begin().await?;
     if let Some(reply) = inbox::find(&mut tx, &key).await? {
@@ -34,8 +36,8 @@ pub async fn process(state: &AppState, inbound: &Inbound) -> Result<(Reply, Seen
         tracing::info!(key, from = %inbound.from, "duplicate callback answered from the inbox");
         return Ok((reply, Seen::Again));
     }
-    let reply = dispatch(state, &mut tx, inbound).await?;
-    let reply = passive_or_outbox(state, &mut tx, inbound, reply).await?;
+    let reply = dispatch(state, settings, &mut tx, inbound).await?;
+    let reply = passive_or_outbox(state, settings, &mut tx, inbound, reply).await?;
     let now = state.clock.now_ms();
     inbox::insert(&mut tx, &key, &inbound.from, kind_name(&inbound.kind), now, &reply).await?;
     tx.commit().await?;
@@ -43,14 +45,14 @@ pub async fn process(state: &AppState, inbound: &Inbound) -> Result<(Reply, Seen
     Ok((reply, Seen::First))
 }
 
-async fn dispatch(state: &AppState, tx: &mut Tx, inbound: &Inbound) -> Result<Reply, sqlx::Error> {
+async fn dispatch(state: &AppState, settings: &Settings, tx: &mut Tx, inbound: &Inbound) -> Result<Reply, sqlx::Error> {
     let now = state.clock.now();
     Ok(match &inbound.kind {
         InboundKind::Text { content } => {
-            Reply::Text(commands::handle_text(&state.settings, now, tx, &inbound.from, content).await?)
+            Reply::Text(commands::handle_text(settings, now, tx, &inbound.from, content).await?)
         }
         InboundKind::TemplateCard(event) => {
-            commands::press::handle(&state.settings, now, tx, &inbound.from, event).await?;
+            commands::press::handle(settings, now, tx, &inbound.from, event).await?;
             Reply::Empty
         }
         other => {
@@ -64,13 +66,14 @@ async fn dispatch(state: &AppState, tx: &mut Tx, inbound: &Inbound) -> Result<Re
 /// parts; the HTTP answer is then empty.
 async fn passive_or_outbox(
     state: &AppState,
+    settings: &Settings,
     tx: &mut Tx,
     inbound: &Inbound,
     reply: Reply,
 ) -> Result<Reply, sqlx::Error> {
     match reply {
         Reply::Text(text) if text.len() > APP_TEXT_LIMIT => {
-            queue_text(tx, &state.settings, state.clock.now_ms(), &[&inbound.from], &text).await?;
+            queue_text(tx, settings, state.clock.now_ms(), &[&inbound.from], &text).await?;
             Ok(Reply::Empty)
         }
         other => Ok(other),

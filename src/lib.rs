@@ -2,7 +2,9 @@
 //!
 //! The layers, top to bottom (ARCHITECTURE.md has the picture):
 //! - `main`, `cli`, `local`: the binary, its one-shot subcommands, local mode.
-//! - `app`: starting and stopping the service; `state`: what its parts share.
+//! - `app`: starting and stopping the service; `state`: what its parts share;
+//!   `reload`: the configuration reloaded while it runs; `control`: the socket
+//!   through which `leadboard reload` asks for that.
 //! - `http`: the callback, health and metrics endpoints; `exactly_once`: one callback,
 //!   processed once.
 //! - `commands`: the chat front end (command table, parser, card presses), thin over
@@ -18,6 +20,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod control;
 pub mod domain;
 pub mod exactly_once;
 pub mod http;
@@ -25,6 +28,7 @@ pub mod jobs;
 pub mod local;
 pub mod metrics;
 pub mod outbox;
+pub mod reload;
 pub mod service;
 pub mod state;
 pub mod store;

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use leadboard::app::Application;
 use leadboard::clock::SystemClock;
 use leadboard::config::{Settings, Source};
+use leadboard::reload::{Loader, Reloader};
 use leadboard::{cli, local, telemetry};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,6 +58,9 @@ enum Command {
     },
     /// Check the configuration and list every problem.
     CheckConfig,
+    /// Make the running service read its configuration file again (as SIGHUP does), and print
+    /// what changed; a file with problems is refused and the service keeps its configuration.
+    Reload,
     /// Copy the database consistently while the service runs, and verify the copy.
     Backup {
         /// The backup file (default: leadboard-backup-YYYYMMDD-HHMMSS.db next to the database).
@@ -72,9 +76,23 @@ enum Command {
         /// data/exports in local mode).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Close the month (mark it paid): its files never change afterwards, and later changes
+        /// become adjustments (补发 / 扣回) in the first open month.
+        #[arg(long)]
+        close: bool,
+        /// Who closes the month (default: the operating-system user, $USER or $USERNAME).
+        #[arg(long, requires = "close")]
+        by: Option<String>,
+        /// Close although records of the month are still pending (they are paid later as 补发).
+        #[arg(long, requires = "close")]
+        force: bool,
     },
     /// Sync the directory now (from WeCom with directory.source = "wecom") and print what changed.
-    SyncDirectory,
+    SyncDirectory {
+        /// When a sync is already running, wait this many seconds at most for it to finish.
+        #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+        wait: u64,
+    },
     /// Scheduled jobs.
     Jobs {
         #[command(subcommand)]
@@ -131,23 +149,31 @@ fn main() -> ExitCode {
 const LEFTOVER_WAIT: Duration = Duration::from_millis(200);
 
 async fn run(cli: Cli) -> ExitCode {
+    if let Command::Reload = cli.command {
+        // The service reads the file itself (with its own environment and secrets).
+        return cli::reload::run(cli.config.as_deref()).await;
+    }
     let settings = match load(cli.config.as_ref()) {
         Ok(settings) => settings,
         Err(code) => return code,
     };
     telemetry::init(settings.server.log_format);
     let result = match cli.command {
-        Command::Serve => serve(settings).await,
+        Command::Serve => serve(settings, cli.config.clone()).await,
         Command::Send { as_user, url, text } => cli::send::run(&settings, &as_user, &text.join(" "), url).await,
         Command::Press { as_user, url, target, button } => {
             cli::press::run(&settings, &as_user, &target, &button, url).await
         }
         Command::Demo { command: DemoCommand::Cutoff } => cli::demo::cutoff(&settings),
         Command::Backup { out } => cli::backup::run(&settings, out).await,
-        Command::Settle { month, out } => cli::settle::run(settings, &month, out).await,
-        Command::SyncDirectory => cli::directory::run(settings).await,
+        Command::Settle { month, out, close, by, force } => {
+            let close = close.then_some(cli::settle::Close { by, force });
+            cli::settle::run(settings, &month, out, close).await
+        }
+        Command::SyncDirectory { wait } => cli::directory::run(settings, Duration::from_secs(wait)).await,
         Command::Jobs { command: JobsCommand::List } => cli::jobs::list(settings).await,
         Command::Jobs { command: JobsCommand::Run { name } } => cli::jobs::run(settings, &name).await,
+        Command::Reload => unreachable!("handled before the settings load"),
         Command::CheckConfig => {
             cli::line(format!("配置正确{}。", if settings.local_mode { "（本地模式）" } else { "" }));
             Ok(())
@@ -162,37 +188,95 @@ async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-async fn serve(settings: Settings) -> anyhow::Result<()> {
+async fn serve(settings: Settings, config: Option<PathBuf>) -> anyhow::Result<()> {
     let local_mode = settings.local_mode;
-    let app = Application::build(settings, Arc::new(SystemClock)).await?;
+    let source = match &config {
+        Some(path) => path.display().to_string(),
+        None => "本地模式".to_owned(),
+    };
+    let reload: Loader = Arc::new(move || match &config {
+        Some(path) => Settings::load(Source::File(path)),
+        None => local::settings(),
+    });
+    let app = Application::build(settings, Arc::new(SystemClock)).await?.reloadable(reload, source);
+    // Signals are caught from here on: before anyone is told the service is up.
+    let shutdown = CancellationToken::new();
+    let signals = Signals::catch()?;
+    tokio::spawn(handle_signals(signals, shutdown.clone(), app.reloader()));
     if local_mode {
         let url = format!("http://{}", app.local_addr());
         local::write_state(&local::data_dir(), &local::LocalState { url: url.clone() })?;
         eprintln!("本地模式已启动：{url}（企业微信接口由内置模拟器应答）");
         eprintln!("试试：leadboard send --as zhangwei 帮助");
     }
-    let shutdown = CancellationToken::new();
-    tokio::spawn(signal_shutdown(shutdown.clone()));
     app.run(shutdown).await
 }
 
-/// Cancels on SIGINT or SIGTERM.
-async fn signal_shutdown(shutdown: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
+/// What a signal asks for.
+enum Signal {
+    /// SIGINT or SIGTERM.
+    Stop,
+    /// SIGHUP.
+    Reload,
+}
+
+/// SIGINT, SIGTERM and SIGHUP, registered when caught (not when first awaited).
+#[cfg(unix)]
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn catch() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+            hangup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    async fn recv(&mut self) -> Signal {
+        tokio::select! {
+            _ = self.interrupt.recv() => Signal::Stop,
+            _ = self.terminate.recv() => Signal::Stop,
+            _ = self.hangup.recv() => Signal::Reload,
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
+    }
+}
+
+#[cfg(not(unix))]
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn catch() -> std::io::Result<Signals> {
+        Ok(Signals)
+    }
+
+    async fn recv(&mut self) -> Signal {
+        let _ = tokio::signal::ctrl_c().await;
+        Signal::Stop
+    }
+}
+
+/// Cancels on SIGINT or SIGTERM; reloads the configuration on SIGHUP (the outcome is
+/// logged: what changed, or every problem).
+async fn handle_signals(mut signals: Signals, shutdown: CancellationToken, reloader: Option<Reloader>) {
+    loop {
+        match signals.recv().await {
+            Signal::Stop => break,
+            Signal::Reload => {
+                tracing::info!("reload requested (SIGHUP)");
+                if let Some(reloader) = reloader.clone() {
+                    // Logged by the reload; the signal loop stays responsive meanwhile.
+                    tokio::spawn(async move { reloader.reload().await });
+                }
+            }
+        }
     }
     // Cancel first: whoever reads this line knows that no new work starts.
     shutdown.cancel();

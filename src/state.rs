@@ -1,6 +1,9 @@
 //! What the running service shares — settings, database, WeCom client and crypto,
 //! metrics, clock — built once at start (and by one-shot commands), and handed to the
-//! HTTP handlers, the jobs and the outbox worker.
+//! HTTP handlers, the jobs and the outbox worker. The settings can be replaced while
+//! the service runs (`leadboard reload`): each callback and each job run takes one
+//! snapshot ([`AppState::settings`]) and uses it throughout, so that one request sees
+//! one configuration.
 
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -13,12 +16,39 @@ use crate::wecom::crypto::WecomCrypto;
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 use std::time::Duration;
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::{Mutex, Notify, watch};
+
+/// The settings in force, replaced as a whole by a reload; whoever needs to react to a
+/// change (the scheduler, for its cron expressions) subscribes.
+#[derive(Clone)]
+pub struct SharedSettings(Arc<watch::Sender<Arc<Settings>>>);
+
+impl SharedSettings {
+    pub fn new(settings: Settings) -> SharedSettings {
+        SharedSettings(Arc::new(watch::Sender::new(Arc::new(settings))))
+    }
+
+    /// The settings in force now.
+    pub fn current(&self) -> Arc<Settings> {
+        self.0.borrow().clone()
+    }
+
+    /// Puts `settings` in force; returns the settings it replaced.
+    pub fn replace(&self, settings: Arc<Settings>) -> Arc<Settings> {
+        self.0.send_replace(settings)
+    }
+
+    /// A receiver that is told of every replacement.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Settings>> {
+        self.0.subscribe()
+    }
+}
 
 /// What every handler and job shares.
 #[derive(Clone)]
 pub struct AppState {
-    pub settings: Arc<Settings>,
+    /// The settings in force; take a snapshot with [`AppState::settings`].
+    pub config: SharedSettings,
     pub db: Db,
     pub crypto: Arc<WecomCrypto>,
     pub client: Arc<WecomClient>,
@@ -35,7 +65,7 @@ impl AppState {
     /// with the configured directory, old channels and contests applied.
     pub async fn new(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
         let state = Self::open(settings, clock).await?;
-        service::directory::load(&state.db, &state.settings, state.clock.now_ms()).await?;
+        service::directory::load(&state.db, &state.settings(), state.clock.now_ms()).await?;
         Ok(state)
     }
 
@@ -55,7 +85,7 @@ impl AppState {
                 hook_metrics.token_refreshes.inc();
             });
         Ok(AppState {
-            settings: Arc::new(settings),
+            config: SharedSettings::new(settings),
             db,
             crypto: Arc::new(crypto),
             client: Arc::new(client),
@@ -66,6 +96,12 @@ impl AppState {
         })
     }
 
+    /// A snapshot of the settings in force: what one callback or one job run uses
+    /// throughout, even when a reload replaces them meanwhile.
+    pub fn settings(&self) -> Arc<Settings> {
+        self.config.current()
+    }
+
     /// An outbox worker on this state; `Application::run` starts exactly one, and tests
     /// step one directly.
     pub fn outbox_worker(&self) -> OutboxWorker {
@@ -74,7 +110,8 @@ impl AppState {
             client: self.client.clone(),
             metrics: self.metrics.clone(),
             clock: self.clock.clone(),
-            settings: Arc::new(self.settings.outbox.clone()),
+            // Read once: changing [outbox] needs a restart.
+            settings: Arc::new(self.settings().outbox.clone()),
             wake: self.outbox_wake.clone(),
             stepping: self.outbox_step.clone(),
             delivering: Arc::new(AtomicI64::new(0)),

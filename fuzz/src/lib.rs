@@ -90,10 +90,10 @@ pub fn command(data: &[u8]) {
     match parse::parse(text, today) {
         Ok(parsed) => {
             let _ = parsed.to_json();
-            let _ = parsed.spec.usage();
+            let _ = parsed.spec.usage(today);
         }
         Err(error) => {
-            let _ = error.to_string();
+            let _ = error.explain(today);
         }
     }
 }

@@ -14,12 +14,13 @@ use std::sync::Arc;
 
 pub async fn list(settings: Settings) -> anyhow::Result<()> {
     let state = AppState::new(settings, Arc::new(SystemClock)).await?;
+    let settings = state.settings();
     crate::cli::line(format!("{:<18} {:<16} {:<17} {:<17} 上次结果", "任务", "计划", "上次运行", "下次运行"));
     for job in Job::ALL {
         let row = store::get(&state.db, job.name()).await?;
         let last = row.as_ref().and_then(|r| r.last_run_at).map(format_ms).unwrap_or_else(|| "-".into());
         let outcome = row.and_then(|r| r.last_outcome).unwrap_or_default();
-        let next = Schedule::from_str(job.schedule(&state))
+        let next = Schedule::from_str(job.schedule(&settings))
             .ok()
             .and_then(|s| scheduler::next_fire(&s, state.clock.now()))
             .map(|t| format_ms(t.timestamp_millis()))
@@ -27,12 +28,12 @@ pub async fn list(settings: Settings) -> anyhow::Result<()> {
         crate::cli::line(format!(
             "{:<18} {:<16} {:<17} {:<17} {outcome}",
             job.name(),
-            job.schedule(&state),
+            job.schedule(&settings),
             last,
             next
         ));
     }
-    if !state.settings.schedules.enabled {
+    if !settings.schedules.enabled {
         crate::cli::line("（内置调度已关闭：schedules.enabled = false）");
     }
     Ok(())

@@ -5,6 +5,7 @@ pub mod demo;
 pub mod directory;
 pub mod jobs;
 pub mod press;
+pub mod reload;
 pub mod send;
 pub mod settle;
 

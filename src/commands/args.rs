@@ -20,10 +20,18 @@ pub enum Command {
     Mine {
         month: Option<Month>,
     },
-    Help,
+    /// `帮助`, or `帮助 C类`: one command's fields with an example.
+    Help {
+        topic: Option<String>,
+    },
     /// 确认, 驳回, 在岗, 离职.
     Decide {
         id: i64,
+        action: Action,
+    },
+    /// `确认 #4 #5 #6`: the same decision on each, each answered.
+    DecideEach {
+        ids: Vec<i64>,
         action: Action,
     },
     Standings {
@@ -77,6 +85,25 @@ pub enum Command {
         verdict: Verdict,
         note: Option<String>,
     },
+    MarkPaid {
+        person: String,
+        contest: Option<String>,
+    },
+    RegisterChannel {
+        name: BoundedText,
+    },
+    Move {
+        person: String,
+        team: String,
+        contest: Option<String>,
+    },
+    Leave {
+        contest: Option<String>,
+    },
+    Remove {
+        person: String,
+        contest: Option<String>,
+    },
 }
 
 /// The fields of one parsed command.
@@ -121,6 +148,14 @@ impl Fields<'_> {
         }
     }
 
+    fn record_nos(&self) -> Result<Vec<i64>, ParseError> {
+        match self.required("编号")? {
+            Value::RecordNos(ns) => Ok(ns.clone()),
+            Value::RecordNo(n) => Ok(vec![*n]),
+            _ => Err(ParseError::Missing { spec: self.spec, key: "编号" }),
+        }
+    }
+
     fn month(&self) -> Option<Month> {
         match self.get("月份") {
             Some(Value::Month(m)) => Some(*m),
@@ -135,14 +170,12 @@ pub fn build(spec: &'static CommandSpec, values: &BTreeMap<&'static str, Value>)
     Ok(match spec.id {
         CommandId::Report(kind) => Command::Report(report(&f, kind)?),
         CommandId::Mine => Command::Mine { month: f.month() },
-        CommandId::Help => Command::Help,
-        CommandId::Confirm => {
-            Command::Decide { id: f.record_no()?, action: Action::Confirm { closer: f.string("接手") } }
-        }
+        CommandId::Help => Command::Help { topic: f.string("命令") },
+        CommandId::Confirm => decide_each(f.record_nos()?, Action::Confirm { closer: f.string("接手") }),
         CommandId::Reject => {
             Command::Decide { id: f.record_no()?, action: Action::Reject { reason: f.string("原因") } }
         }
-        CommandId::OnJob => Command::Decide { id: f.record_no()?, action: Action::OnJob },
+        CommandId::OnJob => decide_each(f.record_nos()?, Action::OnJob),
         CommandId::LeftJob => {
             Command::Decide { id: f.record_no()?, action: Action::Left { reason: f.string("原因") } }
         }
@@ -177,6 +210,19 @@ pub fn build(spec: &'static CommandSpec, values: &BTreeMap<&'static str, Value>)
         CommandId::Appeal => Command::Appeal { id: f.record_no()?, reason: f.required_text("理由")?.to_string() },
         CommandId::Todo => Command::Todo,
         CommandId::Uphold => Command::Judge { id: f.record_no()?, verdict: Verdict::Uphold, note: f.string("原因") },
+        CommandId::MarkPaid => {
+            Command::MarkPaid { person: f.required_text("人员")?.to_string(), contest: f.string("比赛") }
+        }
+        CommandId::RegisterChannel => Command::RegisterChannel { name: f.required_text("名称")? },
+        CommandId::Move => Command::Move {
+            person: f.required_text("人员")?.to_string(),
+            team: f.required_text("队伍")?.to_string(),
+            contest: f.string("比赛"),
+        },
+        CommandId::Leave => Command::Leave { contest: f.string("比赛") },
+        CommandId::Remove => {
+            Command::Remove { person: f.required_text("人员")?.to_string(), contest: f.string("比赛") }
+        }
         CommandId::Overturn => {
             Command::Judge { id: f.record_no()?, verdict: Verdict::Overturn, note: f.string("原因") }
         }
@@ -189,6 +235,14 @@ pub fn report_input(
     kind: RecordKind,
 ) -> Result<ReportInput, ParseError> {
     report(&Fields { spec, values }, kind)
+}
+
+/// One decision, or the same on several records.
+fn decide_each(mut ids: Vec<i64>, action: Action) -> Command {
+    match ids.len() {
+        1 => Command::Decide { id: ids.remove(0), action },
+        _ => Command::DecideEach { ids, action },
+    }
 }
 
 fn report(f: &Fields<'_>, kind: RecordKind) -> Result<ReportInput, ParseError> {
@@ -225,6 +279,10 @@ fn report(f: &Fields<'_>, kind: RecordKind) -> Result<ReportInput, ParseError> {
         closer: f.text("接手"),
         amount: match f.get("金额") {
             Some(Value::Amount(a)) => Some(*a),
+            _ => None,
+        },
+        meeting: match f.get("约面") {
+            Some(Value::DateTime(t)) => Some(*t),
             _ => None,
         },
         fields: fields_json(f.values),

@@ -51,7 +51,7 @@ pub async fn edit(
     }
     let input = match report_input(spec, &values, record.kind) {
         Ok(input) => input,
-        Err(e) => return refuse(e.to_string()),
+        Err(e) => return refuse(e.explain(ctx.today())),
     };
     correct::edit(ctx, conn, id, &input).await
 }

@@ -17,7 +17,8 @@ mod parse_tests;
 use crate::config::Settings;
 use crate::service::decide::{self, Via};
 use crate::service::{
-    Ctx, Identity, Outcome, ServiceError, atomically, audit, contest, correct, finalise, identify, report, settlement,
+    Ctx, Identity, Outcome, ServiceError, atomically, audit, channels, contest, correct, finalise, identify, report,
+    settlement,
 };
 use args::Command;
 use chrono::{DateTime, Utc};
@@ -44,9 +45,12 @@ pub async fn handle_text(
         }
     };
     let ctx = Ctx::person(settings, now, sender);
+    if help::is_greeting(text) {
+        return Ok(help::introduction(&ctx).unwrap_or_else(|e| e.to_string()));
+    }
     let parsed = match parse::parse(text, ctx.today()) {
         Ok(parsed) => parsed,
-        Err(e) => return Ok(e.to_string()),
+        Err(e) => return Ok(e.explain(ctx.today())),
     };
     match atomically(conn, async |conn| run(&ctx, conn, &parsed.command).await).await {
         Ok(reply) => Ok(reply),
@@ -62,8 +66,24 @@ async fn run(ctx: &Ctx<'_>, conn: &mut SqliteConnection, command: &Command) -> O
     match command {
         Command::Report(input) => report::report(ctx, conn, input).await,
         Command::Mine { month } => mine::run(ctx, conn, *month).await,
-        Command::Help => help::text(ctx),
+        Command::Help { topic: None } => help::text(ctx),
+        Command::Help { topic: Some(topic) } => help::command(ctx, topic),
         Command::Decide { id, action } => decide::decide(ctx, conn, *id, action.clone(), Via::Text).await,
+        Command::DecideEach { ids, action } => {
+            // Each in its own savepoint: one refused leaves the others decided.
+            let mut answers = Vec::new();
+            for id in ids {
+                let outcome =
+                    atomically(conn, async |conn| decide::decide(ctx, conn, *id, action.clone(), Via::Text).await)
+                        .await;
+                answers.push(match outcome {
+                    Ok(answer) => answer,
+                    Err(ServiceError::Db(e)) => return Err(ServiceError::Db(e)),
+                    Err(refused) => format!("#{id}：{refused}"),
+                });
+            }
+            Ok(answers.join("\n"))
+        }
         Command::Standings { contest } => standings::standings(ctx, conn, contest.as_deref()).await,
         Command::Join { team, contest } => contest::join(ctx, conn, team, contest.as_deref()).await,
         Command::Assign { person, team, contest } => contest::assign(ctx, conn, person, team, contest.as_deref()).await,
@@ -79,5 +99,12 @@ async fn run(ctx: &Ctx<'_>, conn: &mut SqliteConnection, command: &Command) -> O
         Command::Appeal { id, reason } => correct::appeal(ctx, conn, *id, reason).await,
         Command::Todo => corrections::todo(ctx, conn).await,
         Command::Judge { id, verdict, note } => correct::judge(ctx, conn, *id, *verdict, note.as_deref(), None).await,
+        Command::MarkPaid { person, contest } => contest::mark_paid(ctx, conn, person, contest.as_deref()).await,
+        Command::RegisterChannel { name } => channels::register_old(ctx, conn, name).await,
+        Command::Move { person, team, contest } => {
+            contest::move_team(ctx, conn, person, team, contest.as_deref()).await
+        }
+        Command::Leave { contest } => contest::leave(ctx, conn, contest.as_deref()).await,
+        Command::Remove { person, contest } => contest::remove(ctx, conn, person, contest.as_deref()).await,
     }
 }

@@ -11,7 +11,6 @@ use crate::domain::record::Mode;
 use crate::domain::text::{BoundedText, CreditCode, TextError, fold_width};
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime};
 use std::collections::BTreeMap;
-use std::fmt;
 
 pub const NAME_MAX: usize = 60;
 pub const NOTE_MAX: usize = 200;
@@ -26,6 +25,7 @@ pub enum Value {
     DateTime(NaiveDateTime),
     Amount(Fen),
     RecordNo(i64),
+    RecordNos(Vec<i64>),
     Mode(Mode),
     Month(Month),
     CreditCode(CreditCode),
@@ -68,6 +68,7 @@ pub fn display(value: &Value) -> String {
         Value::DateTime(t) => t.format("%Y-%m-%d %H:%M").to_string(),
         Value::Amount(a) => a.to_string(),
         Value::RecordNo(n) => format!("#{n}"),
+        Value::RecordNos(ns) => ns.iter().map(|n| format!("#{n}")).collect::<Vec<_>>().join(" "),
         Value::Mode(m) => m.label().to_owned(),
         Value::Month(m) => m.to_string(),
         Value::CreditCode(c) => c.as_str().to_owned(),
@@ -91,20 +92,22 @@ pub enum Problem {
     NotAChoice(&'static [&'static str]),
 }
 
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Problem {
+    /// What is wrong, with example values of `today`.
+    pub fn explain(&self, today: NaiveDate) -> String {
+        let example = |ty: FieldType| ty.hint(today);
         match self {
-            Problem::Text(e) => write!(f, "{e}"),
-            Problem::BadDate => f.write_str("不是有效日期（例如 2023-07-15）"),
-            Problem::BadDateTime => f.write_str("不是有效的日期时间（例如 2023-07-15 14:30）"),
-            Problem::BadAmount(e) => write!(f, "{e}"),
-            Problem::NotPositive => f.write_str("必须大于 0"),
-            Problem::BadRecordNo => f.write_str("不是有效编号（例如 12 或 #12）"),
-            Problem::BadMode => f.write_str("只能是“直接”或“转接”"),
-            Problem::BadMonth => f.write_str("不是有效月份（例如 2023-07）"),
-            Problem::BadCreditCode => f.write_str("不是有效的统一社会信用代码（18位，校验位不符）"),
-            Problem::BadNumber => f.write_str("须是正整数（例如 2）"),
-            Problem::NotAChoice(words) => write!(f, "只能是“{}”", words.join("”或“")),
+            Problem::Text(e) => e.to_string(),
+            Problem::BadDate => format!("不是有效日期（例如 {}）", example(FieldType::Date)),
+            Problem::BadDateTime => format!("不是有效的日期时间（例如 {}）", example(FieldType::DateTime)),
+            Problem::BadAmount(e) => e.to_string(),
+            Problem::NotPositive => "必须大于 0".into(),
+            Problem::BadRecordNo => "不是有效编号（例如 12 或 #12）".into(),
+            Problem::BadMode => "只能是“直接”或“转接”".into(),
+            Problem::BadMonth => format!("不是有效月份（例如 {} 或 上月）", example(FieldType::Month)),
+            Problem::BadCreditCode => "不是有效的统一社会信用代码（18位，校验位不符）".into(),
+            Problem::BadNumber => "须是正整数（例如 2）".into(),
+            Problem::NotAChoice(words) => format!("只能是“{}”", words.join("”或“")),
         }
     }
 }
@@ -136,27 +139,28 @@ impl ParseError {
     }
 }
 
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ParseError::Empty => f.write_str("消息是空的。发送「帮助」查看可用命令。"),
-            ParseError::TooLong => write!(f, "消息太长（最多 {MESSAGE_MAX} 个字）。"),
-            ParseError::UnknownCommand(word) => write!(f, "不认识的命令“{word}”。发送「帮助」查看可用命令。"),
+impl ParseError {
+    /// What is wrong, and the command's usage, with example dates of `today`.
+    pub fn explain(&self, today: NaiveDate) -> String {
+        let mut text = match self {
+            ParseError::Empty => "消息是空的。发送「帮助」查看可用命令。".to_owned(),
+            ParseError::TooLong => format!("消息太长（最多 {MESSAGE_MAX} 个字）。"),
+            ParseError::UnknownCommand(word) => format!("不认识的命令“{word}”。发送「帮助」查看可用命令。"),
             ParseError::UnknownField { spec, key } => {
                 let keys: Vec<&str> = spec.fields.iter().map(|f| f.key).collect();
-                write!(f, "「{}」没有字段“{key}”（可用字段：{}）。", spec.name, keys.join("、"))
+                format!("「{}」没有字段“{key}”（可用字段：{}）。", spec.name, keys.join("、"))
             }
-            ParseError::Missing { spec, key } => write!(f, "「{}」缺少必填字段“{key}”。", spec.name),
-            ParseError::Duplicate { spec, key } => write!(f, "「{}」的字段“{key}”写了两次。", spec.name),
-            ParseError::Invalid { key, value, problem, .. } => write!(f, "“{key}”的值“{value}”{problem}。"),
-            ParseError::Unexpected { spec, text } => {
-                write!(f, "「{}」无法识别“{text}”：字段请写成 键=值。", spec.name)
+            ParseError::Missing { spec, key } => format!("「{}」缺少必填字段“{key}”。", spec.name),
+            ParseError::Duplicate { spec, key } => format!("「{}」的字段“{key}”写了两次。", spec.name),
+            ParseError::Invalid { key, value, problem, .. } => {
+                format!("“{key}”的值“{value}”{}。", problem.explain(today))
             }
-        }?;
+            ParseError::Unexpected { spec, text } => format!("「{}」无法识别“{text}”：字段请写成 键=值。", spec.name),
+        };
         if let Some(spec) = self.spec() {
-            write!(f, "\n用法：{}", spec.usage())?;
+            text.push_str(&format!("\n用法：{}", spec.usage(today)));
         }
-        Ok(())
+        text
     }
 }
 
@@ -331,12 +335,22 @@ pub fn read_value(ty: FieldType, value: &str, today: NaiveDate) -> Result<Value,
         FieldType::DateTime => Value::DateTime(parse_date_time(value, today).ok_or(Problem::BadDateTime)?),
         FieldType::Amount => Value::Amount(parse_amount(value)?),
         FieldType::RecordNo => Value::RecordNo(parse_record_no(value).ok_or(Problem::BadRecordNo)?),
+        FieldType::RecordNos => {
+            let numbers: Option<Vec<i64>> = value
+                .split(|c: char| is_separator(c) || c == '，')
+                .filter(|w| !w.is_empty())
+                .map(parse_record_no)
+                .collect();
+            let mut numbers = numbers.filter(|n| !n.is_empty() && n.len() <= 20).ok_or(Problem::BadRecordNo)?;
+            numbers.dedup();
+            Value::RecordNos(numbers)
+        }
         FieldType::Mode => Value::Mode(match value.trim() {
             "直接" | "直接促成" | "direct" => Mode::Direct,
             "转接" | "转接促成" | "transfer" => Mode::Transfer,
             _ => return Err(Problem::BadMode),
         }),
-        FieldType::Month => Value::Month(Month::parse(value).ok_or(Problem::BadMonth)?),
+        FieldType::Month => Value::Month(Month::parse_spoken(value, today).ok_or(Problem::BadMonth)?),
         FieldType::CreditCode => Value::CreditCode(CreditCode::parse(value).ok_or(Problem::BadCreditCode)?),
         FieldType::Number => {
             Value::Number(value.trim().parse().ok().filter(|n| *n > 0 && *n < 10_000).ok_or(Problem::BadNumber)?)
@@ -357,8 +371,12 @@ pub fn parse_record_no(text: &str) -> Option<i64> {
     digits.parse().ok().filter(|n| *n > 0)
 }
 
-/// Yuan, optionally with `元`, or in units of ten thousand with `万`.
+/// Yuan, optionally with a currency sign or word before (`￥`, `¥`, `RMB`, `人民币`) and
+/// `元` after, or in units of ten thousand with `万` (`12万元`).
 fn parse_amount(text: &str) -> Result<Fen, Problem> {
+    const CURRENCY: [&str; 6] = ["￥", "¥", "RMB", "rmb", "CNY", "人民币"];
+    let text = text.trim();
+    let text = CURRENCY.iter().find_map(|c| text.strip_prefix(c)).unwrap_or(text);
     let text = text.trim().trim_end_matches('元').trim();
     let fen = match text.strip_suffix('万') {
         Some(wan) => Fen::parse_wan(wan),

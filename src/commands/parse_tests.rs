@@ -53,6 +53,13 @@ const ACCEPTED: &[Case] = &[
         &[("约面", "2023-07-25"), ("需求", "外包")],
     ),
     ("A类 公司=云帆 金额=1,200.50", CommandId::Report(RecordKind::LeadA), &[("金额", "1200.50")]),
+    ("A类 公司=云帆 金额=￥120000", CommandId::Report(RecordKind::LeadA), &[("金额", "120000.00")]),
+    ("A类 公司=云帆 金额=¥120000", CommandId::Report(RecordKind::LeadA), &[("金额", "120000.00")]),
+    ("A类 公司=云帆 金额=120,000元", CommandId::Report(RecordKind::LeadA), &[("金额", "120000.00")]),
+    ("A类 公司=云帆 金额=120，000元", CommandId::Report(RecordKind::LeadA), &[("金额", "120000.00")]),
+    ("A类 公司=云帆 金额=12万元", CommandId::Report(RecordKind::LeadA), &[("金额", "120000.00")]),
+    ("A类 公司=云帆 金额=RMB 12万", CommandId::Report(RecordKind::LeadA), &[("金额", "120000.00")]),
+    ("A类 公司=云帆 金额=人民币12万元", CommandId::Report(RecordKind::LeadA), &[("金额", "120000.00")]),
     (
         "A类客户 公司=云帆 合同金额=12.5万元 合同号=HT-001",
         CommandId::Report(RecordKind::LeadA),
@@ -107,6 +114,7 @@ const ACCEPTED: &[Case] = &[
     ("驳回 编号=12 原因=重复报备", CommandId::Reject, &[("原因", "重复报备")]),
     ("在岗 #7", CommandId::OnJob, &[("编号", "#7")]),
     ("离职 7", CommandId::LeftJob, &[("编号", "#7")]),
+    ("确认 #4 #5，#6", CommandId::Confirm, &[("编号", "#4 #5 #6")]),
     ("待审", CommandId::Review, &[]),
     ("作废 #3 虚假报备", CommandId::Void, &[("编号", "#3"), ("原因", "虚假报备")]),
     ("恢复 #3", CommandId::Restore, &[("编号", "#3")]),
@@ -115,13 +123,22 @@ const ACCEPTED: &[Case] = &[
     ("分配 人员=钱静 队伍=雄鹰队", CommandId::Assign, &[("人员", "钱静"), ("队伍", "雄鹰队")]),
     ("结算 2023-07", CommandId::Settle, &[("月份", "2023-07")]),
     ("待办", CommandId::Todo, &[]),
+    ("调队 人员=钱静 队伍=猎豹队", CommandId::Move, &[("人员", "钱静"), ("队伍", "猎豹队")]),
+    ("退出PK 客户开发PK", CommandId::Leave, &[("比赛", "客户开发PK")]),
+    ("移出 钱静", CommandId::Remove, &[("人员", "钱静")]),
+    ("登记老渠道 杭州人才市场", CommandId::RegisterChannel, &[("名称", "杭州人才市场")]),
+    ("缴费 人员=钱静 比赛=客户开发PK", CommandId::MarkPaid, &[("人员", "钱静"), ("比赛", "客户开发PK")]),
     ("撤回 #4 公司名写错了", CommandId::Withdraw, &[("编号", "#4"), ("原因", "公司名写错了")]),
     (
         "修改 #4 公司=杭州云帆 金额=60万",
         CommandId::Edit,
         &[("编号", "#4"), ("公司", "杭州云帆"), ("金额", "600000.00")],
     ),
-    ("申诉 #5 客户已签约，有合同（见附件）", CommandId::Appeal, &[("编号", "#5"), ("理由", "客户已签约，有合同（见附件）")]),
+    (
+        "申诉 #5 客户已签约，有合同（见附件）",
+        CommandId::Appeal,
+        &[("编号", "#5"), ("理由", "客户已签约，有合同（见附件）")],
+    ),
     ("维持 #5", CommandId::Uphold, &[("编号", "#5")]),
     ("改判 #5 合同属实", CommandId::Overturn, &[("编号", "#5"), ("原因", "合同属实")]),
     ("离职 #21 做了两天就走了", CommandId::LeftJob, &[("编号", "#21"), ("原因", "做了两天就走了")]),
@@ -137,7 +154,7 @@ const ACCEPTED: &[Case] = &[
 #[test]
 fn every_command_parses_in_its_forms() {
     for (message, id, fields) in ACCEPTED {
-        let parsed = parse(message, today()).unwrap_or_else(|e| panic!("{message:?}: {e}"));
+        let parsed = parse(message, today()).unwrap_or_else(|e| panic!("{message:?}: {e:?}"));
         assert_eq!(parsed.spec.id, *id, "{message:?}");
         for (key, value) in *fields {
             let got = parsed.get(key).map(display);
@@ -160,7 +177,7 @@ fn every_command_parses_as_a_pasted_multi_line_form() {
             let lines: Vec<String> =
                 fields.as_object().unwrap().iter().map(|(k, v)| format!("{k}{colon}{}", v.as_str().unwrap())).collect();
             let form = format!("{}\n{}\n", one_line.spec.name, lines.join("\n"));
-            let pasted = parse(&form, today()).unwrap_or_else(|e| panic!("{form:?}: {e}"));
+            let pasted = parse(&form, today()).unwrap_or_else(|e| panic!("{form:?}: {e:?}"));
             assert_eq!(pasted.spec.id, one_line.spec.id, "{form:?}");
             assert_eq!(pasted.to_json(), fields, "{form:?}");
         }
@@ -252,7 +269,7 @@ const REFUSED: &[(&str, &str)] = &[
     ("我的 1999-12", "不是有效月份"),
     ("A类 公司=云帆 金额=99999999999万", "太大"),
     ("C类 杭州云帆 联系人=王", "无法识别“杭州云帆”"),
-    ("确认 12 13", "不是有效编号"),
+    ("确认 12 abc", "不是有效编号"),
     ("驳回 12", "缺少必填字段“原因”"),
 ];
 
@@ -260,7 +277,7 @@ const REFUSED: &[(&str, &str)] = &[
 fn every_error_says_exactly_what_is_wrong_and_shows_usage() {
     for (message, expected) in REFUSED {
         let error = parse(message, today()).expect_err(message);
-        let text = error.to_string();
+        let text = error.explain(today());
         assert!(text.contains(expected), "{message:?} → {text}");
         if error.spec().is_some() {
             assert!(text.contains("用法："), "{message:?} → {text}");
@@ -273,16 +290,16 @@ fn overlong_text_is_refused() {
     let name = "长".repeat(61);
     let error = parse(&format!("C类 公司={name} 联系人=王"), today()).unwrap_err();
     assert!(matches!(error, ParseError::Invalid { problem: Problem::Text(_), .. }), "{error:?}");
-    assert!(error.to_string().contains("太长（最多 60 个字）"));
+    assert!(error.explain(today()).contains("太长（最多 60 个字）"));
     assert_eq!(parse(&"字".repeat(2001), today()).unwrap_err(), ParseError::TooLong);
 }
 
 #[test]
 fn usage_comes_from_the_declarations() {
     let c = COMMANDS.iter().find(|c| c.name == "C类").unwrap();
-    assert_eq!(c.usage(), "C类 公司=… 联系人=… [方向=…] [信用代码=18位代码] [备注=…] [方式=直接|转接] [接手=…]");
+    assert_eq!(c.usage(today()), "C类 公司=… 联系人=… [方向=…] [信用代码=18位代码] [备注=…] [方式=直接|转接] [接手=…]");
     let reject = COMMANDS.iter().find(|c| c.name == "驳回").unwrap();
-    assert_eq!(reject.usage(), "驳回 #编号 原因");
+    assert_eq!(reject.usage(today()), "驳回 #编号 原因");
 }
 
 fn report_specs() -> impl Strategy<Value = &'static super::table::CommandSpec> {

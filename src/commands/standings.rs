@@ -27,12 +27,15 @@ async fn pool_text(conn: &mut SqliteConnection, board: &Board<'_>) -> Outcome {
     let pool = board.pool;
     let winners = contest::winners(&board.standings).len();
     let is_final = board.row.as_ref().is_some_and(|r| r.state == ContestState::Final);
+    let owed = contest::owed(&board.standings);
+    let unpaid = if owed.0 > 0 { format!("\nPK金未缴 {owed} 元") } else { String::new() };
     if !is_final {
-        return Ok(match winners {
+        let rule = match winners {
             0 => format!("奖池：{pool} 元（第一名队伍获得全部奖池，目前还没有队伍得分）"),
             1 => format!("奖池：{pool} 元（第一名队伍获得全部奖池）"),
             n => format!("奖池：{pool} 元（目前 {n} 队并列第一，终审时平分）"),
-        });
+        };
+        return Ok(format!("{rule}{unpaid}"));
     }
     if winners == 0 {
         return Ok(format!("奖池：{pool} 元：没有队伍得分，不发放"));

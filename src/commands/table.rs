@@ -4,7 +4,9 @@
 //! declarations, so they cannot drift apart.
 
 use crate::domain::kind::RecordKind;
+use crate::domain::month::Month;
 use crate::service::access::{Operation, Role};
+use chrono::NaiveDate;
 
 /// What a command does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -30,6 +32,11 @@ pub enum CommandId {
     Todo,
     Uphold,
     Overturn,
+    MarkPaid,
+    RegisterChannel,
+    Move,
+    Leave,
+    Remove,
 }
 
 /// How a field's value is read.
@@ -46,6 +53,8 @@ pub enum FieldType {
     Amount,
     /// `12` or `#12`.
     RecordNo,
+    /// One or more record numbers: `#4 #5 #6`.
+    RecordNos,
     /// 直接 / 转接.
     Mode,
     /// `YYYY-MM`.
@@ -58,19 +67,19 @@ pub enum FieldType {
 }
 
 impl FieldType {
-    /// What to type, for usage lines.
-    pub fn hint(self) -> &'static str {
+    /// What to type, for usage lines; example dates are today's (a meeting: tomorrow's).
+    pub fn hint(self, today: NaiveDate) -> String {
         match self {
-            FieldType::Name | FieldType::Note => "…",
-            FieldType::Date => "2023-07-15",
-            FieldType::DateTime => "2023-07-15 14:30",
-            FieldType::Amount => "金额(元)",
-            FieldType::RecordNo => "#编号",
-            FieldType::Mode => "直接|转接",
-            FieldType::Month => "2023-07",
-            FieldType::CreditCode => "18位代码",
-            FieldType::Number => "2",
-            FieldType::Choice(words) => words.first().copied().unwrap_or("…"),
+            FieldType::Name | FieldType::Note => "…".into(),
+            FieldType::Date => today.to_string(),
+            FieldType::DateTime => format!("{} 14:30", today.succ_opt().unwrap_or(today)),
+            FieldType::Amount => "金额(元)".into(),
+            FieldType::RecordNo | FieldType::RecordNos => "#编号".into(),
+            FieldType::Mode => "直接|转接".into(),
+            FieldType::Month => Month::of(today).to_string(),
+            FieldType::CreditCode => "18位代码".into(),
+            FieldType::Number => "2".into(),
+            FieldType::Choice(words) => words.first().copied().unwrap_or("…").into(),
         }
     }
 }
@@ -128,6 +137,11 @@ impl CommandId {
             CommandId::Appeal => Operation::Appeal,
             CommandId::Todo => Operation::Todo,
             CommandId::Uphold | CommandId::Overturn => Operation::Judge,
+            CommandId::MarkPaid => Operation::MarkPaid,
+            CommandId::RegisterChannel => Operation::RegisterChannel,
+            CommandId::Move => Operation::Move,
+            CommandId::Leave => Operation::Leave,
+            CommandId::Remove => Operation::Remove,
         }
     }
 }
@@ -142,33 +156,34 @@ impl CommandSpec {
         self.fields.iter().find(|f| f.key == key || f.aliases.contains(&key))
     }
 
-    /// One usage line: `C类 公司=… 联系人=… [方向=…]`.
-    pub fn usage(&self) -> String {
-        self.usage_of(self.fields.iter())
+    /// One usage line: `C类 公司=… 联系人=… [方向=…]`, example dates of `today`.
+    pub fn usage(&self, today: NaiveDate) -> String {
+        self.usage_of(self.fields.iter(), today)
     }
 
     /// The usage with the required fields only (`C类 公司=… 联系人=… […]`), for lists.
-    pub fn short_usage(&self) -> String {
-        let mut usage = self.usage_of(self.fields.iter().filter(|f| f.required));
+    pub fn short_usage(&self, today: NaiveDate) -> String {
+        let mut usage = self.usage_of(self.fields.iter().filter(|f| f.required), today);
         if self.id != CommandId::Edit && self.fields.iter().any(|f| !f.required) {
             usage.push_str(" […]");
         }
         usage
     }
 
-    fn usage_of<'a>(&self, fields: impl Iterator<Item = &'a Field>) -> String {
+    fn usage_of<'a>(&self, fields: impl Iterator<Item = &'a Field>, today: NaiveDate) -> String {
         if self.id == CommandId::Edit {
             // Its fields are those of the record's kind.
             return format!("{} #编号 字段=新值", self.name);
         }
         let mut parts = vec![self.name.to_owned()];
         for field in fields {
-            let item = if self.positional.contains(&field.key) && field.ty == FieldType::RecordNo {
-                field.ty.hint().to_owned()
+            let numbers = matches!(field.ty, FieldType::RecordNo | FieldType::RecordNos);
+            let item = if self.positional.contains(&field.key) && numbers {
+                field.ty.hint(today)
             } else if self.positional.contains(&field.key) {
                 field.key.to_owned()
             } else {
-                format!("{}={}", field.key, field.ty.hint())
+                format!("{}={}", field.key, field.ty.hint(today))
             };
             parts.push(if field.required { item } else { format!("[{item}]") });
         }
@@ -197,6 +212,8 @@ const CHANNEL_FIELDS: &[Field] = &[
     CLOSER,
 ];
 const RECORD_NO: Field = req("编号", &["单号"], FieldType::RecordNo);
+/// `确认 #4 #5 #6`: several records decided alike in one message.
+const RECORD_NOS: Field = req("编号", &["单号"], FieldType::RecordNos);
 const REASON: Field = opt("原因", &["理由"], FieldType::Note);
 /// Every field a report of any kind has: what `修改` may change (the record's kind
 /// decides which of them apply).
@@ -366,12 +383,20 @@ pub static COMMANDS: &[CommandSpec] = &[
         positional: &["编号", "理由"],
     },
     CommandSpec {
+        id: CommandId::Leave,
+        name: "退出PK",
+        aliases: &["退出"],
+        summary: "截止前退出PK比赛（不能再次加入）",
+        fields: &[CONTEST],
+        positional: &["比赛"],
+    },
+    CommandSpec {
         id: CommandId::Help,
         name: "帮助",
         aliases: &["help", "?", "菜单"],
-        summary: "查看可用命令",
-        fields: &[],
-        positional: &[],
+        summary: "查看可用命令；「帮助 C类」查看一个命令的写法",
+        fields: &[opt("命令", &[], FieldType::Name)],
+        positional: &["命令"],
     },
     CommandSpec {
         id: CommandId::Todo,
@@ -382,11 +407,19 @@ pub static COMMANDS: &[CommandSpec] = &[
         positional: &[],
     },
     CommandSpec {
+        id: CommandId::RegisterChannel,
+        name: "登记老渠道",
+        aliases: &["老渠道"],
+        summary: "登记活动前已有的老渠道（招商引才事业部确认人）",
+        fields: &[req("名称", &["渠道名称", "渠道"], FieldType::Name)],
+        positional: &["名称"],
+    },
+    CommandSpec {
         id: CommandId::Confirm,
         name: "确认",
         aliases: &["通过"],
-        summary: "确认一条待确认的记录",
-        fields: &[RECORD_NO, CLOSER],
+        summary: "确认待确认的记录（可一次写多个编号）",
+        fields: &[RECORD_NOS, CLOSER],
         positional: &["编号"],
     },
     CommandSpec {
@@ -401,8 +434,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         id: CommandId::OnJob,
         name: "在岗",
         aliases: &["在岗满3天"],
-        summary: "确认上岗人员已在岗满3天",
-        fields: &[RECORD_NO],
+        summary: "确认上岗人员已在岗满3天（可一次写多个编号）",
+        fields: &[RECORD_NOS],
         positional: &["编号"],
     },
     CommandSpec {
@@ -472,6 +505,34 @@ pub static COMMANDS: &[CommandSpec] = &[
             CONTEST,
         ],
         positional: &[],
+    },
+    CommandSpec {
+        id: CommandId::Move,
+        name: "调队",
+        aliases: &["换队"],
+        summary: "把队员调到另一支队伍（此后的业绩计入新队）",
+        fields: &[
+            req("人员", &["员工", "姓名"], FieldType::Name),
+            req("队伍", &["战队", "小组", "队"], FieldType::Name),
+            CONTEST,
+        ],
+        positional: &[],
+    },
+    CommandSpec {
+        id: CommandId::Remove,
+        name: "移出",
+        aliases: &["移出PK"],
+        summary: "把队员移出PK比赛",
+        fields: &[req("人员", &["员工", "姓名"], FieldType::Name), CONTEST],
+        positional: &["人员"],
+    },
+    CommandSpec {
+        id: CommandId::MarkPaid,
+        name: "缴费",
+        aliases: &["已缴费", "交PK金"],
+        summary: "登记某人的PK金已缴",
+        fields: &[req("人员", &["员工", "姓名"], FieldType::Name), CONTEST],
+        positional: &["人员"],
     },
     CommandSpec {
         id: CommandId::Settle,

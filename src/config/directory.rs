@@ -2,7 +2,7 @@
 //! WeCom's contacts with what WeCom does not know added by overrides.
 
 use super::Settings;
-use crate::domain::contacts::{Overrides, PersonOverride};
+use crate::domain::contacts::{LevelRule, Match, Overrides, PersonOverride};
 use crate::domain::directory::{DeptEntry, PersonEntry, Snapshot};
 use crate::domain::org::{DeptKind, Level};
 use serde::Deserialize;
@@ -22,6 +22,22 @@ pub struct DirectorySettings {
     pub department_overrides: Vec<DepartmentOverride>,
     /// `source = "wecom"`: levels, confirmers and main departments, keyed by userid.
     pub user_overrides: Vec<UserOverride>,
+    /// `source = "wecom"`: levels by WeCom position (职务) or tag, for everyone they
+    /// match; the first matching rule wins, a `user_overrides` level wins over all.
+    pub level_rules: Vec<LevelRuleSettings>,
+    /// `source = "wecom"`: the leaders (负责人) of a person's main department are
+    /// confirmers (unless their `user_overrides` entry says `confirmer = false`).
+    pub leaders_confirm: bool,
+}
+
+/// One level rule: `position` or `tag`, and the level it gives.
+#[derive(Debug, Deserialize, Clone)]
+pub struct LevelRuleSettings {
+    /// The WeCom position (职务) exactly as written there.
+    pub position: Option<String>,
+    /// The name of a WeCom tag (标签); people in a tagged department count as tagged.
+    pub tag: Option<String>,
+    pub level: Level,
 }
 
 #[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +66,8 @@ pub struct UserSettings {
     pub level: Option<Level>,
     #[serde(default)]
     pub confirmer: bool,
+    /// 工号, shown in the settlement files.
+    pub employee_no: Option<String>,
 }
 
 /// A synced department's kind (sub-departments without their own inherit it).
@@ -63,12 +81,14 @@ pub struct DepartmentOverride {
 #[derive(Debug, Deserialize, Clone)]
 pub struct UserOverride {
     pub userid: String,
-    /// `directory.default_level` when absent.
+    /// `directory.default_level` (or a level rule's) when absent.
     pub level: Option<Level>,
-    #[serde(default)]
-    pub confirmer: bool,
+    /// When absent: a confirmer if `leaders_confirm` and they lead their main department.
+    pub confirmer: Option<bool>,
     /// The main department of someone in several (default: the first WeCom lists).
     pub department: Option<i64>,
+    /// 工号, shown in the settlement files.
+    pub employee_no: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -92,6 +112,13 @@ impl Settings {
             problems.push(
                 "directory.department_overrides 与 directory.user_overrides 只用于 source = \"wecom\"；\
                  静态通讯录请直接在 directory.departments / directory.users 中设置"
+                    .into(),
+            );
+        }
+        if !d.level_rules.is_empty() || d.leaders_confirm {
+            problems.push(
+                "directory.level_rules 与 directory.leaders_confirm 只用于 source = \"wecom\"（职务、标签和部门负责人\
+                 来自企业微信）；静态通讯录请在 directory.users 中设置 level 和 confirmer"
                     .into(),
             );
         }
@@ -157,6 +184,31 @@ impl Settings {
                 problems.push(format!("directory.user_overrides：{} 的部门 id {dept} 无效", o.userid));
             }
         }
+        self.validate_level_rules(problems);
+    }
+
+    /// Each rule names exactly one non-empty position or tag, and none twice.
+    fn validate_level_rules(&self, problems: &mut Vec<String>) {
+        let mut seen = HashSet::new();
+        for (i, rule) in self.directory.level_rules.iter().enumerate() {
+            let at = format!("directory.level_rules 第 {} 条", i + 1);
+            let matches = match (rule.position.as_deref().map(str::trim), rule.tag.as_deref().map(str::trim)) {
+                (Some(p), None) if !p.is_empty() => Match::Position(p.to_owned()),
+                (None, Some(t)) if !t.is_empty() => Match::Tag(t.to_owned()),
+                (Some(_), Some(_)) => {
+                    problems.push(format!("{at}：position 与 tag 只能写一个（各写一条规则）"));
+                    continue;
+                }
+                _ => {
+                    problems.push(format!("{at}：需要非空的 position（企业微信职务）或 tag（企业微信标签名）"));
+                    continue;
+                }
+            };
+            let rule = LevelRule { matches, level: rule.level };
+            if !seen.insert(rule.matches.clone()) {
+                problems.push(format!("{at}：{}重复（先写的规则生效）", rule.describe()));
+            }
+        }
     }
 
     /// The directory as configured (`source = "static"`).
@@ -177,6 +229,7 @@ impl Settings {
                     department: u.department,
                     level: u.level.unwrap_or(d.default_level),
                     confirmer: u.confirmer,
+                    employee_no: employee_no(u.employee_no.as_deref()),
                 })
                 .collect(),
         }
@@ -191,13 +244,38 @@ impl Settings {
                 .user_overrides
                 .iter()
                 .map(|o| {
-                    let person = PersonOverride { level: o.level, confirmer: o.confirmer, department: o.department };
+                    let person = PersonOverride {
+                        level: o.level,
+                        confirmer: o.confirmer,
+                        department: o.department,
+                        employee_no: employee_no(o.employee_no.as_deref()),
+                    };
                     (o.userid.clone(), person)
                 })
                 .collect(),
+            level_rules: d.level_rules.iter().filter_map(LevelRuleSettings::rule).collect(),
             default_level: d.default_level,
+            leaders_confirm: d.leaders_confirm,
         }
     }
+}
+
+impl LevelRuleSettings {
+    /// The rule, trimmed; `None` for a rule the checks refuse.
+    fn rule(&self) -> Option<LevelRule> {
+        let text = |t: &Option<String>| t.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned);
+        let matches = match (text(&self.position), text(&self.tag)) {
+            (Some(p), None) => Match::Position(p),
+            (None, Some(t)) => Match::Tag(t),
+            _ => return None,
+        };
+        Some(LevelRule { matches, level: self.level })
+    }
+}
+
+/// An employee number as written, trimmed; blank is none.
+fn employee_no(text: Option<&str>) -> Option<String> {
+    text.map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned)
 }
 
 /// A WeCom userid: 1 to 64 bytes of letters, digits and `_-@.`, starting with a letter

@@ -4,6 +4,7 @@
 //! What the programme's rules need (contests, reward rules, targets) is parsed into the
 //! domain's own types here, once, at load.
 
+mod changes;
 mod contests;
 mod directory;
 mod load;
@@ -13,10 +14,11 @@ mod schedules;
 mod server;
 mod wecom;
 
+pub use changes::{ConfigChange, RESTART_ONLY, RawConfig};
 pub use contests::{ContestSettings, TeamSettings};
 pub use directory::{
-    DepartmentOverride, DepartmentSettings, DirectorySettings, DirectorySource, RolesSettings, UserOverride,
-    UserSettings,
+    DepartmentOverride, DepartmentSettings, DirectorySettings, DirectorySource, LevelRuleSettings, RolesSettings,
+    UserOverride, UserSettings,
 };
 pub use programme::{
     AuditSettings, ChannelsSettings, PointsSettings, ProgrammeSettings, ReminderSettings, StakesSettings,
@@ -58,6 +60,8 @@ pub struct Settings {
     /// Set when no configuration file was given: local mode, with the demo directory
     /// and WeCom's API answered by the built-in simulator.
     pub local_mode: bool,
+    /// The configuration as read, to tell what a reload changes.
+    pub raw: RawConfig,
 }
 
 /// Everything wrong with a configuration, in one list.
@@ -113,9 +117,12 @@ impl Settings {
         };
         let figment = figment.merge(env_provider());
         // Any shape is a valid Value: an error here is the file itself (TOML syntax).
-        if let Err(errors) = figment.extract::<figment::value::Value>() {
-            return Err(ConfigErrors(errors.into_iter().map(|e| format!("无法读取配置：{e}")).collect()));
-        }
+        let raw = match figment.extract::<figment::value::Value>() {
+            Ok(value) => RawConfig(value.into_dict().unwrap_or_default()),
+            Err(errors) => {
+                return Err(ConfigErrors(errors.into_iter().map(|e| format!("无法读取配置：{e}")).collect()));
+            }
+        };
         let mut problems = Vec::new();
         let (mut parse_errors, mut unreadable, mut unusable) = (Vec::new(), Vec::new(), false);
         let (mut settings, contests) = Self::sections(
@@ -142,7 +149,24 @@ impl Settings {
             return Err(ConfigErrors(problems));
         }
         settings.contests = contests.iter().filter_map(ContestSettings::resolve).collect();
+        settings.raw = raw;
         Ok(settings)
+    }
+
+    /// The database a configuration file names (with environment overrides), read
+    /// without the rest: enough to find the service using it, for an operator who
+    /// cannot read the service's secrets.
+    pub fn database_path_in(path: &Path) -> Result<std::path::PathBuf, ConfigErrors> {
+        if !path.is_file() {
+            return Err(ConfigErrors(vec![format!("配置文件不存在：{}", path.display())]));
+        }
+        let figment = Figment::from(Toml::file_exact(path)).merge(env_provider());
+        let database = match figment.find_value("database") {
+            Ok(_) => figment.extract_inner::<DatabaseSettings>("database"),
+            Err(_) => Ok(DatabaseSettings::default()),
+        };
+        let database = database.map_err(|e| ConfigErrors(vec![format!("无法读取 database.url：{e}")]))?;
+        Ok(Settings { database, ..Settings::default() }.database_path())
     }
 
     /// Without a configuration file leadboard runs in local mode, where WeCom is the
@@ -194,6 +218,7 @@ impl Settings {
             targets: section(figment, "targets", problems).unwrap_or_default(),
             outbox: section(figment, "outbox", problems).unwrap_or_default(),
             local_mode: false,
+            raw: RawConfig::default(),
         };
         (settings, section(figment, "contests", problems).unwrap_or_default())
     }

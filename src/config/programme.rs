@@ -79,6 +79,8 @@ pub struct StakesSettings {
     pub director: Option<Fen>,
     pub vp: Option<Fen>,
     pub gm: Option<Fen>,
+    /// How and to whom stakes are paid, told to whoever joins a team.
+    pub payment_note: String,
 }
 
 impl Default for StakesSettings {
@@ -90,6 +92,7 @@ impl Default for StakesSettings {
             director: Some(Fen::from_yuan(500)),
             vp: None,
             gm: None,
+            payment_note: "请按PK组织方的通知缴纳".into(),
         }
     }
 }

@@ -65,7 +65,7 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Clone)]
 #[serde(default)]
 pub struct DatabaseSettings {
     pub url: String,

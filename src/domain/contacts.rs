@@ -1,6 +1,8 @@
 //! WeCom's contact lists turned into a directory `Snapshot`: WeCom knows departments,
-//! names and memberships; configuration adds what it does not know (department kinds,
-//! levels, confirmers), keyed by department id and userid.
+//! names and memberships, positions (职务), department leaders and tags; configuration
+//! adds what it does not know (department kinds, levels, confirmers), keyed by
+//! department id and userid, or — for many people at once — by rules: a level for a
+//! position or a tag, and department leaders as confirmers.
 
 use crate::domain::directory::{DeptEntry, PersonEntry, Snapshot};
 use crate::domain::org::{DeptKind, Level};
@@ -16,11 +18,24 @@ pub struct WecomDept {
     pub name: Option<String>,
 }
 
-/// A member as `user/simplelist` lists them, with all their departments in WeCom's order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A member as `user/simplelist` (or `user/list`, with details) lists them, with all
+/// their departments in WeCom's order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WecomMember {
     pub userid: String,
     pub name: String,
+    pub departments: Vec<i64>,
+    /// 职务 (`user/list` only).
+    pub position: Option<String>,
+    /// The departments they lead (负责人; `user/list`'s `is_leader_in_dept`).
+    pub leads: Vec<i64>,
+}
+
+/// A tag (标签) and whom it names: people, and departments (with their sub-departments).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WecomTag {
+    pub name: String,
+    pub userids: Vec<String>,
     pub departments: Vec<i64>,
 }
 
@@ -30,15 +45,46 @@ pub struct Contacts {
     pub departments: Vec<WecomDept>,
     /// Each member once, in the order first met.
     pub members: Vec<WecomMember>,
+    /// The tags the level rules name that WeCom has.
+    pub tags: Vec<WecomTag>,
+}
+
+/// What a level rule looks at.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Match {
+    /// The 职务 exactly as in WeCom (trimmed).
+    Position(String),
+    /// A tag's name.
+    Tag(String),
+}
+
+/// People matching `matches` have `level` (unless their override names one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LevelRule {
+    pub matches: Match,
+    pub level: Level,
+}
+
+impl LevelRule {
+    /// `职务“经理”` / `标签“总监级”`, for people.
+    pub fn describe(&self) -> String {
+        match &self.matches {
+            Match::Position(p) => format!("职务“{p}”"),
+            Match::Tag(t) => format!("标签“{t}”"),
+        }
+    }
 }
 
 /// What configuration says about one synced person.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PersonOverride {
     pub level: Option<Level>,
-    pub confirmer: bool,
+    /// `None`: as the rules say (a department leader, with `leaders_confirm`).
+    pub confirmer: Option<bool>,
     /// Their main department, for people in several.
     pub department: Option<i64>,
+    /// 工号 (WeCom's contact API has no such field).
+    pub employee_no: Option<String>,
 }
 
 /// What configuration adds to WeCom's directory.
@@ -47,15 +93,50 @@ pub struct Overrides {
     /// A department's own kind; departments without one inherit their parent's.
     pub kinds: HashMap<i64, DeptKind>,
     pub people: HashMap<String, PersonOverride>,
-    /// The level of synced people without a level override.
+    /// Levels by position or tag, the first matching rule winning.
+    pub level_rules: Vec<LevelRule>,
+    /// The level of synced people without a level override or a matching rule.
     pub default_level: Level,
+    /// The leaders (负责人) of a person's main department confirm.
+    pub leaders_confirm: bool,
 }
 
-/// Overrides that name a department or a person WeCom did not list.
+impl Overrides {
+    /// Whether `user/list` (positions, leaders) is needed instead of `user/simplelist`.
+    pub fn wants_details(&self) -> bool {
+        self.leaders_confirm || self.level_rules.iter().any(|r| matches!(r.matches, Match::Position(_)))
+    }
+
+    /// The tags the level rules name, each once, in the order written.
+    pub fn tags(&self) -> Vec<String> {
+        let mut tags: Vec<String> = Vec::new();
+        for rule in &self.level_rules {
+            if let Match::Tag(t) = &rule.matches
+                && !tags.contains(t)
+            {
+                tags.push(t.clone());
+            }
+        }
+        tags
+    }
+}
+
+/// Overrides that name a department or a person WeCom did not list, and rules that
+/// match nobody.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Unmatched {
     pub departments: Vec<i64>,
     pub userids: Vec<String>,
+    /// Tags that WeCom does not have (or the app cannot see).
+    pub tags: Vec<String>,
+    /// Level rules that matched nobody, described (`职务“总监”`).
+    pub rules: Vec<String>,
+}
+
+impl Unmatched {
+    pub fn is_empty(&self) -> bool {
+        self.departments.is_empty() && self.userids.is_empty() && self.tags.is_empty() && self.rules.is_empty()
+    }
 }
 
 impl Contacts {
@@ -79,8 +160,30 @@ impl Contacts {
                 kind: overrides.kinds.get(&d.id).copied(),
             })
             .collect();
-        let people = self.members.iter().filter_map(|m| person(m, overrides, &visible)).collect();
-        Snapshot { departments, people }
+        let mut snapshot = Snapshot { departments, people: Vec::new() };
+        let tagged = self.tagged(&snapshot);
+        snapshot.people = self.members.iter().filter_map(|m| person(m, overrides, &visible, &tagged)).collect();
+        snapshot
+    }
+
+    /// Each tag's people: those it names, and everyone in a department it names or
+    /// below one.
+    fn tagged(&self, tree: &Snapshot) -> HashMap<&str, HashSet<&str>> {
+        self.tags
+            .iter()
+            .map(|tag| {
+                let departments: HashSet<i64> = tag.departments.iter().flat_map(|d| tree.subtree(*d)).collect();
+                let people = self
+                    .members
+                    .iter()
+                    .filter(|m| {
+                        tag.userids.contains(&m.userid) || m.departments.iter().any(|d| departments.contains(d))
+                    })
+                    .map(|m| m.userid.as_str())
+                    .collect();
+                (tag.name.as_str(), people)
+            })
+            .collect()
     }
 
     /// Overrides that match nothing in these contacts (likely typos, or outside the
@@ -93,22 +196,55 @@ impl Contacts {
             overrides.people.keys().filter(|u| !users.contains(u.as_str())).cloned().collect();
         departments.sort_unstable();
         userids.sort_unstable();
-        Unmatched { departments, userids }
+        let tags: Vec<String> =
+            overrides.tags().into_iter().filter(|t| !self.tags.iter().any(|x| x.name == *t)).collect();
+        let tree = Snapshot {
+            departments: self
+                .departments
+                .iter()
+                .map(|d| DeptEntry { id: d.id, name: String::new(), parent: d.parent, kind: None })
+                .collect(),
+            people: Vec::new(),
+        };
+        let tagged = self.tagged(&tree);
+        let rules = overrides
+            .level_rules
+            .iter()
+            .filter(|rule| !matches!(&rule.matches, Match::Tag(t) if tags.contains(t)))
+            .filter(|rule| !self.members.iter().any(|m| rule_matches(rule, m, &tagged)))
+            .map(LevelRule::describe)
+            .collect();
+        Unmatched { departments, userids, tags, rules }
     }
 }
 
-fn person(m: &WecomMember, overrides: &Overrides, visible: &HashSet<i64>) -> Option<PersonEntry> {
+fn rule_matches(rule: &LevelRule, m: &WecomMember, tagged: &HashMap<&str, HashSet<&str>>) -> bool {
+    match &rule.matches {
+        Match::Position(p) => m.position.as_deref().is_some_and(|mine| mine.trim() == p),
+        Match::Tag(t) => tagged.get(t.as_str()).is_some_and(|people| people.contains(m.userid.as_str())),
+    }
+}
+
+fn person(
+    m: &WecomMember,
+    overrides: &Overrides,
+    visible: &HashSet<i64>,
+    tagged: &HashMap<&str, HashSet<&str>>,
+) -> Option<PersonEntry> {
     let o = overrides.people.get(&m.userid).cloned().unwrap_or_default();
     let theirs = |id: &i64| m.departments.contains(id) && visible.contains(id);
     let department =
-        o.department.filter(theirs).or_else(|| m.departments.iter().copied().find(|d| visible.contains(d)));
+        o.department.filter(theirs).or_else(|| m.departments.iter().copied().find(|d| visible.contains(d)))?;
     let name = if m.name.trim().is_empty() { m.userid.clone() } else { m.name.trim().to_owned() };
+    let ruled = overrides.level_rules.iter().find(|rule| rule_matches(rule, m, tagged)).map(|rule| rule.level);
+    let leader = overrides.leaders_confirm && m.leads.contains(&department);
     Some(PersonEntry {
         userid: m.userid.clone(),
         name,
-        department: department?,
-        level: o.level.unwrap_or(overrides.default_level),
-        confirmer: o.confirmer,
+        department,
+        level: o.level.or(ruled).unwrap_or(overrides.default_level),
+        confirmer: o.confirmer.unwrap_or(leader),
+        employee_no: o.employee_no,
     })
 }
 
@@ -121,7 +257,12 @@ mod tests {
     }
 
     fn member(userid: &str, departments: &[i64]) -> WecomMember {
-        WecomMember { userid: userid.into(), name: format!("{userid}名"), departments: departments.to_vec() }
+        WecomMember {
+            userid: userid.into(),
+            name: format!("{userid}名"),
+            departments: departments.to_vec(),
+            ..WecomMember::default()
+        }
     }
 
     fn contacts() -> Contacts {
@@ -132,6 +273,7 @@ mod tests {
                 dept(3, Some(1), None),
             ],
             members: vec![member("a", &[21]), member("b", &[9, 3, 2]), member("c", &[2, 3])],
+            tags: Vec::new(),
         }
     }
 
@@ -170,7 +312,7 @@ mod tests {
         let overrides = Overrides {
             people: HashMap::from([(
                 "a".to_owned(),
-                PersonOverride { level: Some(Level::Manager), confirmer: true, department: None },
+                PersonOverride { level: Some(Level::Manager), confirmer: Some(true), ..PersonOverride::default() },
             )]),
             default_level: Level::Supervisor,
             ..Default::default()
@@ -188,6 +330,76 @@ mod tests {
             people: HashMap::from([("a".to_owned(), PersonOverride::default()), ("zz".to_owned(), Default::default())]),
             ..Default::default()
         };
-        assert_eq!(contacts().unmatched(&overrides), Unmatched { departments: vec![99], userids: vec!["zz".into()] });
+        let unmatched = contacts().unmatched(&overrides);
+        assert_eq!(unmatched, Unmatched { departments: vec![99], userids: vec!["zz".into()], ..Default::default() });
+    }
+
+    /// `a` 经理 in 21 leading 21; `b` in 3 (tagged 总监级) leading 2; `c` in 2, under 21's parent.
+    fn company() -> Contacts {
+        let mut contacts = contacts();
+        contacts.members[0].position = Some(" 经理 ".into());
+        contacts.members[0].leads = vec![21];
+        contacts.members[1].leads = vec![2];
+        contacts.members[2].position = Some("经理".into());
+        contacts.tags = vec![WecomTag { name: "总监级".into(), userids: vec!["b".into()], departments: vec![] }];
+        contacts
+    }
+
+    fn rule(matches: Match, level: Level) -> LevelRule {
+        LevelRule { matches, level }
+    }
+
+    #[test]
+    fn levels_come_from_the_first_matching_position_or_tag_rule_unless_an_override_names_one() {
+        let overrides = Overrides {
+            level_rules: vec![
+                rule(Match::Tag("总监级".into()), Level::Director),
+                rule(Match::Position("经理".into()), Level::Manager),
+                rule(Match::Position("总监".into()), Level::Director),
+                rule(Match::Tag("没有的标签".into()), Level::Gm),
+            ],
+            people: HashMap::from([("c".to_owned(), PersonOverride { level: Some(Level::Vp), ..Default::default() })]),
+            ..Default::default()
+        };
+        let levels: Vec<Level> =
+            company().snapshot(&overrides, &HashMap::new()).people.iter().map(|p| p.level).collect();
+        assert_eq!(levels, [Level::Manager, Level::Director, Level::Vp]);
+        let unmatched = company().unmatched(&overrides);
+        assert_eq!(unmatched.tags, ["没有的标签"]);
+        assert_eq!(unmatched.rules, ["职务“总监”"], "the missing tag is named once, as missing");
+        assert!(overrides.wants_details());
+        assert_eq!(overrides.tags(), ["总监级", "没有的标签"]);
+    }
+
+    #[test]
+    fn a_tagged_department_tags_everyone_in_it_and_below() {
+        let mut contacts = company();
+        contacts.tags = vec![WecomTag { name: "客户成功".into(), userids: vec![], departments: vec![2] }];
+        let overrides = Overrides {
+            level_rules: vec![rule(Match::Tag("客户成功".into()), Level::Supervisor)],
+            ..Default::default()
+        };
+        let levels: Vec<(String, Level)> =
+            contacts.snapshot(&overrides, &HashMap::new()).people.into_iter().map(|p| (p.userid, p.level)).collect();
+        // a is in 21 (below 2), b is in 2 as well as 3 and 9, c is in 2.
+        assert_eq!(
+            levels,
+            [("a".into(), Level::Supervisor), ("b".into(), Level::Supervisor), ("c".into(), Level::Supervisor)]
+        );
+        assert!(!overrides.wants_details(), "tags alone need no details");
+    }
+
+    #[test]
+    fn leaders_of_their_main_department_confirm_when_asked_unless_an_override_says_no() {
+        let mut overrides = Overrides { leaders_confirm: true, ..Default::default() };
+        let confirmers = |o: &Overrides| -> Vec<bool> {
+            company().snapshot(o, &HashMap::new()).people.iter().map(|p| p.confirmer).collect()
+        };
+        // b leads 2, but their main department is 3.
+        assert_eq!(confirmers(&overrides), [true, false, false]);
+        overrides.people.insert("a".into(), PersonOverride { confirmer: Some(false), ..Default::default() });
+        overrides.people.insert("b".into(), PersonOverride { department: Some(2), ..Default::default() });
+        assert_eq!(confirmers(&overrides), [false, true, false]);
+        assert_eq!(confirmers(&Overrides::default()), [false, false, false], "off by default");
     }
 }

@@ -102,6 +102,17 @@ pub struct MemberScore {
     pub name: String,
     pub points: i64,
     pub stake: Fen,
+    /// The stake is recorded as paid (缴费).
+    #[serde(default)]
+    pub paid: bool,
+    /// Still in this team: false for the points of someone who moved to another team or
+    /// left the contest (their points stay with the team; they are not paid from it).
+    #[serde(default = "still_in_team")]
+    pub current: bool,
+}
+
+fn still_in_team() -> bool {
+    true
 }
 
 /// A team's standing; `rank` is shared by tied teams (1, 1, 3).
@@ -117,6 +128,16 @@ impl TeamStanding {
     pub fn stakes(&self) -> Fen {
         self.members.iter().map(|m| m.stake).sum()
     }
+
+    /// The stakes not yet recorded as paid.
+    pub fn owed(&self) -> Fen {
+        self.members.iter().filter(|m| m.current && !m.paid).map(|m| m.stake).sum()
+    }
+}
+
+/// The stakes of every team not yet recorded as paid.
+pub fn owed(standings: &[TeamStanding]) -> Fen {
+    standings.iter().map(TeamStanding::owed).sum()
 }
 
 /// Ranks teams by points (ties share a rank), keeping configuration order among equals.
@@ -155,7 +176,7 @@ pub struct Payout {
 /// least one member. When the top score is 0 nobody wins (every team would tie, empty
 /// teams included), and a team without members has nobody to pay, so it never wins.
 pub fn winners(standings: &[TeamStanding]) -> Vec<&TeamStanding> {
-    standings.iter().filter(|t| t.rank == 1 && t.points > 0 && !t.members.is_empty()).collect()
+    standings.iter().filter(|t| t.rank == 1 && t.points > 0 && t.members.iter().any(|m| m.current)).collect()
 }
 
 /// Divides `pool` among the [`winners`] (equally between tied teams), and inside each
@@ -171,7 +192,7 @@ pub fn payouts(pool: Fen, standings: &[TeamStanding], split: SplitRule) -> Vec<P
     let shares = apportion(pool.0, &vec![1; winners.len()]);
     let mut out = Vec::new();
     for (team, share) in winners.iter().zip(shares) {
-        let mut members: Vec<&MemberScore> = team.members.iter().collect();
+        let mut members: Vec<&MemberScore> = team.members.iter().filter(|m| m.current).collect();
         members.sort_by(|a, b| a.userid.cmp(&b.userid));
         let stakes: Vec<i64> = members.iter().map(|m| m.stake.0).collect();
         let weights = match split {
@@ -209,7 +230,14 @@ mod tests {
     use super::*;
 
     fn member(userid: &str, points: i64, stake_yuan: i64) -> MemberScore {
-        MemberScore { userid: userid.into(), name: userid.into(), points, stake: Fen::from_yuan(stake_yuan) }
+        MemberScore {
+            userid: userid.into(),
+            name: userid.into(),
+            points,
+            stake: Fen::from_yuan(stake_yuan),
+            paid: false,
+            current: true,
+        }
     }
 
     fn team(name: &str, members: Vec<MemberScore>) -> (String, Vec<MemberScore>) {

@@ -22,6 +22,8 @@ pub struct PersonEntry {
     pub department: i64,
     pub level: Level,
     pub confirmer: bool,
+    /// 工号, when the directory has one.
+    pub employee_no: Option<String>,
 }
 
 /// The whole directory from one source, at one moment.
@@ -87,7 +89,7 @@ pub struct Changes {
     pub added: Vec<PersonEntry>,
     /// (person as now, previous department)
     pub moved: Vec<(PersonEntry, i64)>,
-    /// Name, level or confirmer changed.
+    /// Name, level, confirmer or employee number changed.
     pub updated: Vec<PersonEntry>,
     /// Gone from the source: deactivated, records kept.
     pub departed: Vec<String>,
@@ -138,7 +140,14 @@ mod tests {
     }
 
     fn person(userid: &str, department: i64) -> PersonEntry {
-        PersonEntry { userid: userid.into(), name: userid.into(), department, level: Level::Staff, confirmer: false }
+        PersonEntry {
+            userid: userid.into(),
+            name: userid.into(),
+            department,
+            level: Level::Staff,
+            confirmer: false,
+            employee_no: None,
+        }
     }
 
     #[test]

@@ -61,6 +61,14 @@ impl RecordKind {
         }
     }
 
+    /// Whether it is reported with a 方式 (直接 / 转接): C-class clients and channels.
+    pub fn takes_mode(self) -> bool {
+        matches!(
+            self,
+            RecordKind::LeadC | RecordKind::ChannelSchool | RecordKind::ChannelAgency | RecordKind::ChannelPerson
+        )
+    }
+
     /// How many placements must stay 3 days on the job before a new channel of this
     /// kind is valid (its base indicator, 基础指标).
     /// A client stage (C类, B类, A类).

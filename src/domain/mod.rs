@@ -1,6 +1,7 @@
 //! Pure business types and rules: no I/O here, and no configuration types (what the
 //! configuration holds is parsed into the types defined here).
 
+pub mod adjustments;
 pub mod contacts;
 pub mod contest;
 pub mod directory;

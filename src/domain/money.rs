@@ -66,10 +66,34 @@ impl fmt::Display for Fen {
     }
 }
 
+impl Fen {
+    /// Yuan with thousands separators and two decimals: `500,000.00`.
+    pub fn grouped(self) -> String {
+        let plain = self.to_string();
+        let (sign, digits) = plain.strip_prefix('-').map_or(("", plain.as_str()), |d| ("-", d));
+        let (whole, cents) = digits.split_once('.').unwrap_or((digits, "00"));
+        let mut out = String::new();
+        for (i, c) in whole.chars().enumerate() {
+            if i > 0 && (whole.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        format!("{sign}{out}.{cents}")
+    }
+}
+
 impl std::ops::Add for Fen {
     type Output = Fen;
     fn add(self, rhs: Fen) -> Fen {
         Fen(self.0 + rhs.0)
+    }
+}
+
+impl std::ops::Sub for Fen {
+    type Output = Fen;
+    fn sub(self, rhs: Fen) -> Fen {
+        Fen(self.0 - rhs.0)
     }
 }
 
@@ -89,21 +113,26 @@ impl serde::Serialize for Fen {
 /// Configuration amounts are written in yuan, as a TOML integer, float or string.
 impl<'de> Deserialize<'de> for Fen {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Int(i64),
-            Float(f64),
-            Text(String),
-        }
-        let text = match Raw::deserialize(deserializer)? {
-            Raw::Int(i) => i.to_string(),
-            // Shortest round-trip representation: 0.1 prints as "0.1", so no binary noise.
-            Raw::Float(f) => f.to_string(),
-            Raw::Text(s) => s,
-        };
+        let text = number_text(deserializer)?;
         Fen::parse_yuan(&text).map_err(|e| serde::de::Error::custom(format!("{text}: {e}")))
     }
+}
+
+/// A TOML integer, float or string, as text.
+fn number_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Int(i64),
+        Float(f64),
+        Text(String),
+    }
+    Ok(match Raw::deserialize(deserializer)? {
+        Raw::Int(i) => i.to_string(),
+        // Shortest round-trip representation: 0.1 prints as "0.1", so no binary noise.
+        Raw::Float(f) => f.to_string(),
+        Raw::Text(s) => s,
+    })
 }
 
 /// A percentage with up to two decimals, held in basis points (1.5 % = 150).
@@ -127,8 +156,11 @@ impl fmt::Display for Percent {
 
 impl<'de> Deserialize<'de> for Percent {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        // Same grammar as yuan: a non-negative number with at most two decimals.
-        let fen = Fen::deserialize(deserializer)?;
+        // Same grammar as yuan: a non-negative number with at most two decimals; as
+        // text also with the `%` it is serialised with (stored rule sets read back).
+        let text = number_text(deserializer)?;
+        let number = text.trim().strip_suffix('%').unwrap_or(&text);
+        let fen = Fen::parse_yuan(number).map_err(|e| serde::de::Error::custom(format!("{text}: {e}")))?;
         if fen.0 > 10_000 {
             return Err(serde::de::Error::custom("百分比不能超过 100"));
         }
@@ -181,6 +213,10 @@ mod tests {
         assert_eq!(Percent(1).of(Fen(4_999)), Fen(0)); // 0.4999 → 0
         assert_eq!(Percent(150).to_string(), "1.5%");
         assert_eq!(Percent(200).to_string(), "2%");
+        for p in [Percent(150), Percent(200), Percent(5), Percent(0)] {
+            let text = serde_json::to_string(&p).unwrap();
+            assert_eq!(serde_json::from_str::<Percent>(&text).unwrap(), p, "{text} reads back");
+        }
     }
 
     #[test]

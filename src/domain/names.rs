@@ -137,6 +137,23 @@ pub fn looks_alike(a: &str, b: &str) -> bool {
     contains || one_edit_apart(short, long)
 }
 
+/// A core name and each of its one-character deletions: two names one edit apart share
+/// one of these (the look-alike index). Names of one character have none.
+pub fn deletions(key: &str) -> Vec<String> {
+    let chars: Vec<char> = key.chars().collect();
+    if chars.len() < 2 {
+        return Vec::new();
+    }
+    let mut out = vec![key.to_owned()];
+    for i in 0..chars.len() {
+        let variant: String = chars[..i].iter().chain(&chars[i + 1..]).collect();
+        if !out.contains(&variant) {
+            out.push(variant);
+        }
+    }
+    out
+}
+
 /// Whether `short` becomes `long` by one insertion or one replacement.
 fn one_edit_apart(short: &[char], long: &[char]) -> bool {
     match long.len() - short.len() {
@@ -236,6 +253,16 @@ mod tests {
     fn a_name_that_is_only_a_legal_form_keeps_it() {
         assert_eq!(core_name("有限公司"), "有限公司");
         assert_eq!(core_name("集团"), "集团");
+    }
+
+    #[test]
+    fn names_one_edit_apart_share_a_deletion() {
+        let share = |a: &str, b: &str| deletions(a).iter().any(|v| deletions(b).contains(v));
+        assert!(share("星河九号", "星河9号"), "replaced");
+        assert!(share("云帆科技", "云帆科"), "removed");
+        assert!(share("云帆科", "云帆大科"), "inserted");
+        assert!(!share("杭州云帆", "宁波云帆"), "two apart");
+        assert!(deletions("云").is_empty());
     }
 
     #[test]

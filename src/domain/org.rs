@@ -1,10 +1,10 @@
 //! Organisation vocabulary: department kinds and levels.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// What a department is for in the programme: receiving clients (CS), receiving
 /// channels and placements (TR), or neither.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeptKind {
     /// 客户成功事业部: receives enterprise-client leads.

@@ -125,12 +125,30 @@ pub enum PlacementSource {
 }
 
 /// A person as the settlement sees them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payee {
     pub userid: String,
     pub name: String,
+    /// 工号, when the directory has one.
+    pub employee_no: Option<String>,
+    /// The business unit (事业部: the department directly under the company) the
+    /// department belongs to; the company itself for people at the top.
+    pub unit: String,
+    /// The department's id (0 when unknown): departments are told apart by it, not by
+    /// their names, which may repeat.
+    pub department_id: i64,
     pub department: String,
     pub class: DeptKind,
+    /// A confirmer or a manager (经理 and above): has a monthly target only when one is
+    /// configured for them by userid, not their department's.
+    pub lead: bool,
+}
+
+/// Who decided something, and when (Unix ms).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub at: i64,
+    pub by: String,
 }
 
 /// A confirmed record of the month.
@@ -144,26 +162,68 @@ pub struct RecordFacts {
     pub closer: Option<Payee>,
     pub amount: Option<Fen>,
     pub placement: Option<PlacementSource>,
+    /// When it was reported (Unix ms).
+    pub reported_at: i64,
+    /// Its confirmation.
+    pub decided: Option<Decision>,
+    /// A-class: the contract number, when given.
+    pub contract: Option<String>,
 }
 
 /// A PK payout of a contest finalised in the month.
 #[derive(Debug, Clone)]
 pub struct PkFacts {
+    /// The contest's id (what a payout is known by) and its name (what is shown).
+    pub contest_id: String,
     pub contest: String,
     pub payee: Payee,
     pub rank: u32,
     pub amount: Fen,
+    /// The contest's 终审.
+    pub decided: Option<Decision>,
 }
 
 /// One line of the settlement: who, for what, by which rule, how much.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Line {
     pub payee: Payee,
     pub record: Option<i64>,
+    /// A PK payout's contest id.
+    pub contest: Option<String>,
     pub kind: String,
+    /// 直接 / 转接 for the kinds reported with a 方式 (C-class clients and channels);
+    /// empty for the others, where it means nothing.
     pub mode: String,
     pub rule: String,
     pub amount: Fen,
+    /// When the record was reported (none for PK payouts).
+    pub reported_at: Option<i64>,
+    /// Its confirmation, or the contest's 终审.
+    pub decided: Option<Decision>,
+    pub contract: Option<String>,
+    /// The rule set (`rule_sets.id`) the amount was computed under; set by whoever
+    /// knows it (the service), empty until then.
+    #[serde(default)]
+    pub rule_set: String,
+    /// For an adjustment (补发 / 扣回): the closed month whose pay it corrects.
+    #[serde(default)]
+    pub adjusts: Option<String>,
+}
+
+impl Line {
+    /// What a line pays for, per person: a record, or a contest's payout.
+    pub fn key(&self) -> (String, Option<i64>, Option<String>) {
+        (self.payee.userid.clone(), self.record, self.contest.clone())
+    }
+}
+
+/// A business unit's total, with the total of each of its departments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitTotal {
+    pub unit: String,
+    pub total: Fen,
+    /// `(department, total)`, by name; the unit's own people under the unit's name.
+    pub departments: Vec<(String, Fen)>,
 }
 
 /// A person's month: target, whether it was met, total.
@@ -179,14 +239,20 @@ impl PersonTotal {
     pub fn target_met(&self) -> Option<bool> {
         self.target.map(|(target, achieved)| achieved >= target)
     }
+
+    /// The points still missing to the target: 0 once it is met (never a surplus).
+    pub fn missing(&self) -> Option<i64> {
+        self.target.map(|(target, achieved)| (target - achieved).max(0))
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Settlement {
+    /// Paid lines first, then the lines that pay nothing.
     pub lines: Vec<Line>,
     pub people: Vec<PersonTotal>,
-    /// Department → total.
-    pub departments: Vec<(String, Fen)>,
+    /// By business unit, with its departments.
+    pub units: Vec<UnitTotal>,
 }
 
 impl Settlement {
@@ -204,14 +270,20 @@ struct Due {
     gate: Option<DeptKind>,
 }
 
-/// The month's target of a person of `class` (CS and TR only).
-pub fn target_of(targets: &Targets, userid: &str, class: DeptKind) -> Option<i64> {
+/// The month's target of a person for `class`'s kinds (CS and TR only): their own,
+/// else their department's — except for confirmers and managers, who have one only
+/// when it is configured for them.
+pub fn target_of(targets: &Targets, payee: &Payee, class: DeptKind) -> Option<i64> {
     let base = match class {
         DeptKind::Cs => targets.cs,
         DeptKind::Tr => targets.tr,
         DeptKind::Other => return None,
     };
-    Some(targets.people.get(userid).copied().unwrap_or(base))
+    match targets.people.get(&payee.userid) {
+        Some(own) => Some(*own),
+        None if payee.lead => None,
+        None => Some(base),
+    }
 }
 
 /// Computes the month. `achieved` is each (person, class)'s points in their own
@@ -225,20 +297,38 @@ pub fn settle(
     achieved: &BTreeMap<(String, DeptKind), i64>,
     members: &[Payee],
 ) -> Settlement {
+    assemble(lines(rules, targets, records, pk, achieved), targets, achieved, members)
+}
+
+/// The month's lines, unordered and without a rule set: what each record and PK payout
+/// pays whom under `rules` and `targets`.
+pub fn lines(
+    rules: &RewardRules,
+    targets: &Targets,
+    records: &[RecordFacts],
+    pk: &[PkFacts],
+    achieved: &BTreeMap<(String, DeptKind), i64>,
+) -> Vec<Line> {
     let mut lines = Vec::new();
     for record in records {
         for due in dues(rules, record) {
-            let (rule, amount) = match due.gate.and_then(|class| gate(targets, achieved, &due.payee.userid, class)) {
+            let (rule, amount) = match due.gate.and_then(|class| gate(targets, achieved, &due.payee, class)) {
                 Some(short) => (format!("{}；未完成月度任务指标（差 {short} 分），不发放", due.rule), Fen(0)),
                 None => (due.rule, due.amount),
             };
             lines.push(Line {
                 payee: due.payee,
                 record: Some(record.id),
+                contest: None,
                 kind: record.kind.label().to_owned(),
-                mode: record.mode.label().to_owned(),
+                mode: if record.kind.takes_mode() { record.mode.label().to_owned() } else { String::new() },
                 rule,
                 amount,
+                reported_at: Some(record.reported_at),
+                decided: record.decided.clone(),
+                contract: record.contract.clone(),
+                rule_set: String::new(),
+                adjusts: None,
             });
         }
     }
@@ -246,39 +336,89 @@ pub fn settle(
         lines.push(Line {
             payee: p.payee.clone(),
             record: None,
+            contest: Some(p.contest_id.clone()),
             kind: "PK奖金".into(),
             mode: String::new(),
             rule: format!("{} 第{}名", p.contest, p.rank),
             amount: p.amount,
+            reported_at: None,
+            decided: p.decided.clone(),
+            contract: None,
+            rule_set: String::new(),
+            adjusts: None,
         });
     }
-    lines.sort_by(|a, b| {
-        (&a.payee.department, &a.payee.userid, a.record.is_none(), a.record, &a.rule).cmp(&(
-            &b.payee.department,
-            &b.payee.userid,
-            b.record.is_none(),
-            b.record,
-            &b.rule,
-        ))
-    });
+    lines
+}
+
+/// The settlement of a month's lines (its own and any adjustments it carries): lines in
+/// order, and the roll-ups per person, per department and per business unit. Every
+/// roll-up adds up to the same grand total, [`Settlement::total`].
+pub fn assemble(
+    mut lines: Vec<Line>,
+    targets: &Targets,
+    achieved: &BTreeMap<(String, DeptKind), i64>,
+    members: &[Payee],
+) -> Settlement {
+    lines.sort_by(line_order);
     let people = totals(targets, achieved, &lines, members);
-    let mut departments: BTreeMap<String, Fen> = BTreeMap::new();
-    for line in &lines {
-        let total = departments.entry(line.payee.department.clone()).or_default();
-        *total = *total + line.amount;
+    Settlement { units: unit_totals(&people), lines, people }
+}
+
+/// Lines that pay something first; then by business unit, department, person, the
+/// month's own lines before adjustments, record (PK last).
+fn line_order(a: &Line, b: &Line) -> std::cmp::Ordering {
+    let (p, q) = (&a.payee, &b.payee);
+    (a.amount.0 == 0, &p.unit, &p.department, p.department_id, &p.userid)
+        .cmp(&(b.amount.0 == 0, &q.unit, &q.department, q.department_id, &q.userid))
+        .then_with(|| (&a.adjusts, a.record.is_none(), a.record).cmp(&(&b.adjusts, b.record.is_none(), b.record)))
+        .then_with(|| (&a.contest, &a.rule).cmp(&(&b.contest, &b.rule)))
+}
+
+/// Totals by business unit and, beneath, by department (told apart by id; a name two
+/// departments of one unit share is shown with each one's id), from the people's: every
+/// department of a person listed is listed, and each adds up to its people.
+fn unit_totals(people: &[PersonTotal]) -> Vec<UnitTotal> {
+    let mut units: BTreeMap<&str, BTreeMap<(&str, i64), Fen>> = BTreeMap::new();
+    for person in people {
+        let p = &person.payee;
+        let total = units.entry(&p.unit).or_default().entry((&p.department, p.department_id)).or_default();
+        *total = *total + person.total;
     }
-    Settlement { lines, people, departments: departments.into_iter().collect() }
+    units
+        .into_iter()
+        .map(|(unit, departments)| {
+            let shared = |name: &str| departments.keys().filter(|(n, _)| *n == name).count() > 1;
+            UnitTotal {
+                unit: unit.to_owned(),
+                total: departments.values().copied().sum(),
+                departments: departments
+                    .iter()
+                    .map(|((name, id), total)| {
+                        let label =
+                            if shared(name) { format!("{name}（部门ID {id}）") } else { (*name).to_owned() };
+                        (label, *total)
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
 }
 
 /// How many points short of the target, when not met.
-fn gate(targets: &Targets, achieved: &BTreeMap<(String, DeptKind), i64>, userid: &str, class: DeptKind) -> Option<i64> {
-    let target = target_of(targets, userid, class)?;
-    let got = achieved.get(&(userid.to_owned(), class)).copied().unwrap_or(0);
+fn gate(
+    targets: &Targets,
+    achieved: &BTreeMap<(String, DeptKind), i64>,
+    payee: &Payee,
+    class: DeptKind,
+) -> Option<i64> {
+    let target = target_of(targets, payee, class)?;
+    let got = achieved.get(&(payee.userid.clone(), class)).copied().unwrap_or(0);
     (got < target).then_some(target - got)
 }
 
 /// Per person: everyone with a line, and every CS or TR member with a target above 0
-/// (at 0.00 when they have no line), by department and userid.
+/// (at 0.00 when they have no line), by business unit, department and userid.
 fn totals(
     targets: &Targets,
     achieved: &BTreeMap<(String, DeptKind), i64>,
@@ -286,12 +426,13 @@ fn totals(
     members: &[Payee],
 ) -> Vec<PersonTotal> {
     let target = |payee: &Payee| {
-        target_of(targets, &payee.userid, payee.class)
+        target_of(targets, payee, payee.class)
             .map(|t| (t, achieved.get(&(payee.userid.clone(), payee.class)).copied().unwrap_or(0)))
     };
-    let mut people: BTreeMap<(String, String), PersonTotal> = BTreeMap::new();
+    let key = |p: &Payee| (p.unit.clone(), p.department.clone(), p.department_id, p.userid.clone());
+    let mut people: BTreeMap<(String, String, i64, String), PersonTotal> = BTreeMap::new();
     for line in lines {
-        let key = (line.payee.department.clone(), line.payee.userid.clone());
+        let key = key(&line.payee);
         let entry = people.entry(key).or_insert_with(|| PersonTotal {
             payee: line.payee.clone(),
             target: target(&line.payee),
@@ -302,8 +443,7 @@ fn totals(
     let listed: std::collections::BTreeSet<String> = people.values().map(|p| p.payee.userid.clone()).collect();
     for payee in members.iter().filter(|m| !listed.contains(&m.userid)) {
         if let Some(target) = target(payee).filter(|(t, _)| *t > 0) {
-            let key = (payee.department.clone(), payee.userid.clone());
-            people.insert(key, PersonTotal { payee: payee.clone(), target: Some(target), total: Fen(0) });
+            people.insert(key(payee), PersonTotal { payee: payee.clone(), target: Some(target), total: Fen(0) });
         }
     }
     people.into_values().collect()
@@ -357,6 +497,12 @@ fn dues(rules: &RewardRules, r: &RecordFacts) -> Vec<Due> {
     }
 }
 
+/// Whether the 接手 of a transfer of `kind` is paid for it: Talent Recruitment members
+/// closing a channel (转接促成); a client's closer is not.
+pub fn closer_is_paid(kind: RecordKind, closer_class: DeptKind) -> bool {
+    kind.receiving_dept() == DeptKind::Tr && kind != RecordKind::Placement && closer_class == DeptKind::Tr
+}
+
 fn channel_dues(rules: &RewardRules, r: &RecordFacts) -> Vec<Due> {
     let label = r.kind.label();
     let (tr_direct, tr_transfer, direct, originator) = match r.kind {
@@ -397,7 +543,7 @@ fn channel_dues(rules: &RewardRules, r: &RecordFacts) -> Vec<Due> {
             if !tr {
                 dues.push(due(reporter, format!("非招商引才部员工 {label} 首次确认关键人并转接"), originator, None));
             }
-            if let Some(closer) = r.closer.as_ref().filter(|c| c.class == DeptKind::Tr) {
+            if let Some(closer) = r.closer.as_ref().filter(|c| closer_is_paid(r.kind, c.class)) {
                 dues.push(due(
                     closer,
                     format!("招商引才部员工 {label} 转接促成（接手）"),

@@ -107,7 +107,10 @@ mod tests {
         assert_eq!(BoundedText::parse("  明天  下午 ", 10).unwrap().as_str(), "明天 下午");
         assert_eq!(BoundedText::parse("（冯雨） 的合作协议", 20).unwrap().as_str(), "（冯雨）的合作协议");
         assert_eq!(BoundedText::parse("ABC  Co 会议 10:30", 20).unwrap().as_str(), "ABC Co 会议 10:30");
-        assert_eq!(BoundedText::parse("与#1重复，同一家公司（杭州）", 20).unwrap().as_str(), "与#1重复，同一家公司（杭州）");
+        assert_eq!(
+            BoundedText::parse("与#1重复，同一家公司（杭州）", 20).unwrap().as_str(),
+            "与#1重复，同一家公司（杭州）"
+        );
         assert_eq!(BoundedText::parse("   ", 10), Err(TextError::Empty));
         assert_eq!(BoundedText::parse("一二三", 2), Err(TextError::TooLong(2)));
         assert_eq!(BoundedText::parse("a\u{0}b", 10), Err(TextError::Control));

@@ -1,6 +1,7 @@
 //! `GET /wecom/callback` (URL verification) and `POST /wecom/callback` (messages and
 //! events). Every refusal is a bare 4xx; its reason goes to the log and the metrics.
 
+use crate::config::Settings;
 use crate::exactly_once::{self, Reply, Seen};
 use crate::http::serve::BodyTimeout;
 use crate::state::AppState;
@@ -92,7 +93,7 @@ struct Signed {
     nonce: String,
 }
 
-fn signed(params: &mut HashMap<String, String>, state: &AppState) -> Result<Signed, Refusal> {
+fn signed(params: &mut HashMap<String, String>, state: &AppState, settings: &Settings) -> Result<Signed, Refusal> {
     let (Some(signature), Some(timestamp), Some(nonce)) =
         (params.remove("msg_signature"), params.remove("timestamp"), params.remove("nonce"))
     else {
@@ -101,7 +102,7 @@ fn signed(params: &mut HashMap<String, String>, state: &AppState) -> Result<Sign
     let ts: i64 = timestamp.parse().map_err(|_| Refusal::MissingParams)?;
     // Any i64 is a parseable timestamp: the distance saturates instead of wrapping.
     let skew = state.clock.now().timestamp().abs_diff(ts);
-    if skew > state.settings.server.timestamp_window_secs {
+    if skew > settings.server.timestamp_window_secs {
         // Refused whether or not it is authentic: a replay is stale too.
         return Err(Refusal::Stale(skew));
     }
@@ -111,7 +112,7 @@ fn signed(params: &mut HashMap<String, String>, state: &AppState) -> Result<Sign
 /// URL verification: answer the decrypted `echostr`, exactly, within a second.
 pub async fn verify_url(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
     let mut params = params(query.as_deref());
-    let result = signed(&mut params, &state).and_then(|s| {
+    let result = signed(&mut params, &state, &state.settings()).and_then(|s| {
         let echostr = params.remove("echostr").ok_or(Refusal::MissingParams)?;
         state.crypto.open(&s.signature, &s.timestamp, &s.nonce, &echostr).map_err(Refusal::Crypto)
     });
@@ -138,20 +139,23 @@ pub async fn receive(State(state): State<AppState>, RawQuery(query): RawQuery, b
 }
 
 async fn handle(state: &AppState, query: Option<&str>, body: Body) -> Result<Response, Refusal> {
+    // One configuration for the whole callback, even if a reload replaces it meanwhile.
+    let settings = state.settings();
     let mut params = params(query);
-    let signed = signed(&mut params, state)?;
-    let body = to_bytes(body, state.settings.server.max_body_bytes).await.map_err(body_refusal)?;
+    let signed = signed(&mut params, state, &settings)?;
+    let body = to_bytes(body, settings.server.max_body_bytes).await.map_err(body_refusal)?;
     let body = std::str::from_utf8(&body).map_err(|_| Refusal::Xml("body is not UTF-8".into()))?;
     let encrypt = xml::parse_envelope(body).map_err(|e| Refusal::Xml(e.to_string()))?;
     let plain =
         state.crypto.open(&signed.signature, &signed.timestamp, &signed.nonce, &encrypt).map_err(Refusal::Crypto)?;
     let inbound = xml::parse_message(&plain).map_err(|e| Refusal::Xml(e.to_string()))?;
-    let (reply, seen) = exactly_once::process(state, &inbound).await.map_err(|e| Refusal::Internal(e.to_string()))?;
+    let (reply, seen) =
+        exactly_once::process(state, &settings, &inbound).await.map_err(|e| Refusal::Internal(e.to_string()))?;
     state.metrics.outcome(match seen {
         Seen::First => "ok",
         Seen::Again => "duplicate",
     });
-    Ok(seal(state, &inbound.from, &reply))
+    Ok(seal(state, &settings, &inbound.from, &reply))
 }
 
 /// Why a body could not be read: too large, too late, or cut short.
@@ -170,9 +174,9 @@ fn body_refusal(error: axum::Error) -> Refusal {
 }
 
 /// The passive reply envelope, or an empty 200.
-fn seal(state: &AppState, to_user: &str, reply: &Reply) -> Response {
+fn seal(state: &AppState, settings: &Settings, to_user: &str, reply: &Reply) -> Response {
     let now = state.clock.now().timestamp();
-    let corp_id = &state.settings.wecom.corp_id;
+    let corp_id = &settings.wecom.corp_id;
     let plain = match reply {
         Reply::Empty => return StatusCode::OK.into_response(),
         Reply::Text(text) => xml::text_reply(to_user, corp_id, now, text),

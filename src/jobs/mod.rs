@@ -9,6 +9,7 @@ pub mod onjob;
 pub mod reminders;
 pub mod scheduler;
 
+use crate::config::Settings;
 use crate::state::AppState;
 use crate::store::jobs::{self as store, LeaseOwner};
 
@@ -49,8 +50,8 @@ impl Job {
     }
 
     /// The job's cron expression from `[schedules]`.
-    pub fn schedule(self, state: &AppState) -> &str {
-        let s = &state.settings.schedules;
+    pub fn schedule(self, settings: &Settings) -> &str {
+        let s = &settings.schedules;
         match self {
             Job::DailyLeaderboard => &s.daily_leaderboard,
             Job::OnjobCheck => &s.onjob_check,
@@ -90,7 +91,9 @@ pub async fn run_as(state: &AppState, job: Job, owner: LeaseOwner) -> Result<Str
 }
 
 /// Runs `work` as a run of `job` by `owner`: holding the job's lease, and recording
-/// `outcome` of its result (or its error) as the run's outcome.
+/// `outcome` of its result (or its error) as the run's outcome. A command's run that
+/// succeeds does what the scheduled runs until now would have done: the scheduler
+/// counts them as done (so the first start after `sync-directory` does not sync again).
 pub async fn leased<T>(
     state: &AppState,
     job: Job,
@@ -107,7 +110,11 @@ pub async fn leased<T>(
         Ok(value) => outcome(value),
         Err(e) => format!("失败：{e:#}"),
     };
-    store::release(&state.db, job.name(), state.clock.now_ms(), &recorded).await?;
+    let now = state.clock.now_ms();
+    store::release(&state.db, job.name(), now, &recorded).await?;
+    if owner == LeaseOwner::Command && result.is_ok() {
+        store::set_last_fire(&state.db, job.name(), now).await?;
+    }
     state.outbox_wake.notify_one();
     Ok(result?)
 }

@@ -5,7 +5,7 @@ use crate::state::AppState;
 
 pub async fn run(state: &AppState) -> anyhow::Result<String> {
     let mut tx = state.db.begin().await?;
-    let (sent, unsent) = onjob::send_due(&Ctx::system(&state.settings, state.clock.now()), &mut tx).await?;
+    let (sent, unsent) = onjob::send_due(&Ctx::system(&state.settings(), state.clock.now()), &mut tx).await?;
     tx.commit().await?;
     let unsent = match unsent {
         0 => String::new(),

@@ -1,5 +1,5 @@
 //! The scheduler: one loop per job, sleeping until the job's next cron fire time in
-//! Asia/Shanghai (or shutdown). A fire time missed while the service was down runs
+//! Asia/Shanghai (or shutdown, or a reload that changes its cron expression). A fire time missed while the service was down runs
 //! once at start. Runs of one job never overlap (the job lease). A run that fails is
 //! not counted as done: it is retried every few minutes until the next fire time takes
 //! its place, and caught up at the next start.
@@ -56,30 +56,15 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
 }
 
 async fn job_loop(state: AppState, job: Job, shutdown: CancellationToken) {
-    let Ok(schedule) = Schedule::from_str(job.schedule(&state)) else {
+    // A reload may change the job's cron expression: the loop follows the settings.
+    let mut changes = state.config.subscribe();
+    let mut expression = job.schedule(&state.settings()).to_owned();
+    let Ok(mut schedule) = Schedule::from_str(&expression) else {
         // Checked when the configuration loaded; not reachable with valid settings.
         tracing::error!(job = job.name(), "invalid schedule; job disabled");
         return;
     };
-    let now = state.clock.now();
-    // A fire time whose run has not happened yet (missed while stopped, or failed).
-    let mut due = match store::get(&state.db, job.name()).await.ok().flatten().and_then(|r| r.last_fire_at) {
-        Some(last) => {
-            let last = DateTime::from_timestamp_millis(last).unwrap_or(now);
-            let missed = missed_fire(&schedule, last, now);
-            if let Some(missed) = missed {
-                tracing::info!(job = job.name(), missed = %missed, "running a run missed while stopped");
-            }
-            missed
-        }
-        // First start: nothing was missed, but a directory synced from WeCom is empty
-        // until its first sync, so that one runs now.
-        None if job == Job::DirectorySync && state.settings.directory.source == DirectorySource::Wecom => Some(now),
-        None => {
-            let _ = store::set_last_fire(&state.db, job.name(), now.timestamp_millis()).await;
-            None
-        }
-    };
+    let mut due = first_due(&state, job, &schedule).await;
     loop {
         if let Some(at) = due
             && fire(&state, job, at).await
@@ -87,18 +72,59 @@ async fn job_loop(state: AppState, job: Job, shutdown: CancellationToken) {
             due = None;
         }
         let now = state.clock.now();
-        let Some(next) = next_fire(&schedule, now) else { return };
-        let wake = wake_at(next, due.is_some(), now);
-        let wait = (wake - now).to_std().unwrap_or(Duration::ZERO);
+        let next = next_fire(&schedule, now);
+        let wait = next.map(|next| (wake_at(next, due.is_some(), now) - now).to_std().unwrap_or(Duration::ZERO));
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(wait) => {}
+            _ = sleep_or_forever(wait) => {}
+            Ok(()) = changes.changed() => {
+                let changed = job.schedule(&changes.borrow_and_update()).to_owned();
+                if changed != expression && let Ok(parsed) = Schedule::from_str(&changed) {
+                    tracing::info!(job = job.name(), from = %expression, to = %changed, "job schedule changed");
+                    (expression, schedule) = (changed, parsed);
+                }
+                continue;
+            }
         }
         // The sleep may end a little early or late; a fire time only counts once the
         // clock agrees, and it supersedes a failed run still waiting for its retry.
-        if state.clock.now() >= next {
+        if let Some(next) = next
+            && state.clock.now() >= next
+        {
             due = Some(next);
         }
+    }
+}
+
+/// The fire time to run at start, if any: one missed while the service was stopped
+/// (or whose run failed).
+async fn first_due(state: &AppState, job: Job, schedule: &Schedule) -> Option<DateTime<Utc>> {
+    let now = state.clock.now();
+    match store::get(&state.db, job.name()).await.ok().flatten().and_then(|r| r.last_fire_at) {
+        Some(last) => {
+            let last = DateTime::from_timestamp_millis(last).unwrap_or(now);
+            let missed = missed_fire(schedule, last, now);
+            if let Some(missed) = missed {
+                tracing::info!(job = job.name(), missed = %missed, "running a run missed while stopped");
+            }
+            missed
+        }
+        // First start: nothing was missed, but a directory synced from WeCom is empty
+        // until its first sync, so that one runs now (a `sync-directory` that completed
+        // before has recorded its run: that was the first sync).
+        None if job == Job::DirectorySync && state.settings().directory.source == DirectorySource::Wecom => Some(now),
+        None => {
+            let _ = store::set_last_fire(&state.db, job.name(), now.timestamp_millis()).await;
+            None
+        }
+    }
+}
+
+/// Sleeps for `wait`, or until cancelled when there is no next fire time.
+async fn sleep_or_forever(wait: Option<Duration>) {
+    match wait {
+        Some(wait) => tokio::time::sleep(wait).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -55,10 +55,20 @@ pub enum Operation {
     Todo,
     /// 维持 / 改判 of an appeal.
     Judge,
+    /// 缴费: a stake recorded as paid.
+    MarkPaid,
+    /// 登记老渠道 (Talent Recruitment's confirmers).
+    RegisterChannel,
+    /// 调队: a member moved to another team.
+    Move,
+    /// 退出PK: leaving a contest oneself.
+    Leave,
+    /// 移出: an admin takes a member out of a contest.
+    Remove,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 20] = [
+    pub const ALL: [Operation; 25] = [
         Operation::Report,
         Operation::Mine,
         Operation::Help,
@@ -79,6 +89,11 @@ impl Operation {
         Operation::Appeal,
         Operation::Todo,
         Operation::Judge,
+        Operation::MarkPaid,
+        Operation::RegisterChannel,
+        Operation::Move,
+        Operation::Leave,
+        Operation::Remove,
     ];
 
     /// The permission table.
@@ -92,14 +107,20 @@ impl Operation {
             | Operation::Join
             | Operation::Withdraw
             | Operation::Edit
-            | Operation::Appeal => Role::Everyone,
-            Operation::Confirm | Operation::Reject | Operation::OnJob | Operation::Left | Operation::Todo => {
-                Role::Confirmer
-            }
+            | Operation::Appeal
+            | Operation::Leave => Role::Everyone,
+            Operation::Confirm
+            | Operation::Reject
+            | Operation::OnJob
+            | Operation::Left
+            | Operation::Todo
+            | Operation::RegisterChannel => Role::Confirmer,
             Operation::Review | Operation::Void | Operation::Restore | Operation::Finalise | Operation::Judge => {
                 Role::Audit
             }
-            Operation::Assign | Operation::Settle => Role::Admin,
+            Operation::Assign | Operation::Settle | Operation::MarkPaid | Operation::Move | Operation::Remove => {
+                Role::Admin
+            }
         }
     }
 
@@ -126,6 +147,11 @@ impl Operation {
             Operation::Appeal => "申诉",
             Operation::Todo => "待办",
             Operation::Judge => "维持/改判",
+            Operation::MarkPaid => "缴费",
+            Operation::RegisterChannel => "登记老渠道",
+            Operation::Move => "调队",
+            Operation::Leave => "退出PK",
+            Operation::Remove => "移出",
         }
     }
 }

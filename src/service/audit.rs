@@ -2,12 +2,17 @@
 //! reporter told. A finalised contest's result is never changed by them; the answer
 //! says so.
 
+use crate::domain::kind::RecordKind;
 use crate::domain::record::RecordState;
 use crate::service::access::{self, Operation};
 use crate::service::cards::close_cards;
+use crate::service::cards::send_record_card;
 use crate::service::contest::final_note;
+use crate::service::decide::onjob_due;
 use crate::service::decide::{already_decided, recheck_channel};
+use crate::service::report::confirmers_for;
 use crate::service::{Ctx, Outcome, refuse};
+use crate::store::cards::Purpose;
 use crate::store::events::{self, NewEvent};
 use crate::store::records::{self, Record};
 use crate::store::{Constraint, violated};
@@ -58,11 +63,31 @@ pub async fn restore(ctx: &Ctx<'_>, conn: &mut SqliteConnection, id: i64, reason
     let what = format!("#{} {}「{}」", id, record.kind.label(), record.what());
     ctx.notify(conn, &[&record.reporter], &format!("您报备的 {what}已被业绩审核组恢复为“{state}”。")).await?;
     let channel = recheck_channel(ctx, conn, &record).await?;
+    let card = resend_card(ctx, conn, id, back).await?;
     Ok(format!(
-        "已恢复 {what}（{}）为“{state}”。{channel}{}",
+        "已恢复 {what}（{}）为“{state}”。{card}{channel}{}",
         record.reporter_name,
         final_note(conn, ctx.settings, id).await?
     ))
+}
+
+/// A record restored to a state that waits for its confirmers gets a fresh card (its
+/// cards were closed when it was voided). Returns a line for the auditor.
+async fn resend_card(ctx: &Ctx<'_>, conn: &mut SqliteConnection, id: i64, back: RecordState) -> Outcome {
+    let Some(record) = records::get(conn, id).await? else { return Ok(String::new()) };
+    let due = record.onboard_date.as_deref().and_then(|d| d.parse().ok()).map(onjob_due);
+    let purpose = match (record.kind, back) {
+        (RecordKind::Placement, RecordState::Onboarded) if due.is_some_and(|d| d <= ctx.today()) => Purpose::OnJob,
+        (RecordKind::Placement, _) => return Ok(String::new()),
+        (_, RecordState::Reported) => Purpose::Confirm,
+        _ => return Ok(String::new()),
+    };
+    let confirmers = confirmers_for(conn, ctx.settings, record.kind, &record.reporter).await?;
+    if send_record_card(ctx.settings, ctx.now, conn, &record, purpose, &confirmers).await? {
+        let names: Vec<&str> = confirmers.iter().map(|p| p.name.as_str()).collect();
+        return Ok(format!("已重新发送确认卡片给{}。", names.join("、")));
+    }
+    Ok(String::new())
 }
 
 /// The record, unless it does not exist or the auditor reported it.

@@ -144,34 +144,42 @@ fn record_card(record: &Record, purpose: Purpose, task: &str) -> Value {
             json!([button(Button::Confirm, "确认", 1), button(Button::Reject, "驳回", 2)]),
         ),
     };
+    // WeCom shows six rows: the reporter, up to four fields, the points; the time is
+    // in the title's description.
     let mut rows = vec![json!({"keyname": "报备人", "value": record.reporter_name})];
     for (label, key) in key_fields(kind) {
-        if let Some(value) = record.field(key) {
-            rows.push(json!({"keyname": label, "value": value}));
+        if let Some(value) = record.field(key).filter(|_| rows.len() < 5) {
+            rows.push(json!({"keyname": label, "value": cut(&value, 30)}));
         }
     }
     rows.push(json!({"keyname": "积分", "value": record.points.to_string()}));
-    rows.push(json!({"keyname": "报备时间", "value": format_ms(record.occurred_at)}));
-    rows.truncate(6);
-    json!({
+    let note = record.field("备注").map(|n| json!({"type": 0, "quote_text": cut(&format!("备注：{n}"), 160)}));
+    let mut card = json!({
         "card_type": "button_interaction",
         "source": {"desc": "全员营销"},
-        "main_title": {"title": title, "desc": record.what()},
+        "main_title": {"title": title, "desc": format!("{} · {}", record.what(), format_ms(record.occurred_at))},
         "horizontal_content_list": rows,
         "task_id": task,
         "button_list": buttons,
-    })
+    });
+    if let Some(note) = note {
+        card["quote_area"] = note;
+    }
+    card
 }
 
-/// The fields worth showing on a card, per kind (WeCom shows at most six rows).
+/// The fields worth showing on a card's rows, per kind (WeCom shows at most six rows;
+/// a 备注 goes in the card's quote area).
 fn key_fields(kind: RecordKind) -> &'static [(&'static str, &'static str)] {
     match kind {
-        RecordKind::LeadC => &[("联系人", "联系人"), ("方式", "方式")],
-        RecordKind::LeadB => &[("约面", "约面"), ("需求", "需求")],
-        RecordKind::LeadA => &[("金额(元)", "金额"), ("合同号", "合同号")],
-        RecordKind::Placement => &[("入职", "入职"), ("渠道", "渠道")],
-        RecordKind::Referral => &[("老客户", "老客户")],
-        _ => &[("联系人", "联系人"), ("方式", "方式")],
+        RecordKind::LeadC => {
+            &[("联系人", "联系人"), ("方向", "方向"), ("方式", "方式"), ("接手", "接手"), ("备注", "备注")]
+        }
+        RecordKind::LeadB => &[("约面", "约面"), ("需求", "需求"), ("备注", "备注")],
+        RecordKind::LeadA => &[("金额(元)", "金额"), ("合同号", "合同号"), ("备注", "备注")],
+        RecordKind::Placement => &[("入职", "入职"), ("渠道", "渠道"), ("备注", "备注")],
+        RecordKind::Referral => &[("老客户", "老客户"), ("备注", "备注")],
+        _ => &[("联系人", "联系人"), ("方式", "方式"), ("接手", "接手"), ("备注", "备注")],
     }
 }
 
@@ -276,10 +284,13 @@ pub async fn send_finalise_card(
     let task = task_id(Purpose::Finalise, &safe_id);
     let mut rows: Vec<Value> = standings
         .iter()
-        .take(5)
+        // Six rows in all: the first three teams, the pool, what is undecided, approvals.
+        .take(3)
         .map(|t| json!({"keyname": format!("第{}名", t.rank), "value": format!("{} {}分", t.name, t.points)}))
         .collect();
-    rows.push(json!({"keyname": "奖池", "value": format!("{pool} 元")}));
+    let owed = crate::domain::contest::owed(standings);
+    let pool_text = if owed.0 > 0 { format!("{pool} 元（未缴 {owed}）") } else { format!("{pool} 元") };
+    rows.push(json!({"keyname": "奖池", "value": pool_text}));
     let approved = if status.approved.is_empty() { "暂无".to_owned() } else { status.approved.join("、") };
     rows.push(json!({"keyname": "待定记录", "value": format!("{} 条", status.undecided)}));
     rows.push(

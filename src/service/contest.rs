@@ -6,7 +6,7 @@ use crate::config::Settings;
 use crate::domain::contest::{self, ContestDef, ContestState, MemberScore, Payout, SplitRule, TeamDef, TeamStanding};
 use crate::domain::money::Fen;
 use crate::domain::org::{DeptKind, Level};
-use crate::service::access::Operation;
+use crate::service::access::{self, Operation};
 use crate::service::{Ctx, Outcome, refuse};
 use crate::store::contests::{self as store, ContestRow, MemberSource, NewMember};
 use crate::store::directory::{self, Person};
@@ -92,8 +92,8 @@ pub async fn standings(conn: &mut SqliteConnection, def: &ContestDef) -> Result<
     }
     let rows = store::scores(conn, &def.id).await?;
     let mut teams: Vec<(String, Vec<MemberScore>)> = def.teams.iter().map(|t| (t.name.clone(), Vec::new())).collect();
-    for (team, userid, name, points, stake) in rows {
-        let member = MemberScore { userid, name, points, stake: Fen(stake) };
+    for (team, userid, name, points, stake, paid, current) in rows {
+        let member = MemberScore { userid, name, points, stake: Fen(stake), paid, current };
         match teams.iter_mut().find(|(n, _)| *n == team) {
             Some((_, members)) => members.push(member),
             None => teams.push((team, vec![member])),
@@ -187,8 +187,23 @@ pub struct Board<'a> {
 
 /// `排行 [比赛]`: the standings of the named contest, or of those under way.
 pub async fn boards<'a>(ctx: &Ctx<'a>, conn: &mut SqliteConnection, name: Option<&str>) -> Outcome<Vec<Board<'a>>> {
-    ctx.authorize(Operation::Standings)?;
-    let chosen = find(&ctx.settings.contests, name, ctx.now)?;
+    let person = ctx.authorize(Operation::Standings)?;
+    let mut chosen = find(&ctx.settings.contests, name, ctx.now)?;
+    if name.is_none() {
+        // Besides those under way: every started contest the person is in, and for the
+        // audit group every one not yet final.
+        let auditor = access::has_role(ctx.settings, person, access::Role::Audit);
+        for def in ctx.settings.contests.iter().filter(|d| d.start_ms <= ctx.now_ms()) {
+            if chosen.iter().any(|c| c.id == def.id) {
+                continue;
+            }
+            let member = store::membership(conn, &def.id, &person.userid).await?.is_some();
+            let open = store::get(conn, &def.id).await?.is_some_and(|r| r.state != ContestState::Final);
+            if member || (auditor && open) {
+                chosen.push(def);
+            }
+        }
+    }
     if chosen.is_empty() {
         return refuse("PK比赛还没有开始。");
     }
@@ -220,7 +235,20 @@ fn contest_of_team<'a>(ctx: &Ctx<'a>, team: &str, contest: Option<&str>) -> Outc
             let with_team: Vec<&ContestDef> = defs.iter().filter(|d| d.team(team).is_some()).collect();
             let open: Vec<&ContestDef> = with_team.iter().copied().filter(|d| now < d.cutoff_ms).collect();
             match (with_team.len(), open.len()) {
-                (0, _) => return refuse(format!("没有比赛有队伍“{team}”。")),
+                (0, _) => {
+                    let open: Vec<String> = defs
+                        .iter()
+                        .filter(|d| now < d.cutoff_ms)
+                        .map(|d| {
+                            let teams: Vec<&str> = d.teams.iter().map(|t| t.name.as_str()).collect();
+                            format!("「{}」：{}", d.name, teams.join("、"))
+                        })
+                        .collect();
+                    if open.is_empty() {
+                        return refuse(format!("没有队伍“{team}”，目前也没有可加入的PK比赛。"));
+                    }
+                    return refuse(format!("没有队伍“{team}”。可加入的队伍：\n{}", open.join("\n")));
+                }
                 (1, _) => with_team[0],
                 (_, 1) => open[0],
                 _ => return refuse("有多个比赛有这支队伍，请写明 比赛=…。"),
@@ -238,7 +266,7 @@ fn contest_of_team<'a>(ctx: &Ctx<'a>, team: &str, contest: Option<&str>) -> Outc
 pub async fn join(ctx: &Ctx<'_>, conn: &mut SqliteConnection, team: &str, contest: Option<&str>) -> Outcome {
     let person = ctx.authorize(Operation::Join)?.clone();
     let def = contest_of_team(ctx, team, contest)?;
-    ensure_open(ctx, conn, def).await?;
+    ensure_open(ctx, conn, def, "不能再加入").await?;
     add(ctx, conn, def, team, &person, MemberSource::Join).await
 }
 
@@ -252,18 +280,156 @@ pub async fn assign(
 ) -> Outcome {
     ctx.authorize(Operation::Assign)?;
     let def = contest_of_team(ctx, team, contest)?;
-    ensure_open(ctx, conn, def).await?;
+    ensure_open(ctx, conn, def, "不能再加入").await?;
     let person = only_person(conn, person).await?;
     add(ctx, conn, def, team, &person, MemberSource::Assign).await
 }
 
+/// `缴费 人员 [比赛]`: an admin records a member's stake as paid.
+pub async fn mark_paid(ctx: &Ctx<'_>, conn: &mut SqliteConnection, person: &str, contest: Option<&str>) -> Outcome {
+    let admin = ctx.authorize(Operation::MarkPaid)?;
+    let person = only_person(conn, person).await?;
+    let candidates: Vec<&ContestDef> = match contest {
+        Some(name) => find(&ctx.settings.contests, Some(name), ctx.now)?,
+        None => ctx.settings.contests.iter().collect(),
+    };
+    let mut member_of = Vec::new();
+    for def in candidates {
+        if store::membership(conn, &def.id, &person.userid).await?.is_some() {
+            member_of.push(def);
+        }
+    }
+    let def = match member_of.as_slice() {
+        [one] => *one,
+        [] => {
+            return refuse(format!(
+                "{}没有参加{}。",
+                person.name,
+                contest.map_or("PK比赛".into(), |c| format!("「{c}」"))
+            ));
+        }
+        _ => return refuse(format!("{}参加了多个比赛，请写明 比赛=…。", person.name)),
+    };
+    let m = store::membership(conn, &def.id, &person.userid).await?.ok_or(sqlx::Error::RowNotFound)?;
+    if !store::mark_paid(conn, &def.id, &person.userid, &admin.userid, ctx.now_ms()).await? {
+        let when = store::paid_at(conn, &def.id, &person.userid).await?.map(format_ms).unwrap_or_default();
+        return refuse(format!("{}在「{}」的PK金已于 {when} 登记为已缴，无需重复登记。", person.name, def.name));
+    }
+    let stake = Fen(m.stake_fen);
+    let event = NewEvent::new(&admin.userid, "contest", &def.id, "stake_paid")
+        .to(&person.userid)
+        .data(serde_json::json!({ "stake": stake }));
+    events::append(conn, ctx.now_ms(), event).await?;
+    let standings = standings(conn, def).await?;
+    let owed = contest::owed(&standings);
+    Ok(format!(
+        "已登记{}（{}）在「{}」的PK金 {stake} 元为已缴。本比赛PK金未缴合计 {owed} 元。",
+        person.name, m.team, def.name
+    ))
+}
+
 /// Teams change only while the contest is open.
-async fn ensure_open(ctx: &Ctx<'_>, conn: &mut SqliteConnection, def: &ContestDef) -> Outcome<()> {
+async fn ensure_open(ctx: &Ctx<'_>, conn: &mut SqliteConnection, def: &ContestDef, refusal: &str) -> Outcome<()> {
     if ctx.now_ms() >= def.cutoff_ms || store::get(conn, &def.id).await?.is_some_and(|r| r.state != ContestState::Open)
     {
-        return refuse(format!("「{}」已截止，不能再加入。", def.name));
+        return refuse(format!("「{}」已截止，{refusal}。", def.name));
     }
     Ok(())
+}
+
+/// `调队 人员 队伍 [比赛]`: an admin moves a member to another team. Their records from
+/// now on score for the new team; what they reported before stays with the old one.
+pub async fn move_team(
+    ctx: &Ctx<'_>,
+    conn: &mut SqliteConnection,
+    person: &str,
+    team: &str,
+    contest: Option<&str>,
+) -> Outcome {
+    let admin = ctx.authorize(Operation::Move)?.clone();
+    let def = contest_of_team(ctx, team, contest)?;
+    ensure_open(ctx, conn, def, "队伍不再变动").await?;
+    let person = only_person(conn, person).await?;
+    let Some(m) = store::membership(conn, &def.id, &person.userid).await?.filter(|m| m.left_at.is_none()) else {
+        return refuse(format!("{}不在「{}」的队伍中：请用「分配」把他加入队伍。", person.name, def.name));
+    };
+    if m.team == team {
+        return refuse(format!("{}已在「{}」的{team}。", person.name, def.name));
+    }
+    if !store::move_member(conn, &def.id, &person.userid, team, ctx.now_ms()).await? {
+        return refuse(format!("{}刚刚已不在「{}」的队伍中。", person.name, def.name));
+    }
+    let event = NewEvent::new(&admin.userid, "contest", &def.id, "moved")
+        .from(&m.team)
+        .to(team)
+        .data(serde_json::json!({ "userid": person.userid }));
+    events::append(conn, ctx.now_ms(), event).await?;
+    let how = format!("「{}」从{}调到{team}：此后的业绩计入{team}，之前的仍计入{}", def.name, m.team, m.team);
+    ctx.notify(conn, &[&person.userid], &format!("管理员已将您在{how}。")).await?;
+    Ok(format!("已将{}在{how}。", person.name))
+}
+
+/// `退出PK [比赛]`: a member leaves a contest before its cut-off.
+pub async fn leave(ctx: &Ctx<'_>, conn: &mut SqliteConnection, contest: Option<&str>) -> Outcome {
+    let person = ctx.authorize(Operation::Leave)?.clone();
+    let def = contest_of_member(ctx, conn, &person, contest).await?;
+    remove_from(ctx, conn, def, &person).await
+}
+
+/// `移出 人员 [比赛]`: an admin takes a member out of a contest.
+pub async fn remove(ctx: &Ctx<'_>, conn: &mut SqliteConnection, person: &str, contest: Option<&str>) -> Outcome {
+    ctx.authorize(Operation::Remove)?;
+    let person = only_person(conn, person).await?;
+    let def = contest_of_member(ctx, conn, &person, contest).await?;
+    let answer = remove_from(ctx, conn, def, &person).await?;
+    ctx.notify(conn, &[&person.userid], &format!("管理员已将您移出「{}」。", def.name)).await?;
+    Ok(answer)
+}
+
+/// The contest `person` is a current member of (the one named, or their only one).
+async fn contest_of_member<'a>(
+    ctx: &Ctx<'a>,
+    conn: &mut SqliteConnection,
+    person: &Person,
+    contest: Option<&str>,
+) -> Outcome<&'a ContestDef> {
+    let candidates: Vec<&ContestDef> = match contest {
+        Some(name) => find(&ctx.settings.contests, Some(name), ctx.now)?,
+        None => ctx.settings.contests.iter().collect(),
+    };
+    let mut member_of = Vec::new();
+    for def in candidates {
+        if store::membership(conn, &def.id, &person.userid).await?.is_some_and(|m| m.left_at.is_none()) {
+            member_of.push(def);
+        }
+    }
+    match member_of.as_slice() {
+        [one] => Ok(*one),
+        [] => refuse(format!("{}没有参加{}。", person.name, contest.map_or("PK比赛".into(), |c| format!("「{c}」")))),
+        _ => refuse(format!("{}参加了多个比赛，请写明 比赛=…。", person.name)),
+    }
+}
+
+/// Ends a membership: the points so far stay with the team; the stake leaves the pool
+/// and the person is not paid from it.
+async fn remove_from(ctx: &Ctx<'_>, conn: &mut SqliteConnection, def: &ContestDef, person: &Person) -> Outcome {
+    ensure_open(ctx, conn, def, "队伍不再变动").await?;
+    let m = store::membership(conn, &def.id, &person.userid).await?.ok_or(sqlx::Error::RowNotFound)?;
+    if !store::remove_member(conn, &def.id, &person.userid, ctx.now_ms()).await? {
+        return refuse(format!("{}刚刚已退出「{}」。", person.name, def.name));
+    }
+    let event = NewEvent::new(ctx.actor_id(), "contest", &def.id, "left")
+        .from(&m.team)
+        .data(serde_json::json!({ "userid": person.userid, "stake": Fen(m.stake_fen) }));
+    events::append(conn, ctx.now_ms(), event).await?;
+    Ok(format!(
+        "{}已退出「{}」的{}：此前的业绩仍计入{}，PK金 {} 元不再计入奖池（已缴的由管理员退还），不参与奖金分配，不能再次加入。",
+        person.name,
+        def.name,
+        m.team,
+        m.team,
+        Fen(m.stake_fen)
+    ))
 }
 
 async fn add(
@@ -276,11 +442,14 @@ async fn add(
 ) -> Outcome {
     let assign = source == MemberSource::Assign;
     let now = ctx.now_ms();
+    if let Some(m) = store::membership(conn, &def.id, &person.userid).await? {
+        if let Some(left) = m.left_at {
+            return refuse(format!("{}已于 {} 退出「{}」，不能再次加入。", person.name, format_ms(left), def.name));
+        }
+        return refuse(format!("{}已在「{}」的{}，每人只能加入一支队伍。", person.name, def.name, m.team));
+    }
     if !assign && scoring_departments(def).contains(&person.kind) {
         return refuse(format!("{}成员的PK分组由管理员安排，请联系管理员。", person.kind.label()));
-    }
-    if let Some(m) = store::membership(conn, &def.id, &person.userid).await? {
-        return refuse(format!("{}已在「{}」的{}，每人只能加入一支队伍。", person.name, def.name, m.team));
     }
     let Some(stake) = ctx.settings.stakes.for_level(person.level) else {
         return refuse(format!("{}级暂不参加PK（未设置PK金）。", person.level.label()));
@@ -297,7 +466,7 @@ async fn add(
         ctx.notify(conn, &[&person.userid], &format!("管理员已将您分配到{how}。")).await?;
         Ok(format!("已将{}分配到{how}。", person.name))
     } else {
-        Ok(format!("已加入{how}。请按要求缴纳PK金。"))
+        Ok(format!("已加入{how}。请缴纳PK金 {stake} 元：{}。", ctx.settings.stakes.payment_note))
     }
 }
 

@@ -113,7 +113,7 @@ pub async fn edit(ctx: &Ctx<'_>, conn: &mut SqliteConnection, id: i64, input: &R
         stored_cards::open_for(conn, Some(id), None).await?.into_iter().map(|c| c.purpose).collect();
     close_cards(ctx.settings, ctx.now, conn, Some(id), None, "已修改，请查看新卡片", None).await?;
     let updated = records::get(conn, id).await?.ok_or(sqlx::Error::RowNotFound)?;
-    let confirmers = confirmers_for(conn, record.kind, &record.reporter).await?;
+    let confirmers = confirmers_for(conn, ctx.settings, record.kind, &record.reporter).await?;
     let mut resent = false;
     for purpose in [Purpose::Confirm, Purpose::OnJob].into_iter().filter(|p| purposes.contains(p)) {
         resent |= send_record_card(ctx.settings, ctx.now, conn, &updated, purpose, &confirmers).await?;

@@ -5,9 +5,10 @@
 use crate::clock::format_ms;
 use crate::domain::kind::RecordKind;
 use crate::domain::record::{Mode, RecordState};
-use crate::service::access::{self, Operation};
+use crate::service::access::{self, Operation, Role};
 use crate::service::cards::{Pressed, close_cards};
-use crate::service::{Ctx, Outcome, refuse};
+use crate::service::report::audit_decides;
+use crate::service::{Actor, Ctx, Outcome, refuse};
 use crate::store::directory::{self, Person};
 use crate::store::events::{self, NewEvent};
 use crate::store::records::{self, Record};
@@ -61,14 +62,44 @@ pub fn onjob_due(onboard: NaiveDate) -> NaiveDate {
     onboard.checked_add_days(Days::new(ONJOB_DAYS)).unwrap_or(onboard)
 }
 
+/// What a record's state is called for its reporter today: an onboarded placement whose
+/// day-3 check is due waits for its confirmation, not for its 3 days.
+pub fn state_label(state: RecordState, onboard: Option<NaiveDate>, today: NaiveDate) -> &'static str {
+    match (state, onboard) {
+        (RecordState::Onboarded, Some(day)) if onjob_due(day) <= today => "入职已满3天，待确认在岗",
+        _ => state.label(),
+    }
+}
+
 /// Decides record `id`; answers the decider.
 #[instrument(level = "debug", skip(ctx, conn, via), fields(actor = ctx.actor_id()))]
 pub async fn decide(ctx: &Ctx<'_>, conn: &mut SqliteConnection, id: i64, action: Action, via: Via<'_>) -> Outcome {
-    let decider = ctx.authorize(action.operation())?;
-    let Some(record) = records::get(conn, id).await? else {
-        return refuse(format!("没有找到记录 #{id}。"));
+    // The audit group decides a record whose department has no confirmer but its
+    // reporter: an auditor without the confirmer role is let through to that check.
+    let auditor = match &ctx.actor {
+        Actor::Person(p) if access::has_role(ctx.settings, p, Role::Audit) => Some(p),
+        _ => None,
     };
-    access::may_decide(decider, &record)?;
+    let (decider, forbidden) = match (ctx.authorize(action.operation()), auditor) {
+        (Ok(p), _) => (p, None),
+        (Err(e), Some(p)) => (p, Some(e)),
+        (Err(e), None) => return Err(e),
+    };
+    let Some(record) = records::get(conn, id).await? else {
+        return match forbidden {
+            Some(e) => Err(e),
+            None => refuse(format!("没有找到记录 #{id}。")),
+        };
+    };
+    let fallback = auditor.is_some()
+        && record.reporter != decider.userid
+        && audit_decides(conn, record.kind, &record.reporter).await?;
+    if !fallback {
+        if let Some(e) = forbidden {
+            return Err(e);
+        }
+        access::may_decide(decider, &record)?;
+    }
     if let Action::Reject { reason: Some(reason) } = &action
         && let Some(reply) = amend_reason(ctx, conn, decider, &record, reason).await?
     {
@@ -97,7 +128,12 @@ pub async fn decide(ctx: &Ctx<'_>, conn: &mut SqliteConnection, id: i64, action:
     };
     close_cards(ctx.settings, ctx.now, conn, Some(id), None, &outcome, pressed).await?;
     let (extra, base) = follow_on(ctx, conn, &record, to).await?;
-    ctx.notify(conn, &[&record.reporter], &reporter_message(&record, to, &decider.name, why, base.as_ref())).await?;
+    // A rejection pressed on a card waits for its reason: the reporter hears of it once,
+    // with the reason (see `amend_reason`).
+    if !matches!(action, Action::Reject { reason: None }) {
+        ctx.notify(conn, &[&record.reporter], &reporter_message(&record, to, &decider.name, why, base.as_ref()))
+            .await?;
+    }
     let mut reply = decider_message(&record, to, via, base.as_ref());
     reply.push_str(&extra);
     Ok(reply)
@@ -120,7 +156,7 @@ async fn amend_reason(
     records::set_reason(conn, r.id, reason).await?;
     events::append(conn, ctx.now_ms(), NewEvent::record(&decider.userid, r.id, "reason_added").reason(Some(reason)))
         .await?;
-    let text = format!("您报备的 #{} {}「{}」的驳回原因：{reason}", r.id, r.kind.label(), r.what());
+    let text = reporter_message(r, RecordState::Rejected, &decider.name, Some(reason), None);
     ctx.notify(conn, &[&r.reporter], &text).await?;
     Ok(Some(format!("已补充 #{} 的驳回原因，已通知{}。", r.id, r.reporter_name)))
 }

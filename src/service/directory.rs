@@ -8,25 +8,36 @@
 
 use crate::clock::Clock;
 use crate::config::{DirectorySource, Settings};
-use crate::domain::contacts::Unmatched;
+use crate::domain::contacts::{Overrides, Unmatched};
 use crate::domain::directory::{Changes, PersonEntry};
 use crate::domain::names::core_name;
 use crate::service::contest::sync_all;
 use crate::store::{Db, directory, records};
 use crate::wecom::client::WecomClient;
-use crate::wecom::contacts::{self, FetchError};
+use crate::wecom::contacts::{self, FetchError, Wanted};
 use sqlx::SqliteConnection;
 use tracing::instrument;
 
 /// Brings the stored directory in line with the configuration (static source), re-keys
 /// stored names if the normaliser changed, and registers the configured old channels
-/// and contest teams. A WeCom-sourced directory
-/// is synced by its job.
+/// and contest teams. A WeCom-sourced directory is synced by its job.
 #[instrument(level = "debug", skip_all)]
 pub async fn load(db: &Db, settings: &Settings, now_ms: i64) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
+    apply_configuration(&mut tx, settings, now_ms).await?;
+    tx.commit().await
+}
+
+/// [`load`] in the caller's transaction (a reload's): returns one line per person the
+/// configuration changed (static source only).
+pub async fn apply_configuration(
+    conn: &mut SqliteConnection,
+    settings: &Settings,
+    now_ms: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    let mut lines = Vec::new();
     if settings.directory.source == DirectorySource::Static {
-        let changes = directory::apply(&mut tx, &settings.directory_snapshot(), "config", now_ms).await?;
+        let changes = directory::apply(conn, &settings.directory_snapshot(), "config", now_ms).await?;
         if !changes.is_empty() {
             tracing::info!(
                 added = changes.added.len(),
@@ -36,18 +47,19 @@ pub async fn load(db: &Db, settings: &Settings, now_ms: i64) -> Result<(), sqlx:
                 returned = changes.returned.len(),
                 "directory updated from configuration"
             );
+            lines = describe(conn, &changes).await?;
         }
     }
     // Names stored under an earlier normaliser get today's core names first.
-    let rekeyed = records::rekey(&mut tx, core_name).await?;
+    let rekeyed = records::rekey(conn, core_name).await?;
     if rekeyed > 0 {
         tracing::info!(rekeyed, "stored names re-keyed with the current normaliser");
     }
     let channels: Vec<(String, String)> =
         settings.channels.existing.iter().map(|n| (n.trim().to_owned(), core_name(n))).collect();
-    records::ensure_existing_channels(&mut tx, &channels, now_ms).await?;
-    sync_all(&mut tx, settings, now_ms).await?;
-    tx.commit().await
+    records::ensure_existing_channels(conn, &channels, now_ms).await?;
+    sync_all(conn, settings, now_ms).await?;
+    Ok(lines)
 }
 
 /// What a sync changed, for people.
@@ -89,7 +101,7 @@ pub async fn sync(
 ) -> Result<SyncReport, SyncError> {
     let contacts = match settings.directory.source {
         DirectorySource::Static => None,
-        DirectorySource::Wecom => Some(fetch(client).await?),
+        DirectorySource::Wecom => Some(fetch(client, &settings.directory_overrides()).await?),
     };
     let mut tx = db.begin().await?;
     let (snapshot, actor, unmatched) = match &contacts {
@@ -117,9 +129,11 @@ pub async fn sync(
     Ok(report)
 }
 
-/// The contacts from WeCom; an empty list is refused (it would deactivate everyone).
-async fn fetch(client: &WecomClient) -> Result<crate::domain::contacts::Contacts, SyncError> {
-    let contacts = contacts::fetch(client).await.map_err(|e| {
+/// The contacts from WeCom, with what the overrides' rules look at; an empty list is
+/// refused (it would deactivate everyone).
+async fn fetch(client: &WecomClient, overrides: &Overrides) -> Result<crate::domain::contacts::Contacts, SyncError> {
+    let wanted = Wanted { details: overrides.wants_details(), tags: overrides.tags() };
+    let contacts = contacts::fetch(client, &wanted).await.map_err(|e| {
         let error = SyncError::Api(e.clone());
         tracing::error!(api = e.api, code = e.error.code(), error = %error, "directory sync failed; nothing applied");
         error
@@ -147,10 +161,12 @@ fn log(report: &SyncReport) {
         returned = c.returned.len(),
         "directory synced"
     );
-    if !report.unmatched.departments.is_empty() || !report.unmatched.userids.is_empty() {
+    if !report.unmatched.is_empty() {
         tracing::warn!(
             departments = ?report.unmatched.departments,
             userids = ?report.unmatched.userids,
+            tags = ?report.unmatched.tags,
+            rules = ?report.unmatched.rules,
             "directory overrides match nothing WeCom listed"
         );
     }
@@ -242,12 +258,19 @@ impl SyncReport {
         let mut out = vec![format!("{}{source}。共 {} 个部门、{} 人。", self.summary(), self.departments, self.people)];
         out.extend(self.lines.iter().cloned());
         let u = &self.unmatched;
-        if !u.departments.is_empty() || !u.userids.is_empty() {
+        if !u.departments.is_empty() || !u.userids.is_empty() || !u.tags.is_empty() {
             let mut names: Vec<String> = u.departments.iter().map(|d| format!("部门 {d}")).collect();
             names.extend(u.userids.iter().cloned());
+            names.extend(u.tags.iter().map(|t| format!("标签“{t}”")));
             out.push(format!(
                 "注意：以下覆盖项在企业微信中没有找到，未生效：{}（检查拼写，或是否在应用的可见范围内）",
                 names.join("、")
+            ));
+        }
+        if !u.rules.is_empty() {
+            out.push(format!(
+                "注意：以下级别规则没有匹配任何人：{}（职务须与企业微信中的完全一致）",
+                u.rules.join("、")
             ));
         }
         out.join("\n")

@@ -126,6 +126,15 @@ pub async fn finalise(
     events::append(conn, now, event).await?;
     let outcome = format!("已由{}终审", auditor.name);
     close_cards(ctx.settings, ctx.now, conn, None, Some(&def.id), &outcome, pressed).await?;
+    for p in payouts.iter().filter(|p| p.amount.0 > 0) {
+        let text = format!(
+            "🏆「{}」终审结果：您所在的{}获得第一名，您分得PK奖金 {} 元。",
+            def.name,
+            p.team,
+            p.amount.grouped()
+        );
+        ctx.notify(conn, &[&p.userid], &text).await?;
+    }
     let announcement = final_markdown(def, &standings, pool, &payouts);
     broadcast(ctx.now, conn, def, &announcement).await?;
     let winners: Vec<&str> = contest::winners(&standings).iter().map(|t| t.name.as_str()).collect();

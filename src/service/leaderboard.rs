@@ -153,7 +153,9 @@ pub fn daily_markdown(
     }
     lines.push(String::new());
     let stakes: Fen = standings.iter().map(TeamStanding::stakes).sum();
-    lines.push(format!("奖池：**{pool} 元**（PK金 {stakes} + 公司赞助 {}）", def.sponsorship));
+    let owed = crate::domain::contest::owed(standings);
+    let unpaid = if owed.0 > 0 { format!("，其中PK金未缴 {owed}") } else { String::new() };
+    lines.push(format!("奖池：**{pool} 元**（PK金 {stakes} + 公司赞助 {}{unpaid}）", def.sponsorship));
     lines.join("\n")
 }
 
@@ -187,6 +189,8 @@ mod tests {
                         name: format!("员工{t}号{m}"),
                         points: (t * 7 + m * 3) % 50,
                         stake: Fen::from_yuan(100),
+                        paid: m % 2 == 0,
+                        current: true,
                     })
                     .collect();
                 (format!("第{t}支很长名字的分公司队伍"), members)

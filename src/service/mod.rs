@@ -9,17 +9,21 @@
 pub mod access;
 pub mod audit;
 pub mod cards;
+pub mod channels;
 pub mod contest;
 pub mod correct;
 pub mod decide;
 pub mod directory;
 pub mod finalise;
 pub mod leaderboard;
+pub mod mine;
 pub mod onjob;
+pub mod reload;
 pub mod reminders;
 pub mod report;
 pub mod review;
 pub mod settlement;
+pub mod sheet;
 
 use crate::clock::TZ;
 use crate::config::Settings;

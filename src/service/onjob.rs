@@ -1,14 +1,14 @@
 //! The day-3 check: from the morning of the 3rd day after onboarding, a 在岗/离职 card
-//! for each placement to Talent Recruitment's confirmers. Each placement gets one; a
+//! for each placement to Talent Recruitment's confirmers (the audit group when its
+//! reporter is the only one). Each placement gets one; a
 //! placement nobody can confirm yet gets its card on the first run after there is
 //! someone.
 
-use crate::domain::org::DeptKind;
 use crate::service::cards::send_record_card;
 use crate::service::decide::ONJOB_DAYS;
+use crate::service::report::confirmers_for;
 use crate::service::{Ctx, Outcome};
 use crate::store::cards::Purpose;
-use crate::store::directory;
 use crate::store::events::{self, NewEvent};
 use crate::store::records;
 use chrono::Days;
@@ -21,10 +21,9 @@ pub async fn send_due(ctx: &Ctx<'_>, conn: &mut SqliteConnection) -> Outcome<(us
     let today = ctx.today();
     let onboarded_by = today.checked_sub_days(Days::new(ONJOB_DAYS)).unwrap_or(today);
     let due = records::placements_due(conn, &onboarded_by.to_string()).await?;
-    let confirmers = directory::confirmers(conn, DeptKind::Tr).await?;
     let mut sent = 0;
     for record in &due {
-        let recipients: Vec<_> = confirmers.iter().filter(|c| c.userid != record.reporter).cloned().collect();
+        let recipients = confirmers_for(conn, ctx.settings, record.kind, &record.reporter).await?;
         if !send_record_card(ctx.settings, ctx.now, conn, record, Purpose::OnJob, &recipients).await? {
             continue;
         }

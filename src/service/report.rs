@@ -6,20 +6,21 @@
 use crate::clock::format_ms;
 use crate::domain::kind::RecordKind;
 use crate::domain::money::Fen;
-use crate::domain::month::Month;
-use crate::domain::names::{core_name, looks_alike};
+use crate::domain::names::{core_name, deletions, looks_alike};
 use crate::domain::org::DeptKind;
 use crate::domain::record::{LeadStages, Mode, RecordState};
 use crate::domain::text::{BoundedText, CreditCode};
 use crate::service::access::Operation;
 use crate::service::cards;
+use crate::service::decide::onjob_due;
 use crate::service::{Ctx, Outcome, refuse};
 use crate::store::cards::Purpose;
+use crate::store::contests;
 use crate::store::directory::{self, Person};
 use crate::store::events::{self, NewEvent};
 use crate::store::records::{self, Family, FlagKind, NewRecord, Origin};
 use crate::store::violated;
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveDateTime};
 use sqlx::SqliteConnection;
 use tracing::instrument;
 
@@ -33,6 +34,8 @@ pub struct ReportInput {
     pub closer: Option<BoundedText>,
     /// A deal's amount (A-class).
     pub amount: Option<Fen>,
+    /// A B-class client's meeting (`约面`).
+    pub meeting: Option<NaiveDateTime>,
     /// Every field as reported (its label → text), stored with the record.
     pub fields: serde_json::Value,
 }
@@ -85,6 +88,9 @@ pub(super) async fn prepare(
 ) -> Outcome<Claimed> {
     let kind = input.kind;
     check_period(ctx, kind)?;
+    if let Some(meeting) = input.meeting {
+        check_meeting(ctx, meeting.date())?;
+    }
     let closer = closer(conn, input, kind.receiving_dept()).await?;
     let mut claimed = claim(ctx, conn, input, except).await?;
     claimed.closer = closer;
@@ -106,7 +112,7 @@ pub(super) async fn prepare(
         }
         let family = if kind.receiving_dept() == DeptKind::Tr { Family::Channel } else { Family::Client };
         let key = core_name(&claimed.subject_name);
-        let others = records::live_names(conn, family, subject_id).await?;
+        let others = records::look_alike_names(conn, family, &key, &deletions(&key), subject_id).await?;
         flag_look_alikes(&mut claimed, &key, &others);
     }
     if let (Some(person), Some(day)) = (&claimed.person_key, &claimed.onboard_date) {
@@ -114,8 +120,8 @@ pub(super) async fn prepare(
             let placed = format!("{}（{day} 入职）", claimed.subject_name);
             return refuse(already_claimed(reporter, kind, &placed, &holder));
         }
-        let others = records::live_people(conn, except).await?;
         let key = person.clone();
+        let others = records::look_alike_people(conn, &deletions(&key), except).await?;
         flag_look_alikes(&mut claimed, &key, &others);
     }
     Ok(claimed)
@@ -167,23 +173,77 @@ pub async fn report(ctx: &Ctx<'_>, conn: &mut SqliteConnection, input: &ReportIn
     let event = NewEvent::record(&reporter.userid, id, "reported").to(record.state.code()).data(record.fields.clone());
     events::append(conn, ctx.now_ms(), event).await?;
     store_flags(ctx, conn, id, &claimed.flags).await?;
-    let confirmers = confirmers_for(conn, kind, &reporter.userid).await?;
+    let (confirmers, by_audit) = asked_to_confirm(conn, ctx.settings, kind, &reporter.userid).await?;
+    // A placement's confirmers are asked on its day-3 check (the day-3 job's card).
     if kind != RecordKind::Placement {
         let stored = records::get(conn, id).await?.ok_or(sqlx::Error::RowNotFound)?;
         cards::send_record_card(ctx.settings, ctx.now, conn, &stored, Purpose::Confirm, &confirmers).await?;
     }
+    let day3_due = matches!(&input.subject, Subject::Placement { onboard, .. } if onjob_due(*onboard) <= ctx.today());
     let base = base_channel(conn, &claimed).await?;
-    Ok(accepted(id, kind, &record, &claimed, base.as_ref(), &confirmers))
+    let asked = Asked { confirmers: &confirmers, by_audit, day3_due };
+    let mut answer = accepted(id, &record, &claimed, base.as_ref(), &asked);
+    answer.push_str(&after_cut_off(ctx, conn, reporter, kind).await?);
+    Ok(answer)
 }
 
-/// Who is asked to confirm a record of `kind`: the receiving department's confirmers,
-/// never its reporter.
-pub(super) async fn confirmers_for(
+/// A report just after the cut-off of a contest its reporter is in: it does not count
+/// there, and they should know.
+async fn after_cut_off(ctx: &Ctx<'_>, conn: &mut SqliteConnection, reporter: &Person, kind: RecordKind) -> Outcome {
+    const WEEK_MS: i64 = 7 * 86_400_000;
+    let now = ctx.now_ms();
+    let mut missed = Vec::new();
+    for def in ctx.settings.contests.iter().filter(|d| d.cutoff_ms <= now && now < d.cutoff_ms + WEEK_MS) {
+        if def.kinds.contains(&kind) && contests::membership(conn, &def.id, &reporter.userid).await?.is_some() {
+            missed.push(format!("「{}」已于 {} 截止", def.name, format_ms(def.cutoff_ms)));
+        }
+    }
+    if missed.is_empty() {
+        return Ok(String::new());
+    }
+    Ok(format!("\n注意：{}，本条不计入该比赛（仍计入月度奖励）。", missed.join("、")))
+}
+
+/// Who is asked to confirm a record of `kind` reported by `reporter`: the receiving
+/// department's confirmers other than the reporter; when there is none (a confirmer
+/// reported it, and is the only one), the audit group, who may then decide it.
+pub async fn confirmers_for(
     conn: &mut SqliteConnection,
+    settings: &crate::config::Settings,
     kind: RecordKind,
     reporter: &str,
 ) -> Result<Vec<Person>, sqlx::Error> {
-    Ok(directory::confirmers(conn, kind.receiving_dept()).await?.into_iter().filter(|c| c.userid != reporter).collect())
+    Ok(asked_to_confirm(conn, settings, kind, reporter).await?.0)
+}
+
+/// [`confirmers_for`], and whether they are the audit group standing in.
+async fn asked_to_confirm(
+    conn: &mut SqliteConnection,
+    settings: &crate::config::Settings,
+    kind: RecordKind,
+    reporter: &str,
+) -> Result<(Vec<Person>, bool), sqlx::Error> {
+    let confirmers: Vec<Person> = directory::confirmers(conn, kind.receiving_dept())
+        .await?
+        .into_iter()
+        .filter(|c| c.userid != reporter)
+        .collect();
+    if !confirmers.is_empty() {
+        return Ok((confirmers, false));
+    }
+    let mut auditors = Vec::new();
+    for userid in settings.roles.audit_group.iter().filter(|a| *a != reporter) {
+        if let Some(p) = directory::find(conn, userid).await?.filter(|p| p.active) {
+            auditors.push(p);
+        }
+    }
+    Ok((auditors, true))
+}
+
+/// Whether a record of `kind` reported by `reporter` has no confirmer but its reporter,
+/// so that the audit group decides it.
+pub async fn audit_decides(conn: &mut SqliteConnection, kind: RecordKind, reporter: &str) -> Result<bool, sqlx::Error> {
+    Ok(directory::confirmers(conn, kind.receiving_dept()).await?.iter().all(|c| c.userid == reporter))
 }
 
 /// The channel record a placement would count toward (its base indicator), while that
@@ -191,13 +251,6 @@ pub(super) async fn confirmers_for(
 pub(super) async fn base_channel(conn: &mut SqliteConnection, claimed: &Claimed) -> Outcome<Option<records::Record>> {
     let Some(subject) = claimed.channel_id else { return Ok(None) };
     Ok(records::channel_record(conn, subject).await?.filter(|c| c.state.is_open() && c.kind.base_indicator().is_some()))
-}
-
-/// `我的`: the actor's records of a month, oldest first, with whether each counts now.
-pub async fn of_month(ctx: &Ctx<'_>, conn: &mut SqliteConnection, month: Month) -> Outcome<Vec<records::Summary>> {
-    let person = ctx.authorize(Operation::Mine)?;
-    let (from, to) = month.range_ms();
-    Ok(records::reported_between(conn, &person.userid, from, to).await?)
 }
 
 /// Reports dated outside the activity period (referrals: their own period) are refused.
@@ -307,7 +360,10 @@ async fn placement(
             match subject {
                 Some(s) if records::channel_is_live(conn, s.id).await? => Some(s.id),
                 _ => {
-                    return refuse(format!("没有找到渠道“{name}”：请填写已报备的渠道名称，自己招聘的请写 渠道=自招。"));
+                    return refuse(format!(
+                        "没有找到渠道“{name}”：请填写已报备的渠道名称，自己招聘的请写 渠道=自招；\
+                         活动前已有的老渠道请招商引才事业部确认人先发送「登记老渠道 名称={name}」。"
+                    ));
                 }
             }
         }
@@ -322,6 +378,20 @@ async fn placement(
         closer: None,
         flags: Vec::new(),
     })
+}
+
+/// A meeting before the programme (or more than a year back without one) or more than a
+/// year ahead is a typo.
+fn check_meeting(ctx: &Ctx<'_>, day: NaiveDate) -> Outcome<()> {
+    let earliest = earliest_onboarding(ctx);
+    let latest = ctx.today().checked_add_days(chrono::Days::new(365)).unwrap_or(ctx.today());
+    if day < earliest {
+        return refuse(format!("约面日期 {day} 太早：只能填写 {earliest} 及以后的日期，请核对。"));
+    }
+    if day > latest {
+        return refuse(format!("约面日期 {day} 在一年以后，请核对日期（最晚 {latest}）。"));
+    }
+    Ok(())
 }
 
 /// The earliest onboarding a placement may report: the programme's start, or without
@@ -439,15 +509,18 @@ pub(super) fn already_claimed(reporter: &Person, kind: RecordKind, subject: &str
     )
 }
 
+/// Who a report's answer says was asked to confirm it.
+struct Asked<'a> {
+    confirmers: &'a [Person],
+    /// The audit group, for want of another confirmer.
+    by_audit: bool,
+    /// A placement reported late: its day-3 check is due already.
+    day3_due: bool,
+}
+
 /// The answer to an accepted report.
-fn accepted(
-    id: i64,
-    kind: RecordKind,
-    r: &NewRecord,
-    claimed: &Claimed,
-    base: Option<&records::Record>,
-    confirmers: &[Person],
-) -> String {
+fn accepted(id: i64, r: &NewRecord, claimed: &Claimed, base: Option<&records::Record>, asked: &Asked<'_>) -> String {
+    let (kind, confirmers, by_audit, day3_due) = (r.kind, asked.confirmers, asked.by_audit, asked.day3_due);
     let mut lines = vec![format!("✅ 已登记 #{id} {}", kind.label())];
     let label = match kind {
         RecordKind::Placement => "人员",
@@ -456,8 +529,24 @@ fn accepted(
         _ => "公司",
     };
     lines.push(format!("{label}：{}", claimed.subject_name));
+    // What was recorded, as the record keeps it.
+    let field = |key: &str| r.fields.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+    if let Some(amount) = r.amount_fen {
+        lines.push(format!("金额：{} 元", Fen(amount).grouped()));
+    }
+    for key in ["老客户", "约面", "入职"] {
+        if let Some(value) = field(key) {
+            lines.push(format!("{key}：{value}"));
+        }
+    }
+    if kind == RecordKind::Placement {
+        lines.push(format!("渠道：{}", field("渠道").unwrap_or_else(|| "自招".into())));
+    }
     if r.mode == Mode::Transfer {
         lines.push("方式：转接".into());
+    }
+    if let Some(closer) = &r.closer {
+        lines.push(format!("接手：{}", closer.name));
     }
     lines.push(match base {
         Some(channel) => {
@@ -465,15 +554,24 @@ fn accepted(
         }
         None => format!("积分：{} 分（确认后计入）", r.points),
     });
-    lines.push(format!("状态：{}", r.state.label()));
+    lines.push(if day3_due {
+        "状态：入职已满3天，待确认在岗".to_owned()
+    } else {
+        format!("状态：{}", r.state.label())
+    });
     for (_, _, detail) in &claimed.flags {
         lines.push(format!("⚠️ {detail}"));
     }
     let names: Vec<&str> = confirmers.iter().map(|c| c.name.as_str()).collect();
     let who =
         if names.is_empty() { "尚未配置确认人，请联系管理员".to_owned() } else { names.join("、") };
-    let dept = kind.receiving_dept().label();
+    let dept = if by_audit && !confirmers.is_empty() {
+        format!("{}无其他确认人，由业绩审核组", kind.receiving_dept().label())
+    } else {
+        kind.receiving_dept().label().to_owned()
+    };
     lines.push(match kind {
+        RecordKind::Placement if day3_due => format!("确认：{dept}（{who}）将收到在岗确认卡片"),
         RecordKind::Placement => format!("确认：入职第3天起由{dept}（{who}）确认在岗"),
         RecordKind::ChannelAgency => format!("确认：{dept}（{who}）确认协议；经该渠道3人在岗满3天后有效"),
         RecordKind::ChannelPerson => format!("确认：{dept}（{who}）确认协议；经该渠道1人在岗满3天后有效"),

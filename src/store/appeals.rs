@@ -101,10 +101,3 @@ pub async fn decide(
             .await?;
     Ok(done.rows_affected() == 1)
 }
-
-/// Open appeals, oldest first.
-pub async fn open(conn: &mut SqliteConnection) -> Result<Vec<Appeal>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE a.state = 'open' ORDER BY a.created_at, a.id")))
-        .fetch_all(conn)
-        .await
-}

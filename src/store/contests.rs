@@ -30,11 +30,21 @@ pub async fn get(conn: &mut SqliteConnection, id: &str) -> Result<Option<Contest
     .await
 }
 
-/// The points a member's counting records carry in a contest (their whole score).
-const MEMBER_POINTS: &str = "SELECT COALESCE(SUM(r.points), 0) FROM records r, contests c
-     WHERE c.id = m.contest_id AND r.reporter = m.userid AND r.counted = 1
-       AND instr(',' || c.kinds || ',', ',' || r.kind || ',') > 0
-       AND r.occurred_at >= MAX(c.start_at, m.joined_at) AND r.occurred_at < c.cutoff_at";
+/// Whether record `r` of a contest `c`'s kinds falls in stint `st` (and the contest's
+/// window): it scores for that stint's team.
+pub(crate) const IN_STINT: &str = "instr(',' || c.kinds || ',', ',' || r.kind || ',') > 0
+       AND r.occurred_at >= MAX(c.start_at, st.from_at)
+       AND r.occurred_at < MIN(c.cutoff_at, COALESCE(st.to_at, c.cutoff_at))";
+
+/// The points a member's counting records carry for score row `s` (their stints in
+/// its team).
+fn score_points() -> String {
+    format!(
+        "SELECT COALESCE(SUM(r.points), 0) FROM contest_stints st, contests c, records r
+         WHERE st.contest_id = s.contest_id AND st.userid = s.userid AND st.team = s.team AND c.id = st.contest_id
+           AND r.reporter = st.userid AND r.counted = 1 AND {IN_STINT}"
+    )
+}
 
 /// Registers configured contests and their configured members. A contest whose scoring
 /// (kinds, start, cut-off) changed has its scores rebuilt, unless it is final: a final
@@ -63,11 +73,30 @@ pub async fn sync(conn: &mut SqliteConnection, def: &ContestDef) -> Result<(), s
 /// Recomputes every member's score from the records.
 pub async fn rebuild_scores(conn: &mut SqliteConnection, contest: &str) -> Result<(), sqlx::Error> {
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE contest_scores AS s SET points = (SELECT ({MEMBER_POINTS}) FROM contest_members m
-             WHERE m.contest_id = s.contest_id AND m.userid = s.userid)
-         WHERE s.contest_id = ?"
+        "UPDATE contest_scores AS s SET points = ({}) WHERE s.contest_id = ?",
+        score_points()
     )))
     .bind(contest)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Makes sure a member has a score row for a team (computed from the records).
+async fn ensure_score(conn: &mut SqliteConnection, contest: &str, userid: &str, team: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO contest_scores (contest_id, userid, team) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+        .bind(contest)
+        .bind(userid)
+        .bind(team)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE contest_scores AS s SET points = ({}) WHERE s.contest_id = ? AND s.userid = ? AND s.team = ?",
+        score_points()
+    )))
+    .bind(contest)
+    .bind(userid)
+    .bind(team)
     .execute(conn)
     .await?;
     Ok(())
@@ -109,6 +138,8 @@ pub struct Membership {
     pub team: String,
     pub stake_fen: i64,
     pub source: MemberSource,
+    /// When they left the contest (退出PK, 移出), if they did.
+    pub left_at: Option<i64>,
 }
 
 pub async fn membership(
@@ -116,7 +147,7 @@ pub async fn membership(
     contest: &str,
     userid: &str,
 ) -> Result<Option<Membership>, sqlx::Error> {
-    sqlx::query_as("SELECT team, stake_fen, source FROM contest_members WHERE contest_id = ? AND userid = ?")
+    sqlx::query_as("SELECT team, stake_fen, source, left_at FROM contest_members WHERE contest_id = ? AND userid = ?")
         .bind(contest)
         .bind(userid)
         .fetch_optional(conn)
@@ -151,15 +182,14 @@ pub async fn add_member(conn: &mut SqliteConnection, m: &NewMember<'_>) -> Resul
     .rows_affected()
         == 1;
     if added {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO contest_scores (contest_id, userid, points)
-             SELECT m.contest_id, m.userid, ({MEMBER_POINTS}) FROM contest_members m
-             WHERE m.contest_id = ? AND m.userid = ?"
-        )))
-        .bind(m.contest)
-        .bind(m.userid)
-        .execute(conn)
-        .await?;
+        sqlx::query("INSERT INTO contest_stints (contest_id, userid, team, from_at) VALUES (?, ?, ?, ?)")
+            .bind(m.contest)
+            .bind(m.userid)
+            .bind(m.team)
+            .bind(m.joined_at)
+            .execute(&mut *conn)
+            .await?;
+        ensure_score(conn, m.contest, m.userid, m.team).await?;
     }
     Ok(added)
 }
@@ -192,16 +222,14 @@ pub async fn recount(conn: &mut SqliteConnection, ids: &[i64]) -> Result<(), sql
         .await?;
         let Some((_, now, points)) = row.filter(|(was, now, _)| was != now) else { continue };
         sqlx::query("UPDATE records SET counted = ? WHERE id = ?").bind(now).bind(id).execute(&mut *conn).await?;
-        sqlx::query(
+        sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE contest_scores SET points = points + ?
-             WHERE (contest_id, userid) IN (
-                 SELECT m.contest_id, m.userid FROM records r
-                 JOIN contest_members m ON m.userid = r.reporter
-                 JOIN contests c ON c.id = m.contest_id
-                 WHERE r.id = ? AND c.state != 'final'
-                   AND instr(',' || c.kinds || ',', ',' || r.kind || ',') > 0
-                   AND r.occurred_at >= MAX(c.start_at, m.joined_at) AND r.occurred_at < c.cutoff_at)",
-        )
+             WHERE (contest_id, userid, team) IN (
+                 SELECT st.contest_id, st.userid, st.team FROM records r
+                 JOIN contest_stints st ON st.userid = r.reporter
+                 JOIN contests c ON c.id = st.contest_id
+                 WHERE r.id = ? AND c.state != 'final' AND {IN_STINT})"
+        )))
         .bind(if now { points } else { -points })
         .bind(id)
         .execute(&mut *conn)
@@ -210,8 +238,10 @@ pub async fn recount(conn: &mut SqliteConnection, ids: &[i64]) -> Result<(), sql
     Ok(())
 }
 
-/// `(team, userid, name, points, stake_fen)` of a member.
-pub type ScoreRow = (String, String, String, i64, i64);
+/// `(team, userid, name, points, stake_fen, stake paid, current)` of a member's score
+/// in a team: `current` when it is the team they are in now (a member who moved has a
+/// row for each team, one who left none current).
+pub type ScoreRow = (String, String, String, i64, i64, bool, bool);
 
 /// A [`ScoreRow`] for every member, by userid.
 ///
@@ -221,11 +251,15 @@ pub type ScoreRow = (String, String, String, i64, i64);
 #[instrument(level = "debug", skip(conn))]
 pub async fn scores(conn: &mut SqliteConnection, contest: &str) -> Result<Vec<ScoreRow>, sqlx::Error> {
     let json: String = sqlx::query_scalar(
-        "SELECT json_group_array(json_array(m.team, m.userid, p.name, COALESCE(s.points, 0), m.stake_fen)
-             ORDER BY m.userid)
-         FROM contest_members m JOIN people p ON p.userid = m.userid
-         LEFT JOIN contest_scores s ON s.contest_id = m.contest_id AND s.userid = m.userid
-         WHERE m.contest_id = ?",
+        "SELECT json_group_array(json_array(s.team, s.userid, p.name, s.points,
+                 CASE WHEN current THEN m.stake_fen ELSE 0 END,
+                 json(CASE WHEN m.stake_paid_at IS NULL THEN 'false' ELSE 'true' END),
+                 json(CASE WHEN current THEN 'true' ELSE 'false' END)) ORDER BY s.userid, s.team)
+         FROM (SELECT s.*, (m.team = s.team AND m.left_at IS NULL) AS current
+               FROM contest_scores s JOIN contest_members m ON m.contest_id = s.contest_id AND m.userid = s.userid
+               WHERE s.contest_id = ?) s
+         JOIN contest_members m ON m.contest_id = s.contest_id AND m.userid = s.userid
+         JOIN people p ON p.userid = s.userid",
     )
     .bind(contest)
     .fetch_one(conn)
@@ -348,12 +382,13 @@ pub struct NewlyCounted {
 /// The contest's counting records confirmed in `[from_ms, to_ms)`, scanned through
 /// `records_decided` (a day's confirmations, not every confirmed record).
 const CONFIRMED_BETWEEN: &str = "FROM records r INDEXED BY records_decided
-     JOIN contest_members m ON m.userid = r.reporter AND m.contest_id = ?
-     JOIN contests c ON c.id = m.contest_id JOIN people p ON p.userid = r.reporter
+     JOIN contest_stints st ON st.userid = r.reporter AND st.contest_id = ?
+     JOIN contests c ON c.id = st.contest_id JOIN people p ON p.userid = r.reporter
      LEFT JOIN subjects s ON s.id = r.subject_id
      WHERE r.state = 'confirmed' AND r.counted = 1 AND r.decided_at >= ? AND r.decided_at < ?
        AND instr(',' || c.kinds || ',', ',' || r.kind || ',') > 0
-       AND r.occurred_at >= MAX(c.start_at, m.joined_at) AND r.occurred_at < c.cutoff_at";
+       AND r.occurred_at >= MAX(c.start_at, st.from_at)
+       AND r.occurred_at < MIN(c.cutoff_at, COALESCE(st.to_at, c.cutoff_at))";
 
 /// How many of the contest's records were confirmed in `[from_ms, to_ms)`, and the
 /// first `limit` of them.
@@ -371,7 +406,7 @@ pub async fn confirmed_between(
         .fetch_one(&mut *conn)
         .await?;
     let first = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT r.id, r.kind, p.name AS reporter_name, m.team,
+        "SELECT r.id, r.kind, p.name AS reporter_name, st.team,
                 COALESCE(s.name, json_extract(r.fields, '$.姓名')) AS subject, r.fields, r.points
          {CONFIRMED_BETWEEN} ORDER BY r.decided_at, r.id LIMIT ?"
     )))
@@ -387,10 +422,11 @@ pub async fn confirmed_between(
 /// Final contests whose result includes this record's points.
 pub async fn final_contests_of(conn: &mut SqliteConnection, record: i64) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT c.id FROM records r JOIN contest_members m ON m.userid = r.reporter
-         JOIN contests c ON c.id = m.contest_id
+        "SELECT DISTINCT c.id FROM records r JOIN contest_stints st ON st.userid = r.reporter
+         JOIN contests c ON c.id = st.contest_id
          WHERE r.id = ? AND c.state = 'final' AND instr(',' || c.kinds || ',', ',' || r.kind || ',') > 0
-           AND r.occurred_at >= MAX(c.start_at, m.joined_at) AND r.occurred_at < c.cutoff_at",
+           AND r.occurred_at >= MAX(c.start_at, st.from_at)
+           AND r.occurred_at < MIN(c.cutoff_at, COALESCE(st.to_at, c.cutoff_at))",
     )
     .bind(record)
     .fetch_all(conn)
@@ -442,4 +478,116 @@ pub async fn approvals(conn: &mut SqliteConnection, contest: &str) -> Result<Vec
     .bind(contest)
     .fetch_all(conn)
     .await
+}
+
+/// Records a member's stake as paid; false if it was already (or they are no member).
+pub async fn mark_paid(
+    conn: &mut SqliteConnection,
+    contest: &str,
+    userid: &str,
+    by: &str,
+    now_ms: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE contest_members SET stake_paid_at = ?, stake_paid_by = ?
+         WHERE contest_id = ? AND userid = ? AND stake_paid_at IS NULL",
+    )
+    .bind(now_ms)
+    .bind(by)
+    .bind(contest)
+    .bind(userid)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// When a member's stake was recorded as paid, if it was.
+pub async fn paid_at(conn: &mut SqliteConnection, contest: &str, userid: &str) -> Result<Option<i64>, sqlx::Error> {
+    Ok(sqlx::query_scalar("SELECT stake_paid_at FROM contest_members WHERE contest_id = ? AND userid = ?")
+        .bind(contest)
+        .bind(userid)
+        .fetch_optional(conn)
+        .await?
+        .flatten())
+}
+
+/// Moves a member to another team from `at_ms`: their stint in the old team ends, one in
+/// the new team begins. False if they are not a current member.
+pub async fn move_member(
+    conn: &mut SqliteConnection,
+    contest: &str,
+    userid: &str,
+    team: &str,
+    at_ms: i64,
+) -> Result<bool, sqlx::Error> {
+    let moved =
+        sqlx::query("UPDATE contest_members SET team = ? WHERE contest_id = ? AND userid = ? AND left_at IS NULL")
+            .bind(team)
+            .bind(contest)
+            .bind(userid)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+            == 1;
+    if !moved {
+        return Ok(false);
+    }
+    end_stint(conn, contest, userid, at_ms).await?;
+    sqlx::query("INSERT INTO contest_stints (contest_id, userid, team, from_at) VALUES (?, ?, ?, ?)")
+        .bind(contest)
+        .bind(userid)
+        .bind(team)
+        .bind(at_ms)
+        .execute(&mut *conn)
+        .await?;
+    ensure_score(conn, contest, userid, team).await?;
+    rescore_member(conn, contest, userid).await?;
+    Ok(true)
+}
+
+/// A member leaves (退出PK, 移出) from `at_ms`: their stint ends, their stake leaves the
+/// pool, and they are no longer paid; their points so far stay with their team.
+pub async fn remove_member(
+    conn: &mut SqliteConnection,
+    contest: &str,
+    userid: &str,
+    at_ms: i64,
+) -> Result<bool, sqlx::Error> {
+    let left =
+        sqlx::query("UPDATE contest_members SET left_at = ? WHERE contest_id = ? AND userid = ? AND left_at IS NULL")
+            .bind(at_ms)
+            .bind(contest)
+            .bind(userid)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+            == 1;
+    if left {
+        end_stint(conn, contest, userid, at_ms).await?;
+        rescore_member(conn, contest, userid).await?;
+    }
+    Ok(left)
+}
+
+async fn end_stint(conn: &mut SqliteConnection, contest: &str, userid: &str, at_ms: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE contest_stints SET to_at = ? WHERE contest_id = ? AND userid = ? AND to_at IS NULL")
+        .bind(at_ms)
+        .bind(contest)
+        .bind(userid)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Recomputes a member's score rows from their stints.
+async fn rescore_member(conn: &mut SqliteConnection, contest: &str, userid: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE contest_scores AS s SET points = ({}) WHERE s.contest_id = ? AND s.userid = ?",
+        score_points()
+    )))
+    .bind(contest)
+    .bind(userid)
+    .execute(conn)
+    .await?;
+    Ok(())
 }

@@ -102,31 +102,52 @@ pub async fn apply(
     Ok(changes)
 }
 
+/// A person as stored, as the directory's diff compares them.
+#[derive(sqlx::FromRow)]
+struct StoredRow {
+    userid: String,
+    name: String,
+    department_id: i64,
+    level: Level,
+    confirmer: bool,
+    active: bool,
+    employee_no: Option<String>,
+}
+
 async fn stored_people(conn: &mut SqliteConnection) -> Result<Vec<Stored>, sqlx::Error> {
-    let rows: Vec<(String, String, i64, Level, bool, bool)> =
-        sqlx::query_as("SELECT userid, name, department_id, level, confirmer, active FROM people")
+    let rows: Vec<StoredRow> =
+        sqlx::query_as("SELECT userid, name, department_id, level, confirmer, active, employee_no FROM people")
             .fetch_all(&mut *conn)
             .await?;
     Ok(rows
         .into_iter()
-        .map(|(userid, name, department, level, confirmer, active)| Stored {
-            entry: PersonEntry { userid, name, department, level, confirmer },
-            active,
+        .map(|r| Stored {
+            entry: PersonEntry {
+                userid: r.userid,
+                name: r.name,
+                department: r.department_id,
+                level: r.level,
+                confirmer: r.confirmer,
+                employee_no: r.employee_no,
+            },
+            active: r.active,
         })
         .collect())
 }
 
 async fn upsert(conn: &mut SqliteConnection, p: &PersonEntry) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO people (userid, name, department_id, level, confirmer, active) VALUES (?, ?, ?, ?, ?, 1)
+        "INSERT INTO people (userid, name, department_id, level, confirmer, active, employee_no)
+         VALUES (?, ?, ?, ?, ?, 1, ?)
          ON CONFLICT (userid) DO UPDATE SET name = excluded.name, department_id = excluded.department_id,
-         level = excluded.level, confirmer = excluded.confirmer, active = 1",
+         level = excluded.level, confirmer = excluded.confirmer, active = 1, employee_no = excluded.employee_no",
     )
     .bind(&p.userid)
     .bind(&p.name)
     .bind(p.department)
     .bind(p.level)
     .bind(p.confirmer)
+    .bind(&p.employee_no)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -139,8 +160,13 @@ async fn log_changes(
     now_ms: i64,
 ) -> Result<(), sqlx::Error> {
     let describe = |p: &PersonEntry| {
-        serde_json::json!({"name": p.name, "department": p.department, "level": p.level.as_str(), "confirmer": p.confirmer})
-            .to_string()
+        let mut person = serde_json::json!({
+            "name": p.name, "department": p.department, "level": p.level.as_str(), "confirmer": p.confirmer,
+        });
+        if let Some(no) = &p.employee_no {
+            person["employee_no"] = serde_json::json!(no);
+        }
+        person.to_string()
     };
     let mut entries: Vec<(&str, String, Option<String>, Option<String>)> = Vec::new();
     entries.extend(changes.added.iter().map(|p| ("added", p.userid.clone(), None, Some(describe(p)))));

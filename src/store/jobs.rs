@@ -11,13 +11,19 @@ pub struct JobRow {
     pub last_fire_at: Option<i64>,
     pub last_run_at: Option<i64>,
     pub last_outcome: Option<String>,
+    /// Set while a run holds the lease.
+    pub running_since: Option<i64>,
+    /// `service` or `command`, while a run holds the lease.
+    pub lease_owner: Option<String>,
 }
 
 pub async fn get(db: &Db, name: &str) -> Result<Option<JobRow>, sqlx::Error> {
-    sqlx::query_as("SELECT name, last_fire_at, last_run_at, last_outcome FROM jobs WHERE name = ?")
-        .bind(name)
-        .fetch_optional(db.reader())
-        .await
+    sqlx::query_as(
+        "SELECT name, last_fire_at, last_run_at, last_outcome, running_since, lease_owner FROM jobs WHERE name = ?",
+    )
+    .bind(name)
+    .fetch_optional(db.reader())
+    .await
 }
 
 /// Who runs a job.
@@ -90,13 +96,17 @@ pub async fn release_abandoned(db: &Db, now_ms: i64) -> Result<Vec<String>, sqlx
     Ok(names)
 }
 
-/// Records the scheduled fire time a run was for (the scheduler's progress).
+/// Records the scheduled fire time a run was for (the scheduler's progress); it only
+/// moves forward, so a run done by a command is not undone by an older fire time.
 pub async fn set_last_fire(db: &Db, name: &str, fire_ms: i64) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
-    sqlx::query("INSERT INTO jobs (name, last_fire_at) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET last_fire_at = excluded.last_fire_at")
-        .bind(name)
-        .bind(fire_ms)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO jobs (name, last_fire_at) VALUES (?, ?) ON CONFLICT (name) DO UPDATE
+         SET last_fire_at = MAX(COALESCE(last_fire_at, excluded.last_fire_at), excluded.last_fire_at)",
+    )
+    .bind(name)
+    .bind(fire_ms)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await
 }

@@ -1,6 +1,7 @@
 //! Records, and the clients and channels (subjects) they claim.
 
 use crate::domain::kind::RecordKind;
+use crate::domain::names::deletions;
 use crate::domain::org::DeptKind;
 use crate::domain::record::{LeadStages, Mode, RecordState};
 use crate::store::directory::Person;
@@ -110,6 +111,7 @@ pub async fn insert_subject(
     .execute(&mut *conn)
     .await?
     .last_insert_rowid();
+    add_variants(conn, family.code(), id, name_key).await?;
     Ok(id)
 }
 
@@ -188,6 +190,9 @@ pub async fn insert(conn: &mut SqliteConnection, r: &NewRecord) -> Result<i64, s
     .execute(&mut *conn)
     .await?
     .last_insert_rowid();
+    if let Some(key) = &r.person_key {
+        add_variants(conn, "person", id, key).await?;
+    }
     Ok(id)
 }
 
@@ -297,6 +302,38 @@ pub async fn reported_between(
     .await
 }
 
+/// A record someone closed for a colleague (their 接手), with who reported it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Closed {
+    #[sqlx(flatten)]
+    pub record: Summary,
+    pub reporter_name: String,
+    pub closer_class: Option<DeptKind>,
+}
+
+/// The records `closer` closed as 接手 that occurred in `[from_ms, to_ms)`, oldest first.
+#[instrument(level = "debug", skip(conn))]
+pub async fn closed_between(
+    conn: &mut SqliteConnection,
+    closer: &str,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<Closed>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT r.id, r.kind, s.name AS subject, r.fields, r.points, r.state,
+                EXISTS (SELECT 1 FROM counting_records c WHERE c.id = r.id) AS counts, r.occurred_at,
+                p.name AS reporter_name, r.closer_class
+         FROM records r JOIN people p ON p.userid = r.reporter LEFT JOIN subjects s ON s.id = r.subject_id
+         WHERE r.closer = ? AND r.occurred_at >= ? AND r.occurred_at < ?
+         ORDER BY r.occurred_at, r.id",
+    )
+    .bind(closer)
+    .bind(from_ms)
+    .bind(to_ms)
+    .fetch_all(conn)
+    .await
+}
+
 /// Registers old channels (老渠道) from configuration; names already known are kept.
 pub async fn ensure_existing_channels(
     conn: &mut SqliteConnection,
@@ -304,7 +341,7 @@ pub async fn ensure_existing_channels(
     now_ms: i64,
 ) -> Result<(), sqlx::Error> {
     for (name, key) in names {
-        sqlx::query(
+        let done = sqlx::query(
             "INSERT INTO subjects (family, name, name_key, origin, created_at) VALUES ('channel', ?, ?, 'existing', ?)
              ON CONFLICT (family, name_key) DO NOTHING",
         )
@@ -313,6 +350,9 @@ pub async fn ensure_existing_channels(
         .bind(now_ms)
         .execute(&mut *conn)
         .await?;
+        if done.rows_affected() == 1 {
+            add_variants(conn, "channel", done.last_insert_rowid(), key).await?;
+        }
     }
     Ok(())
 }
@@ -615,10 +655,11 @@ const SELECT_REVIEW: &str = "SELECT r.id, r.kind, COALESCE(s.name, json_extract(
         EXISTS (SELECT 1 FROM appeals a WHERE a.record_id = r.id AND a.state = 'open') AS appealed,
         (r.state IN ('reported', 'onboarded', 'agreed', 'confirmed')
             AND EXISTS (SELECT 1 FROM record_flags f WHERE f.record_id = r.id)) AS flagged,
-        (SELECT group_concat(c.id) FROM contest_members m JOIN contests c ON c.id = m.contest_id
-         WHERE m.userid = r.reporter AND c.state != 'final'
+        (SELECT group_concat(DISTINCT c.id) FROM contest_stints st JOIN contests c ON c.id = st.contest_id
+         WHERE st.userid = r.reporter AND c.state != 'final'
            AND instr(',' || c.kinds || ',', ',' || r.kind || ',') > 0
-           AND r.occurred_at >= MAX(c.start_at, m.joined_at) AND r.occurred_at < c.cutoff_at) AS contests
+           AND r.occurred_at >= MAX(c.start_at, st.from_at)
+           AND r.occurred_at < MIN(c.cutoff_at, COALESCE(st.to_at, c.cutoff_at))) AS contests
      FROM records r JOIN people p ON p.userid = r.reporter LEFT JOIN subjects s ON s.id = r.subject_id";
 
 /// 待审 over the whole programme: records undecided since before `waiting_since_ms`
@@ -652,12 +693,13 @@ pub async fn programme_review(
 pub async fn contest_undecided(conn: &mut SqliteConnection, contest: &str) -> Result<Vec<ReviewItem>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT_REVIEW}
-         JOIN contest_members cm ON cm.userid = r.reporter AND cm.contest_id = ?
+         JOIN contest_stints cm ON cm.userid = r.reporter AND cm.contest_id = ?
          JOIN contests cc ON cc.id = cm.contest_id
          WHERE (r.state IN ('reported', 'onboarded', 'agreed')
                 OR EXISTS (SELECT 1 FROM appeals a WHERE a.record_id = r.id AND a.state = 'open'))
            AND instr(',' || cc.kinds || ',', ',' || r.kind || ',') > 0
-           AND r.occurred_at >= MAX(cc.start_at, cm.joined_at) AND r.occurred_at < cc.cutoff_at
+           AND r.occurred_at >= MAX(cc.start_at, cm.from_at)
+           AND r.occurred_at < MIN(cc.cutoff_at, COALESCE(cm.to_at, cc.cutoff_at))
          ORDER BY r.id"
     )))
     .bind(contest)
@@ -705,6 +747,9 @@ pub async fn set_content(
     .bind(state)
     .execute(&mut *conn)
     .await?;
+    if let Some(key) = c.person_key.filter(|_| done.rows_affected() == 1) {
+        add_variants(conn, "person", id, key).await?;
+    }
     Ok(done.rows_affected() == 1)
 }
 
@@ -718,37 +763,119 @@ pub struct LiveName {
     pub reporter_name: String,
 }
 
-/// Every live claim of a family other than `subject_id`'s (the look-alike test runs
-/// over them in the caller).
-pub async fn live_names(
+/// Live claims of a family (other than `except_subject`'s) whose core name contains
+/// `key`, is contained in it, or shares one of `variants` (one edit apart): the
+/// look-alike test's candidates, found by index and a scan of the short names only.
+pub async fn look_alike_names(
     conn: &mut SqliteConnection,
     family: Family,
+    key: &str,
+    variants: &[String],
     except_subject: i64,
 ) -> Result<Vec<LiveName>, sqlx::Error> {
     sqlx::query_as(
         "SELECT MIN(r.id) AS record_id, s.name AS subject, s.name_key, p.name AS reporter_name
          FROM subjects s JOIN records r ON r.subject_id = s.id JOIN people p ON p.userid = r.reporter
-         WHERE s.family = ? AND s.id != ? AND r.state IN ('reported', 'onboarded', 'agreed', 'confirmed')
-         GROUP BY s.id",
+         WHERE s.family = ?1 AND s.id != ?2 AND r.state IN ('reported', 'onboarded', 'agreed', 'confirmed')
+           AND s.id IN (
+               SELECT id FROM subjects WHERE family = ?1 AND length(name_key) >= 2
+                   AND (instr(name_key, ?3) > 0 OR instr(?3, name_key) > 0)
+               UNION SELECT owner FROM name_variants
+                   WHERE space = ?1 AND variant IN (SELECT value FROM json_each(?4)))
+         GROUP BY s.id ORDER BY s.id LIMIT 10",
     )
     .bind(family)
     .bind(except_subject)
+    .bind(key)
+    .bind(serde_json::to_string(variants).unwrap_or_default())
     .fetch_all(conn)
     .await
 }
 
-/// Live placements other than `except`, for the look-alike test on placed people.
-pub async fn live_people(conn: &mut SqliteConnection, except: Option<i64>) -> Result<Vec<LiveName>, sqlx::Error> {
+/// A known subject with a similar name.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SimilarSubject {
+    pub id: i64,
+    pub name: String,
+    pub name_key: String,
+}
+
+/// Subjects of a family (claimed or not, e.g. old channels) whose core name contains
+/// `key`, is contained in it, or shares one of `variants`.
+pub async fn look_alike_subjects(
+    conn: &mut SqliteConnection,
+    family: Family,
+    key: &str,
+    variants: &[String],
+) -> Result<Vec<SimilarSubject>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, name, name_key FROM subjects
+         WHERE family = ?1 AND (
+             (length(name_key) >= 2 AND (instr(name_key, ?2) > 0 OR instr(?2, name_key) > 0))
+             OR id IN (SELECT owner FROM name_variants WHERE space = ?1
+                       AND variant IN (SELECT value FROM json_each(?3))))
+         ORDER BY id LIMIT 10",
+    )
+    .bind(family)
+    .bind(key)
+    .bind(serde_json::to_string(variants).unwrap_or_default())
+    .fetch_all(conn)
+    .await
+}
+
+/// Live placements (other than `except`) whose placed person shares one of `variants`.
+pub async fn look_alike_people(
+    conn: &mut SqliteConnection,
+    variants: &[String],
+    except: Option<i64>,
+) -> Result<Vec<LiveName>, sqlx::Error> {
     sqlx::query_as(
         "SELECT r.id AS record_id, json_extract(r.fields, '$.姓名') AS subject, r.person_key AS name_key,
                 p.name AS reporter_name
          FROM records r JOIN people p ON p.userid = r.reporter
-         WHERE r.kind = 'placement' AND r.person_key IS NOT NULL AND r.state IN ('onboarded', 'confirmed')
-           AND r.id IS NOT ?",
+         WHERE r.id IN (SELECT owner FROM name_variants
+                        WHERE space = 'person' AND variant IN (SELECT value FROM json_each(?)))
+           AND r.kind = 'placement' AND r.person_key IS NOT NULL AND r.state IN ('onboarded', 'confirmed')
+           AND r.id IS NOT ?
+         ORDER BY r.id LIMIT 10",
     )
+    .bind(serde_json::to_string(variants).unwrap_or_default())
     .bind(except)
     .fetch_all(conn)
     .await
+}
+
+/// Indexes a claimed core name for the look-alike test.
+async fn add_variants(conn: &mut SqliteConnection, space: &str, owner: i64, key: &str) -> Result<(), sqlx::Error> {
+    let variants = deletions(key);
+    if variants.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("INSERT INTO name_variants (space, variant, owner) SELECT ?, value, ? FROM json_each(?)")
+        .bind(space)
+        .bind(owner)
+        .bind(serde_json::to_string(&variants).unwrap_or_default())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Rebuilds the look-alike index from the stored core names.
+async fn rebuild_variants(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM name_variants").execute(&mut *conn).await?;
+    let subjects: Vec<(String, i64, String)> =
+        sqlx::query_as("SELECT family, id, name_key FROM subjects").fetch_all(&mut *conn).await?;
+    for (family, id, key) in subjects {
+        add_variants(conn, &family, id, &key).await?;
+    }
+    let people: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, person_key FROM records WHERE kind = 'placement' AND person_key IS NOT NULL")
+            .fetch_all(&mut *conn)
+            .await?;
+    for (id, key) in people {
+        add_variants(conn, "person", id, &key).await?;
+    }
+    Ok(())
 }
 
 /// Why a record was flagged.
@@ -810,21 +937,12 @@ pub async fn clear_flags(conn: &mut SqliteConnection, record_id: i64) -> Result<
     Ok(())
 }
 
-/// Flags on live records, newest first (for 待审).
-pub async fn live_flags(conn: &mut SqliteConnection) -> Result<Vec<Flag>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT f.record_id, f.other_id, f.kind, f.detail FROM record_flags f JOIN records r ON r.id = f.record_id
-         WHERE r.state IN ('reported', 'onboarded', 'agreed', 'confirmed') ORDER BY f.record_id DESC",
-    )
-    .fetch_all(conn)
-    .await
-}
-
 /// Recomputes the stored core names of subjects and placed people with `key` (after
 /// the normaliser changed). Where two subjects now share a core name the earlier one
 /// keeps it and the later one is keyed apart (`core#id`), so neither's history
 /// changes; such a later placement gets no key (it is not compared, as placements
-/// recorded before keys existed). Returns how many rows changed.
+/// recorded before keys existed). The look-alike index is rebuilt when anything
+/// changed (or was never built). Returns how many rows changed.
 pub async fn rekey(conn: &mut SqliteConnection, key: impl Fn(&str) -> String) -> Result<u64, sqlx::Error> {
     let mut changed = 0;
     let subjects: Vec<(i64, String, String, String)> =
@@ -866,6 +984,11 @@ pub async fn rekey(conn: &mut SqliteConnection, key: impl Fn(&str) -> String) ->
             sqlx::query("UPDATE records SET person_key = NULL WHERE id = ?").bind(id).execute(&mut *conn).await?;
         }
         changed += 1;
+    }
+    let indexed: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM name_variants)").fetch_one(&mut *conn).await?;
+    let claimed: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM subjects)").fetch_one(&mut *conn).await?;
+    if changed > 0 || (claimed && !indexed) {
+        rebuild_variants(conn).await?;
     }
     Ok(changed)
 }

@@ -45,7 +45,7 @@ async fn say(app: &TestApp, from: &str, text: &str) -> String {
 async fn confirmed_lead(app: &TestApp, from: &str, company: &str, stage: &str) -> i64 {
     let text = match stage {
         "C类" => format!("C类 公司={company} 联系人=王"),
-        "B类" => format!("B类 公司={company} 约面=2030-01-01"),
+        "B类" => format!("B类 公司={company} 约面=01-01"),
         _ => format!("A类 公司={company} 金额=10000"),
     };
     let answer = say(app, from, &text).await;
@@ -135,7 +135,7 @@ async fn people_outside_the_scoring_department_join_and_count_from_joining() {
     let gm = say(&app, "wanggm", "加入PK 猎豹队").await;
     assert!(gm.contains("总经理级暂不参加PK"), "{gm}");
     let nope = say(&app, "zhengqiang", "加入PK 不存在队").await;
-    assert!(nope.contains("没有比赛有队伍“不存在队”"), "{nope}");
+    assert!(nope.contains("没有队伍“不存在队”") && nope.contains("「客户开发PK」：雄鹰队、猎豹队"), "{nope}");
 
     // An admin assigns a CS member; stakes are recorded per member.
     let assigned = say(&app, "lina", "分配 人员=刘主管 队伍=猎豹队").await;
@@ -185,7 +185,10 @@ async fn the_daily_leaderboard_reaches_app_chats_and_webhooks_with_changes() {
         assert!(second.contains("1. **猎豹队** <font color=\"info\">31 分</font> ↑1 +31"), "{second}");
         assert!(second.contains("2. **雄鹰队** 5 分 ↓1 +0"), "{second}");
         assert!(second.contains("1. 孙丽（猎豹队）31 分") && second.contains("今日新增有效业绩 3 条"), "{second}");
-        assert!(second.contains("奖池：**1200.00 元**（PK金 200.00 + 公司赞助 1000.00）"), "{second}");
+        assert!(
+            second.contains("奖池：**1200.00 元**（PK金 200.00 + 公司赞助 1000.00，其中PK金未缴 200.00）"),
+            "{second}"
+        );
     }
     let standings = say(&app, "zhangwei", "排行 比赛=客户开发PK").await;
     assert!(
@@ -199,7 +202,7 @@ async fn the_cut_off_freezes_and_the_audit_group_finalises_once() {
     let app = contest_app().await;
     confirmed_lead(&app, "zhangwei", "云帆", "B类").await;
     confirmed_lead(&app, "sunli", "星河", "C类").await;
-    say(&app, "sunli", "B类 公司=星河 约面=2030-01-02").await; // #3, still waiting
+    say(&app, "sunli", "B类 公司=星河 约面=01-02").await; // #3, still waiting
 
     let early = say(&app, "wanggm", "终审 客户开发PK").await;
     assert!(early.contains("尚未截止"), "{early}");

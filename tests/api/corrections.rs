@@ -149,7 +149,7 @@ async fn a_reporter_edits_their_pending_record_and_the_confirmers_get_the_new_va
 
 /// A rejected record of zhangwei's, with the number.
 async fn rejected(app: &TestApp) -> i64 {
-    let id = number(&say(app, "zhangwei", "B类 公司=星河传媒 约面=2030-01-02 10:00").await);
+    let id = number(&say(app, "zhangwei", "B类 公司=星河传媒 约面=01-02 10:00").await);
     say(app, "cs_lead", &format!("驳回 #{id} 未见约面记录")).await;
     id
 }
@@ -231,7 +231,7 @@ async fn a_confirmer_sees_what_waits_for_them() {
     let app = TestApp::spawn().await;
     say(&app, "zhangwei", "C类 公司=云帆科技 联系人=王").await;
     app.advance(Duration::hours(5));
-    say(&app, "sunli", "B类 公司=星河传媒 约面=2030-01-02").await;
+    say(&app, "sunli", "B类 公司=星河传媒 约面=01-02").await;
     say(&app, "zhengqiang", "院校渠道 名称=杭州职院").await; // TR's
     let todo = say(&app, "cs_lead", "待办").await;
     let lines: Vec<&str> = todo.lines().collect();
@@ -302,7 +302,7 @@ async fn finalising_is_refused_while_a_record_could_change_the_ranking() {
     let app = finalise_app(r#"["wanggm"]"#, 1).await;
     let c = number(&say(&app, "sunli", "C类 公司=云帆科技 联系人=王").await);
     say(&app, "cs_lead", &format!("确认 #{c}")).await;
-    let b = number(&say(&app, "zhangwei", "B类 公司=星河传媒 约面=2030-01-02").await); // 5 points, pending
+    let b = number(&say(&app, "zhangwei", "B类 公司=星河传媒 约面=01-02").await); // 5 points, pending
     app.advance(Duration::days(11));
     run_once(&app.state, Job::ContestCutoff).await.unwrap();
     let card = app.cards_to("wanggm").await.remove(0);
@@ -329,7 +329,7 @@ async fn finalising_without_the_undecided_records_is_recorded() {
     let app = finalise_app(r#"["wanggm"]"#, 1).await;
     let c = number(&say(&app, "sunli", "C类 公司=云帆科技 联系人=王").await);
     say(&app, "cs_lead", &format!("确认 #{c}")).await;
-    let b = number(&say(&app, "zhangwei", "B类 公司=星河传媒 约面=2030-01-02").await);
+    let b = number(&say(&app, "zhangwei", "B类 公司=星河传媒 约面=01-02").await);
     app.advance(Duration::days(11));
     run_once(&app.state, Job::ContestCutoff).await.unwrap();
     let done = say(&app, "wanggm", "终审 比赛=客户开发PK 待定=不计").await;

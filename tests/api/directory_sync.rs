@@ -12,6 +12,7 @@ use leadboard::jobs::directory::sync;
 use leadboard::jobs::{Job, run_once};
 use serde_json::{Value, json};
 use std::path::Path;
+use std::time::Duration;
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
@@ -44,6 +45,7 @@ level = "gm"
 [[directory.user_overrides]]
 userid = "zhengqiang"
 level = "supervisor"
+employee_no = " TR0031 "
 
 [roles]
 admins = ["lina"]
@@ -57,6 +59,12 @@ struct Org {
     departments: Vec<(i64, i64, &'static str)>,
     /// (userid, name, departments in WeCom's order)
     members: Vec<(&'static str, &'static str, Vec<i64>)>,
+    /// (userid, 职务), as `user/list` shows them.
+    positions: Vec<(&'static str, &'static str)>,
+    /// (userid, a department they lead).
+    leaders: Vec<(&'static str, i64)>,
+    /// (tag id, name, people, departments), as `tag/list` and `tag/get` show them.
+    tags: Vec<(i64, &'static str, Vec<&'static str>, Vec<i64>)>,
 }
 
 impl Org {
@@ -83,6 +91,23 @@ impl Org {
                 // In two departments: the first WeCom lists is the main one.
                 ("duoduo", "多多", vec![22, 4]),
             ],
+            positions: Vec::new(),
+            leaders: Vec::new(),
+            tags: Vec::new(),
+        }
+    }
+
+    /// The company with positions, department leaders and tags filled in WeCom.
+    fn with_details() -> Org {
+        Org {
+            positions: vec![("cs_lead", "经理"), ("cs_lead2", "主管"), ("tr_lead", "总监"), ("zhengqiang", " 主管 ")],
+            leaders: vec![("cs_lead", 2), ("cs_lead2", 2), ("tr_lead", 3), ("zhengqiang", 31), ("duoduo", 4)],
+            tags: vec![
+                (1, "高管", vec!["wanggm"], vec![]),
+                (2, "行政", vec![], vec![4]),
+                (3, "无关", vec!["sunli"], vec![]),
+            ],
+            ..Org::company()
         }
     }
 
@@ -103,17 +128,32 @@ impl Org {
 
     /// Makes the mock API answer with this organisation (and nothing else it answered before).
     async fn publish(&self, mock: &MockServer) {
+        self.publish_slowly(mock, Duration::ZERO).await;
+    }
+
+    /// [`Org::publish`], with the department tree answered only after `delay`: a sync
+    /// of it takes that long.
+    async fn publish_slowly(&self, mock: &MockServer, delay: Duration) {
         mock.reset().await;
         mount_defaults(mock).await;
         let simple: Vec<Value> =
             self.departments.iter().map(|(id, parent, _)| json!({"id": id, "parentid": parent, "order": 1})).collect();
-        answer(mock, "department/simplelist", json!({"errcode": 0, "errmsg": "ok", "department_id": simple})).await;
+        Mock::given(method("GET"))
+            .and(path("/cgi-bin/department/simplelist"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"errcode": 0, "errmsg": "ok", "department_id": simple}))
+                    .set_delay(delay),
+            )
+            .mount(mock)
+            .await;
         let named: Vec<Value> = self
             .departments
             .iter()
             .map(|(id, parent, name)| json!({"id": id, "name": name, "parentid": parent, "order": 1}))
             .collect();
         answer(mock, "department/list", json!({"errcode": 0, "errmsg": "ok", "department": named})).await;
+        self.publish_details(mock).await;
         let members = self.members.clone();
         Mock::given(method("GET"))
             .and(path("/cgi-bin/user/simplelist"))
@@ -128,6 +168,46 @@ impl Org {
             })
             .mount(mock)
             .await;
+    }
+}
+
+impl Org {
+    /// `user/list` (members with 职务 and `is_leader_in_dept`), `tag/list` and `tag/get`.
+    async fn publish_details(&self, mock: &MockServer) {
+        let org = self.clone();
+        Mock::given(method("GET"))
+            .and(path("/cgi-bin/user/list"))
+            .respond_with(move |request: &Request| {
+                let dept = department_id(request).unwrap_or_default();
+                let users: Vec<Value> = org
+                    .members
+                    .iter()
+                    .filter(|m| m.2.contains(&dept))
+                    .map(|(userid, name, depts)| {
+                        let position = org.positions.iter().find(|p| p.0 == *userid).map_or("", |p| p.1);
+                        let leads: Vec<i64> =
+                            depts.iter().map(|d| i64::from(org.leaders.contains(&(*userid, *d)))).collect();
+                        json!({"userid": userid, "name": name, "department": depts, "position": position,
+                               "is_leader_in_dept": leads, "status": 1})
+                    })
+                    .collect();
+                ResponseTemplate::new(200).set_body_json(json!({"errcode": 0, "errmsg": "ok", "userlist": users}))
+            })
+            .mount(mock)
+            .await;
+        let list: Vec<Value> = self.tags.iter().map(|(id, name, _, _)| json!({"tagid": id, "tagname": name})).collect();
+        answer(mock, "tag/list", json!({"errcode": 0, "errmsg": "ok", "taglist": list})).await;
+        for (id, name, users, parties) in &self.tags {
+            let users: Vec<Value> = users.iter().map(|u| json!({"userid": u, "name": u})).collect();
+            Mock::given(method("GET"))
+                .and(path("/cgi-bin/tag/get"))
+                .and(query_param("tagid", id.to_string()))
+                .respond_with(ResponseTemplate::new(200).set_body_json(
+                    json!({"errcode": 0, "errmsg": "ok", "tagname": name, "userlist": users, "partylist": parties}),
+                ))
+                .mount(mock)
+                .await;
+        }
     }
 }
 
@@ -271,6 +351,9 @@ async fn a_department_tree_is_synced_with_kinds_inherited_from_overrides() {
             person("zhengqiang", 31, "supervisor", false),
         ]
     );
+    let numbers: Vec<(String, String)> =
+        rows(&app, "SELECT userid, employee_no FROM people WHERE employee_no IS NOT NULL").await;
+    assert_eq!(numbers, [("zhengqiang".to_owned(), "TR0031".to_owned())], "工号 from the overrides");
     assert_eq!(member_lists_asked(&app.mock).await, [1, 2, 3, 4, 21, 22, 31], "every department asked once");
     assert_eq!(team_members(&app, "客户成功队").await, ["cs_lead", "cs_lead2", "duoduo", "sunli", "zhangwei"]);
 
@@ -427,9 +510,15 @@ async fn an_empty_member_list_is_refused_instead_of_deactivating_everyone() {
 
 /// `leadboard sync-directory --config FILE`: (success, stdout, stderr).
 async fn sync_directory(config: &Path) -> (bool, String, String) {
+    sync_directory_with(config, &[]).await
+}
+
+/// `leadboard sync-directory --config FILE ARGS…`: (success, stdout, stderr).
+async fn sync_directory_with(config: &Path, args: &[&str]) -> (bool, String, String) {
     let output = tokio::process::Command::new(BIN)
         .args(["sync-directory", "--config"])
         .arg(config)
+        .args(args)
         .env_remove("LEADBOARD_CONFIG")
         .output()
         .await
@@ -466,6 +555,81 @@ async fn sync_directory_prints_what_changed_while_the_service_runs() {
     assert!(err.contains("错误：通讯录同步失败，未做任何更改") && err.contains("企业可信IP"), "{err}");
 }
 
+/// The moved, joined and departed people of `Org::company()` changed, as a report names them.
+const CHANGED: [&str; 3] = [
+    "新增：辛仁（xinren） · 客户成功一组 · 员工",
+    "调动：孙丽（sunli） · 客户成功二组 → 招商一组",
+    "离开：郑强（zhengqiang），已停用，已有业绩保留",
+];
+
+fn changed_company() -> Org {
+    Org::company().moving("sunli", &[31]).with("xinren", "辛仁", &[21]).without("zhengqiang")
+}
+
+#[tokio::test]
+async fn sync_directory_before_and_after_the_first_serve_both_succeed_and_the_second_names_the_changes() {
+    let configured = TestApp::builder().config(&wecom_config()).scheduler("").configure().await;
+    Org::company().publish(&configured.mock).await;
+    let (ok, out, err) = sync_directory(&configured.config_path).await;
+    assert!(ok, "{err}");
+    assert!(out.starts_with("已从企业微信同步：新增 9 人。"), "{out}");
+
+    // WeCom now answers slowly: a sync at the service's first start would still be
+    // running when the command comes, and would have taken the changes before it.
+    changed_company().publish_slowly(&configured.mock, Duration::from_millis(800)).await;
+    let mut service = Service::start(&configured, &[]).await;
+    let (ok, out, err) = sync_directory(&configured.config_path).await;
+
+    assert!(ok, "{err}");
+    assert!(!err.contains("等待"), "the first start synced again: {err}");
+    assert!(out.starts_with("已从企业微信同步：新增 1 人、调动 1 人、离开 1 人。"), "{out}");
+    for line in CHANGED {
+        assert!(out.contains(line), "no “{line}” in {out}");
+    }
+    service.terminate().await;
+    assert!(service.exit(WAIT).await.success());
+}
+
+/// Polls the database until the directory sync's lease is held.
+async fn until_a_sync_runs(database: &Path) {
+    use sqlx::{ConnectOptions, sqlite::SqliteConnectOptions};
+    let mut conn = SqliteConnectOptions::new().filename(database).connect().await.expect("database opens");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let running: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE name = 'directory_sync' AND running_since IS NOT NULL")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap_or(0);
+        if running == 1 {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: the service's first sync");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn sync_directory_waits_for_a_running_sync_within_its_bound_and_then_runs_its_own() {
+    let configured = TestApp::builder().config(&wecom_config()).scheduler("").configure().await;
+    Org::company().publish_slowly(&configured.mock, Duration::from_millis(1500)).await;
+    // Never synced: the first start syncs now (slowly).
+    let mut service = Service::start(&configured, &[]).await;
+    until_a_sync_runs(&configured.database).await;
+
+    let (ok, out, err) = sync_directory_with(&configured.config_path, &["--wait", "0"]).await;
+    assert!(!ok && out.is_empty(), "{out}");
+    assert!(err.contains("服务的定时任务正在同步通讯录，等待 0 秒后仍未完成，未同步"), "{err}");
+
+    let (ok, out, err) = sync_directory(&configured.config_path).await;
+    assert!(ok, "{err}");
+    assert!(err.contains("服务的定时任务正在同步通讯录，等待其完成后再同步（最多等待 600 秒）"), "{err}");
+    assert!(err.contains("之前的同步已完成，已重新同步"), "{err}");
+    assert!(out.starts_with("已从企业微信同步：没有变化。共 7 个部门、9 人。"), "{out}");
+    service.terminate().await;
+    assert!(service.exit(WAIT).await.success());
+}
+
 #[tokio::test]
 async fn sync_directory_with_a_static_directory_applies_the_configuration_and_says_so() {
     let app = TestApp::spawn().await;
@@ -473,6 +637,142 @@ async fn sync_directory_with_a_static_directory_applies_the_configuration_and_sa
     assert!(ok, "{err}");
     assert!(out.starts_with("通讯录来自配置文件，已按配置应用：没有变化（directory.source = \"static\""), "{out}");
     assert!(app.mock.received_requests().await.unwrap_or_default().is_empty(), "WeCom was not asked");
+}
+
+/// Levels from WeCom positions and tags, department leaders as confirmers, and one
+/// override where WeCom's leader is not to confirm.
+const RULED_DIRECTORY: &str = r#"
+[directory]
+source = "wecom"
+default_level = "staff"
+leaders_confirm = true
+[[directory.department_overrides]]
+id = 2
+kind = "cs"
+[[directory.department_overrides]]
+id = 3
+kind = "tr"
+[[directory.level_rules]]
+tag = "高管"
+level = "gm"
+[[directory.level_rules]]
+position = "经理"
+level = "manager"
+[[directory.level_rules]]
+position = "总监"
+level = "director"
+[[directory.level_rules]]
+position = "主管"
+level = "supervisor"
+[[directory.level_rules]]
+tag = "行政"
+level = "supervisor"
+[[directory.level_rules]]
+position = "副总裁"
+level = "vp"
+[[directory.level_rules]]
+tag = "董事会"
+level = "gm"
+[[directory.user_overrides]]
+userid = "cs_lead2"
+confirmer = false
+
+[roles]
+admins = ["lina"]
+audit_group = ["wanggm"]
+"#;
+
+/// The departments each `api` call asked for, sorted.
+async fn asked(mock: &MockServer, api: &str) -> Vec<i64> {
+    let requests = mock.received_requests().await.unwrap_or_default();
+    let wanted = format!("/cgi-bin/{api}");
+    let mut asked: Vec<i64> = requests.iter().filter(|r| r.url.path() == wanted).filter_map(department_id).collect();
+    asked.sort_unstable();
+    asked
+}
+
+#[tokio::test]
+async fn levels_come_from_wecom_positions_and_tags_and_department_leaders_confirm() {
+    let app = TestApp::builder().config(RULED_DIRECTORY).spawn().await;
+    Org::with_details().publish(&app.mock).await;
+
+    let report = sync(&app.state).await.unwrap();
+
+    let person =
+        |userid: &str, dept, level: &str, confirmer| (userid.to_owned(), dept, level.to_owned(), confirmer, true);
+    assert_eq!(
+        people(&app).await,
+        [
+            person("cs_lead", 2, "manager", true),
+            person("cs_lead2", 2, "supervisor", false),
+            // Leads 4, but their main department is 22; in 4, which is tagged 行政.
+            person("duoduo", 22, "supervisor", false),
+            person("lina", 4, "supervisor", false),
+            person("sunli", 22, "staff", false),
+            person("tr_lead", 3, "director", true),
+            person("wanggm", 1, "gm", false),
+            person("zhangwei", 21, "staff", false),
+            person("zhengqiang", 31, "supervisor", true),
+        ]
+    );
+    assert_eq!(asked(&app.mock, "user/list").await, [1, 2, 3, 4, 21, 22, 31], "details read for every department");
+    assert!(asked(&app.mock, "user/simplelist").await.is_empty());
+    let text = report.render();
+    assert!(text.contains("新增：陈经理（cs_lead） · 客户成功事业部 · 经理 · 确认人"), "{text}");
+    assert!(text.contains("未生效：标签“董事会”"), "{text}");
+    assert!(text.contains("以下级别规则没有匹配任何人：职务“副总裁”"), "{text}");
+
+    // The leader confirms; the one whose override says no does not.
+    assert!(say(&app, "zhangwei", "C类 公司=杭州云帆科技有限公司 联系人=王经理").await.contains("已登记"));
+    assert_eq!(app.cards_to("cs_lead").await.len(), 1);
+    assert!(app.cards_to("cs_lead2").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_reloaded_level_rule_is_synced_at_once() {
+    let app = TestApp::builder().config(RULED_DIRECTORY).spawn().await;
+    Org::with_details().publish(&app.mock).await;
+    sync(&app.state).await.unwrap();
+    let text = std::fs::read_to_string(&app.config_path).unwrap();
+    let changed = text.replace("position = \"经理\"\nlevel = \"manager\"", "position = \"经理\"\nlevel = \"director\"");
+    assert_ne!(changed, text);
+    std::fs::write(&app.config_path, changed).unwrap();
+
+    let done = app.reloader.reload().await.expect("reloaded").render();
+
+    assert!(done.contains("directory.level_rules：已更改"), "{done}");
+    assert!(done.contains("通讯录设置已更改，已从企业微信同步：更新 1 人"), "{done}");
+    assert!(people(&app).await.contains(&("cs_lead".into(), 2, "director".into(), true, true)));
+}
+
+#[test]
+fn level_rules_and_leaders_are_checked() {
+    let wecom = VALID.split("[[directory.").next().unwrap();
+    let (ok, text) = check(&format!("{wecom}{RULED_DIRECTORY}"), &[]);
+    assert!(ok, "{text}");
+
+    let toml = format!(
+        "{wecom}[directory]\nsource = \"wecom\"\n\
+         [[directory.level_rules]]\nposition = \"经理\"\ntag = \"经理\"\nlevel = \"manager\"\n\
+         [[directory.level_rules]]\nposition = \" \"\nlevel = \"manager\"\n\
+         [[directory.level_rules]]\ntag = \"高管\"\nlevel = \"gm\"\n\
+         [[directory.level_rules]]\ntag = \"高管\"\nlevel = \"vp\"\n\
+         [[directory.level_rules]]\nposition = \"经理\"\nlevel = \"老板\"\n"
+    );
+    let (ok, text) = check(&toml, &[]);
+    assert!(!ok);
+    for expected in [
+        "directory.level_rules 第 1 条：position 与 tag 只能写一个",
+        "directory.level_rules 第 2 条：需要非空的 position",
+        "directory.level_rules 第 4 条：标签“高管”重复",
+        "level_rules",
+    ] {
+        assert!(text.contains(expected), "missing {expected} in:\n{text}");
+    }
+
+    let static_with_rules = format!("{VALID}[directory]\nleaders_confirm = true\n");
+    let (ok, text) = check(&static_with_rules, &[]);
+    assert!(!ok && text.contains("directory.leaders_confirm 只用于 source = \"wecom\""), "{text}");
 }
 
 #[test]

@@ -204,7 +204,7 @@ async fn a_final_ranking_typed_or_pressed_on_the_cut_off_jobs_card_has_the_same_
     let (mut traces, mut answers) = (Vec::new(), Vec::new());
     for pressed in [false, true] {
         let app = TestApp::builder().config(&contest()).spawn().await;
-        app.say("zhangwei", "B类 公司=云帆 约面=2030-01-01").await;
+        app.say("zhangwei", "B类 公司=云帆 约面=01-01").await;
         app.say("cs_lead", "确认 #1").await;
         app.advance(Duration::days(11));
         run_once(&app.state, Job::ContestCutoff).await.unwrap();

@@ -5,6 +5,7 @@
 use leadboard::app::Application;
 use leadboard::clock::{Clock, ShiftedClock};
 use leadboard::config::{Settings, Source};
+use leadboard::reload::{Loader, Reloader};
 use leadboard::state::AppState;
 use leadboard::wecom::crypto::WecomCrypto;
 use leadboard::wecom::peer::{CallbackRequest, Peer};
@@ -257,7 +258,11 @@ impl Configured {
 
     async fn start(self, clock: Arc<dyn Clock>, shift: Arc<ShiftedClock>) -> TestApp {
         let settings = Settings::load(Source::File(&self.config_path)).unwrap_or_else(|e| panic!("{e}"));
-        let app = Application::build(settings, clock.clone()).await.expect("app builds");
+        let path = self.config_path.clone();
+        let load: Loader = Arc::new(move || Settings::load(Source::File(&path)));
+        let source = self.config_path.display().to_string();
+        let app = Application::build(settings, clock.clone()).await.expect("app builds").reloadable(load, source);
+        let reloader = app.reloader().expect("reloadable");
         let addr = app.local_addr();
         let state = app.state().clone();
         let shutdown = CancellationToken::new();
@@ -273,6 +278,7 @@ impl Configured {
             handle,
             dir: self.dir,
             config_path: self.config_path,
+            reloader,
             http: reqwest::Client::new(),
         }
     }
@@ -321,6 +327,8 @@ pub struct TestApp {
     pub state: AppState,
     /// The configuration file the service was started from.
     pub config_path: PathBuf,
+    /// Reloads that file, as `leadboard reload` and SIGHUP do.
+    pub reloader: Reloader,
     shutdown: CancellationToken,
     handle: JoinHandle<anyhow::Result<()>>,
     dir: TempDir,

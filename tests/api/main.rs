@@ -1,6 +1,8 @@
 //! End-to-end tests: the service on a loopback port, driven as WeCom drives it.
 
+mod answers;
 mod audit;
+mod authorization;
 mod backup;
 mod callback;
 mod config;
@@ -17,9 +19,14 @@ mod inbox;
 mod interop;
 mod layering;
 mod local_mode;
+mod new_user;
 mod outbox;
+mod programme_admin;
+mod reload;
 mod reporting;
 mod scheduler;
 mod settlement;
+mod settlement_close;
+mod settlement_rollups;
 mod shutdown;
 mod storage;

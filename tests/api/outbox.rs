@@ -14,7 +14,7 @@ use wiremock::{Mock, ResponseTemplate};
 /// Queues a text message to `user` as a command would, inside a write transaction.
 async fn queue_text(app: &TestApp, user: &str, text: &str) {
     let mut tx = app.state.db.begin().await.unwrap();
-    for m in message::text(app.state.settings.wecom.agent_id, &[user], text) {
+    for m in message::text(app.state.settings().wecom.agent_id, &[user], text) {
         outbox::enqueue(&mut tx, app.state.clock.now_ms(), &m).await.unwrap();
     }
     tx.commit().await.unwrap();

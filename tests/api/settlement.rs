@@ -5,9 +5,10 @@
 
 use crate::helpers::TestApp;
 use crate::local_mode::BIN;
-use calamine::{Data, DataType, Reader, Xlsx};
+use calamine::{Reader, Xlsx};
 use chrono::TimeZone;
 use leadboard::clock::{ManualClock, TZ};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -30,11 +31,16 @@ id = 4
 name = "行政部"
 parent = 1
 kind = "other"
+[[directory.departments]]
+id = 21
+name = "客户成功一队"
+parent = 2
 
 [[directory.users]]
 userid = "cs_a"
 name = "陈一"
-department = 2
+department = 21
+employee_no = "CS-001"
 [[directory.users]]
 userid = "cs_b"
 name = "陈二"
@@ -49,6 +55,7 @@ confirmer = true
 userid = "tr_a"
 name = "吴一"
 department = 3
+employee_no = "TR-007"
 [[directory.users]]
 userid = "tr_b"
 name = "吴二"
@@ -169,14 +176,14 @@ const EXPECTED: &[(&str, i64)] = &[
     ("tr_b", 0),
 ];
 
-async fn say(app: &TestApp, from: &str, text: &str) -> String {
+pub async fn say(app: &TestApp, from: &str, text: &str) -> String {
     let answer = app.say(from, text).await.expect("a passive reply");
     assert!(!answer.contains("缺少") && !answer.contains("不认识"), "{from}: {text} → {answer}");
     answer
 }
 
 /// Reports and returns the record number.
-async fn report(app: &TestApp, from: &str, text: &str) -> i64 {
+pub async fn report(app: &TestApp, from: &str, text: &str) -> i64 {
     let answer = say(app, from, text).await;
     answer
         .split("已登记 #")
@@ -186,7 +193,7 @@ async fn report(app: &TestApp, from: &str, text: &str) -> i64 {
         .unwrap_or_else(|| panic!("{text} → {answer}"))
 }
 
-async fn confirm(app: &TestApp, by: &str, id: i64) {
+pub async fn confirm(app: &TestApp, by: &str, id: i64) {
     let answer = say(app, by, &format!("确认 #{id}")).await;
     assert!(answer.contains("已确认"), "{answer}");
 }
@@ -215,7 +222,8 @@ async fn july() -> (TestApp, Arc<ManualClock>) {
         Arc::new(ManualClock::new(TZ.with_ymd_and_hms(2023, 7, 15, 10, 0, 0).unwrap().with_timezone(&chrono::Utc)));
     let app = TestApp::builder().config(ORG).clock(clock.clone()).spawn().await;
     // Customer Success.
-    for stage in ["C类 公司=云帆 联系人=王", "B类 公司=云帆 约面=2023-07-20", "A类 公司=云帆 金额=100000"]
+    for stage in
+        ["C类 公司=云帆 联系人=王", "B类 公司=云帆 约面=2023-07-20", "A类 公司=云帆 金额=100000 合同号=HT-2023-071"]
     {
         let id = report(&app, "cs_a", stage).await;
         confirm(&app, "cs_boss", id).await;
@@ -279,19 +287,39 @@ async fn settle(app: &TestApp, month: &str, out: &Path, env: &[(&str, &str)]) ->
     (output.status.success(), text)
 }
 
-/// `userid → fen` summed from the CSV's lines.
-fn csv_totals(bytes: &[u8]) -> std::collections::BTreeMap<String, i64> {
+/// The CSV's rows, lines and roll-ups, each as `column → text`.
+pub fn csv_rows(bytes: &[u8]) -> Vec<std::collections::BTreeMap<String, String>> {
     assert!(bytes.starts_with(b"\xEF\xBB\xBF"), "UTF-8 with BOM");
     let mut reader = csv::Reader::from_reader(&bytes[3..]);
+    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
+    reader.records().map(|row| header.iter().cloned().zip(row.unwrap().iter().map(str::to_owned)).collect()).collect()
+}
+
+/// The CSV's lines (行类型 明细), each as `column → text`.
+pub fn csv_lines(bytes: &[u8]) -> Vec<std::collections::BTreeMap<String, String>> {
+    csv_rows(bytes).into_iter().filter(|row| row["行类型"] == "明细").collect()
+}
+
+pub fn fen(yuan: &str) -> i64 {
+    let (whole, frac) = yuan.split_once('.').unwrap();
+    whole.parse::<i64>().unwrap() * 100 + frac.parse::<i64>().unwrap()
+}
+
+/// `userid → fen` summed from the CSV's lines.
+pub fn csv_totals(bytes: &[u8]) -> std::collections::BTreeMap<String, i64> {
     let mut totals = std::collections::BTreeMap::new();
-    for row in reader.records() {
-        let row = row.unwrap();
-        let yuan = &row[7];
-        let (whole, frac) = yuan.split_once('.').unwrap();
-        *totals.entry(row[0].to_owned()).or_insert(0) +=
-            whole.parse::<i64>().unwrap() * 100 + frac.parse::<i64>().unwrap();
+    for line in csv_lines(bytes) {
+        *totals.entry(line["账号"].clone()).or_insert(0) += fen(&line["金额(元)"]);
     }
     totals
+}
+
+/// A worksheet's rows as `column → cell text` (the header row names the columns).
+pub fn sheet_rows(book: &mut Xlsx<std::io::BufReader<std::fs::File>>, name: &str) -> Vec<BTreeMap<String, String>> {
+    let range = book.worksheet_range(name).unwrap();
+    let mut rows = range.rows();
+    let header: Vec<String> = rows.next().unwrap().iter().map(|c| c.to_string()).collect();
+    rows.map(|r| header.iter().cloned().zip(r.iter().map(|c| c.to_string())).collect()).collect()
 }
 
 #[tokio::test]
@@ -301,8 +329,8 @@ async fn a_worked_month_pays_everyone_exactly_what_the_rules_say() {
     let (ok, text) = settle(&app, "2023-07", out.path(), &[]).await;
     assert!(ok, "{text}");
     assert!(text.contains("还有 1 条记录待确认"), "{text}");
-    // Members without a single line are measured too (the confirmers here).
-    assert!(text.contains("未完成月度任务指标：陈二（5/100）、陈经理（0/5）、吴二（10/20）、吴总监（0/10）"), "{text}");
+    // Confirmers and managers have no target unless one is configured for them.
+    assert!(text.contains("未完成月度任务指标：陈二（5/100）、吴二（10/20）。"), "{text}");
 
     let csv = std::fs::read(out.path().join("settlement-2023-07.csv")).unwrap();
     let totals = csv_totals(&csv);
@@ -314,39 +342,40 @@ async fn a_worked_month_pays_everyone_exactly_what_the_rules_say() {
     let text = String::from_utf8(csv[3..].to_vec()).unwrap();
     assert!(text.contains("客户成功部员工 A类客户 成交额 100000.00 元 × 1%"), "the rule applied is shown");
     assert!(text.contains("未完成月度任务指标（差 95 分），不发放"));
-    assert!(text.contains("客户开发PK 第1名,700.00"));
+    let lines = csv_lines(&csv);
+    let pk = lines.iter().find(|l| l["类型"] == "PK奖金").expect("the PK payout");
+    assert_eq!((pk["规则"].as_str(), pk["金额(元)"].as_str()), ("客户开发PK 第1名", "700.00"));
+    assert_eq!((pk["确认日期"].as_str(), pk["确认人"].as_str()), ("2023-07-15", "王总"), "the 终审");
     assert!(!text.contains("月亮"), "the voided record is not paid");
 
     // The workbook agrees with the CSV.
     let mut book: Xlsx<_> = calamine::open_workbook(out.path().join("settlement-2023-07.xlsx")).unwrap();
-    let people = book.worksheet_range("个人合计").unwrap();
-    for row in people.rows().skip(1) {
-        let userid = row[0].to_string();
-        let fen = match &row[7] {
-            Data::Float(f) => (f * 100.0).round() as i64,
-            other => panic!("amount cell {other:?}"),
-        };
-        assert_eq!(totals.get(&userid).copied().unwrap_or(0), fen, "{userid} in the workbook");
+    let people = sheet_rows(&mut book, "个人合计");
+    let (total, people) = people.split_last().unwrap();
+    assert_eq!((total["账号"].as_str(), total["金额(元)"].as_str()), ("合计", "8640"), "{total:?}");
+    for row in people {
+        let fen = (row["金额(元)"].parse::<f64>().unwrap() * 100.0).round() as i64;
+        assert_eq!(totals.get(&row["账号"]).copied().unwrap_or(0), fen, "{row:?} in the workbook");
     }
-    let met: Vec<String> = people.rows().skip(1).map(|r| format!("{}:{}", r[0], r[5])).collect();
-    assert!(met.contains(&"cs_b:未完成".to_owned()) && met.contains(&"tr_a:完成".to_owned()), "{met:?}");
-    // userid, target, achieved, met, gap, amount: also for members with no line at all.
+    // Target, achieved, met, points still missing, amount: also for members with no line.
     let person = |userid: &str| -> Vec<String> {
-        let row =
-            people.rows().find(|r| r[0].get_string() == Some(userid)).unwrap_or_else(|| panic!("{userid}: {met:?}"));
-        [0, 3, 4, 5, 6, 7].iter().map(|&c| row[c].to_string()).collect()
+        let row = people.iter().find(|r| r["账号"] == userid).unwrap_or_else(|| panic!("{userid}: {people:?}"));
+        ["月度指标", "完成积分", "是否完成", "差额", "金额(元)"].iter().map(|c| row[*c].clone()).collect()
     };
-    assert_eq!(person("cs_boss"), ["cs_boss", "5", "0", "未完成", "-5", "0"]);
-    assert_eq!(person("tr_boss"), ["tr_boss", "10", "0", "未完成", "-10", "0"]);
-    assert_eq!(person("tr_a"), ["tr_a", "10", "31", "完成", "21", "2690"]);
-    assert!(people.rows().all(|r| r[0].get_string() != Some("ot_a") || r[3].is_empty()), "no target outside CS and TR");
-    let depts = book.worksheet_range("部门合计").unwrap();
-    let dept_sum: f64 = depts.rows().skip(1).map(|r| r[1].as_f64().unwrap()).sum();
+    assert_eq!(person("cs_b"), ["100", "5", "未完成", "95", "0"]);
+    assert_eq!(person("tr_b"), ["20", "10", "未完成", "10", "0"]);
+    assert_eq!(person("tr_a"), ["10", "31", "完成", "0", "2690"], "a surplus is no gap");
+    assert!(people.iter().all(|r| r["账号"] != "cs_boss" && r["账号"] != "tr_boss"), "no target, not listed");
+    assert!(people.iter().all(|r| r["账号"] != "ot_a" || r["月度指标"].is_empty()), "no target outside CS and TR");
+    let depts = sheet_rows(&mut book, "部门合计");
+    let (total, depts) = depts.split_last().unwrap();
+    assert_eq!(total["金额(元)"], "8640");
+    let dept_sum: f64 =
+        depts.iter().filter(|r| !r["部门"].is_empty()).map(|r| r["金额(元)"].parse::<f64>().unwrap()).sum();
     assert_eq!((dept_sum * 100.0).round() as i64, 864_000);
-    let referrals = book.worksheet_range("转介绍").unwrap();
-    let referral: Vec<String> = referrals.rows().nth(1).unwrap().iter().map(|c| c.to_string()).collect();
-    assert_eq!(referral[1..3], ["云帆".to_owned(), "星辰".to_owned()]);
-    assert_eq!(referral[5], "次年服务费九折");
+    let referrals = sheet_rows(&mut book, "转介绍");
+    assert_eq!((referrals[0]["老客户"].as_str(), referrals[0]["新客户"].as_str()), ("云帆", "星辰"));
+    assert_eq!(referrals[0]["老客户权益"], "次年服务费九折");
 }
 
 #[tokio::test]
@@ -514,4 +543,113 @@ async fn an_admin_gets_the_summary_and_the_file_in_chat() {
     assert_eq!(files.len(), 1);
     assert_eq!(files[0]["touser"], "lisi");
     assert!(files[0]["file"]["media_id"].as_str().unwrap().starts_with("MEDIA"));
+}
+
+/// `xl/worksheets/sheetN.xml` of a workbook (N counts from 1 in the order of the sheets).
+fn sheet_xml(path: &Path, n: usize) -> String {
+    use std::io::Read;
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut xml = String::new();
+    zip.by_name(&format!("xl/worksheets/sheet{n}.xml")).unwrap().read_to_string(&mut xml).unwrap();
+    xml
+}
+
+#[tokio::test]
+async fn the_files_are_ones_finance_can_pay_from() {
+    let (app, _clock) = july().await;
+    let out = tempfile::tempdir().unwrap();
+    let (ok, text) = settle(&app, "2023-07", out.path(), &[]).await;
+    assert!(ok, "{text}");
+
+    let lines = csv_lines(&std::fs::read(out.path().join("settlement-2023-07.csv")).unwrap());
+    assert!(lines.iter().all(|l| l["月份"] == "2023-07"), "a month column");
+    // Lines that pay nothing are kept, after the paid ones.
+    let unpaid = lines.iter().position(|l| l["金额(元)"] == "0.00").expect("unpaid lines are kept");
+    assert!(lines[..unpaid].iter().all(|l| l["金额(元)"] != "0.00"));
+    assert!(lines[unpaid..].iter().all(|l| l["金额(元)"] == "0.00"), "{:?}", &lines[unpaid..]);
+    // Report and decision dates, who confirmed, the contract number, the 工号, where
+    // the person sits.
+    let a = lines.iter().find(|l| l["合同号"] == "HT-2023-071").expect("the A-class line");
+    for (column, value) in [
+        ("账号", "cs_a"),
+        ("工号", "CS-001"),
+        ("事业部", "客户成功事业部"),
+        ("部门", "客户成功一队"),
+        ("报备日期", "2023-07-15"),
+        ("确认日期", "2023-07-15"),
+        ("确认人", "陈经理"),
+        ("金额(元)", "1000.00"),
+    ] {
+        assert_eq!(a[column], value, "{column}: {a:?}");
+    }
+    assert!(lines.iter().filter(|l| l["账号"] == "ot_a").all(|l| l["工号"].is_empty()), "no 工号, empty");
+    // 方式 only where a record is reported with one.
+    let modes = |kind: &str| -> Vec<&str> {
+        lines.iter().filter(|l| l["类型"] == kind).map(|l| l["方式"].as_str()).collect()
+    };
+    assert!(modes("新增安置上岗").iter().all(|m| m.is_empty()) && !modes("新增安置上岗").is_empty());
+    assert_eq!(modes("转介绍"), [""]);
+    assert!(modes("新增机构渠道").contains(&"转接") && modes("C类客户").contains(&"直接"));
+
+    let path = out.path().join("settlement-2023-07.xlsx");
+    let mut book: Xlsx<_> = calamine::open_workbook(&path).unwrap();
+    for (n, (name, first)) in
+        [("个人合计", "账号"), ("部门合计", "事业部"), ("明细", "账号"), ("转介绍", "编号")].into_iter().enumerate()
+    {
+        let rows = sheet_rows(&mut book, name);
+        assert_eq!(rows.last().unwrap()[first], "合计", "{name} ends with a total row");
+        let xml = sheet_xml(&path, n + 1);
+        assert!(
+            xml.contains(r#"<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>"#),
+            "{name}: {xml}"
+        );
+        assert!(xml.contains("customWidth=\"1\""), "{name}: columns sized");
+    }
+    let widths = sheet_xml(&path, 3);
+    let width = |col: usize| -> f64 {
+        let tag = format!("<col min=\"{col}\" max=\"{col}\" width=\"");
+        widths.split(&tag).nth(1).and_then(|w| w.split('"').next()).unwrap().parse().unwrap()
+    };
+    assert!(width(11) > 3.0 * width(1), "规则 is wider than 月份: {} vs {}", width(11), width(1));
+    // By business unit, its departments beneath; each unit's total is its departments'.
+    let units = sheet_rows(&mut book, "部门合计");
+    let at = units.iter().position(|r| r["事业部"] == "客户成功事业部" && r["部门"].is_empty()).unwrap();
+    let beneath: Vec<&str> =
+        units[at + 1..].iter().take_while(|r| r["事业部"].is_empty()).map(|r| r["部门"].as_str()).collect();
+    assert_eq!(beneath, ["客户成功一队", "客户成功事业部"]);
+    let sum: f64 = units[at + 1..at + 3].iter().map(|r| r["金额(元)"].parse::<f64>().unwrap()).sum();
+    assert_eq!(units[at]["金额(元)"].parse::<f64>().unwrap(), sum);
+    assert!(units.iter().any(|r| r["事业部"] == "招商引才事业部"));
+}
+
+#[tokio::test]
+async fn settle_lists_the_stakes_not_yet_paid_per_contest() {
+    let (app, _clock) = july().await;
+    let paid = say(&app, "lisi", "缴费 人员=陈一").await;
+    assert!(paid.contains("为已缴"), "{paid}");
+    let out = tempfile::tempdir().unwrap();
+    let (ok, text) = settle(&app, "2023-07", out.path(), &[]).await;
+    assert!(ok, "{text}");
+    assert!(text.contains("未缴PK金：客户开发PK 1 人 100.00 元"), "{text}");
+
+    let mut book: Xlsx<_> = calamine::open_workbook(out.path().join("settlement-2023-07.xlsx")).unwrap();
+    let stakes = sheet_rows(&mut book, "未缴PK金");
+    let owed: Vec<[&str; 4]> = stakes
+        .iter()
+        .map(|r| [r["比赛"].as_str(), r["姓名"].as_str(), r["队伍"].as_str(), r["PK金(元)"].as_str()])
+        .collect();
+    assert_eq!(
+        owed,
+        [["客户开发PK", "陈二", "猎豹队", "100"], ["客户开发PK", "", "小计", "100"], ["合计", "", "", "100"]]
+    );
+    assert_eq!(stakes[1]["部门"], "1 人", "{stakes:?}");
+
+    let rows = csv_rows(&std::fs::read(out.path().join("settlement-2023-07.csv")).unwrap());
+    let owed: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .filter(|r| r["行类型"].starts_with("未缴PK金"))
+        .map(|r| (r["行类型"].as_str(), r["账号"].as_str(), r["金额(元)"].as_str()))
+        .collect();
+    assert_eq!(owed, [("未缴PK金", "cs_b", "100.00"), ("未缴PK金合计", "", "100.00")]);
+    assert!(rows.iter().any(|r| r["行类型"] == "未缴PK金" && r["规则"] == "客户开发PK 猎豹队"));
 }

@@ -104,9 +104,27 @@ impl Service {
     }
 
     pub async fn terminate(&self) {
+        self.signal("TERM").await;
+    }
+
+    /// Sends the service a signal (`TERM`, `HUP`).
+    pub async fn signal(&self, name: &str) {
         let pid = self.child.id().expect("still running").to_string();
-        let status = tokio::process::Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill runs");
+        let status =
+            tokio::process::Command::new("kill").args([&format!("-{name}"), &pid]).status().await.expect("kill runs");
         assert!(status.success());
+    }
+
+    /// Sends a text message as `from` and returns the passive reply's text.
+    pub async fn say(&self, peer: &Peer, from: &str, text: &str) -> String {
+        let (status, body) = self.post(&text_request(peer, from, text)).await.unwrap().expect("answered");
+        assert_eq!(status, 200, "{body}");
+        open_reply(peer, &body).expect("a passive reply")
+    }
+
+    /// Every JSON log line with this message so far.
+    pub fn all(&self, message: &str) -> Vec<Value> {
+        self.lines().into_iter().filter(|l| l["message"] == message).collect()
     }
 
     /// The exit status, which must come within `limit`.
