@@ -71,6 +71,17 @@ impl RecordKind {
 
     /// How many placements must stay 3 days on the job before a new channel of this
     /// kind is valid (its base indicator, 基础指标).
+    /// What a record of this kind claims under first claim wins: the stage for a
+    /// client, `channel`, `referral`; a placement claims its person and day instead.
+    pub fn claim_slot(self) -> Option<&'static str> {
+        match self {
+            RecordKind::Placement => None,
+            RecordKind::Referral => Some("referral"),
+            k if k.is_lead() => Some(k.code()),
+            _ => Some("channel"),
+        }
+    }
+
     /// A client stage (C类, B类, A类).
     pub fn is_lead(self) -> bool {
         matches!(self, RecordKind::LeadC | RecordKind::LeadB | RecordKind::LeadA)

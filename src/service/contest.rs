@@ -287,29 +287,9 @@ pub async fn assign(
 
 /// `缴费 人员 [比赛]`: an admin records a member's stake as paid.
 pub async fn mark_paid(ctx: &Ctx<'_>, conn: &mut SqliteConnection, person: &str, contest: Option<&str>) -> Outcome {
-    let admin = ctx.authorize(Operation::MarkPaid)?;
+    let admin = ctx.authorize(Operation::MarkPaid)?.clone();
     let person = only_person(conn, person).await?;
-    let candidates: Vec<&ContestDef> = match contest {
-        Some(name) => find(&ctx.settings.contests, Some(name), ctx.now)?,
-        None => ctx.settings.contests.iter().collect(),
-    };
-    let mut member_of = Vec::new();
-    for def in candidates {
-        if store::membership(conn, &def.id, &person.userid).await?.is_some() {
-            member_of.push(def);
-        }
-    }
-    let def = match member_of.as_slice() {
-        [one] => *one,
-        [] => {
-            return refuse(format!(
-                "{}没有参加{}。",
-                person.name,
-                contest.map_or("PK比赛".into(), |c| format!("「{c}」"))
-            ));
-        }
-        _ => return refuse(format!("{}参加了多个比赛，请写明 比赛=…。", person.name)),
-    };
+    let def = contest_of_member(ctx, conn, &person, contest).await?;
     let m = store::membership(conn, &def.id, &person.userid).await?.ok_or(sqlx::Error::RowNotFound)?;
     if !store::mark_paid(conn, &def.id, &person.userid, &admin.userid, ctx.now_ms()).await? {
         let when = store::paid_at(conn, &def.id, &person.userid).await?.map(format_ms).unwrap_or_default();

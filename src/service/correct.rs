@@ -240,7 +240,7 @@ pub async fn judge(
                 Ok(true) => {}
                 Ok(false) => return refuse(already_decided(&records::get(conn, id).await?.unwrap_or(record))),
                 Err(e) if violated(&e).is_some() => {
-                    let holder = match record.subject_id.zip(record_slot(&record)) {
+                    let holder = match record.subject_id.zip(record.kind.claim_slot()) {
                         Some((subject, slot)) => records::live_claim(conn, subject, slot, Some(id)).await?,
                         None => None,
                     };
@@ -275,16 +275,6 @@ pub async fn judge(
         record.reporter_name,
         final_note(conn, ctx.settings, id).await?
     ))
-}
-
-/// The claim slot of a record (as its report set it).
-fn record_slot(r: &Record) -> Option<&'static str> {
-    match r.kind {
-        RecordKind::Placement => None,
-        RecordKind::Referral => Some("referral"),
-        k if k.is_lead() => Some(k.code()),
-        _ => Some("channel"),
-    }
 }
 
 /// What an overturned rejection becomes: what a 确认 would have made of it (an

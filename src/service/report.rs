@@ -296,10 +296,11 @@ async fn claim(
     input: &ReportInput,
     except: Option<i64>,
 ) -> Outcome<Claimed> {
-    let claimed = |subject_id, name: &BoundedText, slot, flags| Claimed {
+    let slot = input.kind.claim_slot();
+    let claimed = |subject_id, name: &BoundedText, flags| Claimed {
         subject_id: Some(subject_id),
         subject_name: name.to_string(),
-        slot: Some(slot),
+        slot,
         channel_id: None,
         person_key: None,
         onboard_date: None,
@@ -309,11 +310,11 @@ async fn claim(
     match &input.subject {
         Subject::Client { name, credit_code } => {
             let (id, flags) = resolve(ctx, conn, Family::Client, name, credit_code.as_ref()).await?;
-            Ok(claimed(id, name, input.kind.code(), flags))
+            Ok(claimed(id, name, flags))
         }
         Subject::Channel { name } => {
             let (id, flags) = resolve(ctx, conn, Family::Channel, name, None).await?;
-            Ok(claimed(id, name, "channel", flags))
+            Ok(claimed(id, name, flags))
         }
         Subject::Referral { old_client, new_client } => {
             let (old_key, new_key) = (core_name(old_client.as_str()), core_name(new_client.as_str()));
@@ -331,7 +332,7 @@ async fn claim(
             }
             let (id, more) = resolve(ctx, conn, Family::Client, new_client, None).await?;
             flags.extend(more);
-            Ok(claimed(id, new_client, "referral", flags))
+            Ok(claimed(id, new_client, flags))
         }
         Subject::Placement { person, onboard, channel } => {
             placement(ctx, conn, person, *onboard, channel.as_ref()).await
