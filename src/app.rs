@@ -9,7 +9,6 @@ use crate::state::AppState;
 use crate::wecom::simulator::Simulator;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::{JoinError, JoinHandle};
@@ -75,7 +74,7 @@ impl Application {
             router = router.nest(crate::wecom::simulator::PREFIX, simulator.router());
         }
         let worker = state.outbox_worker();
-        let delivering = worker.delivering.clone();
+        let delivering = worker.shared.clone();
         let worker = tokio::spawn(worker.run(shutdown.clone()));
         // Read once: turning the scheduler on or off needs a restart.
         let scheduler = state
@@ -144,7 +143,7 @@ impl Stopping {
         server: JoinHandle<std::io::Result<()>>,
         worker: JoinHandle<()>,
         scheduler: Option<JoinHandle<()>>,
-        delivering: &AtomicI64,
+        delivering: &crate::outbox::Shared,
     ) -> anyhow::Result<()> {
         let served = self.stop_server(server).await;
         self.stop_worker(worker, delivering).await;
@@ -192,18 +191,20 @@ impl Stopping {
     }
 
     /// Waits for the outbox worker to finish its delivery; past the deadline, abandons it.
-    async fn stop_worker(&mut self, worker: JoinHandle<()>, delivering: &AtomicI64) {
+    async fn stop_worker(&mut self, worker: JoinHandle<()>, delivering: &crate::outbox::Shared) {
         match join_by(self.deadline, worker).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "outbox worker failed"),
             Err(late) => {
-                let id = delivering.load(Ordering::SeqCst);
+                let ids = delivering.delivering();
                 late.abort();
-                tracing::warn!(id, "shutdown grace period over: delivery abandoned; the message stays pending");
-                self.abandoned.push(match id {
-                    0 => "外发消息任务".into(),
-                    id => format!("正在发送的外发消息 #{id}（保留为待发送，重启后重发）"),
-                });
+                if ids.is_empty() {
+                    self.abandoned.push("外发消息任务".into());
+                }
+                for id in ids {
+                    tracing::warn!(id, "shutdown grace period over: delivery abandoned; the message stays pending");
+                    self.abandoned.push(format!("正在发送的外发消息 #{id}（保留为待发送，重启后重发）"));
+                }
             }
         }
     }

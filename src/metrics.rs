@@ -37,6 +37,8 @@ pub struct Metrics {
     pub outbox_failed: Gauge,
     pub outbox_delivered: Family<DeliveryLabel, Counter>,
     pub outbox_delivery_failures: Family<DeliveryLabel, Counter>,
+    /// Cards merged into digests to stay within WeCom's per-member limits.
+    pub outbox_merged: Counter,
     pub token_refreshes: Counter,
     /// Open HTTP connections.
     pub connections_open: Gauge,
@@ -63,6 +65,7 @@ impl Metrics {
             outbox_failed: Gauge::default(),
             outbox_delivered: Family::default(),
             outbox_delivery_failures: Family::default(),
+            outbox_merged: Counter::default(),
             token_refreshes: Counter::default(),
             connections_open: Gauge::default(),
             connections_closed: Family::default(),
@@ -92,6 +95,11 @@ impl Metrics {
             "outbox_delivery_failures",
             "Failed delivery attempts (kind = retry or permanent)",
             m.outbox_delivery_failures.clone(),
+        );
+        registry.register(
+            "outbox_merged_cards",
+            "Cards merged into a digest to stay within WeCom's per-member limits",
+            m.outbox_merged.clone(),
         );
         registry.register(
             "wecom_token_refreshes",

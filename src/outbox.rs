@@ -1,9 +1,13 @@
-//! The outbox worker: delivers queued messages one at a time, oldest first, retrying
-//! temporary failures with exponential backoff and giving up on permanent ones.
-//! Delivery is at-least-once: a crash between WeCom's answer and the status update, or
-//! a failed status update, sends that one message again; nothing is lost. Every
-//! `message/send` asks WeCom to drop a repeat within its duplicate-check interval, so
-//! such a repeat reaches people once; group chats and robots have no such check.
+//! The outbox worker: delivers queued messages, several at once to different
+//! recipients and in queue order to each, within WeCom's per-recipient limits
+//! (`pacing`), retrying temporary failures with exponential backoff and giving up on
+//! permanent ones. Delivery is at-least-once: a crash between WeCom's answer and the
+//! status update, or a failed status update, sends that one message again; nothing is
+//! lost. Every `message/send` asks WeCom to drop a repeat within its duplicate-check
+//! interval, so such a repeat reaches people once; group chats and robots have no such
+//! check.
+
+pub mod pacing;
 
 use crate::clock::Clock;
 use crate::config::OutboxSettings;
@@ -11,11 +15,13 @@ use crate::metrics::{DeliveryLabel, Metrics};
 use crate::store::Db;
 use crate::store::outbox::{self, Api, Pending, RESPONSE_CODE_REF, Status};
 use crate::wecom::client::{ApiError, WecomClient};
-use crate::wecom::message::check_duplicates;
+use crate::wecom::message::{self, check_duplicates};
+use pacing::{Choice, Limits, Pacer};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 use tokio::sync::{Mutex, Notify};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::instrument;
 
@@ -25,8 +31,40 @@ pub enum Step {
     Delivered(i64),
     Retrying(i64),
     GaveUp(i64),
-    /// Nothing due; the next message falls due at this time (ms), if any is pending.
+    /// Nothing may go now; the next message may at this time (ms), if any is pending.
     Idle(Option<i64>),
+}
+
+/// How many pending messages one scheduling decision looks at, oldest first.
+const QUEUE_WINDOW: i64 = 2_000;
+/// What a card merged into a digest is closed with.
+const MERGED: &str = "已合并到汇总消息";
+
+/// What every worker on one database shares: who is being delivered to, and what each
+/// recipient got lately.
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// Held while a message is chosen and claimed: two workers (the service's and a
+    /// test's) never deliver the same message twice.
+    scheduling: Mutex<Scheduling>,
+    /// Messages being delivered, with their lanes; read at shutdown to name a delivery
+    /// that the grace period abandons.
+    delivering: std::sync::Mutex<BTreeMap<i64, String>>,
+}
+
+#[derive(Debug, Default)]
+struct Scheduling {
+    /// The pacer, read from the last hour's deliveries on first use.
+    pacer: Option<Pacer>,
+    /// Per recipient set: no digest again before this time (ms).
+    digest_until: HashMap<String, i64>,
+}
+
+impl Shared {
+    /// The ids of the messages being delivered now.
+    pub fn delivering(&self) -> Vec<i64> {
+        self.delivering.lock().expect("delivering lock").keys().copied().collect()
+    }
 }
 
 #[derive(Clone)]
@@ -38,33 +76,58 @@ pub struct OutboxWorker {
     pub settings: Arc<OutboxSettings>,
     /// Signalled after a transaction that queued messages commits.
     pub wake: Arc<Notify>,
-    /// Held for the length of a step: workers sharing it never deliver the same message
-    /// twice (tests step the service's worker while it runs).
-    pub stepping: Arc<Mutex<()>>,
-    /// The id of the message being delivered, 0 between deliveries; read at shutdown
-    /// to name a delivery that the grace period abandons.
-    pub delivering: Arc<AtomicI64>,
+    pub shared: Arc<Shared>,
+}
+
+/// A message claimed for delivery, counted against its lanes at `at`.
+struct Claimed {
+    message: Pending,
+    at: i64,
 }
 
 impl OutboxWorker {
-    /// Delivers until shutdown. Shutdown is honoured between deliveries only: a delivery
-    /// under way is finished, or abandoned by the caller and then stays pending.
+    /// Delivers until shutdown, up to `outbox.concurrency` messages at once. Shutdown
+    /// is honoured between deliveries only: deliveries under way are finished, or
+    /// abandoned by the caller and then stay pending.
     pub async fn run(self, shutdown: CancellationToken) {
+        let mut under_way = JoinSet::new();
+        let concurrency = self.settings.concurrency.max(1);
         while !shutdown.is_cancelled() {
-            let wait = match self.step().await {
-                Ok(Step::Idle(next)) => self.time_until(next),
-                Ok(_) => continue,
-                Err(e) => {
-                    tracing::error!(error = %e, "outbox step failed");
-                    Duration::from_secs(1)
+            let mut wait = None;
+            while under_way.len() < concurrency {
+                match self.claim().await {
+                    Ok(Ok(claimed)) => {
+                        let worker = self.clone();
+                        under_way.spawn(async move {
+                            if let Err(e) = worker.finish(claimed).await {
+                                tracing::error!(error = %e, "outbox step failed");
+                            }
+                        });
+                    }
+                    Ok(Err(next)) => {
+                        if under_way.is_empty()
+                            && let Err(e) = self.refresh_gauges().await
+                        {
+                            tracing::error!(error = %e, "outbox gauges not refreshed");
+                        }
+                        wait = Some(self.time_until(next));
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "outbox step failed");
+                        wait = Some(Duration::from_secs(1));
+                        break;
+                    }
                 }
-            };
+            }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(wait) => {}
+                Some(_) = under_way.join_next(), if !under_way.is_empty() => {}
+                _ = tokio::time::sleep(wait.unwrap_or_default()), if wait.is_some() => {}
             }
         }
+        while under_way.join_next().await.is_some() {}
         tracing::info!("outbox worker stopped");
     }
 
@@ -77,38 +140,118 @@ impl OutboxWorker {
         }
     }
 
-    /// Steps until nothing is pending, waiting out retries' backoff; returns the steps
-    /// that delivered or gave up.
+    /// Steps until nothing is pending, waiting out retries' backoff and pacing; returns
+    /// the steps that delivered or gave up.
     pub async fn drain(&self) -> Result<Vec<Step>, sqlx::Error> {
         let mut done = Vec::new();
         loop {
             match self.step().await? {
-                Step::Idle(None) => return Ok(done),
-                Step::Idle(Some(at)) => tokio::time::sleep(self.time_until(Some(at))).await,
+                Step::Idle(None) if self.shared.delivering().is_empty() => return Ok(done),
+                Step::Idle(at) => tokio::time::sleep(self.time_until(at)).await,
                 Step::Retrying(_) => {}
                 step => done.push(step),
             }
         }
     }
 
-    /// Delivers the oldest due message, if any.
+    /// Delivers the next message that may go, if any.
     #[instrument(level = "debug", skip_all)]
     pub async fn step(&self) -> Result<Step, sqlx::Error> {
-        let _stepping = self.stepping.lock().await;
+        match self.claim().await? {
+            Ok(claimed) => self.finish(claimed).await,
+            Err(next) => {
+                self.refresh_gauges().await?;
+                Ok(Step::Idle(next))
+            }
+        }
+    }
+
+    /// Chooses the next message and claims it (counted against its recipients' budgets,
+    /// marked as being delivered); merges a rush of cards into a digest on the way.
+    /// `Err(next)` when nothing may go now.
+    async fn claim(&self) -> Result<Result<Claimed, Option<i64>>, sqlx::Error> {
+        let limits = Limits::from_settings(&self.settings);
+        let mut scheduling = self.shared.scheduling.lock().await;
         let now = self.clock.now_ms();
-        let Some(message) = outbox::next_due(&self.db, now).await? else {
-            self.refresh_gauges().await?;
-            return Ok(Step::Idle(outbox::next_due_at(&self.db).await?));
-        };
-        let delivering = Delivering::start(&self.delivering, message.id);
+        if scheduling.pacer.is_none() {
+            let mut pacer = Pacer::default();
+            for (lanes, at) in outbox::delivered_since(&self.db, now - 3_600_000).await? {
+                pacer.record(&lanes, at);
+            }
+            scheduling.pacer = Some(pacer);
+        }
+        // A digest merge changes the queue; a claim after it sees the digest.
+        for _ in 0..3 {
+            let queue = outbox::queue(&self.db, QUEUE_WINDOW).await?;
+            let busy: HashSet<String> = {
+                let delivering = self.shared.delivering.lock().expect("delivering lock");
+                delivering.values().flat_map(|l| pacing::lanes(l).map(str::to_owned)).collect()
+            };
+            let Scheduling { pacer, digest_until } = &mut *scheduling;
+            let pacer = pacer.as_mut().expect("loaded above");
+            match pacing::choose(&queue, &busy, pacer, &limits, digest_until, now) {
+                Choice::Idle(next) => return Ok(Err(next)),
+                Choice::Deliver(id) => {
+                    let Some(message) = outbox::pending(&self.db, id).await? else { continue };
+                    pacer.record(&message.lanes, now);
+                    self.shared.delivering.lock().expect("delivering lock").insert(id, message.lanes.clone());
+                    return Ok(Ok(Claimed { message, at: now }));
+                }
+                Choice::Digest(ids) => {
+                    let lanes = queue.iter().find(|q| q.id == ids[0]).map(|q| q.lanes.clone()).unwrap_or_default();
+                    self.merge(&ids, &lanes, now).await?;
+                    digest_until.insert(lanes, now + self.settings.digest_interval_secs as i64 * 1000);
+                }
+            }
+        }
+        Ok(Err(Some(now + 10)))
+    }
+
+    /// Replaces the cards `ids` (to the members of `lanes`) by one digest.
+    async fn merge(&self, ids: &[i64], lanes: &str, now: i64) -> Result<(), sqlx::Error> {
+        let entries = outbox::digest_entries(&self.db, ids).await?;
+        let users: Vec<&str> = pacing::lanes(lanes).filter_map(|l| l.strip_prefix("u:")).collect();
+        let agent_id = self.client_agent_id(ids).await?;
+        let digest = message::digest(agent_id, &users, &entries);
+        if let Some(id) = outbox::merge(&self.db, ids, &digest, MERGED, now).await? {
+            let parts = digest.len();
+            tracing::info!(id, cards = ids.len(), parts, "cards merged into a digest to stay within WeCom's limits");
+            self.metrics.outbox_merged.inc_by(ids.len() as u64);
+        }
+        Ok(())
+    }
+
+    /// The agent id the first card was sent with (the digest goes from the same app).
+    async fn client_agent_id(&self, ids: &[i64]) -> Result<i64, sqlx::Error> {
+        let first = outbox::pending(&self.db, ids[0]).await?;
+        Ok(first
+            .and_then(|m| serde_json::from_str::<serde_json::Value>(&m.payload).ok())
+            .and_then(|p| p["agentid"].as_i64())
+            .unwrap_or_default())
+    }
+
+    /// Delivers a claimed message and records what came of it.
+    async fn finish(&self, claimed: Claimed) -> Result<Step, sqlx::Error> {
+        let Claimed { message, at } = claimed;
+        let delivering = Delivering { shared: &self.shared, id: message.id };
         let result = self.deliver(&message).await;
+        let finished = self.clock.now_ms();
+        // WeCom counted the message at some moment between the claim and its answer:
+        // pacing counts it at the answer, so that no window of WeCom's holds more than the
+        // budget however long the call took. A refusal by WeCom reached nobody.
+        if let Some(pacer) = self.shared.scheduling.lock().await.pacer.as_mut() {
+            pacer.forget(&message.lanes, at);
+            if !result.as_ref().is_err_and(ApiError::was_refused) {
+                pacer.record(&message.lanes, finished);
+            }
+        }
         let label = |kind| DeliveryLabel { api: message.api.code().to_owned(), kind };
         let step = match result {
             Ok(response) => {
                 if let Some(invalid) = partial_failure(&response) {
                     tracing::warn!(id = message.id, %invalid, "delivered, but some recipients were invalid");
                 }
-                outbox::mark_delivered(&self.db, message.id, self.clock.now_ms(), &response).await?;
+                outbox::mark_delivered(&self.db, message.id, finished, &response).await?;
                 self.metrics.outbox_delivered.get_or_create(&label("ok")).inc();
                 Step::Delivered(message.id)
             }
@@ -202,7 +345,7 @@ impl OutboxWorker {
         self.clock.now_ms() - message.created_at > self.settings.give_up_after_secs as i64 * 1000
     }
 
-    /// `initial × 2^attempts`, capped. One worker delivers in order, so no jitter.
+    /// `initial × 2^attempts`, capped. Each recipient's messages go in order, so no jitter.
     fn backoff(&self, attempts: i64) -> Duration {
         let initial = self.settings.initial_backoff_ms.max(1);
         let factor = 1u64 << attempts.clamp(0, 20);
@@ -217,19 +360,18 @@ impl OutboxWorker {
     }
 }
 
-/// Marks a message as being delivered until dropped.
-struct Delivering<'a>(&'a AtomicI64);
-
-impl<'a> Delivering<'a> {
-    fn start(slot: &'a AtomicI64, id: i64) -> Self {
-        slot.store(id, Ordering::SeqCst);
-        Delivering(slot)
-    }
+/// A claimed message's place among the deliveries under way, given up when dropped
+/// (also when a delivery fails or is abandoned).
+struct Delivering<'a> {
+    shared: &'a Shared,
+    id: i64,
 }
 
 impl Drop for Delivering<'_> {
     fn drop(&mut self) {
-        self.0.store(0, Ordering::SeqCst);
+        if let Ok(mut delivering) = self.shared.delivering.lock() {
+            delivering.remove(&self.id);
+        }
     }
 }
 

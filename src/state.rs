@@ -14,9 +14,8 @@ use crate::store::Db;
 use crate::wecom::client::WecomClient;
 use crate::wecom::crypto::WecomCrypto;
 use std::sync::Arc;
-use std::sync::atomic::AtomicI64;
 use std::time::Duration;
-use tokio::sync::{Mutex, Notify, watch};
+use tokio::sync::{Notify, watch};
 
 /// The settings in force, replaced as a whole by a reload; whoever needs to react to a
 /// change (the scheduler, for its cron expressions) subscribes.
@@ -57,7 +56,8 @@ pub struct AppState {
     /// Wakes the outbox worker after messages are queued.
     pub outbox_wake: Arc<Notify>,
     /// Held while an outbox step runs, so that steps never overlap in this process.
-    pub outbox_step: Arc<Mutex<()>>,
+    /// What every outbox worker on this state shares (pacing, deliveries under way).
+    pub outbox: Arc<crate::outbox::Shared>,
 }
 
 impl AppState {
@@ -92,7 +92,7 @@ impl AppState {
             metrics,
             clock,
             outbox_wake: Arc::new(Notify::new()),
-            outbox_step: Arc::new(Mutex::new(())),
+            outbox: Arc::default(),
         })
     }
 
@@ -113,8 +113,7 @@ impl AppState {
             // Read once: changing [outbox] needs a restart.
             settings: Arc::new(self.settings().outbox.clone()),
             wake: self.outbox_wake.clone(),
-            stepping: self.outbox_step.clone(),
-            delivering: Arc::new(AtomicI64::new(0)),
+            shared: self.outbox.clone(),
         }
     }
 }

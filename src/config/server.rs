@@ -87,11 +87,41 @@ pub struct OutboxSettings {
     pub max_backoff_secs: u64,
     /// A message still failing this long after it was queued is given up.
     pub give_up_after_secs: u64,
+    /// App messages (sends and card updates) one member may get in any 60 seconds, and
+    /// in any hour: WeCom silently drops what goes beyond 30 and 1,000.
+    pub member_per_minute: u32,
+    pub member_per_hour: u32,
+    /// Messages per group robot in any 60 seconds (WeCom: 20).
+    pub robot_per_minute: u32,
+    /// Messages per app chat in any 60 seconds.
+    pub appchat_per_minute: u32,
+    /// Deliveries under way at once (to different recipients; one recipient's messages
+    /// go in order, one at a time).
+    pub concurrency: usize,
+    /// In a rush, a member's waiting cards are merged into one digest at most this often.
+    pub digest_interval_secs: u64,
 }
+
+/// WeCom's own limits: settings may be lower, never higher.
+pub const WECOM_MEMBER_PER_MINUTE: u32 = 30;
+pub const WECOM_MEMBER_PER_HOUR: u32 = 1000;
+pub const WECOM_ROBOT_PER_MINUTE: u32 = 20;
+/// Each member gets at most 200 app-chat messages a minute from one app.
+pub const WECOM_APPCHAT_PER_MINUTE: u32 = 200;
 
 impl Default for OutboxSettings {
     fn default() -> Self {
-        Self { initial_backoff_ms: 1000, max_backoff_secs: 300, give_up_after_secs: 48 * 3600 }
+        Self {
+            initial_backoff_ms: 1000,
+            max_backoff_secs: 300,
+            give_up_after_secs: 48 * 3600,
+            member_per_minute: WECOM_MEMBER_PER_MINUTE,
+            member_per_hour: WECOM_MEMBER_PER_HOUR,
+            robot_per_minute: WECOM_ROBOT_PER_MINUTE,
+            appchat_per_minute: 20,
+            concurrency: 8,
+            digest_interval_secs: 60,
+        }
     }
 }
 
@@ -123,6 +153,25 @@ impl Settings {
                 "server.inbox_retention_days 必须在 1 到 3650 之间（企业微信会在几秒内重试回调）：{}",
                 self.server.inbox_retention_days
             ));
+        }
+        let outbox = &self.outbox;
+        for (name, value, max) in [
+            ("member_per_minute", outbox.member_per_minute, WECOM_MEMBER_PER_MINUTE),
+            ("member_per_hour", outbox.member_per_hour, WECOM_MEMBER_PER_HOUR),
+            ("robot_per_minute", outbox.robot_per_minute, WECOM_ROBOT_PER_MINUTE),
+            ("appchat_per_minute", outbox.appchat_per_minute, WECOM_APPCHAT_PER_MINUTE),
+        ] {
+            if !(1..=max).contains(&value) {
+                problems
+                    .push(format!("outbox.{name} 必须在 1 到 {max} 之间（企业微信会静默丢弃超出上限的消息）：{value}"));
+            }
+        }
+        if !(1..=64).contains(&outbox.concurrency) {
+            problems.push(format!("outbox.concurrency 必须在 1 到 64 之间：{}", outbox.concurrency));
+        }
+        if !(1..=3600).contains(&outbox.digest_interval_secs) {
+            problems
+                .push(format!("outbox.digest_interval_secs 必须在 1 到 3600 之间：{}", outbox.digest_interval_secs));
         }
         if !self.database.url.starts_with("sqlite:") {
             problems.push(format!("database.url 必须以 sqlite: 开头：{}", self.database.url));

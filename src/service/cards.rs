@@ -10,9 +10,9 @@ use crate::domain::money::Fen;
 use crate::service::access::Operation;
 use crate::store::cards::{self, NewCard, Purpose};
 use crate::store::directory::Person;
-use crate::store::outbox::{self, Api, NewMessage, RESPONSE_CODE_REF};
+use crate::store::outbox::{self, Api, DigestEntry, NewMessage, RESPONSE_CODE_REF};
 use crate::store::records::{self, Record};
-use crate::wecom::message;
+use crate::wecom::message::{self, cut_chars as cut};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sqlx::SqliteConnection;
@@ -106,7 +106,8 @@ pub async fn send_record_card(
         card["sub_title_text"] = json!(cut(&notes.join("；"), SUB_TITLE_MAX));
     }
     let refs: Vec<&str> = users.iter().map(String::as_str).collect();
-    let msg = message::template_card(settings.wecom.agent_id, &refs, card, format!("card:{task}"));
+    let mut msg = message::template_card(settings.wecom.agent_id, &refs, card, format!("card:{task}"));
+    msg.digest = Some(digest_entry(record, purpose));
     let now_ms = now.timestamp_millis();
     outbox::enqueue(conn, now_ms, &msg).await?;
     let new = NewCard { task_id: &task, purpose, record_id: Some(record.id), contest_id: None, recipients: &users };
@@ -114,18 +115,20 @@ pub async fn send_record_card(
     Ok(true)
 }
 
+/// A record card's line in a digest (should a rush merge it into one) and how to decide
+/// it in chat: the same commands the card's buttons stand for.
+fn digest_entry(record: &Record, purpose: Purpose) -> DigestEntry {
+    let line = cut(&format!("#{} {} {}：{}", record.id, record.kind.label(), record.reporter_name, record.what()), 40);
+    let hint = match purpose {
+        Purpose::OnJob => "回复「在岗 编号」（可写多个编号，如 在岗 12 13）或「离职 编号 原因」；发「待办」查看全部",
+        Purpose::Appeal => "回复「维持 编号 原因」或「改判 编号 原因」处理申诉；发「待审」查看全部",
+        _ => "回复「确认 编号」（可写多个编号，如 确认 12 13）或「驳回 编号 原因」；发「待办」查看全部",
+    };
+    DigestEntry { line, hint: hint.to_owned() }
+}
+
 /// The longest sub-title a card shows (WeCom cuts longer ones).
 const SUB_TITLE_MAX: usize = 100;
-
-/// `text`, cut to `max` characters with an ellipsis.
-fn cut(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let mut cut: String = text.chars().take(max - 1).collect();
-    cut.push('…');
-    cut
-}
 
 fn record_card(record: &Record, purpose: Purpose, task: &str) -> Value {
     let kind = record.kind;
@@ -207,7 +210,8 @@ pub async fn send_appeal_card(
     card["quote_area"] =
         json!({"type": 0, "title": cut(&rejected, 40), "quote_text": cut(&format!("申诉理由：{appeal}"), 160)});
     let refs: Vec<&str> = recipients.iter().map(String::as_str).collect();
-    let msg = message::template_card(settings.wecom.agent_id, &refs, card, format!("card:{task}"));
+    let mut msg = message::template_card(settings.wecom.agent_id, &refs, card, format!("card:{task}"));
+    msg.digest = Some(digest_entry(record, Purpose::Appeal));
     let now_ms = now.timestamp_millis();
     outbox::enqueue(conn, now_ms, &msg).await?;
     let new =
@@ -248,7 +252,7 @@ pub async fn close_cards(
             // send may still be in the outbox).
             _ => payload[RESPONSE_CODE_REF] = json!(format!("card:{}", card.task_id)),
         }
-        let msg = NewMessage { api: Api::UpdateTemplateCard, target: None, payload, reference: None };
+        let msg = NewMessage { api: Api::UpdateTemplateCard, target: None, payload, reference: None, digest: None };
         outbox::enqueue(conn, now_ms, &msg).await?;
         cards::close(conn, &card.task_id, outcome, now_ms).await?;
     }

@@ -634,7 +634,7 @@ pub async fn send_in_chat(ctx: &Ctx<'_>, conn: &mut SqliteConnection, month: Mon
         "file_name": file_name,
         "content_base64": base64::engine::general_purpose::STANDARD.encode(xlsx),
     });
-    let msg = NewMessage { api: Api::FileSend, target: None, payload, reference: None };
+    let msg = NewMessage { api: Api::FileSend, target: None, payload, reference: None, digest: None };
     outbox::enqueue(conn, ctx.now_ms(), &msg).await?;
     report.record(conn, &admin.userid, ctx.now_ms()).await?;
     Ok(format!(

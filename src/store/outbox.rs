@@ -53,6 +53,8 @@ pub enum Status {
     Delivered,
     /// Given up (a permanent error, or retried past `outbox.give_up_after_secs`).
     Failed,
+    /// Not sent by itself: a card merged into a digest (or the update of such a card).
+    Merged,
 }
 
 impl Status {
@@ -61,11 +63,12 @@ impl Status {
             Status::Pending => "pending",
             Status::Delivered => "delivered",
             Status::Failed => "failed",
+            Status::Merged => "merged",
         }
     }
 
     pub fn parse(code: &str) -> Option<Status> {
-        [Status::Pending, Status::Delivered, Status::Failed].into_iter().find(|s| s.code() == code)
+        [Status::Pending, Status::Delivered, Status::Failed, Status::Merged].into_iter().find(|s| s.code() == code)
     }
 }
 
@@ -81,6 +84,37 @@ pub struct NewMessage {
     pub target: Option<String>,
     pub payload: Value,
     pub reference: Option<String>,
+    /// For a record's card: its line in a digest, should the card be merged into one.
+    pub digest: Option<DigestEntry>,
+}
+
+impl NewMessage {
+    /// Whom the message reaches, as pacing counts them: `u:USERID` per member (sends
+    /// and card updates), `chat:CHATID` per app chat, `robot:KEY` per group robot.
+    pub fn lanes(&self) -> String {
+        let members = |list: Vec<&str>| list.iter().map(|u| format!("u:{u}")).collect::<Vec<_>>().join("|");
+        match self.api {
+            Api::WebhookSend => format!("robot:{}", self.target.as_deref().unwrap_or_default()),
+            Api::AppchatSend => format!("chat:{}", self.payload["chatid"].as_str().unwrap_or_default()),
+            Api::UpdateTemplateCard => members(
+                self.payload["userids"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default(),
+            ),
+            Api::MessageSend | Api::FileSend => {
+                members(self.payload["touser"].as_str().map(|t| t.split('|').collect()).unwrap_or_default())
+            }
+        }
+    }
+}
+
+/// A record card's part of a digest: the line naming the record, and how to decide it
+/// in chat.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DigestEntry {
+    pub line: String,
+    pub hint: String,
 }
 
 /// A queued message as the worker sees it.
@@ -92,13 +126,26 @@ pub struct Pending {
     pub target: Option<String>,
     pub payload: String,
     pub attempts: i64,
+    pub lanes: String,
+}
+
+/// A pending message as the worker's scheduling sees it, without its payload.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Queued {
+    pub id: i64,
+    pub lanes: String,
+    pub next_attempt_at: i64,
+    /// Whether the message is a card that may be merged into a digest.
+    pub digestible: bool,
 }
 
 /// Queues a message in the caller's transaction, due immediately.
 #[instrument(level = "debug", skip_all, fields(api = message.api.code()))]
 pub async fn enqueue(conn: &mut SqliteConnection, now_ms: i64, message: &NewMessage) -> Result<i64, sqlx::Error> {
+    let digest = message.digest.as_ref().map(|d| serde_json::to_string(d).expect("a digest entry serialises"));
     let id = sqlx::query(
-        "INSERT INTO outbox (created_at, api, target, payload, ref, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO outbox (created_at, api, target, payload, ref, next_attempt_at, lanes, digest)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(now_ms)
     .bind(message.api)
@@ -106,27 +153,103 @@ pub async fn enqueue(conn: &mut SqliteConnection, now_ms: i64, message: &NewMess
     .bind(message.payload.to_string())
     .bind(&message.reference)
     .bind(now_ms)
+    .bind(message.lanes())
+    .bind(digest)
     .execute(&mut *conn)
     .await?
     .last_insert_rowid();
     Ok(id)
 }
 
-/// The oldest message due at `now_ms`.
+/// The oldest `limit` pending messages, in queue order.
 #[instrument(level = "debug", skip_all)]
-pub async fn next_due(db: &Db, now_ms: i64) -> Result<Option<Pending>, sqlx::Error> {
+pub async fn queue(db: &Db, limit: i64) -> Result<Vec<Queued>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, created_at, api, target, payload, attempts FROM outbox
-         WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1",
+        "SELECT id, lanes, next_attempt_at, digest IS NOT NULL AS digestible FROM outbox
+         WHERE status = 'pending' ORDER BY id LIMIT ?",
     )
-    .bind(now_ms)
+    .bind(limit)
+    .fetch_all(db.reader())
+    .await
+}
+
+/// A pending message, whole.
+pub async fn pending(db: &Db, id: i64) -> Result<Option<Pending>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, created_at, api, target, payload, attempts, lanes FROM outbox WHERE id = ? AND status = 'pending'",
+    )
+    .bind(id)
     .fetch_optional(db.reader())
     .await
 }
 
-/// When the next pending message falls due, if any is pending.
-pub async fn next_due_at(db: &Db) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'").fetch_one(db.reader()).await
+/// `(lanes, delivered_at)` of the messages delivered since `since_ms`: what pacing
+/// counts after a restart.
+pub async fn delivered_since(db: &Db, since_ms: i64) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT lanes, delivered_at FROM outbox WHERE delivered_at >= ? ORDER BY delivered_at")
+        .bind(since_ms)
+        .fetch_all(db.reader())
+        .await
+}
+
+/// Merges pending cards into a digest: the cards (and any queued update of them) are
+/// marked 'merged', their `cards` rows closed with `outcome`, and the digest's parts are
+/// queued. Returns the first part's id, or None when a card was no longer pending
+/// (nothing changes).
+#[instrument(level = "debug", skip_all, fields(cards = ids.len()))]
+pub async fn merge(
+    db: &Db,
+    ids: &[i64],
+    digest: &[NewMessage],
+    outcome: &str,
+    now_ms: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let mut refs = Vec::with_capacity(ids.len());
+    for &id in ids {
+        let reference: Option<Option<String>> = sqlx::query_scalar(
+            "UPDATE outbox SET status = 'merged' WHERE id = ? AND status = 'pending' AND digest IS NOT NULL RETURNING ref",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        match reference {
+            Some(reference) => refs.extend(reference),
+            None => return Ok(None),
+        }
+    }
+    for reference in &refs {
+        sqlx::query(
+            "UPDATE outbox SET status = 'merged' WHERE status = 'pending' AND api = ?
+             AND json_extract(payload, '$.response_code_ref') = ?",
+        )
+        .bind(Api::UpdateTemplateCard)
+        .bind(reference)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(task) = reference.strip_prefix("card:") {
+            super::cards::close(&mut tx, task, outcome, now_ms).await?;
+        }
+    }
+    let mut first = None;
+    for part in digest {
+        first = first.or(Some(enqueue(&mut tx, now_ms, part).await?));
+    }
+    tx.commit().await?;
+    Ok(first)
+}
+
+/// The digest entries of pending messages, in queue order.
+pub async fn digest_entries(db: &Db, ids: &[i64]) -> Result<Vec<DigestEntry>, sqlx::Error> {
+    let mut entries = Vec::with_capacity(ids.len());
+    for &id in ids {
+        let entry: Option<Option<String>> =
+            sqlx::query_scalar("SELECT digest FROM outbox WHERE id = ?").bind(id).fetch_optional(db.reader()).await?;
+        if let Some(entry) = entry.flatten().and_then(|e| serde_json::from_str(&e).ok()) {
+            entries.push(entry);
+        }
+    }
+    Ok(entries)
 }
 
 #[instrument(level = "debug", skip_all)]

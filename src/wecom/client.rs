@@ -45,6 +45,12 @@ impl ApiError {
         ApiError::Retryable { code: Some(code), message: message.into(), not_before: None }
     }
 
+    /// Whether the message surely reached nobody: WeCom answered with an error code, or
+    /// it was never sent.
+    pub fn was_refused(&self) -> bool {
+        matches!(self, ApiError::Permanent { .. } | ApiError::Retryable { code: Some(_), .. })
+    }
+
     pub fn is_retryable(&self) -> bool {
         matches!(self, ApiError::Retryable { .. })
     }

@@ -2,7 +2,7 @@
 //! template cards), app group chats (`appchat/send`) and group robots (webhooks) —
 //! built as outbox entries.
 
-use crate::store::outbox::{Api, NewMessage};
+use crate::store::outbox::{Api, DigestEntry, NewMessage};
 use serde_json::{Value, json};
 
 /// App text and markdown messages are limited to 2048 bytes (UTF-8).
@@ -32,7 +32,7 @@ fn app_message(agent_id: i64, users: &[&str], msgtype: &str, body: Value, refere
         "agentid": agent_id,
     });
     payload[msgtype] = body;
-    NewMessage { api: Api::MessageSend, target: None, payload, reference }
+    NewMessage { api: Api::MessageSend, target: None, payload, reference, digest: None }
 }
 
 /// Text to members; long text becomes several messages split on line boundaries.
@@ -43,10 +43,92 @@ pub fn text(agent_id: i64, users: &[&str], content: &str) -> Vec<NewMessage> {
         .collect()
 }
 
+/// Texts to `users` in place of the cards `entries` describe (SPEC section 15): every
+/// record's line and how to decide them in chat; one message, or several in a row when
+/// the lines do not fit in one (nothing about any record is left out).
+pub fn digest(agent_id: i64, users: &[&str], entries: &[DigestEntry]) -> Vec<NewMessage> {
+    let mut hints: Vec<&str> = Vec::new();
+    for e in entries {
+        if !hints.contains(&e.hint.as_str()) {
+            hints.push(&e.hint);
+        }
+    }
+    let lines: Vec<&str> = entries.iter().map(|e| e.line.as_str()).collect();
+    let content = format!(
+        "【待处理汇总】消息较多，{} 条待处理的记录合并在此：\n{}\n{}",
+        entries.len(),
+        lines.join("\n"),
+        hints.join("\n")
+    );
+    text(agent_id, users, &content)
+}
+
+/// `text` cut to at most `max` bytes on a character boundary.
+pub fn fit_bytes(text: &str, max: usize) -> String {
+    text[..text.floor_char_boundary(max)].to_owned()
+}
+
 /// A template card; `reference` lets later steps find the send response (its
-/// `response_code`).
-pub fn template_card(agent_id: i64, users: &[&str], card: Value, reference: String) -> NewMessage {
+/// `response_code`). Its fields are cut to what WeCom shows ([`fit_card`]).
+pub fn template_card(agent_id: i64, users: &[&str], mut card: Value, reference: String) -> NewMessage {
+    fit_card(&mut card);
     app_message(agent_id, users, "template_card", card, Some(reference))
+}
+
+/// `text`, cut to `max` characters with an ellipsis (never inside a character).
+pub fn cut_chars(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+/// The longest text (characters) WeCom shows in each field of a template card, and the
+/// most rows and buttons; longer text is cut with an ellipsis, extra rows dropped.
+const CARD_FIELDS: &[(&str, usize)] = &[
+    ("/source/desc", 13),
+    ("/main_title/title", 26),
+    ("/main_title/desc", 30),
+    ("/sub_title_text", 112),
+    ("/quote_area/title", 26),
+    ("/quote_area/quote_text", 160),
+    ("/emphasis_content/title", 10),
+    ("/emphasis_content/desc", 15),
+];
+const CARD_ROWS: usize = 6;
+const CARD_ROW_KEY: usize = 5;
+const CARD_ROW_VALUE: usize = 26;
+const CARD_BUTTONS: usize = 6;
+const CARD_BUTTON_TEXT: usize = 10;
+
+/// Cuts a template card's texts to WeCom's field limits (see [`CARD_FIELDS`]).
+pub fn fit_card(card: &mut Value) {
+    let fit = |value: Option<&mut Value>, max: usize| {
+        if let Some(v) = value
+            && let Some(text) = v.as_str()
+        {
+            *v = Value::String(cut_chars(text, max));
+        }
+    };
+    for (pointer, max) in CARD_FIELDS {
+        fit(card.pointer_mut(pointer), *max);
+    }
+    if let Some(rows) = card.get_mut("horizontal_content_list").and_then(Value::as_array_mut) {
+        rows.truncate(CARD_ROWS);
+        for row in rows {
+            fit(row.get_mut("keyname"), CARD_ROW_KEY);
+            fit(row.get_mut("value"), CARD_ROW_VALUE);
+        }
+    }
+    if let Some(buttons) = card.get_mut("button_list").and_then(Value::as_array_mut) {
+        buttons.truncate(CARD_BUTTONS);
+        for button in buttons {
+            fit(button.get_mut("text"), CARD_BUTTON_TEXT);
+            fit(button.get_mut("replace_name"), CARD_BUTTON_TEXT);
+        }
+    }
 }
 
 /// A group chat: an app-created chat (`appchat:CHATID`) or a robot webhook
@@ -99,11 +181,15 @@ impl Chat {
                     Chat::AppChat(id) => {
                         let mut payload = body;
                         payload["chatid"] = json!(id);
-                        NewMessage { api: Api::AppchatSend, target: None, payload, reference: None }
+                        NewMessage { api: Api::AppchatSend, target: None, payload, reference: None, digest: None }
                     }
-                    Chat::Webhook(key) => {
-                        NewMessage { api: Api::WebhookSend, target: Some(key.clone()), payload: body, reference: None }
-                    }
+                    Chat::Webhook(key) => NewMessage {
+                        api: Api::WebhookSend,
+                        target: Some(key.clone()),
+                        payload: body,
+                        reference: None,
+                        digest: None,
+                    },
                 }
             })
             .collect()
@@ -163,6 +249,52 @@ mod tests {
         assert_eq!(parts.len(), 2);
         assert!(parts.iter().all(|p| p.len() <= 2048));
         assert_eq!(parts.concat(), text);
+    }
+
+    #[test]
+    fn card_fields_are_cut_to_wecoms_limits_between_characters() {
+        let long = "很长的标题文字".repeat(10);
+        let mut card = json!({
+            "main_title": {"title": long, "desc": long},
+            "sub_title_text": "😀".repeat(200),
+            "horizontal_content_list": (0..8).map(|i| json!({"keyname": "报备人姓名全称", "value": format!("{i}{long}")})).collect::<Vec<_>>(),
+            "button_list": [{"text": "确认这一条记录并计入积分", "key": "confirm:1"}],
+            "task_id": "lb-1",
+        });
+        fit_card(&mut card);
+        assert_eq!(card["main_title"]["title"].as_str().unwrap().chars().count(), 26);
+        assert!(card["main_title"]["title"].as_str().unwrap().ends_with('…'));
+        assert_eq!(card["main_title"]["desc"].as_str().unwrap().chars().count(), 30);
+        assert_eq!(card["sub_title_text"].as_str().unwrap(), format!("{}…", "😀".repeat(111)));
+        let rows = card["horizontal_content_list"].as_array().unwrap();
+        assert_eq!(rows.len(), 6);
+        assert_eq!(rows[0]["keyname"], "报备人姓…");
+        assert_eq!(rows[5]["value"].as_str().unwrap().chars().count(), 26);
+        assert_eq!(card["button_list"][0]["text"].as_str().unwrap().chars().count(), 10);
+        assert_eq!(card["button_list"][0]["key"], "confirm:1", "keys are not touched");
+        let short = json!({"main_title": {"title": "待确认 #1"}});
+        let mut same = short.clone();
+        fit_card(&mut same);
+        assert_eq!(same, short);
+    }
+
+    #[test]
+    fn digests_list_every_record_and_split_within_the_text_limit() {
+        let entries: Vec<DigestEntry> = (1..=120)
+            .map(|i| DigestEntry {
+                line: format!("#{i} C类客户 张伟：杭州云帆科技有限公司{i}"),
+                hint: "回复「确认 编号」".into(),
+            })
+            .collect();
+        let parts = digest(1, &["a", "b"], &entries);
+        assert!(parts.len() > 1);
+        let texts: Vec<&str> = parts.iter().map(|p| p.payload["text"]["content"].as_str().unwrap()).collect();
+        assert!(texts.iter().all(|t| t.len() <= APP_TEXT_LIMIT));
+        assert!(texts[0].starts_with("【待处理汇总】") && texts[0].contains("120 条"));
+        let all = texts.join("\n");
+        assert!((1..=120).all(|i| all.contains(&format!("#{i} C类"))), "every record is named");
+        assert_eq!(all.matches("回复「确认 编号」").count(), 1, "one hint per kind of decision");
+        assert!(parts.iter().all(|p| p.payload["touser"] == "a|b" && p.lanes() == "u:a|u:b"));
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod layering;
 mod local_mode;
 mod new_user;
 mod outbox;
+mod pacing;
 mod programme_admin;
 mod reload;
 mod reporting;

@@ -204,8 +204,9 @@ async fn outbox_entries_keep_wecoms_response_for_later_steps() {
 async fn a_refused_gettoken_is_not_asked_again_during_the_cool_down() {
     let app = TestApp::spawn().await;
     let secret_fixed = refuse_gettoken(&app, 40001).await;
-    for i in 1..=3 {
-        queue_text(&app, "zhangwei", &format!("第{i}条")).await;
+    // To three people: one person's messages go in order, so they would wait in line.
+    for (i, user) in ["zhangwei", "lina", "sunli"].into_iter().enumerate() {
+        queue_text(&app, user, &format!("第{}条", i + 1)).await;
     }
     eventually("every message tried", || async { attempted(&app).await == 3 }).await;
     assert_eq!(app.api_calls("gettoken").await.len(), 1, "one refusal, remembered for every message");
@@ -249,7 +250,7 @@ async fn a_file_upload_with_a_rejected_token_gets_a_new_token_once() {
         .mount(&app.mock)
         .await;
     let payload = json!({"touser": "lina", "agentid": 1000002, "file_name": "结算.xlsx", "content_base64": "UEsDBBQ="});
-    let file = NewMessage { api: Api::FileSend, target: None, payload, reference: None };
+    let file = NewMessage { api: Api::FileSend, target: None, payload, reference: None, digest: None };
     let mut tx = app.state.db.begin().await.unwrap();
     outbox::enqueue(&mut tx, app.state.clock.now_ms(), &file).await.unwrap();
     tx.commit().await.unwrap();
