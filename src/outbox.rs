@@ -110,7 +110,10 @@ impl OutboxWorker {
                         {
                             tracing::error!(error = %e, "outbox gauges not refreshed");
                         }
-                        wait = Some(self.time_until(next));
+                        // Waiting only for a delivery under way: its end wakes the loop.
+                        let behind_one_under_way =
+                            !under_way.is_empty() && next.is_some_and(|at| at <= self.clock.now_ms());
+                        wait = (!behind_one_under_way).then(|| self.time_until(next));
                         break;
                     }
                     Err(e) => {
@@ -146,7 +149,7 @@ impl OutboxWorker {
         let mut done = Vec::new();
         loop {
             match self.step().await? {
-                Step::Idle(None) if self.shared.delivering().is_empty() => return Ok(done),
+                Step::Idle(None) => return Ok(done),
                 Step::Idle(at) => tokio::time::sleep(self.time_until(at)).await,
                 Step::Retrying(_) => {}
                 step => done.push(step),

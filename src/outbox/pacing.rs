@@ -112,7 +112,8 @@ pub enum Choice {
     Deliver(i64),
     /// Merge these cards (same recipients, queue order) into one digest.
     Digest(Vec<i64>),
-    /// Nothing may go now; the next may at this time (ms), if anything is queued.
+    /// Nothing may go now; the next may at this time (ms), if anything is queued (now,
+    /// when it waits for a delivery under way).
     Idle(Option<i64>),
 }
 
@@ -132,7 +133,13 @@ pub fn choose(
     let mut next: Option<i64> = None;
     let later = |at: i64, next: &mut Option<i64>| *next = Some(next.map_or(at, |n| n.min(at)));
     for (i, q) in queue.iter().enumerate() {
-        if lanes(&q.lanes).any(|l| blocked.contains(l) || busy.contains(l)) {
+        if lanes(&q.lanes).any(|l| busy.contains(l)) {
+            // May go as soon as the delivery under way to the same recipient is done.
+            later(now, &mut next);
+            blocked.extend(lanes(&q.lanes));
+            continue;
+        }
+        if lanes(&q.lanes).any(|l| blocked.contains(l)) {
             blocked.extend(lanes(&q.lanes));
             continue;
         }
@@ -239,7 +246,8 @@ mod tests {
         assert_eq!(pick(&queue, &mut pacer, 1_000), Choice::Deliver(4));
         assert_eq!(pick(&queue[..3], &mut pacer, 1_000), Choice::Idle(Some(9_000)));
         let busy = HashSet::from(["u:c".to_owned()]);
-        assert_eq!(choose(&queue[3..], &busy, &mut pacer, &LIMITS, &HashMap::new(), 1_000), Choice::Idle(None));
+        assert_eq!(choose(&queue[3..], &busy, &mut pacer, &LIMITS, &HashMap::new(), 1_000), Choice::Idle(Some(1_000)));
+        assert_eq!(choose(&[], &busy, &mut pacer, &LIMITS, &HashMap::new(), 1_000), Choice::Idle(None));
     }
 
     #[test]
