@@ -14,6 +14,7 @@ mod crypto;
 mod directory_sync;
 mod entry_points;
 mod first_claim;
+mod group_commit;
 mod helpers;
 mod inbox;
 mod interop;
