@@ -30,4 +30,5 @@ mod settlement;
 mod settlement_close;
 mod settlement_rollups;
 mod shutdown;
+mod statements;
 mod storage;
