@@ -149,6 +149,17 @@ fn free_port() -> String {
 /// The service binary as a child process, killed when dropped.
 struct Service(Child);
 
+impl Service {
+    /// The service's peak resident set size so far (`VmHWM`), in KiB.
+    fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.0.id())).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+}
+
 impl Drop for Service {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -254,7 +265,7 @@ async fn worker(
             Op::Mine => "我的".to_owned(),
             Op::Standings => "排行".to_owned(),
             // A worker's first callback has nothing to retry: it reports instead.
-            Op::Report | Op::Retry => format!("C类 公司=负载测试{level}-{i}有限公司 联系人=王经理"),
+            Op::Report | Op::Retry => format!("C类 公司={}科技有限公司 联系人=王经理", company(level, i)),
         };
         let msg_id = format!("{}{:08}", 7_400_000_000 + level as u64, i);
         let now = chrono::Utc::now().timestamp();
@@ -267,6 +278,33 @@ async fn worker(
         latencies.push(elapsed);
         last = Some((request, answer));
     }
+}
+
+/// Characters of the generated company names: common, simplified, not confusable with
+/// one another.
+const NAME_CHARS: [char; 64] = [
+    '云', '帆', '星', '河', '海', '天', '山', '川', '林', '木', '花', '草', '金', '银', '铜', '铁', '明', '光', '华',
+    '彩', '青', '松', '白', '雪', '东', '南', '西', '北', '春', '夏', '秋', '冬', '江', '湖', '湾', '岛', '风', '雷',
+    '电', '雨', '晨', '曦', '朝', '阳', '月', '影', '水', '石', '泉', '溪', '竹', '梅', '兰', '菊', '龙', '凤', '鹤',
+    '鹿', '智', '信', '达', '远', '恒', '瑞',
+];
+
+/// A company name core unique to (level, i) and unlike every other one: eight
+/// characters from a bijective scramble of the index, so that two names almost never
+/// differ by one character or contain one another (which would flag them as look-alikes
+/// and measure the rare path instead of the normal one).
+fn company(level: usize, i: usize) -> String {
+    const BITS: u32 = 48;
+    let index = ((level as u64) << 32) | i as u64;
+    // Multiplication by an odd constant is a bijection modulo 2^48.
+    let mut x = index.wrapping_mul(0x9E37_79B9_7F4B) & ((1 << BITS) - 1);
+    (0..BITS / 6)
+        .map(|_| {
+            let c = NAME_CHARS[(x & 63) as usize];
+            x >>= 6;
+            c
+        })
+        .collect()
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -309,11 +347,95 @@ async fn check_effects(db: &Path, reports: i64) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let delivered = count("SELECT COUNT(*) FROM outbox").await;
+    let flags = count("SELECT COUNT(*) FROM record_flags").await;
     println!(
-        "\nrecords: {reports} (each once); outbox: {delivered} messages delivered \
+        "\nrecords: {reports} (each once, {flags} look-alike flags); outbox: {delivered} messages delivered \
          ({} s after the last callback to drain the rest)",
         drained.elapsed().as_secs()
     );
+}
+
+/// How long each raw commit-rate measurement runs.
+const RAW_SECONDS: f64 = 2.0;
+/// Rows per transaction in the batched raw measurement.
+const RAW_BATCH: usize = 100;
+
+/// The commit rate of SQLite itself on the file system the service uses, with its
+/// settings (WAL, `synchronous = FULL`): one-row transactions per second, and rows per
+/// second in 100-row transactions, through sqlx (as the service talks to SQLite) and
+/// through rusqlite (the same bundled SQLite, called directly).
+async fn raw_commit_rates(dir: &Path) {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+    use sqlx::{ConnectOptions, Connection};
+    let path = dir.join("raw-sqlx.db");
+    let mut conn = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .connect()
+        .await
+        .expect("open the raw database");
+    sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL, at INTEGER NOT NULL)")
+        .execute(&mut conn)
+        .await
+        .expect("create");
+    let mut rates = Vec::new();
+    for rows in [1, RAW_BATCH] {
+        let started = Instant::now();
+        let mut committed = 0usize;
+        while started.elapsed().as_secs_f64() < RAW_SECONDS {
+            let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.expect("begin");
+            for _ in 0..rows {
+                sqlx::query("INSERT INTO t (name, at) VALUES (?, ?)")
+                    .bind("负载测试有限公司")
+                    .bind(committed as i64)
+                    .execute(&mut *tx)
+                    .await
+                    .expect("insert");
+            }
+            tx.commit().await.expect("commit");
+            committed += rows;
+        }
+        rates.push(committed as f64 / started.elapsed().as_secs_f64());
+    }
+    conn.close().await.expect("close");
+    let direct = tokio::task::spawn_blocking({
+        let path = dir.join("raw-rusqlite.db");
+        move || raw_rusqlite(&path)
+    })
+    .await
+    .expect("rusqlite run");
+    println!("Raw SQLite commit rate on the same file system (WAL, synchronous = FULL), {RAW_SECONDS} s each:\n");
+    println!("| through | 1-row transactions/s | rows/s in {RAW_BATCH}-row transactions |");
+    println!("| --- | --- | --- |");
+    println!("| sqlx | {:.0} | {:.0} |", rates[0], rates[1]);
+    println!("| rusqlite | {:.0} | {:.0} |\n", direct.0, direct.1);
+}
+
+fn raw_rusqlite(path: &Path) -> (f64, f64) {
+    let conn = rusqlite::Connection::open(path).expect("open");
+    conn.pragma_update(None, "journal_mode", "WAL").expect("wal");
+    conn.pragma_update(None, "synchronous", "FULL").expect("full");
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL, at INTEGER NOT NULL)", [])
+        .expect("create");
+    let mut rates = [0.0; 2];
+    for (rate, rows) in rates.iter_mut().zip([1, RAW_BATCH]) {
+        let started = Instant::now();
+        let mut committed = 0usize;
+        while started.elapsed().as_secs_f64() < RAW_SECONDS {
+            conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
+            let mut insert = conn.prepare_cached("INSERT INTO t (name, at) VALUES (?, ?)").expect("prepare");
+            for _ in 0..rows {
+                insert.execute(rusqlite::params!["负载测试有限公司", committed as i64]).expect("insert");
+            }
+            drop(insert);
+            conn.execute_batch("COMMIT").expect("commit");
+            committed += rows;
+        }
+        *rate = committed as f64 / started.elapsed().as_secs_f64();
+    }
+    (rates[0], rates[1])
 }
 
 fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -341,7 +463,8 @@ async fn load(levels: &[usize], requests: usize) {
     let listen = free_port();
     let config = dir.path().join("leadboard.toml");
     std::fs::write(&config, configuration(&db, &mock.uri(), &listen)).expect("write the configuration");
-    let _service = start_service(&config, &dir.path().join("service.log"));
+    raw_commit_rates(dir.path()).await;
+    let service = start_service(&config, &dir.path().join("service.log"));
     let base = format!("http://{listen}");
     let http = reqwest::Client::builder().pool_max_idle_per_host(512).build().expect("http client");
     wait_healthy(&http, &base).await;
@@ -362,6 +485,10 @@ async fn load(levels: &[usize], requests: usize) {
     check_effects(&db, reports).await;
     let verdict = if slowest < DEADLINE { "within" } else { "OVER" };
     println!("slowest answer {} ms: {verdict} WeCom's 5 s deadline", ms(slowest));
+    match service.peak_rss_kib() {
+        Some(kib) => println!("service peak RSS (VmHWM): {:.1} MiB", kib as f64 / 1024.0),
+        None => println!("service peak RSS: not available (no /proc)"),
+    }
     if let Ok(log) = std::fs::read_to_string(dir.path().join("service.log"))
         && !log.trim().is_empty()
     {

@@ -2,19 +2,37 @@
 //! the stored answer share one write transaction, so a retry (even a concurrent one)
 //! finds the first answer and changes nothing, and nothing is answered before its
 //! effects are committed.
+//!
+//! **Group commit.** Callbacks that arrive together share that write transaction: each
+//! callback queues its work ([`GroupCommit`], a bounded queue) and waits; one writer
+//! task takes whatever has queued (up to [`MAX_BATCH`]), opens one `BEGIN IMMEDIATE`,
+//! runs each callback in its own savepoint — one that fails rolls back only its own
+//! work and is answered as it would be alone — commits once (one fsync) and only then
+//! answers them all. The batch closes when the queue is empty, so a lone callback is
+//! never delayed; under load the next batch gathers while the previous one commits.
 
 use crate::commands;
 use crate::config::Settings;
 use crate::service::queue_text;
 use crate::state::AppState;
-use crate::store::Tx;
 use crate::store::inbox::{self, StoredReply};
 use crate::wecom::message::APP_TEXT_LIMIT;
 use crate::wecom::xml::{Inbound, InboundKind};
-use tracing::instrument;
+use sqlx::{Connection, SqliteConnection};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{Instrument, Span, instrument};
 
 /// The answer to a callback: what goes in the HTTP response.
 pub type Reply = StoredReply;
+
+/// Callbacks waiting for the writer, at most; a callback arriving when it is full waits
+/// for room (so the queue bounds memory, not correctness).
+pub const QUEUE_CAPACITY: usize = 512;
+
+/// Callbacks committed together, at most.
+pub const MAX_BATCH: usize = 128;
 
 /// Whether a callback was processed now or had been seen before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,34 +43,167 @@ pub enum Seen {
     Again,
 }
 
+type Outcome = Result<(Reply, Seen), sqlx::Error>;
+
+/// One queued callback.
+struct Job {
+    state: AppState,
+    settings: Arc<Settings>,
+    inbound: Inbound,
+    /// The request's span, so the writer's log lines carry the callback's request id.
+    span: Span,
+    answer: oneshot::Sender<Outcome>,
+}
+
+/// The queue in front of the writer task (one per [`AppState`]).
+#[derive(Clone, Debug)]
+pub struct GroupCommit {
+    queue: mpsc::Sender<Job>,
+    /// Callbacks in the batch being written now.
+    writing: Arc<AtomicUsize>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job").field("inbound", &self.inbound).finish_non_exhaustive()
+    }
+}
+
+impl GroupCommit {
+    /// Starts the writer task. It ends when every handle is dropped and the queue is
+    /// empty (the queued callbacks carry the state they run on, not the task).
+    pub fn start() -> GroupCommit {
+        let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
+        let writing = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(writer(jobs, writing.clone()));
+        GroupCommit { queue, writing }
+    }
+
+    /// Callbacks waiting in the queue now (not counting the batch being written).
+    pub fn queued(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+
+    /// Callbacks in the batch being written now (0 when the writer is idle).
+    pub fn writing(&self) -> usize {
+        self.writing.load(Ordering::Relaxed)
+    }
+}
+
 /// Processes a callback (or replays its answer if it was seen before) under `settings`,
-/// the snapshot the callback took when it arrived.
+/// the snapshot the callback took when it arrived. Answers only once the transaction
+/// holding its effects has committed.
 #[instrument(level = "debug", skip_all, fields(from = %inbound.from))]
-pub async fn process(state: &AppState, settings: &Settings, inbound: &Inbound) -> Result<(Reply, Seen), sqlx::Error> {
+pub async fn process(state: &AppState, settings: Arc<Settings>, inbound: Inbound) -> Outcome {
+    let (answer, answered) = oneshot::channel();
+    let job = Job { state: state.clone(), settings, inbound, span: Span::current(), answer };
+    state.group_commit.queue.send(job).await.map_err(|_| closed("the callback writer has stopped"))?;
+    answered.await.map_err(|_| closed("the callback's batch was abandoned"))?
+}
+
+fn closed(what: &str) -> sqlx::Error {
+    sqlx::Error::Io(std::io::Error::other(what.to_owned()))
+}
+
+/// Takes what has queued, up to [`MAX_BATCH`], and commits it as one batch; the next
+/// batch gathers meanwhile. Each batch runs as its own task, so that a panic in one
+/// callback abandons its batch (rolled back, answered with an error) and not the writer.
+async fn writer(mut jobs: mpsc::Receiver<Job>, writing: Arc<AtomicUsize>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        writing.store(batch.len(), Ordering::Relaxed);
+        let run = tokio::spawn(commit_batch(std::mem::take(&mut batch)));
+        if let Err(e) = run.await {
+            tracing::error!(error = %e, "a callback batch panicked; its callbacks were answered with an error");
+        }
+        writing.store(0, Ordering::Relaxed);
+        batch = Vec::with_capacity(MAX_BATCH);
+    }
+}
+
+/// One write transaction for the batch, a savepoint per callback, one commit, then the
+/// answers. If the transaction cannot be opened or committed (or a savepoint cannot be
+/// rolled back), nothing of the batch is kept and every callback gets an error, which
+/// WeCom retries.
+async fn commit_batch(batch: Vec<Job>) {
+    let Some(first) = batch.first() else { return };
+    let state = first.state.clone();
+    state.metrics.callback_batch_size.observe(batch.len() as f64);
+    let mut tx = match state.db.begin().await {
+        Ok(tx) => tx,
+        Err(e) => return fail_all(batch, &e),
+    };
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for job in &batch {
+        let mut savepoint = match tx.begin().await {
+            Ok(savepoint) => savepoint,
+            Err(e) => return fail_all(batch, &e),
+        };
+        let work = one(&job.state, &job.settings, &mut savepoint, &job.inbound);
+        match work.instrument(job.span.clone()).await {
+            Ok(outcome) => {
+                if let Err(e) = savepoint.commit().await {
+                    return fail_all(batch, &e);
+                }
+                outcomes.push(Ok(outcome));
+            }
+            Err(error) => {
+                if let Err(e) = savepoint.rollback().await {
+                    return fail_all(batch, &e);
+                }
+                outcomes.push(Err(error));
+            }
+        }
+    }
+    if let Err(e) = tx.commit().await {
+        return fail_all(batch, &e);
+    }
+    state.outbox_wake.notify_one();
+    for (job, outcome) in batch.into_iter().zip(outcomes) {
+        if let Ok((_, Seen::Again)) = &outcome {
+            job.state.metrics.duplicates.inc();
+            let _in_request = job.span.enter();
+            tracing::info!(key = job.inbound.dedup_key(), from = %job.inbound.from, "duplicate callback answered from the inbox");
+        }
+        // The caller may have gone (its connection closed): its effects stay committed,
+        // and WeCom's retry is answered from the inbox.
+        let _ = job.answer.send(outcome);
+    }
+}
+
+fn fail_all(batch: Vec<Job>, error: &sqlx::Error) {
+    tracing::error!(error = %error, callbacks = batch.len(), "callback batch rolled back");
+    for job in batch {
+        let _ = job.answer.send(Err(closed(&format!("callback batch rolled back: {error}"))));
+    }
+}
+
+/// One callback inside its savepoint: the dedup check, the effects, the stored answer.
+async fn one(state: &AppState, settings: &Settings, conn: &mut SqliteConnection, inbound: &Inbound) -> Outcome {
     let key = inbound.dedup_key();
-    let mut tx = state.db.begin().await?;
-    if let Some(reply) = inbox::find(&mut tx, &key).await? {
-        state.metrics.duplicates.inc();
-        tracing::info!(key, from = %inbound.from, "duplicate callback answered from the inbox");
+    if let Some(reply) = inbox::find(conn, &key).await? {
         return Ok((reply, Seen::Again));
     }
-    let reply = dispatch(state, settings, &mut tx, inbound).await?;
-    let reply = passive_or_outbox(state, settings, &mut tx, inbound, reply).await?;
+    let reply = dispatch(state, settings, conn, inbound).await?;
+    let reply = passive_or_outbox(state, settings, conn, inbound, reply).await?;
     let now = state.clock.now_ms();
-    inbox::insert(&mut tx, &key, &inbound.from, kind_name(&inbound.kind), now, &reply).await?;
-    tx.commit().await?;
-    state.outbox_wake.notify_one();
+    inbox::insert(conn, &key, &inbound.from, kind_name(&inbound.kind), now, &reply).await?;
     Ok((reply, Seen::First))
 }
 
-async fn dispatch(state: &AppState, settings: &Settings, tx: &mut Tx, inbound: &Inbound) -> Result<Reply, sqlx::Error> {
+async fn dispatch(
+    state: &AppState,
+    settings: &Settings,
+    conn: &mut SqliteConnection,
+    inbound: &Inbound,
+) -> Result<Reply, sqlx::Error> {
     let now = state.clock.now();
     Ok(match &inbound.kind {
         InboundKind::Text { content } => {
-            Reply::Text(commands::handle_text(settings, now, tx, &inbound.from, content).await?)
+            Reply::Text(commands::handle_text(settings, now, conn, &inbound.from, content).await?)
         }
         InboundKind::TemplateCard(event) => {
-            commands::press::handle(settings, now, tx, &inbound.from, event).await?;
+            commands::press::handle(settings, now, conn, &inbound.from, event).await?;
             Reply::Empty
         }
         other => {
@@ -67,13 +218,13 @@ async fn dispatch(state: &AppState, settings: &Settings, tx: &mut Tx, inbound: &
 async fn passive_or_outbox(
     state: &AppState,
     settings: &Settings,
-    tx: &mut Tx,
+    conn: &mut SqliteConnection,
     inbound: &Inbound,
     reply: Reply,
 ) -> Result<Reply, sqlx::Error> {
     match reply {
         Reply::Text(text) if text.len() > APP_TEXT_LIMIT => {
-            queue_text(tx, settings, state.clock.now_ms(), &[&inbound.from], &text).await?;
+            queue_text(conn, settings, state.clock.now_ms(), &[&inbound.from], &text).await?;
             Ok(Reply::Empty)
         }
         other => Ok(other),

@@ -31,6 +31,8 @@ pub struct Metrics {
     pub decrypt_failures: Family<ReasonLabel, Counter>,
     pub duplicates: Counter,
     pub handler_seconds: Histogram,
+    /// Callbacks committed together in one write transaction (group commit).
+    pub callback_batch_size: Histogram,
     /// Callbacks being handled now; read at shutdown to name what a timeout abandons.
     pub callbacks_in_flight: Gauge,
     pub outbox_pending: Gauge,
@@ -60,6 +62,7 @@ impl Metrics {
             decrypt_failures: Family::default(),
             duplicates: Counter::default(),
             handler_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
+            callback_batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 8)),
             callbacks_in_flight: Gauge::default(),
             outbox_pending: Gauge::default(),
             outbox_failed: Gauge::default(),
@@ -82,6 +85,11 @@ impl Metrics {
             "callback_handler_seconds",
             "Time to verify, decrypt, process and answer a callback",
             m.handler_seconds.clone(),
+        );
+        registry.register(
+            "callback_batch_size",
+            "Callbacks committed together in one write transaction",
+            m.callback_batch_size.clone(),
         );
         registry.register(
             "callback_requests_in_flight",

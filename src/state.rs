@@ -7,6 +7,7 @@
 
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::exactly_once::GroupCommit;
 use crate::metrics::Metrics;
 use crate::outbox::OutboxWorker;
 use crate::service;
@@ -58,6 +59,8 @@ pub struct AppState {
     /// Held while an outbox step runs, so that steps never overlap in this process.
     /// What every outbox worker on this state shares (pacing, deliveries under way).
     pub outbox: Arc<crate::outbox::Shared>,
+    /// The queue in front of the callback writer (group commit, `exactly_once`).
+    pub group_commit: GroupCommit,
 }
 
 impl AppState {
@@ -93,6 +96,7 @@ impl AppState {
             clock,
             outbox_wake: Arc::new(Notify::new()),
             outbox: Arc::default(),
+            group_commit: GroupCommit::start(),
         })
     }
 

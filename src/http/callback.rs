@@ -149,13 +149,14 @@ async fn handle(state: &AppState, query: Option<&str>, body: Body) -> Result<Res
     let plain =
         state.crypto.open(&signed.signature, &signed.timestamp, &signed.nonce, &encrypt).map_err(Refusal::Crypto)?;
     let inbound = xml::parse_message(&plain).map_err(|e| Refusal::Xml(e.to_string()))?;
+    let from = inbound.from.clone();
     let (reply, seen) =
-        exactly_once::process(state, &settings, &inbound).await.map_err(|e| Refusal::Internal(e.to_string()))?;
+        exactly_once::process(state, settings.clone(), inbound).await.map_err(|e| Refusal::Internal(e.to_string()))?;
     state.metrics.outcome(match seen {
         Seen::First => "ok",
         Seen::Again => "duplicate",
     });
-    Ok(seal(state, &settings, &inbound.from, &reply))
+    Ok(seal(state, &settings, &from, &reply))
 }
 
 /// Why a body could not be read: too large, too late, or cut short.

@@ -37,6 +37,11 @@ pub struct Service {
 impl Service {
     /// Starts the service with `LEADBOARD_<KEY>=value` overrides and waits until it listens.
     pub async fn start(config: &Configured, overrides: &[(&str, &str)]) -> Service {
+        Self::start_logging(config, overrides, "info,sqlx=warn").await
+    }
+
+    /// [`Service::start`] with this `RUST_LOG` filter.
+    pub async fn start_logging(config: &Configured, overrides: &[(&str, &str)], filter: &str) -> Service {
         let mut command = tokio::process::Command::new(BIN);
         command
             .arg("serve")
@@ -44,7 +49,7 @@ impl Service {
             .arg(&config.config_path)
             .env_remove("LEADBOARD_CONFIG")
             .env("LEADBOARD_SERVER__LOG_FORMAT", "json")
-            .env("RUST_LOG", "info,sqlx=warn")
+            .env("RUST_LOG", filter)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true);

@@ -1,0 +1,168 @@
+//! Group commit (`exactly_once`): callbacks that arrive together share one write
+//! transaction, each in its own savepoint; a failing one rolls back only its own work;
+//! every callback is answered only after its batch commits, and exactly once.
+//!
+//! To make callbacks arrive "together" deterministically, a test holds the single
+//! writer connection in a transaction of its own: the writer task then waits for it
+//! with the first callback, and the others queue behind; releasing it lets the queued
+//! ones commit as one batch.
+
+use crate::helpers::{Answer, TestApp, eventually, metric};
+use futures::future::join_all;
+use leadboard::store::Tx;
+use leadboard::wecom::peer::CallbackRequest;
+
+/// Sends `blocker` while the test holds the writer, waits until the writer task has
+/// taken it (it now waits for the connection), sends `rest` and waits until all of them
+/// queue behind it, then releases the writer: `blocker` commits alone, `rest` together.
+async fn post_together(app: &TestApp, blocker: &CallbackRequest, rest: &[CallbackRequest]) -> (Answer, Vec<Answer>) {
+    let held: Tx = app.state.db.begin().await.expect("the writer");
+    let commit = &app.state.group_commit;
+    let first = app.post(blocker);
+    let others = async {
+        eventually("the writer takes the first callback", || async { commit.writing() == 1 }).await;
+        let others = join_all(rest.iter().map(|r| app.post(r)));
+        let release = async {
+            eventually("the others queue behind it", || async { commit.queued() == rest.len() }).await;
+            held.rollback().await.expect("released");
+        };
+        tokio::join!(others, release).0
+    };
+    tokio::join!(first, others)
+}
+
+fn reports(app: &TestApp, who: &[&str]) -> Vec<CallbackRequest> {
+    who.iter()
+        .enumerate()
+        .map(|(n, from)| app.text_request(from, &format!("C类 公司=批量测试{n}号科技有限公司 联系人=王经理")))
+        .collect()
+}
+
+async fn batches(app: &TestApp) -> (f64, f64) {
+    let text = app.metrics().await;
+    (metric(&text, "leadboard_callback_batch_size_count"), metric(&text, "leadboard_callback_batch_size_sum"))
+}
+
+#[tokio::test]
+async fn callbacks_arriving_together_share_one_batch_and_are_answered_after_its_commit() {
+    let app = TestApp::spawn().await;
+    assert!(app.say("zhangwei", "我的").await.is_some());
+    assert_eq!(batches(&app).await, (1.0, 1.0), "a lone callback is a batch of one");
+
+    let blocker = app.text_request("sunli", "我的");
+    let requests = reports(&app, &["zhangwei", "sunli", "zhangwei", "sunli", "zhangwei", "sunli", "zhangwei", "sunli"]);
+    let (first, answers) = post_together(&app, &blocker, &requests).await;
+    assert_eq!(first.status, 200);
+    for (n, answer) in answers.iter().enumerate() {
+        assert_eq!(answer.status, 200, "{answer:?}");
+        assert!(app.open(answer).expect("a reply").contains("已登记"), "{answer:?}");
+        // Answered, so committed: a reader outside the writer sees it.
+        let company = format!("批量测试{n}号科技有限公司");
+        let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM records WHERE fields LIKE '%' || ? || '%'")
+            .bind(&company)
+            .fetch_one(app.state.db.reader())
+            .await
+            .unwrap();
+        assert_eq!(stored, 1, "{company}");
+    }
+    // The lone one, the blocker alone, then the eight together.
+    assert_eq!(batches(&app).await, (3.0, 10.0));
+    assert_eq!(app.count("SELECT COUNT(*) FROM inbox").await, 10);
+}
+
+#[tokio::test]
+async fn a_failing_callback_in_a_batch_rolls_back_only_its_own_work() {
+    let app = TestApp::spawn().await;
+    let mut tx = app.state.db.begin().await.unwrap();
+    // Any statement error inside one callback's work (here its inbox row, after its
+    // record, event and card were written) fails that callback alone.
+    sqlx::query(
+        "CREATE TRIGGER test_refuse_sunli BEFORE INSERT ON inbox WHEN NEW.from_user = 'sunli'
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let blocker = app.text_request("zhangwei", "我的");
+    let requests = reports(&app, &["zhangwei", "sunli", "zhangwei"]);
+    let (first, answers) = post_together(&app, &blocker, &requests).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(answers.iter().map(|a| a.status).collect::<Vec<_>>(), [200, 500, 200]);
+    assert_eq!(batches(&app).await, (2.0, 4.0), "the three shared a batch");
+    assert_eq!(app.count("SELECT COUNT(*) FROM records").await, 2);
+    assert_eq!(app.count("SELECT COUNT(*) FROM records WHERE reporter = 'sunli'").await, 0, "its record rolled back");
+    assert_eq!(app.count("SELECT COUNT(*) FROM events WHERE actor = 'sunli'").await, 0, "and its event");
+    assert_eq!(app.count("SELECT COUNT(*) FROM inbox").await, 3);
+    let outbox = app.count("SELECT COUNT(*) FROM outbox").await;
+    assert!(outbox > 0, "the two that went through queued their cards");
+
+    // WeCom retries the refused one; now it goes through, once.
+    let mut tx = app.state.db.begin().await.unwrap();
+    sqlx::query("DROP TRIGGER test_refuse_sunli").execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+    for _ in 0..2 {
+        let answer = app.post(&requests[1]).await;
+        assert_eq!(answer.status, 200);
+        assert!(app.open(&answer).expect("a reply").contains("已登记 #3"), "{answer:?}");
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM records WHERE reporter = 'sunli'").await, 1);
+    assert!(app.count("SELECT COUNT(*) FROM outbox").await > outbox);
+}
+
+#[tokio::test]
+async fn a_batch_whose_commit_fails_answers_none_of_its_callbacks_and_keeps_nothing() {
+    let app = TestApp::spawn().await;
+    let mut tx = app.state.db.begin().await.unwrap();
+    // A deferred foreign key fails at COMMIT, after every callback of the batch ran.
+    for sql in [
+        "CREATE TABLE test_gate_parent (id INTEGER PRIMARY KEY)",
+        "CREATE TABLE test_gate (parent INTEGER REFERENCES test_gate_parent (id) DEFERRABLE INITIALLY DEFERRED)",
+        "CREATE TRIGGER test_gate_sunli AFTER INSERT ON inbox WHEN NEW.from_user = 'sunli'
+         BEGIN INSERT INTO test_gate (parent) VALUES (1); END",
+    ] {
+        sqlx::query(sql).execute(&mut *tx).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let blocker = app.text_request("zhangwei", "C类 公司=先到科技有限公司 联系人=王经理");
+    let requests = reports(&app, &["zhangwei", "sunli", "zhangwei"]);
+    let (first, answers) = post_together(&app, &blocker, &requests).await;
+    assert_eq!(first.status, 200, "the blocker committed alone");
+    assert_eq!(answers.iter().map(|a| a.status).collect::<Vec<_>>(), [500, 500, 500]);
+    assert_eq!(app.count("SELECT COUNT(*) FROM records").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM inbox").await, 1);
+
+    let mut tx = app.state.db.begin().await.unwrap();
+    sqlx::query("DROP TRIGGER test_gate_sunli").execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+    // WeCom's retries: each processed now, once.
+    for request in requests.iter().chain(&requests) {
+        let answer = app.post(request).await;
+        assert_eq!(answer.status, 200);
+        assert!(app.open(&answer).expect("a reply").contains("已登记"));
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM records").await, 4);
+    assert_eq!(app.count("SELECT COUNT(*) FROM inbox").await, 4);
+}
+
+#[tokio::test]
+async fn retries_inside_one_batch_are_processed_exactly_once() {
+    let app = TestApp::spawn().await;
+    let blocker = app.text_request("zhangwei", "我的");
+    let report = app.text_request("zhangwei", "C类 公司=重试测试科技有限公司 联系人=王经理");
+    let other = app.text_request("sunli", "我的");
+    let requests = [other.clone(), report.clone(), report.clone(), other, report.clone(), report];
+    let (_, answers) = post_together(&app, &blocker, &requests).await;
+    assert!(answers.iter().all(|a| a.status == 200), "{answers:?}");
+    let replies: Vec<String> = answers.iter().map(|a| app.open(a).expect("a reply")).collect();
+    let reports: Vec<&String> = [1, 2, 4, 5].iter().map(|&i| &replies[i]).collect();
+    assert!(reports.iter().filter(|r| r.contains("已登记 #1")).count() == 4, "{reports:?}");
+    assert!(reports.iter().all(|r| *r == reports[0]), "every retry gets the first answer");
+    assert_eq!(replies[0], replies[3]);
+    assert_eq!(batches(&app).await, (2.0, 7.0));
+    assert_eq!(app.count("SELECT COUNT(*) FROM records").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM inbox").await, 3);
+    assert_eq!(metric(&app.metrics().await, "leadboard_duplicates_total"), 4.0);
+}
