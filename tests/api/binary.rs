@@ -76,7 +76,10 @@ impl Binary {
         })
         .await;
         let Ok(Some(addr)) = listening else {
-            panic!("leadboard did not start listening:\n{}", tail.lock().unwrap().iter().cloned().collect::<Vec<_>>().join("\n"));
+            panic!(
+                "leadboard did not start listening:\n{}",
+                tail.lock().unwrap().iter().cloned().collect::<Vec<_>>().join("\n")
+            );
         };
         let rest = tail.clone();
         tokio::spawn(async move {
@@ -94,11 +97,6 @@ impl Binary {
     /// The latest log lines.
     pub fn tail(&self) -> String {
         self.tail.lock().unwrap().iter().cloned().collect::<Vec<_>>().join("\n")
-    }
-
-    /// The latest log lines that parse, as JSON.
-    pub fn logged(&self) -> Vec<Value> {
-        self.tail.lock().unwrap().iter().filter_map(|l| serde_json::from_str(l).ok()).collect()
     }
 
     /// Its resident memory now and at its peak.
@@ -123,11 +121,6 @@ impl Binary {
         let exited = tokio::time::timeout(WAIT, self.child.wait()).await;
         let status = exited.unwrap_or_else(|_| panic!("leadboard still running after {WAIT:?}:\n{}", self.tail()));
         (status.expect("wait works"), memory)
-    }
-
-    /// Whether the process is still running.
-    pub fn running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
     }
 }
 

@@ -62,7 +62,6 @@ struct Owed {
 /// An answered callback.
 #[derive(Debug, Clone)]
 pub struct Acked {
-    pub from: &'static str,
     pub content: String,
     pub report: Option<usize>,
     pub reply: String,
@@ -85,6 +84,9 @@ pub struct Load {
     pub refused: AtomicUsize,
     /// Whether one report in [`CONFIRM_EVERY`] is confirmed.
     confirm: bool,
+    /// Report `n` is first sent `n × spacing` after the start (zero: all at once).
+    spacing: Duration,
+    started: std::sync::OnceLock<Instant>,
     answers: Mutex<HashMap<String, Acked>>,
 }
 
@@ -92,6 +94,11 @@ impl Load {
     /// `reports` reports from [`REPORTERS`] in turn, one in [`CONFIRM_EVERY`] followed
     /// by its confirmation.
     pub fn reports(peer: Peer, reports: usize, confirm: bool) -> Arc<Load> {
+        Self::spaced(peer, reports, confirm, Duration::ZERO)
+    }
+
+    /// As [`Load::reports`], report `n` first sent `n × spacing` after the start.
+    pub fn spaced(peer: Peer, reports: usize, confirm: bool, spacing: Duration) -> Arc<Load> {
         let now = chrono::Utc::now().timestamp();
         let queue = (0..reports)
             .map(|n| Owed {
@@ -114,6 +121,8 @@ impl Load {
             resent: AtomicUsize::new(0),
             refused: AtomicUsize::new(0),
             confirm,
+            spacing,
+            started: std::sync::OnceLock::new(),
             answers: Mutex::new(HashMap::new()),
         })
     }
@@ -133,6 +142,7 @@ impl Load {
 
     /// Runs `senders` concurrent senders until every callback is answered.
     pub async fn run(self: &Arc<Self>, senders: usize) {
+        self.started.get_or_init(Instant::now);
         let tasks: Vec<_> = (0..senders).map(|_| tokio::spawn(self.clone().sender())).collect();
         for task in tasks {
             task.await.expect("sender");
@@ -141,7 +151,10 @@ impl Load {
 
     async fn sender(self: Arc<Self>) {
         while !self.done() {
-            let next = self.queue.lock().unwrap().pop_front();
+            let next = {
+                let mut queue = self.queue.lock().unwrap();
+                if queue.front().is_some_and(|o| self.due(o)) { queue.pop_front() } else { None }
+            };
             let Some(mut owed) = next else {
                 tokio::time::sleep(Duration::from_millis(5)).await;
                 continue;
@@ -155,10 +168,17 @@ impl Load {
                 None => {
                     // WeCom resends a few seconds later; sooner here, to keep the test short.
                     tokio::time::sleep(Duration::from_millis(20)).await;
-                    self.queue.lock().unwrap().push_back(owed);
+                    self.queue.lock().unwrap().push_front(owed);
                 }
             }
         }
+    }
+
+    /// Whether a callback is to be sent now (a report waits for its time once).
+    fn due(&self, owed: &Owed) -> bool {
+        let Some(n) = owed.report.filter(|_| owed.attempts == 0) else { return true };
+        let started = self.started.get().copied().unwrap_or_else(Instant::now);
+        started.elapsed() >= self.spacing * n as u32
     }
 
     /// Sends the callback (signed now, so that a late resend is not stale); the
@@ -178,9 +198,9 @@ impl Load {
     }
 
     fn answered(&self, owed: Owed, reply: String) {
-        let confirm = owed.report.filter(|n| self.confirm && n % CONFIRM_EVERY == 0).and_then(|_| record_number(&reply));
-        let acked =
-            Acked { from: owed.from, content: owed.content, report: owed.report, reply, attempts: owed.attempts };
+        let confirm =
+            owed.report.filter(|n| self.confirm && n % CONFIRM_EVERY == 0).and_then(|_| record_number(&reply));
+        let acked = Acked { content: owed.content, report: owed.report, reply, attempts: owed.attempts };
         let is_new = self.answers.lock().unwrap().insert(owed.msg_id, acked).is_none();
         assert!(is_new, "a callback answered twice");
         if let Some(id) = confirm {
@@ -193,7 +213,7 @@ impl Load {
                 report: None,
                 attempts: 0,
             };
-            self.queue.lock().unwrap().push_back(owed);
+            self.queue.lock().unwrap().push_front(owed);
         }
         self.acked.fetch_add(1, Ordering::SeqCst);
     }
@@ -225,6 +245,10 @@ pub struct Figures {
     pub duplicates: usize,
     pub lost: usize,
     pub peak: Memory,
+    /// The most sends one callback took.
+    pub most_attempts: u32,
+    /// Card updates repeated after a kill and refused by WeCom (their code used).
+    pub reused_codes: u64,
 }
 
 /// Starts the service on `config` against the recording API.
@@ -291,7 +315,8 @@ async fn crash_run(burst: Burst) -> Figures {
     println!(
         "crash run: {} callbacks ({} reports) in {burst_took:.1?}, {} sends ({} resent, {} refused), {} kills; \
          {} records, {} confirmed, each once; outbox {} rows, {} deliveries ({} repeats dropped by WeCom's \
-         duplicate check), {} duplicates, {} lost; peak RSS {} KiB",
+         duplicate check, {} card updates repeated and refused), {} duplicates, {} lost; at most {} sends \
+         of one callback; peak RSS {} KiB",
         figures.callbacks,
         burst.reports,
         figures.callbacks + load.resent.load(Ordering::SeqCst),
@@ -303,8 +328,10 @@ async fn crash_run(burst: Burst) -> Figures {
         figures.outbox_rows,
         figures.deliveries,
         figures.deduplicated,
+        figures.reused_codes,
         figures.duplicates,
         figures.lost,
+        figures.most_attempts,
         figures.peak.peak_kib,
     );
     figures
@@ -375,6 +402,8 @@ pub async fn check(database: &Path, load: &Load, wecom: &RecordingWecom) -> Figu
         deduplicated,
         duplicates,
         lost,
+        most_attempts: answers.values().map(|a| a.attempts).max().unwrap_or(0),
+        reused_codes: wecom.reused_response_codes(),
         ..Figures::default()
     }
 }
@@ -401,7 +430,8 @@ async fn check_outbox(db: &mut sqlx::SqliteConnection, calls: &[Call]) -> (usize
             "delivered" => {}
             // A repeat of a delivered card update: WeCom refuses its used code, and the
             // update it repeats was shown (checked below, as for any row).
-            "failed" if api == "message/update_template_card" && error.as_deref().is_some_and(|e| e.contains("60140")) => {}
+            "failed"
+                if api == "message/update_template_card" && error.as_deref().is_some_and(|e| e.contains("60140")) => {}
             other => panic!("outbox #{id} ({api}) is {other}: {error:?}"),
         }
         *owed.entry(k).or_default() += 1;

@@ -22,6 +22,7 @@ mod interop;
 mod layering;
 mod local_mode;
 mod new_user;
+mod outage;
 mod outbox;
 mod programme_admin;
 mod reload;

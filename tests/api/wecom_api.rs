@@ -131,11 +131,6 @@ impl RecordingWecom {
         self.book.lock().unwrap().calls.clone()
     }
 
-    /// How many calls were recorded (cheaper than `calls`).
-    pub fn call_count(&self) -> usize {
-        self.book.lock().unwrap().calls.len()
-    }
-
     /// Card updates that named a `response_code` WeCom never handed out.
     pub fn bad_response_codes(&self) -> u64 {
         self.book.lock().unwrap().bad_codes
