@@ -149,8 +149,12 @@ async fn handle(state: &AppState, query: Option<&str>, body: Body) -> Result<Res
     let plain =
         state.crypto.open(&signed.signature, &signed.timestamp, &signed.nonce, &encrypt).map_err(Refusal::Crypto)?;
     let inbound = xml::parse_message(&plain).map_err(|e| Refusal::Xml(e.to_string()))?;
-    let (reply, seen) =
-        exactly_once::process(state, &settings, &inbound).await.map_err(|e| Refusal::Internal(e.to_string()))?;
+    let processed = exactly_once::process(state, &settings, &inbound).await;
+    if !matches!(processed, Ok((_, Seen::Again))) {
+        // A retry answered from the inbox wrote nothing.
+        state.db.note_write(&processed);
+    }
+    let (reply, seen) = processed.map_err(|e| Refusal::Internal(e.to_string()))?;
     state.metrics.outcome(match seen {
         Seen::First => "ok",
         Seen::Again => "duplicate",

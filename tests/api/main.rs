@@ -16,6 +16,7 @@ mod crypto;
 mod directory_sync;
 mod entry_points;
 mod first_claim;
+mod full_disk;
 mod helpers;
 mod inbox;
 mod interop;
