@@ -21,6 +21,7 @@ pub mod types;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,6 +36,9 @@ pub struct Db {
     path: PathBuf,
     /// Why the latest write that reached the disk failed, until one succeeds.
     write_failure: Arc<Mutex<Option<String>>>,
+    /// Set by a write that failed on the disk: the writer connection is replaced before
+    /// its next use.
+    replace_writer: Arc<AtomicBool>,
 }
 
 /// Less free space than this on the database's file system is a full disk: SQLite needs
@@ -54,19 +58,26 @@ impl Db {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(busy_timeout);
+        let replace_writer = Arc::new(AtomicBool::new(false));
+        let replace = replace_writer.clone();
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
-            // A commit refused by a full or read-only disk (SQLITE_FULL, SQLITE_IOERR)
-            // makes SQLite roll the transaction back by itself; sqlx's rollback then
-            // fails and the connection keeps counting a transaction that is gone, so
-            // every later `BEGIN` would be refused. Such a connection is replaced.
-            .before_acquire(|conn, _| Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) }))
+            // The writer connection is replaced after a write failed on the disk: a
+            // commit refused by a full disk (SQLITE_FULL) is rolled back by SQLite
+            // itself, sqlx's rollback then fails and the connection keeps counting a
+            // transaction that is gone (every later `BEGIN` would be refused); and a
+            // connection opened while the file could not be written is read-only for
+            // good, even once the disk is writable again.
+            .before_acquire(move |conn, _| {
+                let replace = replace.swap(false, Ordering::SeqCst);
+                Box::pin(async move { Ok(!replace && !sqlx::Connection::is_in_transaction(conn)) })
+            })
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations").run(&writer).await?;
         let reader = SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?;
-        Ok(Db { writer, reader, path: path.to_owned(), write_failure: Arc::default() })
+        Ok(Db { writer, reader, path: path.to_owned(), write_failure: Arc::default(), replace_writer })
     }
 
     /// Starts a write transaction; it holds the write lock until commit or drop.
@@ -90,7 +101,10 @@ impl Db {
         let mut failure = self.write_failure.lock().unwrap_or_else(|e| e.into_inner());
         match outcome {
             Ok(_) => *failure = None,
-            Err(e) if is_disk_failure(e) => *failure = Some(e.to_string()),
+            Err(e) if is_disk_failure(e) => {
+                *failure = Some(e.to_string());
+                self.replace_writer.store(true, Ordering::SeqCst);
+            }
             Err(_) => {}
         }
     }

@@ -1,13 +1,13 @@
 //! A full or read-only disk under the running binary (issue 15, point 8): callbacks are
 //! answered 5xx (WeCom sends them again), `/healthz` says unhealthy while writes fail,
 //! nothing is half-written, and the service recovers by itself once it can write
-//! again. The disk is real: a small tmpfs filled to ENOSPC and freed, and an ext4
-//! image that goes read-only on an error, as a failing disk does.
+//! again. The disks are real: a small tmpfs filled to ENOSPC and freed, and an ext4
+//! image whose database files are made immutable and writable again.
 //!
 //! Mounting needs root: without it the tests say so and pass, unless
 //! `LEADBOARD_REQUIRE_ROOT` is set (`.ci/run` sets it).
 
-use crate::binary::{Binary, scalar};
+use crate::binary::Binary;
 use crate::crash::{Load, check, drained, start};
 use crate::helpers::{Configured, TestApp, within};
 use crate::wecom_api::RecordingWecom;
@@ -90,32 +90,33 @@ async fn while_writes_fail(service: &Binary, load: &std::sync::Arc<Load>) -> tok
     sending
 }
 
-#[tokio::test]
-async fn on_a_full_disk_callbacks_are_refused_and_the_service_recovers_when_space_returns() {
-    if !can_mount("on_a_full_disk_callbacks_are_refused_and_the_service_recovers_when_space_returns") {
-        return;
-    }
-    let root = tempfile::tempdir().unwrap();
-    let dir = root.path().join("disk");
+/// A tmpfs of `size` mounted in a fresh directory.
+fn tmpfs(root: &Path, size: &str) -> (PathBuf, Mounted) {
+    let dir = root.join("disk");
     std::fs::create_dir(&dir).unwrap();
-    run("mount", &["-t", "tmpfs", "-o", "size=8m", "tmpfs", dir.to_str().unwrap()]);
-    let _mounted = Mounted { dir: dir.clone() };
-    let config = configured(&dir).await;
+    run("mount", &["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs", dir.to_str().unwrap()]);
+    (dir.clone(), Mounted { dir })
+}
+
+/// Reports arrive while `fail` makes the database's disk refuse writes, until `repair`
+/// is called: every callback is answered in the end, each with one effect, without a
+/// restart.
+async fn through_a_failing_disk(dir: &Path, fail: impl FnOnce(&Path), repair: impl FnOnce(&Path), what: &str) {
+    let config = configured(dir).await;
     let wecom = RecordingWecom::start(Duration::from_secs(3)).await;
     let service = start(&config, &wecom, &[]).await;
-
     let load = Load::reports(config.peer(), 300, true);
     *load.target.write().unwrap() = service.url.clone();
-    let filler = fill(&dir);
-    let sending = while_writes_fail(&service, &load).await;
-    let acked_while_full = load.acked();
 
-    std::fs::remove_file(&filler).unwrap();
+    fail(dir);
+    let sending = while_writes_fail(&service, &load).await;
+    let acked_while_failing = load.acked();
+    repair(dir);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while !load.done() {
         assert!(
             std::time::Instant::now() < deadline,
-            "{} of {} callbacks answered after the disk was freed; the service logged:\n{}",
+            "{} of {} callbacks answered after the disk was repaired; the service logged:\n{}",
             load.acked(),
             load.total,
             service.tail()
@@ -130,13 +131,60 @@ async fn on_a_full_disk_callbacks_are_refused_and_the_service_recovers_when_spac
     integrity(&config.database).await;
     let figures = check(&config.database, &load, &wecom).await;
     println!(
-        "full disk: {} callbacks, {} answered before the disk filled up, {} refusals (5xx) while full; \
+        "{what}: {} callbacks, {acked_while_failing} answered before writes failed, {} refusals (5xx); \
          {} records, outbox {} rows delivered once",
         figures.callbacks,
-        acked_while_full,
         load.refused.load(std::sync::atomic::Ordering::SeqCst),
         figures.records,
         figures.outbox_rows
     );
-    assert!(scalar(&config.database, "SELECT COUNT(*) FROM records").await > 0);
+}
+
+#[tokio::test]
+async fn on_a_full_disk_callbacks_are_refused_and_the_service_recovers_when_space_returns() {
+    if !can_mount("on_a_full_disk_callbacks_are_refused_and_the_service_recovers_when_space_returns") {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let (dir, _mounted) = tmpfs(root.path(), "8m");
+    let filler = dir.join("filler");
+    through_a_failing_disk(
+        &dir,
+        |d| assert_eq!(fill(d), filler),
+        |_| std::fs::remove_file(&filler).unwrap(),
+        "full disk",
+    )
+    .await;
+}
+
+/// An ext4 image of `size` mounted (through a loop device) in a fresh directory.
+fn ext4(root: &Path, size: &str) -> (PathBuf, Mounted) {
+    let image = root.join("disk.img");
+    run("truncate", &["-s", size, image.to_str().unwrap()]);
+    run("mkfs.ext4", &["-q", "-F", image.to_str().unwrap()]);
+    let dir = root.join("disk");
+    std::fs::create_dir(&dir).unwrap();
+    run("mount", &["-o", "loop,errors=remount-ro", image.to_str().unwrap(), dir.to_str().unwrap()]);
+    (dir.clone(), Mounted { dir })
+}
+
+/// Sets or clears the immutable flag of the database's files: on ext4 writes through
+/// the open files fail (EPERM), as on a read-only disk. (`mount -o remount,ro` is
+/// refused while the database is open for writing.)
+fn immutable(dir: &Path, on: bool) {
+    let files = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path());
+    for path in files.filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("leadboard.db"))) {
+        run("chattr", &[if on { "+i" } else { "-i" }, path.to_str().unwrap()]);
+    }
+    run("chattr", &[if on { "+i" } else { "-i" }, dir.to_str().unwrap()]);
+}
+
+#[tokio::test]
+async fn on_read_only_files_callbacks_are_refused_and_the_service_recovers_when_they_are_writable() {
+    if !can_mount("on_read_only_files_callbacks_are_refused_and_the_service_recovers_when_they_are_writable") {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let (dir, _mounted) = ext4(root.path(), "32M");
+    through_a_failing_disk(&dir, |d| immutable(d, true), |d| immutable(d, false), "read-only files").await;
 }
