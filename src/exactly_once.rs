@@ -129,6 +129,12 @@ async fn commit_batch(batch: Vec<Job>) {
     let Some(first) = batch.first() else { return };
     let state = first.state.clone();
     state.metrics.callback_batch_size.observe(batch.len() as f64);
+    let db = state.db.clone();
+    let fail_all = |batch: Vec<Job>, e: &sqlx::Error| {
+        // A write that failed on the disk makes /healthz unhealthy until one succeeds.
+        db.note_write_error(e);
+        fail_all(batch, e)
+    };
     let mut tx = match state.db.begin().await {
         Ok(tx) => tx,
         Err(e) => return fail_all(batch, &e),
@@ -148,6 +154,7 @@ async fn commit_batch(batch: Vec<Job>) {
                 outcomes.push(Ok(outcome));
             }
             Err(error) => {
+                state.db.note_write_error(&error);
                 if let Err(e) = savepoint.rollback().await {
                     return fail_all(batch, &e);
                 }
@@ -157,6 +164,10 @@ async fn commit_batch(batch: Vec<Job>) {
     }
     if let Err(e) = tx.commit().await {
         return fail_all(batch, &e);
+    }
+    if outcomes.iter().any(|o| matches!(o, Ok((_, Seen::First)))) {
+        // Something was written and committed: the disk takes writes.
+        state.db.note_write(&Ok::<(), sqlx::Error>(()));
     }
     state.outbox_wake.notify_one();
     for (job, outcome) in batch.into_iter().zip(outcomes) {

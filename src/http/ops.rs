@@ -6,15 +6,18 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 
-/// 200 when the database answers, 503 otherwise.
+/// 200 when the database answers and can be written, 503 otherwise (a full or
+/// read-only disk: callbacks are refused until it can be written again).
 pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.db.ping().await {
-        Ok(()) => (StatusCode::OK, "ok"),
-        Err(e) => {
-            tracing::error!(error = %e, "health check: database unavailable");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
-        }
+    if let Err(e) = state.db.ping().await {
+        tracing::error!(error = %e, "health check: database unavailable");
+        return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
     }
+    if let Some(problem) = state.db.write_problem().await {
+        tracing::error!(%problem, "health check: database not writable");
+        return (StatusCode::SERVICE_UNAVAILABLE, "database not writable");
+    }
+    (StatusCode::OK, "ok")
 }
 
 /// Prometheus text format; the outbox gauges are read fresh on each scrape.

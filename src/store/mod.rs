@@ -20,7 +20,9 @@ pub mod types;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A write transaction (started with `BEGIN IMMEDIATE`).
@@ -31,7 +33,17 @@ pub type Tx = Transaction<'static, Sqlite>;
 pub struct Db {
     writer: SqlitePool,
     reader: SqlitePool,
+    path: PathBuf,
+    /// Why the latest write that reached the disk failed, until one succeeds.
+    write_failure: Arc<Mutex<Option<String>>>,
+    /// Set by a write that failed on the disk: the writer connection is replaced before
+    /// its next use.
+    replace_writer: Arc<AtomicBool>,
 }
+
+/// Less free space than this on the database's file system is a full disk: SQLite needs
+/// room for the write-ahead log and the pages a commit adds.
+pub const MIN_FREE_BYTES: u64 = 1024 * 1024;
 
 impl Db {
     /// Opens (creating if needed) the database file and applies pending migrations.
@@ -46,14 +58,26 @@ impl Db {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(busy_timeout);
+        let replace_writer = Arc::new(AtomicBool::new(false));
+        let replace = replace_writer.clone();
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
+            // The writer connection is replaced after a write failed on the disk: a
+            // commit refused by a full disk (SQLITE_FULL) is rolled back by SQLite
+            // itself, sqlx's rollback then fails and the connection keeps counting a
+            // transaction that is gone (every later `BEGIN` would be refused); and a
+            // connection opened while the file could not be written is read-only for
+            // good, even once the disk is writable again.
+            .before_acquire(move |conn, _| {
+                let replace = replace.swap(false, Ordering::SeqCst);
+                Box::pin(async move { Ok(!replace && !sqlx::Connection::is_in_transaction(conn)) })
+            })
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations").run(&writer).await?;
         let reader = SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?;
-        Ok(Db { writer, reader })
+        Ok(Db { writer, reader, path: path.to_owned(), write_failure: Arc::default(), replace_writer })
     }
 
     /// Starts a write transaction; it holds the write lock until commit or drop.
@@ -71,10 +95,73 @@ impl Db {
         sqlx::query("SELECT 1").execute(&self.reader).await.map(|_| ())
     }
 
+    /// Notes the outcome of a write transaction: a failure of the disk (full, read-only,
+    /// an I/O error) makes the database unwritable until a later write succeeds.
+    pub fn note_write<T>(&self, outcome: &Result<T, sqlx::Error>) {
+        match outcome {
+            Ok(_) => *self.write_failure.lock().unwrap_or_else(|e| e.into_inner()) = None,
+            Err(e) => self.note_write_error(e),
+        }
+    }
+
+    /// Notes a failed write: one that failed on the disk makes the database unwritable
+    /// until a later write succeeds.
+    pub fn note_write_error(&self, error: &sqlx::Error) {
+        if is_disk_failure(error) {
+            *self.write_failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(error.to_string());
+            self.replace_writer.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Why the database cannot be written now, if it cannot: its file system is
+    /// read-only or (nearly) full, or the latest write failed on the disk and a probe
+    /// write fails too.
+    pub async fn write_problem(&self) -> Option<String> {
+        let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        match rustix::fs::statvfs(dir) {
+            Ok(fs) if fs.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY) => {
+                return Some("read-only file system".into());
+            }
+            Ok(fs) if fs.f_bavail.saturating_mul(fs.f_frsize) < MIN_FREE_BYTES => {
+                return Some(format!("{} bytes free", fs.f_bavail.saturating_mul(fs.f_frsize)));
+            }
+            Ok(_) => {}
+            Err(e) => return Some(format!("file system unreadable: {e}")),
+        }
+        self.write_failure.lock().unwrap_or_else(|e| e.into_inner()).as_ref()?;
+        let probed = self.probe_write().await;
+        self.note_write(&probed);
+        self.write_failure.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// A one-row write, committed (synced), to see whether the disk takes writes.
+    async fn probe_write(&self) -> Result<(), sqlx::Error> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO write_probe (id, at) VALUES (1, unixepoch()) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+
     /// Closes both pools, letting in-flight statements finish.
     pub async fn close(&self) {
         self.writer.close().await;
         self.reader.close().await;
+    }
+}
+
+/// Whether an error is the disk's: SQLITE_FULL, SQLITE_READONLY, SQLITE_IOERR or
+/// SQLITE_CANTOPEN (with their extended codes), or an I/O error.
+pub fn is_disk_failure(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(e) => {
+            let primary = e.code().and_then(|c| c.parse::<i32>().ok()).map(|c| c & 0xff);
+            matches!(primary, Some(8 | 10 | 13 | 14))
+        }
+        _ => false,
     }
 }
 
