@@ -27,7 +27,10 @@ pub async fn insert_state(
         .execute(&mut *conn)
         .await?;
     // States nobody came back with are not kept.
-    sqlx::query("DELETE FROM web_login_states WHERE expires_at < ?").bind(expires_at - 86_400_000).execute(conn).await?;
+    sqlx::query("DELETE FROM web_login_states WHERE expires_at < ?")
+        .bind(expires_at - 86_400_000)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -52,11 +55,7 @@ pub struct Session {
     pub expires_at: i64,
 }
 
-pub async fn insert_session(
-    conn: &mut SqliteConnection,
-    session: &Session,
-    now_ms: i64,
-) -> Result<(), sqlx::Error> {
+pub async fn insert_session(conn: &mut SqliteConnection, session: &Session, now_ms: i64) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO web_sessions (id, userid, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?)")
         .bind(&session.id)
         .bind(&session.userid)

@@ -60,7 +60,11 @@ pub fn state_class(state: RecordState) -> &'static str {
 }
 
 /// `/ui/mine?month=YYYY-MM`.
-pub async fn page(State(state): State<AppState>, viewer: Viewer, Query(q): Query<MonthQuery>) -> Result<Response, WebError> {
+pub async fn page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(q): Query<MonthQuery>,
+) -> Result<Response, WebError> {
     let ctx = viewer.ctx();
     let today = ctx.today();
     let this = Month::of(today);
@@ -119,9 +123,9 @@ pub async fn page(State(state): State<AppState>, viewer: Viewer, Query(q): Query
         next: (view.month < this).then(|| view.month.next().to_string()),
         counted: view.own.iter().filter(|r| r.counts).map(|r| r.points).sum(),
         waiting: view.own.iter().filter(|r| r.state.is_open()).map(|r| r.points).sum(),
-        target: view.target.map(|(target, achieved)| {
-            (achieved, target, chat_mine::target_line(target, achieved, view.month < this))
-        }),
+        target: view
+            .target
+            .map(|(target, achieved)| (achieved, target, chat_mine::target_line(target, achieved, view.month < this))),
         rows,
         closed,
     };

@@ -120,7 +120,9 @@ impl Nav {
 #[derive(Debug)]
 pub enum WebError {
     /// Not signed in (or the session ended): sign in, then come back to `next`.
-    SignIn { next: String },
+    SignIn {
+        next: String,
+    },
     /// Signed in, but the role does not open this page or action.
     Forbidden(String),
     /// A form without the session's CSRF token.
@@ -170,7 +172,8 @@ impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let (status, title, message, sign_in) = match self {
             WebError::SignIn { next } => {
-                let to = url::form_urlencoded::Serializer::new("/ui/login?".to_owned()).append_pair("next", &next).finish();
+                let query = url::form_urlencoded::Serializer::new(String::new()).append_pair("next", &next).finish();
+                let to = format!("/ui/login?{query}");
                 return Redirect::to(&to).into_response();
             }
             WebError::Forbidden(message) => (StatusCode::FORBIDDEN, "没有权限", message, false),

@@ -168,7 +168,8 @@ pub async fn callback(
         }
     };
     let hours = i64::try_from(settings.web.session_hours).unwrap_or(12);
-    let session = Session { id: token(), userid: person.userid.clone(), csrf: token(), expires_at: now + hours * 3_600_000 };
+    let session =
+        Session { id: token(), userid: person.userid.clone(), csrf: token(), expires_at: now + hours * 3_600_000 };
     store::insert_session(&mut tx, &session, now).await?;
     tx.commit().await?;
     tracing::info!(userid = %person.userid, "console sign-in");

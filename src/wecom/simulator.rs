@@ -121,11 +121,12 @@ async fn sign_in_page(State(sim): State<Simulator>, Query(q): Query<SignInQuery>
     };
     let mut rows = String::new();
     for p in &people {
-        let link = url::form_urlencoded::Serializer::new(format!("{PREFIX}/_signin?"))
+        let query = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("redirect_uri", &q.redirect_uri)
             .append_pair("state", &q.state)
             .append_pair("userid", &p.userid)
             .finish();
+        let link = format!("{PREFIX}/_signin?{query}");
         rows.push_str(&format!(
             "<li><a href=\"{}\">{}</a> <span class=\"id\">{} · {}</span></li>\n",
             escape(&link),

@@ -30,3 +30,5 @@ mod settlement_close;
 mod settlement_rollups;
 mod shutdown;
 mod storage;
+mod web_auth;
+mod web_console;
