@@ -12,7 +12,7 @@ pub mod session;
 pub mod settle;
 pub mod todo;
 
-use crate::service::access::{self, Role};
+use crate::service::access;
 use crate::service::{Outcome, ServiceError, atomically};
 use crate::state::AppState;
 use askama::Template;
@@ -105,7 +105,7 @@ impl Nav {
             here: "",
             todo: access::allows(settings, person, Operation::Todo),
             audit: access::allows(settings, person, Operation::Review),
-            admin: access::has_role(settings, person, Role::Admin),
+            admin: access::allows(settings, person, Operation::Manage),
             settle: access::allows(settings, person, Operation::Settle),
         }
     }
