@@ -4,9 +4,9 @@
 
 use super::session::{CsrfField, Posted, Viewer};
 use super::{Nav, WebError, answer, render, run_op};
-use crate::domain::contest::ContestState;
 use crate::commands::args::Command;
 use crate::commands::parse;
+use crate::domain::contest::ContestState;
 use crate::service::access::Operation;
 use crate::service::contest::{self, standings, time_left};
 use crate::service::{channels, refuse};
@@ -117,7 +117,10 @@ impl CsrfField for ActForm {
 }
 
 /// `POST /ui/admin/act` with `op` = paid, move, remove, assign or channel.
-pub async fn act(State(state): State<AppState>, Posted { viewer, form, headers }: Posted<ActForm>) -> Result<Response, WebError> {
+pub async fn act(
+    State(state): State<AppState>,
+    Posted { viewer, form, headers }: Posted<ActForm>,
+) -> Result<Response, WebError> {
     let ctx = viewer.ctx();
     let (person, team, contest) = (form.person.trim(), form.team.trim(), form.contest.as_deref());
     let outcome = run_op(&state, async |conn| match form.op.as_str() {

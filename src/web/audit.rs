@@ -124,7 +124,11 @@ impl FilterQuery {
 }
 
 /// `/ui/audit?contest=&state=&kind=&department=&from=&to=&flagged=1`.
-pub async fn page(State(state): State<AppState>, viewer: Viewer, Query(q): Query<FilterQuery>) -> Result<Response, WebError> {
+pub async fn page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(q): Query<FilterQuery>,
+) -> Result<Response, WebError> {
     let ctx = viewer.ctx();
     let mut conn = state.db.reader().acquire().await?;
     let found = review::search(&ctx, &mut conn, &q.filter(), SHOWN).await?;

@@ -80,7 +80,11 @@ async fn computed(state: &AppState, viewer: &Viewer, month: Month) -> Result<Out
 }
 
 /// `/ui/settle?month=YYYY-MM` (last month by default).
-pub async fn page(State(state): State<AppState>, viewer: Viewer, Query(q): Query<MonthQuery>) -> Result<Response, WebError> {
+pub async fn page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(q): Query<MonthQuery>,
+) -> Result<Response, WebError> {
     let ctx = viewer.ctx();
     ctx.authorize(Operation::Settle)?;
     let this = Month::of(ctx.today());
@@ -92,7 +96,8 @@ pub async fn page(State(state): State<AppState>, viewer: Viewer, Query(q): Query
         let mut conn = state.db.reader().acquire().await?;
         store::closed_months(&mut conn).await?.into_iter().map(|c| c.month).collect()
     };
-    let mut months: Vec<Month> = std::iter::successors(Some(this), |m| Some(m.previous())).take(MONTHS_LISTED).collect();
+    let mut months: Vec<Month> =
+        std::iter::successors(Some(this), |m| Some(m.previous())).take(MONTHS_LISTED).collect();
     if !months.contains(&month) {
         months.push(month);
     }

@@ -32,3 +32,4 @@ mod shutdown;
 mod storage;
 mod web_auth;
 mod web_console;
+mod web_pages;
