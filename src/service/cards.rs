@@ -102,6 +102,7 @@ pub async fn send_record_card(
     let flags = records::flags_of(conn, record.id).await?;
     let notes: Vec<String> = flags.into_iter().map(|f| format!("⚠️ {}", f.detail)).collect();
     let mut card = record_card(record, purpose, &task);
+    card["jump_list"] = console_link(settings, "在网页控制台处理待办", "/ui/todo");
     if !notes.is_empty() {
         card["sub_title_text"] = json!(cut(&notes.join("；"), SUB_TITLE_MAX));
     }
@@ -112,6 +113,12 @@ pub async fn send_record_card(
     let new = NewCard { task_id: &task, purpose, record_id: Some(record.id), contest_id: None, recipients: &users };
     cards::insert(conn, &new, now_ms).await?;
     Ok(true)
+}
+
+/// A card's link to a console page (WeCom's `jump_list`, type 1: a URL), built on
+/// `web.public_url`.
+fn console_link(settings: &Settings, title: &str, path: &str) -> Value {
+    json!([{"type": 1, "title": title, "url": settings.web.link(path)}])
 }
 
 /// The longest sub-title a card shows (WeCom cuts longer ones).
@@ -199,6 +206,7 @@ pub async fn send_appeal_card(
     }
     let task = task_id(Purpose::Appeal, &record.id.to_string());
     let mut card = record_card(record, Purpose::Appeal, &task);
+    card["jump_list"] = console_link(settings, "在网页控制台审核", "/ui/audit");
     let rejected = format!(
         "{}驳回：{}",
         record.decided_by_name.as_deref().unwrap_or("确认人"),
@@ -305,6 +313,7 @@ pub async fn send_finalise_card(
         "task_id": task,
         "button_list": [{"text": "终审", "style": 1, "key": Button::Finalise.key(&def.id)}],
     });
+    card["jump_list"] = console_link(settings, "在网页控制台审核", "/ui/audit");
     if status.undecided > 0 {
         let note = format!("⚠️ 还有 {} 条记录待确认或申诉中，处理后排名可能变化", status.undecided);
         card["sub_title_text"] = json!(note);

@@ -231,3 +231,29 @@ async fn the_settlement_page_downloads_what_leadboard_settle_writes_and_closes_t
     let twice = console.post(&format!("/ui/settle/{month}/close"), &[]).await;
     assert!(twice.body.contains("不能重复结账"), "{}", twice.body);
 }
+
+#[tokio::test]
+async fn cards_link_to_the_console_on_the_public_address() {
+    let app = TestApp::builder().config("[web]\npublic_url = \"https://lead.example.com/\"\n").spawn().await;
+    app.say("zhangwei", "C类 公司=云帆科技 联系人=王").await;
+    let card = app.cards_to("cs_lead").await.remove(0);
+    assert_eq!(card["jump_list"][0]["type"], 1);
+    assert_eq!(card["jump_list"][0]["url"], "https://lead.example.com/ui/todo", "{card}");
+    // Without a public address, the listening one.
+    let local = TestApp::spawn().await;
+    local.say("zhangwei", "C类 公司=云帆科技 联系人=王").await;
+    let card = local.cards_to("cs_lead").await.remove(0);
+    assert_eq!(card["jump_list"][0]["url"], local.url("/ui/todo"), "{card}");
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_secure_behind_https() {
+    let app = TestApp::builder().config("[web]\npublic_url = \"https://lead.example.com\"\n").spawn().await;
+    let (to, state) = crate::web_console::start(&app, "/ui/mine").await;
+    let q: std::collections::HashMap<_, _> = to.query_pairs().into_owned().collect();
+    assert_eq!(q["redirect_uri"], "https://lead.example.com/ui/auth/callback");
+    let code = crate::web_console::code_for(&app, "zhangwei").await;
+    let back = crate::web_console::come_back(&app, &code, &state).await;
+    let set = back.headers.get("set-cookie").unwrap().to_str().unwrap().to_owned();
+    assert!(set.contains("Secure"), "{set}");
+}
