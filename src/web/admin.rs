@@ -1,5 +1,6 @@
 //! 管理 (admins): each running contest's teams and members, with 缴费, 调队, 移出 and
-//! 分配; 登记老渠道; the people with their levels and confirmer flags. Every action is
+//! 分配; 登记老渠道; the people with their levels and confirmer flags, and 结束登录
+//! (ending a person's console sessions). Every action is
 //! the chat command's service operation.
 
 use super::session::{CsrfField, Posted, Viewer};
@@ -9,7 +10,7 @@ use crate::commands::parse;
 use crate::domain::contest::ContestState;
 use crate::service::access::Operation;
 use crate::service::contest::{self, standings, time_left};
-use crate::service::{channels, refuse};
+use crate::service::{channels, refuse, sessions};
 use crate::state::AppState;
 use crate::store::contests as contests_store;
 use crate::store::directory as people;
@@ -116,7 +117,7 @@ impl CsrfField for ActForm {
     }
 }
 
-/// `POST /ui/admin/act` with `op` = paid, move, remove, assign or channel.
+/// `POST /ui/admin/act` with `op` = paid, move, remove, assign, channel or revoke.
 pub async fn act(
     State(state): State<AppState>,
     Posted { viewer, form, headers }: Posted<ActForm>,
@@ -128,6 +129,7 @@ pub async fn act(
         "move" => contest::move_team(&ctx, conn, person, team, contest).await,
         "remove" => contest::remove(&ctx, conn, person, contest).await,
         "assign" => contest::assign(&ctx, conn, person, team, contest).await,
+        "revoke" => sessions::revoke(&ctx, conn, person).await,
         // Read by the chat's parser, so the page accepts the names chat accepts.
         "channel" => match parse::parse(&format!("登记老渠道 {person}"), ctx.today()).map(|p| p.command) {
             Ok(Command::RegisterChannel { name }) => channels::register_old(&ctx, conn, &name).await,

@@ -10,7 +10,7 @@
 
 use super::{Nav, WebError};
 use crate::config::Settings;
-use crate::service::{Ctx, Identity, identify};
+use crate::service::{Ctx, Identity, identify, sessions};
 use crate::state::AppState;
 use crate::store::directory::Person;
 use crate::store::web::{self as store, Session};
@@ -170,7 +170,7 @@ pub async fn callback(
     let hours = i64::try_from(settings.web.session_hours).unwrap_or(12);
     let session =
         Session { id: token(), userid: person.userid.clone(), csrf: token(), expires_at: now + hours * 3_600_000 };
-    store::insert_session(&mut tx, &session, now).await?;
+    sessions::open(&mut tx, now, &person, &session).await?;
     tx.commit().await?;
     tracing::info!(userid = %person.userid, "console sign-in");
     Ok((jar.add(session_cookie(&settings, session.id, hours)), Redirect::to(&next)))
@@ -193,7 +193,7 @@ pub async fn logout(
     Posted { viewer, .. }: Posted<CsrfOnly>,
 ) -> Result<(SignedCookieJar, Redirect), WebError> {
     let mut tx = state.db.begin().await?;
-    store::revoke_session(&mut tx, &viewer.session.id, state.clock.now_ms()).await?;
+    sessions::sign_out(&mut tx, state.clock.now_ms(), &viewer.session).await?;
     tx.commit().await?;
     Ok((jar.remove(Cookie::build(COOKIE).path("/ui")), Redirect::to("/ui/signed-out")))
 }
@@ -238,7 +238,7 @@ where
             _ => {
                 drop(conn);
                 let mut tx = state.db.begin().await?;
-                let ended = store::revoke_sessions_of(&mut tx, &session.userid, now.timestamp_millis()).await?;
+                let ended = sessions::end_departed(&mut tx, now.timestamp_millis(), &session.userid).await?;
                 tx.commit().await?;
                 tracing::warn!(userid = %session.userid, ended, "sessions of a departed person ended");
                 return Err(refused("您的账号已停用，登录已失效。"));

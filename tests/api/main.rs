@@ -31,6 +31,7 @@ mod settlement_close;
 mod settlement_rollups;
 mod shutdown;
 mod storage;
+mod web_admin;
 mod web_auth;
 mod web_browser;
 mod web_console;
