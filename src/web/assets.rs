@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// Bumped when a file changes, so that cached copies are not used.
-pub const VERSION: &str = "1";
+pub const VERSION: &str = "2";
 
 const FILES: [(&str, &str, &[u8]); 3] = [
     ("console.css", "text/css; charset=utf-8", include_bytes!("../../assets/console.css")),

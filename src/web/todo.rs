@@ -43,12 +43,15 @@ fn age(ms: i64) -> String {
     }
 }
 
-/// The record's fields as reported, `键：值` joined.
-fn details(fields: &str) -> String {
+/// The record's fields as reported, `键：值` joined, but for `what` (in the title).
+fn details(fields: &str, what: &str) -> String {
     let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(fields) else {
         return String::new();
     };
-    map.iter().filter_map(|(k, v)| v.as_str().map(|v| format!("{k}：{v}"))).collect::<Vec<_>>().join("　")
+    map.iter()
+        .filter_map(|(k, v)| v.as_str().filter(|v| *v != what).map(|v| format!("{k}：{v}")))
+        .collect::<Vec<_>>()
+        .join("　")
 }
 
 /// `/ui/todo`.
@@ -69,7 +72,7 @@ pub async fn page(State(state): State<AppState>, viewer: Viewer) -> Result<Respo
                 when: format_ms(r.occurred_at),
                 age: age(ctx.now_ms() - since),
                 state: state_label(r.state, onboard, today),
-                details: details(&r.fields),
+                details: details(&r.fields, &r.what()),
                 placement: r.kind == RecordKind::Placement,
             }
         })

@@ -100,3 +100,35 @@ async fn admins_move_members_record_stakes_and_end_sessions() {
 fn app_today() -> chrono::NaiveDate {
     chrono::Utc::now().with_timezone(&leadboard::clock::TZ).date_naive()
 }
+
+#[tokio::test]
+async fn finalising_on_the_audit_page_keeps_the_guard_of_the_final_ranking() {
+    let today = app_today();
+    let config = format!(
+        "[[contests]]\nid = \"pk\"\nname = \"客户开发PK\"\nkinds = [\"lead_c\"]\nstart = \"{}\"\nend = \"{}\"\n\
+         sponsorship = 1000\n[[contests.teams]]\nname = \"雄鹰队\"\nmembers = [\"zhangwei\"]\n\
+         [[contests.teams]]\nname = \"猎豹队\"\nmembers = [\"sunli\"]\n",
+        today.checked_sub_days(Days::new(3)).unwrap(),
+        today.checked_add_days(Days::new(3)).unwrap(),
+    );
+    let app = TestApp::builder().config(&config).spawn().await;
+    app.say("zhangwei", "C类 公司=云帆科技 联系人=王").await; // #1
+    app.say("cs_lead", "确认 #1").await;
+    app.say("sunli", "C类 公司=星河传媒 联系人=李").await; // #2, still waiting
+    let console = Console::sign_in(&app, "wanggm").await;
+    let early = console.post("/ui/audit/finalise/pk", &[]).await;
+    assert!(early.body.contains("尚未截止"), "{}", early.body);
+
+    app.advance(chrono::Duration::days(4));
+    leadboard::jobs::run_once(&app.state, leadboard::jobs::Job::ContestCutoff).await.unwrap();
+    let console = Console::sign_in(&app, "wanggm").await;
+    let page = console.get("/ui/audit").await.body;
+    assert!(page.contains("id=\"ranking-pk\"") && page.contains("雄鹰队"), "{page}");
+    let guarded = console.post("/ui/audit/finalise/pk", &[]).await;
+    assert!(guarded.body.contains("msg bad"), "undecided #2 holds it up: {}", guarded.body);
+    assert_eq!(app.count("SELECT COUNT(*) FROM contests WHERE state = 'final'").await, 0);
+    let done = console.post("/ui/audit/finalise/pk", &[("exclude_pending", "1")]).await;
+    assert!(done.body.contains("msg ok"), "{}", done.body);
+    assert_eq!(app.count("SELECT COUNT(*) FROM contests WHERE state = 'final'").await, 1);
+    assert_eq!(actor_of(&app, "finalised").await, "wanggm");
+}

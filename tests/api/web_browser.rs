@@ -145,3 +145,23 @@ async fn the_settlement_page_downloads_the_bytes_leadboard_settle_writes() {
     assert_eq!(xlsx, cli_xlsx, "the closed month's XLSX, byte for byte");
     browser.close().await;
 }
+
+#[tokio::test]
+async fn the_audit_group_voids_a_record_on_the_audit_page() {
+    let app = TestApp::builder().local_mode().spawn().await;
+    demo_records(&app).await;
+    app.say("cs_lead", "驳回 #2 重复报备").await;
+    app.say("sunli", "申诉 #2 约面已安排，不是重复").await;
+    let Some(phone) = Browser::start(PHONE, None).await else { return };
+    let base = app.url("");
+    phone.sign_in(&base, "/ui/audit", "王总").await;
+    phone.wait_for("#audit-3").await;
+    phone.screenshot("audit-phone").await;
+    let reason = phone.wait_for("#audit-3 input[name=reason]").await;
+    reason.send_keys("合同未上传").await.unwrap();
+    phone.wait_for("#audit-3 button.danger").await.click().await.unwrap();
+    let answer = phone.wait_for("li.item .msg.ok").await.text().await.unwrap();
+    assert!(answer.contains("#3"), "{answer}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM records WHERE id = 3 AND state = 'voided'").await, 1);
+    phone.close().await;
+}

@@ -149,7 +149,7 @@ async fn what_people_typed_is_shown_escaped() {
 async fn every_console_answer_carries_the_security_headers() {
     let app = TestApp::spawn().await;
     let console = Console::sign_in(&app, "zhangwei").await;
-    for path in ["/ui/mine", "/ui/audit", "/ui/login", "/ui/assets/1/console.css"] {
+    for path in ["/ui/mine", "/ui/audit", "/ui/login", "/ui/assets/2/console.css"] {
         let page = console.get(path).await;
         let h = &page.headers;
         assert_eq!(
@@ -161,12 +161,12 @@ async fn every_console_answer_carries_the_security_headers() {
     }
     let mine = console.get("/ui/mine").await.body;
     assert!(!mine.contains("<script>") && !mine.contains("style="), "no inline script or style");
-    let htmx = console.get("/ui/assets/1/htmx.min.js").await;
+    let htmx = console.get("/ui/assets/2/htmx.min.js").await;
     assert_eq!(htmx.status, 200);
     assert!(htmx.headers["cache-control"].to_str().unwrap().contains("max-age=31536000"));
     assert!(htmx.headers["content-type"].to_str().unwrap().starts_with("text/javascript"));
     assert_eq!(htmx.body.as_bytes(), include_bytes!("../../assets/vendor/htmx/htmx.min.js"));
-    assert_eq!(console.get("/ui/assets/1/nothing.js").await.status, 404);
+    assert_eq!(console.get("/ui/assets/2/nothing.js").await.status, 404);
 }
 
 async fn settle_cli(app: &TestApp, month: &str, out: &Path) -> String {
