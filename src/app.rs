@@ -34,6 +34,12 @@ impl Application {
         if settings.local_mode {
             settings.wecom.api_base = format!("http://{addr}{}", crate::wecom::simulator::PREFIX);
         }
+        if settings.web.public_url.is_empty() {
+            if !settings.local_mode {
+                tracing::warn!(%addr, "web.public_url not set: the console's links and sign-in use the listening address");
+            }
+            settings.web.public_url = format!("http://{addr}");
+        }
         let state = AppState::new(settings, clock).await?;
         let simulator = state.settings().local_mode.then(|| Simulator::new(state.db.clone()));
         Ok(Application { listener, state, simulator, reloader: None })

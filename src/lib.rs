@@ -9,6 +9,8 @@
 //!   processed once.
 //! - `commands`: the chat front end (command table, parser, card presses), thin over
 //!   `service`.
+//! - `web`: the web console under `/ui/` (WeCom sign-in, pages per role), thin over
+//!   `service` like `commands`.
 //! - `jobs`: the scheduler and one run-once step per job, thin over `service`.
 //! - `service`: the operations every entry point shares, with the permission table.
 //! - `outbox`: the worker delivering queued messages to WeCom.
@@ -33,4 +35,5 @@ pub mod service;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod web;
 pub mod wecom;

@@ -61,6 +61,15 @@ pub struct AppState {
     pub outbox: Arc<crate::outbox::Shared>,
     /// The queue in front of the callback writer (group commit, `exactly_once`).
     pub group_commit: GroupCommit,
+    /// Signs the web console's cookies; kept in the database, so sessions survive a
+    /// restart.
+    pub cookie_key: axum_extra::extract::cookie::Key,
+}
+
+impl axum::extract::FromRef<AppState> for axum_extra::extract::cookie::Key {
+    fn from_ref(state: &AppState) -> Self {
+        state.cookie_key.clone()
+    }
 }
 
 impl AppState {
@@ -80,6 +89,12 @@ impl AppState {
             .map_err(|e| anyhow::anyhow!("无法打开数据库 {}：{e}", settings.database_path().display()))?;
         let w = &settings.wecom;
         let crypto = WecomCrypto::new(w.token(), w.encoding_aes_key(), &w.corp_id)?;
+        let cookie_key = {
+            let mut tx = db.begin().await?;
+            let key = crate::store::web::cookie_key(&mut tx, &rand::random(), clock.now_ms()).await?;
+            tx.commit().await?;
+            axum_extra::extract::cookie::Key::try_from(key.as_slice())?
+        };
         let metrics = Arc::new(Metrics::new());
         let hook_metrics = metrics.clone();
         let client = WecomClient::new(&w.api_base, &w.corp_id, w.secret(), Duration::from_secs(w.timeout_secs))
@@ -97,6 +112,7 @@ impl AppState {
             outbox_wake: Arc::new(Notify::new()),
             outbox: Arc::default(),
             group_commit: GroupCommit::start(),
+            cookie_key,
         })
     }
 

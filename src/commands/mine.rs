@@ -53,7 +53,7 @@ fn text(view: &MonthView, today: NaiveDate) -> String {
 }
 
 /// `月度任务：3/5 分，还差 2 分`.
-fn target_line(target: i64, achieved: i64, past: bool) -> String {
+pub fn target_line(target: i64, achieved: i64, past: bool) -> String {
     let missing = target - achieved;
     let state = match (missing <= 0, past) {
         (true, _) => "已完成 ✅".to_owned(),
@@ -64,7 +64,7 @@ fn target_line(target: i64, achieved: i64, past: bool) -> String {
 }
 
 /// The client or channel, or a placement's person.
-fn what(r: &Summary) -> Option<String> {
+pub fn what(r: &Summary) -> Option<String> {
     r.subject.clone().or_else(|| {
         let fields: serde_json::Value = serde_json::from_str(&r.fields).ok()?;
         fields["姓名"].as_str().map(str::to_owned)

@@ -88,6 +88,10 @@ impl Settings {
         self.outbox = running.outbox.clone();
         self.schedules.enabled = running.schedules.enabled;
         self.local_mode = running.local_mode;
+        // Filled in at start when not configured (the listening address).
+        if self.web.public_url.is_empty() {
+            self.web.public_url.clone_from(&running.web.public_url);
+        }
     }
 }
 

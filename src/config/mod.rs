@@ -12,6 +12,7 @@ mod programme;
 mod salvage;
 mod schedules;
 mod server;
+mod web;
 mod wecom;
 
 pub use changes::{ConfigChange, RESTART_ONLY, RawConfig};
@@ -25,6 +26,7 @@ pub use programme::{
 };
 pub use schedules::ScheduleSettings;
 pub use server::{DatabaseSettings, LogFormat, OutboxSettings, ServerSettings};
+pub use web::WebSettings;
 pub use wecom::WecomSettings;
 
 use crate::domain::contest::ContestDef;
@@ -57,6 +59,8 @@ pub struct Settings {
     pub rewards: RewardRules,
     pub targets: Targets,
     pub outbox: OutboxSettings,
+    /// `[web]`: the console's public address and session lifetime.
+    pub web: WebSettings,
     /// Set when no configuration file was given: local mode, with the demo directory
     /// and WeCom's API answered by the built-in simulator.
     pub local_mode: bool,
@@ -80,7 +84,7 @@ pub enum Source<'a> {
 }
 
 /// The top-level sections, in the order of `Settings`.
-const SECTIONS: [&str; 16] = [
+const SECTIONS: [&str; 17] = [
     "server",
     "database",
     "wecom",
@@ -97,6 +101,7 @@ const SECTIONS: [&str; 16] = [
     "rewards",
     "targets",
     "outbox",
+    "web",
 ];
 
 impl Settings {
@@ -217,6 +222,7 @@ impl Settings {
             rewards: section(figment, "rewards", problems).unwrap_or_default(),
             targets: section(figment, "targets", problems).unwrap_or_default(),
             outbox: section(figment, "outbox", problems).unwrap_or_default(),
+            web: section(figment, "web", problems).unwrap_or_default(),
             local_mode: false,
             raw: RawConfig::default(),
         };
@@ -234,6 +240,7 @@ impl Settings {
         self.validate_contests(contests, problems);
         self.validate_targets(problems);
         self.validate_directory(problems);
+        self.validate_web(problems);
     }
 
     /// The contest with this id.

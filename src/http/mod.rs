@@ -1,4 +1,5 @@
-//! The HTTP surface: the WeCom callback, health and metrics.
+//! The HTTP surface: the WeCom callback, health and metrics, and the web console's
+//! routes (`web`).
 
 pub mod callback;
 pub mod ops;
@@ -19,6 +20,7 @@ pub fn router(state: AppState) -> Router {
         .route("/wecom/callback", get(callback::verify_url).post(callback::receive))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
+        .merge(crate::web::router())
         .with_state(state)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {

@@ -65,10 +65,12 @@ pub enum Operation {
     Leave,
     /// 移出: an admin takes a member out of a contest.
     Remove,
+    /// The web console's 管理 page (contests and teams, stakes, people).
+    Manage,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 25] = [
+    pub const ALL: [Operation; 26] = [
         Operation::Report,
         Operation::Mine,
         Operation::Help,
@@ -94,6 +96,7 @@ impl Operation {
         Operation::Move,
         Operation::Leave,
         Operation::Remove,
+        Operation::Manage,
     ];
 
     /// The permission table.
@@ -118,9 +121,12 @@ impl Operation {
             Operation::Review | Operation::Void | Operation::Restore | Operation::Finalise | Operation::Judge => {
                 Role::Audit
             }
-            Operation::Assign | Operation::Settle | Operation::MarkPaid | Operation::Move | Operation::Remove => {
-                Role::Admin
-            }
+            Operation::Assign
+            | Operation::Settle
+            | Operation::MarkPaid
+            | Operation::Move
+            | Operation::Remove
+            | Operation::Manage => Role::Admin,
         }
     }
 
@@ -152,6 +158,7 @@ impl Operation {
             Operation::Move => "调队",
             Operation::Leave => "退出PK",
             Operation::Remove => "移出",
+            Operation::Manage => "管理",
         }
     }
 }

@@ -102,12 +102,13 @@ pub async fn send_record_card(
     let flags = records::flags_of(conn, record.id).await?;
     let notes: Vec<String> = flags.into_iter().map(|f| format!("⚠️ {}", f.detail)).collect();
     let mut card = record_card(record, purpose, &task);
+    card["jump_list"] = console_link(settings, "在网页控制台处理待办", "/ui/todo");
     if !notes.is_empty() {
         card["sub_title_text"] = json!(cut(&notes.join("；"), SUB_TITLE_MAX));
     }
     let refs: Vec<&str> = users.iter().map(String::as_str).collect();
     let mut msg = message::template_card(settings.wecom.agent_id, &refs, card, format!("card:{task}"));
-    msg.digest = Some(digest_entry(record, purpose));
+    msg.digest = Some(digest_entry(settings, record, purpose));
     let now_ms = now.timestamp_millis();
     outbox::enqueue(conn, now_ms, &msg).await?;
     let new = NewCard { task_id: &task, purpose, record_id: Some(record.id), contest_id: None, recipients: &users };
@@ -117,14 +118,22 @@ pub async fn send_record_card(
 
 /// A record card's line in a digest (should a rush merge it into one) and how to decide
 /// it in chat: the same commands the card's buttons stand for.
-fn digest_entry(record: &Record, purpose: Purpose) -> DigestEntry {
+fn digest_entry(settings: &Settings, record: &Record, purpose: Purpose) -> DigestEntry {
     let line = cut(&format!("#{} {} {}：{}", record.id, record.kind.label(), record.reporter_name, record.what()), 40);
-    let hint = match purpose {
-        Purpose::OnJob => "回复「在岗 编号」（可写多个编号，如 在岗 12 13）或「离职 编号 原因」；发「待办」查看全部",
-        Purpose::Appeal => "回复「维持 编号 原因」或「改判 编号 原因」处理申诉；发「待审」查看全部",
-        _ => "回复「确认 编号」（可写多个编号，如 确认 12 13）或「驳回 编号 原因」；发「待办」查看全部",
+    let (how, page) = match purpose {
+        Purpose::OnJob => {
+            ("回复「在岗 编号」（可写多个编号，如 在岗 12 13）或「离职 编号 原因」；发「待办」查看全部", "/ui/todo")
+        }
+        Purpose::Appeal => ("回复「维持 编号 原因」或「改判 编号 原因」处理申诉；发「待审」查看全部", "/ui/audit"),
+        _ => ("回复「确认 编号」（可写多个编号，如 确认 12 13）或「驳回 编号 原因」；发「待办」查看全部", "/ui/todo"),
     };
-    DigestEntry { line, hint: hint.to_owned() }
+    DigestEntry { line, hint: format!("{how}；也可在网页控制台处理：{}", settings.web.link(page)) }
+}
+
+/// A card's link to a console page (WeCom's `jump_list`, type 1: a URL), built on
+/// `web.public_url`.
+fn console_link(settings: &Settings, title: &str, path: &str) -> Value {
+    json!([{"type": 1, "title": title, "url": settings.web.link(path)}])
 }
 
 /// The longest sub-title a card shows (WeCom cuts longer ones).
@@ -202,6 +211,7 @@ pub async fn send_appeal_card(
     }
     let task = task_id(Purpose::Appeal, &record.id.to_string());
     let mut card = record_card(record, Purpose::Appeal, &task);
+    card["jump_list"] = console_link(settings, "在网页控制台审核", "/ui/audit");
     let rejected = format!(
         "{}驳回：{}",
         record.decided_by_name.as_deref().unwrap_or("确认人"),
@@ -211,7 +221,7 @@ pub async fn send_appeal_card(
         json!({"type": 0, "title": cut(&rejected, 40), "quote_text": cut(&format!("申诉理由：{appeal}"), 160)});
     let refs: Vec<&str> = recipients.iter().map(String::as_str).collect();
     let mut msg = message::template_card(settings.wecom.agent_id, &refs, card, format!("card:{task}"));
-    msg.digest = Some(digest_entry(record, Purpose::Appeal));
+    msg.digest = Some(digest_entry(settings, record, Purpose::Appeal));
     let now_ms = now.timestamp_millis();
     outbox::enqueue(conn, now_ms, &msg).await?;
     let new =
@@ -309,6 +319,7 @@ pub async fn send_finalise_card(
         "task_id": task,
         "button_list": [{"text": "终审", "style": 1, "key": Button::Finalise.key(&def.id)}],
     });
+    card["jump_list"] = console_link(settings, "在网页控制台审核", "/ui/audit");
     if status.undecided > 0 {
         let note = format!("⚠️ 还有 {} 条记录待确认或申诉中，处理后排名可能变化", status.undecided);
         card["sub_title_text"] = json!(note);

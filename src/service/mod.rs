@@ -22,6 +22,7 @@ pub mod reload;
 pub mod reminders;
 pub mod report;
 pub mod review;
+pub mod sessions;
 pub mod settlement;
 pub mod sheet;
 

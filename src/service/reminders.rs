@@ -70,7 +70,12 @@ async fn remind(ctx: &Ctx<'_>, conn: &mut SqliteConnection, due: &[Record]) -> O
         if records.iter().any(|r| r.kind == RecordKind::Placement) {
             how.push("上岗记录回复「在岗 #编号」/「离职 #编号」");
         }
-        let text = format!("⏰ 以下记录已超过 {hours} 小时未处理：\n{}\n{}。", lines.join("\n"), how.join("，"));
+        let text = format!(
+            "⏰ 以下记录已超过 {hours} 小时未处理：\n{}\n{}。\n网页处理：{}",
+            lines.join("\n"),
+            how.join("，"),
+            ctx.settings.web.link("/ui/todo")
+        );
         ctx.notify(conn, &[userid], &text).await?;
     }
     Ok(reminded)
@@ -88,9 +93,10 @@ async fn escalate(ctx: &Ctx<'_>, conn: &mut SqliteConnection, late: &[Record]) -
     }
     let lines: Vec<String> = late.iter().map(line).collect();
     let text = format!(
-        "⚠️ 以下交接已超过 {} 小时仍未确认，请督促接收部门处理：\n{}",
+        "⚠️ 以下交接已超过 {} 小时仍未确认，请督促接收部门处理：\n{}\n网页审核：{}",
         ctx.settings.reminders.escalate_after_hours,
-        lines.join("\n")
+        lines.join("\n"),
+        ctx.settings.web.link("/ui/audit")
     );
     ctx.notify(conn, &auditors, &text).await?;
     Ok(late.len())

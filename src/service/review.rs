@@ -100,3 +100,14 @@ fn not_started(defs: &[ContestDef]) -> String {
         None => "暂无待审内容。".into(),
     }
 }
+
+/// The console's 审核 search: records matching `filter`, newest first (the audit group).
+pub async fn search(
+    ctx: &Ctx<'_>,
+    conn: &mut SqliteConnection,
+    filter: &records::AuditFilter,
+    limit: i64,
+) -> Outcome<Vec<ReviewItem>> {
+    ctx.authorize(Operation::Review)?;
+    Ok(records::audit_search(conn, filter, limit).await?)
+}

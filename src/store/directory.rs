@@ -182,3 +182,11 @@ async fn log_changes(
     }
     Ok(())
 }
+
+/// Everyone active, by department then name (the local simulator's sign-in page).
+#[instrument(level = "debug", skip(conn))]
+pub async fn active(conn: &mut SqliteConnection) -> Result<Vec<Person>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_PERSON} WHERE p.active ORDER BY d.id, p.userid")))
+        .fetch_all(conn)
+        .await
+}

@@ -17,6 +17,7 @@ pub mod outbox;
 pub mod records;
 pub mod settlement;
 pub mod types;
+pub mod web;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};

@@ -1052,3 +1052,47 @@ pub async fn waiting_for(
     .fetch_all(conn)
     .await
 }
+
+/// What the console's 审核 page filters on; `None` is "any".
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// A contest id (not final): records that count in it.
+    pub contest: Option<String>,
+    pub state: Option<RecordState>,
+    pub kind: Option<RecordKind>,
+    /// The reporter's department.
+    pub department: Option<i64>,
+    /// Occurred in `[from_ms, to_ms)`.
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    /// Only claims flagged as look-alikes (or otherwise flagged).
+    pub flagged: bool,
+}
+
+/// Records matching `filter`, newest first, at most `limit`.
+#[instrument(level = "debug", skip(conn))]
+pub async fn audit_search(
+    conn: &mut SqliteConnection,
+    filter: &AuditFilter,
+    limit: i64,
+) -> Result<Vec<ReviewItem>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT * FROM ({SELECT_REVIEW}
+            WHERE (?1 IS NULL OR r.state = ?1) AND (?2 IS NULL OR r.kind = ?2)
+              AND (?3 IS NULL OR p.department_id = ?3)
+              AND (?4 IS NULL OR r.occurred_at >= ?4) AND (?5 IS NULL OR r.occurred_at < ?5)) AS found
+         WHERE (?6 IS NULL OR instr(',' || COALESCE(found.contests, '') || ',', ',' || ?6 || ',') > 0)
+           AND (?7 = 0 OR found.flagged)
+         ORDER BY found.id DESC LIMIT ?8"
+    )))
+    .bind(filter.state.map(RecordState::code))
+    .bind(filter.kind.map(RecordKind::code))
+    .bind(filter.department)
+    .bind(filter.from_ms)
+    .bind(filter.to_ms)
+    .bind(filter.contest.as_deref())
+    .bind(filter.flagged)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}

@@ -190,6 +190,16 @@ impl WecomClient {
         .await
     }
 
+    /// `auth/getuserinfo`: who signed in with an OAuth or QR-login `code` — their
+    /// `userid` when they are a member of the company, `None` when WeCom answers only an
+    /// `openid` (someone outside it). A used or unknown code is WeCom's 40029.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn user_from_code(&self, code: &str) -> Result<Option<String>, ApiError> {
+        let answer = self.get("auth/getuserinfo", &[("code", code.to_owned())]).await?;
+        let userid = answer["userid"].as_str().or(answer["UserId"].as_str()).filter(|u| !u.is_empty());
+        Ok(userid.map(str::to_owned))
+    }
+
     /// Posts to a group robot webhook; the key is the credential, no token involved.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn webhook(&self, key: &str, body: &Value) -> Result<Value, ApiError> {

@@ -1,17 +1,20 @@
 //! Local mode's stand-in for the WeCom API: answers every call as WeCom would on a good
 //! day, logs it, and keeps the last [`KEPT`] calls so `leadboard send` and `leadboard
 //! press` can show what the bot sent. `/simulator` is a page listing them, newest
-//! first; `/simulator/_log` the same as JSON.
+//! first; `/simulator/_log` the same as JSON. It also stands in for WeCom's sign-in:
+//! the OAuth2 authorize page and the QR login page both list the demo people, and
+//! picking one redirects back with a single-use code that `auth/getuserinfo` answers.
 
 use crate::store::{Db, outbox};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::response::Html;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 /// Where the simulator is mounted on the service's own listener.
@@ -23,6 +26,8 @@ pub const KEPT: usize = 1000;
 #[derive(Clone)]
 pub struct Simulator {
     calls: Arc<Mutex<Calls>>,
+    /// Sign-in codes handed out and not yet exchanged, with whose they are.
+    codes: Arc<Mutex<HashMap<String, String>>>,
     db: Db,
 }
 
@@ -35,13 +40,17 @@ struct Calls {
 
 impl Simulator {
     pub fn new(db: Db) -> Self {
-        Self { calls: Arc::default(), db }
+        Self { calls: Arc::default(), codes: Arc::default(), db }
     }
 
     pub fn router(&self) -> Router {
         Router::new()
             .route("/", get(page))
             .route("/cgi-bin/gettoken", get(gettoken))
+            .route("/cgi-bin/auth/getuserinfo", get(getuserinfo))
+            .route("/connect/oauth2/authorize", get(sign_in_page))
+            .route("/wwlogin/sso/login", get(sign_in_page))
+            .route("/_signin", get(sign_in))
             .route("/cgi-bin/{*api}", post(call))
             .route("/_log", get(log))
             .with_state(self.clone())
@@ -92,6 +101,75 @@ async fn call(State(sim): State<Simulator>, Path(api): Path<String>, body: Bytes
             "errcode": 0, "errmsg": "ok", "invaliduser": "",
             "msgid": format!("SIM-MSG-{id}"), "response_code": format!("SIM-RC-{id}"),
         }),
+    })
+}
+
+#[derive(Deserialize)]
+struct SignInQuery {
+    redirect_uri: String,
+    state: String,
+    /// Set by the page's links: the person picked.
+    userid: Option<String>,
+}
+
+/// The sign-in page of local mode, for both WeCom's OAuth2 and its QR login: the demo
+/// people, each a link that signs in as them.
+async fn sign_in_page(State(sim): State<Simulator>, Query(q): Query<SignInQuery>) -> Response {
+    let people = match sim.db.reader().acquire().await {
+        Ok(mut conn) => crate::store::directory::active(&mut conn).await.unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    let mut rows = String::new();
+    for p in &people {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("redirect_uri", &q.redirect_uri)
+            .append_pair("state", &q.state)
+            .append_pair("userid", &p.userid)
+            .finish();
+        let link = format!("{PREFIX}/_signin?{query}");
+        rows.push_str(&format!(
+            "<li><a href=\"{}\">{}</a> <span class=\"id\">{} · {}</span></li>\n",
+            escape(&link),
+            escape(&p.name),
+            escape(&p.department),
+            escape(&p.userid)
+        ));
+    }
+    Html(format!(
+        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>企业微信登录（模拟）</title><style>{STYLE}</style></head><body>\
+         <h1>企业微信登录（模拟）</h1><p>本地模式：选择以谁的身份登录。</p><ol>{rows}</ol></body></html>"
+    ))
+    .into_response()
+}
+
+/// Signs in as the person picked: a fresh code, and back to the service.
+async fn sign_in(State(sim): State<Simulator>, Query(q): Query<SignInQuery>) -> Response {
+    let Some(userid) = q.userid.filter(|u| !u.is_empty()) else {
+        return (StatusCode::BAD_REQUEST, "缺少 userid").into_response();
+    };
+    let Ok(mut back) = url::Url::parse(&q.redirect_uri) else {
+        return (StatusCode::BAD_REQUEST, "redirect_uri 无效").into_response();
+    };
+    let code = format!("SIM-CODE-{}", uuid::Uuid::new_v4().simple());
+    sim.codes.lock().unwrap_or_else(|e| e.into_inner()).insert(code.clone(), userid);
+    back.query_pairs_mut().append_pair("code", &code).append_pair("state", &q.state);
+    Redirect::to(back.as_str()).into_response()
+}
+
+#[derive(Deserialize)]
+struct CodeQuery {
+    code: String,
+}
+
+/// `auth/getuserinfo`: the person a code was handed out for, once.
+async fn getuserinfo(State(sim): State<Simulator>, Query(q): Query<CodeQuery>) -> Json<Value> {
+    let userid = sim.codes.lock().unwrap_or_else(|e| e.into_inner()).remove(&q.code);
+    sim.record("auth/getuserinfo", json!({ "code": q.code }));
+    Json(match userid {
+        Some(userid) => json!({ "errcode": 0, "errmsg": "ok", "userid": userid }),
+        None => json!({ "errcode": 40029, "errmsg": "invalid code" }),
     })
 }
 

@@ -128,9 +128,17 @@ pub struct Builder {
     mock: Option<MockServer>,
     dir: Option<TempDir>,
     database: Option<PathBuf>,
+    local_mode: bool,
 }
 
 impl Builder {
+    /// Runs as local mode does: WeCom's API (and its sign-in pages) answered by the
+    /// built-in simulator on the service's own listener, instead of the mock.
+    pub fn local_mode(mut self) -> Self {
+        self.local_mode = true;
+        self
+    }
+
     pub fn credentials(mut self, credentials: Credentials) -> Self {
         self.credentials = credentials;
         self
@@ -218,7 +226,7 @@ max_backoff_secs = 1
         );
         let config_path = dir.path().join("leadboard.toml");
         std::fs::write(&config_path, toml).expect("write config");
-        Configured { mock, dir, config_path, database, credentials: c }
+        Configured { mock, dir, config_path, database, credentials: c, local_mode: self.local_mode }
     }
 
     pub async fn spawn(mut self) -> TestApp {
@@ -235,6 +243,8 @@ pub struct Configured {
     pub config_path: PathBuf,
     pub database: PathBuf,
     pub credentials: Credentials,
+    /// See [`Builder::local_mode`].
+    pub local_mode: bool,
 }
 
 impl Configured {
@@ -257,7 +267,8 @@ impl Configured {
     }
 
     async fn start(self, clock: Arc<dyn Clock>, shift: Arc<ShiftedClock>) -> TestApp {
-        let settings = Settings::load(Source::File(&self.config_path)).unwrap_or_else(|e| panic!("{e}"));
+        let mut settings = Settings::load(Source::File(&self.config_path)).unwrap_or_else(|e| panic!("{e}"));
+        settings.local_mode = self.local_mode;
         let path = self.config_path.clone();
         let load: Loader = Arc::new(move || Settings::load(Source::File(&path)));
         let source = self.config_path.display().to_string();
@@ -365,6 +376,7 @@ impl TestApp {
             mock: None,
             dir: None,
             database: None,
+            local_mode: false,
         }
     }
 

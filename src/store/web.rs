@@ -1,0 +1,102 @@
+//! The web console's sign-in state: the cookie key, OAuth `state`s and sessions.
+
+use sqlx::SqliteConnection;
+use tracing::instrument;
+
+/// The key the console's cookies are signed with, made on first use.
+pub async fn cookie_key(conn: &mut SqliteConnection, fresh: &[u8; 64], now_ms: i64) -> Result<Vec<u8>, sqlx::Error> {
+    sqlx::query("INSERT INTO web_keys (id, cookie_key, created_at) VALUES (1, ?, ?) ON CONFLICT (id) DO NOTHING")
+        .bind(&fresh[..])
+        .bind(now_ms)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query_scalar("SELECT cookie_key FROM web_keys WHERE id = 1").fetch_one(conn).await
+}
+
+/// Stores an OAuth `state` handed out for a sign-in.
+pub async fn insert_state(
+    conn: &mut SqliteConnection,
+    state: &str,
+    next: &str,
+    expires_at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO web_login_states (state, next, expires_at) VALUES (?, ?, ?)")
+        .bind(state)
+        .bind(next)
+        .bind(expires_at)
+        .execute(&mut *conn)
+        .await?;
+    // States nobody came back with are not kept.
+    sqlx::query("DELETE FROM web_login_states WHERE expires_at < ?")
+        .bind(expires_at - 86_400_000)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Uses up a `state`: its `next` when it was handed out and has not expired; it can
+/// never be used again either way.
+#[instrument(level = "debug", skip_all)]
+pub async fn take_state(conn: &mut SqliteConnection, state: &str, now_ms: i64) -> Result<Option<String>, sqlx::Error> {
+    let row: Option<(String, i64)> =
+        sqlx::query_as("DELETE FROM web_login_states WHERE state = ? RETURNING next, expires_at")
+            .bind(state)
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.filter(|(_, expires_at)| *expires_at > now_ms).map(|(next, _)| next))
+}
+
+/// A console session.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Session {
+    pub id: String,
+    pub userid: String,
+    pub csrf: String,
+    pub expires_at: i64,
+}
+
+pub async fn insert_session(conn: &mut SqliteConnection, session: &Session, now_ms: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO web_sessions (id, userid, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?)")
+        .bind(&session.id)
+        .bind(&session.userid)
+        .bind(&session.csrf)
+        .bind(now_ms)
+        .bind(session.expires_at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The session with this id, if it is neither revoked nor expired.
+#[instrument(level = "debug", skip_all)]
+pub async fn live_session(conn: &mut SqliteConnection, id: &str, now_ms: i64) -> Result<Option<Session>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, userid, csrf, expires_at FROM web_sessions
+         WHERE id = ? AND revoked_at IS NULL AND expires_at > ?",
+    )
+    .bind(id)
+    .bind(now_ms)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Ends a session (signing out).
+pub async fn revoke_session(conn: &mut SqliteConnection, id: &str, now_ms: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE web_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+        .bind(now_ms)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Ends every session of a person (one who left, or an admin's revocation); returns
+/// how many were live.
+pub async fn revoke_sessions_of(conn: &mut SqliteConnection, userid: &str, now_ms: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("UPDATE web_sessions SET revoked_at = ? WHERE userid = ? AND revoked_at IS NULL")
+        .bind(now_ms)
+        .bind(userid)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected())
+}

@@ -1,0 +1,187 @@
+//! Signing in to the console with WeCom: the OAuth `state` is single use, a code is
+//! exchanged once through `auth/getuserinfo`, only active people in the directory get a
+//! session, a departed person's session ends, sessions expire, and forms without the
+//! session's CSRF token change nothing.
+
+use crate::helpers::TestApp;
+use crate::web_console::{Console, code_for, come_back, session_cookie, start};
+use chrono::Duration;
+
+#[tokio::test]
+async fn a_desktop_browser_is_sent_to_wecom_qr_login_and_the_wecom_app_to_oauth() {
+    let app = TestApp::spawn().await;
+    let (qr, _) = start(&app, "/ui/mine").await;
+    assert_eq!(qr.host_str(), Some("login.work.weixin.qq.com"));
+    assert_eq!(qr.path(), "/wwlogin/sso/login");
+    let q: std::collections::HashMap<_, _> = qr.query_pairs().into_owned().collect();
+    assert_eq!(q["login_type"], "CorpApp");
+    assert_eq!(q["appid"], crate::helpers::PROJECT.corp_id);
+    assert_eq!(q["agentid"], crate::helpers::AGENT_ID.to_string());
+    assert_eq!(q["redirect_uri"], app.url("/ui/auth/callback"));
+
+    let r = crate::web_console::client()
+        .get(app.url("/ui/login"))
+        .header("user-agent", "Mozilla/5.0 (iPhone) wxwork/4.1.0 MicroMessenger/7.0.1")
+        .send()
+        .await
+        .unwrap();
+    let to = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    assert_eq!((to.host_str(), to.path()), (Some("open.weixin.qq.com"), "/connect/oauth2/authorize"));
+    let q: std::collections::HashMap<_, _> = to.query_pairs().into_owned().collect();
+    assert_eq!(q["scope"], "snsapi_base");
+    assert_eq!(q["response_type"], "code");
+    assert_eq!(q["agentid"], crate::helpers::AGENT_ID.to_string());
+    assert!(!q["state"].is_empty());
+    assert_eq!(to.fragment(), Some("wechat_redirect"));
+}
+
+#[tokio::test]
+async fn signing_in_opens_a_session_with_a_safe_cookie() {
+    let app = TestApp::spawn().await;
+    let (_, state) = start(&app, "/ui/todo").await;
+    let code = code_for(&app, "cs_lead").await;
+    let back = come_back(&app, &code, &state).await;
+    assert_eq!(back.status, 303);
+    assert_eq!(back.location(), "/ui/todo", "back to where sign-in began");
+    let set = back.headers.get("set-cookie").unwrap().to_str().unwrap().to_owned();
+    assert!(set.contains("HttpOnly"), "{set}");
+    assert!(set.contains("SameSite=Lax"), "{set}");
+    assert!(set.contains("Path=/ui"), "{set}");
+    assert!(set.contains("Max-Age=43200"), "12 hours: {set}");
+    assert!(!set.contains("Secure"), "plain http in tests: {set}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM web_sessions WHERE userid = 'cs_lead'").await, 1);
+    let console = Console::sign_in(&app, "cs_lead").await;
+    assert!(console.get("/ui/todo").await.body.contains("陈经理"));
+}
+
+#[tokio::test]
+async fn a_forged_cookie_is_not_a_session() {
+    let app = TestApp::spawn().await;
+    let mut console = Console::sign_in(&app, "zhangwei").await;
+    let id: String = sqlx::query_scalar("SELECT id FROM web_sessions").fetch_one(app.state.db.reader()).await.unwrap();
+    // The session id without the signature, and the signed value with another id.
+    console.cookie = format!("leadboard_session={id}");
+    let page = console.get("/ui/mine").await;
+    assert_eq!(page.status, 303);
+    assert!(page.location().starts_with("/ui/login"), "{}", page.location());
+}
+
+#[tokio::test]
+async fn a_wrong_or_missing_state_is_refused_and_the_code_never_exchanged() {
+    let app = TestApp::spawn().await;
+    let code = code_for(&app, "zhangwei").await;
+    for state in ["forged-state", ""] {
+        let back = come_back(&app, &code, state).await;
+        assert_eq!(back.status, 401, "{}", back.body);
+        assert!(back.body.contains("登录链接无效或已过期"), "{}", back.body);
+        assert!(session_cookie(&back).is_none());
+    }
+    assert!(app.api_calls("auth/getuserinfo").await.is_empty(), "no exchange without a good state");
+    assert_eq!(app.count("SELECT COUNT(*) FROM web_sessions").await, 0);
+}
+
+#[tokio::test]
+async fn a_state_expires_after_ten_minutes() {
+    let app = TestApp::spawn().await;
+    let (_, state) = start(&app, "/ui/mine").await;
+    app.advance(Duration::minutes(11));
+    let back = come_back(&app, &code_for(&app, "zhangwei").await, &state).await;
+    assert_eq!(back.status, 401);
+    assert!(session_cookie(&back).is_none());
+}
+
+#[tokio::test]
+async fn a_sign_in_cannot_be_replayed_nor_its_code_reused() {
+    let app = TestApp::spawn().await;
+    let (_, state) = start(&app, "/ui/mine").await;
+    let code = code_for(&app, "zhangwei").await;
+    assert_eq!(come_back(&app, &code, &state).await.status, 303);
+    // The same redirect again: its state is used up.
+    let again = come_back(&app, &code, &state).await;
+    assert_eq!(again.status, 401);
+    assert!(session_cookie(&again).is_none());
+    // The code with a fresh state: WeCom refuses a used code (40029).
+    let (_, fresh) = start(&app, "/ui/mine").await;
+    let reused = come_back(&app, &code, &fresh).await;
+    assert_eq!(reused.status, 401, "{}", reused.body);
+    assert!(reused.body.contains("授权码无效或已使用"), "{}", reused.body);
+    assert!(session_cookie(&reused).is_none());
+    assert_eq!(app.count("SELECT COUNT(*) FROM web_sessions").await, 1);
+}
+
+#[tokio::test]
+async fn someone_not_in_the_directory_or_departed_is_refused() {
+    let app = TestApp::spawn().await;
+    let mut tx = app.state.db.begin().await.unwrap();
+    sqlx::query("UPDATE people SET active = 0 WHERE userid = 'zhengqiang'").execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+    for (userid, says) in [("stranger", "没有在全员营销通讯录中找到您"), ("zhengqiang", "账号已停用")]
+    {
+        let (_, state) = start(&app, "/ui/mine").await;
+        let back = come_back(&app, &code_for(&app, userid).await, &state).await;
+        assert_eq!(back.status, 401, "{userid}");
+        assert!(back.body.contains(says), "{userid}: {}", back.body);
+        assert!(session_cookie(&back).is_none(), "{userid}");
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM web_sessions").await, 0);
+}
+
+#[tokio::test]
+async fn a_person_who_leaves_loses_their_session_at_the_next_request() {
+    let app = TestApp::spawn().await;
+    let console = Console::sign_in(&app, "zhangwei").await;
+    let mut tx = app.state.db.begin().await.unwrap();
+    sqlx::query("UPDATE people SET active = 0 WHERE userid = 'zhangwei'").execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+    let page = console.get("/ui/mine").await;
+    assert_eq!(page.status, 401);
+    assert!(page.body.contains("账号已停用"), "{}", page.body);
+    assert_eq!(app.count("SELECT COUNT(*) FROM web_sessions WHERE revoked_at IS NULL").await, 0, "revoked");
+    // Back in the directory, the old cookie still opens nothing.
+    let mut tx = app.state.db.begin().await.unwrap();
+    sqlx::query("UPDATE people SET active = 1 WHERE userid = 'zhangwei'").execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(console.get("/ui/mine").await.status, 303);
+}
+
+#[tokio::test]
+async fn a_session_ends_after_session_hours() {
+    let app = TestApp::builder().config("[web]\nsession_hours = 2\n").spawn().await;
+    let console = Console::sign_in(&app, "zhangwei").await;
+    app.advance(Duration::minutes(119));
+    assert_eq!(console.get("/ui/mine").await.status, 200);
+    app.advance(Duration::minutes(2));
+    let page = console.get("/ui/mine").await;
+    assert_eq!(page.status, 303);
+    assert_eq!(page.location(), "/ui/login?next=%2Fui%2Fmine");
+}
+
+#[tokio::test]
+async fn signing_out_revokes_the_session() {
+    let app = TestApp::spawn().await;
+    let console = Console::sign_in(&app, "zhangwei").await;
+    let out = console.post("/ui/logout", &[]).await;
+    assert_eq!(out.status, 303);
+    assert_eq!(console.get("/ui/mine").await.status, 303, "the cookie opens nothing any more");
+}
+
+#[tokio::test]
+async fn a_form_without_the_sessions_csrf_token_changes_nothing() {
+    let app = TestApp::spawn().await;
+    app.say("zhangwei", "C类 公司=云帆科技 联系人=王").await;
+    let console = Console::sign_in(&app, "zhangwei").await;
+    let events = app.count("SELECT COUNT(*) FROM events WHERE entity = 'record'").await;
+    for form in [vec![], vec![("csrf", "not-the-token")], vec![("csrf", "")]] {
+        let page = console.post_bare("/ui/mine/1/withdraw", &form).await;
+        assert_eq!(page.status, 403, "{form:?}: {}", page.body);
+    }
+    // Another session's token is not this one's.
+    let other = Console::sign_in(&app, "zhangwei").await;
+    assert_eq!(console.post_bare("/ui/mine/1/withdraw", &[("csrf", &other.csrf)]).await.status, 403);
+    assert_eq!(app.count("SELECT COUNT(*) FROM records WHERE state = 'reported'").await, 1, "still pending");
+    assert_eq!(app.count("SELECT COUNT(*) FROM events WHERE entity = 'record'").await, events, "nothing logged");
+    // With the token, as the page sends it.
+    let done = console.post_bare("/ui/mine/1/withdraw", &[("csrf", &console.csrf)]).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("已撤回 #1"), "{}", done.body);
+}
