@@ -38,6 +38,13 @@ pub struct ServerSettings {
     /// Inbox rows (the keys that make each callback's effect happen once) are kept this
     /// many days, then pruned by the `inbox_prune` job. WeCom retries within seconds.
     pub inbox_retention_days: u64,
+    /// The address people open the service at (`https://lead.example.com`): links in
+    /// chat messages (the TV board's) are built from it. Unset, chat shows paths only;
+    /// local mode uses the address it listens on.
+    pub public_url: Option<String>,
+    /// At most this many TV boards follow live updates at once (each holds an open
+    /// connection); more are answered 503 and their browsers retry.
+    pub board_streams: usize,
 }
 
 impl Default for ServerSettings {
@@ -54,6 +61,8 @@ impl Default for ServerSettings {
             max_connections: 1024,
             h2c: false,
             inbox_retention_days: 3,
+            public_url: None,
+            board_streams: 256,
         }
     }
 }
@@ -96,6 +105,11 @@ impl Default for OutboxSettings {
 }
 
 impl Settings {
+    /// `server.public_url` without a trailing slash, when set.
+    pub fn public_url(&self) -> Option<&str> {
+        self.server.public_url.as_deref().map(|u| u.trim_end_matches('/'))
+    }
+
     pub(super) fn validate_server(&self, problems: &mut Vec<String>) {
         if SocketAddr::from_str(&self.server.listen).is_err() {
             problems.push(format!("server.listen 不是有效的地址:端口：{}", self.server.listen));
@@ -114,6 +128,18 @@ impl Settings {
             if !(1..=3600).contains(&secs) {
                 problems.push(format!("server.{name} 必须在 1 到 3600 之间：{secs}"));
             }
+        }
+        if let Some(url) = &self.server.public_url
+            && !url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        {
+            problems.push(format!("server.public_url 必须是 http(s):// 开头的地址：{url}"));
+        }
+        if self.server.board_streams == 0 || self.server.board_streams > self.server.max_connections / 2 {
+            problems.push(format!(
+                "server.board_streams 必须在 1 到 max_connections 的一半（{}）之间：{}",
+                self.server.max_connections / 2,
+                self.server.board_streams
+            ));
         }
         if self.server.max_connections < 16 {
             problems.push(format!("server.max_connections 至少为 16：{}", self.server.max_connections));

@@ -65,10 +65,12 @@ pub enum Operation {
     Leave,
     /// 移出: an admin takes a member out of a contest.
     Remove,
+    /// 看板链接: a contest's read-only TV board link, shown or rotated.
+    BoardLink,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 25] = [
+    pub const ALL: [Operation; 26] = [
         Operation::Report,
         Operation::Mine,
         Operation::Help,
@@ -94,6 +96,7 @@ impl Operation {
         Operation::Move,
         Operation::Leave,
         Operation::Remove,
+        Operation::BoardLink,
     ];
 
     /// The permission table.
@@ -118,9 +121,12 @@ impl Operation {
             Operation::Review | Operation::Void | Operation::Restore | Operation::Finalise | Operation::Judge => {
                 Role::Audit
             }
-            Operation::Assign | Operation::Settle | Operation::MarkPaid | Operation::Move | Operation::Remove => {
-                Role::Admin
-            }
+            Operation::Assign
+            | Operation::Settle
+            | Operation::MarkPaid
+            | Operation::Move
+            | Operation::Remove
+            | Operation::BoardLink => Role::Admin,
         }
     }
 
@@ -152,6 +158,7 @@ impl Operation {
             Operation::Move => "调队",
             Operation::Leave => "退出PK",
             Operation::Remove => "移出",
+            Operation::BoardLink => "看板链接",
         }
     }
 }
