@@ -74,6 +74,7 @@ impl Application {
         if let Some(simulator) = &simulator {
             router = router.nest(crate::wecom::simulator::PREFIX, simulator.router());
         }
+        let watcher = tokio::spawn(crate::board::watch(state.clone(), shutdown.clone()));
         let worker = state.outbox_worker();
         let delivering = worker.delivering.clone();
         let worker = tokio::spawn(worker.run(shutdown.clone()));
@@ -92,6 +93,9 @@ impl Application {
         };
         tracing::info!(%addr, local_mode = state.settings().local_mode, "leadboard listening");
         shutdown.cancelled().await;
+        // The boards' event streams end now, so that the server's stop need not wait.
+        state.changes.close();
+        let _ = watcher.await;
         let grace = Duration::from_secs(state.settings().server.shutdown_grace_secs);
         let stopped = Stopping { state, deadline: Instant::now() + grace, abandoned: Vec::new() }
             .stop(server, worker, scheduler, &delivering)

@@ -42,6 +42,7 @@ pub async fn process(state: &AppState, settings: &Settings, inbound: &Inbound) -
     inbox::insert(&mut tx, &key, &inbound.from, kind_name(&inbound.kind), now, &reply).await?;
     tx.commit().await?;
     state.outbox_wake.notify_one();
+    state.changes.wake();
     Ok((reply, Seen::First))
 }
 

@@ -8,7 +8,8 @@
 //! - `http`: the callback, health and metrics endpoints; `exactly_once`: one callback,
 //!   processed once.
 //! - `commands`: the chat front end (command table, parser, card presses), thin over
-//!   `service`.
+//!   `service`; `board`: the TV board front end (`/board/{contest}`, its live event
+//!   stream), thin over `service` too.
 //! - `jobs`: the scheduler and one run-once step per job, thin over `service`.
 //! - `service`: the operations every entry point shares, with the permission table.
 //! - `outbox`: the worker delivering queued messages to WeCom.
@@ -16,6 +17,7 @@
 //! - `store`: all SQL; `domain`: pure business types and rules; `config`: settings.
 
 pub mod app;
+pub mod board;
 pub mod cli;
 pub mod clock;
 pub mod commands;

@@ -32,6 +32,8 @@ const CHART_POINTS: i64 = 60;
 /// One team's line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TeamLine {
+    /// The team's place in the contest's configuration (a stable colour for it).
+    pub slot: usize,
     pub rank: u32,
     pub name: String,
     pub points: i64,
@@ -64,6 +66,8 @@ pub struct NewRecord {
 /// A team's points over the contest: `(Unix ms, points by then)`, from 0 at the start.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TeamSeries {
+    /// As [`TeamLine::slot`].
+    pub slot: usize,
     pub name: String,
     pub points: Vec<(i64, i64)>,
 }
@@ -94,22 +98,20 @@ pub struct BoardView {
     pub series: Vec<TeamSeries>,
 }
 
-/// The contest whose board `key` opens, or none: no such contest, no link yet, or a
-/// wrong key (the caller answers all three alike, so that nobody learns which
-/// contests exist).
-pub async fn open<'a>(
-    conn: &mut SqliteConnection,
-    settings: &'a Settings,
-    contest: &str,
-    key: &str,
-) -> Result<Option<&'a ContestDef>, sqlx::Error> {
-    let Some(def) = settings.contests.iter().find(|d| d.id == contest) else {
-        return Ok(None);
-    };
-    let Some(token) = links::token(conn, &def.id).await? else {
-        return Ok(None);
-    };
-    Ok(bool::from(token.as_bytes().ct_eq(key.as_bytes())).then_some(def))
+/// The token of a contest's board link (none before the contest has one).
+pub async fn token(conn: &mut SqliteConnection, contest: &str) -> Result<Option<String>, sqlx::Error> {
+    links::token(conn, contest).await
+}
+
+/// The version of everything the boards show: the latest event's id (each change
+/// people can see appends one).
+pub async fn version(conn: &mut SqliteConnection) -> Result<i64, sqlx::Error> {
+    events::latest_id(conn).await
+}
+
+/// Whether `key` is the board's token, compared in constant time.
+pub fn key_matches(token: &str, key: &str) -> bool {
+    bool::from(token.as_bytes().ct_eq(key.as_bytes()))
 }
 
 /// The board of `def` as of `now`.
@@ -142,7 +144,7 @@ pub async fn view(conn: &mut SqliteConnection, def: &ContestDef, now: DateTime<U
         time_left: time_left(def, row.as_ref(), now),
         running,
         is_final,
-        teams: standings.iter().map(team_line).collect(),
+        teams: standings.iter().map(|t| team_line(def, &standings, t)).collect(),
         pool: pool(def, &standings),
         stakes: standings.iter().map(TeamStanding::stakes).sum(),
         sponsorship: def.sponsorship,
@@ -151,12 +153,21 @@ pub async fn view(conn: &mut SqliteConnection, def: &ContestDef, now: DateTime<U
         top: top_people(&standings),
         today_count,
         today,
-        series: series(&standings, &timeline, def.start_ms, until),
+        series: series(def, &standings, &timeline, def.start_ms, until),
     })
 }
 
-fn team_line(t: &TeamStanding) -> TeamLine {
+/// A team's place in the configuration (teams only in the store come after).
+fn slot(def: &ContestDef, standings: &[TeamStanding], team: &str) -> usize {
+    def.teams.iter().position(|t| t.name == team).unwrap_or_else(|| {
+        def.teams.len()
+            + standings.iter().filter(|t| def.team(&t.name).is_none()).position(|t| t.name == team).unwrap_or(0)
+    })
+}
+
+fn team_line(def: &ContestDef, standings: &[TeamStanding], t: &TeamStanding) -> TeamLine {
     TeamLine {
+        slot: slot(def, standings, &t.name),
         rank: t.rank,
         name: t.name.clone(),
         points: t.points,
@@ -199,9 +210,15 @@ fn top_people(standings: &[TeamStanding]) -> Vec<PersonLine> {
 
 /// Each team's points at the end of each period of the contest so far, from
 /// `(team, at, points)` in time order.
-fn series(standings: &[TeamStanding], timeline: &[(String, i64, i64)], start: i64, until: i64) -> Vec<TeamSeries> {
+fn series(
+    def: &ContestDef,
+    standings: &[TeamStanding],
+    timeline: &[(String, i64, i64)],
+    start: i64,
+    until: i64,
+) -> Vec<TeamSeries> {
     let step = ((until - start) / CHART_POINTS).max(60_000);
-    standings
+    let mut series: Vec<TeamSeries> = standings
         .iter()
         .map(|t| {
             let mut points = vec![(start, 0)];
@@ -218,9 +235,11 @@ fn series(standings: &[TeamStanding], timeline: &[(String, i64, i64)], start: i6
             if points.last().is_some_and(|l| l.0 < until) {
                 points.push((until, total));
             }
-            TeamSeries { name: t.name.clone(), points }
+            TeamSeries { slot: slot(def, standings, &t.name), name: t.name.clone(), points }
         })
-        .collect()
+        .collect();
+    series.sort_by_key(|s| s.slot);
+    series
 }
 
 /// A new random board token: 24 bytes from the operating system's generator (through
@@ -327,7 +346,21 @@ mod tests {
             rank(vec![("甲队".into(), vec![member("a", 3), member("b", 2)]), ("乙队".into(), vec![member("c", 1)])]);
         let hour = 3_600_000;
         let timeline = vec![("甲队".into(), hour, 3), ("乙队".into(), 2 * hour, 1), ("甲队".into(), 2 * hour + 5, 2)];
-        let series = series(&standings, &timeline, 0, 10 * hour);
+        let def = ContestDef {
+            id: "pk".into(),
+            name: "PK".into(),
+            kinds: vec![],
+            start: chrono::NaiveDate::from_ymd_opt(2023, 7, 1).unwrap(),
+            end: chrono::NaiveDate::from_ymd_opt(2023, 7, 31).unwrap(),
+            cutoff_time: chrono::NaiveTime::from_hms_opt(17, 0, 0).unwrap(),
+            start_ms: 0,
+            cutoff_ms: 10 * hour,
+            sponsorship: Fen(0),
+            split: crate::domain::contest::SplitRule::Stake,
+            chats: vec![],
+            teams: vec![],
+        };
+        let series = series(&def, &standings, &timeline, 0, 10 * hour);
         let last = |name: &str| series.iter().find(|s| s.name == name).unwrap().points.last().copied().unwrap();
         assert_eq!(last("甲队"), (10 * hour, 5));
         assert_eq!(last("乙队"), (10 * hour, 1));
@@ -343,6 +376,14 @@ mod tests {
         let standings = rank(vec![("甲队".into(), vec![member("a", 3), member("b", 3), member("c", 1)])]);
         let ranks: Vec<usize> = top_people(&standings).iter().map(|p| p.rank).collect();
         assert_eq!(ranks, [1, 1, 3]);
+    }
+
+    #[test]
+    fn only_the_token_opens_the_board() {
+        assert!(key_matches("AbC-123", "AbC-123"));
+        assert!(!key_matches("AbC-123", "AbC-12"));
+        assert!(!key_matches("AbC-123", ""));
+        assert!(!key_matches("AbC-123", "abc-123"));
     }
 
     #[test]

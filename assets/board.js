@@ -1,0 +1,126 @@
+// The TV board's live part: follows the board's event stream (server-sent events),
+// replaces the part of the page that changed (rendered and escaped by the server),
+// redraws the chart and counts down to the cut-off. No data is computed here.
+(function () {
+  'use strict';
+  // The same colours as .team-0 … .team-9 in board.css.
+  var COLOURS = ['#3b82f6', '#ef4444', '#10b981', '#f59e0b', '#8b5cf6',
+    '#ec4899', '#06b6d4', '#84cc16', '#f97316', '#64748b'];
+  var body = document.body;
+  // The server's clock minus this screen's: the countdown follows the server.
+  var offset = Number(body.dataset.now) - Date.now();
+  var chart = null;
+  var when = new Intl.DateTimeFormat('zh-CN', {
+    timeZone: 'Asia/Shanghai', month: 'numeric', day: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23'
+  });
+
+  function cssVar(name) {
+    return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+  }
+
+  function status(text) {
+    var el = document.getElementById('status');
+    el.textContent = text;
+    el.hidden = !text;
+  }
+
+  function pad(n) { return n < 10 ? '0' + n : String(n); }
+
+  function countdown(ms) {
+    var s = Math.floor(Math.max(ms, 0) / 1000);
+    var days = Math.floor(s / 86400);
+    var clock = pad(Math.floor(s / 3600) % 24) + ':' + pad(Math.floor(s / 60) % 60) + ':' + pad(s % 60);
+    return days > 0 ? days + ' 天 ' + clock : clock;
+  }
+
+  function tick() {
+    var el = document.getElementById('countdown');
+    if (!el || el.dataset.running !== 'true') { return; }
+    var left = Number(el.dataset.cutoff) - (Date.now() + offset);
+    el.textContent = left > 0 ? countdown(left) : '已截止';
+  }
+
+  function datasets(series) {
+    return series.map(function (s) {
+      var colour = COLOURS[s.slot % COLOURS.length];
+      return {
+        label: s.name,
+        data: s.points.map(function (p) { return { x: p[0], y: p[1] }; }),
+        borderColor: colour,
+        backgroundColor: colour,
+        borderWidth: 4,
+        pointRadius: 0,
+        stepped: true
+      };
+    });
+  }
+
+  function draw(series) {
+    if (typeof Chart === 'undefined') { return; }
+    if (chart) {
+      chart.data.datasets = datasets(series);
+      chart.update('none');
+      return;
+    }
+    var size = parseFloat(getComputedStyle(body).fontSize);
+    Chart.defaults.font.size = Math.round(size * 0.7);
+    Chart.defaults.font.family = getComputedStyle(body).fontFamily;
+    Chart.defaults.color = cssVar('--muted');
+    var grid = { color: cssVar('--line') };
+    chart = new Chart(document.getElementById('chart'), {
+      type: 'line',
+      data: { datasets: datasets(series) },
+      options: {
+        animation: false,
+        responsive: true,
+        maintainAspectRatio: false,
+        scales: {
+          x: { type: 'linear', grid: grid, ticks: { maxTicksLimit: 6, callback: function (v) { return when.format(v); } } },
+          y: { beginAtZero: true, grid: grid, ticks: { precision: 0 } }
+        },
+        plugins: {
+          legend: { position: 'bottom', labels: { boxWidth: Math.round(size * 0.8), boxHeight: 4 } },
+          tooltip: { enabled: false }
+        }
+      }
+    });
+  }
+
+  // A closed stream: the link was replaced (404, stop), or the service is away (retry).
+  function closed() {
+    fetch(location.href, { method: 'HEAD', cache: 'no-store' }).then(function (r) {
+      if (r.status === 404) {
+        status('看板链接已失效，请向管理员索取新链接');
+      } else {
+        setTimeout(connect, 5000);
+      }
+    }, function () { setTimeout(connect, 5000); });
+  }
+
+  function connect() {
+    var events = new EventSource(body.dataset.events);
+    events.addEventListener('board', function (e) {
+      var data = JSON.parse(e.data);
+      offset = data.now - Date.now();
+      document.getElementById('live').innerHTML = data.html;
+      draw(data.series);
+      tick();
+      status('');
+      body.dataset.updated = String(data.now);
+    });
+    events.onerror = function () {
+      if (events.readyState === EventSource.CLOSED) {
+        events.close();
+        status('连接中断，正在重试…');
+        closed();
+      } else {
+        status('连接中断，正在重连…');
+      }
+    };
+  }
+
+  draw(JSON.parse(document.getElementById('chart').dataset.series));
+  tick();
+  setInterval(tick, 1000);
+  connect();
+}());
