@@ -4,6 +4,7 @@ mod answers;
 mod audit;
 mod authorization;
 mod backup;
+mod board;
 mod callback;
 mod config;
 mod confirmation;
