@@ -10,9 +10,15 @@
   // The server's clock minus this screen's: the countdown follows the server.
   var offset = Number(body.dataset.now) - Date.now();
   var chart = null;
-  var when = new Intl.DateTimeFormat('zh-CN', {
-    timeZone: 'Asia/Shanghai', month: 'numeric', day: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23'
+  // The chart's times are shifted to Asia/Shanghai and read as UTC, so that its ticks,
+  // at multiples of an hour or a day, fall on Shanghai's hours and midnights.
+  var SHANGHAI = 8 * 3600 * 1000;
+  var HOUR = 3600 * 1000;
+  var STEPS = [HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, 24 * HOUR, 48 * HOUR, 168 * HOUR];
+  var dayAndTime = new Intl.DateTimeFormat('zh-CN', {
+    timeZone: 'UTC', month: 'numeric', day: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23'
   });
+  var dayOnly = new Intl.DateTimeFormat('zh-CN', { timeZone: 'UTC', month: 'numeric', day: 'numeric' });
 
   function cssVar(name) {
     return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
@@ -45,7 +51,7 @@
       var colour = COLOURS[s.slot % COLOURS.length];
       return {
         label: s.name,
-        data: s.points.map(function (p) { return { x: p[0], y: p[1] }; }),
+        data: s.points.map(function (p) { return { x: p[0] + SHANGHAI, y: p[1] }; }),
         borderColor: colour,
         backgroundColor: colour,
         borderWidth: 4,
@@ -55,10 +61,25 @@
     });
   }
 
+  // The time axis: from the contest's start to now (or the cut-off), ticked so that
+  // about six labels fit.
+  function timeAxis(series, x) {
+    var points = series.length ? series[0].points : [];
+    if (!points.length) { return; }
+    var first = points[0][0] + SHANGHAI;
+    var last = points[points.length - 1][0] + SHANGHAI;
+    var step = STEPS.find(function (s) { return (last - first) / s <= 6; }) || STEPS[STEPS.length - 1];
+    x.min = first;
+    x.max = Math.max(last, first + HOUR);
+    x.ticks.stepSize = step;
+    x.ticks.callback = function (v) { return (step >= 24 * HOUR ? dayOnly : dayAndTime).format(v); };
+  }
+
   function draw(series) {
     if (typeof Chart === 'undefined') { return; }
     if (chart) {
       chart.data.datasets = datasets(series);
+      timeAxis(series, chart.options.scales.x);
       chart.update('none');
       return;
     }
@@ -67,23 +88,22 @@
     Chart.defaults.font.family = getComputedStyle(body).fontFamily;
     Chart.defaults.color = cssVar('--muted');
     var grid = { color: cssVar('--line') };
-    chart = new Chart(document.getElementById('chart'), {
-      type: 'line',
-      data: { datasets: datasets(series) },
-      options: {
-        animation: false,
-        responsive: true,
-        maintainAspectRatio: false,
-        scales: {
-          x: { type: 'linear', grid: grid, ticks: { maxTicksLimit: 6, callback: function (v) { return when.format(v); } } },
-          y: { beginAtZero: true, grid: grid, ticks: { precision: 0 } }
-        },
-        plugins: {
-          legend: { position: 'bottom', labels: { boxWidth: Math.round(size * 0.8), boxHeight: 4 } },
-          tooltip: { enabled: false }
-        }
+    var options = {
+      animation: false,
+      responsive: true,
+      maintainAspectRatio: false,
+      scales: {
+        x: { type: 'linear', grid: grid, ticks: { autoSkip: true, maxRotation: 0 } },
+        y: { beginAtZero: true, grid: grid, ticks: { precision: 0 } }
+      },
+      plugins: {
+        legend: { position: 'bottom', labels: { boxWidth: Math.round(size * 0.8), boxHeight: 4 } },
+        tooltip: { enabled: false }
       }
-    });
+    };
+    timeAxis(series, options.scales.x);
+    var data = { datasets: datasets(series) };
+    chart = new Chart(document.getElementById('chart'), { type: 'line', data: data, options: options });
   }
 
   // A closed stream: the link was replaced (404, stop), or the service is away (retry).

@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 /// At most this many teams are listed (a screen's height); the rest are counted.
 const TEAMS_SHOWN: usize = 10;
 /// From this many teams on, the rows are smaller.
-const MANY_TEAMS: usize = 7;
+const MANY_TEAMS: usize = 8;
 /// Distinct colours (`team-0` … in the stylesheet and `board.js`).
 const COLOURS: usize = 10;
 

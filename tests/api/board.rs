@@ -46,7 +46,7 @@ pub fn key_in(answer: &str) -> String {
 
 /// The board's key, as the admin 李娜 gets it in chat.
 pub async fn board_key(app: &TestApp) -> String {
-    key_in(&app.say("lina", "看板链接 客户开发PK").await.expect("an answer"))
+    key_in(&app.say("lina", "看板链接 client-pk").await.expect("an answer"))
 }
 
 /// Reports a C-class client as `from` and has 陈经理 confirm it; returns its points.

@@ -5,6 +5,7 @@ mod audit;
 mod authorization;
 mod backup;
 mod board;
+mod board_browser;
 mod callback;
 mod config;
 mod confirmation;
