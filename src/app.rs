@@ -34,6 +34,8 @@ impl Application {
         let addr = listener.local_addr()?;
         if settings.local_mode {
             settings.wecom.api_base = format!("http://{addr}{}", crate::wecom::simulator::PREFIX);
+            // Links in messages (the TV board's) point at this service.
+            settings.server.public_url.get_or_insert_with(|| format!("http://{addr}"));
         }
         let state = AppState::new(settings, clock).await?;
         let simulator = state.settings().local_mode.then(|| Simulator::new(state.db.clone()));
@@ -59,6 +61,19 @@ impl Application {
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// `(contest, link)` of every contest's read-only TV board (local mode prints them).
+    pub async fn board_links(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let settings = self.state.settings();
+        let mut conn = self.state.db.reader().acquire().await?;
+        let mut links = Vec::new();
+        for def in &settings.contests {
+            if let Some(url) = crate::service::board::link_of(&mut conn, &settings, &def.id).await? {
+                links.push((def.name.clone(), url));
+            }
+        }
+        Ok(links)
     }
 
     /// Serves until `shutdown` is cancelled, then stops within `server.shutdown_grace_secs`:

@@ -90,6 +90,10 @@ impl Settings {
         self.outbox = running.outbox.clone();
         self.schedules.enabled = running.schedules.enabled;
         self.local_mode = running.local_mode;
+        if self.local_mode && self.server.public_url.is_none() {
+            // Local mode's own address, set at start.
+            self.server.public_url.clone_from(&running.server.public_url);
+        }
     }
 }
 

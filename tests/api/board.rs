@@ -276,3 +276,20 @@ async fn the_daily_leaderboard_links_to_the_board() {
     let link = format!("(https://lead.example.com/board/client-pk?key={key})");
     assert!(sent.iter().any(|m| m.contains(&link)), "{sent:?}");
 }
+
+#[tokio::test]
+async fn event_streams_are_bounded_and_end_when_the_service_stops() {
+    let app =
+        TestApp::builder().config(&contest_config()).server("board_streams = 1\nshutdown_grace_secs = 3").spawn().await;
+    let key = board_key(&app).await;
+    let mut open = Events::open(&app, &key).await;
+    open.expect("the board").await.expect("an event");
+    let refused = get(&app, &format!("/board/client-pk/events?key={key}")).await;
+    assert_eq!(refused.status(), 503, "one stream at most");
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(get(&app, &format!("/board/client-pk?key={key}")).await.status(), 200, "the page still opens");
+
+    // Stopping does not wait for the open stream: it ends.
+    app.stop().await;
+    assert!(open.expect("the stream's end").await.is_none());
+}
