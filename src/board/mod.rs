@@ -69,8 +69,17 @@ fn failed(e: &anyhow::Error) -> Response {
     (StatusCode::INTERNAL_SERVER_ERROR, "服务暂时不可用").into_response()
 }
 
-/// The snapshot of `contest`, if `key` opens it.
+/// The snapshot of `contest`, if `key` opens it. The key is checked first, against the
+/// stored token, the same way for every contest name: a request without the key costs
+/// one lookup, whether the contest exists or not, and never renders a board.
 async fn opened(board: &Board, contest: &str, key: &str) -> anyhow::Result<Option<Arc<Snapshot>>> {
+    let token = {
+        let mut conn = board.app.db.reader().acquire().await?;
+        crate::service::board::token(&mut conn, contest).await?
+    };
+    if !token.is_some_and(|t| crate::service::board::key_matches(&t, key)) {
+        return Ok(None);
+    }
     let snapshot = board.snapshots.get(&board.app, contest).await?;
     Ok(snapshot.filter(|s| s.opens(key)))
 }
