@@ -42,7 +42,7 @@ struct Board {
 
 /// The board's routes.
 pub fn router(app: AppState) -> Router {
-    let streams = Arc::new(Semaphore::new(app.settings().server.board_streams));
+    let streams = Arc::new(Semaphore::new(app.settings().server.board_stream_bound()));
     let board = Board { app, snapshots: Arc::new(Snapshots::default()), streams };
     Router::new()
         .route("/board/assets/{file}", get(asset))

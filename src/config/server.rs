@@ -43,7 +43,8 @@ pub struct ServerSettings {
     /// local mode uses the address it listens on.
     pub public_url: Option<String>,
     /// At most this many TV boards follow live updates at once (each holds an open
-    /// connection); more are answered 503 and their browsers retry.
+    /// connection; never more than half of `max_connections`, so that callbacks always
+    /// find room); more are answered 503 and their browsers retry.
     pub board_streams: usize,
 }
 
@@ -104,6 +105,14 @@ impl Default for OutboxSettings {
     }
 }
 
+impl ServerSettings {
+    /// How many TV board event streams may be open at once: `board_streams`, and at
+    /// most half of `max_connections`.
+    pub fn board_stream_bound(&self) -> usize {
+        self.board_streams.min(self.max_connections / 2).max(1)
+    }
+}
+
 impl Settings {
     /// `server.public_url` without a trailing slash, when set.
     pub fn public_url(&self) -> Option<&str> {
@@ -134,12 +143,8 @@ impl Settings {
         {
             problems.push(format!("server.public_url 必须是 http(s):// 开头的地址：{url}"));
         }
-        if self.server.board_streams == 0 || self.server.board_streams > self.server.max_connections / 2 {
-            problems.push(format!(
-                "server.board_streams 必须在 1 到 max_connections 的一半（{}）之间：{}",
-                self.server.max_connections / 2,
-                self.server.board_streams
-            ));
+        if self.server.board_streams == 0 {
+            problems.push("server.board_streams 至少为 1".into());
         }
         if self.server.max_connections < 16 {
             problems.push(format!("server.max_connections 至少为 16：{}", self.server.max_connections));

@@ -293,3 +293,59 @@ async fn event_streams_are_bounded_and_end_when_the_service_stops() {
     app.stop().await;
     assert!(open.expect("the stream's end").await.is_none());
 }
+
+/// The next event whose changing part contains `text`.
+async fn until_shown(events: &mut Events, text: &str) -> Value {
+    loop {
+        let event = events.expect(text).await.expect("the stream is open");
+        if event["html"].as_str().unwrap().contains(text) {
+            return event;
+        }
+    }
+}
+
+/// The text of a team's row in an event's HTML, tags removed.
+fn row_of(event: &Value, team: &str) -> String {
+    let html = event["html"].as_str().unwrap();
+    let row = html.split("<li class=\"team ").find(|r| r.contains(team)).unwrap_or_default();
+    let row = row.split("</li>").next().unwrap_or_default();
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in row.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[tokio::test]
+async fn a_void_and_a_team_change_reach_an_open_stream() {
+    let app = board_app().await;
+    let key = board_key(&app).await;
+    let mut events = Events::open(&app, &key).await;
+    events.expect("the board").await.expect("an event");
+    let answer = app.say("zhangwei", "C类 公司=云帆科技 联系人=王").await.unwrap();
+    let id: i64 = answer.split('#').nth(1).and_then(|s| s.split(' ').next()).and_then(|n| n.parse().ok()).unwrap();
+    app.say("cs_lead", &format!("确认 #{id}")).await.unwrap();
+    let confirmed = until_shown(&mut events, "云帆科技").await;
+    assert!(!row_of(&confirmed, "雄鹰队").ends_with(" 0分"), "{}", row_of(&confirmed, "雄鹰队"));
+
+    let voided = app.say("wanggm", &format!("作废 #{id} 重复报备")).await.unwrap();
+    assert!(voided.contains("已作废"), "{voided}");
+    let after_void = until_shown(&mut events, "今天还没有新的有效业绩").await;
+    assert!(row_of(&after_void, "雄鹰队").ends_with(" 0分"), "{}", row_of(&after_void, "雄鹰队"));
+
+    let moved = app.say("lina", "调队 人员=张伟 队伍=猎豹队 比赛=客户开发PK").await.unwrap();
+    assert!(moved.contains("已将张伟"), "{moved}");
+    let after_move = loop {
+        let event = events.expect("the team change").await.expect("the stream is open");
+        if row_of(&event, "猎豹队").contains("2 人") {
+            break event;
+        }
+    };
+    assert!(row_of(&after_move, "雄鹰队").contains("0 人"), "{}", row_of(&after_move, "雄鹰队"));
+}
