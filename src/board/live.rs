@@ -56,6 +56,27 @@ pub struct Snapshot {
     pub series: serde_json::Value,
     pub cutoff_ms: i64,
     pub running: bool,
+    /// What the board shows, without the moment it was read (the countdown, the
+    /// chart's right end): two snapshots that agree here show the same thing.
+    content: u64,
+}
+
+/// A digest of what `view` shows, leaving out what changes only with time.
+fn content(view: &service::BoardView) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut view = view.clone();
+    view.now_ms = 0;
+    if view.running {
+        view.time_left.clear();
+    }
+    for series in &mut view.series {
+        if let Some(last) = series.points.last_mut() {
+            last.0 = 0;
+        }
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    format!("{view:?}").hash(&mut hasher);
+    hasher.finish()
 }
 
 impl Snapshot {
@@ -78,7 +99,7 @@ impl Snapshot {
     }
 
     fn shows_the_same(&self, other: &Snapshot) -> bool {
-        self.live_html == other.live_html && self.series == other.series
+        self.content == other.content
     }
 }
 
@@ -112,6 +133,7 @@ impl Snapshots {
             series: serde_json::to_value(&view.series)?,
             cutoff_ms: view.cutoff_ms,
             running: view.running,
+            content: content(&view),
         });
         latest.insert(contest.to_owned(), snapshot.clone());
         Ok(Some(snapshot))

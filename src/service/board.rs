@@ -25,8 +25,8 @@ use subtle::ConstantTimeEq;
 const TOP_PEOPLE: usize = 5;
 /// How many of today's newly counted records the board lists (the rest are counted).
 const TODAY_SHOWN: i64 = 6;
-/// At most this many points per team in the chart (the contest is cut into as many
-/// periods, and each shows the points at its end).
+/// At most this many points per team in the chart (the contest, start to cut-off, is
+/// cut into as many periods, and each shows the points at its end).
 const CHART_POINTS: i64 = 60;
 
 /// One team's line.
@@ -217,7 +217,9 @@ fn series(
     start: i64,
     until: i64,
 ) -> Vec<TeamSeries> {
-    let step = ((until - start) / CHART_POINTS).max(60_000);
+    // Periods of the whole contest, so that they do not move as time passes: only the
+    // last point of each team is now.
+    let step = ((def.cutoff_ms - start) / CHART_POINTS).max(60_000);
     let mut series: Vec<TeamSeries> = standings
         .iter()
         .map(|t| {
