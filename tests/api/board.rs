@@ -349,3 +349,27 @@ async fn a_void_and_a_team_change_reach_an_open_stream() {
     };
     assert!(row_of(&after_move, "雄鹰队").contains("0 人"), "{}", row_of(&after_move, "雄鹰队"));
 }
+
+#[tokio::test]
+async fn a_new_day_and_a_reloaded_team_reach_an_open_stream() {
+    let app = board_app().await;
+    let key = board_key(&app).await;
+    confirmed_lead(&app, "zhangwei", "云帆科技").await;
+    let mut events = Events::open(&app, &key).await;
+    let first = events.expect("the board").await.expect("an event");
+    assert!(first["html"].as_str().unwrap().contains("云帆科技"), "today's record");
+
+    // Midnight: today's list starts empty, with nobody's commit to announce it.
+    app.advance(chrono::Duration::days(1));
+    until_shown(&mut events, "今天还没有新的有效业绩").await;
+
+    // A team added to the configuration and reloaded.
+    let config = std::fs::read_to_string(&app.config_path).unwrap();
+    let config = config.replace(
+        "[[contests.teams]]\nname = \"猎豹队\"",
+        "[[contests.teams]]\nname = \"新来的队\"\nmembers = []\n[[contests.teams]]\nname = \"猎豹队\"",
+    );
+    std::fs::write(&app.config_path, config).unwrap();
+    app.reloader.reload().await.expect("reloaded");
+    until_shown(&mut events, "新来的队").await;
+}
