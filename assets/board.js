@@ -30,6 +30,22 @@
     el.hidden = !text;
   }
 
+  // More teams than this: no legend under the chart (the team list has the colours).
+  var LEGEND_TEAMS = 8;
+
+  // A team's name in the legend, cut to fit.
+  function short(name) {
+    var chars = Array.from(name);
+    return chars.length > 8 ? chars.slice(0, 7).join('') + '…' : name;
+  }
+
+  function legendLabels(c) {
+    return Chart.defaults.plugins.legend.labels.generateLabels(c).map(function (label) {
+      label.text = short(label.text);
+      return label;
+    });
+  }
+
   function pad(n) { return n < 10 ? '0' + n : String(n); }
 
   function countdown(ms) {
@@ -80,6 +96,7 @@
     if (chart) {
       chart.data.datasets = datasets(series);
       timeAxis(series, chart.options.scales.x);
+      chart.options.plugins.legend.display = series.length <= LEGEND_TEAMS;
       chart.update('none');
       return;
     }
@@ -97,7 +114,11 @@
         y: { beginAtZero: true, grid: grid, ticks: { precision: 0 } }
       },
       plugins: {
-        legend: { position: 'bottom', labels: { boxWidth: Math.round(size * 0.8), boxHeight: 4 } },
+        legend: {
+          display: series.length <= LEGEND_TEAMS,
+          position: 'bottom',
+          labels: { boxWidth: Math.round(size * 0.8), boxHeight: 4, generateLabels: legendLabels }
+        },
         tooltip: { enabled: false }
       }
     };

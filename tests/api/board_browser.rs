@@ -121,6 +121,21 @@ fn screen_config() -> String {
         let members = if member.is_empty() { String::new() } else { format!("\"{member}\"") };
         config.push_str(&format!("[[contests.teams]]\nname = \"{name}\"\nmembers = [{members}]\n"));
     }
+    // A second contest with twelve teams of long names (more than the board lists).
+    config.push_str(&format!(
+        "[[contests]]\nid = \"big-pk\"\nname = \"全集团各分子公司年度业绩冲刺总决赛暨表彰大会预热赛\"\nkinds = [\"lead_c\"]\n\
+         start = \"{}\"\nend = \"{}\"\n",
+        today.checked_sub_days(Days::new(1)).unwrap(),
+        today.checked_add_days(Days::new(6)).unwrap(),
+    ));
+    let people = ["zhangwei", "sunli", "lina", "qianjing", "zhengqiang", "wanggm"];
+    for i in 0..12 {
+        let members = people.get(i).map(|p| format!("\"{p}\"")).unwrap_or_default();
+        config.push_str(&format!(
+            "[[contests.teams]]\nname = \"第{}分公司华南大区深圳南山科技园销售精英战队\"\nmembers = [{members}]\n",
+            i + 1
+        ));
+    }
     config
 }
 
@@ -131,7 +146,8 @@ async fn seed(app: &TestApp) {
         app.advance(chrono::Duration::hours(3));
         confirmed_lead(app, person, &format!("示例客户{i}号科技有限公司")).await;
     }
-    app.say("lina", "缴费 张伟").await.unwrap();
+    let paid = app.say("lina", "缴费 人员=张伟 比赛=client-pk").await.unwrap();
+    assert!(paid.contains("已登记"), "{paid}");
 }
 
 fn screenshot_path(name: &str) -> PathBuf {
@@ -145,6 +161,19 @@ async fn wait_for_stream(browser: &Client) {
         assert!(tokio::time::Instant::now() < deadline, "the board's event stream did not open");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Whether the page fits its window, and nothing inside the panels is cut off
+/// vertically (a list taller than its panel).
+async fn overflow_free(browser: &Client) -> Value {
+    eval(
+        browser,
+        "var d = document.documentElement; \
+         var fits = d.scrollHeight <= innerHeight && d.scrollWidth <= innerWidth; \
+         var panels = Array.from(document.querySelectorAll('.panel')); \
+         return fits && panels.every(function (p) { return p.scrollHeight <= p.clientHeight + 1; });",
+    )
+    .await
 }
 
 /// The text of the team's row on the board, white space squeezed.
@@ -193,13 +222,18 @@ async fn the_board_shows_a_chat_confirmation_within_two_seconds_without_a_reload
     std::fs::write(screenshot_path("board-dark.png"), &png).unwrap();
     browser.goto(&app.url(&format!("/board/client-pk?key={key}&theme=light"))).await.unwrap();
     wait_for_stream(&browser).await;
-    let overflow = eval(
-        &browser,
-        "return document.documentElement.scrollHeight <= innerHeight && document.documentElement.scrollWidth <= innerWidth",
-    )
-    .await;
-    assert_eq!(overflow, json!(true), "the board fits the screen");
+    assert_eq!(overflow_free(&browser).await, json!(true), "the board fits the screen");
     let png = browser.screenshot().await.unwrap();
     std::fs::write(screenshot_path("board-light.png"), &png).unwrap();
+
+    // Twelve teams with long names still fit, the last two counted.
+    let big = app.say("lina", "看板链接 big-pk").await.unwrap();
+    browser.goto(&app.url(&format!("/board/big-pk?key={}", crate::board::key_in(&big)))).await.unwrap();
+    wait_for_stream(&browser).await;
+    assert_eq!(overflow_free(&browser).await, json!(true), "twelve teams fit the screen");
+    let more = eval(&browser, "return document.querySelector('.teams .more').textContent").await;
+    assert!(more.as_str().unwrap().contains("另有 2 支队伍"), "{more}");
+    let png = browser.screenshot().await.unwrap();
+    std::fs::write(screenshot_path("board-12-teams.png"), &png).unwrap();
     browser.close().await.unwrap();
 }
