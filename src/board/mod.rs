@@ -131,7 +131,10 @@ async fn events(State(board): State<Board>, Path(contest): Path<String>, Query(q
         Some((Ok::<_, Infallible>(event), (stream, None)))
     });
     let mut response = Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // nginx would otherwise hold the events back in its buffer.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
 }
 
