@@ -13,6 +13,11 @@
 //!
 //! Run with `cargo bench --bench load` (`LOAD_LEVELS=1,8,64 LOAD_REQUESTS=2000` to
 //! change the levels and the callbacks per level). Results live in `BENCHMARKS.md`.
+//!
+//! With `LOAD_SCREENS=200`, that many TV boards are open during the levels: each loads
+//! the board's page and follows its event stream, while a confirmer confirms one of
+//! the reports every 250 ms (each confirmation changes the board). It then prints how
+//! long after each confirmation's answer every screen had the new board.
 
 use leadboard::wecom::crypto::WecomCrypto;
 use leadboard::wecom::peer::{CallbackRequest, Peer};
@@ -20,8 +25,8 @@ use leadboard::wecom::xml;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -436,6 +441,108 @@ fn raw_rusqlite(path: &Path) -> (f64, f64) {
         *rate = committed as f64 / started.elapsed().as_secs_f64();
     }
     (rates[0], rates[1])
+/// Times at which each screen received a board (one list per screen).
+type Received = Arc<Vec<Mutex<Vec<Instant>>>>;
+
+/// Opens `n` boards: the page, then its event stream, each read until the process ends.
+async fn open_screens(http: &reqwest::Client, base: &str, key: &str, n: usize) -> Received {
+    let received: Received = Arc::new((0..n).map(|_| Mutex::new(Vec::new())).collect());
+    for screen in 0..n {
+        let page = http.get(format!("{base}/board/load-pk?key={key}")).send().await.expect("the board");
+        assert_eq!(page.status(), 200, "the board's page");
+        page.text().await.expect("the page");
+        let mut events = http.get(format!("{base}/board/load-pk/events?key={key}")).send().await.expect("events");
+        assert_eq!(events.status(), 200, "screen {screen}: the event stream");
+        let received = received.clone();
+        tokio::spawn(async move {
+            let mut buffer = String::new();
+            while let Ok(Some(chunk)) = events.chunk().await {
+                buffer.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(end) = buffer.find("\n\n") {
+                    let block: String = buffer.drain(..end + 2).collect();
+                    if block.starts_with("event: board") {
+                        received[screen].lock().unwrap().push(Instant::now());
+                    }
+                }
+            }
+        });
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while received.iter().any(|r| r.lock().unwrap().is_empty()) {
+        assert!(Instant::now() < deadline, "every screen gets the board at once");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    received
+}
+
+/// The board's key, as the admin gets it in chat.
+async fn board_key(http: &reqwest::Client, base: &str, peer: &Peer) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let request =
+        peer.callback(&peer.text_xml(&userid(people() - 1), "看板链接 load-pk", "7399000000000001", now), now);
+    let (_, answer) = post(http, base, peer, &request).await;
+    let at = answer.find("key=").unwrap_or_else(|| panic!("no link: {answer}")) + 4;
+    answer[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
+}
+
+/// Confirms a pending report every 250 ms as the first team's confirmer, until `stop`;
+/// returns when each confirmation was answered.
+async fn confirm_steadily(
+    http: reqwest::Client,
+    base: String,
+    peer: Peer,
+    db: std::path::PathBuf,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<Instant> {
+    let url = format!("sqlite://{}?mode=ro", db.display());
+    let pool = sqlx::SqlitePool::connect(&url).await.expect("open the database read-only");
+    let confirmer = userid(TEAM_SIZE);
+    let mut answered = Vec::new();
+    let mut n = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let id: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM records WHERE state = 'reported' AND reporter != ? ORDER BY id LIMIT 1")
+                .bind(&confirmer)
+                .fetch_optional(&pool)
+                .await
+                .expect("a pending report");
+        let Some(id) = id else { continue };
+        n += 1;
+        let now = chrono::Utc::now().timestamp();
+        let xml = peer.text_xml(&confirmer, &format!("确认 #{id}"), &format!("{}", 7_398_000_000_000_000_000 + n), now);
+        let (_, answer) = post(&http, &base, &peer, &peer.callback(&xml, now)).await;
+        assert!(answer.contains("已确认"), "{answer}");
+        answered.push(Instant::now());
+    }
+    answered
+}
+
+/// For each confirmation, how long after its answer the last screen had a new board.
+fn print_screens(received: &Received, answered: &[Instant]) {
+    let mut delays: Vec<Duration> = Vec::new();
+    let mut missed = 0;
+    for at in answered {
+        let latest = received
+            .iter()
+            .map(|r| r.lock().unwrap().iter().find(|t| *t >= at).map(|t| t.duration_since(*at)))
+            .collect::<Option<Vec<_>>>();
+        match latest.and_then(|l| l.into_iter().max()) {
+            Some(d) => delays.push(d),
+            None => missed += 1,
+        }
+    }
+    delays.sort();
+    let events: usize = received.iter().map(|r| r.lock().unwrap().len()).sum();
+    println!(
+        "\n{} screens, {} confirmations, {events} board events received; every screen updated after a \
+         confirmation's answer within: p50 {} ms, p90 {} ms, max {} ms ({missed} not seen by every screen)",
+        received.len(),
+        answered.len(),
+        delays.first().map(|_| ms(percentile(&delays, 0.5))).unwrap_or_default(),
+        delays.first().map(|_| ms(percentile(&delays, 0.9))).unwrap_or_default(),
+        delays.last().map(|d| ms(*d)).unwrap_or_default(),
+    );
 }
 
 fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -471,7 +578,18 @@ async fn load(levels: &[usize], requests: usize) {
     let crypto = WecomCrypto::new(TOKEN, AES_KEY, CORP_ID).expect("valid key");
     let peer = Peer { crypto, corp_id: CORP_ID.to_owned(), agent_id: AGENT_ID };
 
-    println!("{} people, {requests} callbacks per level (6 reports, 2 我的, 1 排行, 1 retry in 10)\n", people());
+    let screens = setting("LOAD_SCREENS", 0usize);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut watching = None;
+    if screens > 0 {
+        let key = board_key(&http, &base, &peer).await;
+        let received = open_screens(&http, &base, &key, screens).await;
+        let confirming =
+            tokio::spawn(confirm_steadily(http.clone(), base.clone(), peer.clone(), db.clone(), stop.clone()));
+        watching = Some((received, confirming));
+    }
+    println!("{} people, {requests} callbacks per level (6 reports, 2 我的, 1 排行, 1 retry in 10)", people());
+    println!("{screens} TV boards open, a confirmation every 250 ms while they are\n");
     println!("| concurrency | callbacks | callbacks/s | p50 ms | p90 ms | p99 ms | max ms |");
     println!("| --- | --- | --- | --- | --- | --- | --- |");
     let mut slowest = Duration::ZERO;
@@ -481,6 +599,13 @@ async fn load(levels: &[usize], requests: usize) {
         print_level(&mut level);
         slowest = slowest.max(*level.latencies.last().expect("latencies"));
         reports += level.reports;
+    }
+    if let Some((received, confirming)) = watching {
+        stop.store(true, Ordering::Relaxed);
+        let answered = confirming.await.expect("the confirmer");
+        // The last confirmation's events are on their way.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        print_screens(&received, &answered);
     }
     check_effects(&db, reports).await;
     let verdict = if slowest < DEADLINE { "within" } else { "OVER" };

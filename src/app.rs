@@ -66,6 +66,19 @@ impl Application {
         &self.state
     }
 
+    /// `(contest, link)` of every contest's read-only TV board (local mode prints them).
+    pub async fn board_links(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let settings = self.state.settings();
+        let mut conn = self.state.db.reader().acquire().await?;
+        let mut links = Vec::new();
+        for def in &settings.contests {
+            if let Some(url) = crate::service::board::link_of(&mut conn, &settings, &def.id).await? {
+                links.push((def.name.clone(), url));
+            }
+        }
+        Ok(links)
+    }
+
     /// Serves until `shutdown` is cancelled, then stops within `server.shutdown_grace_secs`:
     /// stops accepting, lets in-flight callbacks finish and commit, lets the outbox worker
     /// finish its current delivery, and closes the database. Whatever is still running
@@ -79,6 +92,7 @@ impl Application {
         if let Some(simulator) = &simulator {
             router = router.nest(crate::wecom::simulator::PREFIX, simulator.router());
         }
+        let watcher = tokio::spawn(crate::board::watch(state.clone(), shutdown.clone()));
         let worker = state.outbox_worker();
         let delivering = worker.shared.clone();
         let worker = tokio::spawn(worker.run(shutdown.clone()));
@@ -97,6 +111,9 @@ impl Application {
         };
         tracing::info!(%addr, local_mode = state.settings().local_mode, "leadboard listening");
         shutdown.cancelled().await;
+        // The boards' event streams end now, so that the server's stop need not wait.
+        state.changes.close();
+        let _ = watcher.await;
         let grace = Duration::from_secs(state.settings().server.shutdown_grace_secs);
         let stopped = Stopping { state, deadline: Instant::now() + grace, abandoned: Vec::new() }
             .stop(server, worker, scheduler, &delivering)

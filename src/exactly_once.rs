@@ -170,6 +170,7 @@ async fn commit_batch(batch: Vec<Job>) {
         state.db.note_write(&Ok::<(), sqlx::Error>(()));
     }
     state.outbox_wake.notify_one();
+    state.changes.wake();
     for (job, outcome) in batch.into_iter().zip(outcomes) {
         if let Ok((_, Seen::Again)) = &outcome {
             job.state.metrics.duplicates.inc();

@@ -11,6 +11,8 @@
 //!   `service`.
 //! - `web`: the web console under `/ui/` (WeCom sign-in, pages per role), thin over
 //!   `service` like `commands`.
+//!   `service`; `board`: the TV board front end (`/board/{contest}`, its live event
+//!   stream), thin over `service` too.
 //! - `jobs`: the scheduler and one run-once step per job, thin over `service`.
 //! - `service`: the operations every entry point shares, with the permission table.
 //! - `outbox`: the worker delivering queued messages to WeCom.
@@ -18,6 +20,7 @@
 //! - `store`: all SQL; `domain`: pure business types and rules; `config`: settings.
 
 pub mod app;
+pub mod board;
 pub mod cli;
 pub mod clock;
 pub mod commands;

@@ -208,6 +208,9 @@ async fn serve(settings: Settings, config: Option<PathBuf>) -> anyhow::Result<()
         local::write_state(&local::data_dir(), &local::LocalState { url: url.clone() })?;
         eprintln!("本地模式已启动：{url}（企业微信接口由内置模拟器应答）");
         eprintln!("试试：leadboard send --as zhangwei 帮助");
+        for (contest, url) in app.board_links().await? {
+            eprintln!("「{contest}」电视看板：{url}");
+        }
     }
     app.run(shutdown).await
 }

@@ -125,6 +125,7 @@ impl Reloader {
         let directory_changed = done.applied.iter().any(|c| c.key.starts_with("directory"));
         self.state.config.replace(Arc::new(new));
         self.state.outbox_wake.notify_one();
+        self.state.changes.wake();
         if directory_changed && self.state.settings().directory.source == DirectorySource::Wecom {
             done.directory_sync = Some(self.sync_directory().await);
         }

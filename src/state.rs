@@ -16,7 +16,8 @@ use crate::wecom::client::WecomClient;
 use crate::wecom::crypto::WecomCrypto;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Mutex, Notify, watch};
+use tokio_util::sync::CancellationToken;
 
 /// The settings in force, replaced as a whole by a reload; whoever needs to react to a
 /// change (the scheduler, for its cron expressions) subscribes.
@@ -44,6 +45,66 @@ impl SharedSettings {
     }
 }
 
+/// What live views (the TV boards) wait for: a version of what people can see — the
+/// latest event's id and the day — that the board's watcher publishes after it changes
+/// in the database. Whatever commits a change the boards show wakes the watcher
+/// ([`Changes::wake`]); the watcher also polls, for commits of other processes. The
+/// version is read from the database after the commit, so a board never shows what is
+/// not committed.
+#[derive(Clone)]
+pub struct Changes(Arc<ChangesInner>);
+
+struct ChangesInner {
+    wake: Notify,
+    version: watch::Sender<(i64, i64)>,
+    closing: CancellationToken,
+}
+
+impl Changes {
+    fn new() -> Changes {
+        Changes(Arc::new(ChangesInner {
+            wake: Notify::new(),
+            version: watch::Sender::new((0, 0)),
+            closing: CancellationToken::new(),
+        }))
+    }
+
+    /// Something was committed that a board may show: check now.
+    pub fn wake(&self) {
+        self.0.wake.notify_one();
+    }
+
+    /// Resolves at the next [`Changes::wake`] (or at once, if one came meanwhile).
+    pub async fn woken(&self) {
+        self.0.wake.notified().await;
+    }
+
+    /// A receiver told of every new version.
+    pub fn subscribe(&self) -> watch::Receiver<(i64, i64)> {
+        self.0.version.subscribe()
+    }
+
+    /// How many live views are listening.
+    pub fn listeners(&self) -> usize {
+        self.0.version.receiver_count()
+    }
+
+    /// Publishes a version; receivers are told only when it differs.
+    pub fn publish(&self, version: (i64, i64)) {
+        self.0.version.send_if_modified(|v| std::mem::replace(v, version) != version);
+    }
+
+    /// Cancelled when the service stops: live streams end, so that shutdown does not
+    /// wait for them.
+    pub fn closing(&self) -> CancellationToken {
+        self.0.closing.clone()
+    }
+
+    pub fn close(&self) {
+        self.0.closing.cancel();
+    }
+}
+
 /// What every handler and job shares.
 #[derive(Clone)]
 pub struct AppState {
@@ -64,6 +125,8 @@ pub struct AppState {
     /// Signs the web console's cookies; kept in the database, so sessions survive a
     /// restart.
     pub cookie_key: axum_extra::extract::cookie::Key,
+    /// Tells the TV boards that something may have changed.
+    pub changes: Changes,
 }
 
 impl axum::extract::FromRef<AppState> for axum_extra::extract::cookie::Key {
@@ -113,6 +176,7 @@ impl AppState {
             outbox: Arc::default(),
             group_commit: GroupCommit::start(),
             cookie_key,
+            changes: Changes::new(),
         })
     }
 

@@ -104,6 +104,11 @@ pub enum Command {
         person: String,
         contest: Option<String>,
     },
+    /// `看板链接 [比赛] [换新]`.
+    BoardLink {
+        contest: Option<String>,
+        rotate: bool,
+    },
 }
 
 /// The fields of one parsed command.
@@ -222,6 +227,14 @@ pub fn build(spec: &'static CommandSpec, values: &BTreeMap<&'static str, Value>)
         CommandId::Leave => Command::Leave { contest: f.string("比赛") },
         CommandId::Remove => {
             Command::Remove { person: f.required_text("人员")?.to_string(), contest: f.string("比赛") }
+        }
+        CommandId::BoardLink => {
+            // `看板链接 换新`: the one word fills the first positional.
+            let contest = f.string("比赛");
+            match contest.as_deref() {
+                Some("换新") if f.get("操作").is_none() => Command::BoardLink { contest: None, rotate: true },
+                _ => Command::BoardLink { contest, rotate: f.get("操作").is_some() },
+            }
         }
         CommandId::Overturn => {
             Command::Judge { id: f.record_no()?, verdict: Verdict::Overturn, note: f.string("原因") }

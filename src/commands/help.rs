@@ -101,6 +101,7 @@ fn example(ctx: &Ctx<'_>, spec: &CommandSpec, today: NaiveDate) -> Option<String
         CommandId::Move => format!("调队 人员=钱静 队伍={team}"),
         CommandId::Leave => format!("退出PK {contest}"),
         CommandId::Remove => format!("移出 人员=钱静 比赛={contest}"),
+        CommandId::BoardLink => format!("看板链接 {contest}"),
     })
 }
 

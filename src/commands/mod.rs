@@ -17,8 +17,8 @@ mod parse_tests;
 use crate::config::Settings;
 use crate::service::decide::{self, Via};
 use crate::service::{
-    Ctx, Identity, Outcome, ServiceError, atomically, audit, channels, contest, correct, finalise, identify, report,
-    settlement,
+    Ctx, Identity, Outcome, ServiceError, atomically, audit, board, channels, contest, correct, finalise, identify,
+    report, settlement,
 };
 use args::Command;
 use chrono::{DateTime, Utc};
@@ -106,5 +106,6 @@ async fn run(ctx: &Ctx<'_>, conn: &mut SqliteConnection, command: &Command) -> O
         }
         Command::Leave { contest } => contest::leave(ctx, conn, contest.as_deref()).await,
         Command::Remove { person, contest } => contest::remove(ctx, conn, person, contest.as_deref()).await,
+        Command::BoardLink { contest, rotate } => board::link(ctx, conn, contest.as_deref(), *rotate).await,
     }
 }

@@ -96,6 +96,8 @@ const ACCEPTED: &[Case] = &[
     ("我的 月份=2023年6月", CommandId::Mine, &[("月份", "2023-06")]),
     ("排行", CommandId::Standings, &[]),
     ("榜单 客户开发PK", CommandId::Standings, &[("比赛", "客户开发PK")]),
+    ("看板链接", CommandId::BoardLink, &[]),
+    ("看板 客户开发PK 换新", CommandId::BoardLink, &[("比赛", "客户开发PK"), ("操作", "换新")]),
     ("加入PK 雄鹰队", CommandId::JoinPk, &[("队伍", "雄鹰队")]),
     ("加入PK 队伍=雄鹰队 比赛=客户开发PK", CommandId::JoinPk, &[("队伍", "雄鹰队"), ("比赛", "客户开发PK")]),
     ("帮助", CommandId::Help, &[]),
@@ -224,6 +226,13 @@ fn every_command_gets_its_typed_arguments() {
     );
     assert_eq!(command("结算 2023-07"), Command::Settle { month: Month::new(2023, 7).unwrap() });
     assert_eq!(command("恢复 #3"), Command::Restore { id: 3, reason: None });
+    assert_eq!(command("看板链接"), Command::BoardLink { contest: None, rotate: false });
+    assert_eq!(command("看板链接 换新"), Command::BoardLink { contest: None, rotate: true });
+    assert_eq!(
+        command("看板链接 比赛=客户开发PK 操作=换新"),
+        Command::BoardLink { contest: Some("客户开发PK".into()), rotate: true }
+    );
+    assert_eq!(command("大屏 客户开发PK"), Command::BoardLink { contest: Some("客户开发PK".into()), rotate: false });
 }
 
 #[test]

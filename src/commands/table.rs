@@ -37,6 +37,7 @@ pub enum CommandId {
     Move,
     Leave,
     Remove,
+    BoardLink,
 }
 
 /// How a field's value is read.
@@ -142,6 +143,7 @@ impl CommandId {
             CommandId::Move => Operation::Move,
             CommandId::Leave => Operation::Leave,
             CommandId::Remove => Operation::Remove,
+            CommandId::BoardLink => Operation::BoardLink,
         }
     }
 }
@@ -533,6 +535,14 @@ pub static COMMANDS: &[CommandSpec] = &[
         summary: "登记某人的PK金已缴",
         fields: &[req("人员", &["员工", "姓名"], FieldType::Name), CONTEST],
         positional: &["人员"],
+    },
+    CommandSpec {
+        id: CommandId::BoardLink,
+        name: "看板链接",
+        aliases: &["看板", "大屏"],
+        summary: "获取PK比赛的电视看板只读链接（加「换新」换新链接，旧链接立即失效）",
+        fields: &[CONTEST, opt("操作", &[], FieldType::Choice(&["换新"]))],
+        positional: &["比赛", "操作"],
     },
     CommandSpec {
         id: CommandId::Settle,

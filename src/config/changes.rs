@@ -23,7 +23,7 @@ impl std::fmt::Debug for RawConfig {
 }
 
 /// Keys read once at start: changing them takes a restart.
-pub const RESTART_ONLY: [&str; 11] = [
+pub const RESTART_ONLY: [&str; 12] = [
     "server.listen",
     "server.log_format",
     "server.header_read_timeout_secs",
@@ -31,6 +31,7 @@ pub const RESTART_ONLY: [&str; 11] = [
     "server.idle_timeout_secs",
     "server.max_connections",
     "server.h2c",
+    "server.board_streams",
     "database",
     "wecom",
     "outbox",
@@ -83,6 +84,7 @@ impl Settings {
         server.idle_timeout_secs = from.idle_timeout_secs;
         server.max_connections = from.max_connections;
         server.h2c = from.h2c;
+        server.board_streams = from.board_streams;
         self.database = running.database.clone();
         self.wecom = running.wecom.clone();
         self.outbox = running.outbox.clone();

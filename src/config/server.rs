@@ -38,6 +38,10 @@ pub struct ServerSettings {
     /// Inbox rows (the keys that make each callback's effect happen once) are kept this
     /// many days, then pruned by the `inbox_prune` job. WeCom retries within seconds.
     pub inbox_retention_days: u64,
+    /// At most this many TV boards follow live updates at once (each holds an open
+    /// connection; never more than half of `max_connections`, so that callbacks always
+    /// find room); more are answered 503 and their browsers retry.
+    pub board_streams: usize,
 }
 
 impl Default for ServerSettings {
@@ -54,6 +58,7 @@ impl Default for ServerSettings {
             max_connections: 1024,
             h2c: false,
             inbox_retention_days: 3,
+            board_streams: 256,
         }
     }
 }
@@ -125,7 +130,21 @@ impl Default for OutboxSettings {
     }
 }
 
+impl ServerSettings {
+    /// How many TV board event streams may be open at once: `board_streams`, and at
+    /// most half of `max_connections`.
+    pub fn board_stream_bound(&self) -> usize {
+        self.board_streams.min(self.max_connections / 2).max(1)
+    }
+}
+
 impl Settings {
+    /// `web.public_url` without a trailing slash, when set (the service sets it at
+    /// start when the configuration does not): links in chat are built from it.
+    pub fn public_url(&self) -> Option<&str> {
+        (!self.web.public_url.is_empty()).then(|| self.web.base())
+    }
+
     pub(super) fn validate_server(&self, problems: &mut Vec<String>) {
         if SocketAddr::from_str(&self.server.listen).is_err() {
             problems.push(format!("server.listen 不是有效的地址:端口：{}", self.server.listen));
@@ -144,6 +163,9 @@ impl Settings {
             if !(1..=3600).contains(&secs) {
                 problems.push(format!("server.{name} 必须在 1 到 3600 之间：{secs}"));
             }
+        }
+        if self.server.board_streams == 0 {
+            problems.push("server.board_streams 至少为 1".into());
         }
         if self.server.max_connections < 16 {
             problems.push(format!("server.max_connections 至少为 16：{}", self.server.max_connections));

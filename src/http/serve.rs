@@ -191,8 +191,7 @@ impl Server {
                 let (conn, router) = (conn.clone(), router.clone());
                 async move {
                     let response = router.oneshot(request).await;
-                    conn.request_answered();
-                    response
+                    response.map(|r| r.map(|body| Answering::new(body, conn)))
                 }
             })
         };
@@ -469,6 +468,58 @@ impl HttpBody for Watched {
 
     fn is_end_stream(&self) -> bool {
         self.conn.is_none() || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A response body that tells the connection's watch when it has been sent (or
+/// dropped): until then the request is in progress, so a streamed response (a TV
+/// board's events) keeps its connection busy rather than idle, and is neither closed
+/// by the idle timeout nor the first to be evicted.
+struct Answering {
+    inner: axum::body::Body,
+    conn: Option<Arc<Conn>>,
+}
+
+impl Answering {
+    fn new(inner: axum::body::Body, conn: Arc<Conn>) -> Answering {
+        let mut answering = Answering { conn: Some(conn), inner };
+        if answering.inner.is_end_stream() {
+            answering.done();
+        }
+        answering
+    }
+
+    fn done(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            conn.request_answered();
+        }
+    }
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        self.done();
+    }
+}
+
+impl HttpBody for Answering {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let frame = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(frame, Poll::Ready(None | Some(Err(_)))) || self.inner.is_end_stream() {
+            self.done();
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {

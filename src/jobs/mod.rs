@@ -116,6 +116,7 @@ pub async fn leased<T>(
         store::set_last_fire(&state.db, job.name(), now).await?;
     }
     state.outbox_wake.notify_one();
+    state.changes.wake();
     Ok(result?)
 }
 

@@ -67,6 +67,8 @@ pub enum Operation {
     Remove,
     /// The web console's 管理 page (contests and teams, stakes, people).
     Manage,
+    /// 看板链接: a contest's read-only TV board link, shown or rotated.
+    BoardLink,
 }
 
 impl Operation {
@@ -97,6 +99,7 @@ impl Operation {
         Operation::Leave,
         Operation::Remove,
         Operation::Manage,
+        Operation::BoardLink,
     ];
 
     /// The permission table.
@@ -127,6 +130,7 @@ impl Operation {
             | Operation::Move
             | Operation::Remove
             | Operation::Manage => Role::Admin,
+            | Operation::BoardLink => Role::Admin,
         }
     }
 
@@ -159,6 +163,7 @@ impl Operation {
             Operation::Leave => "退出PK",
             Operation::Remove => "移出",
             Operation::Manage => "管理",
+            Operation::BoardLink => "看板链接",
         }
     }
 }

@@ -60,7 +60,7 @@ pub async fn sync_all(conn: &mut SqliteConnection, settings: &Settings, now_ms: 
             }
         }
     }
-    Ok(())
+    super::board::ensure_links(conn, settings, now_ms).await
 }
 
 /// `(userid, level)` of the people a team is configured with, and where they come from.

@@ -35,13 +35,30 @@ pub async fn broadcast_daily(ctx: &Ctx<'_>, conn: &mut SqliteConnection) -> Outc
             store::latest_snapshot(conn, &def.id, "broadcast").await?.and_then(|s| serde_json::from_str(&s).ok());
         let today = store::confirmed_between(conn, &def.id, day_start(now), now_ms + 1, TODAY_SHOWN).await?;
         let header = format!("{} · {}", format_ms(now_ms), time_left(def, row.as_ref(), now));
-        let text = daily_markdown(def, &standings, previous.as_deref(), today, pool(def, &standings), &header);
+        let mut text = daily_markdown(def, &standings, previous.as_deref(), today, pool(def, &standings), &header);
+        if let Some(link) = board_link(ctx, conn, def).await? {
+            text.push_str(&link);
+        }
         messages += broadcast(now, conn, def, &text).await?;
         let snapshot = serde_json::to_string(&teams_only(&standings)).map_err(|e| sqlx::Error::Encode(e.into()))?;
         store::insert_snapshot(conn, &def.id, "broadcast", now_ms, &snapshot).await?;
         contests += 1;
     }
     Ok((contests, messages))
+}
+
+/// `[打开看板](…)` after the broadcast, when the public base URL is configured (a path
+/// alone cannot be tapped).
+async fn board_link(
+    ctx: &Ctx<'_>,
+    conn: &mut SqliteConnection,
+    def: &ContestDef,
+) -> Result<Option<String>, sqlx::Error> {
+    if ctx.settings.public_url().is_none() {
+        return Ok(None);
+    }
+    let url = crate::service::board::link_of(conn, ctx.settings, &def.id).await?;
+    Ok(url.map(|url| format!("\n\n[📺 打开实时看板]({url})")))
 }
 
 /// Queues markdown to every chat of a contest; returns the messages queued.

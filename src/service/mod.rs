@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod board;
 pub mod cards;
 pub mod channels;
 pub mod contest;

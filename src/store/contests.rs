@@ -419,6 +419,25 @@ pub async fn confirmed_between(
     Ok((count, first))
 }
 
+/// `(team, decided_at, points)` of every record counting for the contest, by the team
+/// of the stint it scores for, in the order they were decided: the teams' points over
+/// time (their sums are the teams' points).
+pub async fn counted_timeline(
+    conn: &mut SqliteConnection,
+    contest: &str,
+) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT st.team, COALESCE(r.decided_at, r.occurred_at) AS at, r.points
+         FROM contest_stints st JOIN contests c ON c.id = st.contest_id
+         JOIN records r ON r.reporter = st.userid
+         WHERE st.contest_id = ? AND r.counted = 1 AND {IN_STINT}
+         ORDER BY at, r.id"
+    )))
+    .bind(contest)
+    .fetch_all(conn)
+    .await
+}
+
 /// Final contests whose result includes this record's points.
 pub async fn final_contests_of(conn: &mut SqliteConnection, record: i64) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(

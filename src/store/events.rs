@@ -82,3 +82,9 @@ pub async fn append(conn: &mut SqliteConnection, at_ms: i64, event: NewEvent<'_>
     .last_insert_rowid();
     Ok(id)
 }
+
+/// The id of the latest event (0 for none): every change people can see appends one,
+/// so a change of this number is what a live view waits for (an index lookup).
+pub async fn latest_id(conn: &mut SqliteConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM events").fetch_one(conn).await
+}

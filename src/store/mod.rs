@@ -7,6 +7,7 @@
 
 pub mod appeals;
 pub mod backup;
+pub mod board;
 pub mod cards;
 pub mod contests;
 pub mod directory;

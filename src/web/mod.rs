@@ -216,6 +216,7 @@ pub async fn run_op<T>(
     }
     tx.commit().await?;
     state.outbox_wake.notify_one();
+    state.changes.wake();
     Ok(outcome)
 }
 

@@ -21,6 +21,7 @@ async fn fingerprint(app: &TestApp) -> String {
         "SELECT json_group_array(json_array(id, api, payload)) FROM (SELECT * FROM outbox ORDER BY id)",
         "SELECT json_group_array(json_array(contest_id, userid, team, stake_fen, stake_paid_at))
          FROM (SELECT * FROM contest_members ORDER BY contest_id, userid)",
+        "SELECT json_group_array(json_array(contest_id, token)) FROM (SELECT * FROM board_links ORDER BY contest_id)",
     ] {
         let line: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(app.state.db.reader()).await.unwrap();
         lines.push(line);
@@ -66,6 +67,7 @@ fn sample(id: CommandId, contest: &str) -> String {
         CommandId::Withdraw => "撤回 #1".into(),
         CommandId::Edit => "修改 #1 联系人=矩阵".into(),
         CommandId::Appeal => "申诉 #2 矩阵".into(),
+        CommandId::BoardLink => format!("看板链接 {contest} 换新"),
     }
 }
 

@@ -69,6 +69,11 @@ const RULES: &[(&str, &[&str], &str)] = &[
         "the console is a front end over the service, beside the chat's",
     ),
     (
+        "src/board",
+        &["app", "cli", "commands", "control", "exactly_once", "http", "jobs", "reload", "store"],
+        "the TV board is a front end over the service, like the chat",
+    ),
+    (
         "src/exactly_once.rs",
         &["app", "cli", "control", "jobs", "reload"],
         "callbacks use the shared state, not the startup code",

@@ -89,6 +89,18 @@ pub fn wait_for(mut ready: impl FnMut() -> bool, what: &str) {
     }
 }
 
+/// The answer to a plain GET of `url` (`http://host:port/path`), status line first.
+fn http_get(url: &str) -> String {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("an http:// link");
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut stream = std::net::TcpStream::connect(host).expect("the service listens");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
 pub fn stdout(output: &Output) -> String {
     assert!(output.status.success(), "failed: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout).into_owned()
@@ -114,6 +126,9 @@ fn serve_starts_without_configuration_and_send_prints_the_answer() {
     assert!(answer.contains("卡片：待确认 #1 C类客户"), "the card to the confirmer is shown: {answer}");
     let confirmed = stdout(&service.run(&["send", "--as", "chenjl", "确认 #1"]));
     assert!(confirmed.contains("已确认 #1") && confirmed.contains("已由陈经理确认"), "{confirmed}");
+    let link = service.log().lines().find_map(|l| l.strip_prefix("「客户开发PK」电视看板：").map(str::to_owned));
+    let link = link.unwrap_or_else(|| panic!("the board's link is printed at start: {}", service.log()));
+    assert!(http_get(&link).starts_with("HTTP/1.1 200"), "{link} opens the board");
     let board = stdout(&service.run(&["jobs", "run", "daily_leaderboard"]));
     assert!(board.contains("客户开发PK · 每日战报") && board.contains("雄鹰队"), "{board}");
 

@@ -6,6 +6,8 @@ mod authorization;
 mod backup;
 mod binary;
 mod browser;
+mod board;
+mod board_browser;
 mod callback;
 mod config;
 mod confirmation;
