@@ -441,6 +441,8 @@ fn raw_rusqlite(path: &Path) -> (f64, f64) {
         *rate = committed as f64 / started.elapsed().as_secs_f64();
     }
     (rates[0], rates[1])
+}
+
 /// Times at which each screen received a board (one list per screen).
 type Received = Arc<Vec<Mutex<Vec<Instant>>>>;
 

@@ -16,7 +16,7 @@ use crate::wecom::client::WecomClient;
 use crate::wecom::crypto::WecomCrypto;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Mutex, Notify, watch};
+use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 /// The settings in force, replaced as a whole by a reload; whoever needs to react to a

@@ -72,7 +72,7 @@ pub enum Operation {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 26] = [
+    pub const ALL: [Operation; 27] = [
         Operation::Report,
         Operation::Mine,
         Operation::Help,
@@ -130,7 +130,7 @@ impl Operation {
             | Operation::Move
             | Operation::Remove
             | Operation::Manage => Role::Admin,
-            | Operation::BoardLink => Role::Admin,
+            Operation::BoardLink => Role::Admin,
         }
     }
 

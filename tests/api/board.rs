@@ -260,8 +260,10 @@ async fn names_are_escaped_on_the_board() {
 
 #[tokio::test]
 async fn the_daily_leaderboard_links_to_the_board() {
-    let app =
-        TestApp::builder().config(&format!("{}\n[web]\npublic_url = \"https://lead.example.com/\"\n", contest_config())).spawn().await;
+    let app = TestApp::builder()
+        .config(&format!("{}\n[web]\npublic_url = \"https://lead.example.com/\"\n", contest_config()))
+        .spawn()
+        .await;
     let key = board_key(&app).await;
     let answer = app.say("lina", "看板链接").await.unwrap();
     assert!(answer.contains(&format!("https://lead.example.com/board/client-pk?key={key}")), "{answer}");

@@ -291,3 +291,96 @@ async fn held_connections_do_not_delay_a_stop() {
         closed_within(stream, SLACK, "a held connection at shutdown").await;
     }
 }
+
+/// The issue's slow-client run against the real binary: 1,000 connections holding half a
+/// header and 1,000 trickling a body while signed callbacks are sent every 100 ms; every
+/// callback is answered within 1 s, every held connection is closed within its timeout,
+/// and the service's memory returns to its level before. Figures in RELIABILITY.md:
+/// `cargo test --release --test api two_thousand -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "long: cargo test --release --test api two_thousand -- --ignored --nocapture"]
+async fn two_thousand_slow_clients_leave_callbacks_answered_within_a_second_and_memory_where_it_was() {
+    use crate::binary::Binary;
+    const HALF_HEADERS: usize = 1_000;
+    const TRICKLING: usize = 1_000;
+    let config = TestApp::builder().configure().await;
+    let overrides = [
+        ("SERVER__HEADER_READ_TIMEOUT_SECS", "5".to_owned()),
+        ("SERVER__BODY_READ_TIMEOUT_SECS", "5".to_owned()),
+        ("SERVER__MAX_CONNECTIONS", "4096".to_owned()),
+    ];
+    let service = Binary::start(&config.config_path, &overrides).await;
+    let addr: SocketAddr = service.url.trim_start_matches("http://").parse().unwrap();
+    let peer = config.peer();
+    let http = reqwest::Client::new();
+    let callback = |n: usize| {
+        let xml = peer.text_xml("zhangwei", "你好", &format!("9{n:018}"), chrono::Utc::now().timestamp());
+        let request = peer.callback(&xml, chrono::Utc::now().timestamp());
+        let post = http.post(format!("{}/wecom/callback?{}", service.url, request.query)).body(request.body);
+        async move {
+            let started = Instant::now();
+            let response = post.timeout(Duration::from_secs(5)).send().await.expect("answered");
+            assert_eq!(response.status(), 200);
+            started.elapsed()
+        }
+    };
+    for n in 0..50 {
+        callback(n).await;
+    }
+    let before = service.memory();
+
+    let started = Instant::now();
+    let mut held = half_headers(addr, HALF_HEADERS).await;
+    let mut trickles = Vec::with_capacity(TRICKLING);
+    for _ in 0..TRICKLING {
+        let mut stream = connect(addr).await;
+        stream
+            .write_all(b"POST /wecom/callback?timestamp=1 HTTP/1.1\r\nHost: leadboard\r\nContent-Length: 4096\r\n\r\n")
+            .await
+            .unwrap();
+        let (reader, mut writer) = stream.into_split();
+        let task = tokio::spawn(async move {
+            while writer.write_all(b"<").await.is_ok() {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        });
+        trickles.push((reader, task));
+    }
+    let opened = started.elapsed();
+    let held_memory = service.memory();
+    let mut slowest = Duration::ZERO;
+    let mut answered = 0;
+    while started.elapsed() < Duration::from_secs(6) {
+        slowest = slowest.max(callback(1_000 + answered).await);
+        answered += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for stream in &mut held {
+        closed_within(stream, Duration::from_secs(5) + SLACK, "a half-sent header").await;
+    }
+    for (reader, task) in &mut trickles {
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5) + SLACK, reader.read_to_end(&mut answer)).await;
+        assert!(read.is_ok(), "a trickled body: still open");
+        task.abort();
+    }
+    let all_closed = started.elapsed();
+    // Let the allocator hand back what the connections used.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = service.memory();
+    println!(
+        "slow clients: {HALF_HEADERS} half headers + {TRICKLING} trickled bodies opened in {opened:?}; \
+         {answered} callbacks answered meanwhile, slowest {slowest:?}; all held closed after {all_closed:?}; \
+         RSS before {} KiB, while held {} KiB, after {} KiB, peak {} KiB",
+        before.rss_kib, held_memory.rss_kib, after.rss_kib, after.peak_kib
+    );
+    assert!(slowest < Duration::from_secs(1), "a callback took {slowest:?}");
+    assert!(
+        after.rss_kib <= before.rss_kib + 8 * 1024,
+        "memory did not return: {} KiB before, {} KiB after",
+        before.rss_kib,
+        after.rss_kib
+    );
+    let (status, _) = service.stop().await;
+    assert!(status.success());
+}
