@@ -48,7 +48,14 @@ pub struct LoginQuery {
 /// Only a path under `/ui/` is a place to come back to (never another site).
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with("/ui/") && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        Some(n)
+            if n.starts_with("/ui/")
+                && !n.contains('\\')
+                && !n.contains("/..")
+                && !n.chars().any(|c| c.is_control() || c.is_whitespace()) =>
+        {
+            n.to_owned()
+        }
         _ => "/ui/".to_owned(),
     }
 }

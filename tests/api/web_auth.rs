@@ -185,3 +185,37 @@ async fn a_form_without_the_sessions_csrf_token_changes_nothing() {
     assert_eq!(done.status, 200, "{}", done.body);
     assert!(done.body.contains("已撤回 #1"), "{}", done.body);
 }
+
+#[tokio::test]
+async fn someone_outside_the_company_gets_no_session() {
+    use wiremock::matchers::{method, path, query_param};
+    use wiremock::{Mock, ResponseTemplate};
+    let app = TestApp::spawn().await;
+    // WeCom answers an openid, no userid, for a non-member.
+    Mock::given(method("GET"))
+        .and(path("/cgi-bin/auth/getuserinfo"))
+        .and(query_param("code", "OUTSIDER"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"errcode": 0, "errmsg": "ok", "openid": "oX1"})),
+        )
+        .mount(&app.mock)
+        .await;
+    let (_, state) = start(&app, "/ui/mine").await;
+    let back = come_back(&app, "OUTSIDER", &state).await;
+    assert_eq!(back.status, 401);
+    assert!(back.body.contains("只有本企业成员可以登录"), "{}", back.body);
+    assert!(session_cookie(&back).is_none());
+}
+
+#[tokio::test]
+async fn a_sign_in_comes_back_only_to_a_console_page() {
+    let app = TestApp::spawn().await;
+    for next in ["https://evil.example/", "//evil.example/ui/", "/ui/../x"] {
+        let (_, state) = start(&app, &url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()).await;
+        let back = come_back(&app, &code_for(&app, "zhangwei").await, &state).await;
+        assert_eq!(back.status, 303);
+        let to = back.location();
+        assert!(to.starts_with("/ui/") && !to.starts_with("//") && !to.contains(".."), "{next} → {to}");
+    }
+}
