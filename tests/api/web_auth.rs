@@ -219,3 +219,21 @@ async fn a_sign_in_comes_back_only_to_a_console_page() {
         assert!(to.starts_with("/ui/") && !to.starts_with("//") && !to.contains(".."), "{next} → {to}");
     }
 }
+
+#[tokio::test]
+async fn an_htmx_action_after_the_session_ended_loads_the_sign_in_page() {
+    let app = TestApp::spawn().await;
+    let console = Console::sign_in(&app, "zhangwei").await;
+    app.advance(Duration::hours(13));
+    let r = crate::web_console::client()
+        .post(app.url("/ui/mine/1/withdraw"))
+        .header("cookie", &console.cookie)
+        .header("hx-request", "true")
+        .header("hx-current-url", app.url("/ui/mine?month=2026-01"))
+        .form(&[("csrf", console.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["hx-redirect"], "/ui/login?next=%2Fui%2Fmine%3Fmonth%3D2026-01");
+}
