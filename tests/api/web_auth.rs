@@ -237,3 +237,32 @@ async fn an_htmx_action_after_the_session_ended_loads_the_sign_in_page() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["hx-redirect"], "/ui/login?next=%2Fui%2Fmine%3Fmonth%3D2026-01");
 }
+
+#[tokio::test]
+async fn local_modes_simulator_signs_in_through_oauth_once_per_code() {
+    let app = TestApp::builder().local_mode().spawn().await;
+    let http = crate::web_console::client();
+    let r = http
+        .get(app.url("/ui/login?next=/ui/todo"))
+        .header("user-agent", "Mozilla/5.0 wxwork/4.1.0")
+        .send()
+        .await
+        .unwrap();
+    let to = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    assert_eq!(to.path(), "/simulator/connect/oauth2/authorize");
+    let page = http.get(to.as_str()).send().await.unwrap().text().await.unwrap();
+    let at = page.find("userid=cs_lead").expect("the demo people are listed");
+    let from = page[..at].rfind("href=\"").unwrap() + "href=\"".len();
+    let link = page[from..].split('"').next().unwrap().replace("&amp;", "&");
+    let back = http.get(app.url(&link)).send().await.unwrap();
+    let back = url::Url::parse(back.headers()["location"].to_str().unwrap()).unwrap();
+    assert_eq!(back.path(), "/ui/auth/callback");
+    let q: std::collections::HashMap<_, _> = back.query_pairs().into_owned().collect();
+    let signed = come_back(&app, &q["code"], &q["state"]).await;
+    assert_eq!((signed.status, signed.location()), (303, "/ui/todo"), "{}", signed.body);
+    assert!(session_cookie(&signed).is_some());
+    // The simulator's code is single use, as WeCom's.
+    let (_, fresh) = start(&app, "/ui/mine").await;
+    let reused = come_back(&app, &q["code"], &fresh).await;
+    assert_eq!(reused.status, 401, "{}", reused.body);
+}
