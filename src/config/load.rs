@@ -7,8 +7,12 @@ use figment::Figment;
 use figment::providers::Env;
 
 pub(super) fn env_provider() -> Env {
-    Env::prefixed(ENV_PREFIX).ignore(&["CONFIG"]).split("__")
+    Env::prefixed(ENV_PREFIX).ignore(&NOT_SETTINGS).split("__")
 }
+
+/// `LEADBOARD_*` variables that are not settings: the configuration file's name, and
+/// the test suite's switches (`LEADBOARD_REQUIRE_BROWSER`, `LEADBOARD_SCREENSHOTS`).
+pub const NOT_SETTINGS: [&str; 3] = ["CONFIG", "REQUIRE_BROWSER", "SCREENSHOTS"];
 
 /// Where `section` records what it finds wrong.
 pub(super) struct Problems<'a> {

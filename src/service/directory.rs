@@ -11,7 +11,12 @@ use crate::config::{DirectorySource, Settings};
 use crate::domain::contacts::{Overrides, Unmatched};
 use crate::domain::directory::{Changes, PersonEntry};
 use crate::domain::names::core_name;
+use crate::domain::org::Level;
+use crate::service::access::Operation;
 use crate::service::contest::sync_all;
+use crate::service::{Ctx, Identity, Outcome, identify, refuse};
+use crate::store::directory::ConsoleSetting;
+use crate::store::events::{self, NewEvent};
 use crate::store::{Db, directory, records};
 use crate::wecom::client::WecomClient;
 use crate::wecom::contacts::{self, FetchError, Wanted};
@@ -275,4 +280,42 @@ impl SyncReport {
         }
         out.join("\n")
     }
+}
+
+/// 管理 → 职级与确认人: an admin sets a person's level and confirmer flag for WeCom's
+/// gaps (`None`: as the directory says). Kept across syncs and reloads until cleared;
+/// applied to the person at once, in the event log.
+pub async fn set_person(
+    ctx: &Ctx<'_>,
+    conn: &mut SqliteConnection,
+    userid: &str,
+    level: Option<Level>,
+    confirmer: Option<bool>,
+) -> Outcome {
+    let admin = ctx.authorize(Operation::Manage)?.clone();
+    let Identity::Active(person) = identify(conn, userid).await? else {
+        return refuse(format!("没有找到在职人员 {userid}。"));
+    };
+    let setting = ConsoleSetting { userid: person.userid.clone(), level, confirmer };
+    directory::set_console_setting(conn, &setting, &admin.userid, ctx.now_ms()).await?;
+    let shown = |l: Option<Level>, c: Option<bool>| {
+        let level = l.map_or("按通讯录", Level::label);
+        let confirmer = c.map_or("按通讯录", |c| if c { "是" } else { "否" });
+        format!("职级：{level}，确认人：{confirmer}")
+    };
+    let event = NewEvent::new(&admin.userid, "person", &person.userid, "console_settings")
+        .from(format!("{}/{}", person.level.as_str(), person.confirmer))
+        .to(format!("{}/{}", level.map_or("-", Level::as_str), confirmer.map_or("-".to_owned(), |c| c.to_string())));
+    events::append(conn, ctx.now_ms(), event).await?;
+    let cleared = level.is_none() && confirmer.is_none();
+    let cleared = match ctx.settings.directory.source {
+        // The configured values, back now.
+        DirectorySource::Static if cleared => {
+            directory::apply(conn, &ctx.settings.directory_snapshot(), "config", ctx.now_ms()).await?;
+            "（已恢复为配置文件中的值）"
+        }
+        DirectorySource::Wecom if cleared => "（下次同步通讯录时恢复为企业微信的值）",
+        _ => "",
+    };
+    Ok(format!("已设置{}：{}{cleared}。", person.name, shown(level, confirmer)))
 }

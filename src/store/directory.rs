@@ -72,6 +72,7 @@ pub async fn apply(
     actor: &str,
     now_ms: i64,
 ) -> Result<Changes, sqlx::Error> {
+    let snapshot = &with_console_settings(conn, snapshot).await?;
     let kinds = snapshot.effective_kinds();
     sqlx::query("UPDATE departments SET active = 0").execute(&mut *conn).await?;
     for d in &snapshot.departments {
@@ -97,6 +98,8 @@ pub async fn apply(
     }
     for userid in &changes.departed {
         sqlx::query("UPDATE people SET active = 0 WHERE userid = ?").bind(userid).execute(&mut *conn).await?;
+        // Their console sessions end with them.
+        crate::store::web::revoke_sessions_of(conn, userid, now_ms).await?;
     }
     log_changes(conn, &changes, actor, now_ms).await?;
     Ok(changes)
@@ -189,4 +192,63 @@ pub async fn active(conn: &mut SqliteConnection) -> Result<Vec<Person>, sqlx::Er
     sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_PERSON} WHERE p.active ORDER BY d.id, p.userid")))
         .fetch_all(conn)
         .await
+}
+
+/// A level and confirmer flag an admin set on the console; `None`: as the directory says.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ConsoleSetting {
+    pub userid: String,
+    pub level: Option<Level>,
+    pub confirmer: Option<bool>,
+}
+
+/// Every console setting.
+pub async fn console_settings(conn: &mut SqliteConnection) -> Result<Vec<ConsoleSetting>, sqlx::Error> {
+    sqlx::query_as("SELECT userid, level, confirmer FROM console_person_settings").fetch_all(conn).await
+}
+
+/// Sets (or, with both `None`, clears) a person's console setting, and applies it to
+/// the stored person now.
+pub async fn set_console_setting(
+    conn: &mut SqliteConnection,
+    setting: &ConsoleSetting,
+    by: &str,
+    now_ms: i64,
+) -> Result<(), sqlx::Error> {
+    if setting.level.is_none() && setting.confirmer.is_none() {
+        sqlx::query("DELETE FROM console_person_settings WHERE userid = ?").bind(&setting.userid).execute(conn).await?;
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO console_person_settings (userid, level, confirmer, set_by, set_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (userid) DO UPDATE SET level = excluded.level, confirmer = excluded.confirmer,
+         set_by = excluded.set_by, set_at = excluded.set_at",
+    )
+    .bind(&setting.userid)
+    .bind(setting.level)
+    .bind(setting.confirmer)
+    .bind(by)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE people SET level = COALESCE(?, level), confirmer = COALESCE(?, confirmer) WHERE userid = ?")
+        .bind(setting.level)
+        .bind(setting.confirmer)
+        .bind(&setting.userid)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// `snapshot` with the console's settings in place of what its source says.
+async fn with_console_settings(conn: &mut SqliteConnection, snapshot: &Snapshot) -> Result<Snapshot, sqlx::Error> {
+    let settings = console_settings(conn).await?;
+    let mut snapshot = snapshot.clone();
+    for s in settings {
+        if let Some(p) = snapshot.people.iter_mut().find(|p| p.userid == s.userid) {
+            p.level = s.level.unwrap_or(p.level);
+            p.confirmer = s.confirmer.unwrap_or(p.confirmer);
+        }
+    }
+    Ok(snapshot)
 }

@@ -8,9 +8,10 @@ use super::{Nav, WebError, answer, render, run_op};
 use crate::commands::args::Command;
 use crate::commands::parse;
 use crate::domain::contest::ContestState;
+use crate::domain::org::Level;
 use crate::service::access::Operation;
 use crate::service::contest::{self, standings, time_left};
-use crate::service::{channels, refuse, sessions};
+use crate::service::{channels, directory, refuse, sessions};
 use crate::state::AppState;
 use crate::store::contests as contests_store;
 use crate::store::directory as people;
@@ -47,8 +48,20 @@ struct Contest {
 struct Page {
     nav: Nav,
     contests: Vec<Contest>,
-    /// (name, userid, department, level, confirmer)
-    people: Vec<(String, String, String, &'static str, bool)>,
+    people: Vec<PersonRow>,
+    /// (code, label) of every level.
+    levels: Vec<(&'static str, &'static str)>,
+}
+
+struct PersonRow {
+    name: String,
+    userid: String,
+    department: String,
+    level: &'static str,
+    confirmer: bool,
+    /// What the console set: a level's code, "1"/"0", or "" for none.
+    set_level: String,
+    set_confirmer: String,
 }
 
 /// `/ui/admin`.
@@ -90,12 +103,28 @@ pub async fn page(State(state): State<AppState>, viewer: Viewer) -> Result<Respo
             teams,
         });
     }
+    let set = people::console_settings(&mut conn).await?;
     let people = people::active(&mut conn)
         .await?
         .into_iter()
-        .map(|p| (p.name, p.userid, p.department, p.level.label(), p.confirmer))
+        .map(|p| {
+            let s = set.iter().find(|s| s.userid == p.userid);
+            PersonRow {
+                set_level: s.and_then(|s| s.level).map(|l| l.as_str().to_owned()).unwrap_or_default(),
+                set_confirmer: s
+                    .and_then(|s| s.confirmer)
+                    .map(|c| if c { "1" } else { "0" }.to_owned())
+                    .unwrap_or_default(),
+                level: p.level.label(),
+                confirmer: p.confirmer,
+                name: p.name,
+                userid: p.userid,
+                department: p.department,
+            }
+        })
         .collect();
-    render(&Page { nav: viewer.nav.at("admin"), contests, people })
+    let levels = Level::ALL.iter().map(|l| (l.as_str(), l.label())).collect();
+    render(&Page { nav: viewer.nav.at("admin"), contests, people, levels })
 }
 
 #[derive(Deserialize)]
@@ -109,6 +138,10 @@ pub struct ActForm {
     person: String,
     #[serde(default)]
     team: String,
+    #[serde(default)]
+    level: String,
+    #[serde(default)]
+    confirmer: String,
 }
 
 impl CsrfField for ActForm {
@@ -130,6 +163,15 @@ pub async fn act(
         "remove" => contest::remove(&ctx, conn, person, contest).await,
         "assign" => contest::assign(&ctx, conn, person, team, contest).await,
         "revoke" => sessions::revoke(&ctx, conn, person).await,
+        "person" => {
+            let level = Level::parse(form.level.trim());
+            let confirmer = match form.confirmer.trim() {
+                "1" => Some(true),
+                "0" => Some(false),
+                _ => None,
+            };
+            directory::set_person(&ctx, conn, person, level, confirmer).await
+        }
         // Read by the chat's parser, so the page accepts the names chat accepts.
         "channel" => match parse::parse(&format!("登记老渠道 {person}"), ctx.today()).map(|p| p.command) {
             Ok(Command::RegisterChannel { name }) => channels::register_old(&ctx, conn, &name).await,

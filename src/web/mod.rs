@@ -119,9 +119,11 @@ impl Nav {
 /// Why a console request failed, as the page it answers.
 #[derive(Debug)]
 pub enum WebError {
-    /// Not signed in (or the session ended): sign in, then come back to `next`.
+    /// Not signed in (or the session ended): sign in, then come back to `next`; an
+    /// htmx request is told to load the sign-in page as a whole (`HX-Redirect`).
     SignIn {
         next: String,
+        htmx: bool,
     },
     /// Signed in, but the role does not open this page or action.
     Forbidden(String),
@@ -171,9 +173,12 @@ struct MessagePage<'a> {
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let (status, title, message, sign_in) = match self {
-            WebError::SignIn { next } => {
+            WebError::SignIn { next, htmx } => {
                 let query = url::form_urlencoded::Serializer::new(String::new()).append_pair("next", &next).finish();
                 let to = format!("/ui/login?{query}");
+                if htmx && let Ok(value) = HeaderValue::from_str(&to) {
+                    return (StatusCode::OK, [("hx-redirect", value)]).into_response();
+                }
                 return Redirect::to(&to).into_response();
             }
             WebError::Forbidden(message) => (StatusCode::FORBIDDEN, "没有权限", message, false),

@@ -48,7 +48,14 @@ pub struct LoginQuery {
 /// Only a path under `/ui/` is a place to come back to (never another site).
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with("/ui/") && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        Some(n)
+            if n.starts_with("/ui/")
+                && !n.contains('\\')
+                && !n.contains("/..")
+                && !n.chars().any(|c| c.is_control() || c.is_whitespace()) =>
+        {
+            n.to_owned()
+        }
         _ => "/ui/".to_owned(),
     }
 }
@@ -224,8 +231,19 @@ where
 
     async fn from_request_parts(parts: &mut Parts, s: &S) -> Result<Viewer, WebError> {
         let state = AppState::from_ref(s);
-        let next = parts.uri.path_and_query().map_or("/ui/", |p| p.as_str()).to_owned();
-        let sign_in = || WebError::SignIn { next: safe_next(Some(&next)) };
+        // An htmx request comes back to the page it was made from, not to the action.
+        let htmx = parts.headers.contains_key("hx-request");
+        let page = parts
+            .headers
+            .get("hx-current-url")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|u| url::Url::parse(u).ok())
+            .map(|u| format!("{}{}", u.path(), u.query().map(|q| format!("?{q}")).unwrap_or_default()));
+        let next = match (htmx, page) {
+            (true, Some(page)) => page,
+            _ => parts.uri.path_and_query().map_or("/ui/", |p| p.as_str()).to_owned(),
+        };
+        let sign_in = || WebError::SignIn { next: safe_next(Some(&next)), htmx };
         let jar = SignedCookieJar::<Key>::from_headers(&parts.headers, state.cookie_key.clone());
         let Some(id) = jar.get(COOKIE).map(|c| c.value().to_owned()) else { return Err(sign_in()) };
         let now = state.clock.now();

@@ -129,10 +129,15 @@ impl Browser {
         self.client.wait().at_most(Duration::from_secs(5)).for_url(&wanted).await.expect("back on the console");
     }
 
-    /// Saves a screenshot of the page as `docs/screenshots/{name}.png`.
+    /// Saves a screenshot of the page as `{name}.png`: in `docs/screenshots/` (the
+    /// README's, committed) when `LEADBOARD_SCREENSHOTS` is set, else in
+    /// `target/screenshots/`, so that a test run leaves the work tree as it was.
     pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.expect("screenshot");
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+        assert!(png.starts_with(b"\x89PNG"), "a PNG");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let docs = std::env::var_os("LEADBOARD_SCREENSHOTS").is_some_and(|v| !v.is_empty());
+        let dir = if docs { root.join("docs/screenshots") } else { root.join("target/screenshots") };
         std::fs::create_dir_all(&dir).expect("screenshots directory");
         std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
     }

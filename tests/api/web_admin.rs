@@ -132,3 +132,37 @@ async fn finalising_on_the_audit_page_keeps_the_guard_of_the_final_ranking() {
     assert_eq!(app.count("SELECT COUNT(*) FROM contests WHERE state = 'final'").await, 1);
     assert_eq!(actor_of(&app, "finalised").await, "wanggm");
 }
+
+#[tokio::test]
+async fn an_admin_sets_a_level_and_confirmer_flag_that_outlive_a_reload() {
+    let app = TestApp::spawn().await;
+    let console = Console::sign_in(&app, "lina").await;
+    let set = console
+        .post("/ui/admin/act", &[("op", "person"), ("person", "sunli"), ("level", "manager"), ("confirmer", "1")])
+        .await;
+    assert!(set.body.contains("已设置孙丽：职级：经理，确认人：是"), "{}", set.body);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM people WHERE userid = 'sunli' AND confirmer AND level = 'manager'").await,
+        1
+    );
+    let sunli = Console::sign_in(&app, "sunli").await;
+    assert_eq!(sunli.get("/ui/todo").await.status, 200, "a confirmer now");
+    assert!(sunli.post("/ui/admin/act", &[("op", "person"), ("person", "sunli")]).await.status == 403);
+
+    app.reloader.reload().await.expect("reloaded");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM people WHERE userid = 'sunli' AND confirmer AND level = 'manager'").await,
+        1,
+        "kept"
+    );
+    assert_eq!(actor_of(&app, "console_settings").await, "lina");
+
+    let cleared = console.post("/ui/admin/act", &[("op", "person"), ("person", "sunli")]).await;
+    assert!(cleared.body.contains("按通讯录"), "{}", cleared.body);
+    app.reloader.reload().await.expect("reloaded");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM people WHERE userid = 'sunli' AND confirmer").await,
+        0,
+        "back to the directory's"
+    );
+}

@@ -185,3 +185,84 @@ async fn a_form_without_the_sessions_csrf_token_changes_nothing() {
     assert_eq!(done.status, 200, "{}", done.body);
     assert!(done.body.contains("已撤回 #1"), "{}", done.body);
 }
+
+#[tokio::test]
+async fn someone_outside_the_company_gets_no_session() {
+    use wiremock::matchers::{method, path, query_param};
+    use wiremock::{Mock, ResponseTemplate};
+    let app = TestApp::spawn().await;
+    // WeCom answers an openid, no userid, for a non-member.
+    Mock::given(method("GET"))
+        .and(path("/cgi-bin/auth/getuserinfo"))
+        .and(query_param("code", "OUTSIDER"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"errcode": 0, "errmsg": "ok", "openid": "oX1"})),
+        )
+        .mount(&app.mock)
+        .await;
+    let (_, state) = start(&app, "/ui/mine").await;
+    let back = come_back(&app, "OUTSIDER", &state).await;
+    assert_eq!(back.status, 401);
+    assert!(back.body.contains("只有本企业成员可以登录"), "{}", back.body);
+    assert!(session_cookie(&back).is_none());
+}
+
+#[tokio::test]
+async fn a_sign_in_comes_back_only_to_a_console_page() {
+    let app = TestApp::spawn().await;
+    for next in ["https://evil.example/", "//evil.example/ui/", "/ui/../x"] {
+        let (_, state) = start(&app, &url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()).await;
+        let back = come_back(&app, &code_for(&app, "zhangwei").await, &state).await;
+        assert_eq!(back.status, 303);
+        let to = back.location();
+        assert!(to.starts_with("/ui/") && !to.starts_with("//") && !to.contains(".."), "{next} → {to}");
+    }
+}
+
+#[tokio::test]
+async fn an_htmx_action_after_the_session_ended_loads_the_sign_in_page() {
+    let app = TestApp::spawn().await;
+    let console = Console::sign_in(&app, "zhangwei").await;
+    app.advance(Duration::hours(13));
+    let r = crate::web_console::client()
+        .post(app.url("/ui/mine/1/withdraw"))
+        .header("cookie", &console.cookie)
+        .header("hx-request", "true")
+        .header("hx-current-url", app.url("/ui/mine?month=2026-01"))
+        .form(&[("csrf", console.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["hx-redirect"], "/ui/login?next=%2Fui%2Fmine%3Fmonth%3D2026-01");
+}
+
+#[tokio::test]
+async fn local_modes_simulator_signs_in_through_oauth_once_per_code() {
+    let app = TestApp::builder().local_mode().spawn().await;
+    let http = crate::web_console::client();
+    let r = http
+        .get(app.url("/ui/login?next=/ui/todo"))
+        .header("user-agent", "Mozilla/5.0 wxwork/4.1.0")
+        .send()
+        .await
+        .unwrap();
+    let to = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    assert_eq!(to.path(), "/simulator/connect/oauth2/authorize");
+    let page = http.get(to.as_str()).send().await.unwrap().text().await.unwrap();
+    let at = page.find("userid=cs_lead").expect("the demo people are listed");
+    let from = page[..at].rfind("href=\"").unwrap() + "href=\"".len();
+    let link = page[from..].split('"').next().unwrap().replace("&amp;", "&");
+    let back = http.get(app.url(&link)).send().await.unwrap();
+    let back = url::Url::parse(back.headers()["location"].to_str().unwrap()).unwrap();
+    assert_eq!(back.path(), "/ui/auth/callback");
+    let q: std::collections::HashMap<_, _> = back.query_pairs().into_owned().collect();
+    let signed = come_back(&app, &q["code"], &q["state"]).await;
+    assert_eq!((signed.status, signed.location()), (303, "/ui/todo"), "{}", signed.body);
+    assert!(session_cookie(&signed).is_some());
+    // The simulator's code is single use, as WeCom's.
+    let (_, fresh) = start(&app, "/ui/mine").await;
+    let reused = come_back(&app, &q["code"], &fresh).await;
+    assert_eq!(reused.status, 401, "{}", reused.body);
+}
