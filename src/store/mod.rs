@@ -3,7 +3,9 @@
 //! queue fairly instead of spinning in SQLite's busy handler. Every commit is synced
 //! to disk (`synchronous = FULL`) before it returns: a callback is answered only after
 //! its commit, and WeCom does not retry an answered callback, so a commit lost to a
-//! power cut would be lost for good.
+//! power cut would be lost for good. A write that fails on the disk (full, read-only)
+//! replaces the writer connection and marks the database unwritable for `/healthz`
+//! until a write succeeds.
 
 pub mod appeals;
 pub mod backup;

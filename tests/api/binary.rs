@@ -104,6 +104,11 @@ impl Binary {
         memory_of(self.pid)
     }
 
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// SIGKILL; returns the memory it had just before.
     pub async fn kill(mut self) -> Memory {
         let memory = self.memory();

@@ -160,7 +160,10 @@ impl Load {
                 continue;
             };
             owed.attempts += 1;
-            if owed.attempts > 1 {
+            if owed.attempts == 1 {
+                // Stamped when first sent; every resend carries the same message.
+                owed.create_time = chrono::Utc::now().timestamp();
+            } else {
                 self.resent.fetch_add(1, Ordering::SeqCst);
             }
             match self.send(&owed).await {
