@@ -35,6 +35,9 @@ pub enum Step {
     Idle(Option<i64>),
 }
 
+/// WeCom's errcode for a card's `response_code` already used (or expired).
+const RESPONSE_CODE_USED: i64 = 60140;
+
 /// How many pending messages one scheduling decision looks at, oldest first.
 const QUEUE_WINDOW: i64 = 2_000;
 /// What a card merged into a digest is closed with.
@@ -100,6 +103,7 @@ impl OutboxWorker {
                         let worker = self.clone();
                         under_way.spawn(async move {
                             if let Err(e) = worker.finish(claimed).await {
+                                worker.db.note_write_error(&e);
                                 tracing::error!(error = %e, "outbox step failed");
                             }
                         });
@@ -249,6 +253,18 @@ impl OutboxWorker {
             }
         }
         let label = |kind| DeliveryLabel { api: message.api.code().to_owned(), kind };
+        let result = match result {
+            // A card update sent again after an attempt whose answer was lost (a crash,
+            // a timeout): WeCom refuses the response code it already used, so the first
+            // attempt updated the card.
+            Err(ApiError::Permanent { code: RESPONSE_CODE_USED, .. })
+                if message.api == Api::UpdateTemplateCard && message.attempts > 0 =>
+            {
+                tracing::info!(id = message.id, "card update already applied by an earlier attempt (60140)");
+                Ok(serde_json::json!({"errcode": RESPONSE_CODE_USED, "applied_by_earlier_attempt": true}))
+            }
+            other => other,
+        };
         let step = match result {
             Ok(response) => {
                 if let Some(invalid) = partial_failure(&response) {

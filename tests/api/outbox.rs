@@ -264,3 +264,38 @@ async fn a_file_upload_with_a_rejected_token_gets_a_new_token_once() {
     assert_eq!((sends[0]["msgtype"].as_str(), sends[0]["touser"].as_str()), (Some("file"), Some("lina")));
     assert_eq!(sends[0]["enable_duplicate_check"], 1, "{}", sends[0]);
 }
+
+/// A card update whose first attempt reached WeCom but whose answer was lost (here, a
+/// timeout) is sent again; WeCom refuses the used response code with 60140, and the
+/// update counts as delivered, not given up.
+#[tokio::test]
+async fn a_card_update_repeated_after_a_lost_answer_is_delivered_not_given_up() {
+    let app = TestApp::spawn().await;
+    let update = |errcode: i64| ResponseTemplate::new(200).set_body_json(json!({"errcode": errcode, "errmsg": "mock"}));
+    // The first attempt: WeCom applies it, but answers after the client's 2 s timeout.
+    Mock::given(method("POST"))
+        .and(path("/cgi-bin/message/update_template_card"))
+        .respond_with(update(0).set_delay(std::time::Duration::from_secs(3)))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&app.mock)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/cgi-bin/message/update_template_card"))
+        .respond_with(update(60140))
+        .with_priority(2)
+        .mount(&app.mock)
+        .await;
+    let payload = json!({"userids": ["cs_lead"], "agentid": 1000002, "response_code": "RC1", "button": {"replace_name": "已确认"}});
+    let mut tx = app.state.db.begin().await.unwrap();
+    let msg = NewMessage { api: Api::UpdateTemplateCard, target: None, payload, reference: None, digest: None };
+    outbox::enqueue(&mut tx, app.state.clock.now_ms(), &msg).await.unwrap();
+    tx.commit().await.unwrap();
+    app.state.outbox_wake.notify_one();
+    crate::helpers::within(std::time::Duration::from_secs(15), "the update delivered", || async {
+        delivered(&app).await == 1
+    })
+    .await;
+    assert_eq!(app.api_calls("message/update_template_card").await.len(), 2);
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox WHERE status = 'failed'").await, 0);
+}
