@@ -158,7 +158,8 @@ async fn through_a_failing_disk(
     }
     sending.await.unwrap();
     within(Duration::from_secs(10), "/healthz healthy", || async { healthz(&service).await == 200 }).await;
-    drained(&config.database, Duration::from_secs(60)).await;
+    // Paced: a confirmer past 30 messages in a minute waits for the minute to pass.
+    drained(&config.database, Duration::from_secs(180)).await;
     let (status, _) = service.stop().await;
     assert!(status.success());
     integrity(&config.database).await;
@@ -268,7 +269,8 @@ async fn when_the_disk_turns_read_only_on_an_error_callbacks_are_refused_and_a_r
     *load.target.write().unwrap() = service.url.clone();
     within(Duration::from_secs(60), "every callback answered after the restart", || async { load.done() }).await;
     sending.await.unwrap();
-    drained(&config.database, Duration::from_secs(60)).await;
+    // Paced: a confirmer past 30 messages in a minute waits for the minute to pass.
+    drained(&config.database, Duration::from_secs(180)).await;
     let (status, _) = service.stop().await;
     assert!(status.success());
     integrity(&config.database).await;
