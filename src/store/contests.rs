@@ -243,6 +243,12 @@ pub async fn recount(conn: &mut SqliteConnection, ids: &[i64]) -> Result<(), sql
 /// row for each team, one who left none current).
 pub type ScoreRow = (String, String, String, i64, i64, bool, bool);
 
+/// The standings token (migration 0070): changes, to a random value, with every change
+/// to scores, memberships or people's names, in the changing transaction.
+pub async fn standings_token(conn: &mut SqliteConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT token FROM standings_token WHERE id = 1").fetch_one(conn).await
+}
+
 /// A [`ScoreRow`] for every member, by userid.
 ///
 /// Fetched as one JSON array rather than one row per member: sqlx hands every row
