@@ -44,7 +44,9 @@ function perMessageSeconds(c, loops) {
 
 const inputs = path.join(__dirname, '..', 'target', 'bench-callback-inputs.json');
 const cases = JSON.parse(fs.readFileSync(inputs, 'utf8'));
-const version = (name) => require(path.join(name, 'package.json')).version;
+// fast-xml-parser does not export its package.json: read the installed file.
+const version = (name) =>
+  JSON.parse(fs.readFileSync(path.join(process.env.NODE_PATH || 'node_modules', name, 'package.json'), 'utf8')).version;
 console.log(`node ${process.version}, @wecom/crypto ${version('@wecom/crypto')}, fast-xml-parser ${version('fast-xml-parser')}`);
 for (const c of cases) {
   check(c);
