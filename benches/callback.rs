@@ -8,6 +8,8 @@
 
 use std::hint::black_box;
 use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use leadboard::wecom::crypto::WecomCrypto;
@@ -154,5 +156,146 @@ fn bench_stages(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_callback, bench_stages);
+/// Median per-call seconds of `f` over 15 runs of at least 0.2 s each.
+fn median_seconds(mut f: impl FnMut()) -> f64 {
+    let mut loops = 64u64;
+    loop {
+        let started = Instant::now();
+        for _ in 0..loops {
+            f();
+        }
+        if started.elapsed().as_secs_f64() >= 0.2 {
+            break;
+        }
+        loops *= 2;
+    }
+    let mut runs: Vec<f64> = (0..15)
+        .map(|_| {
+            let started = Instant::now();
+            for _ in 0..loops {
+                f();
+            }
+            started.elapsed().as_secs_f64() / loops as f64
+        })
+        .collect();
+    runs.sort_by(f64::total_cmp);
+    runs[runs.len() / 2]
+}
+
+/// `openssl speed -evp ALG [-decrypt] -bytes N`: bytes per second, from its last line.
+fn openssl_speed(alg: &str, bytes: usize, decrypt: bool) -> Option<f64> {
+    let mut command = Command::new("openssl");
+    command.args(["speed", "-evp", alg, "-seconds", "2", "-bytes", &bytes.to_string()]);
+    if decrypt {
+        command.arg("-decrypt");
+    }
+    let output = command.stderr(Stdio::null()).output().ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    // The result line: the algorithm, then one figure such as `1234567.89k` (1000s of bytes/s).
+    let line = text.lines().rev().find(|l| l.trim_start().starts_with(alg) || l.contains(&alg.to_uppercase()))?;
+    let figure = line.split_whitespace().last()?.strip_suffix('k')?;
+    figure.parse::<f64>().ok().map(|k| k * 1000.0)
+}
+
+/// A peer's median µs per message, by message label.
+type Medians = Vec<(String, f64)>;
+
+/// Runs a peer's script and returns its medians.
+fn peer_medians(script: &str) -> Option<Medians> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let output = Command::new(root.join(script)).current_dir(&root).stderr(Stdio::inherit()).output().ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    eprint!("{text}");
+    if !output.status.success() {
+        return None;
+    }
+    let medians = text
+        .lines()
+        .filter_map(|l| {
+            let label = l.split_once('/')?.1.split_once(':')?.0.to_owned();
+            let median = l.split_once("median ")?.1.split_whitespace().next()?.parse().ok()?;
+            Some((label, median))
+        })
+        .collect();
+    Some(medians)
+}
+
+/// The limits and the peers beside the project, in the same run: what RustCrypto uses
+/// on this CPU, `open` against `openssl speed` for SHA-1 plus AES-256-CBC on the same
+/// bytes, and the whole per-message work against wechatpy (cryptography backend) and
+/// Tencent's @wecom/crypto with fast-xml-parser. `CALLBACK_PEERS=0` skips it.
+fn limits_and_peers(_: &mut Criterion) {
+    if std::env::var("CALLBACK_PEERS").is_ok_and(|v| v == "0") {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let has = |f: bool| if f { "yes" } else { "no" };
+        let shani = std::arch::is_x86_feature_detected!("sha")
+            && std::arch::is_x86_feature_detected!("sse2")
+            && std::arch::is_x86_feature_detected!("ssse3")
+            && std::arch::is_x86_feature_detected!("sse4.1");
+        eprintln!(
+            "\nCPU: sha1 0.10 takes its SHA-NI path (sha, sse2, ssse3, sse4.1 detected): {}; \
+             aes 0.8 takes its AES-NI path (aes detected): {}",
+            has(shani),
+            has(std::arch::is_x86_feature_detected!("aes"))
+        );
+    }
+    let peer = peer();
+    let cases: Vec<Case> = SIZES.iter().map(|(label, size)| make_case(&peer, label, *size)).collect();
+    write_inputs(&cases);
+    let crypto = &peer.crypto;
+    let mut ours = Vec::new();
+    eprintln!("\n| message | `open` µs | openssl SHA-1 + AES-256-CBC µs (same bytes) | `open` / openssl |");
+    eprintln!("| --- | --- | --- | --- |");
+    for case in &cases {
+        check(crypto, case);
+        let encrypt = parse_envelope(&case.body).expect("envelope parses");
+        let open = median_seconds(|| {
+            black_box(crypto.open(&case.signature, &case.timestamp, &case.nonce, black_box(&encrypt)).ok());
+        });
+        let whole = median_seconds(|| {
+            black_box(handle(black_box(crypto), black_box(case)));
+        });
+        ours.push((case.label, whole));
+        // What open hashes (token, timestamp, nonce and the base64 text) and decrypts.
+        let hashed = TOKEN.len() + case.timestamp.len() + case.nonce.len() + encrypt.len();
+        let ciphertext = encrypt.len() / 4 * 3 - encrypt.bytes().rev().take_while(|&b| b == b'=').count();
+        let limit = match (openssl_speed("sha1", hashed, false), openssl_speed("aes-256-cbc", ciphertext, true)) {
+            (Some(sha), Some(aes)) => Some(hashed as f64 / sha + ciphertext as f64 / aes),
+            _ => None,
+        };
+        match limit {
+            Some(limit) => eprintln!(
+                "| {} ({hashed} B hashed, {ciphertext} B decrypted) | {:.2} | {:.2} | {:.2}× |",
+                case.label,
+                open * 1e6,
+                limit * 1e6,
+                open / limit
+            ),
+            None => eprintln!("| {} | {:.2} | openssl not available | |", case.label, open * 1e6),
+        }
+    }
+    let peers: Vec<(&str, Option<Medians>)> = ["benches/run-wechatpy.sh", "benches/run-node.sh"]
+        .into_iter()
+        .map(|script| (script, peer_medians(script)))
+        .collect();
+    eprintln!(
+        "\n| message | leadboard µs | wechatpy (cryptography) µs | ratio | @wecom/crypto + fast-xml-parser µs | ratio |"
+    );
+    eprintln!("| --- | --- | --- | --- | --- | --- |");
+    for (label, whole) in ours {
+        let mut row = format!("| {label} | {:.2} |", whole * 1e6);
+        for (script, medians) in &peers {
+            match medians.as_ref().and_then(|m| m.iter().find(|(l, _)| l == label)) {
+                Some((_, us)) => row += &format!(" {us:.2} | **{:.1}×** |", us / (whole * 1e6)),
+                None => row += &format!(" ({script} failed) | |"),
+            }
+        }
+        eprintln!("{row}");
+    }
+}
+
+criterion_group!(benches, bench_callback, bench_stages, limits_and_peers);
 criterion_main!(benches);

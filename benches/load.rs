@@ -612,6 +612,19 @@ async fn load(levels: &[usize], requests: usize) {
     check_effects(&db, reports).await;
     let verdict = if slowest < DEADLINE { "within" } else { "OVER" };
     println!("slowest answer {} ms: {verdict} WeCom's 5 s deadline", ms(slowest));
+    if let Ok(r) = http.get(format!("{base}/metrics")).send().await
+        && let Ok(text) = r.text().await
+    {
+        let series = |name: &str| {
+            text.lines().find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok()).unwrap_or_default()
+        };
+        let (batches, callbacks) =
+            (series("leadboard_callback_batch_size_count"), series("leadboard_callback_batch_size_sum"));
+        println!(
+            "group commit: {callbacks:.0} callbacks in {batches:.0} write transactions ({:.1} per commit on average, all levels)",
+            callbacks / batches.max(1.0)
+        );
+    }
     match service.peak_rss_kib() {
         Some(kib) => println!("service peak RSS (VmHWM): {:.1} MiB", kib as f64 / 1024.0),
         None => println!("service peak RSS: not available (no /proc)"),

@@ -7,9 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=target/bench-venv
 
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import wechatpy, Crypto' 2>/dev/null; then
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import wechatpy, cryptography' 2>/dev/null; then
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet wechatpy==1.8.18 pycryptodome==4.4.0 xmltodict==1.0.4
+    "$venv/bin/pip" install --quiet wechatpy==1.8.18 cryptography==50.0.2 xmltodict==1.0.4
 fi
 
 exec "$venv/bin/python" benches/wechatpy_callback.py "$@"

@@ -141,6 +141,8 @@ impl AppState {
     pub async fn new(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
         let state = Self::open(settings, clock).await?;
         service::directory::load(&state.db, &state.settings(), state.clock.now_ms()).await?;
+        // The standings are held in memory: read them now rather than at the first 排行.
+        service::contest::warm(&state.db, &state.settings()).await?;
         Ok(state)
     }
 

@@ -53,7 +53,7 @@ async fn pool_text(conn: &mut SqliteConnection, board: &Board<'_>) -> Outcome {
 /// Plain-text standings for a chat answer.
 fn standings_text(ctx: &Ctx<'_>, board: &Board<'_>) -> String {
     let mut lines = vec![format!("🏆 {} 排行", board.def.name), time_left(board.def, board.row.as_ref(), ctx.now)];
-    for t in &board.standings {
+    for t in board.standings.iter() {
         let top: Vec<String> =
             t.members.iter().filter(|m| m.points > 0).take(3).map(|m| format!("{}{}", m.name, m.points)).collect();
         let top = if top.is_empty() { String::new() } else { format!("（{}）", top.join("、")) };

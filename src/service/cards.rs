@@ -97,10 +97,29 @@ pub async fn send_record_card(
         tracing::warn!(record = record.id, "no confirmer to send the card to");
         return Ok(false);
     }
+    let flags = records::flags_of(conn, record.id).await?;
+    let notes: Vec<&str> = flags.iter().map(|f| f.detail.as_str()).collect();
+    send_record_card_noting(settings, now, conn, record, purpose, recipients, &notes).await
+}
+
+/// [`send_record_card`] for a record whose flags' details the caller has in hand (a
+/// report that just stored them), in their stored order.
+pub async fn send_record_card_noting(
+    settings: &Settings,
+    now: DateTime<Utc>,
+    conn: &mut SqliteConnection,
+    record: &Record,
+    purpose: Purpose,
+    recipients: &[Person],
+    flags: &[&str],
+) -> Result<bool, sqlx::Error> {
+    if recipients.is_empty() {
+        tracing::warn!(record = record.id, "no confirmer to send the card to");
+        return Ok(false);
+    }
     let task = task_id(purpose, &record.id.to_string());
     let users: Vec<String> = recipients.iter().map(|p| p.userid.clone()).collect();
-    let flags = records::flags_of(conn, record.id).await?;
-    let notes: Vec<String> = flags.into_iter().map(|f| format!("⚠️ {}", f.detail)).collect();
+    let notes: Vec<String> = flags.iter().map(|detail| format!("⚠️ {detail}")).collect();
     let mut card = record_card(record, purpose, &task);
     card["jump_list"] = console_link(settings, "在网页控制台处理待办", "/ui/todo");
     if !notes.is_empty() {

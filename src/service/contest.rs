@@ -13,6 +13,8 @@ use crate::store::directory::{self, Person};
 use crate::store::events::{self, NewEvent};
 use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, LazyLock, Mutex};
 use tracing::instrument;
 
 /// Registers every configured contest and, while a contest is open (before its cut-off
@@ -82,24 +84,86 @@ async fn team_people(
     Ok((people, MemberSource::Config))
 }
 
-/// The standings now: live until final, the stored result afterwards.
+/// Standings as served: shared, since the live ones are held in memory.
+pub type Standings = Arc<Vec<TeamStanding>>;
+
+/// The standings now: live until final, the stored result afterwards. This is what
+/// `排行`, the daily leaderboard and the web board read; any connection will do (a
+/// write transaction sees its own changes, a reader the last commit).
 #[instrument(level = "debug", skip_all, fields(contest = %def.id))]
-pub async fn standings(conn: &mut SqliteConnection, def: &ContestDef) -> Result<Vec<TeamStanding>, sqlx::Error> {
-    if let Some(row) = store::get(conn, &def.id).await?
-        && let Some(result) = row.result.as_deref()
-    {
-        return serde_json::from_str(result).map_err(|e| sqlx::Error::Decode(e.into()));
+pub async fn standings(conn: &mut SqliteConnection, def: &ContestDef) -> Result<Standings, sqlx::Error> {
+    let row = store::get(conn, &def.id).await?;
+    standings_of(conn, def, row.as_ref()).await
+}
+
+/// [`standings`] for a contest whose row the caller has just read.
+pub async fn standings_of(
+    conn: &mut SqliteConnection,
+    def: &ContestDef,
+    row: Option<&ContestRow>,
+) -> Result<Standings, sqlx::Error> {
+    if let Some(result) = row.and_then(|r| r.result.as_deref()) {
+        return serde_json::from_str(result).map(Arc::new).map_err(|e| sqlx::Error::Decode(e.into()));
     }
-    let rows = store::scores(conn, &def.id).await?;
-    let mut teams: Vec<(String, Vec<MemberScore>)> = def.teams.iter().map(|t| (t.name.clone(), Vec::new())).collect();
-    for (team, userid, name, points, stake, paid, current) in rows {
-        let member = MemberScore { userid, name, points, stake: Fen(stake), paid, current };
-        match teams.iter_mut().find(|(n, _)| *n == team) {
-            Some((_, members)) => members.push(member),
-            None => teams.push((team, vec![member])),
+    live_standings(conn, def).await
+}
+
+/// Live standings held in memory, per contest, with the standings token they were read
+/// under (migration 0070). A held copy is served only when the token the connection
+/// sees now is the same: every change to what standings are made of changes the token
+/// in its own transaction (also in another process), and a token is random, so it is
+/// never reused after a rollback nor shared by two databases. Copies are therefore
+/// never ahead of or behind the database the reader sees, whatever transaction it is in.
+static LIVE: LazyLock<Mutex<HashMap<String, VecDeque<Held>>>> = LazyLock::new(Mutex::default);
+
+/// Copies held per contest: the newest, and a few older ones for other databases with
+/// the same contest in this process (tests; a `leadboard` command beside the service).
+const HELD_PER_CONTEST: usize = 4;
+
+struct Held {
+    token: i64,
+    /// The configured teams the standings were ranked with (a reload may change them).
+    teams: Vec<String>,
+    standings: Standings,
+}
+
+async fn live_standings(conn: &mut SqliteConnection, def: &ContestDef) -> Result<Standings, sqlx::Error> {
+    let token = store::standings_token(conn).await?;
+    let teams = || def.teams.iter().map(|t| t.name.as_str());
+    {
+        let live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+        let held = live.get(&def.id).into_iter().flatten();
+        if let Some(held) = held.filter(|h| h.token == token).find(|h| h.teams.iter().map(String::as_str).eq(teams())) {
+            return Ok(held.standings.clone());
         }
     }
-    Ok(contest::rank(teams))
+    let rows = store::scores(conn, &def.id).await?;
+    let mut teams_of: Vec<(String, Vec<MemberScore>)> = teams().map(|t| (t.to_owned(), Vec::new())).collect();
+    for (team, userid, name, points, stake, paid, current) in rows {
+        let member = MemberScore { userid, name, points, stake: Fen(stake), paid, current };
+        match teams_of.iter_mut().find(|(n, _)| *n == team) {
+            Some((_, members)) => members.push(member),
+            None => teams_of.push((team, vec![member])),
+        }
+    }
+    let standings = Arc::new(contest::rank(teams_of));
+    let held = Held { token, teams: teams().map(str::to_owned).collect(), standings: standings.clone() };
+    let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+    let copies = live.entry(def.id.clone()).or_default();
+    copies.retain(|h| h.token != token);
+    copies.push_front(held);
+    copies.truncate(HELD_PER_CONTEST);
+    Ok(standings)
+}
+
+/// Reads every configured contest's standings into memory (at start), from the last
+/// commit.
+pub async fn warm(db: &crate::store::Db, settings: &Settings) -> Result<(), sqlx::Error> {
+    let mut conn = db.reader().acquire().await?;
+    for def in &settings.contests {
+        standings(&mut conn, def).await?;
+    }
+    Ok(())
 }
 
 /// Everyone's stakes plus the company's sponsorship.
@@ -181,7 +245,7 @@ pub fn find<'a>(defs: &'a [ContestDef], name: Option<&str>, now: DateTime<Utc>) 
 pub struct Board<'a> {
     pub def: &'a ContestDef,
     pub row: Option<ContestRow>,
-    pub standings: Vec<TeamStanding>,
+    pub standings: Standings,
     pub pool: Fen,
 }
 
@@ -210,7 +274,7 @@ pub async fn boards<'a>(ctx: &Ctx<'a>, conn: &mut SqliteConnection, name: Option
     let mut boards = Vec::new();
     for def in chosen {
         let row = store::get(conn, &def.id).await?;
-        let standings = standings(conn, def).await?;
+        let standings = standings_of(conn, def, row.as_ref()).await?;
         let pool = pool(def, &standings);
         boards.push(Board { def, row, standings, pool });
     }

@@ -6,7 +6,7 @@
 use crate::clock::{TZ, format_ms};
 use crate::domain::contest::{ContestDef, ContestState, TeamStanding};
 use crate::domain::money::Fen;
-use crate::service::contest::{pool, standings, time_left};
+use crate::service::contest::{pool, standings_of, time_left};
 use crate::service::{Ctx, Outcome};
 use crate::store::contests::{self as store, NewlyCounted};
 use crate::store::outbox;
@@ -30,7 +30,7 @@ pub async fn broadcast_daily(ctx: &Ctx<'_>, conn: &mut SqliteConnection) -> Outc
         if !running || row.as_ref().is_some_and(|r| r.state == ContestState::Final) {
             continue;
         }
-        let standings = standings(conn, def).await?;
+        let standings = standings_of(conn, def, row.as_ref()).await?;
         let previous: Option<Vec<TeamStanding>> =
             store::latest_snapshot(conn, &def.id, "broadcast").await?.and_then(|s| serde_json::from_str(&s).ok());
         let today = store::confirmed_between(conn, &def.id, day_start(now), now_ms + 1, TODAY_SHOWN).await?;

@@ -66,6 +66,11 @@ pub enum Subject {
 pub(super) struct Claimed {
     pub subject_id: Option<i64>,
     pub subject_name: String,
+    /// The subject's name as stored (a claim by a variant of a known name is the known
+    /// subject), for the card.
+    pub stored_name: Option<String>,
+    /// The subject was created by this report: no record can claim it yet.
+    pub new_subject: bool,
     pub slot: Option<&'static str>,
     pub channel_id: Option<i64>,
     /// A placement's placed person (core name) and 入职 date.
@@ -95,12 +100,15 @@ pub(super) async fn prepare(
     let mut claimed = claim(ctx, conn, input, except).await?;
     claimed.closer = closer;
     if let (Some(subject_id), Some(slot)) = (claimed.subject_id, claimed.slot) {
-        if let Some(holder) = records::live_claim(conn, subject_id, slot, except).await? {
+        // A subject this report just created has no claims to check against.
+        let claims = !claimed.new_subject;
+        if claims && let Some(holder) = records::live_claim(conn, subject_id, slot, except).await? {
             return refuse(already_claimed(reporter, kind, &claimed.subject_name, &holder));
         }
         // A referral's new client is claimed against every stage, and a stage against a
         // colleague's referral: whoever reported the client first has it.
-        for (other_slot, holder) in records::other_live_claims(conn, subject_id, except).await? {
+        let others = if claims { records::other_live_claims(conn, subject_id, except).await? } else { Vec::new() };
+        for (other_slot, holder) in others {
             let blocks = match kind {
                 RecordKind::Referral => other_slot != "referral",
                 k if k.is_lead() => other_slot == "referral" && holder.reporter != reporter.userid,
@@ -176,8 +184,15 @@ pub async fn report(ctx: &Ctx<'_>, conn: &mut SqliteConnection, input: &ReportIn
     let (confirmers, by_audit) = asked_to_confirm(conn, ctx.settings, kind, &reporter.userid).await?;
     // A placement's confirmers are asked on its day-3 check (the day-3 job's card).
     if kind != RecordKind::Placement {
-        let stored = records::get(conn, id).await?.ok_or(sqlx::Error::RowNotFound)?;
-        cards::send_record_card(ctx.settings, ctx.now, conn, &stored, Purpose::Confirm, &confirmers).await?;
+        // The card is built from what was just written, not read back.
+        let stored = stored_record(id, reporter, &record, &claimed);
+        if cfg!(debug_assertions) {
+            let read = records::get(conn, id).await?.ok_or(sqlx::Error::RowNotFound)?;
+            assert_eq!(read, stored, "the record built in hand is the one stored");
+        }
+        let notes: Vec<&str> = claimed.flags.iter().map(|(_, _, detail)| detail.as_str()).collect();
+        cards::send_record_card_noting(ctx.settings, ctx.now, conn, &stored, Purpose::Confirm, &confirmers, &notes)
+            .await?;
     }
     let day3_due = matches!(&input.subject, Subject::Placement { onboard, .. } if onjob_due(*onboard) <= ctx.today());
     let base = base_channel(conn, &claimed).await?;
@@ -185,6 +200,35 @@ pub async fn report(ctx: &Ctx<'_>, conn: &mut SqliteConnection, input: &ReportIn
     let mut answer = accepted(id, &record, &claimed, base.as_ref(), &asked);
     answer.push_str(&after_cut_off(ctx, conn, reporter, kind).await?);
     Ok(answer)
+}
+
+/// The stored form of a record just inserted, from what was inserted.
+fn stored_record(id: i64, reporter: &Person, record: &NewRecord, claimed: &Claimed) -> records::Record {
+    records::Record {
+        id,
+        kind: record.kind,
+        mode: record.mode,
+        reporter: record.reporter.clone(),
+        reporter_name: reporter.name.clone(),
+        closer: record.closer.as_ref().map(|c| c.userid.clone()),
+        subject_id: record.subject_id,
+        subject: claimed.stored_name.clone(),
+        channel_id: record.channel_id,
+        onboard_date: record.onboard_date.clone(),
+        fields: record.fields.to_string(),
+        points: record.points,
+        state: record.state,
+        occurred_at: record.occurred_at,
+        decided_by: None,
+        decided_by_name: None,
+        decided_at: None,
+        reason: None,
+        base_for: None,
+        voided_from: None,
+        voided_by_name: None,
+        voided_at: None,
+        void_reason: None,
+    }
 }
 
 /// A report just after the cut-off of a contest its reporter is in: it does not count
@@ -297,9 +341,11 @@ async fn claim(
     except: Option<i64>,
 ) -> Outcome<Claimed> {
     let slot = input.kind.claim_slot();
-    let claimed = |subject_id, name: &BoundedText, flags| Claimed {
-        subject_id: Some(subject_id),
+    let claimed = |resolved: Resolved, name: &BoundedText, flags| Claimed {
+        subject_id: Some(resolved.id),
         subject_name: name.to_string(),
+        stored_name: Some(resolved.stored_name),
+        new_subject: resolved.new,
         slot,
         channel_id: None,
         person_key: None,
@@ -309,12 +355,12 @@ async fn claim(
     };
     match &input.subject {
         Subject::Client { name, credit_code } => {
-            let (id, flags) = resolve(ctx, conn, Family::Client, name, credit_code.as_ref()).await?;
-            Ok(claimed(id, name, flags))
+            let (resolved, flags) = resolve(ctx, conn, Family::Client, name, credit_code.as_ref()).await?;
+            Ok(claimed(resolved, name, flags))
         }
         Subject::Channel { name } => {
-            let (id, flags) = resolve(ctx, conn, Family::Channel, name, None).await?;
-            Ok(claimed(id, name, flags))
+            let (resolved, flags) = resolve(ctx, conn, Family::Channel, name, None).await?;
+            Ok(claimed(resolved, name, flags))
         }
         Subject::Referral { old_client, new_client } => {
             let (old_key, new_key) = (core_name(old_client.as_str()), core_name(new_client.as_str()));
@@ -330,9 +376,9 @@ async fn claim(
                 let detail = format!("老客户「{old_client}」在系统中没有记录（可能是活动前的客户），请核实");
                 flags.push((FlagKind::UnknownClient, None, detail));
             }
-            let (id, more) = resolve(ctx, conn, Family::Client, new_client, None).await?;
+            let (resolved, more) = resolve(ctx, conn, Family::Client, new_client, None).await?;
             flags.extend(more);
-            Ok(claimed(id, new_client, flags))
+            Ok(claimed(resolved, new_client, flags))
         }
         Subject::Placement { person, onboard, channel } => {
             placement(ctx, conn, person, *onboard, channel.as_ref()).await
@@ -372,6 +418,8 @@ async fn placement(
     Ok(Claimed {
         subject_id: None,
         subject_name: person.to_string(),
+        stored_name: None,
+        new_subject: false,
         slot: None,
         channel_id,
         person_key: Some(core_name(person.as_str())),
@@ -410,14 +458,23 @@ fn earliest_onboarding(ctx: &Ctx<'_>) -> NaiveDate {
 /// the company's genuine report); the claim goes by its name and is flagged. A name
 /// that looks like the bound one (杭州云帆科技 for 云帆科技) is the same company. A name
 /// registered under a different valid code is refused for the reporter to check.
+/// The subject a claim resolved to.
+struct Resolved {
+    id: i64,
+    stored_name: String,
+    /// Created now, by this claim.
+    new: bool,
+}
+
 async fn resolve(
     ctx: &Ctx<'_>,
     conn: &mut SqliteConnection,
     family: Family,
     name: &BoundedText,
     code: Option<&CreditCode>,
-) -> Outcome<(i64, Vec<(FlagKind, Option<i64>, String)>)> {
+) -> Outcome<(Resolved, Vec<(FlagKind, Option<i64>, String)>)> {
     let now_ms = ctx.now_ms();
+    let known = |s: records::Subject| Resolved { id: s.id, stored_name: s.name, new: false };
     let key = core_name(name.as_str());
     let mut flags = Vec::new();
     let mut code = code;
@@ -426,7 +483,7 @@ async fn resolve(
     {
         let bound = core_name(&s.name);
         if bound == key || looks_alike(&bound, &key) {
-            return Ok((s.id, flags));
+            return Ok((known(s), flags));
         }
         let holder = records::first_record_of(conn, s.id).await?;
         let detail = match holder {
@@ -446,14 +503,14 @@ async fn resolve(
                 records::set_subject_code(conn, s.id, code.as_str()).await?;
                 let event = NewEvent::new(ctx.actor_id(), "subject", s.id, "credit_code_set").to(code.as_str());
                 events::append(conn, now_ms, event).await?;
-                Ok((s.id, flags))
+                Ok((known(s), flags))
             }
-            (None, _) => Ok((s.id, flags)),
+            (None, _) => Ok((known(s), flags)),
         },
         None => {
             let code = code.map(CreditCode::as_str);
             let id = records::insert_subject(conn, family, name.as_str(), &key, code, Origin::Reported, now_ms).await?;
-            Ok((id, flags))
+            Ok((Resolved { id, stored_name: name.to_string(), new: true }, flags))
         }
     }
 }

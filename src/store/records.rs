@@ -358,7 +358,7 @@ pub async fn ensure_existing_channels(
 }
 
 /// A record as stored, with its reporter's name and what it claims.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Record {
     pub id: i64,
     pub kind: RecordKind,

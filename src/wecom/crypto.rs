@@ -141,11 +141,14 @@ impl WecomCrypto {
             .checked_add(declared)
             .filter(|end| *end <= frame.len())
             .ok_or(Rejection::DeclaredLengthExceedsData)?;
-        let (msg, receive_id) = frame[HEADER_LEN..].split_at(msg_end - HEADER_LEN);
-        if receive_id != self.receive_id.as_bytes() {
+        if &frame[msg_end..] != self.receive_id.as_bytes() {
             return Err(Rejection::ReceiveIdMismatch);
         }
-        String::from_utf8(msg.to_vec()).map_err(|_| Rejection::NotUtf8)
+        // The message is returned in the decryption buffer itself: cut to the message
+        // and moved to its start, no second allocation or copy.
+        buf.truncate(msg_end);
+        buf.drain(..HEADER_LEN);
+        String::from_utf8(buf).map_err(|_| Rejection::NotUtf8)
     }
 
     /// Encrypts `msg` with a fresh random prefix; returns base64.

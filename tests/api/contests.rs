@@ -531,3 +531,43 @@ members = ["zhengqiang"]
         assert!(!line.contains("  ") && !line.ends_with(' '), "a stray space in {line:?}");
     }
 }
+
+/// Standings are held in memory (`service::contest::standings`) under the standings
+/// token: what 排行 shows follows every committed change, also one made outside the
+/// service (another process), and never a change that was rolled back.
+#[tokio::test]
+async fn standings_held_in_memory_follow_the_database_exactly() {
+    let app = contest_app().await;
+    confirmed_lead(&app, "zhangwei", "云帆", "C类").await;
+    let def = app.state.settings().contests[0].clone();
+    let points = |s: &[leadboard::domain::contest::TeamStanding]| -> Vec<(String, i64)> {
+        s.iter().map(|t| (t.name.clone(), t.points)).collect()
+    };
+    let before = team_points(&app).await;
+    assert_eq!(before, [("雄鹰队".to_owned(), 1), ("猎豹队".to_owned(), 0)]);
+    let mut reader = app.state.db.reader().acquire().await.unwrap();
+    let held = leadboard::service::contest::standings(&mut reader, &def).await.unwrap();
+    let again = leadboard::service::contest::standings(&mut reader, &def).await.unwrap();
+    assert!(std::sync::Arc::ptr_eq(&held, &again), "served from memory while nothing changed");
+
+    // A transaction sees its own change; after its rollback nobody does.
+    let mut tx = app.state.db.begin().await.unwrap();
+    sqlx::query("UPDATE contest_scores SET points = 99 WHERE userid = 'zhangwei'").execute(&mut *tx).await.unwrap();
+    let inside = leadboard::service::contest::standings(&mut tx, &def).await.unwrap();
+    assert_eq!(points(&inside), [("雄鹰队".to_owned(), 99), ("猎豹队".to_owned(), 0)]);
+    tx.rollback().await.unwrap();
+    assert_eq!(points(&leadboard::service::contest::standings(&mut reader, &def).await.unwrap()), before);
+    assert_eq!(team_points(&app).await, before);
+
+    // Another process's committed change (its own connection to the file).
+    let url = format!("sqlite://{}", app.state.settings().database_path().display());
+    let mut other = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.unwrap();
+    sqlx::query("UPDATE contest_scores SET points = 7 WHERE userid = 'sunli'").execute(&mut other).await.unwrap();
+    assert_eq!(team_points(&app).await, [("猎豹队".to_owned(), 7), ("雄鹰队".to_owned(), 1)]);
+    sqlx::query("UPDATE people SET name = '孙丽丽' WHERE userid = 'sunli'").execute(&mut other).await.unwrap();
+    assert!(say(&app, "lina", "排行").await.contains("孙丽丽7"), "a new name shows at once");
+
+    // And the service's own changes: another confirmed report.
+    confirmed_lead(&app, "zhangwei", "星河", "C类").await;
+    assert_eq!(team_points(&app).await, [("猎豹队".to_owned(), 7), ("雄鹰队".to_owned(), 2)]);
+}

@@ -60,7 +60,7 @@ async fn callbacks_take_few_sql_statements() {
     service.say(&peer, "zhangwei", "C类 公司=预热科技有限公司 联系人=王经理").await;
     let mut counts = Vec::new();
     for (what, text, bound) in
-        [("C类 report", "C类 公司=杭州云帆科技有限公司 联系人=王经理", 40), ("我的", "我的", 15), ("排行", "排行", 15)]
+        [("C类 report", "C类 公司=杭州云帆科技有限公司 联系人=王经理", 13), ("我的", "我的", 6), ("排行", "排行", 6)]
     {
         let before = statements_by_request(&service.lines());
         let reply = service.say(&peer, "zhangwei", text).await;
