@@ -18,9 +18,8 @@ const POLL: Duration = Duration::from_secs(1);
 
 /// The version of what the boards show: the latest event and today (a new day empties
 /// the board's "today").
-async fn version(app: &AppState) -> anyhow::Result<(i64, i64)> {
-    let mut conn = app.db.reader().acquire().await?;
-    let latest = service::version(&mut conn).await?;
+async fn version(app: &AppState, conn: &mut sqlx::SqliteConnection) -> anyhow::Result<(i64, i64)> {
+    let latest = service::version(conn).await?;
     let day = chrono::Datelike::num_days_from_ce(&app.clock.now_local().date_naive());
     Ok((latest, i64::from(day)))
 }
@@ -30,7 +29,11 @@ async fn version(app: &AppState) -> anyhow::Result<(i64, i64)> {
 pub async fn watch(app: AppState, shutdown: CancellationToken) {
     loop {
         if app.changes.listeners() > 0 {
-            match version(&app).await {
+            let read = async {
+                let mut conn = app.db.reader().acquire().await?;
+                version(&app, &mut conn).await
+            };
+            match read.await {
                 Ok(v) => app.changes.publish(v),
                 Err(e) => tracing::warn!(error = %e, "board watcher could not read the event log"),
             }
@@ -117,14 +120,17 @@ impl Snapshots {
         let Some(def) = settings.contests.iter().find(|d| d.id == contest) else {
             return Ok(None);
         };
-        let version = version(app).await?;
+        // One read transaction: the version and everything shown are of one commit (a
+        // confirmation never shows in today's list before it shows in the points).
+        let mut read = app.db.reader().begin().await?;
+        let version = version(app, &mut read).await?;
         let mut latest = self.latest.lock().await;
         if let Some(s) = latest.get(contest).filter(|s| s.version == version) {
             return Ok(Some(s.clone()));
         }
-        let mut conn = app.db.reader().acquire().await?;
-        let token = service::token(&mut conn, &def.id).await?;
-        let view = service::view(&mut conn, def, app.clock.now()).await?;
+        let token = service::token(&mut read, &def.id).await?;
+        let view = service::view(&mut read, def, app.clock.now()).await?;
+        read.rollback().await?;
         let snapshot = Arc::new(Snapshot {
             version,
             token,
