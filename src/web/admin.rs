@@ -75,8 +75,7 @@ pub async fn page(State(state): State<AppState>, viewer: Viewer) -> Result<Respo
         if !row.as_ref().is_some_and(|r| r.state != ContestState::Final) {
             continue;
         }
-        let teams: Vec<Team> = standings(&mut conn, def)
-            .await?
+        let teams: Vec<Team> = std::sync::Arc::unwrap_or_clone(standings(&mut conn, def).await?)
             .into_iter()
             .map(|t| Team {
                 name: t.name,

@@ -158,7 +158,10 @@ pub async fn page(
             continue;
         }
         contests.push((def.id.clone(), def.name.clone()));
-        let teams = standings(&mut conn, def).await?.into_iter().map(|t| (t.rank, t.name, t.points)).collect();
+        let teams = std::sync::Arc::unwrap_or_clone(standings(&mut conn, def).await?)
+            .into_iter()
+            .map(|t| (t.rank, t.name, t.points))
+            .collect();
         rankings.push(Ranking {
             id: def.id.clone(),
             name: def.name.clone(),

@@ -150,8 +150,15 @@ async fn seed(app: &TestApp) {
     assert!(paid.contains("已登记"), "{paid}");
 }
 
+/// Where a screenshot goes: `docs/screenshots/` (the README's, committed) when
+/// `LEADBOARD_SCREENSHOTS` is set, else `target/screenshots/` (a test run leaves the
+/// tree clean), as the console's browser tests do.
 fn screenshot_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots").join(name)
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let docs = std::env::var_os("LEADBOARD_SCREENSHOTS").is_some_and(|v| !v.is_empty());
+    let dir = if docs { root.join("docs/screenshots") } else { root.join("target/screenshots") };
+    std::fs::create_dir_all(&dir).expect("screenshot directory");
+    dir.join(name)
 }
 
 /// Waits until the page has its first live event (its stream is open).
