@@ -278,6 +278,13 @@ impl Configured {
         let state = app.state().clone();
         let shutdown = CancellationToken::new();
         let handle = tokio::spawn(app.run(shutdown.clone()));
+        // `leadboard reload` needs the control socket, bound once the service runs.
+        let socket = leadboard::control::socket_path(&state.settings().database_path());
+        within(Duration::from_secs(5), "the control socket", || {
+            let exists = socket.exists();
+            async move { exists }
+        })
+        .await;
         TestApp {
             addr,
             shift,
