@@ -53,14 +53,24 @@ pub fn digest(agent_id: i64, users: &[&str], entries: &[DigestEntry]) -> Vec<New
             hints.push(&e.hint);
         }
     }
+    let hints = hints.join("\n");
+    let head = |part: usize, parts: usize| {
+        let of = if parts > 1 { format!("（{part}/{parts}）") } else { String::new() };
+        format!("【待处理汇总{of}】消息较多，{} 条待处理的记录合并在此：", entries.len())
+    };
+    // Every part is whole by itself: its header, its records, how to decide them.
+    let room = APP_TEXT_LIMIT.saturating_sub(head(99, 99).len() + hints.len() + 2).max(APP_TEXT_LIMIT / 4);
     let lines: Vec<&str> = entries.iter().map(|e| e.line.as_str()).collect();
-    let content = format!(
-        "【待处理汇总】消息较多，{} 条待处理的记录合并在此：\n{}\n{}",
-        entries.len(),
-        lines.join("\n"),
-        hints.join("\n")
-    );
-    text(agent_id, users, &content)
+    let bodies = split_utf8(&lines.join("\n"), room);
+    let parts = bodies.len();
+    bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            let content = fit_bytes(&format!("{}\n{body}\n{hints}", head(i + 1, parts)), APP_TEXT_LIMIT);
+            app_message(agent_id, users, "text", json!({ "content": content }), None)
+        })
+        .collect()
 }
 
 /// `text` cut to at most `max` bytes on a character boundary.
@@ -290,10 +300,13 @@ mod tests {
         assert!(parts.len() > 1);
         let texts: Vec<&str> = parts.iter().map(|p| p.payload["text"]["content"].as_str().unwrap()).collect();
         assert!(texts.iter().all(|t| t.len() <= APP_TEXT_LIMIT));
-        assert!(texts[0].starts_with("【待处理汇总】") && texts[0].contains("120 条"));
+        let n = texts.len();
+        for (i, t) in texts.iter().enumerate() {
+            assert!(t.starts_with(&format!("【待处理汇总（{}/{n}）】", i + 1)) && t.contains("120 条"), "{t}");
+            assert_eq!(t.matches("回复「确认 编号」").count(), 1, "each part says how to decide, once: {t}");
+        }
         let all = texts.join("\n");
         assert!((1..=120).all(|i| all.contains(&format!("#{i} C类"))), "every record is named");
-        assert_eq!(all.matches("回复「确认 编号」").count(), 1, "one hint per kind of decision");
         assert!(parts.iter().all(|p| p.payload["touser"] == "a|b" && p.lanes() == "u:a|u:b"));
     }
 
