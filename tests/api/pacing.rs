@@ -76,8 +76,7 @@ fn records_reaching(received: &Received, member: &str) -> BTreeSet<i64> {
         text.split('#').skip(1).filter_map(|t| t.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()).collect()
     };
     let mut found = BTreeSet::new();
-    for (_, members, body) in received.lock().unwrap().iter().filter(|(_, m, _)| m.iter().any(|m| m == member)) {
-        let _ = members;
+    for (_, _, body) in received.lock().unwrap().iter().filter(|(_, m, _)| m.iter().any(|m| m == member)) {
         if let Some(title) = body["template_card"]["main_title"]["title"].as_str() {
             found.extend(number(title));
         }
