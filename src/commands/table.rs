@@ -529,20 +529,20 @@ pub static COMMANDS: &[CommandSpec] = &[
         positional: &["人员"],
     },
     CommandSpec {
-        id: CommandId::MarkPaid,
-        name: "缴费",
-        aliases: &["已缴费", "交PK金"],
-        summary: "登记某人的PK金已缴",
-        fields: &[req("人员", &["员工", "姓名"], FieldType::Name), CONTEST],
-        positional: &["人员"],
-    },
-    CommandSpec {
         id: CommandId::BoardLink,
         name: "看板链接",
         aliases: &["看板", "大屏"],
         summary: "获取PK比赛的电视看板只读链接（加「换新」换新链接，旧链接立即失效）",
         fields: &[CONTEST, opt("操作", &[], FieldType::Choice(&["换新"]))],
         positional: &["比赛", "操作"],
+    },
+    CommandSpec {
+        id: CommandId::MarkPaid,
+        name: "缴费",
+        aliases: &["已缴费", "交PK金"],
+        summary: "登记某人的PK金已缴",
+        fields: &[req("人员", &["员工", "姓名"], FieldType::Name), CONTEST],
+        positional: &["人员"],
     },
     CommandSpec {
         id: CommandId::Settle,

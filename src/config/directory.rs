@@ -96,6 +96,8 @@ pub struct UserOverride {
 pub struct RolesSettings {
     pub admins: Vec<String>,
     pub audit_group: Vec<String>,
+    /// 结算中心: settlement (the console's 结算 page) and 缴费, beside the admins.
+    pub finance: Vec<String>,
 }
 
 impl Settings {
@@ -142,7 +144,12 @@ impl Settings {
                 problems.push(format!("用户 {} 的部门 {} 不存在", user.userid, user.department));
             }
         }
-        for (role, ids) in [("roles.admins", &self.roles.admins), ("roles.audit_group", &self.roles.audit_group)] {
+        let roles = [
+            ("roles.admins", &self.roles.admins),
+            ("roles.audit_group", &self.roles.audit_group),
+            ("roles.finance", &self.roles.finance),
+        ];
+        for (role, ids) in roles {
             for id in ids.iter().filter(|id| !userids.contains(id.as_str())) {
                 problems.push(format!("{role} 中的 {id} 不在通讯录中"));
             }

@@ -18,6 +18,8 @@ pub enum Role {
     /// The audit group (业绩审核组).
     Audit,
     Admin,
+    /// Finance (结算中心, `roles.finance`): settlement and stakes paid. Admins hold it too.
+    Finance,
 }
 
 impl Role {
@@ -27,6 +29,7 @@ impl Role {
             Role::Confirmer => "接收部门负责人",
             Role::Audit => "业绩审核组",
             Role::Admin => "管理员",
+            Role::Finance => "结算中心或管理员",
         }
     }
 }
@@ -124,13 +127,10 @@ impl Operation {
             Operation::Review | Operation::Void | Operation::Restore | Operation::Finalise | Operation::Judge => {
                 Role::Audit
             }
-            Operation::Assign
-            | Operation::Settle
-            | Operation::MarkPaid
-            | Operation::Move
-            | Operation::Remove
-            | Operation::Manage => Role::Admin,
-            Operation::BoardLink => Role::Admin,
+            Operation::Assign | Operation::Move | Operation::Remove | Operation::Manage | Operation::BoardLink => {
+                Role::Admin
+            }
+            Operation::Settle | Operation::MarkPaid => Role::Finance,
         }
     }
 
@@ -175,6 +175,9 @@ pub fn has_role(settings: &Settings, person: &Person, role: Role) -> bool {
         Role::Confirmer => person.confirmer,
         Role::Audit => settings.roles.audit_group.contains(&person.userid),
         Role::Admin => settings.roles.admins.contains(&person.userid),
+        Role::Finance => {
+            settings.roles.finance.contains(&person.userid) || settings.roles.admins.contains(&person.userid)
+        }
     }
 }
 

@@ -339,6 +339,11 @@ pub async fn send_finalise_card(
         "button_list": [{"text": "终审", "style": 1, "key": Button::Finalise.key(&def.id)}],
     });
     card["jump_list"] = console_link(settings, "在网页控制台审核", "/ui/audit");
+    if let Some(url) = crate::service::board::link_of(conn, settings, &def.id).await?
+        && let Some(links) = card["jump_list"].as_array_mut()
+    {
+        links.push(json!({"type": 1, "title": "打开实时看板", "url": url}));
+    }
     if status.undecided > 0 {
         let note = format!("⚠️ 还有 {} 条记录待确认或申诉中，处理后排名可能变化", status.undecided);
         card["sub_title_text"] = json!(note);

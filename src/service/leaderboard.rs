@@ -36,7 +36,7 @@ pub async fn broadcast_daily(ctx: &Ctx<'_>, conn: &mut SqliteConnection) -> Outc
         let today = store::confirmed_between(conn, &def.id, day_start(now), now_ms + 1, TODAY_SHOWN).await?;
         let header = format!("{} · {}", format_ms(now_ms), time_left(def, row.as_ref(), now));
         let mut text = daily_markdown(def, &standings, previous.as_deref(), today, pool(def, &standings), &header);
-        if let Some(link) = board_link(ctx, conn, def).await? {
+        if let Some(link) = links(ctx, conn, def).await? {
             text.push_str(&link);
         }
         messages += broadcast(now, conn, def, &text).await?;
@@ -47,18 +47,17 @@ pub async fn broadcast_daily(ctx: &Ctx<'_>, conn: &mut SqliteConnection) -> Outc
     Ok((contests, messages))
 }
 
-/// `[打开看板](…)` after the broadcast, when the public base URL is configured (a path
-/// alone cannot be tapped).
-async fn board_link(
-    ctx: &Ctx<'_>,
-    conn: &mut SqliteConnection,
-    def: &ContestDef,
-) -> Result<Option<String>, sqlx::Error> {
+/// The board's and the console's links after the broadcast, when the public base URL is
+/// configured (a path alone cannot be tapped).
+async fn links(ctx: &Ctx<'_>, conn: &mut SqliteConnection, def: &ContestDef) -> Result<Option<String>, sqlx::Error> {
     if ctx.settings.public_url().is_none() {
         return Ok(None);
     }
-    let url = crate::service::board::link_of(conn, ctx.settings, &def.id).await?;
-    Ok(url.map(|url| format!("\n\n[📺 打开实时看板]({url})")))
+    let console = format!("[📋 我的记录与待办]({})", ctx.settings.web.link("/ui/"));
+    Ok(Some(match crate::service::board::link_of(conn, ctx.settings, &def.id).await? {
+        Some(url) => format!("\n\n[📺 打开实时看板]({url}) · {console}"),
+        None => format!("\n\n{console}"),
+    }))
 }
 
 /// Queues markdown to every chat of a contest; returns the messages queued.

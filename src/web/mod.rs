@@ -43,6 +43,7 @@ pub fn router() -> Router<AppState> {
         .route("/ui/settle", get(settle::page))
         .route("/ui/settle/{month}/download/{format}", get(settle::download))
         .route("/ui/settle/{month}/close", post(settle::close))
+        .route("/ui/settle/stake", post(settle::mark_paid))
         .route("/ui/audit", get(audit::page))
         .route("/ui/audit/{id}/{action}", post(audit::act))
         .route("/ui/audit/finalise/{contest}", post(audit::finalise))

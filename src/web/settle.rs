@@ -1,13 +1,14 @@
 //! 结算: the months, a month's settlement per person and per department, its CSV and
 //! XLSX — the very bytes `leadboard settle` writes (`service::settlement`, and a
-//! closed month's stored files) — and closing a month. Who may: `结算`'s role.
+//! closed month's stored files) — closing a month, and the unpaid PK stakes with 缴费.
+//! Who may: `结算`'s role (finance and admins).
 
 use super::session::{CsrfField, Posted, Viewer};
-use super::{Nav, WebError, answer, render};
+use super::{Nav, WebError, answer, render, run_op};
 use crate::domain::month::Month;
 use crate::service::access::Operation;
 use crate::service::settlement::{self, Report, compute};
-use crate::service::{Outcome, ServiceError};
+use crate::service::{Outcome, ServiceError, contest};
 use crate::state::AppState;
 use crate::store::settlement as store;
 use askama::Template;
@@ -28,6 +29,16 @@ struct Preview {
     departments: Vec<(String, String, String)>,
 }
 
+/// A PK stake not yet recorded as paid: (contest, team, name, userid, stake).
+type Stake = (String, String, String, String, String);
+
+fn stakes(report: &Report) -> Vec<Stake> {
+    let stake = |s: &settlement::UnpaidStake| {
+        (s.contest.clone(), s.team.clone(), s.name.clone(), s.userid.clone(), s.stake.to_string())
+    };
+    report.unpaid_stakes.iter().map(stake).collect()
+}
+
 #[derive(Template)]
 #[template(path = "settle.html")]
 struct Page {
@@ -37,6 +48,7 @@ struct Page {
     months: Vec<(String, bool)>,
     preview: Option<Preview>,
     refused: Option<String>,
+    stakes: Vec<Stake>,
 }
 
 #[derive(Deserialize)]
@@ -102,14 +114,14 @@ pub async fn page(
         months.push(month);
     }
     let months = months.into_iter().map(|m| (m.to_string(), closed.contains(&m.to_string()))).collect();
-    let (preview, refused) = match computed(&state, &viewer, month).await? {
+    let (preview, refused, stakes) = match computed(&state, &viewer, month).await? {
         Ok(report) if report.is_empty() => {
-            (None, Some(format!("{month} 没有可结算的记录（待确认 {} 条）。", report.pending)))
+            (None, Some(format!("{month} 没有可结算的记录（待确认 {} 条）。", report.pending)), stakes(&report))
         }
-        Ok(report) => (Some(preview(&report)), None),
-        Err(e) => (None, Some(e.to_string())),
+        Ok(report) => (Some(preview(&report)), None, stakes(&report)),
+        Err(e) => (None, Some(e.to_string()), Vec::new()),
     };
-    render(&Page { nav: viewer.nav.at("settle"), month: month.to_string(), months, preview, refused })
+    render(&Page { nav: viewer.nav.at("settle"), month: month.to_string(), months, preview, refused, stakes })
 }
 
 /// `/ui/settle/{month}/download/{csv|xlsx}`: the file `leadboard settle` writes, with
@@ -180,4 +192,31 @@ pub async fn close(
         Err(e) => Err(e),
     };
     answer(&headers, &viewer.nav, &format!("/ui/settle?month={month}"), outcome)
+}
+
+#[derive(Deserialize)]
+pub struct StakeForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    person: String,
+    contest: String,
+}
+
+impl CsrfField for StakeForm {
+    fn csrf(&self) -> Option<&str> {
+        self.csrf.as_deref()
+    }
+}
+
+/// `POST /ui/settle/stake`: 缴费 for an unpaid stake the page lists.
+pub async fn mark_paid(
+    State(state): State<AppState>,
+    Posted { viewer, form, headers }: Posted<StakeForm>,
+) -> Result<Response, WebError> {
+    let ctx = viewer.ctx();
+    let outcome = run_op(&state, async |conn| {
+        contest::mark_paid(&ctx, conn, form.person.trim(), Some(form.contest.trim())).await
+    })
+    .await?;
+    answer(&headers, &viewer.nav, "/ui/settle", outcome)
 }

@@ -78,7 +78,8 @@ const PEOPLE: &[(&str, &[Role])] = &[
     ("cs_lead", &[Role::Everyone, Role::Confirmer]), // confirmer of the records' department
     ("tr_lead", &[Role::Everyone, Role::Confirmer]), // confirmer of the other department
     ("wanggm", &[Role::Everyone, Role::Audit]),
-    ("lina", &[Role::Everyone, Role::Admin]),
+    ("lina", &[Role::Everyone, Role::Admin, Role::Finance]), // admins hold finance's commands too
+    ("qianjing", &[Role::Everyone, Role::Finance]),
 ];
 
 async fn matrix_app() -> TestApp {

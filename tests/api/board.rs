@@ -277,6 +277,16 @@ async fn the_daily_leaderboard_links_to_the_board() {
         .collect();
     let link = format!("(https://lead.example.com/board/client-pk?key={key})");
     assert!(sent.iter().any(|m| m.contains(&link)), "{sent:?}");
+    assert!(sent.iter().any(|m| m.contains("[📋 我的记录与待办](https://lead.example.com/ui/)")), "{sent:?}");
+
+    // At the cut-off, the audit group's 终审 card opens the audit page and the board.
+    app.advance(chrono::Duration::days(6));
+    run_once(&app.state, Job::ContestCutoff).await.unwrap();
+    let cards = app.cards_to("wanggm").await;
+    let links: Vec<&str> =
+        cards[0]["jump_list"].as_array().unwrap().iter().map(|l| l["url"].as_str().unwrap()).collect();
+    let board = format!("https://lead.example.com/board/client-pk?key={key}");
+    assert_eq!(links, ["https://lead.example.com/ui/audit", board.as_str()], "{}", cards[0]);
 }
 
 #[tokio::test]

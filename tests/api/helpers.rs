@@ -116,6 +116,7 @@ level = "gm"
 [roles]
 admins = ["lina"]
 audit_group = ["wanggm"]
+finance = ["qianjing"]
 "#;
 
 /// How to build a test app.

@@ -55,7 +55,7 @@ async fn stakes_are_owed_until_recorded_as_paid() {
     let app = TestApp::builder().config(&config).spawn().await;
     let board = say(&app, "zhangwei", "排行").await;
     assert!(board.contains("PK金未缴 200.00 元"), "{board}");
-    assert!(say(&app, "zhangwei", "缴费 张伟").await.contains("仅限管理员使用"));
+    assert!(say(&app, "zhangwei", "缴费 张伟").await.contains("仅限结算中心或管理员使用"));
     let paid = say(&app, "lina", "缴费 人员=张伟").await;
     assert!(paid.contains("已登记张伟（雄鹰队）在「客户开发PK」的PK金 100.00 元为已缴"), "{paid}");
     assert!(paid.contains("未缴合计 100.00 元"), "{paid}");
@@ -68,6 +68,9 @@ async fn stakes_are_owed_until_recorded_as_paid() {
     app.drain().await;
     let sent = app.api_calls("appchat/send").await;
     assert!(sent.iter().any(|m| m.to_string().contains("其中PK金未缴 100.00")), "{sent:?}");
+    // Finance (结算中心, roles.finance) records stakes too.
+    let paid = say(&app, "qianjing", "缴费 孙丽").await;
+    assert!(paid.contains("已登记孙丽（猎豹队）") && paid.contains("未缴合计 0.00 元"), "{paid}");
 }
 
 /// A contest of 雄鹰队 (张伟, 孙丽) and 猎豹队 (李娜's admin, nobody scoring yet).

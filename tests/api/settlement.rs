@@ -524,7 +524,7 @@ async fn under_the_highest_stage_rule_only_the_stage_that_counts_is_paid() {
 #[tokio::test]
 async fn an_admin_gets_the_summary_and_the_file_in_chat() {
     let (app, _clock) = july().await;
-    assert!(app.say("cs_a", "结算 2023-07").await.unwrap().contains("仅限管理员使用"));
+    assert!(app.say("cs_a", "结算 2023-07").await.unwrap().contains("仅限结算中心或管理员使用"));
     let answer = say(&app, "lisi", "结算 月份=2023-07").await;
     assert!(answer.contains("2023-07 结算") && answer.contains("合计 8640.00 元"), "{answer}");
     assert!(answer.contains("settlement-2023-07.xlsx 随后发送"), "{answer}");

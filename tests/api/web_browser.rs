@@ -69,9 +69,11 @@ async fn staff_find_no_audit_admin_or_settlement_pages() {
         assert!(!phone.has(link).await, "staff see {link}");
     }
     phone.screenshot("mine-phone").await;
-    for (path, says) in
-        [("/ui/audit", "仅限业绩审核组使用"), ("/ui/admin", "仅限管理员使用"), ("/ui/settle", "仅限管理员使用")]
-    {
+    for (path, says) in [
+        ("/ui/audit", "仅限业绩审核组使用"),
+        ("/ui/admin", "仅限管理员使用"),
+        ("/ui/settle", "仅限结算中心或管理员使用"),
+    ] {
         phone.client.goto(&format!("{base}{path}")).await.unwrap();
         let text = phone.wait_for("#message").await.text().await.unwrap();
         assert!(text.contains(says), "{path}: {text}");

@@ -94,6 +94,7 @@ async fn each_role_finds_its_pages() {
         ("cs_lead", vec!["/ui/todo"], vec!["/ui/audit", "/ui/admin", "/ui/settle"]),
         ("wanggm", vec!["/ui/audit"], vec!["/ui/todo", "/ui/admin", "/ui/settle"]),
         ("lina", vec!["/ui/admin", "/ui/settle"], vec!["/ui/todo", "/ui/audit"]),
+        ("qianjing", vec!["/ui/settle"], vec!["/ui/todo", "/ui/audit", "/ui/admin"]),
     ] {
         let console = Console::sign_in(&app, user).await;
         let mine = console.get("/ui/mine").await.body;
@@ -230,6 +231,40 @@ async fn the_settlement_page_downloads_what_leadboard_settle_writes_and_closes_t
     }
     let twice = console.post(&format!("/ui/settle/{month}/close"), &[]).await;
     assert!(twice.body.contains("不能重复结账"), "{}", twice.body);
+}
+
+#[tokio::test]
+async fn finance_records_the_unpaid_stakes_on_the_settlement_page() {
+    let today = chrono::Utc::now().with_timezone(&leadboard::clock::TZ).date_naive();
+    let config = format!(
+        "[[contests]]\nid = \"pk\"\nname = \"客户开发PK\"\nkinds = [\"lead_c\"]\nstart = \"{}\"\nend = \"{}\"\n\
+         [[contests.teams]]\nname = \"雄鹰队\"\nmembers = [\"zhangwei\"]\n[[contests.teams]]\nname = \"猎豹队\"\nmembers = [\"sunli\"]\n",
+        today - Duration::days(3),
+        today + Duration::days(3),
+    );
+    let app = TestApp::builder().config(&config).spawn().await;
+    let console = Console::sign_in(&app, "qianjing").await;
+    let page = console.get("/ui/settle").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let stakes = page.body.split("id=\"stakes\"").nth(1).expect("the unpaid stakes").to_owned();
+    assert!(stakes.contains("张伟") && stakes.contains("孙丽") && stakes.contains("100.00"), "{stakes}");
+
+    // Someone without the role is refused and nothing changes.
+    let staff = Console::sign_in(&app, "sunli").await;
+    let refused = staff.post("/ui/settle/stake", &[("contest", "客户开发PK"), ("person", "zhangwei")]).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert_eq!(app.count("SELECT COUNT(*) FROM contest_members WHERE stake_paid_at IS NOT NULL").await, 0);
+
+    let paid = console.post("/ui/settle/stake", &[("contest", "客户开发PK"), ("person", "zhangwei")]).await;
+    assert!(paid.body.contains("已登记张伟（雄鹰队）在「客户开发PK」的PK金 100.00 元为已缴"), "{}", paid.body);
+    let by: String = sqlx::query_scalar("SELECT actor FROM events WHERE action = 'stake_paid'")
+        .fetch_one(app.state.db.reader())
+        .await
+        .unwrap();
+    assert_eq!(by, "qianjing", "in the event log as chat's 缴费");
+    let page = console.get("/ui/settle").await.body;
+    let stakes = page.split("id=\"stakes\"").nth(1).unwrap();
+    assert!(!stakes.contains("张伟") && stakes.contains("孙丽"), "{stakes}");
 }
 
 #[tokio::test]
