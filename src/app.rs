@@ -41,6 +41,11 @@ impl Application {
             settings.web.public_url = format!("http://{addr}");
         }
         let state = AppState::new(settings, clock).await?;
+        // The service's rules are the ones in force (a new period if they changed while
+        // it was stopped); one-shot commands only read them.
+        let mut tx = state.db.begin().await?;
+        crate::service::settlement::note_rule_set(&mut tx, &state.settings(), state.clock.now_ms()).await?;
+        tx.commit().await?;
         let simulator = state.settings().local_mode.then(|| Simulator::new(state.db.clone()));
         Ok(Application { listener, state, simulator, reloader: None })
     }

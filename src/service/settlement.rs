@@ -90,9 +90,10 @@ impl RuleSet {
     }
 }
 
-/// Keeps the rule set configured in `settings` (with when it was first seen) and
-/// returns its id. Settlement calls it on every run; whatever applies a new
-/// configuration (a reload) can call it to date the change.
+/// Keeps the rule set configured in `settings` (with when it was first seen) and, when
+/// it is not the one in force, puts it in force from now on (a new period, see
+/// migration 0095); returns its id. The service calls it at start and on each reload:
+/// what is reported from then on is paid under it, what came before keeps its rules.
 pub async fn note_rule_set(
     conn: &mut SqliteConnection,
     settings: &Settings,
@@ -117,6 +118,9 @@ pub struct Report {
     /// Every earlier run of this month under other rules than this one (finance may
     /// hold its files): when, and its total; oldest first.
     pub earlier_rules: Vec<(i64, Fen)>,
+    /// The rule set of the configuration this run read, when it is not the one in
+    /// force (a file edited but not yet reloaded): settlement does not use it.
+    pub unapplied: Option<String>,
     /// The rule set the month's own lines are computed under.
     pub rule_set: String,
     /// Every rule set a line names: `(id, first seen, rules as JSON)`, by id.
@@ -167,6 +171,7 @@ impl Report {
             pending: 0,
             rules: String::new(),
             earlier_rules: Vec::new(),
+            unapplied: None,
             rule_set: String::new(),
             rule_sets: Vec::new(),
             adjusted: Vec::new(),
@@ -252,6 +257,52 @@ fn tagged(mut lines: Vec<Line>, rule_set: &str) -> Vec<Line> {
     lines
 }
 
+/// The month's lines, each record under the rule set in force when it was reported
+/// (the period it falls in, `rule_set_periods`; before the first period, the first
+/// one's), and the PK payouts under `latest`: a change of rewards or targets applies
+/// to what is reported from the change on, never to what came before it.
+async fn period_lines(conn: &mut SqliteConnection, facts: &Facts, latest: &RuleSet) -> Outcome<Vec<Line>> {
+    let periods = store::rule_set_periods(conn).await?;
+    let mut by_set: BTreeMap<&str, Vec<RecordFacts>> = BTreeMap::new();
+    for record in &facts.records {
+        let period = periods.iter().rev().find(|(from, _)| *from <= record.reported_at).or(periods.first());
+        let id = period.map_or(latest.id.as_str(), |(_, id)| id.as_str());
+        by_set.entry(id).or_default().push(record.clone());
+    }
+    let mut lines = Vec::new();
+    for (id, records) in by_set {
+        let set = if id == latest.id { latest.clone() } else { stored_rule_set(conn, id).await? };
+        lines.extend(tagged(rewards::lines(&set.rewards, &set.targets, &records, &[], &facts.achieved), id));
+    }
+    let pk = rewards::lines(&latest.rewards, &latest.targets, &[], &facts.pk, &facts.achieved);
+    lines.extend(tagged(pk, &latest.id));
+    Ok(lines)
+}
+
+/// The rule set in force: the latest period's, as the service applied it (at start or
+/// by a reload). On a database no service has run on yet, the configured one becomes
+/// the first.
+async fn in_force(conn: &mut SqliteConnection, settings: &Settings, now_ms: i64) -> Outcome<RuleSet> {
+    match store::rule_set_periods(conn).await?.pop() {
+        Some((_, id)) => stored_rule_set(conn, &id).await,
+        None => {
+            let rule_set = RuleSet::of(settings);
+            store::note_rule_set(conn, &rule_set.id, &rule_set.json, now_ms).await?;
+            Ok(rule_set)
+        }
+    }
+}
+
+/// A rule set as stored, for computing pay under it.
+async fn stored_rule_set(conn: &mut SqliteConnection, id: &str) -> Outcome<RuleSet> {
+    let unreadable = |what: String| {
+        tracing::error!(rule_set = %id, "{what}");
+        ServiceError::Refused(format!("{what}，无法计算按该规则集发放的明细，请联系管理员查看日志。"))
+    };
+    let (json, _) = store::rule_set(conn, id).await?.ok_or_else(|| unreadable(format!("规则集 {id} 不存在")))?;
+    RuleSet::stored(id, json).map_err(|e| unreadable(format!("规则集 {id} 无法读取（{e}）")))
+}
+
 fn month_of(text: &str) -> Outcome<Month> {
     Month::parse(text).ok_or_else(|| ServiceError::Refused(format!("数据库中的结账月份无法识别：{text}")))
 }
@@ -278,11 +329,7 @@ async fn due_for(
         tracing::error!(month = %month, rule_set = %close.rule_set, "{what}");
         ServiceError::Refused(format!("{month} 已结账，但{what}，无法计算结账后的调整，请联系管理员查看日志。"))
     };
-    let (json, _) = store::rule_set(conn, &close.rule_set)
-        .await?
-        .ok_or_else(|| unreadable(format!("结账时的规则集 {} 不存在", close.rule_set)))?;
-    let rule_set = RuleSet::stored(&close.rule_set, json)
-        .map_err(|e| unreadable(format!("结账时的规则集 {} 无法读取（{e}）", close.rule_set)))?;
+    let rule_set = stored_rule_set(conn, &close.rule_set).await?;
     let paid = store::paid_for(conn, &close.month)
         .await?
         .iter()
@@ -291,10 +338,16 @@ async fn due_for(
         .map_err(|e| unreadable(format!("结账时的明细无法读取（{e}）")))?;
     let leads: BTreeMap<String, bool> = paid.iter().map(|l| (l.payee.userid.clone(), l.payee.lead)).collect();
     let facts = facts(conn, settings, month, units, &leads).await?;
-    let now = tagged(
-        rewards::lines(&rule_set.rewards, &rule_set.targets, &facts.records, &facts.pk, &facts.achieved),
-        &rule_set.id,
-    );
+    // As it was closed: period by period, or (closed before periods were kept) all
+    // under its one rule set.
+    let now = if close.by_period {
+        period_lines(conn, &facts, &rule_set).await?
+    } else {
+        tagged(
+            rewards::lines(&rule_set.rewards, &rule_set.targets, &facts.records, &facts.pk, &facts.achieved),
+            &rule_set.id,
+        )
+    };
     let ids: Vec<i64> = paid.iter().filter_map(|l| l.record).collect::<BTreeSet<_>>().into_iter().collect();
     let states =
         store::record_states(conn, &ids).await?.into_iter().map(|(id, state)| (id, state.label().to_owned())).collect();
@@ -356,13 +409,10 @@ async fn compute_open(
     units: &Units,
     now_ms: i64,
 ) -> Outcome<Report> {
-    let rule_set = RuleSet::of(settings);
-    store::note_rule_set(conn, &rule_set.id, &rule_set.json, now_ms).await?;
+    let rule_set = in_force(conn, settings, now_ms).await?;
+    let configured = RuleSet::of(settings).id;
     let facts = facts(conn, settings, month, units, &BTreeMap::new()).await?;
-    let mut lines = tagged(
-        rewards::lines(&rule_set.rewards, &rule_set.targets, &facts.records, &facts.pk, &facts.achieved),
-        &rule_set.id,
-    );
+    let mut lines = period_lines(conn, &facts, &rule_set).await?;
     let mut adjusted = Vec::new();
     for close in closed.values() {
         let earlier = month_of(&close.month)?;
@@ -375,7 +425,7 @@ async fn compute_open(
     let members: Vec<Payee> = store::target_members(conn).await?.into_iter().map(|m| member_payee(m, &unit)).collect();
     let settlement = rewards::assemble(lines, &rule_set.targets, &facts.achieved, &members);
     let named = settlement.lines.iter().map(|l| l.rule_set.clone()).chain([rule_set.id.clone()]);
-    let rules = rules_json(settings);
+    let rules = rules_json(&rule_set.rewards, &rule_set.targets);
     let earlier_rules = store::earlier_runs(conn, &month.to_string())
         .await?
         .into_iter()
@@ -388,6 +438,7 @@ async fn compute_open(
         referral_benefit: settings.rewards.referral.benefit.clone(),
         rules,
         earlier_rules,
+        unapplied: (configured != rule_set.id).then_some(configured),
         rule_set: rule_set.id,
         rule_sets: rule_sets_of(conn, named.collect::<Vec<_>>()).await?,
         adjusted,
@@ -508,6 +559,7 @@ async fn keep(
         pending: report.pending,
         total_fen: report.settlement.total().0,
         lines: report.settlement.lines.len() as i64,
+        by_period: true,
     };
     let mut lines = Vec::new();
     for line in &report.settlement.lines {
@@ -645,12 +697,8 @@ pub async fn send_in_chat(ctx: &Ctx<'_>, conn: &mut SqliteConnection, month: Mon
 }
 
 /// Everything the amounts depend on, as one canonical JSON text.
-fn rules_json(settings: &Settings) -> String {
-    serde_json::json!({
-        "rewards": settings.rewards,
-        "targets": settings.targets,
-    })
-    .to_string()
+fn rules_json(rewards: &RewardRules, targets: &Targets) -> String {
+    serde_json::json!({ "rewards": rewards, "targets": targets }).to_string()
 }
 
 impl Report {
@@ -948,9 +996,16 @@ impl Report {
         }
         if !self.earlier_rules.is_empty() {
             lines.push(format!(
-                "注意：本月此前有 {} 次结算用的奖励规则与本次不同：{}。当时生成的文件可能与本次金额不同；本次按当前规则计算。",
+                "注意：本月此前有 {} 次结算时生效的奖励规则与本次不同：{}。当时生成的文件可能与本次金额不同；每条记录按其报备时生效的规则计算。",
                 self.earlier_rules.len(),
                 earlier_runs_text(&self.earlier_rules)
+            ));
+        }
+        if let Some(unapplied) = &self.unapplied {
+            lines.push(format!(
+                "注意：配置文件中的奖励规则（规则集 {unapplied}）尚未生效，本次按正在生效的规则集 {} 结算。\
+                 leadboard reload（或重启服务）后新规则生效，适用于此后报备的记录。",
+                self.rule_set
             ));
         }
         lines.join("\n")

@@ -281,7 +281,23 @@ pub async fn note_rule_set(
         .bind(now_ms)
         .execute(&mut *conn)
         .await?;
+    let last: Option<String> = sqlx::query_scalar("SELECT rule_set FROM rule_set_periods ORDER BY id DESC LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await?;
+    if last.as_deref() != Some(id) {
+        sqlx::query("INSERT INTO rule_set_periods (rule_set, from_ms) VALUES (?, ?)")
+            .bind(id)
+            .bind(if last.is_some() { now_ms } else { 0 })
+            .execute(&mut *conn)
+            .await?;
+    }
     sqlx::query_scalar("SELECT first_seen_at FROM rule_sets WHERE id = ?").bind(id).fetch_one(conn).await
+}
+
+/// `(from_ms, rule_set)` of every period of a rule set in force, oldest first (see
+/// [`note_rule_set`]).
+pub async fn rule_set_periods(conn: &mut SqliteConnection) -> Result<Vec<(i64, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT from_ms, rule_set FROM rule_set_periods ORDER BY id").fetch_all(conn).await
 }
 
 /// `(rules, first_seen_at)` of a rule set.
@@ -299,12 +315,15 @@ pub struct CloseRow {
     pub pending: i64,
     pub total_fen: i64,
     pub lines: i64,
+    /// Computed period by period (each record under the rule set it was reported in);
+    /// false for months closed before periods were kept, computed under `rule_set`.
+    pub by_period: bool,
 }
 
 /// Every closed month, oldest first.
 pub async fn closed_months(conn: &mut SqliteConnection) -> Result<Vec<CloseRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT month, closed_at, closed_by, rule_set, pending, total_fen, lines FROM month_closes ORDER BY month",
+        "SELECT month, closed_at, closed_by, rule_set, pending, total_fen, lines, by_period FROM month_closes ORDER BY month",
     )
     .fetch_all(conn)
     .await
@@ -346,9 +365,9 @@ pub struct ClosedLine {
 pub async fn close_month(conn: &mut SqliteConnection, close: &NewClose<'_>) -> Result<bool, sqlx::Error> {
     let c = close.close;
     let inserted = sqlx::query(
-        "INSERT INTO month_closes (month, closed_at, closed_by, rule_set, pending, total_fen, lines, csv, csv_sha256,
-                                   xlsx, xlsx_sha256)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO month_closes (month, closed_at, closed_by, rule_set, pending, total_fen, lines, by_period, csv,
+                                   csv_sha256, xlsx, xlsx_sha256)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&c.month)
     .bind(c.closed_at)
@@ -357,6 +376,7 @@ pub async fn close_month(conn: &mut SqliteConnection, close: &NewClose<'_>) -> R
     .bind(c.pending)
     .bind(c.total_fen)
     .bind(c.lines)
+    .bind(c.by_period)
     .bind(close.csv)
     .bind(sha256_hex(close.csv))
     .bind(close.xlsx)

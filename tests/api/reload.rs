@@ -320,3 +320,58 @@ async fn a_changed_schedule_is_followed_without_a_restart() {
     assert!(done.contains("schedules.inbox_prune：\"0 0 0 1 1 *\" → \"* * * * * *\""), "{done}");
     eventually("the prune on its new schedule", || async { ran().await == 1 }).await;
 }
+
+/// The month's settlement as the service computes it now: `(record, amount, rule set)`
+/// of each record's line, and the CSV.
+async fn settled(app: &TestApp) -> (Vec<(i64, String, String)>, String) {
+    let month = leadboard::domain::month::Month::of(app.today());
+    let mut tx = app.state.db.begin().await.unwrap();
+    let report =
+        leadboard::service::settlement::compute(&mut tx, &app.state.settings(), month, app.state.clock.now_ms())
+            .await
+            .expect("settled");
+    let lines = report
+        .settlement
+        .lines
+        .iter()
+        .filter_map(|l| l.record.map(|id| (id, l.amount.to_string(), l.rule_set.clone())))
+        .collect();
+    (lines, String::from_utf8(report.csv().unwrap()).unwrap())
+}
+
+#[tokio::test]
+async fn a_reward_change_applies_to_what_is_reported_from_the_reload_on() {
+    let app = TestApp::builder().config("[rewards.non_cs]\nlead_c = 50\n").spawn().await;
+    say(&app, "lina", "C类 公司=云帆科技 联系人=王").await; // #1, confirmed before the reload
+    say(&app, "cs_lead", "确认 #1").await;
+    say(&app, "lina", "C类 公司=星河传媒 联系人=李").await; // #2, confirmed after it
+    let (before, _) = settled(&app).await;
+    let old = before[0].2.clone();
+
+    edit(&app.config_path, "lead_c = 50", "lead_c = 80");
+    let done = app.reloader.reload().await.expect("reloaded").render();
+    let new = done.split("规则集 ").nth(1).and_then(|rest| rest.split(' ').next()).expect("named").to_owned();
+    assert_ne!(new, old);
+    say(&app, "cs_lead", "确认 #2").await;
+    say(&app, "lina", "C类 公司=远航物流 联系人=赵").await; // #3, reported after the reload
+    say(&app, "cs_lead", "确认 #3").await;
+
+    let (lines, csv) = settled(&app).await;
+    assert_eq!(
+        lines,
+        [(1, "50.00".into(), old.clone()), (2, "50.00".into(), old.clone()), (3, "80.00".into(), new.clone())],
+        "each record under the rules in force when it was reported"
+    );
+    assert!(csv.contains(&old) && csv.contains(&new), "the file names both rule sets: {csv}");
+
+    // Back to the first rules: a third period, and what was reported in the second
+    // keeps the second's.
+    edit(&app.config_path, "lead_c = 80", "lead_c = 50");
+    app.reloader.reload().await.expect("reloaded");
+    say(&app, "lina", "C类 公司=蓝海咨询 联系人=钱").await; // #4
+    say(&app, "cs_lead", "确认 #4").await;
+    let (lines, _) = settled(&app).await;
+    assert_eq!(lines[2], (3, "80.00".into(), new));
+    assert_eq!(lines[3], (4, "50.00".into(), old));
+    assert_eq!(app.count("SELECT COUNT(*) FROM rule_set_periods").await, 3);
+}

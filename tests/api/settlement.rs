@@ -404,19 +404,32 @@ async fn settling_twice_gives_the_same_csv_and_changed_rules_are_announced() {
     let read = |dir: &Path| std::fs::read(dir.join("settlement-2023-07.csv")).unwrap();
     assert_eq!(read(first.path()), read(second.path()), "byte-identical");
 
-    // Under other rules: both earlier runs differ. Run again under those rules: the
-    // files finance may hold from the first two runs still differ, the third does not.
+    // Other rules in the file than the service runs under (here an override it never
+    // read) are not in force: the run says so and pays as before.
     let changed = [("LEADBOARD_REWARDS__NON_CS__LEAD_C", "60")];
+    let third = tempfile::tempdir().unwrap();
+    let (ok, text) = settle(&app, "2023-07", third.path(), &changed).await;
+    assert!(ok && text.contains("合计 8640.00 元"), "{text}");
+    assert!(text.contains("尚未生效，本次按正在生效的规则集"), "{text}");
+    assert_eq!(read(third.path()), read(first.path()), "paid as before");
+
+    // Reloaded, they are in force for what is reported from now on: July's records keep
+    // the rules they were reported under, and the run notes the earlier runs' rules.
+    let config = std::fs::read_to_string(&app.config_path).unwrap();
+    std::fs::write(&app.config_path, config.replacen("lead_c = 50", "lead_c = 60", 1)).unwrap();
+    app.reloader.reload().await.expect("reloaded");
     for _ in 0..2 {
-        let third = tempfile::tempdir().unwrap();
-        let (ok, text) = settle(&app, "2023-07", third.path(), &changed).await;
-        assert!(ok, "{text}");
-        assert!(text.contains("合计 8650.00 元"), "{text}");
-        assert!(text.contains("本月此前有 2 次结算用的奖励规则与本次不同："), "{text}");
-        assert_eq!(text.matches("（合计 8640.00 元）").count(), 2, "{text}");
-        assert!(!text.contains("（合计 8650.00 元）"), "the run under the same rules is not listed: {text}");
+        let fourth = tempfile::tempdir().unwrap();
+        let (ok, text) = settle(&app, "2023-07", fourth.path(), &[]).await;
+        assert!(ok && text.contains("合计 8640.00 元") && !text.contains("尚未生效"), "{text}");
+        assert!(text.contains("本月此前有 3 次结算时生效的奖励规则与本次不同："), "{text}");
+        assert_eq!(
+            text.matches("（合计 8640.00 元）").count(),
+            3,
+            "the runs under the rules now in force are not listed: {text}"
+        );
     }
-    assert_eq!(app.count("SELECT COUNT(*) FROM settlement_runs WHERE month = '2023-07'").await, 4);
+    assert_eq!(app.count("SELECT COUNT(*) FROM settlement_runs WHERE month = '2023-07'").await, 5);
 }
 
 #[tokio::test]

@@ -327,11 +327,13 @@ async fn every_line_names_its_rule_set_and_a_rule_change_does_not_touch_a_closed
     assert_eq!(july_set.len(), 12);
     assert!(csv_lines(&read(dir.path(), "2023-07", "csv")).iter().all(|l| l["规则集"] == july_set));
 
-    // The B-class amount changes; August has a record of its own, and a July record is
-    // voided: August's own line is paid under the new rules, the July 扣回 under July's.
+    // The B-class amount changes (reloaded on 3 August); August has a record of its own,
+    // and a July record is voided: August's own line is paid under the new rules, the
+    // July 扣回 under July's.
     let config = std::fs::read_to_string(&app.config_path).unwrap();
     std::fs::write(&app.config_path, config.replace("lead_b = 300", "lead_b = 400")).unwrap();
     clock.set(at(2023, 8, 3));
+    app.reloader.reload().await.expect("reloaded");
     let own = report(&app, "ot_a", "B类 公司=远山 约面=2023-08-10").await;
     confirm(&app, "cs_boss", own).await;
     say(&app, "wanggm", &format!("作废 #{} 重复报备", july.ot_b)).await;
