@@ -181,11 +181,27 @@ async fn run(cli: Cli) -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_busy(&e) => {
+            eprintln!(
+                "错误：数据库正忙：服务正在写入，本命令等到 database.busy_timeout_ms 仍未轮到，未做任何更改。\
+                 请稍后重试，或在服务空闲时运行。（{e:#}）"
+            );
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("错误：{e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether a command failed because another process (the service) held the database's
+/// write lock past the busy timeout (SQLite's `SQLITE_BUSY`, with its extended codes).
+fn is_busy(e: &anyhow::Error) -> bool {
+    e.chain().filter_map(|cause| cause.downcast_ref::<sqlx::Error>()).any(|e| match e {
+        sqlx::Error::Database(db) => db.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| c & 0xff == 5),
+        _ => false,
+    })
 }
 
 async fn serve(settings: Settings, config: Option<PathBuf>) -> anyhow::Result<()> {

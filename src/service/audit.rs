@@ -2,7 +2,9 @@
 //! reporter told. A finalised contest's result is never changed by them; the answer
 //! says so.
 
+use crate::clock::TZ;
 use crate::domain::kind::RecordKind;
+use crate::domain::month::Month;
 use crate::domain::record::RecordState;
 use crate::service::access::{self, Operation};
 use crate::service::cards::close_cards;
@@ -11,6 +13,7 @@ use crate::service::contest::final_note;
 use crate::service::decide::onjob_due;
 use crate::service::decide::{already_decided, recheck_channel};
 use crate::service::report::confirmers_for;
+use crate::service::settlement;
 use crate::service::{Ctx, Outcome, refuse};
 use crate::store::cards::Purpose;
 use crate::store::events::{self, NewEvent};
@@ -36,10 +39,25 @@ pub async fn void(ctx: &Ctx<'_>, conn: &mut SqliteConnection, id: i64, reason: &
     ctx.notify(conn, &[&record.reporter], &format!("您报备的 {what}已被业绩审核组作废，原因：{reason}。")).await?;
     let channel = recheck_channel(ctx, conn, &record).await?;
     Ok(format!(
-        "已作废 {what}（{}），已通知报备人。{channel}{}",
+        "已作废 {what}（{}），已通知报备人。{channel}{}{}",
         record.reporter_name,
-        final_note(conn, ctx.settings, id).await?
+        final_note(conn, ctx.settings, id).await?,
+        closed_month_note(conn, &record, "扣回").await?
     ))
+}
+
+/// For a record of a closed (paid) month: its files do not change, and what the change
+/// does to its pay is an adjustment (补发 / 扣回) in the first open month after it.
+async fn closed_month_note(conn: &mut SqliteConnection, record: &Record, kind: &str) -> Outcome {
+    let Some(at) = chrono::DateTime::from_timestamp_millis(record.occurred_at) else { return Ok(String::new()) };
+    let month = Month::of(at.with_timezone(&TZ).date_naive());
+    Ok(match settlement::adjusted_in(conn, month).await? {
+        Some(due_in) => format!(
+            "\n注意：#{} 属于已结账的 {month}，该月的结算文件不变；如影响已发奖励，将在 {due_in} 的结算中生成{kind}。",
+            record.id
+        ),
+        None => String::new(),
+    })
 }
 
 /// `恢复`: puts a voided record back in the state (and decision) it had.
@@ -65,9 +83,10 @@ pub async fn restore(ctx: &Ctx<'_>, conn: &mut SqliteConnection, id: i64, reason
     let channel = recheck_channel(ctx, conn, &record).await?;
     let card = resend_card(ctx, conn, id, back).await?;
     Ok(format!(
-        "已恢复 {what}（{}）为“{state}”。{card}{channel}{}",
+        "已恢复 {what}（{}）为“{state}”。{card}{channel}{}{}",
         record.reporter_name,
-        final_note(conn, ctx.settings, id).await?
+        final_note(conn, ctx.settings, id).await?,
+        closed_month_note(conn, &record, "补发").await?
     ))
 }
 

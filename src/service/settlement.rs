@@ -316,6 +316,13 @@ fn first_open_after(month: Month, closed: &BTreeMap<String, CloseRow>) -> Month 
     next
 }
 
+/// For a closed `month`: the first open month after it, where changes to its pay go.
+pub async fn adjusted_in(conn: &mut SqliteConnection, month: Month) -> Result<Option<Month>, sqlx::Error> {
+    let closed: BTreeMap<String, CloseRow> =
+        store::closed_months(conn).await?.into_iter().map(|c| (c.month.clone(), c)).collect();
+    Ok(closed.contains_key(&month.to_string()).then(|| first_open_after(month, &closed)))
+}
+
 /// What `month`, closed, would pay now under the rule set it was closed with, minus
 /// what it paid (its lines at close and the adjustments later closed months carried).
 async fn due_for(

@@ -6,6 +6,7 @@ use super::session::{CsrfField, Posted, Viewer};
 use super::{Nav, WebError, answer, render, run_op};
 use crate::clock::format_ms;
 use crate::domain::kind::RecordKind;
+use crate::domain::money::Fen;
 use crate::service::decide::{self, Action, Via, state_label};
 use crate::service::{correct, refuse};
 use crate::state::AppState;
@@ -43,13 +44,18 @@ fn age(ms: i64) -> String {
     }
 }
 
-/// The record's fields as reported, `键：值` joined, but for `what` (in the title).
+/// The record's fields as reported, `键：值` joined, but for `what` (in the title); an
+/// amount as chat shows it (`120,000.00 元`).
 fn details(fields: &str, what: &str) -> String {
     let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(fields) else {
         return String::new();
     };
+    let shown = |key: &str, value: &str| match Fen::parse_yuan(value) {
+        Ok(fen) if key == "金额" => format!("{key}：{} 元", fen.grouped()),
+        _ => format!("{key}：{value}"),
+    };
     map.iter()
-        .filter_map(|(k, v)| v.as_str().filter(|v| *v != what).map(|v| format!("{k}：{v}")))
+        .filter_map(|(k, v)| v.as_str().filter(|v| *v != what).map(|v| shown(k, v)))
         .collect::<Vec<_>>()
         .join("　")
 }
@@ -116,4 +122,15 @@ pub async fn decide(
     })
     .await?;
     answer(&headers, &viewer.nav, "/ui/todo", outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::details;
+
+    #[test]
+    fn an_amount_is_shown_as_chat_shows_it() {
+        let fields = r#"{"公司":"远景物流","金额":"120000.00","合同号":"HT-1"}"#;
+        assert_eq!(details(fields, "远景物流"), "合同号：HT-1　金额：120,000.00 元");
+    }
 }

@@ -6,6 +6,7 @@ use crate::local_mode::BIN;
 use crate::settlement::{confirm, csv_lines, csv_rows, fen, report, say};
 use chrono::TimeZone;
 use leadboard::clock::{Clock, ManualClock, TZ};
+use sqlx::Connection;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -149,7 +150,8 @@ async fn a_closed_month_never_changes_and_a_later_void_is_taken_back_in_the_next
     // In August the audit group voids 陈一's A-class record: 陈一 now misses the target
     // (5 of 30 points), so July would pay them nothing.
     clock.set(at(2023, 8, 3));
-    say(&app, "wanggm", &format!("作废 #{} 合同作废", july.cs_a)).await;
+    let voided = say(&app, "wanggm", &format!("作废 #{} 合同作废", july.cs_a)).await;
+    assert!(voided.contains("属于已结账的 2023-07") && voided.contains("将在 2023-08 的结算中生成扣回"), "{voided}");
 
     let later = tempfile::tempdir().unwrap();
     let (ok, text) = settle(&app, "2023-07", later.path(), &[]).await;
@@ -185,7 +187,8 @@ async fn a_closed_month_never_changes_and_a_later_void_is_taken_back_in_the_next
     assert_eq!(total["金额(元)"], "-1200.00");
 
     // Restored: August owes nothing any more, and July's files are still the same.
-    say(&app, "wanggm", &format!("恢复 #{} 复核无误", july.cs_a)).await;
+    let restored = say(&app, "wanggm", &format!("恢复 #{} 复核无误", july.cs_a)).await;
+    assert!(restored.contains("将在 2023-08 的结算中生成补发"), "{restored}");
     let (ok, text) = settle(&app, "2023-08", august.path(), &[]).await;
     assert!(!ok && text.contains("2023-08 没有可结算的记录"), "{text}");
     let (ok, text) = settle(&app, "2023-07", later.path(), &[]).await;
@@ -379,4 +382,29 @@ async fn a_promotion_after_the_close_does_not_re_gate_the_closed_month() {
     assert!(ok && text.contains("结账后没有影响本月金额的变动"), "{text}");
     let (ok, text) = settle(&app, "2023-08", dir.path(), &[]).await;
     assert!(!ok && text.contains("2023-08 没有可结算的记录"), "{text}");
+}
+
+#[tokio::test]
+async fn a_close_while_the_database_is_busy_is_refused_in_chinese_and_changes_nothing() {
+    let (app, _clock, _july) = july().await;
+    // Another writer holds the database's write lock past the command's busy timeout.
+    let db = app.state.settings().database_path();
+    let mut holder = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut holder).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let output = tokio::process::Command::new(BIN)
+        .args(["settle", "--month", "2023-07", "--close", "--by", "财务张三", "--out"])
+        .arg(dir.path())
+        .arg("--config")
+        .arg(&app.config_path)
+        .env("LEADBOARD_DATABASE__BUSY_TIMEOUT_MS", "200")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("错误：数据库正忙：服务正在写入") && stderr.contains("未做任何更改"), "{stderr}");
+    sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+    assert_eq!(app.count("SELECT COUNT(*) FROM month_closes").await, 0);
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "no file written");
 }
