@@ -128,12 +128,21 @@ pub async fn decide(ctx: &Ctx<'_>, conn: &mut SqliteConnection, id: i64, action:
     };
     close_cards(ctx.settings, ctx.now, conn, Some(id), None, &outcome, pressed).await?;
     let (extra, base) = follow_on(ctx, conn, &record, to).await?;
-    // A rejection pressed on a card waits for its reason: the reporter hears of it once,
-    // with the reason (see `amend_reason`).
-    if !matches!(action, Action::Reject { reason: None }) {
-        ctx.notify(conn, &[&record.reporter], &reporter_message(&record, to, &decider.name, why, base.as_ref()))
-            .await?;
-    }
+    // A rejection pressed on a card has no reason yet: the reporter is told at once that
+    // it will follow, and told again when it does (see `amend_reason`).
+    let told = match action {
+        Action::Reject { reason: None } => {
+            format!(
+                "您报备的 #{} {}「{}」已被{}驳回，驳回原因待补充，补充后会再通知您。",
+                id,
+                record.kind.label(),
+                record.what(),
+                decider.name
+            )
+        }
+        _ => reporter_message(&record, to, &decider.name, why, base.as_ref()),
+    };
+    ctx.notify(conn, &[&record.reporter], &told).await?;
     let mut reply = decider_message(&record, to, via, base.as_ref());
     reply.push_str(&extra);
     Ok(reply)
@@ -156,7 +165,8 @@ async fn amend_reason(
     records::set_reason(conn, r.id, reason).await?;
     events::append(conn, ctx.now_ms(), NewEvent::record(&decider.userid, r.id, "reason_added").reason(Some(reason)))
         .await?;
-    let text = reporter_message(r, RecordState::Rejected, &decider.name, Some(reason), None);
+    let text =
+        format!("您报备的 #{} {}「{}」的驳回原因（{}）：{reason}。", r.id, r.kind.label(), r.what(), decider.name);
     ctx.notify(conn, &[&r.reporter], &text).await?;
     Ok(Some(format!("已补充 #{} 的驳回原因，已通知{}。", r.id, r.reporter_name)))
 }

@@ -69,14 +69,16 @@ async fn rejecting_from_a_card_records_a_default_reason_until_one_is_given() {
     assert!(prompt.iter().any(|t| t.contains("请回复「驳回 #1 原因」")), "{prompt:?}");
     assert_eq!(card_updates(&app).await[0]["button"]["replace_name"], "已由陈经理驳回");
 
+    // The reporter is told at once, and again with the reason once it is given.
+    app.drain().await;
+    assert_eq!(
+        app.texts_to("zhangwei").await,
+        vec!["您报备的 #1 B类客户「云帆」已被陈经理驳回，驳回原因待补充，补充后会再通知您。"]
+    );
     let reply = say(&app, "cs_lead", "驳回 #1 客户尚未约面").await;
     assert!(reply.contains("已补充 #1 的驳回原因"), "{reply}");
     let told = app.texts_to("zhangwei").await;
-    assert_eq!(
-        told,
-        vec!["您报备的 #1 B类客户「云帆」已被陈经理驳回，原因：客户尚未约面。"],
-        "one message, with the reason"
-    );
+    assert_eq!(told[1..], ["您报备的 #1 B类客户「云帆」的驳回原因（陈经理）：客户尚未约面。"]);
     let reason: String =
         sqlx::query_scalar("SELECT reason FROM records WHERE id = 1").fetch_one(app.state.db.reader()).await.unwrap();
     assert_eq!(reason, "客户尚未约面");
