@@ -13,39 +13,6 @@ pub async fn cookie_key(conn: &mut SqliteConnection, fresh: &[u8; 64], now_ms: i
     sqlx::query_scalar("SELECT cookie_key FROM web_keys WHERE id = 1").fetch_one(conn).await
 }
 
-/// Stores an OAuth `state` handed out for a sign-in.
-pub async fn insert_state(
-    conn: &mut SqliteConnection,
-    state: &str,
-    next: &str,
-    expires_at: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO web_login_states (state, next, expires_at) VALUES (?, ?, ?)")
-        .bind(state)
-        .bind(next)
-        .bind(expires_at)
-        .execute(&mut *conn)
-        .await?;
-    // States nobody came back with are not kept.
-    sqlx::query("DELETE FROM web_login_states WHERE expires_at < ?")
-        .bind(expires_at - 86_400_000)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// Uses up a `state`: its `next` when it was handed out and has not expired; it can
-/// never be used again either way.
-#[instrument(level = "debug", skip_all)]
-pub async fn take_state(conn: &mut SqliteConnection, state: &str, now_ms: i64) -> Result<Option<String>, sqlx::Error> {
-    let row: Option<(String, i64)> =
-        sqlx::query_as("DELETE FROM web_login_states WHERE state = ? RETURNING next, expires_at")
-            .bind(state)
-            .fetch_optional(conn)
-            .await?;
-    Ok(row.filter(|(_, expires_at)| *expires_at > now_ms).map(|(next, _)| next))
-}
-
 /// A console session.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Session {

@@ -1,5 +1,6 @@
-//! Signing in with WeCom and the console's sessions. `/ui/login` hands out a `state`
-//! (stored, single use, ten minutes) and sends the browser to WeCom: OAuth2
+//! Signing in with WeCom and the console's sessions. `/ui/login` hands out a `state`,
+//! bound to the browser by a signed cookie (ten minutes; nothing is stored, so that
+//! nobody can make the service write by asking to sign in), and sends it to WeCom: OAuth2
 //! (`snsapi_base`) inside the WeCom app, QR login elsewhere (in local mode, the
 //! simulator's page). WeCom sends it back to `/ui/auth/callback` with a code, which
 //! `auth/getuserinfo` turns into a userid; someone active in the directory gets a
@@ -17,7 +18,7 @@ use crate::store::web::{self as store, Session};
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Redirect;
 use axum::{Form, RequestExt};
 use axum_extra::extract::SignedCookieJar;
 use axum_extra::extract::cookie::{Cookie, Key, SameSite};
@@ -29,6 +30,9 @@ use subtle::ConstantTimeEq;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "leadboard_session";
+
+/// The cookie that binds a sign-in's `state` to the browser that asked for it.
+const LOGIN_COOKIE: &str = "leadboard_login";
 
 /// How long a `state` handed out for a sign-in can be used.
 const STATE_MINUTES: i64 = 10;
@@ -60,24 +64,41 @@ fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-/// `/ui/login`: a fresh `state`, and off to WeCom's sign-in.
-pub async fn login(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<LoginQuery>) -> Response {
+/// `/ui/login`: a fresh `state`, kept in a signed cookie with where to come back to
+/// and until when, and off to WeCom's sign-in.
+pub async fn login(
+    State(state): State<AppState>,
+    jar: SignedCookieJar,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> (SignedCookieJar, Redirect) {
     let settings = state.settings();
     let s = token();
     let expires = state.clock.now_ms() + STATE_MINUTES * 60_000;
-    let stored = async {
-        let mut tx = state.db.begin().await?;
-        store::insert_state(&mut tx, &s, &safe_next(q.next.as_deref()), expires).await?;
-        tx.commit().await
-    };
-    if let Err(e) = stored.await {
-        return WebError::from(e).into_response();
-    }
+    // `safe_next` has no white space: the three fields split on it.
+    let value = format!("{s} {expires} {}", safe_next(q.next.as_deref()));
+    let cookie = Cookie::build((LOGIN_COOKIE, value))
+        .path("/ui/auth")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(settings.web.https())
+        .max_age(time::Duration::minutes(STATE_MINUTES))
+        .build();
     let in_wecom = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ua| ua.to_ascii_lowercase().contains("wxwork"));
-    Redirect::to(&sign_in_url(&settings, &s, in_wecom)).into_response()
+    (jar.add(cookie), Redirect::to(&sign_in_url(&settings, &s, in_wecom)))
+}
+
+/// The place to come back to, when the browser's sign-in cookie holds `given` as its
+/// state and has not expired.
+fn started(jar: &SignedCookieJar, given: &str, now_ms: i64) -> Option<String> {
+    let cookie = jar.get(LOGIN_COOKIE)?;
+    let mut fields = cookie.value().splitn(3, ' ');
+    let (s, expires, next) = (fields.next()?, fields.next()?.parse::<i64>().ok()?, fields.next()?);
+    let same = !given.is_empty() && bool::from(s.as_bytes().ct_eq(given.as_bytes()));
+    (same && expires > now_ms).then(|| next.to_owned())
 }
 
 /// WeCom's OAuth2 authorize URL (inside the WeCom app) or its QR login page (other
@@ -144,14 +165,8 @@ pub async fn callback(
     let (Some(code), Some(given)) = (q.code.filter(|c| !c.is_empty()), q.state) else {
         return Err(refused("登录未完成（没有收到企业微信的授权码）。请重新登录。"));
     };
-    let next = {
-        let mut tx = state.db.begin().await?;
-        let next = store::take_state(&mut tx, &given, now).await?;
-        tx.commit().await?;
-        next
-    };
-    let Some(next) = next else {
-        tracing::warn!("sign-in with an unknown, used or expired state refused");
+    let Some(next) = started(&jar, &given, now) else {
+        tracing::warn!("sign-in with an unknown or expired state, or from another browser, refused");
         return Err(refused("登录链接无效或已过期，请重新登录。"));
     };
     let userid = match state.client.user_from_code(&code).await {
@@ -180,7 +195,9 @@ pub async fn callback(
     sessions::open(&mut tx, now, &person, &session).await?;
     tx.commit().await?;
     tracing::info!(userid = %person.userid, "console sign-in");
-    Ok((jar.add(session_cookie(&settings, session.id, hours)), Redirect::to(&next)))
+    let jar =
+        jar.remove(Cookie::build(LOGIN_COOKIE).path("/ui/auth")).add(session_cookie(&settings, session.id, hours));
+    Ok((jar, Redirect::to(&next)))
 }
 
 fn session_cookie(settings: &Settings, id: String, hours: i64) -> Cookie<'static> {

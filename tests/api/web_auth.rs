@@ -4,8 +4,9 @@
 //! session's CSRF token change nothing.
 
 use crate::helpers::TestApp;
-use crate::web_console::{Console, code_for, come_back, session_cookie, start};
+use crate::web_console::{Console, Login, code_for, come_back, cookie_set, session_cookie, start};
 use chrono::Duration;
+use sqlx::Connection;
 
 #[tokio::test]
 async fn a_desktop_browser_is_sent_to_wecom_qr_login_and_the_wecom_app_to_oauth() {
@@ -38,12 +39,24 @@ async fn a_desktop_browser_is_sent_to_wecom_qr_login_and_the_wecom_app_to_oauth(
 #[tokio::test]
 async fn signing_in_opens_a_session_with_a_safe_cookie() {
     let app = TestApp::spawn().await;
+    let r = crate::web_console::client().get(app.url("/ui/login?next=/ui/todo")).send().await.unwrap();
+    let login = r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect::<Vec<_>>();
+    assert!(
+        login.iter().any(|c| c.starts_with("leadboard_login=")
+            && c.contains("HttpOnly")
+            && c.contains("SameSite=Lax")
+            && c.contains("Path=/ui/auth")
+            && c.contains("Max-Age=600")),
+        "the sign-in's cookie: {login:?}"
+    );
     let (_, state) = start(&app, "/ui/todo").await;
     let code = code_for(&app, "cs_lead").await;
     let back = come_back(&app, &code, &state).await;
     assert_eq!(back.status, 303);
     assert_eq!(back.location(), "/ui/todo", "back to where sign-in began");
-    let set = back.headers.get("set-cookie").unwrap().to_str().unwrap().to_owned();
+    let all: Vec<&str> = back.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect();
+    let set = all.iter().find(|c| c.starts_with("leadboard_session=")).expect("a session cookie");
+    assert!(all.iter().any(|c| c.starts_with("leadboard_login=;") && c.contains("Max-Age=0")), "used up: {all:?}");
     assert!(set.contains("HttpOnly"), "{set}");
     assert!(set.contains("SameSite=Lax"), "{set}");
     assert!(set.contains("Path=/ui"), "{set}");
@@ -70,14 +83,43 @@ async fn a_forged_cookie_is_not_a_session() {
 async fn a_wrong_or_missing_state_is_refused_and_the_code_never_exchanged() {
     let app = TestApp::spawn().await;
     let code = code_for(&app, "zhangwei").await;
-    for state in ["forged-state", ""] {
-        let back = come_back(&app, &code, state).await;
+    let (_, login) = start(&app, "/ui/mine").await;
+    // A forged or missing state with the browser's cookie; the right state from another
+    // browser (no cookie, or another sign-in's).
+    let (_, other) = start(&app, "/ui/mine").await;
+    for (state, cookie) in [
+        ("forged-state", login.cookie.as_str()),
+        ("", login.cookie.as_str()),
+        (login.state.as_str(), ""),
+        (login.state.as_str(), other.cookie.as_str()),
+        (login.state.as_str(), "leadboard_login=forged"),
+    ] {
+        let back = come_back(&app, &code, &Login { state: state.into(), cookie: cookie.into() }).await;
         assert_eq!(back.status, 401, "{}", back.body);
         assert!(back.body.contains("登录链接无效或已过期"), "{}", back.body);
         assert!(session_cookie(&back).is_none());
     }
     assert!(app.api_calls("auth/getuserinfo").await.is_empty(), "no exchange without a good state");
     assert_eq!(app.count("SELECT COUNT(*) FROM web_sessions").await, 0);
+}
+
+#[tokio::test]
+async fn asking_to_sign_in_writes_nothing() {
+    let app = TestApp::spawn().await;
+    // PRAGMA data_version moves when another connection commits to the database.
+    let path = app.state.settings().database_path();
+    let mut watcher = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    let version = async |c: &mut sqlx::SqliteConnection| -> i64 {
+        sqlx::query_scalar("PRAGMA data_version").fetch_one(c).await.unwrap()
+    };
+    let before = version(&mut watcher).await;
+    for _ in 0..50 {
+        start(&app, "/ui/mine").await;
+    }
+    assert_eq!(version(&mut watcher).await, before, "nothing committed");
+    // The check sees commits: a sign-in that completes opens a session.
+    Console::sign_in(&app, "zhangwei").await;
+    assert_ne!(version(&mut watcher).await, before);
 }
 
 #[tokio::test]
@@ -258,7 +300,8 @@ async fn local_modes_simulator_signs_in_through_oauth_once_per_code() {
     let back = url::Url::parse(back.headers()["location"].to_str().unwrap()).unwrap();
     assert_eq!(back.path(), "/ui/auth/callback");
     let q: std::collections::HashMap<_, _> = back.query_pairs().into_owned().collect();
-    let signed = come_back(&app, &q["code"], &q["state"]).await;
+    let cookie = cookie_set(r.headers(), "leadboard_login").expect("the sign-in's cookie");
+    let signed = come_back(&app, &q["code"], &Login { state: q["state"].clone(), cookie }).await;
     assert_eq!((signed.status, signed.location()), (303, "/ui/todo"), "{}", signed.body);
     assert!(session_cookie(&signed).is_some());
     // The simulator's code is single use, as WeCom's.

@@ -55,21 +55,39 @@ pub async fn code_for(app: &TestApp, userid: &str) -> String {
     code
 }
 
-/// `/ui/login` (as a desktop browser): the sign-in URL it redirects to and its `state`.
-pub async fn start(app: &TestApp, next: &str) -> (url::Url, String) {
+/// A sign-in under way: its `state`, and the cookie that binds it to the browser.
+pub struct Login {
+    pub state: String,
+    pub cookie: String,
+}
+
+/// The cookie named `name` a response set (`name=value`).
+pub fn cookie_set(headers: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .map(|c| c.split(';').next().unwrap_or_default().to_owned())
+}
+
+/// `/ui/login` (as a desktop browser): the sign-in URL it redirects to, and the sign-in.
+pub async fn start(app: &TestApp, next: &str) -> (url::Url, Login) {
     let r = client().get(app.url(&format!("/ui/login?next={next}"))).send().await.expect("login answers");
     let page = Page::of(r).await;
     assert_eq!(page.status, 303, "login redirects: {}", page.body);
     let to = url::Url::parse(page.location()).expect("absolute sign-in URL");
     let state = to.query_pairs().find(|(k, _)| k == "state").map(|(_, v)| v.into_owned()).expect("state");
-    (to, state)
+    let cookie = cookie_set(&page.headers, "leadboard_login").expect("the sign-in's cookie");
+    (to, Login { state, cookie })
 }
 
-/// WeCom coming back to the console with `code` and `state`.
-pub async fn come_back(app: &TestApp, code: &str, state: &str) -> Page {
+/// WeCom sending the browser of `login` back to the console with `code`.
+pub async fn come_back(app: &TestApp, code: &str, login: &Login) -> Page {
     let r = client()
         .get(app.url("/ui/auth/callback"))
-        .query(&[("code", code), ("state", state)])
+        .query(&[("code", code), ("state", &login.state)])
+        .header(COOKIE, &login.cookie)
         .send()
         .await
         .expect("callback answers");
@@ -78,12 +96,7 @@ pub async fn come_back(app: &TestApp, code: &str, state: &str) -> Page {
 
 /// The session cookie a response set (`name=value`).
 pub fn session_cookie(page: &Page) -> Option<String> {
-    page.headers
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("leadboard_session="))
-        .map(|c| c.split(';').next().unwrap_or_default().to_owned())
+    cookie_set(&page.headers, "leadboard_session")
 }
 
 /// A signed-in console session.
@@ -97,9 +110,9 @@ pub struct Console<'a> {
 impl<'a> Console<'a> {
     /// Signs `userid` in through the whole flow.
     pub async fn sign_in(app: &'a TestApp, userid: &str) -> Console<'a> {
-        let (_, state) = start(app, "/ui/mine").await;
+        let (_, login) = start(app, "/ui/mine").await;
         let code = code_for(app, userid).await;
-        let back = come_back(app, &code, &state).await;
+        let back = come_back(app, &code, &login).await;
         assert_eq!(back.status, 303, "signed in: {}", back.body);
         assert_eq!(back.location(), "/ui/mine");
         let cookie = session_cookie(&back).expect("session cookie set");

@@ -289,6 +289,7 @@ async fn the_session_cookie_is_secure_behind_https() {
     assert_eq!(q["redirect_uri"], "https://lead.example.com/ui/auth/callback");
     let code = crate::web_console::code_for(&app, "zhangwei").await;
     let back = crate::web_console::come_back(&app, &code, &state).await;
-    let set = back.headers.get("set-cookie").unwrap().to_str().unwrap().to_owned();
-    assert!(set.contains("Secure"), "{set}");
+    let set: Vec<&str> = back.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect();
+    let session = set.iter().find(|c| c.starts_with("leadboard_session=")).expect("a session cookie");
+    assert!(session.contains("Secure"), "{set:?}");
 }
