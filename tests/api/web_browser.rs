@@ -167,3 +167,22 @@ async fn the_audit_group_voids_a_record_on_the_audit_page() {
     assert_eq!(app.count("SELECT COUNT(*) FROM records WHERE id = 3 AND state = 'voided'").await, 1);
     phone.close().await;
 }
+
+#[tokio::test]
+async fn finance_records_a_paid_stake_on_the_settlement_page() {
+    // 客户开发PK: 张伟 in 雄鹰队, 孙丽 in 猎豹队, both owing their stake.
+    let app = TestApp::builder().local_mode().config(&crate::board::contest_config()).spawn().await;
+    let Some(phone) = Browser::start(PHONE, None).await else { return };
+    let base = app.url("");
+    phone.sign_in(&base, "/ui/settle", "钱静").await;
+    phone.wait_for("#stakes").await;
+    assert!(phone.has("#nav-settle").await && !phone.has("#nav-admin").await, "finance sees 结算, not 管理");
+    phone.screenshot("settle-finance-phone").await;
+    let unpaid = app.count("SELECT COUNT(*) FROM contest_members WHERE stake_paid_at IS NULL").await;
+    phone.wait_for("#stakes button").await.click().await.unwrap();
+    let answer = phone.wait_for("#stake-result .msg.ok").await.text().await.unwrap();
+    assert!(answer.contains("为已缴"), "{answer}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM contest_members WHERE stake_paid_at IS NULL").await, unpaid - 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM events WHERE action = 'stake_paid' AND actor = 'qianjing'").await, 1);
+    phone.close().await;
+}
