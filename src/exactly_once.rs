@@ -165,6 +165,18 @@ async fn commit_batch(batch: Vec<Job>) {
     if let Err(e) = tx.commit().await {
         return fail_all(batch, &e);
     }
+    // A sync that raced an ext4 journal abort may have returned success for a commit
+    // that is not on disk: answer only once the file system still takes changes. If it
+    // does not, the commit may or may not survive the repair; either way WeCom's retry
+    // finds the right state (the stored answer, or nothing yet).
+    if let Err(e) = state.db.confirm_commit().await {
+        state.db.note_write_error(&e);
+        tracing::error!(error = %e, callbacks = batch.len(), "callback batch committed but not confirmed on disk; answered with an error");
+        for job in batch {
+            let _ = job.answer.send(Err(closed(&format!("callback batch not confirmed on disk: {e}"))));
+        }
+        return;
+    }
     if outcomes.iter().any(|o| matches!(o, Ok((_, Seen::First)))) {
         // Something was written and committed: the disk takes writes.
         state.db.note_write(&Ok::<(), sqlx::Error>(()));

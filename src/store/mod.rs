@@ -6,6 +6,14 @@
 //! power cut would be lost for good. A write that fails on the disk (full, read-only)
 //! replaces the writer connection and marks the database unwritable for `/healthz`
 //! until a write succeeds.
+//!
+//! A successful sync is not taken on its word: when ext4 meets an error it aborts its
+//! journal, and an `fdatasync` that races the abort can return success although the
+//! journal transaction holding the file's new size and blocks was discarded — a commit
+//! that grew the write-ahead log is then gone after the repair (issue 15's finding,
+//! RELIABILITY.md). So a batch of callbacks is answered only once
+//! [`Db::confirm_commit`] has seen the file system still take a metadata change
+//! (a journal handle) after the commit returned.
 
 pub mod appeals;
 pub mod backup;
@@ -43,6 +51,9 @@ pub struct Db {
     /// Set by a write that failed on the disk: the writer connection is replaced before
     /// its next use.
     replace_writer: Arc<AtomicBool>,
+    /// A small file beside the database (`<database>-probe`) with one allocated block:
+    /// see [`Db::confirm_commit`].
+    probe: PathBuf,
 }
 
 /// Less free space than this on the database's file system is a full disk: SQLite needs
@@ -81,7 +92,10 @@ impl Db {
             .await?;
         sqlx::migrate!("./migrations").run(&writer).await?;
         let reader = SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?;
-        Ok(Db { writer, reader, path: path.to_owned(), write_failure: Arc::default(), replace_writer })
+        let mut probe = path.file_name().unwrap_or_default().to_owned();
+        probe.push("-probe");
+        let probe = path.with_file_name(probe);
+        Ok(Db { writer, reader, path: path.to_owned(), write_failure: Arc::default(), replace_writer, probe })
     }
 
     /// Starts a write transaction; it holds the write lock until commit or drop.
@@ -132,10 +146,35 @@ impl Db {
             Ok(_) => {}
             Err(e) => return Some(format!("file system unreadable: {e}")),
         }
+        // ext4 turned read-only by an error says so in its journal, not in statvfs.
+        if let Err(e) = self.confirm_commit().await {
+            return Some(e.to_string());
+        }
         self.write_failure.lock().unwrap_or_else(|e| e.into_inner()).as_ref()?;
         let probed = self.probe_write().await;
         self.note_write(&probed);
         self.write_failure.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Whether the commits that returned before this call are as durable as their syncs
+    /// said: the file system must still take a metadata change now. On ext4 this starts
+    /// (and ends, empty) a journal handle by preallocating the probe file's one block
+    /// again, which fails once the journal has been aborted. An `fdatasync` can return
+    /// success after that abort although the transaction with the file's new size and
+    /// blocks never reached the journal; the abort is final until the file system is
+    /// repaired, so a commit whose sync returned before this check passed is on disk.
+    /// A file system without `fallocate` (ENOTSUP) cannot be asked and passes; one that
+    /// cannot open (or create) the probe file fails.
+    pub async fn confirm_commit(&self) -> Result<(), sqlx::Error> {
+        let probe = self.probe.clone();
+        let checked = tokio::task::spawn_blocking(move || preallocate(&probe)).await;
+        match checked.map_err(|e| std::io::Error::other(e.to_string())) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) | Err(e) => Err(sqlx::Error::Io(std::io::Error::new(
+                e.kind(),
+                format!("the file system refuses changes since the commit ({e}): it may not be on disk"),
+            ))),
+        }
     }
 
     /// A one-row write, committed (synced), to see whether the disk takes writes.
@@ -153,6 +192,17 @@ impl Db {
     pub async fn close(&self) {
         self.writer.close().await;
         self.reader.close().await;
+    }
+}
+
+/// Allocates the first byte of the file at `path` (created if missing) without
+/// changing its size: a no-op once allocated, but a journal handle on ext4. ENOTSUP and
+/// ENOSYS pass.
+fn preallocate(path: &Path) -> std::io::Result<()> {
+    let file = std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(path)?;
+    match rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::KEEP_SIZE, 0, 1) {
+        Ok(()) | Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOSYS) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 

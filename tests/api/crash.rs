@@ -11,7 +11,7 @@
 //! runs a small one.
 
 use crate::binary::{Binary, Memory, read_only};
-use crate::helpers::{Configured, TestApp, next_msg_id, open_reply};
+use crate::helpers::{Configured, TestApp, next_msg_id, open_reply, within};
 use crate::wecom_api::{Call, Outcome, RecordingWecom, normalised};
 use leadboard::wecom::peer::Peer;
 use rand::Rng;
@@ -275,7 +275,7 @@ pub async fn drained(database: &Path, limit: Duration) {
 }
 
 async fn crash_run(burst: Burst) -> Figures {
-    let config = TestApp::builder().configure().await;
+    let config = TestApp::builder().unique_credentials().configure().await;
     let wecom = RecordingWecom::start(Duration::from_secs(3)).await;
     let load = Load::reports(config.peer(), burst.reports, true);
     let mut service = start(&config, &wecom, &[]).await;
@@ -476,6 +476,54 @@ fn numbers(text: &str) -> impl Iterator<Item = i64> + '_ {
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// The load counts only answers from the service under test. While a killed service is
+/// down, its port is free: a service that another test starts meanwhile can take it, and
+/// a resend to the old address then reaches that service. With the credentials of its
+/// own (as WeCom signs for one application) that resend is refused there and sent again
+/// to the restarted service; with shared ones it was answered 200 from the other
+/// service's database, an "answered" callback that the service under test never had.
+#[tokio::test]
+async fn a_resend_reaching_another_service_on_the_old_port_is_refused_there_and_not_counted() {
+    let config = TestApp::builder().unique_credentials().configure().await;
+    let wecom = RecordingWecom::start(Duration::from_secs(3)).await;
+    let load = Load::reports(config.peer(), 20, false);
+    let service = start(&config, &wecom, &[]).await;
+    *load.target.write().unwrap() = service.url.clone();
+    let sending = tokio::spawn({
+        let load = load.clone();
+        async move { load.run(2).await }
+    });
+    within(Duration::from_secs(30), "callbacks answered", || async { load.acked() >= 5 }).await;
+    let addr = service.url.trim_start_matches("http://").to_owned();
+    service.kill().await;
+    let (acked, refused) = (load.acked(), load.refused.load(Ordering::SeqCst));
+
+    // Another test's service, with its own database, on the killed service's port.
+    let other = TestApp::builder().unique_credentials().configure().await;
+    let other_wecom = RecordingWecom::start(Duration::from_secs(3)).await;
+    let stranger = start(&other, &other_wecom, &[("SERVER__LISTEN", addr)]).await;
+    within(Duration::from_secs(10), "resends refused by the other service", || async {
+        load.refused.load(Ordering::SeqCst) >= refused + 5 || load.acked() > acked
+    })
+    .await;
+    assert_eq!(load.acked(), acked, "an answer from another service was counted");
+    let (status, _) = stranger.stop().await;
+    assert!(status.success());
+    assert_eq!(crate::binary::scalar(&other.database, "SELECT COUNT(*) FROM inbox").await, 0);
+
+    let service = start(&config, &wecom, &[]).await;
+    *load.target.write().unwrap() = service.url.clone();
+    within(Duration::from_secs(30), "every callback answered", || async { load.done() }).await;
+    sending.await.unwrap();
+    let (status, _) = service.stop().await;
+    assert!(status.success());
+    let mut db = read_only(&config.database).await;
+    let keys: HashSet<String> =
+        sqlx::query_scalar("SELECT dedup_key FROM inbox").fetch_all(&mut db).await.unwrap().into_iter().collect();
+    let expected: HashSet<String> = load.answers().keys().map(|id| format!("msg:{id}")).collect();
+    assert_eq!(keys, expected, "one inbox row per answered MsgId");
 }
 
 #[tokio::test]

@@ -45,6 +45,23 @@ pub const OFFICIAL: Credentials = Credentials {
     corp_id: "wx5823bf96d3bd56c7",
 };
 
+impl Credentials {
+    /// Credentials of their own (leaked: a few per test run), for a service that a load
+    /// resends to across restarts: a callback that reaches another test's service (one
+    /// that took the stopped service's port) fails its signature check there instead of
+    /// being answered 200 from that service's database.
+    pub fn unique() -> Credentials {
+        use base64::Engine;
+        let key: [u8; 32] = rand::random();
+        let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+        Credentials {
+            token: leak(format!("{:016x}", rand::random::<u64>())),
+            aes_key: leak(base64::engine::general_purpose::STANDARD_NO_PAD.encode(key)),
+            corp_id: leak(format!("ww{:016x}", rand::random::<u64>())),
+        }
+    }
+}
+
 pub const AGENT_ID: i64 = 1000002;
 
 /// A small organisation: CS and TR with a confirmer and staff each, an other
@@ -143,6 +160,11 @@ impl Builder {
     pub fn credentials(mut self, credentials: Credentials) -> Self {
         self.credentials = credentials;
         self
+    }
+
+    /// Credentials of this app's own ([`Credentials::unique`]).
+    pub fn unique_credentials(self) -> Self {
+        self.credentials(Credentials::unique())
     }
 
     /// Extra TOML appended to the configuration (replacing the organisation when it

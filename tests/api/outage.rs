@@ -37,7 +37,7 @@ struct Seen {
 }
 
 async fn soak(soak: Soak) {
-    let config = TestApp::builder().configure().await;
+    let config = TestApp::builder().unique_credentials().configure().await;
     // The service gives up on a call after 2 s (`wecom.timeout_secs` in the tests'
     // configuration); a timed-out call is answered after 3.
     let wecom = RecordingWecom::start(Duration::from_secs(3)).await;
