@@ -198,12 +198,20 @@ impl Db {
 /// Allocates the first byte of the file at `path` (created if missing) without
 /// changing its size: a no-op once allocated, but a journal handle on ext4. ENOTSUP and
 /// ENOSYS pass.
+#[cfg(target_os = "linux")]
 fn preallocate(path: &Path) -> std::io::Result<()> {
     let file = std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(path)?;
     match rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::KEEP_SIZE, 0, 1) {
         Ok(()) | Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOSYS) => Ok(()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Elsewhere (no `FALLOC_FL_KEEP_SIZE`) the probe only checks that the file can be opened
+/// for writing.
+#[cfg(not(target_os = "linux"))]
+fn preallocate(path: &Path) -> std::io::Result<()> {
+    std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(path).map(drop)
 }
 
 /// Whether an error is the disk's: SQLITE_FULL, SQLITE_READONLY, SQLITE_IOERR or

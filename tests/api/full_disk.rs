@@ -284,3 +284,27 @@ async fn when_the_disk_turns_read_only_on_an_error_callbacks_are_refused_and_a_r
         figures.outbox_rows
     );
 }
+
+/// ext4 turned read-only by an error does not say so in `statvfs` (its emergency
+/// read-only state), and an `fdatasync` racing the error can return success for a
+/// commit the repair drops (RELIABILITY.md): the service asks the file system for a
+/// metadata change after each commit and for `/healthz`, and that fails at once.
+#[tokio::test]
+async fn an_ext4_error_while_idle_shows_in_healthz_at_once_though_statvfs_says_writable() {
+    if !can_mount("an_ext4_error_while_idle_shows_in_healthz_at_once_though_statvfs_says_writable") {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let (dir, _mounted) = ext4(root.path(), "32M");
+    let device = loop_device(&dir);
+    let config = configured(&dir).await;
+    let wecom = RecordingWecom::start(Duration::from_secs(3)).await;
+    let service = start(&config, &wecom, &[]).await;
+    assert_eq!(healthz(&service).await, 200);
+
+    std::fs::write(format!("/sys/fs/ext4/{device}/trigger_fs_error"), "1\n").expect("ext4 error triggered");
+    let fs = rustix::fs::statvfs(&dir).unwrap();
+    assert!(!fs.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY), "statvfs says writable");
+    assert_eq!(healthz(&service).await, 503, "no callback has failed yet: only the probe can tell");
+    service.kill().await;
+}
