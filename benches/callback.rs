@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use leadboard::wecom::crypto::WecomCrypto;
 use leadboard::wecom::peer::Peer;
 use leadboard::wecom::xml::{Inbound, InboundKind, parse_envelope, parse_message};
@@ -80,10 +80,18 @@ fn make_case(peer: &Peer, label: &'static str, target: usize) -> Case {
 /// The measured work: everything the callback handler does per message before the inbox.
 fn handle(crypto: &WecomCrypto, case: &Case) -> Inbound {
     let encrypt = parse_envelope(&case.body).expect("envelope parses");
+    let mut buf = Vec::new();
     let plain = crypto
-        .open(&case.signature, &case.timestamp, &case.nonce, &encrypt)
+        .open_in(&case.signature, &case.timestamp, &case.nonce, &encrypt, &mut buf)
         .expect("signature verifies and ciphertext decrypts");
-    parse_message(&plain).expect("message parses")
+    parse_message(plain).expect("message parses")
+}
+
+/// `open` as the callback calls it: into a buffer of its own, the message borrowed from it.
+fn open(crypto: &WecomCrypto, case: &Case, encrypt: &str) -> usize {
+    let mut buf = Vec::new();
+    let plain = crypto.open_in(&case.signature, &case.timestamp, &case.nonce, encrypt, &mut buf).expect("opens");
+    plain.len()
 }
 
 /// Fails fast if the bench would be timing an error path.
@@ -148,9 +156,7 @@ fn bench_stages(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("parse_envelope", label), |b| {
             b.iter(|| parse_envelope(black_box(&case.body)))
         });
-        group.bench_function(BenchmarkId::new("open", label), |b| {
-            b.iter(|| crypto.open(&case.signature, &case.timestamp, &case.nonce, black_box(&encrypt)))
-        });
+        group.bench_function(BenchmarkId::new("open", label), |b| b.iter(|| open(crypto, &case, black_box(&encrypt))));
         group.bench_function(BenchmarkId::new("parse_message", label), |b| b.iter(|| parse_message(black_box(&plain))));
     }
     group.finish();
@@ -253,7 +259,7 @@ fn limits_and_peers(_: &mut Criterion) {
         check(crypto, case);
         let encrypt = parse_envelope(&case.body).expect("envelope parses");
         let open = median_seconds(|| {
-            black_box(crypto.open(&case.signature, &case.timestamp, &case.nonce, black_box(&encrypt)).ok());
+            black_box(open(crypto, case, black_box(&encrypt)));
         });
         let whole = median_seconds(|| {
             black_box(handle(black_box(crypto), black_box(case)));
@@ -297,5 +303,48 @@ fn limits_and_peers(_: &mut Criterion) {
     }
 }
 
+/// One stage, `n` times, in a function of its own for `valgrind --tool=callgrind
+/// --toggle-collect='*counted*'` (instruction counts, steadier than time on a shared
+/// machine).
+#[inline(never)]
+fn counted(n: u64, mut f: impl FnMut()) {
+    for _ in 0..n {
+        f();
+    }
+}
+
+/// `CALLBACK_COUNT=STAGE:LABEL:N` runs one stage (`whole`, `parse_envelope`, `open`,
+/// `parse_message`) on one message N times inside `counted` and exits, for callgrind.
+fn count_mode() -> bool {
+    let Ok(spec) = std::env::var("CALLBACK_COUNT") else { return false };
+    let mut parts = spec.split(':');
+    let (stage, label, n) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or("1"));
+    let n: u64 = n.parse().expect("CALLBACK_COUNT=STAGE:LABEL:N");
+    let peer = peer();
+    let (label, size) = *SIZES.iter().find(|(l, _)| *l == label).expect("label is 300B or 2KB");
+    let case = make_case(&peer, label, size);
+    check(&peer.crypto, &case);
+    let crypto = &peer.crypto;
+    let encrypt = parse_envelope(&case.body).expect("envelope parses");
+    let plain = crypto.open(&case.signature, &case.timestamp, &case.nonce, &encrypt).expect("opens");
+    match stage {
+        "whole" => counted(n, || drop(black_box(handle(black_box(crypto), black_box(&case))))),
+        "parse_envelope" => counted(n, || drop(black_box(parse_envelope(black_box(&case.body))))),
+        "open" => counted(n, || {
+            black_box(open(crypto, &case, black_box(&encrypt)));
+        }),
+        "parse_message" => counted(n, || drop(black_box(parse_message(black_box(&plain))))),
+        other => panic!("unknown stage {other}"),
+    }
+    true
+}
+
 criterion_group!(benches, bench_callback, bench_stages, limits_and_peers);
-criterion_main!(benches);
+
+fn main() {
+    if count_mode() {
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -146,9 +146,12 @@ async fn handle(state: &AppState, query: Option<&str>, body: Body) -> Result<Res
     let body = to_bytes(body, settings.server.max_body_bytes).await.map_err(body_refusal)?;
     let body = std::str::from_utf8(&body).map_err(|_| Refusal::Xml("body is not UTF-8".into()))?;
     let encrypt = xml::parse_envelope(body).map_err(|e| Refusal::Xml(e.to_string()))?;
-    let plain =
-        state.crypto.open(&signed.signature, &signed.timestamp, &signed.nonce, &encrypt).map_err(Refusal::Crypto)?;
-    let inbound = xml::parse_message(&plain).map_err(|e| Refusal::Xml(e.to_string()))?;
+    let mut buf = Vec::new();
+    let plain = state
+        .crypto
+        .open_in(&signed.signature, &signed.timestamp, &signed.nonce, &encrypt, &mut buf)
+        .map_err(Refusal::Crypto)?;
+    let inbound = xml::parse_message(plain).map_err(|e| Refusal::Xml(e.to_string()))?;
     let from = inbound.from.clone();
     let (reply, seen) =
         exactly_once::process(state, settings.clone(), inbound).await.map_err(|e| Refusal::Internal(e.to_string()))?;

@@ -98,19 +98,28 @@ impl WecomCrypto {
 
     /// `lowercase_hex(sha1(sorted(token, timestamp, nonce, data).concat()))`.
     pub fn signature(&self, timestamp: &str, nonce: &str, data: &str) -> String {
+        let hex = self.signature_hex(timestamp, nonce, data);
+        std::str::from_utf8(&hex).expect("hex digits are ASCII").to_owned()
+    }
+
+    /// The signature as lowercase hex in a stack buffer: the four parts are hashed where
+    /// they are, with no joined copy and no allocation.
+    fn signature_hex(&self, timestamp: &str, nonce: &str, data: &str) -> [u8; 40] {
         let mut parts = [self.token.as_str(), timestamp, nonce, data];
         parts.sort_unstable();
         let mut hasher = Sha1::new();
         for part in parts {
             hasher.update(part.as_bytes());
         }
-        hex::encode(hasher.finalize())
+        let mut hex = [0u8; 40];
+        hex::encode_to_slice(hasher.finalize(), &mut hex).expect("40 hex digits for 20 bytes");
+        hex
     }
 
     /// Checks a signature in constant time.
     pub fn verify(&self, signature: &str, timestamp: &str, nonce: &str, data: &str) -> Result<(), Rejection> {
-        let expected = self.signature(timestamp, nonce, data);
-        if bool::from(expected.as_bytes().ct_eq(signature.as_bytes())) {
+        let expected = self.signature_hex(timestamp, nonce, data);
+        if bool::from(expected.as_slice().ct_eq(signature.as_bytes())) {
             Ok(())
         } else {
             Err(Rejection::SignatureMismatch)
@@ -119,18 +128,42 @@ impl WecomCrypto {
 
     /// Verifies the signature, then decrypts: the order WeCom's own samples use.
     pub fn open(&self, signature: &str, timestamp: &str, nonce: &str, data: &str) -> Result<String, Rejection> {
+        let mut buf = Vec::new();
+        self.open_in(signature, timestamp, nonce, data, &mut buf).map(str::to_owned)
+    }
+
+    /// [`open`](Self::open) into a caller's buffer: the message is returned borrowed from
+    /// `buf`, where it was decrypted (the callback's path: no copy of the message).
+    pub fn open_in<'b>(
+        &self,
+        signature: &str,
+        timestamp: &str,
+        nonce: &str,
+        data: &str,
+        buf: &'b mut Vec<u8>,
+    ) -> Result<&'b str, Rejection> {
         self.verify(signature, timestamp, nonce, data)?;
-        self.decrypt(data)
+        self.decrypt_in(data, buf)
     }
 
     /// Decrypts a base64 ciphertext and checks its frame; returns the message.
     pub fn decrypt(&self, data: &str) -> Result<String, Rejection> {
-        let mut buf = STANDARD.decode(data).map_err(|_| Rejection::Base64)?;
-        if buf.is_empty() || buf.len() % PAD_BLOCK != 0 {
+        let mut buf = Vec::new();
+        self.decrypt_in(data, &mut buf).map(str::to_owned)
+    }
+
+    /// [`decrypt`](Self::decrypt) into a caller's buffer (cleared first); the message is
+    /// borrowed from it. Base64 is decoded with SIMD (`base64-simd`, strict: canonical
+    /// padding and zero trailing bits, as the `base64` crate's `STANDARD`), and UTF-8 is
+    /// checked with SIMD (`simdutf8`): std's check is byte by byte for non-ASCII text.
+    pub fn decrypt_in<'b>(&self, data: &str, buf: &'b mut Vec<u8>) -> Result<&'b str, Rejection> {
+        buf.clear();
+        base64_simd::STANDARD.decode_append(data, buf).map_err(|_| Rejection::Base64)?;
+        if buf.is_empty() || !buf.len().is_multiple_of(PAD_BLOCK) {
             return Err(Rejection::CiphertextLength);
         }
         let plain = Aes256CbcDec::new(&self.key.into(), self.iv().into())
-            .decrypt_padded_mut::<NoPadding>(&mut buf)
+            .decrypt_padded_mut::<NoPadding>(buf)
             .map_err(|_| Rejection::CiphertextLength)?;
         let frame = unpad(plain)?;
         if frame.len() < HEADER_LEN {
@@ -144,11 +177,7 @@ impl WecomCrypto {
         if &frame[msg_end..] != self.receive_id.as_bytes() {
             return Err(Rejection::ReceiveIdMismatch);
         }
-        // The message is returned in the decryption buffer itself: cut to the message
-        // and moved to its start, no second allocation or copy.
-        buf.truncate(msg_end);
-        buf.drain(..HEADER_LEN);
-        String::from_utf8(buf).map_err(|_| Rejection::NotUtf8)
+        simdutf8::basic::from_utf8(&frame[HEADER_LEN..msg_end]).map_err(|_| Rejection::NotUtf8)
     }
 
     /// Encrypts `msg` with a fresh random prefix; returns base64.
@@ -199,4 +228,67 @@ fn unpad(plain: &[u8]) -> Result<&[u8], Rejection> {
     }
     let (frame, padding) = plain.split_at(plain.len() - n);
     if padding.iter().all(|b| *b as usize == n) { Ok(frame) } else { Err(Rejection::Padding) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What the `base64` crate's strict `STANDARD` decodes (the reference, used before
+    /// `base64-simd`), and what `base64-simd` decodes, for the same text.
+    fn both(text: &str) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+        let mut simd = vec![1, 2, 3];
+        let simd = base64_simd::STANDARD.decode_append(text, &mut simd).ok().map(|()| simd[3..].to_vec());
+        (STANDARD.decode(text).ok(), simd)
+    }
+
+    /// A valid encoding with one character replaced, cut or added: non-canonical padding
+    /// and trailing bits, stray `=`, white space and characters outside the alphabet.
+    fn altered() -> impl Strategy<Value = String> {
+        let edit = prop_oneof![Just(None), "[A-Za-z0-9+/= \\n\\-_.\u{e9}]".prop_map(Some),];
+        (proptest::collection::vec(any::<u8>(), 0..300), any::<prop::sample::Index>(), edit, 0..3usize).prop_map(
+            |(bytes, at, edit, cut)| {
+                let mut text = STANDARD.encode(bytes).into_bytes();
+                if !text.is_empty() {
+                    let i = at.index(text.len());
+                    match edit {
+                        Some(c) => {
+                            let mut c = c.into_bytes();
+                            c.truncate(1);
+                            text.splice(i..=i, c);
+                        }
+                        None => text.truncate(text.len().saturating_sub(cut)),
+                    }
+                }
+                String::from_utf8_lossy(&text).into_owned()
+            },
+        )
+    }
+
+    proptest! {
+        /// The SIMD decoder accepts exactly what the strict scalar one accepted, with the
+        /// same bytes, on valid and altered encodings.
+        #[test]
+        fn the_simd_base64_decoder_agrees_with_the_strict_one(text in altered()) {
+            let (reference, simd) = both(&text);
+            prop_assert_eq!(simd, reference, "{:?}", text);
+        }
+
+        /// Any text at all, including long runs that take the SIMD loop.
+        #[test]
+        fn the_simd_base64_decoder_agrees_on_any_text(text in "[A-Za-z0-9+/=]{0,200}") {
+            let (reference, simd) = both(&text);
+            prop_assert_eq!(simd, reference, "{:?}", text);
+        }
+    }
+
+    #[test]
+    fn the_simd_base64_decoder_refuses_what_the_strict_one_refused() {
+        // Non-zero trailing bits, missing and extra padding, white space.
+        for text in ["QR==", "QUI=QQ==", "QQ", "QQ===", "QUJD\n", " QUJD", "QUJ", "Q===", "===="] {
+            assert_eq!(both(text), (None, None), "{text}");
+        }
+        assert_eq!(both("QUJD"), (Some(b"ABC".to_vec()), Some(b"ABC".to_vec())));
+    }
 }

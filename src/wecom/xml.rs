@@ -1,6 +1,8 @@
 //! Callback XML: the encrypted envelope, the decrypted message or event, and passive
 //! reply bodies (PROTOCOL.md §1.2, §4, §5).
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 
 /// The XML could not be read as a callback envelope or message.
@@ -11,11 +13,12 @@ pub struct XmlError(String);
 /// Extracts the `Encrypt` text from a POST body; `ToUserName` and `AgentID` are not
 /// trusted (AgentID may be empty), the decrypted content is. The whole body must be
 /// well-formed XML. Read as a stream of events, without building a document: this is
-/// on every callback's path, and the text is base64 (no entities to resolve).
-pub fn parse_envelope(body: &str) -> Result<String, XmlError> {
+/// on every callback's path, and the text is base64 (no entities to resolve). The text
+/// is borrowed from the body unless it was written in pieces.
+pub fn parse_envelope(body: &str) -> Result<Cow<'_, str>, XmlError> {
     use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_str(body);
-    let (mut depth, mut in_encrypt, mut encrypt) = (0usize, false, None::<String>);
+    let (mut depth, mut in_encrypt, mut encrypt) = (0usize, false, None::<Cow<'_, str>>);
     loop {
         match reader.read_event().map_err(|e| XmlError(e.to_string()))? {
             Event::Start(tag) => {
@@ -26,87 +29,119 @@ pub fn parse_envelope(body: &str) -> Result<String, XmlError> {
                 depth = depth.saturating_sub(1);
                 in_encrypt = false;
             }
-            Event::CData(text) if in_encrypt => encrypt.get_or_insert_default().push_str(&text.into_inner()),
-            Event::Text(text) if in_encrypt => encrypt.get_or_insert_default().push_str(text.into_inner().trim()),
+            Event::CData(text) if in_encrypt => append(&mut encrypt, text.into_inner()),
+            Event::Text(text) if in_encrypt => append(&mut encrypt, trim(text.into_inner())),
             Event::GeneralRef(_) if in_encrypt => return Err(XmlError("entity in Encrypt".into())),
             Event::Eof if depth == 0 => break,
             Event::Eof => return Err(XmlError("unclosed element".into())),
             _ => {}
         }
     }
-    match encrypt.map(|s| s.trim().to_owned()) {
+    match encrypt.map(trim) {
         Some(encrypt) if !encrypt.is_empty() => Ok(encrypt),
         _ => Err(XmlError("no Encrypt element".into())),
     }
 }
 
-/// The fields of a decrypted message or event that leadboard reads, as written.
-#[derive(Default)]
-struct RawMessage {
-    from: Option<String>,
-    create_time: Option<String>,
-    msg_type: Option<String>,
-    msg_id: Option<String>,
-    content: Option<String>,
-    event: Option<String>,
-    event_key: Option<String>,
-    task_id: Option<String>,
-    card_type: Option<String>,
-    response_code: Option<String>,
+/// Adds a piece to a value: the first piece is kept as it came (borrowed from the
+/// input if it was), later ones make it owned.
+fn append<'a>(value: &mut Option<Cow<'a, str>>, piece: Cow<'a, str>) {
+    match value {
+        None => *value = Some(piece),
+        Some(value) => value.to_mut().push_str(&piece),
+    }
 }
 
-impl RawMessage {
-    fn field(&mut self, name: &str) -> Option<&mut Option<String>> {
+/// Trims white space, without copying a borrowed value.
+fn trim(value: Cow<'_, str>) -> Cow<'_, str> {
+    match value {
+        Cow::Borrowed(s) => Cow::Borrowed(s.trim()),
+        Cow::Owned(s) if s.trim().len() == s.len() => Cow::Owned(s),
+        Cow::Owned(s) => Cow::Owned(s.trim().to_owned()),
+    }
+}
+
+/// The children of a decrypted message or event that leadboard reads.
+#[derive(Clone, Copy)]
+enum Field {
+    From,
+    CreateTime,
+    MsgType,
+    MsgId,
+    Content,
+    Event,
+    EventKey,
+    TaskId,
+    CardType,
+    ResponseCode,
+}
+
+impl Field {
+    fn named(name: &str) -> Option<Field> {
         Some(match name {
-            "FromUserName" => &mut self.from,
-            "CreateTime" => &mut self.create_time,
-            "MsgType" => &mut self.msg_type,
-            "MsgId" => &mut self.msg_id,
-            "Content" => &mut self.content,
-            "Event" => &mut self.event,
-            "EventKey" => &mut self.event_key,
-            "TaskId" => &mut self.task_id,
-            "CardType" => &mut self.card_type,
-            "ResponseCode" => &mut self.response_code,
+            "FromUserName" => Field::From,
+            "CreateTime" => Field::CreateTime,
+            "MsgType" => Field::MsgType,
+            "MsgId" => Field::MsgId,
+            "Content" => Field::Content,
+            "Event" => Field::Event,
+            "EventKey" => Field::EventKey,
+            "TaskId" => Field::TaskId,
+            "CardType" => Field::CardType,
+            "ResponseCode" => Field::ResponseCode,
             _ => return None,
         })
     }
+}
 
+/// The values of the [`Field`]s as written, in their order: borrowed from the message
+/// unless a value had to be rebuilt (entities, CR LF, or written in pieces), so the
+/// fields the callback does not keep cost no allocation.
+#[derive(Default)]
+struct RawMessage<'a> {
+    values: [Option<Cow<'a, str>>; 10],
+}
+
+impl<'a> RawMessage<'a> {
     /// Reads the children of the root element as a stream of events (no document is
     /// built: this is on every callback's path). A child's value is its text (entities
     /// resolved) and CDATA, exactly as written; nested elements and unknown children
     /// are skipped; a field given twice is an error.
-    fn read(xml: &str) -> Result<RawMessage, XmlError> {
+    fn read(xml: &'a str) -> Result<RawMessage<'a>, XmlError> {
         use quick_xml::events::Event;
         let error = |e: &dyn std::fmt::Display| XmlError(e.to_string());
         let mut reader = quick_xml::Reader::from_str(xml);
         let mut raw = RawMessage::default();
-        // The child being read (at depth 2): its name and value so far.
-        let (mut depth, mut name, mut value) = (0usize, String::new(), String::new());
+        // The child being read (at depth 2): which field it is, if any, and its value so far.
+        let (mut depth, mut field, mut value) = (0usize, None, None::<Cow<'a, str>>);
         loop {
             match reader.read_event().map_err(|e| error(&e))? {
                 Event::Start(tag) => {
                     depth += 1;
                     if depth == 2 {
-                        name = tag.name().as_ref().to_owned();
+                        field = Field::named(tag.name().as_ref());
                     }
                 }
-                Event::Empty(tag) if depth == 1 => raw.set(tag.name().as_ref(), String::new())?,
-                Event::End(_) => {
+                Event::Empty(tag) if depth == 1 => {
+                    raw.set(Field::named(tag.name().as_ref()), Cow::Borrowed(""), tag.name().as_ref())?
+                }
+                Event::End(tag) => {
                     if depth == 2 {
-                        raw.set(&name, std::mem::take(&mut value))?;
+                        raw.set(field.take(), value.take().unwrap_or_default(), tag.name().as_ref())?;
                     }
                     depth = depth.checked_sub(1).ok_or_else(|| XmlError("unbalanced element".into()))?;
                 }
-                Event::Text(text) if depth == 2 => value.push_str(&text.xml10_content()),
-                Event::CData(text) if depth == 2 => value.push_str(&text.xml10_content()),
-                Event::GeneralRef(entity) if depth == 2 => match entity.resolve_char_ref().map_err(|e| error(&e))? {
-                    Some(c) => value.push(c),
-                    None => value.push_str(
-                        quick_xml::escape::resolve_predefined_entity(&entity)
-                            .ok_or_else(|| XmlError(format!("unknown entity &{};", &*entity)))?,
-                    ),
-                },
+                Event::Text(text) if depth == 2 => append(&mut value, text.xml10_content()),
+                Event::CData(text) if depth == 2 => append(&mut value, text.xml10_content()),
+                Event::GeneralRef(entity) if depth == 2 => {
+                    let resolved = match entity.resolve_char_ref().map_err(|e| error(&e))? {
+                        Some(c) => c.to_string(),
+                        None => quick_xml::escape::resolve_predefined_entity(&entity)
+                            .ok_or_else(|| XmlError(format!("unknown entity &{};", &*entity)))?
+                            .to_owned(),
+                    };
+                    append(&mut value, Cow::Owned(resolved));
+                }
                 Event::Eof if depth == 0 => return Ok(raw),
                 Event::Eof => return Err(XmlError("unclosed element".into())),
                 _ => {}
@@ -114,8 +149,8 @@ impl RawMessage {
         }
     }
 
-    fn set(&mut self, name: &str, value: String) -> Result<(), XmlError> {
-        match self.field(name) {
+    fn set(&mut self, field: Option<Field>, value: Cow<'a, str>, name: &str) -> Result<(), XmlError> {
+        match field.map(|f| &mut self.values[f as usize]) {
             Some(slot @ None) => {
                 *slot = Some(value);
                 Ok(())
@@ -123,6 +158,16 @@ impl RawMessage {
             Some(Some(_)) => Err(XmlError(format!("duplicate field `{name}`"))),
             None => Ok(()),
         }
+    }
+
+    /// A field's value, trimmed (empty if absent).
+    fn trimmed(&self, field: Field) -> &str {
+        self.values[field as usize].as_deref().map(str::trim).unwrap_or_default()
+    }
+
+    /// A field's value trimmed and owned: only for what the callback keeps.
+    fn owned(&self, field: Field) -> String {
+        self.trimmed(field).to_owned()
     }
 }
 
@@ -163,35 +208,33 @@ pub struct CardEvent {
     pub response_code: String,
 }
 
-fn clean(value: Option<String>) -> String {
-    value.map(|v| v.trim().to_owned()).unwrap_or_default()
-}
-
 /// Parses a decrypted message or event. Unknown elements are ignored; text is trimmed
 /// except for a text message's content, which is kept as sent.
 pub fn parse_message(xml: &str) -> Result<Inbound, XmlError> {
     let raw = RawMessage::read(xml)?;
-    let from = clean(raw.from);
-    let msg_type = clean(raw.msg_type);
-    if from.is_empty() || msg_type.is_empty() {
+    let msg_type = raw.trimmed(Field::MsgType);
+    if raw.trimmed(Field::From).is_empty() || msg_type.is_empty() {
         return Err(XmlError("FromUserName and MsgType are required".into()));
     }
-    let create_time = clean(raw.create_time).parse().map_err(|_| XmlError("CreateTime is not an integer".into()))?;
-    let msg_id = raw.msg_id.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-    let event = raw.event.map(|v| v.trim().to_owned());
-    let kind = match (msg_type.as_str(), event.as_deref()) {
-        ("text", _) => InboundKind::Text { content: raw.content.unwrap_or_default() },
+    let create_time =
+        raw.trimmed(Field::CreateTime).parse().map_err(|_| XmlError("CreateTime is not an integer".into()))?;
+    let msg_id = Some(raw.owned(Field::MsgId)).filter(|v| !v.is_empty());
+    let event = raw.values[Field::Event as usize].as_deref().map(str::trim);
+    let kind = match (msg_type, event) {
+        ("text", _) => {
+            InboundKind::Text { content: raw.values[Field::Content as usize].as_deref().unwrap_or("").to_owned() }
+        }
         ("event", Some("enter_agent")) => InboundKind::EnterAgent,
-        ("event", Some("click")) => InboundKind::Click { key: clean(raw.event_key) },
+        ("event", Some("click")) => InboundKind::Click { key: raw.owned(Field::EventKey) },
         ("event", Some("template_card_event")) => InboundKind::TemplateCard(CardEvent {
-            event_key: clean(raw.event_key),
-            task_id: clean(raw.task_id),
-            card_type: clean(raw.card_type),
-            response_code: clean(raw.response_code),
+            event_key: raw.owned(Field::EventKey),
+            task_id: raw.owned(Field::TaskId),
+            card_type: raw.owned(Field::CardType),
+            response_code: raw.owned(Field::ResponseCode),
         }),
-        _ => InboundKind::Other { msg_type, event },
+        _ => InboundKind::Other { msg_type: msg_type.to_owned(), event: event.map(str::to_owned) },
     };
-    Ok(Inbound { from, create_time, msg_id, kind })
+    Ok(Inbound { from: raw.owned(Field::From), create_time, msg_id, kind })
 }
 
 impl Inbound {
@@ -302,7 +345,7 @@ mod tests {
         response_code: Option<String>,
     }
 
-    /// The ten fields of a `SerdeMessage` or a `RawMessage` (same names), in order.
+    /// The ten fields of a `SerdeMessage`, in the order of `Field`.
     macro_rules! fields {
         ($m:expr) => {{
             let m = $m;
@@ -326,7 +369,7 @@ mod tests {
     }
 
     fn fields_by_events(xml: &str) -> Option<[Option<String>; 10]> {
-        Some(fields!(RawMessage::read(xml).ok()?))
+        Some(RawMessage::read(xml).ok()?.values.map(|v| v.map(Cow::into_owned)))
     }
 
     /// A child's value written as WeCom might: CDATA, escaped text, or both, with
@@ -390,7 +433,7 @@ mod tests {
 
     #[test]
     fn the_envelope_is_read_with_or_without_cdata_and_must_be_well_formed() {
-        let ok = |body: &str| parse_envelope(body).unwrap();
+        let ok = |body: &str| parse_envelope(body).unwrap().into_owned();
         assert_eq!(ok("<xml><Encrypt><![CDATA[abc+/=]]></Encrypt><AgentID><![CDATA[]]></AgentID></xml>"), "abc+/=");
         assert_eq!(ok("<xml>\n  <Encrypt>\n    <![CDATA[abc]]>\n  </Encrypt>\n</xml>"), "abc");
         assert_eq!(ok("<xml><ToUserName>ww1</ToUserName><Encrypt>abc</Encrypt></xml>"), "abc");
