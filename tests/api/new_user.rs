@@ -140,16 +140,19 @@ async fn a_confirmer_decides_several_records_in_one_message() {
 }
 
 #[tokio::test]
-async fn a_card_rejection_tells_the_reporter_once_with_the_reason() {
+async fn a_card_rejection_tells_the_reporter_at_once_and_again_with_the_reason() {
     let app = TestApp::spawn().await;
     say(&app, "zhangwei", "C类 公司=云帆科技 联系人=王").await;
     let card = app.cards_to("cs_lead").await.remove(0);
     app.press("cs_lead", &card, "驳回").await;
-    assert!(app.texts_to("zhangwei").await.is_empty(), "nothing before the reason");
+    app.drain().await;
+    let told = app.texts_to("zhangwei").await;
+    assert_eq!(told.len(), 1, "told at once, even if no reason ever comes: {told:?}");
+    assert!(told[0].contains("已被陈经理驳回，驳回原因待补充"), "{told:?}");
     say(&app, "cs_lead", "驳回 #1 联系人电话是空号").await;
     let told = app.texts_to("zhangwei").await;
-    assert_eq!(told.len(), 1, "{told:?}");
-    assert!(told[0].contains("驳回，原因：联系人电话是空号") && !told[0].contains("未填写原因"), "{told:?}");
+    assert_eq!(told.len(), 2, "{told:?}");
+    assert!(told[1].contains("的驳回原因（陈经理）：联系人电话是空号") && !told[1].contains("未填写原因"), "{told:?}");
 }
 
 #[tokio::test]
