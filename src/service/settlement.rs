@@ -323,7 +323,8 @@ pub async fn adjusted_in(conn: &mut SqliteConnection, month: Month) -> Result<Op
     Ok(closed.contains_key(&month.to_string()).then(|| first_open_after(month, &closed)))
 }
 
-/// What `month`, closed, would pay now under the rule set it was closed with, minus
+/// What `month`, closed, would pay now under the rules it was closed with (each record's
+/// period's rule set, or its one rule set if closed before periods were kept), minus
 /// what it paid (its lines at close and the adjustments later closed months carried).
 async fn due_for(
     conn: &mut SqliteConnection,
