@@ -40,6 +40,11 @@ const RESPONSE_CODE_USED: i64 = 60140;
 
 /// How many pending messages one scheduling decision looks at, oldest first.
 const QUEUE_WINDOW: i64 = 2_000;
+/// After a look at the queue that found nothing to send, the next look a commit's wake
+/// asks for waits this long since it: in a rush every batch commit wakes the worker,
+/// and a look reads the whole window of pending messages (a paced confirmer's cards
+/// among them). A message queued while the worker was idle longer goes at once.
+const IDLE_LOOK_INTERVAL: Duration = Duration::from_millis(50);
 /// What a card merged into a digest is closed with.
 const MERGED: &str = "已合并到汇总消息";
 
@@ -97,6 +102,7 @@ impl OutboxWorker {
         let concurrency = self.settings.concurrency.max(1);
         while !shutdown.is_cancelled() {
             let mut wait = None;
+            let mut idle_look = None;
             while under_way.len() < concurrency {
                 match self.claim().await {
                     Ok(Ok(claimed)) => {
@@ -118,6 +124,7 @@ impl OutboxWorker {
                         let behind_one_under_way =
                             !under_way.is_empty() && next.is_some_and(|at| at <= self.clock.now_ms());
                         wait = (!behind_one_under_way).then(|| self.time_until(next));
+                        idle_look = Some(tokio::time::Instant::now());
                         break;
                     }
                     Err(e) => {
@@ -129,7 +136,14 @@ impl OutboxWorker {
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = self.wake.notified() => {}
+                _ = self.wake.notified() => {
+                    if let Some(looked) = idle_look {
+                        tokio::select! {
+                            _ = shutdown.cancelled() => break,
+                            _ = tokio::time::sleep_until(looked + IDLE_LOOK_INTERVAL) => {}
+                        }
+                    }
+                }
                 Some(_) = under_way.join_next(), if !under_way.is_empty() => {}
                 _ = tokio::time::sleep(wait.unwrap_or_default()), if wait.is_some() => {}
             }
