@@ -121,6 +121,32 @@ fn strip_legal_form(tokens: &mut Vec<(char, bool)>) {
     }
 }
 
+/// How many characters of a core name the containment index keys by (migration 0106).
+pub const PART_CHARS: usize = 8;
+
+/// Every run of 2 to [`PART_CHARS`] characters of a core name, each once. A name
+/// contains a key of two or more characters only if the name's runs include the key's
+/// [`head`] (and a key contains a name only if the key's runs include the name's head).
+pub fn parts(key: &str) -> Vec<String> {
+    let chars: Vec<char> = key.chars().collect();
+    let mut out: Vec<String> = Vec::new();
+    for start in 0..chars.len() {
+        for end in start + 2..=(start + PART_CHARS).min(chars.len()) {
+            let part: String = chars[start..end].iter().collect();
+            if !out.contains(&part) {
+                out.push(part);
+            }
+        }
+    }
+    out
+}
+
+/// The first [`PART_CHARS`] characters of a core name; None for a name of one
+/// character, which is never a look-alike.
+pub fn head(key: &str) -> Option<String> {
+    (key.chars().nth(1).is_some()).then(|| key.chars().take(PART_CHARS).collect())
+}
+
 /// Whether two core names look alike without being the same: one contains the other,
 /// or they differ in one character (inserted, removed or replaced). Names of one
 /// character are never look-alikes of anything.
@@ -274,5 +300,34 @@ mod tests {
         assert!(!looks_alike(&k("杭州云帆科技"), &k("宁波云帆科技")), "two characters apart");
         assert!(!looks_alike(&k("云帆"), &k("云帆")), "the same is not a look-alike");
         assert!(!looks_alike("A", "AB"), "one-character names");
+    }
+
+    /// The containment index finds every contained or containing name: for any two
+    /// names of two or more characters where one contains the other, the head of the
+    /// shorter is among the parts of the longer.
+    #[test]
+    fn containment_is_found_through_heads_and_parts() {
+        let names = [
+            "云帆",
+            "云帆科技",
+            "星河云帆科技创新发展",
+            "北京星河云帆科技创新发展集团",
+            "帆科",
+            "AB",
+            "XAB",
+            "云帆星河海天山川江湖",
+        ];
+        for a in names {
+            for b in names {
+                let (short, long) = if a.chars().count() <= b.chars().count() { (a, b) } else { (b, a) };
+                if long.contains(short) {
+                    let head = head(short).expect("two or more characters");
+                    assert!(parts(long).contains(&head), "{short} in {long}");
+                }
+            }
+        }
+        assert_eq!(head("云"), None);
+        assert_eq!(parts("云帆科"), ["云帆", "云帆科", "帆科"]);
+        assert_eq!(head("北京星河云帆科技创新发展").as_deref(), Some("北京星河云帆科技"));
     }
 }

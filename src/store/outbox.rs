@@ -163,16 +163,13 @@ pub async fn enqueue(conn: &mut SqliteConnection, now_ms: i64, message: &NewMess
 
 const QUEUE: &str = "SELECT id, lanes, next_attempt_at, digest IS NOT NULL AS digestible FROM outbox
      WHERE status = 'pending' ORDER BY id LIMIT ?";
-const DEPTH: &str =
-    "SELECT (SELECT COUNT(*) FROM outbox WHERE status = 'pending'), (SELECT COUNT(*) FROM outbox WHERE status = 'failed')";
+const DEPTH: &str = "SELECT (SELECT COUNT(*) FROM outbox WHERE status = 'pending'), (SELECT COUNT(*) FROM outbox WHERE status = 'failed')";
 
 /// The oldest `limit` pending messages, in queue order, read from the covering index
 /// `outbox_pending_in_order` alone (migration 0105).
 #[instrument(level = "debug", skip_all)]
 pub async fn queue(db: &Db, limit: i64) -> Result<Vec<Queued>, sqlx::Error> {
-    sqlx::query_as(QUEUE).bind(limit)
-    .fetch_all(db.reader())
-    .await
+    sqlx::query_as(QUEUE).bind(limit).fetch_all(db.reader()).await
 }
 
 /// A pending message, whole.
@@ -294,9 +291,7 @@ pub async fn mark_failed(db: &Db, id: i64, error: &str) -> Result<(), sqlx::Erro
 
 /// Counts by status: (pending, failed), each from its partial index (migration 0105).
 pub async fn depth(db: &Db) -> Result<(i64, i64), sqlx::Error> {
-    sqlx::query_as(DEPTH)
-        .fetch_one(db.reader())
-        .await
+    sqlx::query_as(DEPTH).fetch_one(db.reader()).await
 }
 
 /// The newest outbox id (0 when empty).

@@ -1,7 +1,7 @@
 //! Records, and the clients and channels (subjects) they claim.
 
 use crate::domain::kind::RecordKind;
-use crate::domain::names::deletions;
+use crate::domain::names::{deletions, head, parts};
 use crate::domain::org::DeptKind;
 use crate::domain::record::{LeadStages, Mode, RecordState};
 use crate::store::directory::Person;
@@ -111,7 +111,7 @@ pub async fn insert_subject(
     .execute(&mut *conn)
     .await?
     .last_insert_rowid();
-    add_variants(conn, family.code(), id, name_key).await?;
+    index_subject(conn, family.code(), id, name_key).await?;
     Ok(id)
 }
 
@@ -351,7 +351,7 @@ pub async fn ensure_existing_channels(
         .execute(&mut *conn)
         .await?;
         if done.rows_affected() == 1 {
-            add_variants(conn, "channel", done.last_insert_rowid(), key).await?;
+            index_subject(conn, "channel", done.last_insert_rowid(), key).await?;
         }
     }
     Ok(())
@@ -753,6 +753,17 @@ pub async fn set_content(
     Ok(done.rows_affected() == 1)
 }
 
+const LOOK_ALIKE_NAMES: &str = "SELECT MIN(r.id) AS record_id, s.name AS subject, s.name_key, p.name AS reporter_name
+         FROM subjects s JOIN records r ON r.subject_id = s.id JOIN people p ON p.userid = r.reporter
+         WHERE s.family = ?1 AND s.id != ?2 AND r.state IN ('reported', 'onboarded', 'agreed', 'confirmed')
+           AND s.id IN (
+               SELECT owner FROM name_parts WHERE space = ?1 AND part = ?3
+               UNION SELECT id FROM subjects WHERE family = ?1
+                   AND substr(name_key, 1, 8) IN (SELECT value FROM json_each(?5))
+               UNION SELECT owner FROM name_variants
+                   WHERE space = ?1 AND variant IN (SELECT value FROM json_each(?4)))
+         GROUP BY s.id ORDER BY s.id LIMIT 10";
+
 /// A live claim of the same family, for the look-alike test: its record, what it
 /// claims and the claimed name's core.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -763,9 +774,9 @@ pub struct LiveName {
     pub reporter_name: String,
 }
 
-/// Live claims of a family (other than `except_subject`'s) whose core name contains
-/// `key`, is contained in it, or shares one of `variants` (one edit apart): the
-/// look-alike test's candidates, found by index and a scan of the short names only.
+/// Live claims of a family (other than `except_subject`'s) whose core name may contain
+/// `key` or be contained in it (by the containment index, migration 0106), or shares
+/// one of `variants` (one edit apart): the look-alike test's candidates, all by index.
 pub async fn look_alike_names(
     conn: &mut SqliteConnection,
     family: Family,
@@ -773,24 +784,24 @@ pub async fn look_alike_names(
     variants: &[String],
     except_subject: i64,
 ) -> Result<Vec<LiveName>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT MIN(r.id) AS record_id, s.name AS subject, s.name_key, p.name AS reporter_name
-         FROM subjects s JOIN records r ON r.subject_id = s.id JOIN people p ON p.userid = r.reporter
-         WHERE s.family = ?1 AND s.id != ?2 AND r.state IN ('reported', 'onboarded', 'agreed', 'confirmed')
-           AND s.id IN (
-               SELECT id FROM subjects WHERE family = ?1 AND length(name_key) >= 2
-                   AND (instr(name_key, ?3) > 0 OR instr(?3, name_key) > 0)
-               UNION SELECT owner FROM name_variants
-                   WHERE space = ?1 AND variant IN (SELECT value FROM json_each(?4)))
-         GROUP BY s.id ORDER BY s.id LIMIT 10",
-    )
-    .bind(family)
-    .bind(except_subject)
-    .bind(key)
-    .bind(serde_json::to_string(variants).unwrap_or_default())
-    .fetch_all(conn)
-    .await
+    sqlx::query_as(LOOK_ALIKE_NAMES)
+        .bind(family)
+        .bind(except_subject)
+        .bind(head(key))
+        .bind(serde_json::to_string(variants).unwrap_or_default())
+        .bind(serde_json::to_string(&parts(key)).unwrap_or_default())
+        .fetch_all(conn)
+        .await
 }
+
+const LOOK_ALIKE_SUBJECTS: &str = "SELECT id, name, name_key FROM subjects
+         WHERE family = ?1 AND id IN (
+             SELECT owner FROM name_parts WHERE space = ?1 AND part = ?2
+             UNION SELECT id FROM subjects WHERE family = ?1
+                 AND substr(name_key, 1, 8) IN (SELECT value FROM json_each(?4))
+             UNION SELECT owner FROM name_variants WHERE space = ?1
+                 AND variant IN (SELECT value FROM json_each(?3)))
+         ORDER BY id LIMIT 10";
 
 /// A known subject with a similar name.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -800,27 +811,21 @@ pub struct SimilarSubject {
     pub name_key: String,
 }
 
-/// Subjects of a family (claimed or not, e.g. old channels) whose core name contains
-/// `key`, is contained in it, or shares one of `variants`.
+/// Subjects of a family (claimed or not, e.g. old channels) whose core name may contain
+/// `key` or be contained in it, or shares one of `variants`: candidates, by index.
 pub async fn look_alike_subjects(
     conn: &mut SqliteConnection,
     family: Family,
     key: &str,
     variants: &[String],
 ) -> Result<Vec<SimilarSubject>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, name, name_key FROM subjects
-         WHERE family = ?1 AND (
-             (length(name_key) >= 2 AND (instr(name_key, ?2) > 0 OR instr(?2, name_key) > 0))
-             OR id IN (SELECT owner FROM name_variants WHERE space = ?1
-                       AND variant IN (SELECT value FROM json_each(?3))))
-         ORDER BY id LIMIT 10",
-    )
-    .bind(family)
-    .bind(key)
-    .bind(serde_json::to_string(variants).unwrap_or_default())
-    .fetch_all(conn)
-    .await
+    sqlx::query_as(LOOK_ALIKE_SUBJECTS)
+        .bind(family)
+        .bind(head(key))
+        .bind(serde_json::to_string(variants).unwrap_or_default())
+        .bind(serde_json::to_string(&parts(key)).unwrap_or_default())
+        .fetch_all(conn)
+        .await
 }
 
 /// Live placements (other than `except`) whose placed person shares one of `variants`.
@@ -860,13 +865,30 @@ async fn add_variants(conn: &mut SqliteConnection, space: &str, owner: i64, key:
     Ok(())
 }
 
+/// Indexes a subject's core name for the look-alike test: its one-edit variants and
+/// its parts (the containment index).
+async fn index_subject(conn: &mut SqliteConnection, family: &str, owner: i64, key: &str) -> Result<(), sqlx::Error> {
+    add_variants(conn, family, owner, key).await?;
+    let parts = parts(key);
+    if !parts.is_empty() {
+        sqlx::query("INSERT INTO name_parts (space, part, owner) SELECT ?, value, ? FROM json_each(?)")
+            .bind(family)
+            .bind(owner)
+            .bind(serde_json::to_string(&parts).unwrap_or_default())
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Rebuilds the look-alike index from the stored core names.
 async fn rebuild_variants(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM name_variants").execute(&mut *conn).await?;
+    sqlx::query("DELETE FROM name_parts").execute(&mut *conn).await?;
     let subjects: Vec<(String, i64, String)> =
         sqlx::query_as("SELECT family, id, name_key FROM subjects").fetch_all(&mut *conn).await?;
     for (family, id, key) in subjects {
-        add_variants(conn, &family, id, &key).await?;
+        index_subject(conn, &family, id, &key).await?;
     }
     let people: Vec<(i64, String)> =
         sqlx::query_as("SELECT id, person_key FROM records WHERE kind = 'placement' AND person_key IS NOT NULL")
@@ -985,7 +1007,12 @@ pub async fn rekey(conn: &mut SqliteConnection, key: impl Fn(&str) -> String) ->
         }
         changed += 1;
     }
-    let indexed: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM name_variants)").fetch_one(&mut *conn).await?;
+    let indexed: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM name_variants) AND EXISTS (SELECT 1 FROM name_parts)
+             OR NOT EXISTS (SELECT 1 FROM subjects WHERE length(name_key) >= 2)",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
     let claimed: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM subjects)").fetch_one(&mut *conn).await?;
     if changed > 0 || (claimed && !indexed) {
         rebuild_variants(conn).await?;
@@ -1095,4 +1122,54 @@ pub async fn audit_search(
     .bind(limit)
     .fetch_all(conn)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Db;
+    use std::time::Duration;
+
+    /// The look-alike test finds its candidates by index: it ran on every report, and a
+    /// scan of every claimed name grows with the programme.
+    #[tokio::test]
+    async fn the_look_alike_candidates_are_found_without_a_scan_of_the_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("plan.db"), Duration::from_secs(5)).await.unwrap();
+        for sql in [LOOK_ALIKE_NAMES, LOOK_ALIKE_SUBJECTS] {
+            let plan: Vec<(i64, i64, i64, String)> =
+                sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+                    .bind("client")
+                    .bind(1_i64)
+                    .bind("[]")
+                    .bind("[]")
+                    .bind("[]")
+                    .fetch_all(db.reader())
+                    .await
+                    .unwrap();
+            let scans: Vec<&str> =
+                plan.iter().map(|(.., detail)| detail.as_str()).filter(|d| d.starts_with("SCAN")).collect();
+            assert!(scans.iter().all(|d| d.contains("json_each")), "{sql}: {plan:?}");
+        }
+    }
+
+    /// A database from before the containment index gets it at startup (`rekey` runs
+    /// then), and the candidates are found through it.
+    #[tokio::test]
+    async fn the_containment_index_is_built_for_names_stored_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("parts.db"), Duration::from_secs(5)).await.unwrap();
+        let mut conn = db.begin().await.unwrap();
+        for key in ["杭州职业技术学院", "宁波大学"] {
+            insert_subject(&mut conn, Family::Channel, key, key, None, Origin::Existing, 0).await.unwrap();
+        }
+        sqlx::query("DELETE FROM name_parts").execute(&mut *conn).await.unwrap();
+        // Inside a stored name: found through the stored name's parts only.
+        let key = "职业技术学院";
+        let variants = deletions(key);
+        assert!(look_alike_subjects(&mut conn, Family::Channel, key, &variants).await.unwrap().is_empty());
+        assert_eq!(rekey(&mut conn, |name| name.to_owned()).await.unwrap(), 0);
+        let similar = look_alike_subjects(&mut conn, Family::Channel, key, &variants).await.unwrap();
+        assert_eq!(similar.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["杭州职业技术学院"]);
+    }
 }

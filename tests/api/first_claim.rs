@@ -90,6 +90,12 @@ async fn variants_of_a_channel_are_the_same_channel() {
     }
     let near = say(&app, "qianjing", "院校渠道 名称=杭州职业技术学院分院").await;
     assert!(near.contains("已登记 #2") && near.contains("名称相近"), "{near}");
+    // Containment either way, anywhere in the name and beyond the index's eight
+    // characters: a name inside both, and one holding #2 in its middle.
+    let inside = say(&app, "qianjing", "院校渠道 名称=职业技术学院").await;
+    assert!(inside.contains("已登记 #3") && inside.contains("#1") && inside.contains("#2"), "{inside}");
+    let around = say(&app, "qianjing", "院校渠道 名称=浙江省杭州职业技术学院分院继续教育中心").await;
+    assert!(around.contains("已登记 #4") && around.contains("#2") && around.contains("名称相近"), "{around}");
 }
 
 #[tokio::test]
