@@ -696,6 +696,25 @@ mod tests {
             .unwrap()
     }
 
+    /// A contest as configured: what `sync` stores of it.
+    fn def(id: &str, kinds: Vec<RecordKind>, start_ms: i64, cutoff_ms: i64) -> ContestDef {
+        let date = chrono::NaiveDate::from_ymd_opt(2026, 3, 20).unwrap();
+        ContestDef {
+            id: id.into(),
+            name: "PK".into(),
+            kinds,
+            start: date,
+            end: date,
+            cutoff_time: chrono::NaiveTime::MIN,
+            start_ms,
+            cutoff_ms,
+            sponsorship: Fen(0),
+            split: crate::domain::contest::SplitRule::Stake,
+            chats: vec![],
+            teams: vec![],
+        }
+    }
+
     async fn exec(conn: &mut SqliteConnection, sql: &str) {
         sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).execute(conn).await.unwrap();
     }
@@ -764,16 +783,8 @@ mod tests {
         )
         .await;
         let (start, cutoff) = (DAY - 10 * 86_400_000, DAY + 10 * 86_400_000);
-        for (id, kinds) in [("a", "lead_c,lead_b"), ("b", "lead_b")] {
-            sqlx::query("INSERT INTO contests (id, kinds, start_at, cutoff_at) VALUES (?, ?, ?, ?)")
-                .bind(id)
-                .bind(kinds)
-                .bind(start)
-                .bind(cutoff)
-                .execute(&mut *c)
-                .await
-                .unwrap();
-        }
+        sync(c, &def("a", vec![RecordKind::LeadC, RecordKind::LeadB], start, cutoff)).await.unwrap();
+        sync(c, &def("b", vec![RecordKind::LeadB], start, cutoff)).await.unwrap();
         for (contest, userid, team) in [("a", "u1", "红"), ("a", "u2", "蓝"), ("b", "u1", "绿")] {
             let m = NewMember { contest, userid, team, stake_fen: 0, joined_at: start, source: MemberSource::Config };
             assert!(add_member(c, &m).await.unwrap());
@@ -876,20 +887,21 @@ mod tests {
         exec(c, &format!("DELETE FROM records WHERE id = {direct}")).await;
         check(c, "deleted").await;
 
-        // The contest's kinds, start and cut-off (a reload): its kept counts go, the
+        // The contest's kinds, start and cut-off changed by a reload (`sync`): its kept counts go, the
         // exact count is used, and the next record to count makes the day's again.
         let before = kept(c, "b", DAY).await;
         assert!(before.is_some());
-        exec(c, "UPDATE contests SET kinds = 'lead_c,lead_b' WHERE id = 'b'").await;
+        sync(c, &def("b", vec![RecordKind::LeadC, RecordKind::LeadB], start, cutoff)).await.unwrap();
         assert_eq!(kept(c, "b", DAY).await, None);
         check(c, "kinds changed").await;
         record(c, "u1", "lead_c", DAY - 7 * HOUR, DAY + 8 * HOUR).await;
         assert_eq!(kept(c, "b", DAY).await, Some(exact(c, "b", DAY, DAY + 86_400_000).await));
         check(c, "kept again").await;
-        exec(c, &format!("UPDATE contests SET start_at = {} WHERE id = 'a'", DAY - 3 * HOUR)).await;
+        let kinds_a = vec![RecordKind::LeadC, RecordKind::LeadB];
+        sync(c, &def("a", kinds_a.clone(), DAY - 3 * HOUR, cutoff)).await.unwrap();
         check(c, "start changed").await;
         record(c, "u2", "lead_c", DAY - HOUR, DAY + 9 * HOUR).await;
-        exec(c, &format!("UPDATE contests SET cutoff_at = {} WHERE id = 'a'", DAY - 2 * HOUR)).await;
+        sync(c, &def("a", kinds_a, DAY - 3 * HOUR, DAY - 2 * HOUR)).await.unwrap();
         check(c, "cut-off changed").await;
         record(c, "u2", "lead_c", DAY - 3 * HOUR + 1, DAY + 10 * HOUR).await;
         check(c, "after the cut-off change").await;
