@@ -15,7 +15,9 @@
 -- A row is exact whenever it exists; a missing row is unknown, never zero, and the
 -- reader then runs the exact query. Rows are made by the records' triggers: when a
 -- record starts counting on a day without a row, the row is created with the exact
--- count of that day (the first record of a new day: a count of one). A change to a
+-- count of that day (the first record of a new day: a count of one). The `NOT EXISTS`
+-- keeps that count from being computed (and discarded by `ON CONFLICT`) when the row
+-- is there. A change to a
 -- contest's kinds, start or cut-off deletes its rows (the next record to count
 -- recreates the day's); a stint's change moves the rows there are.
 --
@@ -46,7 +48,7 @@ BEGIN
     WHERE contest_day_counts.day_start = new.decided_at - (new.decided_at + 28800000) % 86400000
       AND contest_day_counts.contest_id IN (SELECT contest_id FROM contest_stints WHERE userid = new.reporter);
     INSERT INTO contest_day_counts (contest_id, day_start, n)
-    SELECT DISTINCT st.contest_id, new.decided_at - (new.decided_at + 28800000) % 86400000, (
+    SELECT st.contest_id, new.decided_at - (new.decided_at + 28800000) % 86400000, (
         SELECT COUNT(*) FROM records r INDEXED BY records_decided
         CROSS JOIN contest_stints st2 ON st2.userid = r.reporter AND st2.contest_id = st.contest_id
         JOIN contests c2 ON c2.id = st2.contest_id
@@ -61,6 +63,8 @@ BEGIN
       AND instr(',' || c.kinds || ',', ',' || new.kind || ',') > 0
       AND new.occurred_at >= MAX(c.start_at, st.from_at)
       AND new.occurred_at < MIN(c.cutoff_at, COALESCE(st.to_at, c.cutoff_at))
+      AND NOT EXISTS (SELECT 1 FROM contest_day_counts d WHERE d.contest_id = st.contest_id
+          AND d.day_start = new.decided_at - (new.decided_at + 28800000) % 86400000)
     ON CONFLICT DO NOTHING;
 END;
 
@@ -88,7 +92,7 @@ BEGIN
       AND contest_day_counts.day_start = new.decided_at - (new.decided_at + 28800000) % 86400000
       AND contest_day_counts.contest_id IN (SELECT contest_id FROM contest_stints WHERE userid = new.reporter);
     INSERT INTO contest_day_counts (contest_id, day_start, n)
-    SELECT DISTINCT st.contest_id, new.decided_at - (new.decided_at + 28800000) % 86400000, (
+    SELECT st.contest_id, new.decided_at - (new.decided_at + 28800000) % 86400000, (
         SELECT COUNT(*) FROM records r INDEXED BY records_decided
         CROSS JOIN contest_stints st2 ON st2.userid = r.reporter AND st2.contest_id = st.contest_id
         JOIN contests c2 ON c2.id = st2.contest_id
@@ -104,6 +108,8 @@ BEGIN
       AND instr(',' || c.kinds || ',', ',' || new.kind || ',') > 0
       AND new.occurred_at >= MAX(c.start_at, st.from_at)
       AND new.occurred_at < MIN(c.cutoff_at, COALESCE(st.to_at, c.cutoff_at))
+      AND NOT EXISTS (SELECT 1 FROM contest_day_counts d WHERE d.contest_id = st.contest_id
+          AND d.day_start = new.decided_at - (new.decided_at + 28800000) % 86400000)
     ON CONFLICT DO NOTHING;
 END;
 
