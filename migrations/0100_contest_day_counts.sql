@@ -13,13 +13,15 @@
 -- writes), by what a changed record or stint takes out and brings in.
 --
 -- A row is exact whenever it exists; a missing row is unknown, never zero, and the
--- reader then runs the exact query. Rows are made by the records' triggers: when a
+-- reader then runs the exact query. Rows are made by the records' triggers: before a
 -- record starts counting on a day without a row, the row is created with the exact
--- count of that day (the first record of a new day: a count of one). The `NOT EXISTS`
--- keeps that count from being computed (and discarded by `ON CONFLICT`) when the row
--- is there. A change to a
--- contest's kinds, start or cut-off deletes its rows (the next record to count
--- recreates the day's); a stint's change moves the rows there are.
+-- count of that day as it is (the first record of a new day: zero), which the AFTER
+-- trigger then moves as it moves any row. (A BEFORE trigger runs only when a row is
+-- missing, so the insert, whose SELECT reads the table it writes and is materialised
+-- first, costs nothing on the common path; and BEFORE always runs before AFTER, so
+-- the record is never counted twice.) A change to a contest's kinds, start or cut-off
+-- deletes its rows (the next record to count recreates the day's); a stint's change
+-- moves the rows there are.
 --
 -- `day_start` is the day's midnight in Asia/Shanghai (UTC+8, no daylight saving),
 -- Unix ms: `t - (t + 28800000) % 86400000`.
@@ -36,17 +38,17 @@ CREATE TABLE contest_day_counts (
 -- A record's pairs: one for each stint of its reporter that it scores in, for the
 -- day it was decided, while it is confirmed and counted.
 
-CREATE TRIGGER contest_day_counts_record_insert AFTER INSERT ON records
+CREATE TRIGGER contest_day_counts_record_insert_day BEFORE INSERT ON records
 WHEN new.state = 'confirmed' AND new.counted = 1 AND new.decided_at IS NOT NULL
+  AND EXISTS (
+    SELECT 1 FROM contest_stints st JOIN contests c ON c.id = st.contest_id
+    WHERE st.userid = new.reporter
+      AND instr(',' || c.kinds || ',', ',' || new.kind || ',') > 0
+      AND new.occurred_at >= MAX(c.start_at, st.from_at)
+      AND new.occurred_at < MIN(c.cutoff_at, COALESCE(st.to_at, c.cutoff_at))
+      AND NOT EXISTS (SELECT 1 FROM contest_day_counts d WHERE d.contest_id = st.contest_id
+          AND d.day_start = new.decided_at - (new.decided_at + 28800000) % 86400000))
 BEGIN
-    UPDATE contest_day_counts SET n = n + (
-        SELECT COUNT(*) FROM contest_stints st JOIN contests c ON c.id = st.contest_id
-        WHERE st.contest_id = contest_day_counts.contest_id AND st.userid = new.reporter
-          AND instr(',' || c.kinds || ',', ',' || new.kind || ',') > 0
-          AND new.occurred_at >= MAX(c.start_at, st.from_at)
-          AND new.occurred_at < MIN(c.cutoff_at, COALESCE(st.to_at, c.cutoff_at)))
-    WHERE contest_day_counts.day_start = new.decided_at - (new.decided_at + 28800000) % 86400000
-      AND contest_day_counts.contest_id IN (SELECT contest_id FROM contest_stints WHERE userid = new.reporter);
     INSERT INTO contest_day_counts (contest_id, day_start, n)
     SELECT st.contest_id, new.decided_at - (new.decided_at + 28800000) % 86400000, (
         SELECT COUNT(*) FROM records r INDEXED BY records_decided
@@ -68,8 +70,52 @@ BEGIN
     ON CONFLICT DO NOTHING;
 END;
 
-CREATE TRIGGER contest_day_counts_record_update
-AFTER UPDATE OF state, counted, decided_at, reporter, kind, occurred_at ON records
+CREATE TRIGGER contest_day_counts_record_insert AFTER INSERT ON records
+WHEN new.state = 'confirmed' AND new.counted = 1 AND new.decided_at IS NOT NULL
+BEGIN
+    UPDATE contest_day_counts SET n = n + (
+        SELECT COUNT(*) FROM contest_stints st JOIN contests c ON c.id = st.contest_id
+        WHERE st.contest_id = contest_day_counts.contest_id AND st.userid = new.reporter
+          AND instr(',' || c.kinds || ',', ',' || new.kind || ',') > 0
+          AND new.occurred_at >= MAX(c.start_at, st.from_at)
+          AND new.occurred_at < MIN(c.cutoff_at, COALESCE(st.to_at, c.cutoff_at)))
+    WHERE contest_day_counts.day_start = new.decided_at - (new.decided_at + 28800000) % 86400000
+      AND contest_day_counts.contest_id IN (SELECT contest_id FROM contest_stints WHERE userid = new.reporter);
+END;
+
+CREATE TRIGGER contest_day_counts_record_update_day BEFORE UPDATE OF state, counted, decided_at, reporter, kind, occurred_at ON records
+WHEN new.state = 'confirmed' AND new.counted = 1 AND new.decided_at IS NOT NULL
+  AND EXISTS (
+    SELECT 1 FROM contest_stints st JOIN contests c ON c.id = st.contest_id
+    WHERE st.userid = new.reporter
+      AND instr(',' || c.kinds || ',', ',' || new.kind || ',') > 0
+      AND new.occurred_at >= MAX(c.start_at, st.from_at)
+      AND new.occurred_at < MIN(c.cutoff_at, COALESCE(st.to_at, c.cutoff_at))
+      AND NOT EXISTS (SELECT 1 FROM contest_day_counts d WHERE d.contest_id = st.contest_id
+          AND d.day_start = new.decided_at - (new.decided_at + 28800000) % 86400000))
+BEGIN
+    INSERT INTO contest_day_counts (contest_id, day_start, n)
+    SELECT st.contest_id, new.decided_at - (new.decided_at + 28800000) % 86400000, (
+        SELECT COUNT(*) FROM records r INDEXED BY records_decided
+        CROSS JOIN contest_stints st2 ON st2.userid = r.reporter AND st2.contest_id = st.contest_id
+        JOIN contests c2 ON c2.id = st2.contest_id
+        WHERE r.state = 'confirmed' AND r.counted = 1
+          AND r.decided_at >= new.decided_at - (new.decided_at + 28800000) % 86400000
+          AND r.decided_at < new.decided_at - (new.decided_at + 28800000) % 86400000 + 86400000
+          AND instr(',' || c2.kinds || ',', ',' || r.kind || ',') > 0
+          AND r.occurred_at >= MAX(c2.start_at, st2.from_at)
+          AND r.occurred_at < MIN(c2.cutoff_at, COALESCE(st2.to_at, c2.cutoff_at)))
+    FROM contest_stints st JOIN contests c ON c.id = st.contest_id
+    WHERE st.userid = new.reporter
+      AND instr(',' || c.kinds || ',', ',' || new.kind || ',') > 0
+      AND new.occurred_at >= MAX(c.start_at, st.from_at)
+      AND new.occurred_at < MIN(c.cutoff_at, COALESCE(st.to_at, c.cutoff_at))
+      AND NOT EXISTS (SELECT 1 FROM contest_day_counts d WHERE d.contest_id = st.contest_id
+          AND d.day_start = new.decided_at - (new.decided_at + 28800000) % 86400000)
+    ON CONFLICT DO NOTHING;
+END;
+
+CREATE TRIGGER contest_day_counts_record_update AFTER UPDATE OF state, counted, decided_at, reporter, kind, occurred_at ON records
 WHEN (old.state = 'confirmed' AND old.counted = 1 AND old.decided_at IS NOT NULL)
   OR (new.state = 'confirmed' AND new.counted = 1 AND new.decided_at IS NOT NULL)
 BEGIN
@@ -91,26 +137,6 @@ BEGIN
     WHERE new.state = 'confirmed' AND new.counted = 1 AND new.decided_at IS NOT NULL
       AND contest_day_counts.day_start = new.decided_at - (new.decided_at + 28800000) % 86400000
       AND contest_day_counts.contest_id IN (SELECT contest_id FROM contest_stints WHERE userid = new.reporter);
-    INSERT INTO contest_day_counts (contest_id, day_start, n)
-    SELECT st.contest_id, new.decided_at - (new.decided_at + 28800000) % 86400000, (
-        SELECT COUNT(*) FROM records r INDEXED BY records_decided
-        CROSS JOIN contest_stints st2 ON st2.userid = r.reporter AND st2.contest_id = st.contest_id
-        JOIN contests c2 ON c2.id = st2.contest_id
-        WHERE r.state = 'confirmed' AND r.counted = 1
-          AND r.decided_at >= new.decided_at - (new.decided_at + 28800000) % 86400000
-          AND r.decided_at < new.decided_at - (new.decided_at + 28800000) % 86400000 + 86400000
-          AND instr(',' || c2.kinds || ',', ',' || r.kind || ',') > 0
-          AND r.occurred_at >= MAX(c2.start_at, st2.from_at)
-          AND r.occurred_at < MIN(c2.cutoff_at, COALESCE(st2.to_at, c2.cutoff_at)))
-    FROM contest_stints st JOIN contests c ON c.id = st.contest_id
-    WHERE new.state = 'confirmed' AND new.counted = 1 AND new.decided_at IS NOT NULL
-      AND st.userid = new.reporter
-      AND instr(',' || c.kinds || ',', ',' || new.kind || ',') > 0
-      AND new.occurred_at >= MAX(c.start_at, st.from_at)
-      AND new.occurred_at < MIN(c.cutoff_at, COALESCE(st.to_at, c.cutoff_at))
-      AND NOT EXISTS (SELECT 1 FROM contest_day_counts d WHERE d.contest_id = st.contest_id
-          AND d.day_start = new.decided_at - (new.decided_at + 28800000) % 86400000)
-    ON CONFLICT DO NOTHING;
 END;
 
 CREATE TRIGGER contest_day_counts_record_delete AFTER DELETE ON records
