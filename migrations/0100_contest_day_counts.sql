@@ -27,7 +27,9 @@
 -- Unix ms: `t - (t + 28800000) % 86400000`.
 --
 -- A later migration that rebuilds `records`, `contest_stints` or `contests` must create
--- these triggers again.
+-- these triggers again; one that drops or renames `records_decided` must recreate the
+-- BEFORE triggers, which name it (`INDEXED BY`: without it SQLite may walk every
+-- confirmed record by `records_state`), or every change to a record fails.
 CREATE TABLE contest_day_counts (
     contest_id TEXT NOT NULL,
     day_start  INTEGER NOT NULL,
