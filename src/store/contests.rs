@@ -405,8 +405,24 @@ const CONFIRMED_WHERE: &str = "WHERE r.state = 'confirmed' AND r.counted = 1 AND
 const CONFIRMED_SHOWN_JOINS: &str =
     "JOIN people p ON p.userid = r.reporter LEFT JOIN subjects s ON s.id = r.subject_id";
 
+/// A day of `contest_day_counts` (migration 0100): midnight in Asia/Shanghai (UTC+8,
+/// no daylight saving), as its triggers compute it.
+const DAY_MS: i64 = 86_400_000;
+const DAY_OFFSET_MS: i64 = 8 * 3_600_000;
+
+/// The day `[from_ms, from_ms + DAY_MS)` of `contest_day_counts` that holds
+/// `[from_ms, to_ms)`, if one does.
+fn counted_day(from_ms: i64, to_ms: i64) -> Option<i64> {
+    ((from_ms + DAY_OFFSET_MS).rem_euclid(DAY_MS) == 0 && from_ms >= 0 && to_ms <= from_ms + DAY_MS).then_some(from_ms)
+}
+
 /// How many of the contest's records were confirmed in `[from_ms, to_ms)`, and the
 /// first `limit` of them.
+///
+/// When the range is the start of a day, the count is the day's kept count
+/// (`contest_day_counts`, migration 0100) less the exact count of the rest of the day
+/// (`[to_ms, day's end)`: none but records decided after `to_ms`), in one statement;
+/// without a kept count, or for any other range, it is the exact count.
 pub async fn confirmed_between(
     conn: &mut SqliteConnection,
     contest: &str,
@@ -414,13 +430,36 @@ pub async fn confirmed_between(
     to_ms: i64,
     limit: i64,
 ) -> Result<(i64, Vec<NewlyCounted>), sqlx::Error> {
-    let count: i64 =
-        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) {CONFIRMED_FROM} {CONFIRMED_WHERE}")))
+    let exact = format!("SELECT COUNT(*) {CONFIRMED_FROM} {CONFIRMED_WHERE}");
+    let count: i64 = match counted_day(from_ms, to_ms) {
+        Some(day) => {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT CASE WHEN EXISTS (SELECT 1 FROM contest_day_counts WHERE contest_id = ? AND day_start = ?)
+                 THEN (SELECT n FROM contest_day_counts WHERE contest_id = ? AND day_start = ?) - ({exact})
+                 ELSE ({exact}) END"
+            )))
+            .bind(contest)
+            .bind(day)
+            .bind(contest)
+            .bind(day)
+            .bind(contest)
+            .bind(to_ms)
+            .bind(day + DAY_MS)
             .bind(contest)
             .bind(from_ms)
             .bind(to_ms)
             .fetch_one(&mut *conn)
-            .await?;
+            .await?
+        }
+        None => {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(exact))
+                .bind(contest)
+                .bind(from_ms)
+                .bind(to_ms)
+                .fetch_one(&mut *conn)
+                .await?
+        }
+    };
     let first = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT r.id, r.kind, p.name AS reporter_name, st.team,
                 COALESCE(s.name, json_extract(r.fields, '$.姓名')) AS subject, r.fields, r.points
@@ -632,6 +671,247 @@ mod tests {
     use super::*;
     use crate::store::Db;
     use std::time::Duration;
+
+    /// 2026-03-30 00:00 in Asia/Shanghai, Unix ms.
+    const DAY: i64 = 1_774_800_000_000;
+    const HOUR: i64 = 3_600_000;
+
+    /// The exact count of the contest's records confirmed in `[from, to)`.
+    async fn exact(conn: &mut SqliteConnection, contest: &str, from: i64, to: i64) -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) {CONFIRMED_FROM} {CONFIRMED_WHERE}")))
+            .bind(contest)
+            .bind(from)
+            .bind(to)
+            .fetch_one(conn)
+            .await
+            .unwrap()
+    }
+
+    async fn kept(conn: &mut SqliteConnection, contest: &str, day: i64) -> Option<i64> {
+        sqlx::query_scalar("SELECT n FROM contest_day_counts WHERE contest_id = ? AND day_start = ?")
+            .bind(contest)
+            .bind(day)
+            .fetch_optional(conn)
+            .await
+            .unwrap()
+    }
+
+    /// A contest as configured: what `sync` stores of it.
+    fn def(id: &str, kinds: Vec<RecordKind>, start_ms: i64, cutoff_ms: i64) -> ContestDef {
+        let date = chrono::NaiveDate::from_ymd_opt(2026, 3, 20).unwrap();
+        ContestDef {
+            id: id.into(),
+            name: "PK".into(),
+            kinds,
+            start: date,
+            end: date,
+            cutoff_time: chrono::NaiveTime::MIN,
+            start_ms,
+            cutoff_ms,
+            sponsorship: Fen(0),
+            split: crate::domain::contest::SplitRule::Stake,
+            chats: vec![],
+            teams: vec![],
+        }
+    }
+
+    async fn exec(conn: &mut SqliteConnection, sql: &str) {
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).execute(conn).await.unwrap();
+    }
+
+    /// Every day of both contests: a kept count, where there is one, equals the exact
+    /// count, and so does `confirmed_between` for the whole day and for part of it.
+    async fn check(conn: &mut SqliteConnection, step: &str) {
+        for contest in ["a", "b"] {
+            for day in [DAY - 86_400_000, DAY, DAY + 86_400_000] {
+                let exact_day = exact(conn, contest, day, day + 86_400_000).await;
+                if let Some(kept) = kept(conn, contest, day).await {
+                    assert_eq!(kept, exact_day, "{step}: kept count of {contest} on {day}");
+                }
+                for to in [day + 12 * HOUR, day + 86_400_000] {
+                    let (count, _) = confirmed_between(conn, contest, day, to, 10).await.unwrap();
+                    assert_eq!(count, exact(conn, contest, day, to).await, "{step}: {contest} on {day} to {to}");
+                }
+            }
+        }
+    }
+
+    /// A record by `reporter` of `kind` reported at `occurred`, in `state`, decided at
+    /// `decided`, its `counted` brought up to date by `recount`.
+    async fn record(conn: &mut SqliteConnection, reporter: &str, kind: &str, occurred: i64, decided: i64) -> i64 {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO records (kind, mode, reporter, reporter_dept, reporter_class, fields, points, state,
+                 occurred_at, decided_at)
+             VALUES (?, 'direct', ?, 1, 'cs', '{}', 1, 'confirmed', ?, ?) RETURNING id",
+        )
+        .bind(kind)
+        .bind(reporter)
+        .bind(occurred)
+        .bind(decided)
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        recount(conn, &[id]).await.unwrap();
+        id
+    }
+
+    async fn set_state(conn: &mut SqliteConnection, id: i64, state: &str, decided: i64) {
+        sqlx::query("UPDATE records SET state = ?, decided_at = ? WHERE id = ?")
+            .bind(state)
+            .bind(decided)
+            .bind(id)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        recount(conn, &[id]).await.unwrap();
+    }
+
+    /// The kept count of each contest's day (migration 0100) stays the exact count
+    /// through every change that moves a record in or out of it, and the daily
+    /// leaderboard reads it.
+    #[tokio::test]
+    async fn the_kept_day_count_is_the_exact_count_after_every_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("counts.db"), Duration::from_secs(5)).await.unwrap();
+        let mut tx = db.begin().await.unwrap();
+        let c = &mut *tx;
+        exec(c, "INSERT INTO departments (id, name, kind) VALUES (1, '一部', 'cs')").await;
+        exec(
+            c,
+            "INSERT INTO people (userid, name, department_id, level) VALUES
+                 ('u1', '甲', 1, 'staff'), ('u2', '乙', 1, 'staff'), ('u3', '丙', 1, 'staff')",
+        )
+        .await;
+        let (start, cutoff) = (DAY - 10 * 86_400_000, DAY + 10 * 86_400_000);
+        sync(c, &def("a", vec![RecordKind::LeadC, RecordKind::LeadB], start, cutoff)).await.unwrap();
+        sync(c, &def("b", vec![RecordKind::LeadB], start, cutoff)).await.unwrap();
+        for (contest, userid, team) in [("a", "u1", "红"), ("a", "u2", "蓝"), ("b", "u1", "绿")] {
+            let m = NewMember { contest, userid, team, stake_fen: 0, joined_at: start, source: MemberSource::Config };
+            assert!(add_member(c, &m).await.unwrap());
+        }
+        check(c, "no records").await;
+        assert_eq!(kept(c, "a", DAY).await, None, "no row before a record counts");
+
+        // Confirmed today: the day's row is made, then moved.
+        let r1 = record(c, "u1", "lead_c", DAY - 5 * HOUR, DAY + HOUR).await;
+        assert_eq!(kept(c, "a", DAY).await, Some(1));
+        assert_eq!(kept(c, "b", DAY).await, None, "lead_c is not b's");
+        let r2 = record(c, "u1", "lead_b", DAY - 4 * HOUR, DAY + 2 * HOUR).await;
+        let r3 = record(c, "u2", "lead_b", DAY - 3 * HOUR, DAY + 13 * HOUR).await;
+        let r4 = record(c, "u2", "lead_c", DAY - 30 * HOUR, DAY - 20 * HOUR).await;
+        let _r5 = record(c, "u3", "lead_c", DAY - 2 * HOUR, DAY + 3 * HOUR).await;
+        assert_eq!(kept(c, "a", DAY).await, Some(3));
+        assert_eq!(kept(c, "b", DAY).await, Some(1), "u2 is not in b");
+        check(c, "confirmed").await;
+
+        // Reported, then confirmed (as 确认 does).
+        let pending = record(c, "u2", "lead_c", DAY - HOUR, DAY).await;
+        set_state(c, pending, "reported", DAY).await;
+        check(c, "back to reported").await;
+        set_state(c, pending, "confirmed", DAY + 4 * HOUR).await;
+        assert_eq!(kept(c, "a", DAY).await, Some(4));
+        check(c, "confirmed later").await;
+
+        // Void and restore.
+        set_state(c, r2, "voided", DAY + 2 * HOUR).await;
+        assert_eq!(kept(c, "a", DAY).await, Some(3));
+        assert_eq!(kept(c, "b", DAY).await, Some(0));
+        check(c, "voided").await;
+        set_state(c, r2, "confirmed", DAY + 2 * HOUR).await;
+        check(c, "restored").await;
+
+        // Re-decided (an appeal's 改判, a re-decision): rejected, then confirmed on
+        // another day, and back.
+        set_state(c, r1, "rejected", DAY + HOUR).await;
+        check(c, "rejected").await;
+        set_state(c, r1, "confirmed", DAY + 86_400_000 + HOUR).await;
+        check(c, "confirmed tomorrow").await;
+        set_state(c, r1, "confirmed", DAY + 5 * HOUR).await;
+        check(c, "re-decided today").await;
+        set_state(c, r4, "confirmed", DAY + 6 * HOUR).await;
+        check(c, "yesterday's re-decided today").await;
+
+        // No longer counted without a change of state (a placement becoming a
+        // channel's base), and counted again.
+        exec(c, &format!("UPDATE records SET counted = 0 WHERE id = {r3}")).await;
+        check(c, "uncounted").await;
+        exec(c, &format!("UPDATE records SET counted = 1 WHERE id = {r3}")).await;
+        check(c, "counted again").await;
+
+        // A record edited: its kind, its report time, its reporter.
+        exec(c, &format!("UPDATE records SET kind = 'lead_b' WHERE id = {r1}")).await;
+        check(c, "kind edited").await;
+        exec(c, &format!("UPDATE records SET occurred_at = {} WHERE id = {r1}", start - HOUR)).await;
+        check(c, "report time edited out of the window").await;
+        exec(c, &format!("UPDATE records SET occurred_at = {}, reporter = 'u2' WHERE id = {r1}", DAY - HOUR)).await;
+        check(c, "reporter edited").await;
+
+        // Stints: a member moves (one stint closed, one opened), leaves, joins;
+        // a stint edited and deleted.
+        assert!(move_member(c, "a", "u2", "红", DAY - 3 * HOUR - 1).await.unwrap());
+        check(c, "moved").await;
+        assert!(remove_member(c, "a", "u1", DAY - 4 * HOUR).await.unwrap());
+        check(c, "left").await;
+        let m = NewMember {
+            contest: "b",
+            userid: "u2",
+            team: "绿",
+            stake_fen: 0,
+            joined_at: DAY - 5 * HOUR,
+            source: MemberSource::Join,
+        };
+        assert!(add_member(c, &m).await.unwrap());
+        assert_eq!(kept(c, "b", DAY).await, Some(exact(c, "b", DAY, DAY + 86_400_000).await));
+        check(c, "joined").await;
+        exec(
+            c,
+            &format!("UPDATE contest_stints SET from_at = {} WHERE contest_id = 'b' AND userid = 'u2'", DAY - 2 * HOUR),
+        )
+        .await;
+        check(c, "stint edited").await;
+        exec(c, "DELETE FROM contest_stints WHERE contest_id = 'b' AND userid = 'u2'").await;
+        check(c, "stint deleted").await;
+
+        // A record inserted as it counts, and deleted.
+        let direct: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO records (kind, mode, reporter, reporter_dept, reporter_class, fields, points, state,
+                 occurred_at, decided_at, counted)
+             VALUES ('lead_b', 'direct', 'u1', 1, 'cs', '{{}}', 1, 'confirmed', {}, {}, 1) RETURNING id",
+            DAY - 6 * HOUR,
+            DAY + 7 * HOUR
+        )))
+        .fetch_one(&mut *c)
+        .await
+        .unwrap();
+        check(c, "inserted counting").await;
+        exec(c, &format!("DELETE FROM records WHERE id = {direct}")).await;
+        check(c, "deleted").await;
+
+        // The contest's kinds, start and cut-off changed by a reload (`sync`): its kept counts go, the
+        // exact count is used, and the next record to count makes the day's again.
+        let before = kept(c, "b", DAY).await;
+        assert!(before.is_some());
+        sync(c, &def("b", vec![RecordKind::LeadC, RecordKind::LeadB], start, cutoff)).await.unwrap();
+        assert_eq!(kept(c, "b", DAY).await, None);
+        check(c, "kinds changed").await;
+        record(c, "u1", "lead_c", DAY - 7 * HOUR, DAY + 8 * HOUR).await;
+        assert_eq!(kept(c, "b", DAY).await, Some(exact(c, "b", DAY, DAY + 86_400_000).await));
+        check(c, "kept again").await;
+        let kinds_a = vec![RecordKind::LeadC, RecordKind::LeadB];
+        sync(c, &def("a", kinds_a.clone(), DAY - 3 * HOUR, cutoff)).await.unwrap();
+        check(c, "start changed").await;
+        record(c, "u2", "lead_c", DAY - HOUR, DAY + 9 * HOUR).await;
+        sync(c, &def("a", kinds_a, DAY - 3 * HOUR, DAY - 2 * HOUR)).await.unwrap();
+        check(c, "cut-off changed").await;
+        record(c, "u2", "lead_c", DAY - 3 * HOUR + 1, DAY + 10 * HOUR).await;
+        check(c, "after the cut-off change").await;
+        assert!(kept(c, "a", DAY).await.is_some());
+
+        // The leaderboard reads the kept count: a wrong one would show.
+        exec(c, "UPDATE contest_day_counts SET n = n + 1000").await;
+        let (count, _) = confirmed_between(c, "a", DAY, DAY + 12 * HOUR, 10).await.unwrap();
+        assert_eq!(count, exact(c, "a", DAY, DAY + 12 * HOUR).await + 1000);
+    }
 
     /// The daily leaderboard's count reads `records_decided` alone (migration 0090):
     /// before it, each of the day's entries cost a read of its record row.
