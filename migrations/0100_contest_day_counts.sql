@@ -214,6 +214,9 @@ END;
 
 CREATE TRIGGER contest_day_counts_contest_update
 AFTER UPDATE OF id, kinds, start_at, cutoff_at ON contests
+-- A reload writes every contest's row again: only a change drops the counts.
+WHEN old.id IS NOT new.id OR old.kinds IS NOT new.kinds OR old.start_at IS NOT new.start_at
+  OR old.cutoff_at IS NOT new.cutoff_at
 BEGIN
     DELETE FROM contest_day_counts WHERE contest_id IN (old.id, new.id);
 END;

@@ -891,6 +891,9 @@ mod tests {
         // exact count is used, and the next record to count makes the day's again.
         let before = kept(c, "b", DAY).await;
         assert!(before.is_some());
+        // A reload that changes nothing of the contest keeps them.
+        sync(c, &def("b", vec![RecordKind::LeadB], start, cutoff)).await.unwrap();
+        assert_eq!(kept(c, "b", DAY).await, before, "an unchanged contest keeps its counts");
         sync(c, &def("b", vec![RecordKind::LeadC, RecordKind::LeadB], start, cutoff)).await.unwrap();
         assert_eq!(kept(c, "b", DAY).await, None);
         check(c, "kinds changed").await;
