@@ -109,7 +109,7 @@ impl<'a> FastEvents<'a> {
             Some(tag) => (true, tag),
             None => (false, &self.rest[1..]),
         };
-        let name_len = tag.bytes().position(|b| !(b.is_ascii_alphanumeric() || b == b'_')).unwrap_or(tag.len());
+        let name_len = tag.bytes().position(|b| !NAME_BYTE[b as usize]).unwrap_or(tag.len());
         let (name, after) = tag.split_at(name_len);
         if name.is_empty() {
             return None;
@@ -131,6 +131,18 @@ impl<'a> FastEvents<'a> {
         Some(event)
     }
 }
+
+/// The bytes of the names [`FastEvents`] reads (ASCII letters, digits, `_`), as a table:
+/// fewer instructions a byte than the comparisons.
+const NAME_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (b as u8).is_ascii_alphanumeric() || b as u8 == b'_';
+        b += 1;
+    }
+    table
+};
 
 /// Where the first `]]>` starts in a CDATA section's text (after `<![CDATA[`).
 fn cdata_end(text: &[u8]) -> Option<usize> {
