@@ -62,9 +62,9 @@ const FAST_DEPTH: usize = 4;
 /// at ASCII delimiters). It reads text without references, CDATA sections, and
 /// elements without attributes whose names are ASCII letters, digits and `_`, up to
 /// [`FAST_DEPTH`] deep; at anything else (a reference, a comment, a declaration, an
-/// attribute, a mismatched or unclosed element) it gives up with an
-/// error, and the caller reads the document again with quick-xml's reader. Where it
-/// does not give up, its events are exactly the reader's (tested against it).
+/// attribute, a mismatched or unclosed element) it gives up with an error, and the
+/// caller reads the document again with quick-xml's reader. Where it does not give up,
+/// its events are exactly the reader's (tested against it).
 struct FastEvents<'a> {
     rest: &'a str,
     open: [&'a str; FAST_DEPTH],
@@ -78,6 +78,8 @@ impl<'a> FastEvents<'a> {
         (!xml.starts_with('\u{feff}')).then_some(FastEvents { rest: xml, open: [""; FAST_DEPTH], depth: 0 })
     }
 
+    /// The next event, as quick-xml's reader would give it; an error where this reader
+    /// gives up (never an error of the document: the caller then asks quick-xml's reader).
     fn next(&mut self) -> Result<Event<'a>, XmlError> {
         let gave_up = || XmlError("not in the fast reader's shape".into());
         let bytes = self.rest.as_bytes();
