@@ -1,7 +1,7 @@
 //! WeCom callback cryptography: message signatures, AES-256-CBC with 32-byte PKCS#7
 //! padding, and the `random ‖ length ‖ message ‖ receive id` frame (PROTOCOL.md §2–§4).
 
-use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit, block_padding::NoPadding};
+use aes::cipher::{BlockDecryptMut, BlockEncryptMut, InnerIvInit, KeyInit, KeyIvInit, block_padding::NoPadding};
 use base64::Engine;
 use base64::alphabet::STANDARD as STANDARD_ALPHABET;
 use base64::engine::DecodePaddingMode;
@@ -10,7 +10,7 @@ use sha1::{Digest, Sha1};
 use subtle::ConstantTimeEq;
 
 type Aes256CbcEnc = cbc::Encryptor<aes::Aes256>;
-type Aes256CbcDec = cbc::Decryptor<aes::Aes256>;
+type Aes256CbcDec = cbc::Decryptor<aes::Aes256Dec>;
 
 /// WeCom pads to 32-byte blocks, not AES's 16.
 const PAD_BLOCK: usize = 32;
@@ -73,6 +73,8 @@ pub struct InvalidAesKey;
 pub struct WecomCrypto {
     token: String,
     key: [u8; 32],
+    /// The key's decryption schedule, expanded once (not on every callback).
+    decryption: aes::Aes256Dec,
     receive_id: String,
 }
 
@@ -93,7 +95,9 @@ pub fn decode_aes_key(encoding_aes_key: &str) -> Result<[u8; 32], InvalidAesKey>
 
 impl WecomCrypto {
     pub fn new(token: &str, encoding_aes_key: &str, receive_id: &str) -> Result<Self, InvalidAesKey> {
-        Ok(Self { token: token.to_owned(), key: decode_aes_key(encoding_aes_key)?, receive_id: receive_id.to_owned() })
+        let key = decode_aes_key(encoding_aes_key)?;
+        let decryption = aes::Aes256Dec::new(&key.into());
+        Ok(Self { token: token.to_owned(), key, decryption, receive_id: receive_id.to_owned() })
     }
 
     /// `lowercase_hex(sha1(sorted(token, timestamp, nonce, data).concat()))`.
@@ -162,7 +166,7 @@ impl WecomCrypto {
         if buf.is_empty() || !buf.len().is_multiple_of(PAD_BLOCK) {
             return Err(Rejection::CiphertextLength);
         }
-        let plain = Aes256CbcDec::new(&self.key.into(), self.iv().into())
+        let plain = Aes256CbcDec::inner_iv_init(self.decryption.clone(), self.iv().into())
             .decrypt_padded_mut::<NoPadding>(buf)
             .map_err(|_| Rejection::CiphertextLength)?;
         let frame = unpad(plain)?;

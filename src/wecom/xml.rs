@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 
+use quick_xml::events::{BytesCData, BytesEnd, BytesStart, BytesText, Event};
 use serde::Deserialize;
 
 /// The XML could not be read as a callback envelope or message.
@@ -14,13 +15,23 @@ pub struct XmlError(String);
 /// trusted (AgentID may be empty), the decrypted content is. The whole body must be
 /// well-formed XML. Read as a stream of events, without building a document: this is
 /// on every callback's path, and the text is base64 (no entities to resolve). The text
-/// is borrowed from the body unless it was written in pieces.
+/// is borrowed from the body unless it was written in pieces. The events come from
+/// [`FastEvents`] where the body has the shape WeCom writes, else from quick-xml's reader.
 pub fn parse_envelope(body: &str) -> Result<Cow<'_, str>, XmlError> {
-    use quick_xml::events::Event;
+    if let Some(mut fast) = FastEvents::new(body)
+        && let Ok(encrypt) = envelope_from(|| fast.next())
+    {
+        return Ok(encrypt);
+    }
     let mut reader = quick_xml::Reader::from_str(body);
-    let (mut depth, mut in_encrypt, mut encrypt) = (0usize, false, None::<Cow<'_, str>>);
+    envelope_from(|| reader.read_event().map_err(|e| XmlError(e.to_string())))
+}
+
+/// The `Encrypt` text of the envelope whose events `next` gives.
+fn envelope_from<'a>(mut next: impl FnMut() -> Result<Event<'a>, XmlError>) -> Result<Cow<'a, str>, XmlError> {
+    let (mut depth, mut in_encrypt, mut encrypt) = (0usize, false, None::<Cow<'a, str>>);
     loop {
-        match reader.read_event().map_err(|e| XmlError(e.to_string()))? {
+        match next()? {
             Event::Start(tag) => {
                 depth += 1;
                 in_encrypt = depth == 2 && tag.name().as_ref() == "Encrypt";
@@ -41,6 +52,103 @@ pub fn parse_envelope(body: &str) -> Result<Cow<'_, str>, XmlError> {
         Some(encrypt) if !encrypt.is_empty() => Ok(encrypt),
         _ => Err(XmlError("no Encrypt element".into())),
     }
+}
+
+/// How deep [`FastEvents`] follows elements; deeper documents go to quick-xml's reader.
+const FAST_DEPTH: usize = 4;
+
+/// quick-xml's events for documents of the shape WeCom writes, read without its
+/// per-event UTF-8 check (the input is a `&str`, checked once already, and is cut only
+/// at ASCII delimiters). It reads text without references, CDATA sections, and
+/// elements without attributes whose names are ASCII letters, digits and `_`, up to
+/// [`FAST_DEPTH`] deep; at anything else (a reference, a comment, a declaration, an
+/// attribute, a mismatched or unclosed element) it gives up with an error, and the
+/// caller reads the document again with quick-xml's reader. Where it does not give up,
+/// its events are exactly the reader's (tested against it).
+struct FastEvents<'a> {
+    rest: &'a str,
+    open: [&'a str; FAST_DEPTH],
+    depth: usize,
+}
+
+impl<'a> FastEvents<'a> {
+    /// The reader of `xml`; none for a document starting with a byte-order mark, which
+    /// quick-xml's reader drops.
+    fn new(xml: &'a str) -> Option<Self> {
+        (!xml.starts_with('\u{feff}')).then_some(FastEvents { rest: xml, open: [""; FAST_DEPTH], depth: 0 })
+    }
+
+    /// The next event, as quick-xml's reader would give it; an error where this reader
+    /// gives up (never an error of the document: the caller then asks quick-xml's reader).
+    fn next(&mut self) -> Result<Event<'a>, XmlError> {
+        let gave_up = || XmlError("not in the fast reader's shape".into());
+        let bytes = self.rest.as_bytes();
+        match bytes.first() {
+            None if self.depth == 0 => Ok(Event::Eof),
+            None => Err(gave_up()),
+            Some(b'<') => self.markup().ok_or_else(gave_up),
+            Some(_) => {
+                let end = memchr::memchr2(b'<', b'&', bytes).unwrap_or(bytes.len());
+                if bytes.get(end) == Some(&b'&') {
+                    return Err(gave_up());
+                }
+                let (text, rest) = self.rest.split_at(end);
+                self.rest = rest;
+                Ok(Event::Text(BytesText::from_escaped(text)))
+            }
+        }
+    }
+
+    /// A CDATA section, a start, end or empty tag at the start of `rest`, if it is one
+    /// this reader reads.
+    fn markup(&mut self) -> Option<Event<'a>> {
+        if let Some(cdata) = self.rest.strip_prefix("<![CDATA[") {
+            let end = cdata_end(cdata.as_bytes())?;
+            self.rest = &cdata[end + "]]>".len()..];
+            return Some(Event::CData(BytesCData::new(&cdata[..end])));
+        }
+        let (closing, tag) = match self.rest[1..].strip_prefix('/') {
+            Some(tag) => (true, tag),
+            None => (false, &self.rest[1..]),
+        };
+        let name_len = tag.bytes().position(|b| !NAME_BYTE[b as usize]).unwrap_or(tag.len());
+        let (name, after) = tag.split_at(name_len);
+        if name.is_empty() {
+            return None;
+        }
+        let (event, tag_end) = match (closing, after.as_bytes()) {
+            (true, [b'>', ..]) if self.depth > 0 && self.open[self.depth - 1] == name => {
+                self.depth -= 1;
+                (Event::End(BytesEnd::new(name)), 1)
+            }
+            (false, [b'/', b'>', ..]) => (Event::Empty(BytesStart::new(name)), 2),
+            (false, [b'>', ..]) if self.depth < FAST_DEPTH => {
+                self.open[self.depth] = name;
+                self.depth += 1;
+                (Event::Start(BytesStart::new(name)), 1)
+            }
+            _ => return None,
+        };
+        self.rest = &after[tag_end..];
+        Some(event)
+    }
+}
+
+/// The bytes of the names [`FastEvents`] reads (ASCII letters, digits, `_`), as a table:
+/// fewer instructions a byte than the comparisons.
+const NAME_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (b as u8).is_ascii_alphanumeric() || b as u8 == b'_';
+        b += 1;
+    }
+    table
+};
+
+/// Where the first `]]>` starts in a CDATA section's text (after `<![CDATA[`).
+fn cdata_end(text: &[u8]) -> Option<usize> {
+    memchr::memchr_iter(b'>', text).find(|&i| i >= 2 && text[i - 2..i] == *b"]]").map(|i| i - 2)
 }
 
 /// Adds a piece to a value: the first piece is kept as it came (borrowed from the
@@ -104,18 +212,28 @@ struct RawMessage<'a> {
 
 impl<'a> RawMessage<'a> {
     /// Reads the children of the root element as a stream of events (no document is
-    /// built: this is on every callback's path). A child's value is its text (entities
-    /// resolved) and CDATA, exactly as written; nested elements and unknown children
-    /// are skipped; a field given twice is an error.
+    /// built: this is on every callback's path), from [`FastEvents`] where the message has
+    /// the shape WeCom writes, else from quick-xml's reader. A child's value is its text
+    /// (entities resolved) and CDATA, exactly as written; nested elements and unknown
+    /// children are skipped; a field given twice is an error.
     fn read(xml: &'a str) -> Result<RawMessage<'a>, XmlError> {
-        use quick_xml::events::Event;
-        let error = |e: &dyn std::fmt::Display| XmlError(e.to_string());
+        if let Some(mut fast) = FastEvents::new(xml)
+            && let Ok(raw) = Self::from_events(|| fast.next())
+        {
+            return Ok(raw);
+        }
         let mut reader = quick_xml::Reader::from_str(xml);
+        Self::from_events(|| reader.read_event().map_err(|e| XmlError(e.to_string())))
+    }
+
+    /// The message whose events `next` gives.
+    fn from_events(mut next: impl FnMut() -> Result<Event<'a>, XmlError>) -> Result<RawMessage<'a>, XmlError> {
+        let error = |e: &dyn std::fmt::Display| XmlError(e.to_string());
         let mut raw = RawMessage::default();
         // The child being read (at depth 2): which field it is, if any, and its value so far.
         let (mut depth, mut field, mut value) = (0usize, None, None::<Cow<'a, str>>);
         loop {
-            match reader.read_event().map_err(|e| error(&e))? {
+            match next()? {
                 Event::Start(tag) => {
                     depth += 1;
                     if depth == 2 {
@@ -402,6 +520,108 @@ mod tests {
             ordered.rotate_left(order);
             let xml = format!("<xml><CreateTime>1</CreateTime><MsgType>text</MsgType>{}</xml>", ordered.concat());
             prop_assert_eq!(fields_by_events(&xml), fields_by_serde(&xml), "{}", xml);
+        }
+    }
+
+    /// Every event of `xml` up to `Eof` from quick-xml's reader, or none at its first error.
+    fn reader_events(xml: &str) -> Option<Vec<Event<'_>>> {
+        let mut reader = quick_xml::Reader::from_str(xml);
+        let mut events = Vec::new();
+        loop {
+            match reader.read_event().ok()? {
+                Event::Eof => return Some(events),
+                event => events.push(event),
+            }
+        }
+    }
+
+    /// Every event of `xml` up to `Eof` from [`FastEvents`], or none where it gives up.
+    fn fast_events(xml: &str) -> Option<Vec<Event<'_>>> {
+        let mut fast = FastEvents::new(xml)?;
+        let mut events = Vec::new();
+        loop {
+            match fast.next().ok()? {
+                Event::Eof => return Some(events),
+                event => events.push(event),
+            }
+        }
+    }
+
+    /// The message's fields and the envelope's `Encrypt` read from quick-xml's reader
+    /// alone (as before the fast reader).
+    fn read_by_reader(xml: &str) -> (Option<[Option<String>; 10]>, Option<String>) {
+        let mut reader = quick_xml::Reader::from_str(xml);
+        let raw = RawMessage::from_events(|| reader.read_event().map_err(|e| XmlError(e.to_string())));
+        let mut reader = quick_xml::Reader::from_str(xml);
+        let encrypt = envelope_from(|| reader.read_event().map_err(|e| XmlError(e.to_string())));
+        (raw.ok().map(|raw| raw.values.map(|v| v.map(Cow::into_owned))), encrypt.ok().map(Cow::into_owned))
+    }
+
+    /// Pieces of documents: what the fast reader reads and what it leaves to quick-xml's
+    /// reader (references, comments, declarations, attributes, other names, white space
+    /// in tags, lowercase CDATA, stray markup, a byte-order mark), in any order.
+    fn soup() -> impl Strategy<Value = String> {
+        let token = prop_oneof![
+            4 => proptest::sample::select(vec![
+                "<xml>", "</xml>", "<Encrypt>", "</Encrypt>", "<Content>", "</Content>", "<FromUserName>",
+                "</FromUserName>", "<MsgType>", "</MsgType>", "<CreateTime>", "</CreateTime>", "<a>", "</a>",
+                "<a/>", "<Content/>", "<_1>", "</_1>", "<1a>", "</1a>",
+            ])
+            .prop_map(str::to_owned),
+            2 => proptest::sample::select(vec![
+                "<a />", "<a >", "<a b>", "</a b>", "<a b=\"1\">", "<a b='>'>", "</a >", "<a-b>", "</a-b>", "<中>", "</中>", "<!-- c -->",
+                "<!--", "<?xml version=\"1.0\"?>", "<?pi?>", "<!DOCTYPE xml>", "<![cdata[x]]>", "<![CDATA[",
+                "<", "</", "<>", "</>", "<a", "&amp;", "&#20013;", "&", "&nbsp;", ";", "\u{feff}", "/>", "]]>",
+            ])
+            .prop_map(str::to_owned),
+            4 => "[a-z0-9 \\t\\n\\r中文，。>\\]\\[!/=\x22']{1,8}",
+            3 => "[a-zA-Z0-9 \\r\\n中文，<>&\\]!]{0,8}".prop_map(|t| format!("<![CDATA[{t}]]>")),
+        ];
+        proptest::collection::vec(token, 0..24).prop_map(|tokens| tokens.concat())
+    }
+
+    /// A well-formed document of WeCom's shape, with pieces of the soup as values.
+    fn shaped() -> impl Strategy<Value = String> {
+        let child = (
+            proptest::sample::select(vec!["Encrypt", "Content", "FromUserName", "MsgType", "a", "a ", "a-b", "中"]),
+            proptest::collection::vec(prop_oneof![written(), soup()], 0..3),
+        )
+            .prop_map(|(name, values)| match values.len() {
+                0 => format!("<{name}/>"),
+                _ => format!("<{name}>{}</{name}>", values.concat()),
+            });
+        ("[ \\n]{0,2}", proptest::collection::vec(child, 0..6), "[ \\r\\n]{0,2}")
+            .prop_map(|(ws, children, end)| format!("{ws}<xml>{}</xml>{end}", children.concat()))
+    }
+
+    proptest! {
+        /// Where the fast reader reads a document, its events are quick-xml's reader's,
+        /// and the message and envelope read from them are the same.
+        #[test]
+        fn the_fast_reader_gives_the_readers_events_or_gives_up(
+            xml in prop_oneof![soup(), shaped(), shaped().prop_map(|xml| format!("\u{feff}{xml}"))],
+        ) {
+            if let Some(fast) = fast_events(&xml) {
+                prop_assert_eq!(Some(fast), reader_events(&xml), "{:?}", xml);
+            }
+            let encrypt = parse_envelope(&xml).ok().map(Cow::into_owned);
+            prop_assert_eq!((fields_by_events(&xml), encrypt), read_by_reader(&xml), "{:?}", xml);
+        }
+    }
+
+    #[test]
+    fn the_fast_reader_reads_what_wecom_sends() {
+        let crypto = crate::wecom::crypto::WecomCrypto::new("t", "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C", "ww1");
+        let peer = crate::wecom::peer::Peer { crypto: crypto.expect("valid key"), corp_id: "ww1".into(), agent_id: 7 };
+        let text = peer.text_xml("zhangsan", "C类 杭州云帆科技，有限公司\n电话：123", "7391234567890123456", 1);
+        let card = peer.card_event_xml("zhangsan", "lb-1", "confirm:1", "rc", 1);
+        let body = peer.callback(&text, 1).body;
+        let reply = peer.crypto.seal_reply(&text_reply("zhangsan", "ww1", 1, "收到"), "1", "2");
+        let spaced = "<xml>\n  <Encrypt><![CDATA[abc]]></Encrypt>\n</xml>\n";
+        for xml in [text.as_str(), &card, &body, &reply, spaced] {
+            let events = fast_events(xml);
+            assert!(events.as_ref().is_some_and(|e| e.len() > 3), "{xml}");
+            assert_eq!(events, reader_events(xml), "{xml}");
         }
     }
 
