@@ -124,9 +124,9 @@ fn strip_legal_form(tokens: &mut Vec<(char, bool)>) {
 /// How many characters of a core name the containment index keys by (migration 0106).
 pub const PART_CHARS: usize = 8;
 
-/// Every run of 2 to [`PART_CHARS`] characters of a core name, each once. A name
-/// contains a key of two or more characters only if the name's runs include the key's
-/// [`head`] (and a key contains a name only if the key's runs include the name's head).
+/// Every run of 2 to [`PART_CHARS`] characters of a core name, each once: a key
+/// contains a name of two or more characters only if the key's runs include the
+/// name's [`head`].
 pub fn parts(key: &str) -> Vec<String> {
     let chars: Vec<char> = key.chars().collect();
     let mut out: Vec<String> = Vec::new();
@@ -141,10 +141,33 @@ pub fn parts(key: &str) -> Vec<String> {
     out
 }
 
+/// The runs of a core name from each of its characters, of [`PART_CHARS`] characters
+/// (fewer at its end, but at least two), each once: what the containment index keeps.
+/// A name contains a key of two or more characters only if one of its windows starts
+/// with the key's [`head`].
+pub fn windows(key: &str) -> Vec<String> {
+    let chars: Vec<char> = key.chars().collect();
+    let mut out: Vec<String> = Vec::new();
+    for start in 0..chars.len().saturating_sub(1) {
+        let window: String = chars[start..(start + PART_CHARS).min(chars.len())].iter().collect();
+        if !out.contains(&window) {
+            out.push(window);
+        }
+    }
+    out
+}
+
 /// The first [`PART_CHARS`] characters of a core name; None for a name of one
 /// character, which is never a look-alike.
 pub fn head(key: &str) -> Option<String> {
     (key.chars().nth(1).is_some()).then(|| key.chars().take(PART_CHARS).collect())
+}
+
+/// The least text greater than every text starting with `prefix`: with it, "starts
+/// with" is a range of an index. (U+10FFFF, a noncharacter, is never in a core name:
+/// [`core_name`] drops every character of category Other.)
+pub fn prefix_end(prefix: &str) -> String {
+    format!("{prefix}\u{10FFFF}")
 }
 
 /// Whether two core names look alike without being the same: one contains the other,
@@ -303,10 +326,11 @@ mod tests {
     }
 
     /// The containment index finds every contained or containing name: for any two
-    /// names of two or more characters where one contains the other, the head of the
-    /// shorter is among the parts of the longer.
+    /// names of two or more characters where one contains the other, the longer has a
+    /// window starting with the head of the shorter, and the head of the shorter is
+    /// among the parts of the longer.
     #[test]
-    fn containment_is_found_through_heads_and_parts() {
+    fn containment_is_found_through_heads_windows_and_parts() {
         let names = [
             "云帆",
             "云帆科技",
@@ -316,6 +340,7 @@ mod tests {
             "AB",
             "XAB",
             "云帆星河海天山川江湖",
+            "河云帆科技创新发展集",
         ];
         for a in names {
             for b in names {
@@ -323,11 +348,15 @@ mod tests {
                 if long.contains(short) {
                     let head = head(short).expect("two or more characters");
                     assert!(parts(long).contains(&head), "{short} in {long}");
+                    let end = prefix_end(&head);
+                    assert!(windows(long).iter().any(|w| *w >= head && *w < end), "{short} in {long}");
                 }
             }
         }
         assert_eq!(head("云"), None);
         assert_eq!(parts("云帆科"), ["云帆", "云帆科", "帆科"]);
+        assert_eq!(windows("云帆科"), ["云帆科", "帆科"]);
+        assert!(windows("云").is_empty());
         assert_eq!(head("北京星河云帆科技创新发展").as_deref(), Some("北京星河云帆科技"));
     }
 }

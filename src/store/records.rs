@@ -1,7 +1,7 @@
 //! Records, and the clients and channels (subjects) they claim.
 
 use crate::domain::kind::RecordKind;
-use crate::domain::names::{deletions, head, parts};
+use crate::domain::names::{deletions, head, parts, prefix_end, windows};
 use crate::domain::org::DeptKind;
 use crate::domain::record::{LeadStages, Mode, RecordState};
 use crate::store::directory::Person;
@@ -757,7 +757,7 @@ const LOOK_ALIKE_NAMES: &str = "SELECT MIN(r.id) AS record_id, s.name AS subject
          FROM subjects s JOIN records r ON r.subject_id = s.id JOIN people p ON p.userid = r.reporter
          WHERE s.family = ?1 AND s.id != ?2 AND r.state IN ('reported', 'onboarded', 'agreed', 'confirmed')
            AND s.id IN (
-               SELECT owner FROM name_parts WHERE space = ?1 AND part = ?3
+               SELECT owner FROM name_parts WHERE space = ?1 AND part >= ?3 AND part < ?6
                UNION SELECT id FROM subjects WHERE family = ?1
                    AND substr(name_key, 1, 8) IN (SELECT value FROM json_each(?5))
                UNION SELECT owner FROM name_variants
@@ -784,19 +784,21 @@ pub async fn look_alike_names(
     variants: &[String],
     except_subject: i64,
 ) -> Result<Vec<LiveName>, sqlx::Error> {
+    let head = head(key);
     sqlx::query_as(LOOK_ALIKE_NAMES)
         .bind(family)
         .bind(except_subject)
-        .bind(head(key))
+        .bind(&head)
         .bind(serde_json::to_string(variants).unwrap_or_default())
         .bind(serde_json::to_string(&parts(key)).unwrap_or_default())
+        .bind(head.as_deref().map(prefix_end))
         .fetch_all(conn)
         .await
 }
 
 const LOOK_ALIKE_SUBJECTS: &str = "SELECT id, name, name_key FROM subjects
          WHERE family = ?1 AND id IN (
-             SELECT owner FROM name_parts WHERE space = ?1 AND part = ?2
+             SELECT owner FROM name_parts WHERE space = ?1 AND part >= ?2 AND part < ?5
              UNION SELECT id FROM subjects WHERE family = ?1
                  AND substr(name_key, 1, 8) IN (SELECT value FROM json_each(?4))
              UNION SELECT owner FROM name_variants WHERE space = ?1
@@ -819,11 +821,13 @@ pub async fn look_alike_subjects(
     key: &str,
     variants: &[String],
 ) -> Result<Vec<SimilarSubject>, sqlx::Error> {
+    let head = head(key);
     sqlx::query_as(LOOK_ALIKE_SUBJECTS)
         .bind(family)
-        .bind(head(key))
+        .bind(&head)
         .bind(serde_json::to_string(variants).unwrap_or_default())
         .bind(serde_json::to_string(&parts(key)).unwrap_or_default())
+        .bind(head.as_deref().map(prefix_end))
         .fetch_all(conn)
         .await
 }
@@ -866,15 +870,15 @@ async fn add_variants(conn: &mut SqliteConnection, space: &str, owner: i64, key:
 }
 
 /// Indexes a subject's core name for the look-alike test: its one-edit variants and
-/// its parts (the containment index).
+/// its windows (the containment index).
 async fn index_subject(conn: &mut SqliteConnection, family: &str, owner: i64, key: &str) -> Result<(), sqlx::Error> {
     add_variants(conn, family, owner, key).await?;
-    let parts = parts(key);
-    if !parts.is_empty() {
+    let windows = windows(key);
+    if !windows.is_empty() {
         sqlx::query("INSERT INTO name_parts (space, part, owner) SELECT ?, value, ? FROM json_each(?)")
             .bind(family)
             .bind(owner)
-            .bind(serde_json::to_string(&parts).unwrap_or_default())
+            .bind(serde_json::to_string(&windows).unwrap_or_default())
             .execute(&mut *conn)
             .await?;
     }
@@ -1144,6 +1148,7 @@ mod tests {
                     .bind("[]")
                     .bind("[]")
                     .bind("[]")
+                    .bind("z")
                     .fetch_all(db.reader())
                     .await
                     .unwrap();
