@@ -12,7 +12,7 @@
 CREATE TABLE name_parts (
     space TEXT NOT NULL CHECK (space IN ('client', 'channel')),
     part  TEXT NOT NULL,
-    owner INTEGER NOT NULL REFERENCES subjects (id)
+    owner INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX name_parts_by_part ON name_parts (space, part);
 -- `substr` counts characters; 8 is `names::PART_CHARS`.
