@@ -269,3 +269,16 @@ pub fn violated(error: &sqlx::Error) -> Option<Constraint> {
             || message.strip_prefix("UNIQUE constraint failed: ").is_some_and(|cols| cols == c.sqlite_columns())
     })
 }
+
+/// The details of SQLite's plan for `sql` on a fresh database with every migration,
+/// its parameters unbound (NULL): what a test reads to see which indexes a query uses.
+#[cfg(test)]
+pub(crate) async fn query_plan(sql: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = Db::open(&dir.path().join("plan.db"), Duration::from_secs(5)).await.expect("open");
+    let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+        .fetch_all(db.reader())
+        .await
+        .expect("a plan");
+    plan.into_iter().map(|(.., detail)| detail).collect()
+}

@@ -856,14 +856,31 @@ pub async fn look_alike_people(
 
 /// Indexes a claimed core name for the look-alike test.
 async fn add_variants(conn: &mut SqliteConnection, space: &str, owner: i64, key: &str) -> Result<(), sqlx::Error> {
-    let variants = deletions(key);
-    if variants.is_empty() {
+    insert_each(
+        conn,
+        "INSERT INTO name_variants (space, variant, owner) SELECT ?, value, ? FROM json_each(?)",
+        space,
+        owner,
+        &deletions(key),
+    )
+    .await
+}
+
+/// One row `(space, value, owner)` for each of `values`, by `insert` in one statement.
+async fn insert_each(
+    conn: &mut SqliteConnection,
+    insert: &'static str,
+    space: &str,
+    owner: i64,
+    values: &[String],
+) -> Result<(), sqlx::Error> {
+    if values.is_empty() {
         return Ok(());
     }
-    sqlx::query("INSERT INTO name_variants (space, variant, owner) SELECT ?, value, ? FROM json_each(?)")
+    sqlx::query(insert)
         .bind(space)
         .bind(owner)
-        .bind(serde_json::to_string(&variants).unwrap_or_default())
+        .bind(serde_json::to_string(values).unwrap_or_default())
         .execute(&mut *conn)
         .await?;
     Ok(())
@@ -873,16 +890,8 @@ async fn add_variants(conn: &mut SqliteConnection, space: &str, owner: i64, key:
 /// its windows (the containment index).
 async fn index_subject(conn: &mut SqliteConnection, family: &str, owner: i64, key: &str) -> Result<(), sqlx::Error> {
     add_variants(conn, family, owner, key).await?;
-    let windows = windows(key);
-    if !windows.is_empty() {
-        sqlx::query("INSERT INTO name_parts (space, part, owner) SELECT ?, value, ? FROM json_each(?)")
-            .bind(family)
-            .bind(owner)
-            .bind(serde_json::to_string(&windows).unwrap_or_default())
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
+    let insert = "INSERT INTO name_parts (space, part, owner) SELECT ?, value, ? FROM json_each(?)";
+    insert_each(conn, insert, family, owner, &windows(key)).await
 }
 
 /// Rebuilds the look-alike index from the stored core names.
@@ -1138,22 +1147,9 @@ mod tests {
     /// scan of every claimed name grows with the programme.
     #[tokio::test]
     async fn the_look_alike_candidates_are_found_without_a_scan_of_the_names() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("plan.db"), Duration::from_secs(5)).await.unwrap();
         for sql in [LOOK_ALIKE_NAMES, LOOK_ALIKE_SUBJECTS] {
-            let plan: Vec<(i64, i64, i64, String)> =
-                sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
-                    .bind("client")
-                    .bind(1_i64)
-                    .bind("[]")
-                    .bind("[]")
-                    .bind("[]")
-                    .bind("z")
-                    .fetch_all(db.reader())
-                    .await
-                    .unwrap();
-            let scans: Vec<&str> =
-                plan.iter().map(|(.., detail)| detail.as_str()).filter(|d| d.starts_with("SCAN")).collect();
+            let plan = crate::store::query_plan(sql).await;
+            let scans: Vec<&String> = plan.iter().filter(|d| d.starts_with("SCAN")).collect();
             assert!(scans.iter().all(|d| d.contains("json_each")), "{sql}: {plan:?}");
         }
     }
