@@ -21,6 +21,7 @@
 //! the reports every 250 ms (each confirmation changes the board). It then prints how
 //! long after each confirmation's answer every screen had the new board.
 
+use leadboard::store::sql;
 use leadboard::wecom::crypto::WecomCrypto;
 use leadboard::wecom::peer::{CallbackRequest, Peer};
 use leadboard::wecom::xml;
@@ -397,7 +398,7 @@ async fn raw_commit_rates(dir: &Path) {
         .connect()
         .await
         .expect("open the raw database");
-    sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL, at INTEGER NOT NULL)")
+    sql::query("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL, at INTEGER NOT NULL)")
         .execute(&mut conn)
         .await
         .expect("create");
@@ -408,7 +409,7 @@ async fn raw_commit_rates(dir: &Path) {
         while started.elapsed().as_secs_f64() < RAW_SECONDS {
             let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.expect("begin");
             for _ in 0..rows {
-                sqlx::query("INSERT INTO t (name, at) VALUES (?, ?)")
+                sql::query("INSERT INTO t (name, at) VALUES (?, ?)")
                     .bind("负载测试有限公司")
                     .bind(committed as i64)
                     .execute(&mut *tx)

@@ -20,6 +20,7 @@
 //! Run with `cargo bench --bench standings` (`STANDINGS_BENCH_KEEP_DB=1` keeps the
 //! database and prints where, e.g. for `EXPLAIN QUERY PLAN`). Results live in `BENCHMARKS.md`.
 
+use leadboard::store::sql;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -143,8 +144,8 @@ fn config_toml(db: &Path) -> String {
 }
 
 /// Runs `sql` (a statement built by this bench) and returns the rows it changed.
-async fn exec(conn: &mut sqlx::SqliteConnection, sql: String) -> u64 {
-    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(conn).await.expect("bulk SQL runs").rows_affected()
+async fn exec(conn: &mut leadboard::store::Conn, sql: String) -> u64 {
+    sql::query(sqlx::AssertSqlSafe(sql)).execute(conn).await.expect("bulk SQL runs").rows_affected()
 }
 
 /// Clients `1..=clients`, one per C-stage record.
@@ -205,10 +206,10 @@ async fn insert_records(state: &AppState, def: &ContestDef, now_ms: i64) {
     let started = Instant::now();
     let mut tx = state.db.begin().await.expect("write transaction");
     let clients = RECORDS / GROUP * CLIENTS_PER_GROUP;
-    let subjects = exec(&mut tx, subjects_sql(clients, def.start_ms)).await;
-    let records = exec(&mut tx, records_sql(def.start_ms, now_ms - 600_000, now_ms)).await;
+    let subjects = exec(&mut *tx, subjects_sql(clients, def.start_ms)).await;
+    let records = exec(&mut *tx, records_sql(def.start_ms, now_ms - 600_000, now_ms)).await;
     let counted =
-        exec(&mut tx, "UPDATE records SET counted = 1 WHERE id IN (SELECT id FROM counting_records)".into()).await;
+        exec(&mut *tx, "UPDATE records SET counted = 1 WHERE id IN (SELECT id FROM counting_records)".into()).await;
     tx.commit().await.expect("commit");
     eprintln!(
         "setup: {subjects} clients, {records} records ({counted} counting) inserted in {:.1} s",
@@ -234,14 +235,13 @@ async fn rebuild(state: &AppState) {
 /// `records.counted`). One grouped pass: the contest tests' per-member recount is
 /// planned on `records_state` and would scan the window once per member.
 async fn check_scores(state: &AppState) {
-    let kept: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT userid, points FROM contest_scores WHERE contest_id = ? AND points != 0 ORDER BY userid",
-    )
-    .bind(CONTEST)
-    .fetch_all(state.db.reader())
-    .await
-    .expect("scores");
-    let recounted: Vec<(String, i64)> = sqlx::query_as(
+    let kept: Vec<(String, i64)> =
+        sql::query_as("SELECT userid, points FROM contest_scores WHERE contest_id = ? AND points != 0 ORDER BY userid")
+            .bind(CONTEST)
+            .fetch_all(state.db.reader())
+            .await
+            .expect("scores");
+    let recounted: Vec<(String, i64)> = sql::query_as(
         "SELECT m.userid, SUM(r.points) FROM counting_records r
          JOIN contest_members m ON m.contest_id = ? AND m.userid = r.reporter JOIN contests c ON c.id = m.contest_id
          WHERE instr(',' || c.kinds || ',', ',' || r.kind || ',') > 0
@@ -422,7 +422,7 @@ fn serve(w: &World) -> SocketAddr {
 /// The latest queued message to the asker: the standings, as WeCom would deliver them.
 async fn queued_answer(state: &AppState) -> String {
     let payloads: Vec<String> =
-        sqlx::query_scalar("SELECT payload FROM outbox WHERE api = 'message/send' ORDER BY id DESC LIMIT 4")
+        sql::query_scalar("SELECT payload FROM outbox WHERE api = 'message/send' ORDER BY id DESC LIMIT 4")
             .fetch_all(state.db.reader())
             .await
             .expect("outbox query");

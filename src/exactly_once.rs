@@ -15,10 +15,10 @@ use crate::commands;
 use crate::config::Settings;
 use crate::service::queue_text;
 use crate::state::AppState;
+use crate::store::Conn;
 use crate::store::inbox::{self, StoredReply};
 use crate::wecom::message::APP_TEXT_LIMIT;
 use crate::wecom::xml::{Inbound, InboundKind};
-use sqlx::{Connection, SqliteConnection};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{mpsc, oneshot};
@@ -145,7 +145,7 @@ async fn commit_batch(batch: Vec<Job>) {
             Ok(savepoint) => savepoint,
             Err(e) => return fail_all(batch, &e),
         };
-        let work = one(&job.state, &job.settings, &mut savepoint, &job.inbound);
+        let work = one(&job.state, &job.settings, &mut *savepoint, &job.inbound);
         match work.instrument(job.span.clone()).await {
             Ok(outcome) => {
                 if let Err(e) = savepoint.commit().await {
@@ -203,7 +203,7 @@ fn fail_all(batch: Vec<Job>, error: &sqlx::Error) {
 }
 
 /// One callback inside its savepoint: the dedup check, the effects, the stored answer.
-async fn one(state: &AppState, settings: &Settings, conn: &mut SqliteConnection, inbound: &Inbound) -> Outcome {
+async fn one(state: &AppState, settings: &Settings, conn: &mut Conn, inbound: &Inbound) -> Outcome {
     let key = inbound.dedup_key();
     if let Some(reply) = inbox::find(conn, &key).await? {
         return Ok((reply, Seen::Again));
@@ -218,7 +218,7 @@ async fn one(state: &AppState, settings: &Settings, conn: &mut SqliteConnection,
 async fn dispatch(
     state: &AppState,
     settings: &Settings,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     inbound: &Inbound,
 ) -> Result<Reply, sqlx::Error> {
     let now = state.clock.now();
@@ -242,7 +242,7 @@ async fn dispatch(
 async fn passive_or_outbox(
     state: &AppState,
     settings: &Settings,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     inbound: &Inbound,
     reply: Reply,
 ) -> Result<Reply, sqlx::Error> {

@@ -18,7 +18,7 @@ const POLL: Duration = Duration::from_secs(1);
 
 /// The version of what the boards show: the latest event and today (a new day empties
 /// the board's "today").
-async fn version(app: &AppState, conn: &mut sqlx::SqliteConnection) -> anyhow::Result<(i64, i64)> {
+async fn version(app: &AppState, conn: &mut crate::service::Conn) -> anyhow::Result<(i64, i64)> {
     let latest = service::version(conn).await?;
     let day = chrono::Datelike::num_days_from_ce(&app.clock.now_local().date_naive());
     Ok((latest, i64::from(day)))

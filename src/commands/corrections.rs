@@ -6,19 +6,14 @@ use crate::commands::parse::{Value, read_value};
 use crate::commands::table::{COMMANDS, CommandId};
 use crate::domain::kind::RecordKind;
 use crate::service::{Ctx, Outcome, correct, refuse};
-use sqlx::SqliteConnection;
+use crate::store::Conn;
 use std::collections::BTreeMap;
 
 /// How many waiting records `待办` lists before it says how many more there are.
 const TODO_SHOWN: usize = 15;
 
 /// `修改 #N 字段=值…`.
-pub async fn edit(
-    ctx: &Ctx<'_>,
-    conn: &mut SqliteConnection,
-    id: i64,
-    changes: &BTreeMap<&'static str, Value>,
-) -> Outcome {
+pub async fn edit(ctx: &Ctx<'_>, conn: &mut Conn, id: i64, changes: &BTreeMap<&'static str, Value>) -> Outcome {
     let record = correct::editable(ctx, conn, id).await?;
     let Some(spec) = COMMANDS.iter().find(|c| c.id == CommandId::Report(record.kind)) else {
         return refuse(format!("#{id} 不能修改。"));
@@ -57,7 +52,7 @@ pub async fn edit(
 }
 
 /// `待办`.
-pub async fn todo(ctx: &Ctx<'_>, conn: &mut SqliteConnection) -> Outcome {
+pub async fn todo(ctx: &Ctx<'_>, conn: &mut Conn) -> Outcome {
     let waiting = correct::todo(ctx, conn).await?;
     if waiting.is_empty() {
         return Ok("目前没有等待您确认的记录。".into());

@@ -7,11 +7,11 @@ use crate::domain::record::RecordState;
 use crate::service::decide::state_label;
 use crate::service::mine::{self, MonthView};
 use crate::service::{Ctx, Outcome};
+use crate::store::Conn;
 use crate::store::records::Summary;
 use chrono::NaiveDate;
-use sqlx::SqliteConnection;
 
-pub async fn run(ctx: &Ctx<'_>, conn: &mut SqliteConnection, month: Option<Month>) -> Outcome {
+pub async fn run(ctx: &Ctx<'_>, conn: &mut Conn, month: Option<Month>) -> Outcome {
     let this = Month::of(ctx.today());
     let view = mine::month(ctx, conn, month.unwrap_or(this)).await?;
     Ok(text(&view, ctx.today()))

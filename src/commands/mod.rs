@@ -20,16 +20,16 @@ use crate::service::{
     Ctx, Identity, Outcome, ServiceError, atomically, audit, board, channels, contest, correct, finalise, identify,
     report, settlement,
 };
+use crate::store::Conn;
 use args::Command;
 use chrono::{DateTime, Utc};
-use sqlx::SqliteConnection;
 
 /// Answers a text message from `from`. A command runs in a savepoint: when it refuses,
 /// nothing it wrote remains.
 pub async fn handle_text(
     settings: &Settings,
     now: DateTime<Utc>,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     from: &str,
     text: &str,
 ) -> Result<String, sqlx::Error> {
@@ -52,7 +52,7 @@ pub async fn handle_text(
         Ok(parsed) => parsed,
         Err(e) => return Ok(e.explain(ctx.today())),
     };
-    match atomically(conn, async |conn| run(&ctx, conn, &parsed.command).await).await {
+    match atomically!(conn, async |conn| run(&ctx, conn, &parsed.command).await) {
         Ok(reply) => Ok(reply),
         Err(ServiceError::Forbidden(op)) => {
             Ok(format!("「{}」仅限{}使用。发送「帮助」查看您可用的命令。", parsed.spec.name, op.role().label()))
@@ -62,7 +62,7 @@ pub async fn handle_text(
     }
 }
 
-async fn run(ctx: &Ctx<'_>, conn: &mut SqliteConnection, command: &Command) -> Outcome {
+async fn run(ctx: &Ctx<'_>, conn: &mut Conn, command: &Command) -> Outcome {
     match command {
         Command::Report(input) => report::report(ctx, conn, input).await,
         Command::Mine { month } => mine::run(ctx, conn, *month).await,
@@ -74,8 +74,7 @@ async fn run(ctx: &Ctx<'_>, conn: &mut SqliteConnection, command: &Command) -> O
             let mut answers = Vec::new();
             for id in ids {
                 let outcome =
-                    atomically(conn, async |conn| decide::decide(ctx, conn, *id, action.clone(), Via::Text).await)
-                        .await;
+                    atomically!(conn, async |conn| decide::decide(ctx, conn, *id, action.clone(), Via::Text).await);
                 answers.push(match outcome {
                     Ok(answer) => answer,
                     Err(ServiceError::Db(e)) => return Err(ServiceError::Db(e)),

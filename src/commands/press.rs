@@ -8,16 +8,16 @@ use crate::service::cards::{Button, Pressed};
 use crate::service::correct::{self, Verdict};
 use crate::service::decide::{self, Action, Via};
 use crate::service::{Ctx, Identity, Outcome, ServiceError, atomically, finalise, identify};
+use crate::store::Conn;
 use crate::store::cards;
 use crate::wecom::xml::CardEvent;
 use chrono::{DateTime, Utc};
-use sqlx::SqliteConnection;
 
 /// Applies a button press from `from`.
 pub async fn handle(
     settings: &Settings,
     now: DateTime<Utc>,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     from: &str,
     event: &CardEvent,
 ) -> Result<(), sqlx::Error> {
@@ -42,7 +42,7 @@ pub async fn handle(
     let pressed = Pressed { task_id: &card.task_id, response_code: &event.response_code };
     // A successful confirmation needs no text: the updated card says it.
     let quiet = !matches!(button, Button::Reject | Button::Finalise | Button::Uphold | Button::Overturn);
-    let text = match atomically(conn, async |conn| press(&ctx, conn, button, target, pressed).await).await {
+    let text = match atomically!(conn, async |conn| press(&ctx, conn, button, target, pressed).await) {
         Ok(reply) => (!quiet).then_some(reply),
         Err(ServiceError::Db(e)) => return Err(e),
         Err(refused) => Some(refused.to_string()),
@@ -53,13 +53,7 @@ pub async fn handle(
     Ok(())
 }
 
-async fn press(
-    ctx: &Ctx<'_>,
-    conn: &mut SqliteConnection,
-    button: Button,
-    target: &str,
-    pressed: Pressed<'_>,
-) -> Outcome {
+async fn press(ctx: &Ctx<'_>, conn: &mut Conn, button: Button, target: &str, pressed: Pressed<'_>) -> Outcome {
     let action = match button {
         Button::Finalise => {
             ctx.authorize(button.operation())?;

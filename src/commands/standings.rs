@@ -5,11 +5,11 @@ use crate::domain::record::RecordState;
 use crate::service::contest::{Board, boards, final_payouts, paid_members, split_text, time_left};
 use crate::service::review::review as contest_review;
 use crate::service::{Ctx, Outcome};
+use crate::store::Conn;
 use crate::store::records::ReviewItem;
-use sqlx::SqliteConnection;
 
 /// `排行 [比赛]`.
-pub async fn standings(ctx: &Ctx<'_>, conn: &mut SqliteConnection, contest: Option<&str>) -> Outcome {
+pub async fn standings(ctx: &Ctx<'_>, conn: &mut Conn, contest: Option<&str>) -> Outcome {
     let boards = boards(ctx, conn, contest).await?;
     let mut texts = Vec::new();
     for board in &boards {
@@ -23,7 +23,7 @@ pub async fn standings(ctx: &Ctx<'_>, conn: &mut SqliteConnection, contest: Opti
 
 /// Who takes the pool: the rule while the contest runs, what each winner was paid once
 /// it is final (the payouts the finalisation stored).
-async fn pool_text(conn: &mut SqliteConnection, board: &Board<'_>) -> Outcome {
+async fn pool_text(conn: &mut Conn, board: &Board<'_>) -> Outcome {
     let pool = board.pool;
     let winners = contest::winners(&board.standings).len();
     let is_final = board.row.as_ref().is_some_and(|r| r.state == ContestState::Final);
@@ -66,7 +66,7 @@ fn standings_text(ctx: &Ctx<'_>, board: &Board<'_>) -> String {
 const REVIEW_PAGE: usize = 8;
 
 /// `待审 [比赛] [页=N]`: counts first, then the records, grouped by contest and paged.
-pub async fn review(ctx: &Ctx<'_>, conn: &mut SqliteConnection, contest: Option<&str>, page: u32) -> Outcome {
+pub async fn review(ctx: &Ctx<'_>, conn: &mut Conn, contest: Option<&str>, page: u32) -> Outcome {
     let review = contest_review(ctx, conn, contest).await?;
     let items: Vec<&ReviewItem> = review.items().collect();
     let count = |f: &dyn Fn(&ReviewItem) -> bool| items.iter().filter(|i| f(i)).count();

@@ -15,14 +15,14 @@ use crate::service::decide::{already_decided, recheck_channel};
 use crate::service::report::confirmers_for;
 use crate::service::settlement;
 use crate::service::{Ctx, Outcome, refuse};
+use crate::store::Conn;
 use crate::store::cards::Purpose;
 use crate::store::events::{self, NewEvent};
 use crate::store::records::{self, Record};
 use crate::store::{Constraint, violated};
-use sqlx::SqliteConnection;
 
 /// `作废`: voids record `id` with `reason`.
-pub async fn void(ctx: &Ctx<'_>, conn: &mut SqliteConnection, id: i64, reason: &str) -> Outcome {
+pub async fn void(ctx: &Ctx<'_>, conn: &mut Conn, id: i64, reason: &str) -> Outcome {
     let auditor = ctx.authorize(Operation::Void)?;
     let record = auditable(ctx, conn, id, Operation::Void).await?;
     if record.state == RecordState::Voided {
@@ -48,7 +48,7 @@ pub async fn void(ctx: &Ctx<'_>, conn: &mut SqliteConnection, id: i64, reason: &
 
 /// For a record of a closed (paid) month: its files do not change, and what the change
 /// does to its pay is an adjustment (补发 / 扣回) in the first open month after it.
-async fn closed_month_note(conn: &mut SqliteConnection, record: &Record, kind: &str) -> Outcome {
+async fn closed_month_note(conn: &mut Conn, record: &Record, kind: &str) -> Outcome {
     let Some(at) = chrono::DateTime::from_timestamp_millis(record.occurred_at) else { return Ok(String::new()) };
     let month = Month::of(at.with_timezone(&TZ).date_naive());
     Ok(match settlement::adjusted_in(conn, month).await? {
@@ -61,7 +61,7 @@ async fn closed_month_note(conn: &mut SqliteConnection, record: &Record, kind: &
 }
 
 /// `恢复`: puts a voided record back in the state (and decision) it had.
-pub async fn restore(ctx: &Ctx<'_>, conn: &mut SqliteConnection, id: i64, reason: Option<&str>) -> Outcome {
+pub async fn restore(ctx: &Ctx<'_>, conn: &mut Conn, id: i64, reason: Option<&str>) -> Outcome {
     let auditor = ctx.authorize(Operation::Restore)?;
     let record = auditable(ctx, conn, id, Operation::Restore).await?;
     let Some(back) = record.voided_from.filter(|_| record.state == RecordState::Voided) else {
@@ -92,7 +92,7 @@ pub async fn restore(ctx: &Ctx<'_>, conn: &mut SqliteConnection, id: i64, reason
 
 /// A record restored to a state that waits for its confirmers gets a fresh card (its
 /// cards were closed when it was voided). Returns a line for the auditor.
-async fn resend_card(ctx: &Ctx<'_>, conn: &mut SqliteConnection, id: i64, back: RecordState) -> Outcome {
+async fn resend_card(ctx: &Ctx<'_>, conn: &mut Conn, id: i64, back: RecordState) -> Outcome {
     let Some(record) = records::get(conn, id).await? else { return Ok(String::new()) };
     let due = record.onboard_date.as_deref().and_then(|d| d.parse().ok()).map(onjob_due);
     let purpose = match (record.kind, back) {
@@ -110,7 +110,7 @@ async fn resend_card(ctx: &Ctx<'_>, conn: &mut SqliteConnection, id: i64, back: 
 }
 
 /// The record, unless it does not exist or the auditor reported it.
-async fn auditable(ctx: &Ctx<'_>, conn: &mut SqliteConnection, id: i64, op: Operation) -> Outcome<Record> {
+async fn auditable(ctx: &Ctx<'_>, conn: &mut Conn, id: i64, op: Operation) -> Outcome<Record> {
     let auditor = ctx.authorize(op)?;
     let Some(record) = records::get(conn, id).await? else { return refuse(format!("没有找到记录 #{id}。")) };
     access::may_audit(auditor, &record)?;

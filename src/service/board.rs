@@ -12,13 +12,13 @@ use crate::service::access::Operation;
 use crate::service::contest::{find, pool, standings, time_left};
 use crate::service::leaderboard::day_start;
 use crate::service::{Ctx, Outcome, refuse};
+use crate::store::Conn;
 use crate::store::board as links;
 use crate::store::contests as store;
 use crate::store::events::{self, NewEvent};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use sqlx::SqliteConnection;
 use subtle::ConstantTimeEq;
 
 /// How many people the board lists.
@@ -99,13 +99,13 @@ pub struct BoardView {
 }
 
 /// The token of a contest's board link (none before the contest has one).
-pub async fn token(conn: &mut SqliteConnection, contest: &str) -> Result<Option<String>, sqlx::Error> {
+pub async fn token(conn: &mut Conn, contest: &str) -> Result<Option<String>, sqlx::Error> {
     links::token(conn, contest).await
 }
 
 /// The version of everything the boards show: the latest event's id (each change
 /// people can see appends one).
-pub async fn version(conn: &mut SqliteConnection) -> Result<i64, sqlx::Error> {
+pub async fn version(conn: &mut Conn) -> Result<i64, sqlx::Error> {
     events::latest_id(conn).await
 }
 
@@ -115,7 +115,7 @@ pub fn key_matches(token: &str, key: &str) -> bool {
 }
 
 /// The board of `def` as of `now`.
-pub async fn view(conn: &mut SqliteConnection, def: &ContestDef, now: DateTime<Utc>) -> Result<BoardView, sqlx::Error> {
+pub async fn view(conn: &mut Conn, def: &ContestDef, now: DateTime<Utc>) -> Result<BoardView, sqlx::Error> {
     let now_ms = now.timestamp_millis();
     let row = store::get(conn, &def.id).await?;
     let standings = standings(conn, def).await?;
@@ -253,7 +253,7 @@ fn new_token() -> String {
 
 /// Gives every configured contest a board link unless it has one (at start and on a
 /// reload, after the contests are registered).
-pub async fn ensure_links(conn: &mut SqliteConnection, settings: &Settings, now_ms: i64) -> Result<(), sqlx::Error> {
+pub async fn ensure_links(conn: &mut Conn, settings: &Settings, now_ms: i64) -> Result<(), sqlx::Error> {
     for def in &settings.contests {
         links::ensure_link(conn, &def.id, &new_token(), now_ms).await?;
     }
@@ -275,18 +275,14 @@ pub fn url(settings: &Settings, contest: &str, token: &str) -> String {
 }
 
 /// The link of a contest's board, for messages (none before the contest has one).
-pub async fn link_of(
-    conn: &mut SqliteConnection,
-    settings: &Settings,
-    contest: &str,
-) -> Result<Option<String>, sqlx::Error> {
+pub async fn link_of(conn: &mut Conn, settings: &Settings, contest: &str) -> Result<Option<String>, sqlx::Error> {
     Ok(links::token(conn, contest).await?.map(|token| url(settings, contest, &token)))
 }
 
 /// `看板链接 [比赛] [换新]`: an admin gets the read-only board link of the named contest
 /// (or of those under way), or replaces it: the old link stops working at once, and
 /// boards open with it go blank.
-pub async fn link(ctx: &Ctx<'_>, conn: &mut SqliteConnection, contest: Option<&str>, rotate: bool) -> Outcome {
+pub async fn link(ctx: &Ctx<'_>, conn: &mut Conn, contest: Option<&str>, rotate: bool) -> Outcome {
     let admin = ctx.authorize(Operation::BoardLink)?.clone();
     let chosen = find(&ctx.settings.contests, contest, ctx.now)?;
     if chosen.is_empty() {

@@ -8,6 +8,7 @@ use crate::domain::contest::{ContestDef, TeamStanding};
 use crate::domain::kind::RecordKind;
 use crate::domain::money::Fen;
 use crate::service::access::Operation;
+use crate::store::Conn;
 use crate::store::cards::{self, NewCard, Purpose};
 use crate::store::directory::Person;
 use crate::store::outbox::{self, Api, DigestEntry, NewMessage, RESPONSE_CODE_REF};
@@ -15,7 +16,6 @@ use crate::store::records::{self, Record};
 use crate::wecom::message::{self, cut_chars as cut};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use sqlx::SqliteConnection;
 
 /// A card's button: what it does, and its key (`confirm:12`) with its target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +88,7 @@ pub fn task_id(purpose: Purpose, id: &str) -> String {
 pub async fn send_record_card(
     settings: &Settings,
     now: DateTime<Utc>,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     record: &Record,
     purpose: Purpose,
     recipients: &[Person],
@@ -107,7 +107,7 @@ pub async fn send_record_card(
 pub async fn send_record_card_noting(
     settings: &Settings,
     now: DateTime<Utc>,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     record: &Record,
     purpose: Purpose,
     recipients: &[Person],
@@ -219,7 +219,7 @@ fn key_fields(kind: RecordKind) -> &'static [(&'static str, &'static str)] {
 pub async fn send_appeal_card(
     settings: &Settings,
     now: DateTime<Utc>,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     record: &Record,
     appeal: &str,
     recipients: &[String],
@@ -262,7 +262,7 @@ pub struct Pressed<'a> {
 pub async fn close_cards(
     settings: &Settings,
     now: DateTime<Utc>,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     record_id: Option<i64>,
     contest_id: Option<&str>,
     outcome: &str,
@@ -302,7 +302,7 @@ pub struct FinaliseStatus {
 pub async fn send_finalise_card(
     settings: &Settings,
     now: DateTime<Utc>,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     def: &ContestDef,
     standings: &[TeamStanding],
     pool: Fen,

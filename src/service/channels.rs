@@ -9,12 +9,12 @@ use crate::domain::org::DeptKind;
 use crate::domain::text::BoundedText;
 use crate::service::access::Operation;
 use crate::service::{Ctx, Outcome, refuse};
+use crate::store::Conn;
 use crate::store::events::{self, NewEvent};
 use crate::store::records::{self, Family, Origin};
-use sqlx::SqliteConnection;
 
 /// `登记老渠道 名称=…`.
-pub async fn register_old(ctx: &Ctx<'_>, conn: &mut SqliteConnection, name: &BoundedText) -> Outcome {
+pub async fn register_old(ctx: &Ctx<'_>, conn: &mut Conn, name: &BoundedText) -> Outcome {
     let person = ctx.authorize(Operation::RegisterChannel)?;
     if person.kind != DeptKind::Tr {
         return refuse("「登记老渠道」须由招商引才事业部的确认人操作。");

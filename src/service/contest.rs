@@ -8,11 +8,11 @@ use crate::domain::money::Fen;
 use crate::domain::org::{DeptKind, Level};
 use crate::service::access::{self, Operation};
 use crate::service::{Ctx, Outcome, refuse};
+use crate::store::Conn;
 use crate::store::contests::{self as store, ContestRow, MemberSource, NewMember};
 use crate::store::directory::{self, Person};
 use crate::store::events::{self, NewEvent};
 use chrono::{DateTime, Utc};
-use sqlx::SqliteConnection;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, LazyLock, Mutex};
 use tracing::instrument;
@@ -23,7 +23,7 @@ use tracing::instrument;
 /// joins a department later would otherwise change the pool and the payouts after the
 /// audit group saw the preliminary ranking.
 #[instrument(level = "debug", skip_all)]
-pub async fn sync_all(conn: &mut SqliteConnection, settings: &Settings, now_ms: i64) -> Result<(), sqlx::Error> {
+pub async fn sync_all(conn: &mut Conn, settings: &Settings, now_ms: i64) -> Result<(), sqlx::Error> {
     for def in &settings.contests {
         store::sync(conn, def).await?;
         let open =
@@ -67,7 +67,7 @@ pub async fn sync_all(conn: &mut SqliteConnection, settings: &Settings, now_ms: 
 
 /// `(userid, level)` of the people a team is configured with, and where they come from.
 async fn team_people(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     def: &ContestDef,
     team: &TeamDef,
 ) -> Result<(Vec<(String, Level)>, MemberSource), sqlx::Error> {
@@ -91,14 +91,14 @@ pub type Standings = Arc<Vec<TeamStanding>>;
 /// `排行`, the daily leaderboard and the web board read; any connection will do (a
 /// write transaction sees its own changes, a reader the last commit).
 #[instrument(level = "debug", skip_all, fields(contest = %def.id))]
-pub async fn standings(conn: &mut SqliteConnection, def: &ContestDef) -> Result<Standings, sqlx::Error> {
+pub async fn standings(conn: &mut Conn, def: &ContestDef) -> Result<Standings, sqlx::Error> {
     let row = store::get(conn, &def.id).await?;
     standings_of(conn, def, row.as_ref()).await
 }
 
 /// [`standings`] for a contest whose row the caller has just read.
 pub async fn standings_of(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     def: &ContestDef,
     row: Option<&ContestRow>,
 ) -> Result<Standings, sqlx::Error> {
@@ -127,7 +127,7 @@ struct Held {
     standings: Standings,
 }
 
-async fn live_standings(conn: &mut SqliteConnection, def: &ContestDef) -> Result<Standings, sqlx::Error> {
+async fn live_standings(conn: &mut Conn, def: &ContestDef) -> Result<Standings, sqlx::Error> {
     let token = store::standings_token(conn).await?;
     let teams = || def.teams.iter().map(|t| t.name.as_str());
     {
@@ -193,7 +193,7 @@ pub fn paid_members<'s>(standings: &'s [TeamStanding], payouts: &[Payout]) -> Ve
 }
 
 /// The payouts a final contest stored (none before it is final).
-pub async fn final_payouts(conn: &mut SqliteConnection, def: &ContestDef) -> Result<Vec<Payout>, sqlx::Error> {
+pub async fn final_payouts(conn: &mut Conn, def: &ContestDef) -> Result<Vec<Payout>, sqlx::Error> {
     store::payouts_of(conn, &def.id).await
 }
 
@@ -250,7 +250,7 @@ pub struct Board<'a> {
 }
 
 /// `排行 [比赛]`: the standings of the named contest, or of those under way.
-pub async fn boards<'a>(ctx: &Ctx<'a>, conn: &mut SqliteConnection, name: Option<&str>) -> Outcome<Vec<Board<'a>>> {
+pub async fn boards<'a>(ctx: &Ctx<'a>, conn: &mut Conn, name: Option<&str>) -> Outcome<Vec<Board<'a>>> {
     let person = ctx.authorize(Operation::Standings)?;
     let mut chosen = find(&ctx.settings.contests, name, ctx.now)?;
     if name.is_none() {
@@ -327,7 +327,7 @@ fn contest_of_team<'a>(ctx: &Ctx<'a>, team: &str, contest: Option<&str>) -> Outc
 }
 
 /// `加入PK 队伍 [比赛]`: the actor joins a team (people outside the scoring departments).
-pub async fn join(ctx: &Ctx<'_>, conn: &mut SqliteConnection, team: &str, contest: Option<&str>) -> Outcome {
+pub async fn join(ctx: &Ctx<'_>, conn: &mut Conn, team: &str, contest: Option<&str>) -> Outcome {
     let person = ctx.authorize(Operation::Join)?.clone();
     let def = contest_of_team(ctx, team, contest)?;
     ensure_open(ctx, conn, def, "不能再加入").await?;
@@ -335,13 +335,7 @@ pub async fn join(ctx: &Ctx<'_>, conn: &mut SqliteConnection, team: &str, contes
 }
 
 /// `分配 人员 队伍 [比赛]`: an admin puts someone in a team.
-pub async fn assign(
-    ctx: &Ctx<'_>,
-    conn: &mut SqliteConnection,
-    person: &str,
-    team: &str,
-    contest: Option<&str>,
-) -> Outcome {
+pub async fn assign(ctx: &Ctx<'_>, conn: &mut Conn, person: &str, team: &str, contest: Option<&str>) -> Outcome {
     ctx.authorize(Operation::Assign)?;
     let def = contest_of_team(ctx, team, contest)?;
     ensure_open(ctx, conn, def, "不能再加入").await?;
@@ -350,7 +344,7 @@ pub async fn assign(
 }
 
 /// `缴费 人员 [比赛]`: an admin records a member's stake as paid.
-pub async fn mark_paid(ctx: &Ctx<'_>, conn: &mut SqliteConnection, person: &str, contest: Option<&str>) -> Outcome {
+pub async fn mark_paid(ctx: &Ctx<'_>, conn: &mut Conn, person: &str, contest: Option<&str>) -> Outcome {
     let admin = ctx.authorize(Operation::MarkPaid)?.clone();
     let person = only_person(conn, person).await?;
     let def = contest_of_member(ctx, conn, &person, contest).await?;
@@ -373,7 +367,7 @@ pub async fn mark_paid(ctx: &Ctx<'_>, conn: &mut SqliteConnection, person: &str,
 }
 
 /// Teams change only while the contest is open.
-async fn ensure_open(ctx: &Ctx<'_>, conn: &mut SqliteConnection, def: &ContestDef, refusal: &str) -> Outcome<()> {
+async fn ensure_open(ctx: &Ctx<'_>, conn: &mut Conn, def: &ContestDef, refusal: &str) -> Outcome<()> {
     if ctx.now_ms() >= def.cutoff_ms || store::get(conn, &def.id).await?.is_some_and(|r| r.state != ContestState::Open)
     {
         return refuse(format!("「{}」已截止，{refusal}。", def.name));
@@ -383,13 +377,7 @@ async fn ensure_open(ctx: &Ctx<'_>, conn: &mut SqliteConnection, def: &ContestDe
 
 /// `调队 人员 队伍 [比赛]`: an admin moves a member to another team. Their records from
 /// now on score for the new team; what they reported before stays with the old one.
-pub async fn move_team(
-    ctx: &Ctx<'_>,
-    conn: &mut SqliteConnection,
-    person: &str,
-    team: &str,
-    contest: Option<&str>,
-) -> Outcome {
+pub async fn move_team(ctx: &Ctx<'_>, conn: &mut Conn, person: &str, team: &str, contest: Option<&str>) -> Outcome {
     let admin = ctx.authorize(Operation::Move)?.clone();
     let def = contest_of_team(ctx, team, contest)?;
     ensure_open(ctx, conn, def, "队伍不再变动").await?;
@@ -414,14 +402,14 @@ pub async fn move_team(
 }
 
 /// `退出PK [比赛]`: a member leaves a contest before its cut-off.
-pub async fn leave(ctx: &Ctx<'_>, conn: &mut SqliteConnection, contest: Option<&str>) -> Outcome {
+pub async fn leave(ctx: &Ctx<'_>, conn: &mut Conn, contest: Option<&str>) -> Outcome {
     let person = ctx.authorize(Operation::Leave)?.clone();
     let def = contest_of_member(ctx, conn, &person, contest).await?;
     remove_from(ctx, conn, def, &person).await
 }
 
 /// `移出 人员 [比赛]`: an admin takes a member out of a contest.
-pub async fn remove(ctx: &Ctx<'_>, conn: &mut SqliteConnection, person: &str, contest: Option<&str>) -> Outcome {
+pub async fn remove(ctx: &Ctx<'_>, conn: &mut Conn, person: &str, contest: Option<&str>) -> Outcome {
     ctx.authorize(Operation::Remove)?;
     let person = only_person(conn, person).await?;
     let def = contest_of_member(ctx, conn, &person, contest).await?;
@@ -433,7 +421,7 @@ pub async fn remove(ctx: &Ctx<'_>, conn: &mut SqliteConnection, person: &str, co
 /// The contest `person` is a current member of (the one named, or their only one).
 async fn contest_of_member<'a>(
     ctx: &Ctx<'a>,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     person: &Person,
     contest: Option<&str>,
 ) -> Outcome<&'a ContestDef> {
@@ -456,7 +444,7 @@ async fn contest_of_member<'a>(
 
 /// Ends a membership: the points so far stay with the team; the stake leaves the pool
 /// and the person is not paid from it.
-async fn remove_from(ctx: &Ctx<'_>, conn: &mut SqliteConnection, def: &ContestDef, person: &Person) -> Outcome {
+async fn remove_from(ctx: &Ctx<'_>, conn: &mut Conn, def: &ContestDef, person: &Person) -> Outcome {
     ensure_open(ctx, conn, def, "队伍不再变动").await?;
     let m = store::membership(conn, &def.id, &person.userid).await?.ok_or(sqlx::Error::RowNotFound)?;
     if !store::remove_member(conn, &def.id, &person.userid, ctx.now_ms()).await? {
@@ -478,7 +466,7 @@ async fn remove_from(ctx: &Ctx<'_>, conn: &mut SqliteConnection, def: &ContestDe
 
 async fn add(
     ctx: &Ctx<'_>,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     def: &ContestDef,
     team: &str,
     person: &Person,
@@ -515,7 +503,7 @@ async fn add(
 }
 
 /// The one active person with this name or userid.
-async fn only_person(conn: &mut SqliteConnection, name: &str) -> Outcome<Person> {
+async fn only_person(conn: &mut Conn, name: &str) -> Outcome<Person> {
     let mut found = directory::find_by_name(conn, name).await?;
     match found.len() {
         1 => Ok(found.remove(0)),
@@ -528,7 +516,7 @@ async fn only_person(conn: &mut SqliteConnection, name: &str) -> Outcome<Person>
 }
 
 /// Which finalised contests a record change does not affect, for the audit group's answer.
-pub async fn final_note(conn: &mut SqliteConnection, settings: &Settings, record: i64) -> Result<String, sqlx::Error> {
+pub async fn final_note(conn: &mut Conn, settings: &Settings, record: i64) -> Result<String, sqlx::Error> {
     let finals = store::final_contests_of(conn, record).await?;
     let names: Vec<&str> =
         settings.contests.iter().filter(|d| finals.contains(&d.id)).map(|d| d.name.as_str()).collect();

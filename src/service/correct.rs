@@ -14,6 +14,7 @@ use crate::service::contest::final_note;
 use crate::service::decide::{already_decided, follow_on, onjob_due};
 use crate::service::report::{ReportInput, already_claimed, confirmers_for, prepare, store_flags};
 use crate::service::{Ctx, Outcome, refuse};
+use crate::store::Conn;
 use crate::store::appeals::{self, AppealState};
 use crate::store::cards::{self as stored_cards, Purpose};
 use crate::store::directory::Person;
@@ -22,10 +23,9 @@ use crate::store::records::{self, Content, Record};
 use crate::store::violated;
 use chrono::NaiveTime;
 use serde_json::{Map, Value, json};
-use sqlx::SqliteConnection;
 
 /// The record, if it exists and `op` is the actor's to do on it (their own record).
-async fn own_record(ctx: &Ctx<'_>, conn: &mut SqliteConnection, id: i64, op: Operation) -> Outcome<(Person, Record)> {
+async fn own_record(ctx: &Ctx<'_>, conn: &mut Conn, id: i64, op: Operation) -> Outcome<(Person, Record)> {
     let person = ctx.authorize(op)?.clone();
     let Some(record) = records::get(conn, id).await? else { return refuse(format!("没有找到记录 #{id}。")) };
     access::may_correct(&person, &record, op)?;
@@ -46,7 +46,7 @@ fn still_pending(r: &Record, op: Operation) -> Outcome<()> {
 }
 
 /// `撤回 #N [原因]`: the reporter takes back a pending record; its claim is freed.
-pub async fn withdraw(ctx: &Ctx<'_>, conn: &mut SqliteConnection, id: i64, reason: Option<&str>) -> Outcome {
+pub async fn withdraw(ctx: &Ctx<'_>, conn: &mut Conn, id: i64, reason: Option<&str>) -> Outcome {
     let (person, record) = own_record(ctx, conn, id, Operation::Withdraw).await?;
     still_pending(&record, Operation::Withdraw)?;
     let (from, to) = (record.state, RecordState::Withdrawn);
@@ -62,7 +62,7 @@ pub async fn withdraw(ctx: &Ctx<'_>, conn: &mut SqliteConnection, id: i64, reaso
 
 /// What `修改` needs to build the record's new content: the record, once the actor is
 /// known to be its reporter and it is still pending.
-pub async fn editable(ctx: &Ctx<'_>, conn: &mut SqliteConnection, id: i64) -> Outcome<Record> {
+pub async fn editable(ctx: &Ctx<'_>, conn: &mut Conn, id: i64) -> Outcome<Record> {
     let (_, record) = own_record(ctx, conn, id, Operation::Edit).await?;
     still_pending(&record, Operation::Edit)?;
     Ok(record)
@@ -71,7 +71,7 @@ pub async fn editable(ctx: &Ctx<'_>, conn: &mut SqliteConnection, id: i64) -> Ou
 /// `修改 #N 字段=新值…`: the reporter's pending record gets `input` as its content,
 /// checked as a new report is (first claim wins against everyone else's claims). The
 /// confirmers' cards are replaced by a card with the new values.
-pub async fn edit(ctx: &Ctx<'_>, conn: &mut SqliteConnection, id: i64, input: &ReportInput) -> Outcome {
+pub async fn edit(ctx: &Ctx<'_>, conn: &mut Conn, id: i64, input: &ReportInput) -> Outcome {
     let record = editable(ctx, conn, id).await?;
     let person = ctx.authorize(Operation::Edit)?;
     if input.kind != record.kind {
@@ -153,7 +153,7 @@ fn summary(before: &Map<String, Value>, after: &Map<String, Value>) -> String {
 }
 
 /// `申诉 #N 理由`: the reporter appeals a rejection, once, within `audit.appeal_days`.
-pub async fn appeal(ctx: &Ctx<'_>, conn: &mut SqliteConnection, id: i64, reason: &str) -> Outcome {
+pub async fn appeal(ctx: &Ctx<'_>, conn: &mut Conn, id: i64, reason: &str) -> Outcome {
     let (person, record) = own_record(ctx, conn, id, Operation::Appeal).await?;
     if let Some(earlier) = appeals::of_record(conn, id).await? {
         let outcome = match earlier.state {
@@ -208,7 +208,7 @@ pub enum Verdict {
 /// `维持 #N` / `改判 #N` (typed or pressed on the appeal card).
 pub async fn judge(
     ctx: &Ctx<'_>,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     id: i64,
     verdict: Verdict,
     note: Option<&str>,
@@ -295,7 +295,7 @@ fn overturned_state(ctx: &Ctx<'_>, r: &Record) -> RecordState {
 }
 
 /// `待办`: what waits for this confirmer, oldest first, with when it began to wait.
-pub async fn todo(ctx: &Ctx<'_>, conn: &mut SqliteConnection) -> Outcome<Vec<(Record, i64)>> {
+pub async fn todo(ctx: &Ctx<'_>, conn: &mut Conn) -> Outcome<Vec<(Record, i64)>> {
     let person = ctx.authorize(Operation::Todo)?;
     let due =
         ctx.today().checked_sub_days(chrono::Days::new(crate::service::decide::ONJOB_DAYS)).unwrap_or(ctx.today());

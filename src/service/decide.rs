@@ -9,11 +9,11 @@ use crate::service::access::{self, Operation, Role};
 use crate::service::cards::{Pressed, close_cards};
 use crate::service::report::audit_decides;
 use crate::service::{Actor, Ctx, Outcome, refuse};
+use crate::store::Conn;
 use crate::store::directory::{self, Person};
 use crate::store::events::{self, NewEvent};
 use crate::store::records::{self, Record};
 use chrono::{Days, NaiveDate};
-use sqlx::SqliteConnection;
 use tracing::instrument;
 
 /// A rejection pressed on a card carries this until the confirmer gives a reason.
@@ -73,7 +73,7 @@ pub fn state_label(state: RecordState, onboard: Option<NaiveDate>, today: NaiveD
 
 /// Decides record `id`; answers the decider.
 #[instrument(level = "debug", skip(ctx, conn, via), fields(actor = ctx.actor_id()))]
-pub async fn decide(ctx: &Ctx<'_>, conn: &mut SqliteConnection, id: i64, action: Action, via: Via<'_>) -> Outcome {
+pub async fn decide(ctx: &Ctx<'_>, conn: &mut Conn, id: i64, action: Action, via: Via<'_>) -> Outcome {
     // The audit group decides a record whose department has no confirmer but its
     // reporter: an auditor without the confirmer role is let through to that check.
     let auditor = match &ctx.actor {
@@ -151,7 +151,7 @@ pub async fn decide(ctx: &Ctx<'_>, conn: &mut SqliteConnection, id: i64, action:
 /// `驳回 #N 原因` after a reasonless card rejection by the same person adds the reason.
 async fn amend_reason(
     ctx: &Ctx<'_>,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     decider: &Person,
     r: &Record,
     reason: &str,
@@ -232,13 +232,7 @@ pub fn already_decided(r: &Record) -> String {
 }
 
 /// A transfer's closer: as named on confirmation, as named at report, else the confirmer.
-async fn set_closer(
-    ctx: &Ctx<'_>,
-    conn: &mut SqliteConnection,
-    decider: &Person,
-    r: &Record,
-    named: Option<&str>,
-) -> Outcome<()> {
+async fn set_closer(ctx: &Ctx<'_>, conn: &mut Conn, decider: &Person, r: &Record, named: Option<&str>) -> Outcome<()> {
     if r.mode != Mode::Transfer {
         return Ok(());
     }
@@ -319,7 +313,7 @@ fn decider_message(r: &Record, to: RecordState, via: Via<'_>, base: Option<&Reco
 /// a base placement of.
 pub(super) async fn follow_on(
     ctx: &Ctx<'_>,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     r: &Record,
     to: RecordState,
 ) -> Outcome<(String, Option<Record>)> {
@@ -351,7 +345,7 @@ pub(super) async fn follow_on(
 
 /// Makes a confirmed placement one of a channel's base placements (its points become
 /// the channel's), logged.
-async fn make_base(ctx: &Ctx<'_>, conn: &mut SqliteConnection, placement: i64, channel: &Record) -> Outcome<()> {
+async fn make_base(ctx: &Ctx<'_>, conn: &mut Conn, placement: i64, channel: &Record) -> Outcome<()> {
     records::set_base_for(conn, placement, channel.id).await?;
     let event = NewEvent::record(ctx.actor_id(), placement, "base_placement")
         .to(channel.id)
@@ -366,7 +360,7 @@ async fn make_base(ctx: &Ctx<'_>, conn: &mut SqliteConnection, placement: i64, c
 /// back to waiting for its base indicator (its points no longer count), and its
 /// reporter and confirmers are told. A restored placement beyond what the channel needs
 /// counts as a placement again. Returns a line for the actor.
-pub async fn recheck_channel(ctx: &Ctx<'_>, conn: &mut SqliteConnection, placement: &Record) -> Outcome {
+pub async fn recheck_channel(ctx: &Ctx<'_>, conn: &mut Conn, placement: &Record) -> Outcome {
     let Some(channel_id) = placement.base_for else { return Ok(String::new()) };
     let Some(channel) = records::get(conn, channel_id).await? else { return Ok(String::new()) };
     let Some(need) = channel.kind.base_indicator() else { return Ok(String::new()) };
@@ -427,7 +421,7 @@ pub async fn recheck_channel(ctx: &Ctx<'_>, conn: &mut SqliteConnection, placeme
     Ok(format!("\n渠道 #{}「{}」{why}，已退回“{}”，已通知报备人和确认人。", channel.id, channel.what(), to.label()))
 }
 
-async fn channel_valid(ctx: &Ctx<'_>, conn: &mut SqliteConnection, channel: &Record, have: i64) -> Outcome {
+async fn channel_valid(ctx: &Ctx<'_>, conn: &mut Conn, channel: &Record, have: i64) -> Outcome {
     let (from, to) = (RecordState::Agreed, RecordState::Confirmed);
     if !records::transition(conn, channel.id, from, to, ctx.actor_id(), ctx.now_ms(), None).await? {
         return Ok(String::new());

@@ -15,12 +15,12 @@ use crate::domain::org::Level;
 use crate::service::access::Operation;
 use crate::service::contest::sync_all;
 use crate::service::{Ctx, Identity, Outcome, identify, refuse};
+use crate::store::Conn;
 use crate::store::directory::ConsoleSetting;
 use crate::store::events::{self, NewEvent};
 use crate::store::{Db, directory, records};
 use crate::wecom::client::WecomClient;
 use crate::wecom::contacts::{self, FetchError, Wanted};
-use sqlx::SqliteConnection;
 use tracing::instrument;
 
 /// Brings the stored directory in line with the configuration (static source), re-keys
@@ -36,7 +36,7 @@ pub async fn load(db: &Db, settings: &Settings, now_ms: i64) -> Result<(), sqlx:
 /// [`load`] in the caller's transaction (a reload's): returns one line per person the
 /// configuration changed (static source only).
 pub async fn apply_configuration(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     settings: &Settings,
     now_ms: i64,
 ) -> Result<Vec<String>, sqlx::Error> {
@@ -178,7 +178,7 @@ fn log(report: &SyncReport) {
 }
 
 /// One line per changed person: who, and where from and to.
-async fn describe(conn: &mut SqliteConnection, c: &Changes) -> Result<Vec<String>, sqlx::Error> {
+async fn describe(conn: &mut Conn, c: &Changes) -> Result<Vec<String>, sqlx::Error> {
     let depts = directory::department_names(conn).await?;
     let dept = |id: i64| depts.get(&id).cloned().unwrap_or_else(|| format!("部门 {id}"));
     let who = |p: &PersonEntry| format!("{}（{}）", p.name, p.userid);
@@ -287,7 +287,7 @@ impl SyncReport {
 /// applied to the person at once, in the event log.
 pub async fn set_person(
     ctx: &Ctx<'_>,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     userid: &str,
     level: Option<Level>,
     confirmer: Option<bool>,

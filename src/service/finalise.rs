@@ -10,17 +10,17 @@ use crate::service::cards::{FinaliseStatus, Pressed, close_cards, send_finalise_
 use crate::service::contest::{find, paid_members, pool, split_text, standings};
 use crate::service::leaderboard::{broadcast, md, teams_only};
 use crate::service::{Ctx, Outcome, refuse};
+use crate::store::Conn;
 use crate::store::contests as store;
 use crate::store::directory;
 use crate::store::events::{self, NewEvent};
 use crate::store::records::{self, ReviewItem};
-use sqlx::SqliteConnection;
 use tracing::instrument;
 
 /// Freezes every open contest whose cut-off has passed, snapshots its standings and
 /// sends the audit group its 终审 card. Returns the names of the contests frozen.
 #[instrument(level = "debug", skip_all)]
-pub async fn freeze_due(ctx: &Ctx<'_>, conn: &mut SqliteConnection) -> Outcome<Vec<String>> {
+pub async fn freeze_due(ctx: &Ctx<'_>, conn: &mut Conn) -> Outcome<Vec<String>> {
     let now_ms = ctx.now_ms();
     let mut frozen = Vec::new();
     for def in ctx.settings.contests.iter().filter(|d| d.cutoff_ms <= now_ms) {
@@ -42,14 +42,14 @@ pub async fn freeze_due(ctx: &Ctx<'_>, conn: &mut SqliteConnection) -> Outcome<V
 }
 
 /// What the 终审 card shows beside the ranking now.
-async fn status(ctx: &Ctx<'_>, conn: &mut SqliteConnection, def: &ContestDef) -> Result<FinaliseStatus, sqlx::Error> {
+async fn status(ctx: &Ctx<'_>, conn: &mut Conn, def: &ContestDef) -> Result<FinaliseStatus, sqlx::Error> {
     let undecided = records::contest_undecided(conn, &def.id).await?.len();
     let approved = store::approvals(conn, &def.id).await?.into_iter().map(|a| a.name).collect();
     Ok(FinaliseStatus { undecided, approved, quorum: ctx.settings.audit.finalise_quorum })
 }
 
 /// `终审 比赛 [待定=不计]`: the contest named (by id or name).
-pub async fn finalise_named(ctx: &Ctx<'_>, conn: &mut SqliteConnection, name: &str, exclude_pending: bool) -> Outcome {
+pub async fn finalise_named(ctx: &Ctx<'_>, conn: &mut Conn, name: &str, exclude_pending: bool) -> Outcome {
     ctx.authorize(Operation::Finalise)?;
     let def = find(&ctx.settings.contests, Some(name), ctx.now)?.remove(0);
     finalise(ctx, conn, def, exclude_pending, None).await
@@ -63,7 +63,7 @@ pub async fn finalise_named(ctx: &Ctx<'_>, conn: &mut SqliteConnection, name: &s
 /// broadcast.
 pub async fn finalise(
     ctx: &Ctx<'_>,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     def: &ContestDef,
     exclude_pending: bool,
     pressed: Option<Pressed<'_>>,

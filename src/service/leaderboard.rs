@@ -8,11 +8,11 @@ use crate::domain::contest::{ContestDef, ContestState, TeamStanding};
 use crate::domain::money::Fen;
 use crate::service::contest::{pool, standings_of, time_left};
 use crate::service::{Ctx, Outcome};
+use crate::store::Conn;
 use crate::store::contests::{self as store, NewlyCounted};
 use crate::store::outbox;
 use crate::wecom::message::Chat;
 use chrono::{DateTime, TimeZone, Utc};
-use sqlx::SqliteConnection;
 use tracing::instrument;
 
 /// Broadcasts continue for a day after the cut-off (the final day's result), until the
@@ -21,7 +21,7 @@ const AFTER_CUTOFF_MS: i64 = 24 * 3_600_000;
 
 /// Broadcasts every running contest's standings; returns (contests, messages) queued.
 #[instrument(level = "debug", skip_all)]
-pub async fn broadcast_daily(ctx: &Ctx<'_>, conn: &mut SqliteConnection) -> Outcome<(usize, usize)> {
+pub async fn broadcast_daily(ctx: &Ctx<'_>, conn: &mut Conn) -> Outcome<(usize, usize)> {
     let (now, now_ms) = (ctx.now, ctx.now_ms());
     let (mut contests, mut messages) = (0, 0);
     for def in &ctx.settings.contests {
@@ -49,7 +49,7 @@ pub async fn broadcast_daily(ctx: &Ctx<'_>, conn: &mut SqliteConnection) -> Outc
 
 /// The board's and the console's links after the broadcast, when the public base URL is
 /// configured (a path alone cannot be tapped).
-async fn links(ctx: &Ctx<'_>, conn: &mut SqliteConnection, def: &ContestDef) -> Result<Option<String>, sqlx::Error> {
+async fn links(ctx: &Ctx<'_>, conn: &mut Conn, def: &ContestDef) -> Result<Option<String>, sqlx::Error> {
     if ctx.settings.public_url().is_none() {
         return Ok(None);
     }
@@ -63,7 +63,7 @@ async fn links(ctx: &Ctx<'_>, conn: &mut SqliteConnection, def: &ContestDef) -> 
 /// Queues markdown to every chat of a contest; returns the messages queued.
 pub async fn broadcast(
     now: DateTime<Utc>,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     def: &ContestDef,
     markdown: &str,
 ) -> Result<usize, sqlx::Error> {

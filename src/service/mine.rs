@@ -6,9 +6,9 @@ use crate::domain::rewards::{self, closer_is_paid};
 use crate::service::access::Operation;
 use crate::service::settlement::member_payee;
 use crate::service::{Ctx, Outcome};
+use crate::store::Conn;
 use crate::store::records::{self, Closed, Summary};
 use crate::store::settlement;
-use sqlx::SqliteConnection;
 
 /// A person's month.
 #[derive(Debug)]
@@ -24,7 +24,7 @@ pub struct MonthView {
 }
 
 /// The actor's month.
-pub async fn month(ctx: &Ctx<'_>, conn: &mut SqliteConnection, month: Month) -> Outcome<MonthView> {
+pub async fn month(ctx: &Ctx<'_>, conn: &mut Conn, month: Month) -> Outcome<MonthView> {
     let person = ctx.authorize(Operation::Mine)?;
     let (from, to) = month.range_ms();
     let own = records::reported_between(conn, &person.userid, from, to).await?;

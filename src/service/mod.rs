@@ -29,12 +29,13 @@ pub mod sheet;
 
 use crate::clock::TZ;
 use crate::config::Settings;
+pub use crate::store::Conn;
+use crate::store::Tx;
 use crate::store::directory::{self as people, Person};
 use crate::store::outbox;
 use crate::wecom::message;
 use access::Operation;
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::SqliteConnection;
 
 /// Who acts.
 #[derive(Debug, Clone)]
@@ -88,14 +89,14 @@ impl<'a> Ctx<'a> {
     }
 
     /// Queues a text message to people (sent after the transaction commits).
-    pub async fn notify(&self, conn: &mut SqliteConnection, users: &[&str], text: &str) -> Result<(), sqlx::Error> {
+    pub async fn notify(&self, conn: &mut Conn, users: &[&str], text: &str) -> Result<(), sqlx::Error> {
         queue_text(conn, self.settings, self.now_ms(), users, text).await
     }
 }
 
 /// Queues a text message to people, split to fit WeCom's limit.
 pub async fn queue_text(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     settings: &Settings,
     now_ms: i64,
     users: &[&str],
@@ -128,13 +129,31 @@ pub fn refuse<T>(message: impl Into<String>) -> Outcome<T> {
 }
 
 /// Runs an operation inside a savepoint of the caller's transaction: when it refuses,
-/// nothing it wrote remains.
-pub async fn atomically<T>(
-    conn: &mut SqliteConnection,
-    op: impl AsyncFnOnce(&mut SqliteConnection) -> Outcome<T>,
-) -> Outcome<T> {
-    let mut savepoint = sqlx::Connection::begin(&mut *conn).await?;
-    match op(&mut savepoint).await {
+/// nothing it wrote remains. `atomically!(conn, async |c| body)`: `body` (an
+/// `Outcome`) runs with `c` the savepoint. A macro, not a function taking an async
+/// closure: the compiler cannot show an async closure over `&mut Conn` to be `Send`
+/// for every lifetime, which the spawned callback batch and axum's handlers need.
+macro_rules! atomically {
+    ($conn:expr, async |$c:ident| $body:expr) => {
+        match $crate::store::sql::savepoint($conn).await {
+            Err(e) => Err($crate::service::ServiceError::Db(e)),
+            Ok(mut savepoint) => {
+                let outcome = async {
+                    let $c: &mut $crate::store::Conn = &mut *savepoint;
+                    $body
+                }
+                .await;
+                $crate::service::settle(savepoint, outcome).await
+            }
+        }
+    };
+}
+pub(crate) use atomically;
+
+/// Ends an [`atomically!`] savepoint: released when the operation succeeded, rolled
+/// back when it refused (a database error rolls back the whole transaction).
+pub async fn settle<T>(savepoint: Tx<'_>, outcome: Outcome<T>) -> Outcome<T> {
+    match outcome {
         Ok(value) => {
             savepoint.commit().await?;
             Ok(value)
@@ -157,7 +176,7 @@ pub enum Identity {
 }
 
 /// Looks a userid up in the directory.
-pub async fn identify(conn: &mut SqliteConnection, userid: &str) -> Result<Identity, sqlx::Error> {
+pub async fn identify(conn: &mut Conn, userid: &str) -> Result<Identity, sqlx::Error> {
     Ok(match people::find(conn, userid).await? {
         Some(person) if person.active => Identity::Active(person),
         Some(_) => Identity::Departed,

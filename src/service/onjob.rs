@@ -8,16 +8,16 @@ use crate::service::cards::send_record_card;
 use crate::service::decide::ONJOB_DAYS;
 use crate::service::report::confirmers_for;
 use crate::service::{Ctx, Outcome};
+use crate::store::Conn;
 use crate::store::cards::Purpose;
 use crate::store::events::{self, NewEvent};
 use crate::store::records;
 use chrono::Days;
-use sqlx::SqliteConnection;
 use tracing::instrument;
 
 /// Sends the cards due; returns (sent, due but nobody to send to).
 #[instrument(level = "debug", skip_all)]
-pub async fn send_due(ctx: &Ctx<'_>, conn: &mut SqliteConnection) -> Outcome<(usize, usize)> {
+pub async fn send_due(ctx: &Ctx<'_>, conn: &mut Conn) -> Outcome<(usize, usize)> {
     let today = ctx.today();
     let onboarded_by = today.checked_sub_days(Days::new(ONJOB_DAYS)).unwrap_or(today);
     let due = records::placements_due(conn, &onboarded_by.to_string()).await?;

@@ -10,10 +10,10 @@ use crate::config::Settings;
 use crate::domain::contest::{ContestDef, ContestState};
 use crate::service::directory::apply_configuration;
 use crate::service::settlement::note_rule_set;
+use crate::store::Conn;
 use crate::store::Db;
 use crate::store::contests;
 use crate::store::events::{self, NewEvent};
-use sqlx::SqliteConnection;
 
 /// Why a reload applied nothing.
 #[derive(Debug, thiserror::Error)]
@@ -60,7 +60,7 @@ pub async fn apply(
 /// Contests past their cut-off (frozen or final) whose scoring or payout the new
 /// configuration changes, or that it drops before they are final.
 async fn closed_contests_changed(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     running: &Settings,
     new: &Settings,
     now_ms: i64,

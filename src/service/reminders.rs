@@ -6,16 +6,16 @@ use crate::clock::format_ms;
 use crate::domain::kind::RecordKind;
 use crate::domain::org::DeptKind;
 use crate::service::{Ctx, Outcome};
+use crate::store::Conn;
 use crate::store::directory::{self, Person};
 use crate::store::events::{self, NewEvent};
 use crate::store::records::{self, Record, Stage};
-use sqlx::SqliteConnection;
 use std::collections::BTreeMap;
 use tracing::instrument;
 
 /// Sends what is due; returns (reminded, escalated).
 #[instrument(level = "debug", skip_all)]
-pub async fn chase(ctx: &Ctx<'_>, conn: &mut SqliteConnection) -> Outcome<(usize, usize)> {
+pub async fn chase(ctx: &Ctx<'_>, conn: &mut Conn) -> Outcome<(usize, usize)> {
     let settings = &ctx.settings.reminders;
     let now = ctx.now_ms();
     let due = records::undecided_since(conn, now - hours(settings.first_after_hours), Stage::Remind).await?;
@@ -35,7 +35,7 @@ fn line(r: &Record) -> String {
 
 /// One digest per confirmer, listing the records they may decide. A record nobody can
 /// decide is not marked: it is reminded once there is a confirmer (and escalated anyway).
-async fn remind(ctx: &Ctx<'_>, conn: &mut SqliteConnection, due: &[Record]) -> Outcome<usize> {
+async fn remind(ctx: &Ctx<'_>, conn: &mut Conn, due: &[Record]) -> Outcome<usize> {
     let mut digests: BTreeMap<String, Vec<&Record>> = BTreeMap::new();
     let mut confirmers: BTreeMap<DeptKind, Vec<Person>> = BTreeMap::new();
     for kind in [DeptKind::Cs, DeptKind::Tr] {
@@ -83,7 +83,7 @@ async fn remind(ctx: &Ctx<'_>, conn: &mut SqliteConnection, due: &[Record]) -> O
 
 /// Tells the audit group; without one, nothing is marked, so the escalation happens
 /// once an audit group is configured.
-async fn escalate(ctx: &Ctx<'_>, conn: &mut SqliteConnection, late: &[Record]) -> Outcome<usize> {
+async fn escalate(ctx: &Ctx<'_>, conn: &mut Conn, late: &[Record]) -> Outcome<usize> {
     let auditors: Vec<&str> = ctx.settings.roles.audit_group.iter().map(String::as_str).collect();
     if late.is_empty() || auditors.is_empty() {
         return Ok(0);
@@ -102,7 +102,7 @@ async fn escalate(ctx: &Ctx<'_>, conn: &mut SqliteConnection, late: &[Record]) -
     Ok(late.len())
 }
 
-async fn mark(ctx: &Ctx<'_>, conn: &mut SqliteConnection, r: &Record, stage: Stage) -> Outcome<()> {
+async fn mark(ctx: &Ctx<'_>, conn: &mut Conn, r: &Record, stage: Stage) -> Outcome<()> {
     let now = ctx.now_ms();
     records::mark_reminded(conn, r.id, stage, now).await?;
     let action = match stage {

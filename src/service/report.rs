@@ -14,6 +14,7 @@ use crate::service::access::Operation;
 use crate::service::cards;
 use crate::service::decide::onjob_due;
 use crate::service::{Ctx, Outcome, refuse};
+use crate::store::Conn;
 use crate::store::cards::Purpose;
 use crate::store::contests;
 use crate::store::directory::{self, Person};
@@ -21,7 +22,6 @@ use crate::store::events::{self, NewEvent};
 use crate::store::records::{self, Family, FlagKind, NewRecord, Origin};
 use crate::store::violated;
 use chrono::{NaiveDate, NaiveDateTime};
-use sqlx::SqliteConnection;
 use tracing::instrument;
 
 /// A report, as typed.
@@ -86,7 +86,7 @@ pub(super) struct Claimed {
 /// under one-live-placement, and the flags for look-alike names.
 pub(super) async fn prepare(
     ctx: &Ctx<'_>,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     reporter: &Person,
     input: &ReportInput,
     except: Option<i64>,
@@ -149,7 +149,7 @@ fn flag_look_alikes(claimed: &mut Claimed, key: &str, others: &[records::LiveNam
 /// Stores a record's flags and logs them.
 pub(super) async fn store_flags(
     ctx: &Ctx<'_>,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     id: i64,
     flags: &[(FlagKind, Option<i64>, String)],
 ) -> Outcome<()> {
@@ -165,7 +165,7 @@ pub(super) async fn store_flags(
 /// Reports; answers the reporter with the record's number, points, state and who was
 /// asked to confirm.
 #[instrument(level = "debug", skip_all, fields(kind = input.kind.code(), actor = ctx.actor_id()))]
-pub async fn report(ctx: &Ctx<'_>, conn: &mut SqliteConnection, input: &ReportInput) -> Outcome {
+pub async fn report(ctx: &Ctx<'_>, conn: &mut Conn, input: &ReportInput) -> Outcome {
     let reporter = ctx.authorize(Operation::Report)?;
     let kind = input.kind;
     let claimed = prepare(ctx, conn, reporter, input, None).await?;
@@ -233,7 +233,7 @@ fn stored_record(id: i64, reporter: &Person, record: &NewRecord, claimed: &Claim
 
 /// A report just after the cut-off of a contest its reporter is in: it does not count
 /// there, and they should know.
-async fn after_cut_off(ctx: &Ctx<'_>, conn: &mut SqliteConnection, reporter: &Person, kind: RecordKind) -> Outcome {
+async fn after_cut_off(ctx: &Ctx<'_>, conn: &mut Conn, reporter: &Person, kind: RecordKind) -> Outcome {
     const WEEK_MS: i64 = 7 * 86_400_000;
     let now = ctx.now_ms();
     let mut missed = Vec::new();
@@ -252,7 +252,7 @@ async fn after_cut_off(ctx: &Ctx<'_>, conn: &mut SqliteConnection, reporter: &Pe
 /// department's confirmers other than the reporter; when there is none (a confirmer
 /// reported it, and is the only one), the audit group, who may then decide it.
 pub async fn confirmers_for(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     settings: &crate::config::Settings,
     kind: RecordKind,
     reporter: &str,
@@ -262,7 +262,7 @@ pub async fn confirmers_for(
 
 /// [`confirmers_for`], and whether they are the audit group standing in.
 async fn asked_to_confirm(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     settings: &crate::config::Settings,
     kind: RecordKind,
     reporter: &str,
@@ -286,13 +286,13 @@ async fn asked_to_confirm(
 
 /// Whether a record of `kind` reported by `reporter` has no confirmer but its reporter,
 /// so that the audit group decides it.
-pub async fn audit_decides(conn: &mut SqliteConnection, kind: RecordKind, reporter: &str) -> Result<bool, sqlx::Error> {
+pub async fn audit_decides(conn: &mut Conn, kind: RecordKind, reporter: &str) -> Result<bool, sqlx::Error> {
     Ok(directory::confirmers(conn, kind.receiving_dept()).await?.iter().all(|c| c.userid == reporter))
 }
 
 /// The channel record a placement would count toward (its base indicator), while that
 /// channel is not yet valid.
-pub(super) async fn base_channel(conn: &mut SqliteConnection, claimed: &Claimed) -> Outcome<Option<records::Record>> {
+pub(super) async fn base_channel(conn: &mut Conn, claimed: &Claimed) -> Outcome<Option<records::Record>> {
     let Some(subject) = claimed.channel_id else { return Ok(None) };
     Ok(records::channel_record(conn, subject).await?.filter(|c| c.state.is_open() && c.kind.base_indicator().is_some()))
 }
@@ -317,7 +317,7 @@ fn check_period(ctx: &Ctx<'_>, kind: RecordKind) -> Outcome<()> {
 }
 
 /// The receiving department's member named by `接手`, for transfers.
-async fn closer(conn: &mut SqliteConnection, input: &ReportInput, receiving: DeptKind) -> Outcome<Option<Person>> {
+async fn closer(conn: &mut Conn, input: &ReportInput, receiving: DeptKind) -> Outcome<Option<Person>> {
     let Some(name) = &input.closer else { return Ok(None) };
     if input.mode != Mode::Transfer {
         return refuse("只有 方式=转接 的记录才需要填写“接手”。");
@@ -334,12 +334,7 @@ async fn closer(conn: &mut SqliteConnection, input: &ReportInput, receiving: Dep
     }
 }
 
-async fn claim(
-    ctx: &Ctx<'_>,
-    conn: &mut SqliteConnection,
-    input: &ReportInput,
-    except: Option<i64>,
-) -> Outcome<Claimed> {
+async fn claim(ctx: &Ctx<'_>, conn: &mut Conn, input: &ReportInput, except: Option<i64>) -> Outcome<Claimed> {
     let slot = input.kind.claim_slot();
     let claimed = |resolved: Resolved, name: &BoundedText, flags| Claimed {
         subject_id: Some(resolved.id),
@@ -388,7 +383,7 @@ async fn claim(
 
 async fn placement(
     ctx: &Ctx<'_>,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     person: &BoundedText,
     onboard: NaiveDate,
     channel: Option<&BoundedText>,
@@ -468,7 +463,7 @@ struct Resolved {
 
 async fn resolve(
     ctx: &Ctx<'_>,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     family: Family,
     name: &BoundedText,
     code: Option<&CreditCode>,

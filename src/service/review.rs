@@ -9,9 +9,9 @@ use crate::domain::month::Month;
 use crate::service::access::Operation;
 use crate::service::contest::{find, time_left};
 use crate::service::{Ctx, Outcome, refuse};
+use crate::store::Conn;
 use crate::store::contests as store;
 use crate::store::records::{self, Flag, ReviewItem};
-use sqlx::SqliteConnection;
 
 /// One group of the review: a contest (with where it stands), or the records that
 /// count in no contest.
@@ -34,7 +34,7 @@ impl Review<'_> {
 }
 
 /// The review of the whole programme, or of the named contest only.
-pub async fn review<'a>(ctx: &Ctx<'a>, conn: &mut SqliteConnection, name: Option<&str>) -> Outcome<Review<'a>> {
+pub async fn review<'a>(ctx: &Ctx<'a>, conn: &mut Conn, name: Option<&str>) -> Outcome<Review<'a>> {
     ctx.authorize(Operation::Review)?;
     let defs = &ctx.settings.contests;
     let only = match name {
@@ -104,7 +104,7 @@ fn not_started(defs: &[ContestDef]) -> String {
 /// The console's 审核 search: records matching `filter`, newest first (the audit group).
 pub async fn search(
     ctx: &Ctx<'_>,
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     filter: &records::AuditFilter,
     limit: i64,
 ) -> Outcome<Vec<ReviewItem>> {

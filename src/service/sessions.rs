@@ -4,18 +4,13 @@
 
 use crate::service::access::Operation;
 use crate::service::{Ctx, Identity, Outcome, identify, refuse};
+use crate::store::Conn;
 use crate::store::directory::Person;
 use crate::store::events::{self, NewEvent};
 use crate::store::web::{self as store, Session};
-use sqlx::SqliteConnection;
 
 /// Opens `session` for `person` (who signed in with WeCom just now).
-pub async fn open(
-    conn: &mut SqliteConnection,
-    now_ms: i64,
-    person: &Person,
-    session: &Session,
-) -> Result<(), sqlx::Error> {
+pub async fn open(conn: &mut Conn, now_ms: i64, person: &Person, session: &Session) -> Result<(), sqlx::Error> {
     store::insert_session(conn, session, now_ms).await?;
     let event = NewEvent::new(&person.userid, "person", &person.userid, "console_signed_in");
     events::append(conn, now_ms, event.data(serde_json::json!({ "expires_at": session.expires_at }))).await?;
@@ -23,7 +18,7 @@ pub async fn open(
 }
 
 /// Ends a session: its person signed out.
-pub async fn sign_out(conn: &mut SqliteConnection, now_ms: i64, session: &Session) -> Result<(), sqlx::Error> {
+pub async fn sign_out(conn: &mut Conn, now_ms: i64, session: &Session) -> Result<(), sqlx::Error> {
     store::revoke_session(conn, &session.id, now_ms).await?;
     events::append(conn, now_ms, NewEvent::new(&session.userid, "person", &session.userid, "console_signed_out"))
         .await?;
@@ -31,7 +26,7 @@ pub async fn sign_out(conn: &mut SqliteConnection, now_ms: i64, session: &Sessio
 }
 
 /// Ends every session of someone no longer active in the directory; how many were live.
-pub async fn end_departed(conn: &mut SqliteConnection, now_ms: i64, userid: &str) -> Result<u64, sqlx::Error> {
+pub async fn end_departed(conn: &mut Conn, now_ms: i64, userid: &str) -> Result<u64, sqlx::Error> {
     let ended = store::revoke_sessions_of(conn, userid, now_ms).await?;
     if ended > 0 {
         let event = NewEvent::new("system", "person", userid, "console_sessions_ended").reason(Some("离职或停用"));
@@ -41,7 +36,7 @@ pub async fn end_departed(conn: &mut SqliteConnection, now_ms: i64, userid: &str
 }
 
 /// 管理 → 结束登录: an admin ends every console session of `userid`.
-pub async fn revoke(ctx: &Ctx<'_>, conn: &mut SqliteConnection, userid: &str) -> Outcome {
+pub async fn revoke(ctx: &Ctx<'_>, conn: &mut Conn, userid: &str) -> Outcome {
     let admin = ctx.authorize(Operation::Manage)?.clone();
     let person = match identify(conn, userid).await? {
         Identity::Active(person) => person,

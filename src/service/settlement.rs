@@ -20,6 +20,7 @@ use crate::domain::rewards::{
 use crate::service::access::Operation;
 use crate::service::sheet::{Cell, Table};
 use crate::service::{Ctx, Outcome, ServiceError, refuse};
+use crate::store::Conn;
 use crate::store::events::{self, NewEvent};
 use crate::store::outbox::{self, Api, NewMessage};
 use crate::store::records::Origin;
@@ -28,7 +29,6 @@ use anyhow::Context;
 use base64::Engine;
 use rust_xlsxwriter::Workbook;
 use serde_json::json;
-use sqlx::SqliteConnection;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use tracing::instrument;
@@ -94,11 +94,7 @@ impl RuleSet {
 /// it is not the one in force, puts it in force from now on (a new period, see
 /// migration 0095); returns its id. The service calls it at start and on each reload:
 /// what is reported from then on is paid under it, what came before keeps its rules.
-pub async fn note_rule_set(
-    conn: &mut SqliteConnection,
-    settings: &Settings,
-    now_ms: i64,
-) -> Result<String, sqlx::Error> {
+pub async fn note_rule_set(conn: &mut Conn, settings: &Settings, now_ms: i64) -> Result<String, sqlx::Error> {
     let rule_set = RuleSet::of(settings);
     store::note_rule_set(conn, &rule_set.id, &rule_set.json, now_ms).await?;
     Ok(rule_set.id)
@@ -199,7 +195,7 @@ fn unit_of(units: &Units, dept: i64, name: &str) -> String {
 /// whether a person is a confirmer or manager (which decides their target) with what
 /// they were when a closed month was paid.
 async fn facts(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     settings: &Settings,
     month: Month,
     units: &Units,
@@ -261,7 +257,7 @@ fn tagged(mut lines: Vec<Line>, rule_set: &str) -> Vec<Line> {
 /// (the period it falls in, `rule_set_periods`; before the first period, the first
 /// one's), and the PK payouts under `latest`: a change of rewards or targets applies
 /// to what is reported from the change on, never to what came before it.
-async fn period_lines(conn: &mut SqliteConnection, facts: &Facts, latest: &RuleSet) -> Outcome<Vec<Line>> {
+async fn period_lines(conn: &mut Conn, facts: &Facts, latest: &RuleSet) -> Outcome<Vec<Line>> {
     let periods = store::rule_set_periods(conn).await?;
     let mut by_set: BTreeMap<&str, Vec<RecordFacts>> = BTreeMap::new();
     for record in &facts.records {
@@ -282,7 +278,7 @@ async fn period_lines(conn: &mut SqliteConnection, facts: &Facts, latest: &RuleS
 /// The rule set in force: the latest period's, as the service applied it (at start or
 /// by a reload). On a database no service has run on yet, the configured one becomes
 /// the first.
-async fn in_force(conn: &mut SqliteConnection, settings: &Settings, now_ms: i64) -> Outcome<RuleSet> {
+async fn in_force(conn: &mut Conn, settings: &Settings, now_ms: i64) -> Outcome<RuleSet> {
     match store::rule_set_periods(conn).await?.pop() {
         Some((_, id)) => stored_rule_set(conn, &id).await,
         None => {
@@ -294,7 +290,7 @@ async fn in_force(conn: &mut SqliteConnection, settings: &Settings, now_ms: i64)
 }
 
 /// A rule set as stored, for computing pay under it.
-async fn stored_rule_set(conn: &mut SqliteConnection, id: &str) -> Outcome<RuleSet> {
+async fn stored_rule_set(conn: &mut Conn, id: &str) -> Outcome<RuleSet> {
     let unreadable = |what: String| {
         tracing::error!(rule_set = %id, "{what}");
         ServiceError::Refused(format!("{what}，无法计算按该规则集发放的明细，请联系管理员查看日志。"))
@@ -317,7 +313,7 @@ fn first_open_after(month: Month, closed: &BTreeMap<String, CloseRow>) -> Month 
 }
 
 /// For a closed `month`: the first open month after it, where changes to its pay go.
-pub async fn adjusted_in(conn: &mut SqliteConnection, month: Month) -> Result<Option<Month>, sqlx::Error> {
+pub async fn adjusted_in(conn: &mut Conn, month: Month) -> Result<Option<Month>, sqlx::Error> {
     let closed: BTreeMap<String, CloseRow> =
         store::closed_months(conn).await?.into_iter().map(|c| (c.month.clone(), c)).collect();
     Ok(closed.contains_key(&month.to_string()).then(|| first_open_after(month, &closed)))
@@ -327,7 +323,7 @@ pub async fn adjusted_in(conn: &mut SqliteConnection, month: Month) -> Result<Op
 /// period's rule set, or its one rule set if closed before periods were kept), minus
 /// what it paid (its lines at close and the adjustments later closed months carried).
 async fn due_for(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     settings: &Settings,
     month: Month,
     close: &CloseRow,
@@ -366,7 +362,7 @@ async fn due_for(
 /// with the adjustments of the closed months it is the first open month after; a
 /// closed month as it was closed, with what has changed since.
 #[instrument(level = "debug", skip(conn, settings))]
-pub async fn compute(conn: &mut SqliteConnection, settings: &Settings, month: Month, now_ms: i64) -> Outcome<Report> {
+pub async fn compute(conn: &mut Conn, settings: &Settings, month: Month, now_ms: i64) -> Outcome<Report> {
     let (from, to) = month.range_ms();
     let units = business_units(&store::departments(conn).await?);
     let closed: BTreeMap<String, CloseRow> =
@@ -383,7 +379,7 @@ pub async fn compute(conn: &mut SqliteConnection, settings: &Settings, month: Mo
 /// A closed month: the files kept at close (checked against their hashes) and the
 /// adjustments now due for it.
 async fn compute_closed(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     settings: &Settings,
     month: Month,
     close: &CloseRow,
@@ -410,7 +406,7 @@ async fn compute_closed(
 
 /// An open month under the rules configured now, with the adjustments it carries.
 async fn compute_open(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     settings: &Settings,
     month: Month,
     closed: &BTreeMap<String, CloseRow>,
@@ -455,11 +451,7 @@ async fn compute_open(
 }
 
 /// The stakes not recorded as paid, with the contests' names.
-async fn unpaid_stakes(
-    conn: &mut SqliteConnection,
-    settings: &Settings,
-    units: &Units,
-) -> Result<Vec<UnpaidStake>, sqlx::Error> {
+async fn unpaid_stakes(conn: &mut Conn, settings: &Settings, units: &Units) -> Result<Vec<UnpaidStake>, sqlx::Error> {
     let names: BTreeMap<&str, &str> = settings.contests.iter().map(|d| (d.id.as_str(), d.name.as_str())).collect();
     Ok(store::unpaid_stakes(conn)
         .await?
@@ -494,7 +486,7 @@ fn stakes_by_contest(stakes: &[UnpaidStake]) -> Vec<(&str, usize, Fen)> {
 
 /// `(id, first seen, rules)` of each of these rule sets, by id.
 async fn rule_sets_of(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     ids: impl IntoIterator<Item = String>,
 ) -> Result<Vec<(String, i64, String)>, sqlx::Error> {
     let mut out = Vec::new();
@@ -512,7 +504,7 @@ async fn rule_sets_of(
 /// change, and later changes to what it would pay are adjustments in the first open
 /// month after it.
 pub async fn close(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     settings: &Settings,
     month: Month,
     by: &str,
@@ -547,12 +539,7 @@ pub async fn close(
 }
 
 /// Stores an open month's close: its files, every line it pays, an event.
-async fn keep(
-    conn: &mut SqliteConnection,
-    report: &Report,
-    by: &str,
-    now_ms: i64,
-) -> Outcome<(CloseRow, Vec<u8>, Vec<u8>)> {
+async fn keep(conn: &mut Conn, report: &Report, by: &str, now_ms: i64) -> Outcome<(CloseRow, Vec<u8>, Vec<u8>)> {
     let built = |e: anyhow::Error| {
         tracing::error!(error = %e, "settlement files could not be built");
         ServiceError::Refused("结算文件生成失败，请联系管理员查看日志。".into())
@@ -677,7 +664,7 @@ fn record_facts(r: &RewardRow, unit: &impl Fn(i64, &str) -> String) -> RecordFac
 
 /// `结算 月份`: the month's summary for the admin who asked, and the workbook sent to
 /// them as a file (for a closed month, the one kept at close).
-pub async fn send_in_chat(ctx: &Ctx<'_>, conn: &mut SqliteConnection, month: Month) -> Outcome {
+pub async fn send_in_chat(ctx: &Ctx<'_>, conn: &mut Conn, month: Month) -> Outcome {
     let admin = ctx.authorize(Operation::Settle)?;
     let report = compute(conn, ctx.settings, month, ctx.now_ms()).await?;
     if report.is_empty() {
@@ -1063,7 +1050,7 @@ impl Report {
     }
 
     /// Records the run (rules used, totals).
-    pub async fn record(&self, conn: &mut SqliteConnection, by: &str, now_ms: i64) -> Result<(), sqlx::Error> {
+    pub async fn record(&self, conn: &mut Conn, by: &str, now_ms: i64) -> Result<(), sqlx::Error> {
         let month = self.month.to_string();
         let (total_fen, lines) = match &self.closed {
             Some(closed) => (closed.close.total_fen, closed.close.lines),

@@ -1,6 +1,7 @@
 //! Appeals (申诉) against rejections: one per record, decided by the audit group.
 
-use sqlx::SqliteConnection;
+use crate::store::Conn;
+use crate::store::sql;
 
 /// Where an appeal is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +54,7 @@ const SELECT: &str = "SELECT a.id, a.record_id, a.reporter, a.reason, a.rejectio
 
 /// Stores an appeal; fails on the unique index when the record was appealed before.
 pub async fn insert(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     record_id: i64,
     reporter: &str,
     reason: &str,
@@ -61,8 +62,8 @@ pub async fn insert(
     rejection: Option<&str>,
     now_ms: i64,
 ) -> Result<i64, sqlx::Error> {
-    let id = sqlx::query(
-        "INSERT INTO appeals (record_id, reporter, reason, rejected_by, rejection, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+    let id = sql::query_scalar(
+        "INSERT INTO appeals (record_id, reporter, reason, rejected_by, rejection, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(record_id)
     .bind(reporter)
@@ -70,29 +71,22 @@ pub async fn insert(
     .bind(rejected_by)
     .bind(rejection)
     .bind(now_ms)
-    .execute(conn)
-    .await?
-    .last_insert_rowid();
+    .fetch_one(conn)
+    .await?;
     Ok(id)
 }
 
-pub async fn of_record(conn: &mut SqliteConnection, record_id: i64) -> Result<Option<Appeal>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE a.record_id = ?")))
+pub async fn of_record(conn: &mut Conn, record_id: i64) -> Result<Option<Appeal>, sqlx::Error> {
+    sql::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE a.record_id = ?")))
         .bind(record_id)
         .fetch_optional(conn)
         .await
 }
 
 /// Decides an open appeal (compare-and-set: of two auditors, one decides).
-pub async fn decide(
-    conn: &mut SqliteConnection,
-    id: i64,
-    to: AppealState,
-    by: &str,
-    now_ms: i64,
-) -> Result<bool, sqlx::Error> {
+pub async fn decide(conn: &mut Conn, id: i64, to: AppealState, by: &str, now_ms: i64) -> Result<bool, sqlx::Error> {
     let done =
-        sqlx::query("UPDATE appeals SET state = ?, decided_by = ?, decided_at = ? WHERE id = ? AND state = 'open'")
+        sql::query("UPDATE appeals SET state = ?, decided_by = ?, decided_at = ? WHERE id = ? AND state = 'open'")
             .bind(to)
             .bind(by)
             .bind(now_ms)

@@ -1,7 +1,8 @@
 //! Interactive cards the bot sent, so that a button press can be traced to its card
 //! and every recipient's copy updated once the matter is decided.
 
-use sqlx::SqliteConnection;
+use crate::store::Conn;
+use crate::store::sql;
 
 /// What a card asks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,8 +56,8 @@ pub struct NewCard<'a> {
     pub recipients: &'a [String],
 }
 
-pub async fn insert(conn: &mut SqliteConnection, card: &NewCard<'_>, now_ms: i64) -> Result<(), sqlx::Error> {
-    sqlx::query(
+pub async fn insert(conn: &mut Conn, card: &NewCard<'_>, now_ms: i64) -> Result<(), sqlx::Error> {
+    sql::query(
         "INSERT INTO cards (task_id, purpose, record_id, contest_id, recipients, created_at) VALUES (?, ?, ?, ?, ?, ?)",
     )
     .bind(card.task_id)
@@ -70,8 +71,8 @@ pub async fn insert(conn: &mut SqliteConnection, card: &NewCard<'_>, now_ms: i64
     Ok(())
 }
 
-pub async fn find(conn: &mut SqliteConnection, task_id: &str) -> Result<Option<Card>, sqlx::Error> {
-    sqlx::query_as("SELECT task_id, purpose, record_id, contest_id, recipients, closed_at FROM cards WHERE task_id = ?")
+pub async fn find(conn: &mut Conn, task_id: &str) -> Result<Option<Card>, sqlx::Error> {
+    sql::query_as("SELECT task_id, purpose, record_id, contest_id, recipients, closed_at FROM cards WHERE task_id = ?")
         .bind(task_id)
         .fetch_optional(conn)
         .await
@@ -79,11 +80,11 @@ pub async fn find(conn: &mut SqliteConnection, task_id: &str) -> Result<Option<C
 
 /// Cards about a record (or a contest) whose buttons still show.
 pub async fn open_for(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     record_id: Option<i64>,
     contest_id: Option<&str>,
 ) -> Result<Vec<Card>, sqlx::Error> {
-    sqlx::query_as(
+    sql::query_as(
         "SELECT task_id, purpose, record_id, contest_id, recipients, closed_at FROM cards
          WHERE closed_at IS NULL AND (record_id = ? OR contest_id = ?) ORDER BY created_at",
     )
@@ -93,8 +94,8 @@ pub async fn open_for(
     .await
 }
 
-pub async fn close(conn: &mut SqliteConnection, task_id: &str, outcome: &str, now_ms: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE cards SET closed_at = ?, outcome = ? WHERE task_id = ? AND closed_at IS NULL")
+pub async fn close(conn: &mut Conn, task_id: &str, outcome: &str, now_ms: i64) -> Result<(), sqlx::Error> {
+    sql::query("UPDATE cards SET closed_at = ?, outcome = ? WHERE task_id = ? AND closed_at IS NULL")
         .bind(now_ms)
         .bind(outcome)
         .bind(task_id)

@@ -5,7 +5,8 @@ use crate::domain::contest::{ContestDef, ContestState, Payout};
 use crate::domain::kind::RecordKind;
 use crate::domain::money::Fen;
 use crate::domain::org::Level;
-use sqlx::SqliteConnection;
+use crate::store::Conn;
+use crate::store::sql;
 use tracing::instrument;
 
 /// Where a contest stands.
@@ -21,8 +22,8 @@ pub struct ContestRow {
 }
 
 #[instrument(level = "debug", skip(conn))]
-pub async fn get(conn: &mut SqliteConnection, id: &str) -> Result<Option<ContestRow>, sqlx::Error> {
-    sqlx::query_as(
+pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<ContestRow>, sqlx::Error> {
+    sql::query_as(
         "SELECT id, state, frozen_at, finalised_at, finalised_by, pool_fen, result FROM contests WHERE id = ?",
     )
     .bind(id)
@@ -49,8 +50,8 @@ fn score_points() -> String {
 /// Registers configured contests and their configured members. A contest whose scoring
 /// (kinds, start, cut-off) changed has its scores rebuilt, unless it is final: a final
 /// contest never changes.
-pub async fn sync(conn: &mut SqliteConnection, def: &ContestDef) -> Result<(), sqlx::Error> {
-    let changed = sqlx::query(
+pub async fn sync(conn: &mut Conn, def: &ContestDef) -> Result<(), sqlx::Error> {
+    let changed = sql::query(
         "INSERT INTO contests (id, kinds, start_at, cutoff_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET kinds = excluded.kinds, start_at = excluded.start_at,
              cutoff_at = excluded.cutoff_at
@@ -71,8 +72,8 @@ pub async fn sync(conn: &mut SqliteConnection, def: &ContestDef) -> Result<(), s
 }
 
 /// Recomputes every member's score from the records.
-pub async fn rebuild_scores(conn: &mut SqliteConnection, contest: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(sqlx::AssertSqlSafe(format!(
+pub async fn rebuild_scores(conn: &mut Conn, contest: &str) -> Result<(), sqlx::Error> {
+    sql::query(sqlx::AssertSqlSafe(format!(
         "UPDATE contest_scores AS s SET points = ({}) WHERE s.contest_id = ?",
         score_points()
     )))
@@ -83,14 +84,14 @@ pub async fn rebuild_scores(conn: &mut SqliteConnection, contest: &str) -> Resul
 }
 
 /// Makes sure a member has a score row for a team (computed from the records).
-async fn ensure_score(conn: &mut SqliteConnection, contest: &str, userid: &str, team: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO contest_scores (contest_id, userid, team) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+async fn ensure_score(conn: &mut Conn, contest: &str, userid: &str, team: &str) -> Result<(), sqlx::Error> {
+    sql::query("INSERT INTO contest_scores (contest_id, userid, team) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
         .bind(contest)
         .bind(userid)
         .bind(team)
         .execute(&mut *conn)
         .await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
+    sql::query(sqlx::AssertSqlSafe(format!(
         "UPDATE contest_scores AS s SET points = ({}) WHERE s.contest_id = ? AND s.userid = ? AND s.team = ?",
         score_points()
     )))
@@ -142,12 +143,8 @@ pub struct Membership {
     pub left_at: Option<i64>,
 }
 
-pub async fn membership(
-    conn: &mut SqliteConnection,
-    contest: &str,
-    userid: &str,
-) -> Result<Option<Membership>, sqlx::Error> {
-    sqlx::query_as("SELECT team, stake_fen, source, left_at FROM contest_members WHERE contest_id = ? AND userid = ?")
+pub async fn membership(conn: &mut Conn, contest: &str, userid: &str) -> Result<Option<Membership>, sqlx::Error> {
+    sql::query_as("SELECT team, stake_fen, source, left_at FROM contest_members WHERE contest_id = ? AND userid = ?")
         .bind(contest)
         .bind(userid)
         .fetch_optional(conn)
@@ -166,8 +163,8 @@ pub struct NewMember<'a> {
 
 /// Adds a member (one team per contest: a second team fails on the primary key) with
 /// the score their records already carry. Returns false if they were already a member.
-pub async fn add_member(conn: &mut SqliteConnection, m: &NewMember<'_>) -> Result<bool, sqlx::Error> {
-    let added = sqlx::query(
+pub async fn add_member(conn: &mut Conn, m: &NewMember<'_>) -> Result<bool, sqlx::Error> {
+    let added = sql::query(
         "INSERT INTO contest_members (contest_id, userid, team, stake_fen, joined_at, source) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (contest_id, userid) DO NOTHING",
     )
@@ -182,7 +179,7 @@ pub async fn add_member(conn: &mut SqliteConnection, m: &NewMember<'_>) -> Resul
     .rows_affected()
         == 1;
     if added {
-        sqlx::query("INSERT INTO contest_stints (contest_id, userid, team, from_at) VALUES (?, ?, ?, ?)")
+        sql::query("INSERT INTO contest_stints (contest_id, userid, team, from_at) VALUES (?, ?, ?, ?)")
             .bind(m.contest)
             .bind(m.userid)
             .bind(m.team)
@@ -195,11 +192,8 @@ pub async fn add_member(conn: &mut SqliteConnection, m: &NewMember<'_>) -> Resul
 }
 
 /// Active people in a department and all departments below it.
-pub async fn department_people(
-    conn: &mut SqliteConnection,
-    department: i64,
-) -> Result<Vec<(String, Level)>, sqlx::Error> {
-    sqlx::query_as(
+pub async fn department_people(conn: &mut Conn, department: i64) -> Result<Vec<(String, Level)>, sqlx::Error> {
+    sql::query_as(
         "WITH RECURSIVE tree (id) AS (SELECT ? UNION SELECT d.id FROM departments d JOIN tree ON d.parent_id = tree.id)
          SELECT p.userid, p.level FROM people p JOIN tree ON p.department_id = tree.id WHERE p.active = 1 ORDER BY p.userid",
     )
@@ -211,9 +205,9 @@ pub async fn department_people(
 /// After records changed state: brings `records.counted` up to date for these records
 /// and moves the scores of every non-final contest they belong to by the difference.
 #[instrument(level = "debug", skip(conn))]
-pub async fn recount(conn: &mut SqliteConnection, ids: &[i64]) -> Result<(), sqlx::Error> {
+pub async fn recount(conn: &mut Conn, ids: &[i64]) -> Result<(), sqlx::Error> {
     for id in ids {
-        let row: Option<(bool, bool, i64)> = sqlx::query_as(
+        let row: Option<(bool, bool, i64)> = sql::query_as(
             "SELECT r.counted, EXISTS (SELECT 1 FROM counting_records c WHERE c.id = r.id), r.points
              FROM records r WHERE r.id = ?",
         )
@@ -221,8 +215,8 @@ pub async fn recount(conn: &mut SqliteConnection, ids: &[i64]) -> Result<(), sql
         .fetch_optional(&mut *conn)
         .await?;
         let Some((_, now, points)) = row.filter(|(was, now, _)| was != now) else { continue };
-        sqlx::query("UPDATE records SET counted = ? WHERE id = ?").bind(now).bind(id).execute(&mut *conn).await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
+        sql::query("UPDATE records SET counted = ? WHERE id = ?").bind(now).bind(id).execute(&mut *conn).await?;
+        sql::query(sqlx::AssertSqlSafe(format!(
             "UPDATE contest_scores SET points = points + ?
              WHERE (contest_id, userid, team) IN (
                  SELECT st.contest_id, st.userid, st.team FROM records r
@@ -245,8 +239,8 @@ pub type ScoreRow = (String, String, String, i64, i64, bool, bool);
 
 /// The standings token (migration 0070): changes, to a random value, with every change
 /// to scores, memberships or people's names, in the changing transaction.
-pub async fn standings_token(conn: &mut SqliteConnection) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT token FROM standings_token WHERE id = 1").fetch_one(conn).await
+pub async fn standings_token(conn: &mut Conn) -> Result<i64, sqlx::Error> {
+    sql::query_scalar("SELECT token FROM standings_token WHERE id = 1").fetch_one(conn).await
 }
 
 /// A [`ScoreRow`] for every member, by userid.
@@ -255,8 +249,8 @@ pub async fn standings_token(conn: &mut SqliteConnection) -> Result<i64, sqlx::E
 /// from its worker thread to the caller separately, which for thousands of members
 /// costs several times the query itself (see BENCHMARKS.md, "Contest standings").
 #[instrument(level = "debug", skip(conn))]
-pub async fn scores(conn: &mut SqliteConnection, contest: &str) -> Result<Vec<ScoreRow>, sqlx::Error> {
-    let json: String = sqlx::query_scalar(
+pub async fn scores(conn: &mut Conn, contest: &str) -> Result<Vec<ScoreRow>, sqlx::Error> {
+    let json: String = sql::query_scalar(
         "SELECT json_group_array(json_array(s.team, s.userid, p.name, s.points,
                  CASE WHEN current THEN m.stake_fen ELSE 0 END,
                  json(CASE WHEN m.stake_paid_at IS NULL THEN 'false' ELSE 'true' END),
@@ -274,8 +268,8 @@ pub async fn scores(conn: &mut SqliteConnection, contest: &str) -> Result<Vec<Sc
 }
 
 /// Moves an open contest to frozen; false if it was not open.
-pub async fn freeze(conn: &mut SqliteConnection, contest: &str, now_ms: i64) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("UPDATE contests SET state = 'frozen', frozen_at = ? WHERE id = ? AND state = 'open'")
+pub async fn freeze(conn: &mut Conn, contest: &str, now_ms: i64) -> Result<bool, sqlx::Error> {
+    let done = sql::query("UPDATE contests SET state = 'frozen', frozen_at = ? WHERE id = ? AND state = 'open'")
         .bind(now_ms)
         .bind(contest)
         .execute(conn)
@@ -285,14 +279,14 @@ pub async fn freeze(conn: &mut SqliteConnection, contest: &str, now_ms: i64) -> 
 
 /// Stores the final result; false if the contest was already final.
 pub async fn finalise(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     contest: &str,
     by: &str,
     now_ms: i64,
     pool_fen: i64,
     result: &str,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+    let done = sql::query(
         "UPDATE contests SET state = 'final', finalised_at = ?, finalised_by = ?, pool_fen = ?, result = ?,
              frozen_at = COALESCE(frozen_at, ?)
          WHERE id = ? AND state != 'final'",
@@ -309,14 +303,14 @@ pub async fn finalise(
 }
 
 pub async fn insert_payout(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     contest: &str,
     userid: &str,
     team: &str,
     rank: u32,
     amount_fen: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO contest_payouts (contest_id, userid, team, rank, amount_fen) VALUES (?, ?, ?, ?, ?)")
+    sql::query("INSERT INTO contest_payouts (contest_id, userid, team, rank, amount_fen) VALUES (?, ?, ?, ?, ?)")
         .bind(contest)
         .bind(userid)
         .bind(team)
@@ -328,8 +322,8 @@ pub async fn insert_payout(
 }
 
 /// The payouts stored when the contest was finalised, by team and userid.
-pub async fn payouts_of(conn: &mut SqliteConnection, contest: &str) -> Result<Vec<Payout>, sqlx::Error> {
-    let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+pub async fn payouts_of(conn: &mut Conn, contest: &str) -> Result<Vec<Payout>, sqlx::Error> {
+    let rows: Vec<(String, String, i64, i64)> = sql::query_as(
         "SELECT userid, team, rank, amount_fen FROM contest_payouts WHERE contest_id = ? ORDER BY team, userid",
     )
     .bind(contest)
@@ -341,12 +335,8 @@ pub async fn payouts_of(conn: &mut SqliteConnection, contest: &str) -> Result<Ve
         .collect())
 }
 
-pub async fn latest_snapshot(
-    conn: &mut SqliteConnection,
-    contest: &str,
-    kind: &str,
-) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar(
+pub async fn latest_snapshot(conn: &mut Conn, contest: &str, kind: &str) -> Result<Option<String>, sqlx::Error> {
+    sql::query_scalar(
         "SELECT standings FROM contest_snapshots WHERE contest_id = ? AND kind = ? ORDER BY id DESC LIMIT 1",
     )
     .bind(contest)
@@ -356,13 +346,13 @@ pub async fn latest_snapshot(
 }
 
 pub async fn insert_snapshot(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     contest: &str,
     kind: &str,
     at_ms: i64,
     standings: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO contest_snapshots (contest_id, kind, at, standings) VALUES (?, ?, ?, ?)")
+    sql::query("INSERT INTO contest_snapshots (contest_id, kind, at, standings) VALUES (?, ?, ?, ?)")
         .bind(contest)
         .bind(kind)
         .bind(at_ms)
@@ -424,7 +414,7 @@ fn counted_day(from_ms: i64, to_ms: i64) -> Option<i64> {
 /// (`[to_ms, day's end)`: none but records decided after `to_ms`), in one statement;
 /// without a kept count, or for any other range, it is the exact count.
 pub async fn confirmed_between(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     contest: &str,
     from_ms: i64,
     to_ms: i64,
@@ -433,7 +423,7 @@ pub async fn confirmed_between(
     let exact = format!("SELECT COUNT(*) {CONFIRMED_FROM} {CONFIRMED_WHERE}");
     let count: i64 = match counted_day(from_ms, to_ms) {
         Some(day) => {
-            sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            sql::query_scalar(sqlx::AssertSqlSafe(format!(
                 "SELECT CASE WHEN EXISTS (SELECT 1 FROM contest_day_counts WHERE contest_id = ? AND day_start = ?)
                  THEN (SELECT n FROM contest_day_counts WHERE contest_id = ? AND day_start = ?) - ({exact})
                  ELSE ({exact}) END"
@@ -452,7 +442,7 @@ pub async fn confirmed_between(
             .await?
         }
         None => {
-            sqlx::query_scalar(sqlx::AssertSqlSafe(exact))
+            sql::query_scalar(sqlx::AssertSqlSafe(exact))
                 .bind(contest)
                 .bind(from_ms)
                 .bind(to_ms)
@@ -460,7 +450,7 @@ pub async fn confirmed_between(
                 .await?
         }
     };
-    let first = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let first = sql::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT r.id, r.kind, p.name AS reporter_name, st.team,
                 COALESCE(s.name, json_extract(r.fields, '$.姓名')) AS subject, r.fields, r.points
           {CONFIRMED_FROM} {CONFIRMED_SHOWN_JOINS} {CONFIRMED_WHERE} ORDER BY r.decided_at, r.id LIMIT ?"
@@ -477,11 +467,8 @@ pub async fn confirmed_between(
 /// `(team, decided_at, points)` of every record counting for the contest, by the team
 /// of the stint it scores for, in the order they were decided: the teams' points over
 /// time (their sums are the teams' points).
-pub async fn counted_timeline(
-    conn: &mut SqliteConnection,
-    contest: &str,
-) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+pub async fn counted_timeline(conn: &mut Conn, contest: &str) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
+    sql::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT st.team, COALESCE(r.decided_at, r.occurred_at) AS at, r.points
          FROM contest_stints st JOIN contests c ON c.id = st.contest_id
          JOIN records r ON r.reporter = st.userid
@@ -494,8 +481,8 @@ pub async fn counted_timeline(
 }
 
 /// Final contests whose result includes this record's points.
-pub async fn final_contests_of(conn: &mut SqliteConnection, record: i64) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
+pub async fn final_contests_of(conn: &mut Conn, record: i64) -> Result<Vec<String>, sqlx::Error> {
+    sql::query_scalar(
         "SELECT DISTINCT c.id FROM records r JOIN contest_stints st ON st.userid = r.reporter
          JOIN contests c ON c.id = st.contest_id
          WHERE r.id = ? AND c.state = 'final' AND instr(',' || c.kinds || ',', ',' || r.kind || ',') > 0
@@ -519,14 +506,14 @@ pub struct Approval {
 
 /// Records (or renews) an auditor's approval of `ranking`.
 pub async fn approve(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     contest: &str,
     userid: &str,
     ranking: &str,
     exclude_pending: bool,
     now_ms: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sql::query(
         "INSERT INTO finalise_approvals (contest_id, userid, ranking, exclude_pending, approved_at)
          VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (contest_id, userid) DO UPDATE SET ranking = excluded.ranking,
@@ -543,8 +530,8 @@ pub async fn approve(
 }
 
 /// A contest's approvals, oldest first.
-pub async fn approvals(conn: &mut SqliteConnection, contest: &str) -> Result<Vec<Approval>, sqlx::Error> {
-    sqlx::query_as(
+pub async fn approvals(conn: &mut Conn, contest: &str) -> Result<Vec<Approval>, sqlx::Error> {
+    sql::query_as(
         "SELECT a.userid, p.name, a.ranking, a.exclude_pending, a.approved_at
          FROM finalise_approvals a JOIN people p ON p.userid = a.userid
          WHERE a.contest_id = ? ORDER BY a.approved_at, a.userid",
@@ -556,13 +543,13 @@ pub async fn approvals(conn: &mut SqliteConnection, contest: &str) -> Result<Vec
 
 /// Records a member's stake as paid; false if it was already (or they are no member).
 pub async fn mark_paid(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     contest: &str,
     userid: &str,
     by: &str,
     now_ms: i64,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+    let done = sql::query(
         "UPDATE contest_members SET stake_paid_at = ?, stake_paid_by = ?
          WHERE contest_id = ? AND userid = ? AND stake_paid_at IS NULL",
     )
@@ -576,8 +563,8 @@ pub async fn mark_paid(
 }
 
 /// When a member's stake was recorded as paid, if it was.
-pub async fn paid_at(conn: &mut SqliteConnection, contest: &str, userid: &str) -> Result<Option<i64>, sqlx::Error> {
-    Ok(sqlx::query_scalar("SELECT stake_paid_at FROM contest_members WHERE contest_id = ? AND userid = ?")
+pub async fn paid_at(conn: &mut Conn, contest: &str, userid: &str) -> Result<Option<i64>, sqlx::Error> {
+    Ok(sql::query_scalar("SELECT stake_paid_at FROM contest_members WHERE contest_id = ? AND userid = ?")
         .bind(contest)
         .bind(userid)
         .fetch_optional(conn)
@@ -588,14 +575,14 @@ pub async fn paid_at(conn: &mut SqliteConnection, contest: &str, userid: &str) -
 /// Moves a member to another team from `at_ms`: their stint in the old team ends, one in
 /// the new team begins. False if they are not a current member.
 pub async fn move_member(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     contest: &str,
     userid: &str,
     team: &str,
     at_ms: i64,
 ) -> Result<bool, sqlx::Error> {
     let moved =
-        sqlx::query("UPDATE contest_members SET team = ? WHERE contest_id = ? AND userid = ? AND left_at IS NULL")
+        sql::query("UPDATE contest_members SET team = ? WHERE contest_id = ? AND userid = ? AND left_at IS NULL")
             .bind(team)
             .bind(contest)
             .bind(userid)
@@ -607,7 +594,7 @@ pub async fn move_member(
         return Ok(false);
     }
     end_stint(conn, contest, userid, at_ms).await?;
-    sqlx::query("INSERT INTO contest_stints (contest_id, userid, team, from_at) VALUES (?, ?, ?, ?)")
+    sql::query("INSERT INTO contest_stints (contest_id, userid, team, from_at) VALUES (?, ?, ?, ?)")
         .bind(contest)
         .bind(userid)
         .bind(team)
@@ -621,14 +608,9 @@ pub async fn move_member(
 
 /// A member leaves (退出PK, 移出) from `at_ms`: their stint ends, their stake leaves the
 /// pool, and they are no longer paid; their points so far stay with their team.
-pub async fn remove_member(
-    conn: &mut SqliteConnection,
-    contest: &str,
-    userid: &str,
-    at_ms: i64,
-) -> Result<bool, sqlx::Error> {
+pub async fn remove_member(conn: &mut Conn, contest: &str, userid: &str, at_ms: i64) -> Result<bool, sqlx::Error> {
     let left =
-        sqlx::query("UPDATE contest_members SET left_at = ? WHERE contest_id = ? AND userid = ? AND left_at IS NULL")
+        sql::query("UPDATE contest_members SET left_at = ? WHERE contest_id = ? AND userid = ? AND left_at IS NULL")
             .bind(at_ms)
             .bind(contest)
             .bind(userid)
@@ -643,8 +625,8 @@ pub async fn remove_member(
     Ok(left)
 }
 
-async fn end_stint(conn: &mut SqliteConnection, contest: &str, userid: &str, at_ms: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE contest_stints SET to_at = ? WHERE contest_id = ? AND userid = ? AND to_at IS NULL")
+async fn end_stint(conn: &mut Conn, contest: &str, userid: &str, at_ms: i64) -> Result<(), sqlx::Error> {
+    sql::query("UPDATE contest_stints SET to_at = ? WHERE contest_id = ? AND userid = ? AND to_at IS NULL")
         .bind(at_ms)
         .bind(contest)
         .bind(userid)
@@ -654,8 +636,8 @@ async fn end_stint(conn: &mut SqliteConnection, contest: &str, userid: &str, at_
 }
 
 /// Recomputes a member's score rows from their stints.
-async fn rescore_member(conn: &mut SqliteConnection, contest: &str, userid: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(sqlx::AssertSqlSafe(format!(
+async fn rescore_member(conn: &mut Conn, contest: &str, userid: &str) -> Result<(), sqlx::Error> {
+    sql::query(sqlx::AssertSqlSafe(format!(
         "UPDATE contest_scores AS s SET points = ({}) WHERE s.contest_id = ? AND s.userid = ?",
         score_points()
     )))
@@ -677,8 +659,8 @@ mod tests {
     const HOUR: i64 = 3_600_000;
 
     /// The exact count of the contest's records confirmed in `[from, to)`.
-    async fn exact(conn: &mut SqliteConnection, contest: &str, from: i64, to: i64) -> i64 {
-        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) {CONFIRMED_FROM} {CONFIRMED_WHERE}")))
+    async fn exact(conn: &mut Conn, contest: &str, from: i64, to: i64) -> i64 {
+        sql::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) {CONFIRMED_FROM} {CONFIRMED_WHERE}")))
             .bind(contest)
             .bind(from)
             .bind(to)
@@ -687,8 +669,8 @@ mod tests {
             .unwrap()
     }
 
-    async fn kept(conn: &mut SqliteConnection, contest: &str, day: i64) -> Option<i64> {
-        sqlx::query_scalar("SELECT n FROM contest_day_counts WHERE contest_id = ? AND day_start = ?")
+    async fn kept(conn: &mut Conn, contest: &str, day: i64) -> Option<i64> {
+        sql::query_scalar("SELECT n FROM contest_day_counts WHERE contest_id = ? AND day_start = ?")
             .bind(contest)
             .bind(day)
             .fetch_optional(conn)
@@ -715,13 +697,13 @@ mod tests {
         }
     }
 
-    async fn exec(conn: &mut SqliteConnection, sql: &str) {
-        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).execute(conn).await.unwrap();
+    async fn exec(conn: &mut Conn, sql: &str) {
+        sql::query(sqlx::AssertSqlSafe(sql.to_owned())).execute(conn).await.unwrap();
     }
 
     /// Every day of both contests: a kept count, where there is one, equals the exact
     /// count, and so does `confirmed_between` for the whole day and for part of it.
-    async fn check(conn: &mut SqliteConnection, step: &str) {
+    async fn check(conn: &mut Conn, step: &str) {
         for contest in ["a", "b"] {
             for day in [DAY - 86_400_000, DAY, DAY + 86_400_000] {
                 let exact_day = exact(conn, contest, day, day + 86_400_000).await;
@@ -738,8 +720,8 @@ mod tests {
 
     /// A record by `reporter` of `kind` reported at `occurred`, in `state`, decided at
     /// `decided`, its `counted` brought up to date by `recount`.
-    async fn record(conn: &mut SqliteConnection, reporter: &str, kind: &str, occurred: i64, decided: i64) -> i64 {
-        let id: i64 = sqlx::query_scalar(
+    async fn record(conn: &mut Conn, reporter: &str, kind: &str, occurred: i64, decided: i64) -> i64 {
+        let id: i64 = sql::query_scalar(
             "INSERT INTO records (kind, mode, reporter, reporter_dept, reporter_class, fields, points, state,
                  occurred_at, decided_at)
              VALUES (?, 'direct', ?, 1, 'cs', '{}', 1, 'confirmed', ?, ?) RETURNING id",
@@ -755,8 +737,8 @@ mod tests {
         id
     }
 
-    async fn set_state(conn: &mut SqliteConnection, id: i64, state: &str, decided: i64) {
-        sqlx::query("UPDATE records SET state = ?, decided_at = ? WHERE id = ?")
+    async fn set_state(conn: &mut Conn, id: i64, state: &str, decided: i64) {
+        sql::query("UPDATE records SET state = ?, decided_at = ? WHERE id = ?")
             .bind(state)
             .bind(decided)
             .bind(id)
@@ -873,7 +855,7 @@ mod tests {
         check(c, "stint deleted").await;
 
         // A record inserted as it counts, and deleted.
-        let direct: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        let direct: i64 = sql::query_scalar(sqlx::AssertSqlSafe(format!(
             "INSERT INTO records (kind, mode, reporter, reporter_dept, reporter_class, fields, points, state,
                  occurred_at, decided_at, counted)
              VALUES ('lead_b', 'direct', 'u1', 1, 'cs', '{{}}', 1, 'confirmed', {}, {}, 1) RETURNING id",

@@ -2,8 +2,9 @@
 
 use crate::domain::directory::{self, Changes, PersonEntry, Snapshot, Stored};
 use crate::domain::org::{DeptKind, Level};
+use crate::store::Conn;
 use crate::store::events::{self, NewEvent};
-use sqlx::SqliteConnection;
+use crate::store::sql;
 use std::collections::HashMap;
 use tracing::instrument;
 
@@ -26,8 +27,8 @@ const SELECT_PERSON: &str = "SELECT p.userid, p.name, p.department_id, d.name AS
 
 /// A person by userid, active or not.
 #[instrument(level = "debug", skip(conn))]
-pub async fn find(conn: &mut SqliteConnection, userid: &str) -> Result<Option<Person>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_PERSON} WHERE p.userid = ?")))
+pub async fn find(conn: &mut Conn, userid: &str) -> Result<Option<Person>, sqlx::Error> {
+    sql::query_as(sqlx::AssertSqlSafe(format!("{SELECT_PERSON} WHERE p.userid = ?")))
         .bind(userid)
         .fetch_optional(conn)
         .await
@@ -35,8 +36,8 @@ pub async fn find(conn: &mut SqliteConnection, userid: &str) -> Result<Option<Pe
 
 /// Active people whose userid or name is `text` (names may be shared).
 #[instrument(level = "debug", skip(conn))]
-pub async fn find_by_name(conn: &mut SqliteConnection, text: &str) -> Result<Vec<Person>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+pub async fn find_by_name(conn: &mut Conn, text: &str) -> Result<Vec<Person>, sqlx::Error> {
+    sql::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT_PERSON} WHERE p.active = 1 AND (p.userid = ? OR p.name = ?) ORDER BY p.userid"
     )))
     .bind(text)
@@ -47,8 +48,8 @@ pub async fn find_by_name(conn: &mut SqliteConnection, text: &str) -> Result<Vec
 
 /// Active confirmers of departments of `kind`.
 #[instrument(level = "debug", skip(conn))]
-pub async fn confirmers(conn: &mut SqliteConnection, kind: DeptKind) -> Result<Vec<Person>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+pub async fn confirmers(conn: &mut Conn, kind: DeptKind) -> Result<Vec<Person>, sqlx::Error> {
+    sql::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT_PERSON} WHERE p.active = 1 AND p.confirmer = 1 AND d.kind = ? ORDER BY p.userid"
     )))
     .bind(kind)
@@ -57,8 +58,8 @@ pub async fn confirmers(conn: &mut SqliteConnection, kind: DeptKind) -> Result<V
 }
 
 /// Every stored department's name, active or not.
-pub async fn department_names(conn: &mut SqliteConnection) -> Result<HashMap<i64, String>, sqlx::Error> {
-    let rows: Vec<(i64, String)> = sqlx::query_as("SELECT id, name FROM departments").fetch_all(conn).await?;
+pub async fn department_names(conn: &mut Conn) -> Result<HashMap<i64, String>, sqlx::Error> {
+    let rows: Vec<(i64, String)> = sql::query_as("SELECT id, name FROM departments").fetch_all(conn).await?;
     Ok(rows.into_iter().collect())
 }
 
@@ -66,17 +67,12 @@ pub async fn department_names(conn: &mut SqliteConnection) -> Result<HashMap<i64
 /// upserted (absent ones deactivated), people added, moved, updated, deactivated or
 /// reactivated, every change to a person in the event log.
 #[instrument(level = "debug", skip_all, fields(actor))]
-pub async fn apply(
-    conn: &mut SqliteConnection,
-    snapshot: &Snapshot,
-    actor: &str,
-    now_ms: i64,
-) -> Result<Changes, sqlx::Error> {
+pub async fn apply(conn: &mut Conn, snapshot: &Snapshot, actor: &str, now_ms: i64) -> Result<Changes, sqlx::Error> {
     let snapshot = &with_console_settings(conn, snapshot).await?;
     let kinds = snapshot.effective_kinds();
-    sqlx::query("UPDATE departments SET active = 0").execute(&mut *conn).await?;
+    sql::query("UPDATE departments SET active = 0").execute(&mut *conn).await?;
     for d in &snapshot.departments {
-        sqlx::query(
+        sql::query(
             "INSERT INTO departments (id, name, parent_id, kind, active) VALUES (?, ?, ?, ?, 1)
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, parent_id = excluded.parent_id,
              kind = excluded.kind, active = 1",
@@ -97,7 +93,7 @@ pub async fn apply(
         upsert(conn, p).await?;
     }
     for userid in &changes.departed {
-        sqlx::query("UPDATE people SET active = 0 WHERE userid = ?").bind(userid).execute(&mut *conn).await?;
+        sql::query("UPDATE people SET active = 0 WHERE userid = ?").bind(userid).execute(&mut *conn).await?;
         // Their console sessions end with them.
         crate::store::web::revoke_sessions_of(conn, userid, now_ms).await?;
     }
@@ -117,9 +113,9 @@ struct StoredRow {
     employee_no: Option<String>,
 }
 
-async fn stored_people(conn: &mut SqliteConnection) -> Result<Vec<Stored>, sqlx::Error> {
+async fn stored_people(conn: &mut Conn) -> Result<Vec<Stored>, sqlx::Error> {
     let rows: Vec<StoredRow> =
-        sqlx::query_as("SELECT userid, name, department_id, level, confirmer, active, employee_no FROM people")
+        sql::query_as("SELECT userid, name, department_id, level, confirmer, active, employee_no FROM people")
             .fetch_all(&mut *conn)
             .await?;
     Ok(rows
@@ -138,8 +134,8 @@ async fn stored_people(conn: &mut SqliteConnection) -> Result<Vec<Stored>, sqlx:
         .collect())
 }
 
-async fn upsert(conn: &mut SqliteConnection, p: &PersonEntry) -> Result<(), sqlx::Error> {
-    sqlx::query(
+async fn upsert(conn: &mut Conn, p: &PersonEntry) -> Result<(), sqlx::Error> {
+    sql::query(
         "INSERT INTO people (userid, name, department_id, level, confirmer, active, employee_no)
          VALUES (?, ?, ?, ?, ?, 1, ?)
          ON CONFLICT (userid) DO UPDATE SET name = excluded.name, department_id = excluded.department_id,
@@ -156,12 +152,7 @@ async fn upsert(conn: &mut SqliteConnection, p: &PersonEntry) -> Result<(), sqlx
     Ok(())
 }
 
-async fn log_changes(
-    conn: &mut SqliteConnection,
-    changes: &Changes,
-    actor: &str,
-    now_ms: i64,
-) -> Result<(), sqlx::Error> {
+async fn log_changes(conn: &mut Conn, changes: &Changes, actor: &str, now_ms: i64) -> Result<(), sqlx::Error> {
     let describe = |p: &PersonEntry| {
         let mut person = serde_json::json!({
             "name": p.name, "department": p.department, "level": p.level.as_str(), "confirmer": p.confirmer,
@@ -188,8 +179,8 @@ async fn log_changes(
 
 /// Everyone active, by department then name (the local simulator's sign-in page).
 #[instrument(level = "debug", skip(conn))]
-pub async fn active(conn: &mut SqliteConnection) -> Result<Vec<Person>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_PERSON} WHERE p.active ORDER BY d.id, p.userid")))
+pub async fn active(conn: &mut Conn) -> Result<Vec<Person>, sqlx::Error> {
+    sql::query_as(sqlx::AssertSqlSafe(format!("{SELECT_PERSON} WHERE p.active ORDER BY d.id, p.userid")))
         .fetch_all(conn)
         .await
 }
@@ -203,23 +194,23 @@ pub struct ConsoleSetting {
 }
 
 /// Every console setting.
-pub async fn console_settings(conn: &mut SqliteConnection) -> Result<Vec<ConsoleSetting>, sqlx::Error> {
-    sqlx::query_as("SELECT userid, level, confirmer FROM console_person_settings").fetch_all(conn).await
+pub async fn console_settings(conn: &mut Conn) -> Result<Vec<ConsoleSetting>, sqlx::Error> {
+    sql::query_as("SELECT userid, level, confirmer FROM console_person_settings").fetch_all(conn).await
 }
 
 /// Sets (or, with both `None`, clears) a person's console setting, and applies it to
 /// the stored person now.
 pub async fn set_console_setting(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     setting: &ConsoleSetting,
     by: &str,
     now_ms: i64,
 ) -> Result<(), sqlx::Error> {
     if setting.level.is_none() && setting.confirmer.is_none() {
-        sqlx::query("DELETE FROM console_person_settings WHERE userid = ?").bind(&setting.userid).execute(conn).await?;
+        sql::query("DELETE FROM console_person_settings WHERE userid = ?").bind(&setting.userid).execute(conn).await?;
         return Ok(());
     }
-    sqlx::query(
+    sql::query(
         "INSERT INTO console_person_settings (userid, level, confirmer, set_by, set_at) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (userid) DO UPDATE SET level = excluded.level, confirmer = excluded.confirmer,
          set_by = excluded.set_by, set_at = excluded.set_at",
@@ -231,7 +222,7 @@ pub async fn set_console_setting(
     .bind(now_ms)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("UPDATE people SET level = COALESCE(?, level), confirmer = COALESCE(?, confirmer) WHERE userid = ?")
+    sql::query("UPDATE people SET level = COALESCE(?, level), confirmer = COALESCE(?, confirmer) WHERE userid = ?")
         .bind(setting.level)
         .bind(setting.confirmer)
         .bind(&setting.userid)
@@ -241,7 +232,7 @@ pub async fn set_console_setting(
 }
 
 /// `snapshot` with the console's settings in place of what its source says.
-async fn with_console_settings(conn: &mut SqliteConnection, snapshot: &Snapshot) -> Result<Snapshot, sqlx::Error> {
+async fn with_console_settings(conn: &mut Conn, snapshot: &Snapshot) -> Result<Snapshot, sqlx::Error> {
     let settings = console_settings(conn).await?;
     let mut snapshot = snapshot.clone();
     for s in settings {

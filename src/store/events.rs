@@ -1,6 +1,7 @@
 //! The append-only event log: who changed what, when, from what to what, and why.
 
-use sqlx::SqliteConnection;
+use crate::store::Conn;
+use crate::store::sql;
 use tracing::instrument;
 
 /// One state change to append, built as `NewEvent::record(actor, id, "confirmed")
@@ -63,10 +64,10 @@ impl<'a> NewEvent<'a> {
 
 /// Appends an event in the caller's transaction.
 #[instrument(level = "debug", skip_all, fields(entity = event.entity, action = event.action))]
-pub async fn append(conn: &mut SqliteConnection, at_ms: i64, event: NewEvent<'_>) -> Result<i64, sqlx::Error> {
-    let id = sqlx::query(
+pub async fn append(conn: &mut Conn, at_ms: i64, event: NewEvent<'_>) -> Result<i64, sqlx::Error> {
+    let id = sql::query_scalar(
         "INSERT INTO events (at, actor, entity, entity_id, action, old_value, new_value, reason, data)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(at_ms)
     .bind(event.actor)
@@ -77,14 +78,13 @@ pub async fn append(conn: &mut SqliteConnection, at_ms: i64, event: NewEvent<'_>
     .bind(event.new_value)
     .bind(event.reason)
     .bind(event.data.map(|d| d.to_string()))
-    .execute(&mut *conn)
-    .await?
-    .last_insert_rowid();
+    .fetch_one(&mut *conn)
+    .await?;
     Ok(id)
 }
 
 /// The id of the latest event (0 for none): every change people can see appends one,
 /// so a change of this number is what a live view waits for (an index lookup).
-pub async fn latest_id(conn: &mut SqliteConnection) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM events").fetch_one(conn).await
+pub async fn latest_id(conn: &mut Conn) -> Result<i64, sqlx::Error> {
+    sql::query_scalar("SELECT COALESCE(MAX(id), 0) FROM events").fetch_one(conn).await
 }

@@ -4,8 +4,9 @@
 //! are kept for the retention period and pruned by [`prune`].
 
 use super::Db;
+use crate::store::Conn;
+use crate::store::sql;
 use sha2::{Digest, Sha256};
-use sqlx::SqliteConnection;
 use std::borrow::Cow;
 use tracing::instrument;
 
@@ -38,9 +39,9 @@ pub enum StoredReply {
 
 /// The answer already given to this key, if the callback was seen before.
 #[instrument(level = "debug", skip(conn, key))]
-pub async fn find(conn: &mut SqliteConnection, key: &str) -> Result<Option<StoredReply>, sqlx::Error> {
+pub async fn find(conn: &mut Conn, key: &str) -> Result<Option<StoredReply>, sqlx::Error> {
     let row: Option<(Option<String>, Option<String>)> =
-        sqlx::query_as("SELECT reply_kind, reply FROM inbox WHERE dedup_key = ?")
+        sql::query_as("SELECT reply_kind, reply FROM inbox WHERE dedup_key = ?")
             .bind(stored_key(key))
             .fetch_optional(&mut *conn)
             .await?;
@@ -53,7 +54,7 @@ pub async fn find(conn: &mut SqliteConnection, key: &str) -> Result<Option<Store
 /// Records a processed callback and its answer (in the transaction of its effects).
 #[instrument(level = "debug", skip(conn, key, from_user, reply))]
 pub async fn insert(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     key: &str,
     from_user: &str,
     kind: &str,
@@ -64,7 +65,7 @@ pub async fn insert(
         StoredReply::Empty => (None, None),
         StoredReply::Text(t) => (Some("text"), Some(t.as_str())),
     };
-    sqlx::query(
+    sql::query(
         "INSERT INTO inbox (dedup_key, from_user, kind, received_at, reply_kind, reply) VALUES (?, ?, ?, ?, ?, ?)",
     )
     .bind(stored_key(key))
@@ -85,7 +86,7 @@ pub async fn prune(db: &Db, before_ms: i64) -> Result<u64, sqlx::Error> {
     let mut deleted = 0;
     loop {
         let mut tx = db.begin().await?;
-        let n = sqlx::query(
+        let n = sql::query(
             "DELETE FROM inbox WHERE rowid IN (SELECT rowid FROM inbox WHERE received_at < ? ORDER BY received_at LIMIT ?)",
         )
         .bind(before_ms)

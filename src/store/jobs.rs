@@ -1,6 +1,7 @@
 //! The scheduler's memory: each job's last fire time and a lease against overlapping runs.
 
 use super::Db;
+use crate::store::sql;
 
 /// A lease older than this is considered abandoned (a crashed run).
 const STALE_LEASE_MS: i64 = 30 * 60 * 1000;
@@ -18,7 +19,7 @@ pub struct JobRow {
 }
 
 pub async fn get(db: &Db, name: &str) -> Result<Option<JobRow>, sqlx::Error> {
-    sqlx::query_as(
+    sql::query_as(
         "SELECT name, last_fire_at, last_run_at, last_outcome, running_since, lease_owner FROM jobs WHERE name = ?",
     )
     .bind(name)
@@ -47,11 +48,8 @@ impl LeaseOwner {
 /// Takes the job's lease; false when another run holds it.
 pub async fn acquire(db: &Db, name: &str, now_ms: i64, owner: LeaseOwner) -> Result<bool, sqlx::Error> {
     let mut tx = db.begin().await?;
-    sqlx::query("INSERT INTO jobs (name) VALUES (?) ON CONFLICT (name) DO NOTHING")
-        .bind(name)
-        .execute(&mut *tx)
-        .await?;
-    let taken = sqlx::query(
+    sql::query("INSERT INTO jobs (name) VALUES (?) ON CONFLICT (name) DO NOTHING").bind(name).execute(&mut *tx).await?;
+    let taken = sql::query(
         "UPDATE jobs SET running_since = ?, lease_owner = ?
          WHERE name = ? AND (running_since IS NULL OR running_since < ?)",
     )
@@ -69,7 +67,7 @@ pub async fn acquire(db: &Db, name: &str, now_ms: i64, owner: LeaseOwner) -> Res
 
 pub async fn release(db: &Db, name: &str, now_ms: i64, outcome: &str) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
-    sqlx::query(
+    sql::query(
         "UPDATE jobs SET running_since = NULL, lease_owner = NULL, last_run_at = ?, last_outcome = ? WHERE name = ?",
     )
     .bind(now_ms)
@@ -84,7 +82,7 @@ pub async fn release(db: &Db, name: &str, now_ms: i64, outcome: &str) -> Result<
 /// while a job ran; that run's transaction rolled back). Returns the jobs released.
 pub async fn release_abandoned(db: &Db, now_ms: i64) -> Result<Vec<String>, sqlx::Error> {
     let mut tx = db.begin().await?;
-    let names = sqlx::query_scalar(
+    let names = sql::query_scalar(
         "UPDATE jobs SET running_since = NULL, lease_owner = NULL, last_run_at = ?,
              last_outcome = '中断：服务停止时仍在运行，未完成'
          WHERE running_since IS NOT NULL AND lease_owner = 'service' RETURNING name",
@@ -100,7 +98,7 @@ pub async fn release_abandoned(db: &Db, now_ms: i64) -> Result<Vec<String>, sqlx
 /// moves forward, so a run done by a command is not undone by an older fire time.
 pub async fn set_last_fire(db: &Db, name: &str, fire_ms: i64) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
-    sqlx::query(
+    sql::query(
         "INSERT INTO jobs (name, last_fire_at) VALUES (?, ?) ON CONFLICT (name) DO UPDATE
          SET last_fire_at = MAX(COALESCE(last_fire_at, excluded.last_fire_at), excluded.last_fire_at)",
     )

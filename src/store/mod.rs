@@ -30,27 +30,34 @@ pub mod settlement;
 pub mod types;
 pub mod web;
 
+pub mod sql;
+
+pub use sql::{Conn, Engine, Pool, Tx};
+use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// A write transaction (started with `BEGIN IMMEDIATE`).
-pub type Tx = Transaction<'static, Sqlite>;
-
-/// The database: a single-connection writer and a pool of readers.
+/// The database: on SQLite a single-connection writer and a pool of readers, on
+/// PostgreSQL one pool for both.
 #[derive(Clone, Debug)]
 pub struct Db {
-    writer: SqlitePool,
-    reader: SqlitePool,
-    path: PathBuf,
+    writer: Pool,
+    reader: Pool,
+    /// The SQLite file, or None on PostgreSQL.
+    file: Option<SqliteFile>,
     /// Why the latest write that reached the disk failed, until one succeeds.
     write_failure: Arc<Mutex<Option<String>>>,
     /// Set by a write that failed on the disk: the writer connection is replaced before
     /// its next use.
     replace_writer: Arc<AtomicBool>,
+}
+
+#[derive(Clone, Debug)]
+struct SqliteFile {
+    path: PathBuf,
     /// A small file beside the database (`<database>-probe`) with one allocated block:
     /// see [`Db::confirm_commit`].
     probe: PathBuf,
@@ -60,8 +67,49 @@ pub struct Db {
 /// room for the write-ahead log and the pages a commit adds.
 pub const MIN_FREE_BYTES: u64 = 1024 * 1024;
 
+/// Connections to PostgreSQL per process (replicas share the server's limit).
+const POSTGRES_CONNECTIONS: u32 = 16;
+
 impl Db {
-    /// Opens (creating if needed) the database file and applies pending migrations.
+    /// Opens the database `url` names: `sqlite:<path>` (see [`Db::open`]) or
+    /// `postgres://…`, applying pending migrations.
+    pub async fn connect(url: &str, busy_timeout: Duration) -> Result<Db, sqlx::Error> {
+        if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Db::open_postgres(url, busy_timeout).await
+        } else {
+            let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+            let path = path.split('?').next().unwrap_or(path);
+            Db::open(Path::new(path), busy_timeout).await
+        }
+    }
+
+    /// Connects to PostgreSQL at `url` and applies pending migrations
+    /// (`migrations/postgres`). `lock_timeout` bounds how long a statement waits for a
+    /// row another transaction holds, as the busy timeout does on SQLite.
+    pub async fn open_postgres(url: &str, lock_timeout: Duration) -> Result<Db, sqlx::Error> {
+        use sqlx::ConnectOptions;
+        let options: sqlx::postgres::PgConnectOptions = url.parse()?;
+        let options = options
+            .options([("lock_timeout", format!("{}ms", lock_timeout.as_millis()))])
+            .log_statements(tracing::log::LevelFilter::Debug);
+        let pool = PgPoolOptions::new()
+            .max_connections(POSTGRES_CONNECTIONS)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        let pool = Pool::Postgres(pool);
+        Ok(Db {
+            writer: pool.clone(),
+            reader: pool,
+            file: None,
+            write_failure: Arc::default(),
+            replace_writer: Arc::default(),
+        })
+    }
+
+    /// Opens (creating if needed) the SQLite database file and applies pending
+    /// migrations.
     pub async fn open(path: &Path, busy_timeout: Duration) -> Result<Db, sqlx::Error> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
@@ -95,22 +143,42 @@ impl Db {
         let mut probe = path.file_name().unwrap_or_default().to_owned();
         probe.push("-probe");
         let probe = path.with_file_name(probe);
-        Ok(Db { writer, reader, path: path.to_owned(), write_failure: Arc::default(), replace_writer, probe })
+        Ok(Db {
+            writer: Pool::Sqlite(writer),
+            reader: Pool::Sqlite(reader),
+            file: Some(SqliteFile { path: path.to_owned(), probe }),
+            write_failure: Arc::default(),
+            replace_writer,
+        })
     }
 
-    /// Starts a write transaction; it holds the write lock until commit or drop.
-    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
-        self.writer.begin_with("BEGIN IMMEDIATE").await
+    /// Which engine this is.
+    pub fn engine(&self) -> Engine {
+        self.writer.engine()
+    }
+
+    /// The SQLite file, or None on PostgreSQL.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        self.file.as_ref().map(|f| f.path.as_path())
+    }
+
+    /// Starts a write transaction; on SQLite it holds the write lock until commit or
+    /// drop (`BEGIN IMMEDIATE`).
+    pub async fn begin(&self) -> Result<Tx<'static>, sqlx::Error> {
+        match &self.writer {
+            Pool::Sqlite(p) => Ok(Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?)),
+            pool => pool.begin().await,
+        }
     }
 
     /// The pool for reads outside a write transaction.
-    pub fn reader(&self) -> &SqlitePool {
+    pub fn reader(&self) -> &Pool {
         &self.reader
     }
 
     /// Checks that the database answers (for `/healthz`).
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1").execute(&self.reader).await.map(|_| ())
+        sql::query("SELECT 1").execute(&self.reader).await.map(|_| ())
     }
 
     /// Notes the outcome of a write transaction: a failure of the disk (full, read-only,
@@ -135,16 +203,10 @@ impl Db {
     /// read-only or (nearly) full, or the latest write failed on the disk and a probe
     /// write fails too.
     pub async fn write_problem(&self) -> Option<String> {
-        let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        match rustix::fs::statvfs(dir) {
-            Ok(fs) if fs.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY) => {
-                return Some("read-only file system".into());
-            }
-            Ok(fs) if fs.f_bavail.saturating_mul(fs.f_frsize) < MIN_FREE_BYTES => {
-                return Some(format!("{} bytes free", fs.f_bavail.saturating_mul(fs.f_frsize)));
-            }
-            Ok(_) => {}
-            Err(e) => return Some(format!("file system unreadable: {e}")),
+        if let Some(file) = &self.file
+            && let Some(problem) = file_system_problem(&file.path)
+        {
+            return Some(problem);
         }
         // ext4 turned read-only by an error says so in its journal, not in statvfs.
         if let Err(e) = self.confirm_commit().await {
@@ -165,8 +227,10 @@ impl Db {
     /// repaired, so a commit whose sync returned before this check passed is on disk.
     /// A file system without `fallocate` (ENOTSUP) cannot be asked and passes; one that
     /// cannot open (or create) the probe file fails.
+    /// On PostgreSQL the server owns durability: this passes.
     pub async fn confirm_commit(&self) -> Result<(), sqlx::Error> {
-        let probe = self.probe.clone();
+        let Some(file) = &self.file else { return Ok(()) };
+        let probe = file.probe.clone();
         let checked = tokio::task::spawn_blocking(move || preallocate(&probe)).await;
         match checked.map_err(|e| std::io::Error::other(e.to_string())) {
             Ok(Ok(())) => Ok(()),
@@ -180,11 +244,11 @@ impl Db {
     /// A one-row write, committed (synced), to see whether the disk takes writes.
     async fn probe_write(&self) -> Result<(), sqlx::Error> {
         let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO write_probe (id, at) VALUES (1, unixepoch()) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
-        )
-        .execute(&mut *tx)
-        .await?;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        sql::query("INSERT INTO write_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at")
+            .bind(i64::try_from(now).unwrap_or(i64::MAX))
+            .execute(&mut tx)
+            .await?;
         tx.commit().await
     }
 
@@ -192,6 +256,20 @@ impl Db {
     pub async fn close(&self) {
         self.writer.close().await;
         self.reader.close().await;
+    }
+}
+
+/// Why the file system holding the SQLite file at `path` cannot take writes, if it
+/// cannot: it is read-only or (nearly) full.
+fn file_system_problem(path: &Path) -> Option<String> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    match rustix::fs::statvfs(dir) {
+        Ok(fs) if fs.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY) => Some("read-only file system".into()),
+        Ok(fs) if fs.f_bavail.saturating_mul(fs.f_frsize) < MIN_FREE_BYTES => {
+            Some(format!("{} bytes free", fs.f_bavail.saturating_mul(fs.f_frsize)))
+        }
+        Ok(_) => None,
+        Err(e) => Some(format!("file system unreadable: {e}")),
     }
 }
 
@@ -276,7 +354,7 @@ pub fn violated(error: &sqlx::Error) -> Option<Constraint> {
 pub(crate) async fn query_plan(sql: &str) -> Vec<String> {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = Db::open(&dir.path().join("plan.db"), Duration::from_secs(5)).await.expect("open");
-    let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+    let plan: Vec<(i64, i64, i64, String)> = sql::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
         .fetch_all(db.reader())
         .await
         .expect("a plan");

@@ -1,8 +1,9 @@
 //! The outbox table: messages waiting to be delivered to WeCom, and their fate.
 
 use super::Db;
+use crate::store::Conn;
+use crate::store::sql;
 use serde_json::Value;
-use sqlx::SqliteConnection;
 use tracing::instrument;
 
 /// What a queued message is delivered with.
@@ -141,11 +142,11 @@ pub struct Queued {
 
 /// Queues a message in the caller's transaction, due immediately.
 #[instrument(level = "debug", skip_all, fields(api = message.api.code()))]
-pub async fn enqueue(conn: &mut SqliteConnection, now_ms: i64, message: &NewMessage) -> Result<i64, sqlx::Error> {
+pub async fn enqueue(conn: &mut Conn, now_ms: i64, message: &NewMessage) -> Result<i64, sqlx::Error> {
     let digest = message.digest.as_ref().map(|d| serde_json::to_string(d).expect("a digest entry serialises"));
-    let id = sqlx::query(
+    let id = sql::query_scalar(
         "INSERT INTO outbox (created_at, api, target, payload, ref, next_attempt_at, lanes, digest)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(now_ms)
     .bind(message.api)
@@ -155,9 +156,8 @@ pub async fn enqueue(conn: &mut SqliteConnection, now_ms: i64, message: &NewMess
     .bind(now_ms)
     .bind(message.lanes())
     .bind(digest)
-    .execute(&mut *conn)
-    .await?
-    .last_insert_rowid();
+    .fetch_one(&mut *conn)
+    .await?;
     Ok(id)
 }
 
@@ -169,12 +169,12 @@ const DEPTH: &str = "SELECT (SELECT COUNT(*) FROM outbox WHERE status = 'pending
 /// `outbox_pending_in_order` alone (migration 0105).
 #[instrument(level = "debug", skip_all)]
 pub async fn queue(db: &Db, limit: i64) -> Result<Vec<Queued>, sqlx::Error> {
-    sqlx::query_as(QUEUE).bind(limit).fetch_all(db.reader()).await
+    sql::query_as(QUEUE).bind(limit).fetch_all(db.reader()).await
 }
 
 /// A pending message, whole.
 pub async fn pending(db: &Db, id: i64) -> Result<Option<Pending>, sqlx::Error> {
-    sqlx::query_as(
+    sql::query_as(
         "SELECT id, created_at, api, target, payload, attempts, lanes FROM outbox WHERE id = ? AND status = 'pending'",
     )
     .bind(id)
@@ -185,7 +185,7 @@ pub async fn pending(db: &Db, id: i64) -> Result<Option<Pending>, sqlx::Error> {
 /// `(lanes, delivered_at)` of the messages delivered since `since_ms`: what pacing
 /// counts after a restart.
 pub async fn delivered_since(db: &Db, since_ms: i64) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    sqlx::query_as("SELECT lanes, delivered_at FROM outbox WHERE delivered_at >= ? ORDER BY delivered_at")
+    sql::query_as("SELECT lanes, delivered_at FROM outbox WHERE delivered_at >= ? ORDER BY delivered_at")
         .bind(since_ms)
         .fetch_all(db.reader())
         .await
@@ -206,7 +206,7 @@ pub async fn merge(
     let mut tx = db.begin().await?;
     let mut refs = Vec::with_capacity(ids.len());
     for &id in ids {
-        let reference: Option<Option<String>> = sqlx::query_scalar(
+        let reference: Option<Option<String>> = sql::query_scalar(
             "UPDATE outbox SET status = 'merged' WHERE id = ? AND status = 'pending' AND digest IS NOT NULL RETURNING ref",
         )
         .bind(id)
@@ -218,7 +218,7 @@ pub async fn merge(
         }
     }
     for reference in &refs {
-        sqlx::query(
+        sql::query(
             "UPDATE outbox SET status = 'merged' WHERE status = 'pending' AND api = ?
              AND json_extract(payload, '$.response_code_ref') = ?",
         )
@@ -243,7 +243,7 @@ pub async fn digest_entries(db: &Db, ids: &[i64]) -> Result<Vec<DigestEntry>, sq
     let mut entries = Vec::with_capacity(ids.len());
     for &id in ids {
         let entry: Option<Option<String>> =
-            sqlx::query_scalar("SELECT digest FROM outbox WHERE id = ?").bind(id).fetch_optional(db.reader()).await?;
+            sql::query_scalar("SELECT digest FROM outbox WHERE id = ?").bind(id).fetch_optional(db.reader()).await?;
         if let Some(entry) = entry.flatten().and_then(|e| serde_json::from_str(&e).ok()) {
             entries.push(entry);
         }
@@ -254,7 +254,7 @@ pub async fn digest_entries(db: &Db, ids: &[i64]) -> Result<Vec<DigestEntry>, sq
 #[instrument(level = "debug", skip_all)]
 pub async fn mark_delivered(db: &Db, id: i64, now_ms: i64, response: &Value) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
-    sqlx::query(
+    sql::query(
         "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = ?, response = ?, last_error = NULL
          WHERE id = ?",
     )
@@ -269,7 +269,7 @@ pub async fn mark_delivered(db: &Db, id: i64, now_ms: i64, response: &Value) -> 
 #[instrument(level = "debug", skip_all)]
 pub async fn reschedule(db: &Db, id: i64, next_attempt_at: i64, error: &str) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
-    sqlx::query("UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?")
+    sql::query("UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?")
         .bind(next_attempt_at)
         .bind(error)
         .bind(id)
@@ -281,7 +281,7 @@ pub async fn reschedule(db: &Db, id: i64, next_attempt_at: i64, error: &str) -> 
 #[instrument(level = "debug", skip_all)]
 pub async fn mark_failed(db: &Db, id: i64, error: &str) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
-    sqlx::query("UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?")
+    sql::query("UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?")
         .bind(error)
         .bind(id)
         .execute(&mut *tx)
@@ -291,23 +291,23 @@ pub async fn mark_failed(db: &Db, id: i64, error: &str) -> Result<(), sqlx::Erro
 
 /// Counts by status: (pending, failed), each from its partial index (migration 0105).
 pub async fn depth(db: &Db) -> Result<(i64, i64), sqlx::Error> {
-    sqlx::query_as(DEPTH).fetch_one(db.reader()).await
+    sql::query_as(DEPTH).fetch_one(db.reader()).await
 }
 
 /// The newest outbox id (0 when empty).
 pub async fn last_id(db: &Db) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM outbox").fetch_one(db.reader()).await
+    sql::query_scalar("SELECT COALESCE(MAX(id), 0) FROM outbox").fetch_one(db.reader()).await
 }
 
 /// `(api, payload)` of messages queued after `id`.
 pub async fn since(db: &Db, id: i64) -> Result<Vec<(Api, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT api, payload FROM outbox WHERE id > ? ORDER BY id").bind(id).fetch_all(db.reader()).await
+    sql::query_as("SELECT api, payload FROM outbox WHERE id > ? ORDER BY id").bind(id).fetch_all(db.reader()).await
 }
 
 /// The status and WeCom response of the latest message with this reference.
 pub async fn referenced(db: &Db, reference: &str) -> Result<Option<(Status, Option<Value>)>, sqlx::Error> {
     let row: Option<(Status, Option<String>)> =
-        sqlx::query_as("SELECT status, response FROM outbox WHERE ref = ? ORDER BY id DESC LIMIT 1")
+        sql::query_as("SELECT status, response FROM outbox WHERE ref = ? ORDER BY id DESC LIMIT 1")
             .bind(reference)
             .fetch_optional(db.reader())
             .await?;

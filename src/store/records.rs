@@ -4,8 +4,9 @@ use crate::domain::kind::RecordKind;
 use crate::domain::names::{deletions, head, parts, prefix_end, windows};
 use crate::domain::org::DeptKind;
 use crate::domain::record::{LeadStages, Mode, RecordState};
+use crate::store::Conn;
 use crate::store::directory::Person;
-use sqlx::SqliteConnection;
+use crate::store::sql;
 use tracing::instrument;
 
 /// Clients and channels are separate name spaces.
@@ -66,24 +67,16 @@ pub struct Subject {
     pub origin: Origin,
 }
 
-pub async fn subject_by_code(
-    conn: &mut SqliteConnection,
-    family: Family,
-    code: &str,
-) -> Result<Option<Subject>, sqlx::Error> {
-    sqlx::query_as("SELECT id, name, credit_code, origin FROM subjects WHERE family = ? AND credit_code = ?")
+pub async fn subject_by_code(conn: &mut Conn, family: Family, code: &str) -> Result<Option<Subject>, sqlx::Error> {
+    sql::query_as("SELECT id, name, credit_code, origin FROM subjects WHERE family = ? AND credit_code = ?")
         .bind(family)
         .bind(code)
         .fetch_optional(&mut *conn)
         .await
 }
 
-pub async fn subject_by_name(
-    conn: &mut SqliteConnection,
-    family: Family,
-    name_key: &str,
-) -> Result<Option<Subject>, sqlx::Error> {
-    sqlx::query_as("SELECT id, name, credit_code, origin FROM subjects WHERE family = ? AND name_key = ?")
+pub async fn subject_by_name(conn: &mut Conn, family: Family, name_key: &str) -> Result<Option<Subject>, sqlx::Error> {
+    sql::query_as("SELECT id, name, credit_code, origin FROM subjects WHERE family = ? AND name_key = ?")
         .bind(family)
         .bind(name_key)
         .fetch_optional(&mut *conn)
@@ -91,7 +84,7 @@ pub async fn subject_by_name(
 }
 
 pub async fn insert_subject(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     family: Family,
     name: &str,
     name_key: &str,
@@ -99,8 +92,8 @@ pub async fn insert_subject(
     origin: Origin,
     now_ms: i64,
 ) -> Result<i64, sqlx::Error> {
-    let id = sqlx::query(
-        "INSERT INTO subjects (family, name, name_key, credit_code, origin, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+    let id = sql::query_scalar(
+        "INSERT INTO subjects (family, name, name_key, credit_code, origin, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(family)
     .bind(name)
@@ -108,22 +101,21 @@ pub async fn insert_subject(
     .bind(credit_code)
     .bind(origin)
     .bind(now_ms)
-    .execute(&mut *conn)
-    .await?
-    .last_insert_rowid();
+    .fetch_one(&mut *conn)
+    .await?;
     index_subject(conn, family.code(), id, name_key).await?;
     Ok(id)
 }
 
-pub async fn set_subject_code(conn: &mut SqliteConnection, id: i64, code: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE subjects SET credit_code = ? WHERE id = ?").bind(code).bind(id).execute(&mut *conn).await?;
+pub async fn set_subject_code(conn: &mut Conn, id: i64, code: &str) -> Result<(), sqlx::Error> {
+    sql::query("UPDATE subjects SET credit_code = ? WHERE id = ?").bind(code).bind(id).execute(&mut *conn).await?;
     Ok(())
 }
 
 /// Whether a channel can be named by a placement: an existing (old) channel, or one
 /// reported and not rejected or voided.
-pub async fn channel_is_live(conn: &mut SqliteConnection, subject_id: i64) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
+pub async fn channel_is_live(conn: &mut Conn, subject_id: i64) -> Result<bool, sqlx::Error> {
+    sql::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM subjects s WHERE s.id = ? AND (s.origin = 'existing' OR EXISTS (
              SELECT 1 FROM records r WHERE r.subject_id = s.id AND r.claim_slot = 'channel'
              AND r.state IN ('reported', 'agreed', 'confirmed'))))",
@@ -161,12 +153,12 @@ pub struct NewRecord {
 /// `records_first_claim` unique index, a second live placement of the same person and
 /// day on `records_placement_claim` (see [`crate::store::violated`]).
 #[instrument(level = "debug", skip_all, fields(kind = r.kind.code()))]
-pub async fn insert(conn: &mut SqliteConnection, r: &NewRecord) -> Result<i64, sqlx::Error> {
-    let id = sqlx::query(
+pub async fn insert(conn: &mut Conn, r: &NewRecord) -> Result<i64, sqlx::Error> {
+    let id = sql::query_scalar(
         "INSERT INTO records (kind, mode, reporter, reporter_dept, reporter_class, closer, closer_dept, closer_class,
              subject_id, claim_slot, channel_id, onboard_date, person_key, amount_fen, fields, points, stage_rule,
              state, occurred_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(r.kind)
     .bind(r.mode)
@@ -187,9 +179,8 @@ pub async fn insert(conn: &mut SqliteConnection, r: &NewRecord) -> Result<i64, s
     .bind(r.stage_rule)
     .bind(r.state)
     .bind(r.occurred_at)
-    .execute(&mut *conn)
-    .await?
-    .last_insert_rowid();
+    .fetch_one(&mut *conn)
+    .await?;
     if let Some(key) = &r.person_key {
         add_variants(conn, "person", id, key).await?;
     }
@@ -213,12 +204,12 @@ const SELECT_CLAIM: &str = "SELECT r.id AS record_id, r.reporter, p.name AS repo
 #[instrument(level = "debug", skip(conn))]
 /// The live claim of a subject and slot, other than record `except` (being edited).
 pub async fn live_claim(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     subject_id: i64,
     slot: &str,
     except: Option<i64>,
 ) -> Result<Option<Claim>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    sql::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT_CLAIM} WHERE r.subject_id = ? AND r.claim_slot = ? AND r.id IS NOT ?
            AND r.state IN ('reported', 'onboarded', 'agreed', 'confirmed')"
     )))
@@ -232,12 +223,12 @@ pub async fn live_claim(
 /// The live placement of this person (core name) onboarding on this day, other than
 /// record `except`.
 pub async fn live_placement(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     person_key: &str,
     onboard_date: &str,
     except: Option<i64>,
 ) -> Result<Option<Claim>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    sql::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT_CLAIM} WHERE r.kind = 'placement' AND r.person_key = ? AND r.onboard_date = ? AND r.id IS NOT ?
            AND r.state IN ('onboarded', 'confirmed')"
     )))
@@ -249,17 +240,13 @@ pub async fn live_placement(
 }
 
 /// The first record that names a subject.
-pub async fn first_record_of(conn: &mut SqliteConnection, subject_id: i64) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar("SELECT MIN(id) FROM records WHERE subject_id = ?").bind(subject_id).fetch_one(conn).await
+pub async fn first_record_of(conn: &mut Conn, subject_id: i64) -> Result<Option<i64>, sqlx::Error> {
+    sql::query_scalar("SELECT MIN(id) FROM records WHERE subject_id = ?").bind(subject_id).fetch_one(conn).await
 }
 
 /// Whether any record (other than `except`) names this subject.
-pub async fn subject_has_records(
-    conn: &mut SqliteConnection,
-    subject_id: i64,
-    except: Option<i64>,
-) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM records WHERE subject_id = ? AND id IS NOT ?)")
+pub async fn subject_has_records(conn: &mut Conn, subject_id: i64, except: Option<i64>) -> Result<bool, sqlx::Error> {
+    sql::query_scalar("SELECT EXISTS (SELECT 1 FROM records WHERE subject_id = ? AND id IS NOT ?)")
         .bind(subject_id)
         .bind(except)
         .fetch_one(conn)
@@ -283,12 +270,12 @@ pub struct Summary {
 /// each counts now.
 #[instrument(level = "debug", skip(conn))]
 pub async fn reported_between(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     reporter: &str,
     from_ms: i64,
     to_ms: i64,
 ) -> Result<Vec<Summary>, sqlx::Error> {
-    sqlx::query_as(
+    sql::query_as(
         "SELECT r.id, r.kind, s.name AS subject, r.fields, r.points, r.state,
                 EXISTS (SELECT 1 FROM counting_records c WHERE c.id = r.id) AS counts, r.occurred_at
          FROM records r LEFT JOIN subjects s ON s.id = r.subject_id
@@ -314,12 +301,12 @@ pub struct Closed {
 /// The records `closer` closed as 接手 that occurred in `[from_ms, to_ms)`, oldest first.
 #[instrument(level = "debug", skip(conn))]
 pub async fn closed_between(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     closer: &str,
     from_ms: i64,
     to_ms: i64,
 ) -> Result<Vec<Closed>, sqlx::Error> {
-    sqlx::query_as(
+    sql::query_as(
         "SELECT r.id, r.kind, s.name AS subject, r.fields, r.points, r.state,
                 EXISTS (SELECT 1 FROM counting_records c WHERE c.id = r.id) AS counts, r.occurred_at,
                 p.name AS reporter_name, r.closer_class
@@ -336,22 +323,22 @@ pub async fn closed_between(
 
 /// Registers old channels (老渠道) from configuration; names already known are kept.
 pub async fn ensure_existing_channels(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     names: &[(String, String)],
     now_ms: i64,
 ) -> Result<(), sqlx::Error> {
     for (name, key) in names {
-        let done = sqlx::query(
+        let added: Option<i64> = sql::query_scalar(
             "INSERT INTO subjects (family, name, name_key, origin, created_at) VALUES ('channel', ?, ?, 'existing', ?)
-             ON CONFLICT (family, name_key) DO NOTHING",
+             ON CONFLICT (family, name_key) DO NOTHING RETURNING id",
         )
         .bind(name)
         .bind(key)
         .bind(now_ms)
-        .execute(&mut *conn)
+        .fetch_optional(&mut *conn)
         .await?;
-        if done.rows_affected() == 1 {
-            index_subject(conn, "channel", done.last_insert_rowid(), key).await?;
+        if let Some(id) = added {
+            index_subject(conn, "channel", id, key).await?;
         }
     }
     Ok(())
@@ -407,15 +394,15 @@ const SELECT_RECORD: &str = "SELECT r.id, r.kind, r.mode, r.reporter, p.name AS 
      LEFT JOIN people v ON v.userid = r.voided_by";
 
 #[instrument(level = "debug", skip(conn))]
-pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<Option<Record>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_RECORD} WHERE r.id = ?"))).bind(id).fetch_optional(conn).await
+pub async fn get(conn: &mut Conn, id: i64) -> Result<Option<Record>, sqlx::Error> {
+    sql::query_as(sqlx::AssertSqlSafe(format!("{SELECT_RECORD} WHERE r.id = ?"))).bind(id).fetch_optional(conn).await
 }
 
 /// Moves a record from `from` to `to` if it is still in `from` (compare-and-set: of two
 /// deciders, exactly one succeeds). Returns whether it moved.
 #[instrument(level = "debug", skip(conn))]
 pub async fn transition(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     id: i64,
     from: RecordState,
     to: RecordState,
@@ -423,7 +410,7 @@ pub async fn transition(
     at_ms: i64,
     reason: Option<&str>,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+    let done = sql::query(
         "UPDATE records SET state = ?, decided_by = ?, decided_at = ?, reason = COALESCE(?, reason)
          WHERE id = ? AND state = ?",
     )
@@ -444,8 +431,8 @@ pub async fn transition(
 
 /// Updates whether this record, the other stages of its client (which the 'highest'
 /// rule ties to it) and, for a channel, its base placements count; contest scores follow.
-async fn recount_around(conn: &mut SqliteConnection, id: i64) -> Result<(), sqlx::Error> {
-    let ids: Vec<i64> = sqlx::query_scalar(
+async fn recount_around(conn: &mut Conn, id: i64) -> Result<(), sqlx::Error> {
+    let ids: Vec<i64> = sql::query_scalar(
         "SELECT ? UNION SELECT o.id FROM records r JOIN records o ON o.subject_id = r.subject_id
          WHERE r.id = ? AND r.claim_slot IN ('lead_c', 'lead_b', 'lead_a') AND o.claim_slot IN ('lead_c', 'lead_b', 'lead_a')
          UNION SELECT id FROM records WHERE base_for = ?",
@@ -461,14 +448,8 @@ async fn recount_around(conn: &mut SqliteConnection, id: i64) -> Result<(), sqlx
 /// Voids a record (remembering its state and decision for a restore); false if already
 /// voided.
 #[instrument(level = "debug", skip(conn))]
-pub async fn void(
-    conn: &mut SqliteConnection,
-    id: i64,
-    by: &str,
-    at_ms: i64,
-    reason: &str,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+pub async fn void(conn: &mut Conn, id: i64, by: &str, at_ms: i64, reason: &str) -> Result<bool, sqlx::Error> {
+    let done = sql::query(
         "UPDATE records SET voided_from = state, state = 'voided', voided_by = ?, voided_at = ?, void_reason = ?
          WHERE id = ? AND state != 'voided'",
     )
@@ -489,8 +470,8 @@ pub async fn void(
 /// in the event log. Fails with a unique violation when its client or channel has since
 /// been claimed again.
 #[instrument(level = "debug", skip(conn))]
-pub async fn restore(conn: &mut SqliteConnection, id: i64) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+pub async fn restore(conn: &mut Conn, id: i64) -> Result<bool, sqlx::Error> {
+    let done = sql::query(
         "UPDATE records SET state = voided_from, voided_from = NULL, voided_by = NULL, voided_at = NULL,
              void_reason = NULL
          WHERE id = ? AND state = 'voided' AND voided_from IS NOT NULL",
@@ -505,16 +486,16 @@ pub async fn restore(conn: &mut SqliteConnection, id: i64) -> Result<bool, sqlx:
     Ok(moved)
 }
 
-pub async fn set_reason(conn: &mut SqliteConnection, id: i64, reason: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE records SET reason = ? WHERE id = ?").bind(reason).bind(id).execute(conn).await?;
+pub async fn set_reason(conn: &mut Conn, id: i64, reason: &str) -> Result<(), sqlx::Error> {
+    sql::query("UPDATE records SET reason = ? WHERE id = ?").bind(reason).bind(id).execute(conn).await?;
     Ok(())
 }
 
 /// Records a transfer's closer, with their department now, unless one is recorded;
 /// whether it was set.
-pub async fn set_closer(conn: &mut SqliteConnection, id: i64, closer: &Person) -> Result<bool, sqlx::Error> {
+pub async fn set_closer(conn: &mut Conn, id: i64, closer: &Person) -> Result<bool, sqlx::Error> {
     let done =
-        sqlx::query("UPDATE records SET closer = ?, closer_dept = ?, closer_class = ? WHERE id = ? AND closer IS NULL")
+        sql::query("UPDATE records SET closer = ?, closer_dept = ?, closer_class = ? WHERE id = ? AND closer IS NULL")
             .bind(&closer.userid)
             .bind(closer.department_id)
             .bind(closer.kind)
@@ -525,8 +506,8 @@ pub async fn set_closer(conn: &mut SqliteConnection, id: i64, closer: &Person) -
 }
 
 /// The live channel record (agreement) for a channel subject, if any.
-pub async fn channel_record(conn: &mut SqliteConnection, subject_id: i64) -> Result<Option<Record>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+pub async fn channel_record(conn: &mut Conn, subject_id: i64) -> Result<Option<Record>, sqlx::Error> {
+    sql::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT_RECORD} WHERE r.subject_id = ? AND r.claim_slot = 'channel' AND r.state IN ('reported', 'agreed', 'confirmed')"
     )))
     .bind(subject_id)
@@ -535,15 +516,15 @@ pub async fn channel_record(conn: &mut SqliteConnection, subject_id: i64) -> Res
 }
 
 /// How many confirmed placements already serve as a channel record's base indicator.
-pub async fn base_count(conn: &mut SqliteConnection, channel_record: i64) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM records WHERE base_for = ? AND state = 'confirmed'")
+pub async fn base_count(conn: &mut Conn, channel_record: i64) -> Result<i64, sqlx::Error> {
+    sql::query_scalar("SELECT COUNT(*) FROM records WHERE base_for = ? AND state = 'confirmed'")
         .bind(channel_record)
         .fetch_one(conn)
         .await
 }
 
-pub async fn set_base_for(conn: &mut SqliteConnection, placement: i64, channel_record: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE records SET base_for = ? WHERE id = ?")
+pub async fn set_base_for(conn: &mut Conn, placement: i64, channel_record: i64) -> Result<(), sqlx::Error> {
+    sql::query("UPDATE records SET base_for = ? WHERE id = ?")
         .bind(channel_record)
         .bind(placement)
         .execute(&mut *conn)
@@ -553,8 +534,8 @@ pub async fn set_base_for(conn: &mut SqliteConnection, placement: i64, channel_r
 }
 
 /// Makes a placement count as a placement again (no longer a channel's base).
-pub async fn clear_base_for(conn: &mut SqliteConnection, placement: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE records SET base_for = NULL WHERE id = ?").bind(placement).execute(&mut *conn).await?;
+pub async fn clear_base_for(conn: &mut Conn, placement: i64) -> Result<(), sqlx::Error> {
+    sql::query("UPDATE records SET base_for = NULL WHERE id = ?").bind(placement).execute(&mut *conn).await?;
     recount_around(conn, placement).await
 }
 
@@ -580,8 +561,8 @@ impl Stage {
 
 /// Placements onboarded on or before `due_onboard_date` (ISO date) that have had no
 /// day-3 card yet.
-pub async fn placements_due(conn: &mut SqliteConnection, due_onboard_date: &str) -> Result<Vec<Record>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+pub async fn placements_due(conn: &mut Conn, due_onboard_date: &str) -> Result<Vec<Record>, sqlx::Error> {
+    sql::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT_RECORD} WHERE r.kind = 'placement' AND r.state = 'onboarded' AND r.onboard_date <= ?
          AND NOT EXISTS (SELECT 1 FROM cards c WHERE c.record_id = r.id AND c.purpose = 'onjob')
          ORDER BY r.id"
@@ -593,12 +574,8 @@ pub async fn placements_due(conn: &mut SqliteConnection, due_onboard_date: &str)
 
 /// Handoffs waiting for a decision since before `since_ms`, with no reminder at
 /// `stage` yet. A placement waits from its day-3 card, anything else from its report.
-pub async fn undecided_since(
-    conn: &mut SqliteConnection,
-    since_ms: i64,
-    stage: Stage,
-) -> Result<Vec<Record>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+pub async fn undecided_since(conn: &mut Conn, since_ms: i64, stage: Stage) -> Result<Vec<Record>, sqlx::Error> {
+    sql::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT_RECORD} WHERE NOT EXISTS (SELECT 1 FROM reminders m WHERE m.record_id = r.id AND m.stage = ?)
          AND ((r.state = 'reported' AND r.occurred_at < ?)
               OR (r.state = 'onboarded' AND EXISTS (SELECT 1 FROM cards c WHERE c.record_id = r.id
@@ -612,13 +589,8 @@ pub async fn undecided_since(
     .await
 }
 
-pub async fn mark_reminded(
-    conn: &mut SqliteConnection,
-    record_id: i64,
-    stage: Stage,
-    at_ms: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO reminders (record_id, stage, sent_at) VALUES (?, ?, ?)")
+pub async fn mark_reminded(conn: &mut Conn, record_id: i64, stage: Stage, at_ms: i64) -> Result<(), sqlx::Error> {
+    sql::query("INSERT INTO reminders (record_id, stage, sent_at) VALUES (?, ?, ?)")
         .bind(record_id)
         .bind(stage)
         .bind(at_ms)
@@ -666,11 +638,11 @@ const SELECT_REVIEW: &str = "SELECT r.id, r.kind, COALESCE(s.name, json_extract(
 /// (a placement from its day-3 card), open appeals, records rejected or voided that
 /// occurred since `closed_since_ms`, and flagged live claims.
 pub async fn programme_review(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     waiting_since_ms: i64,
     closed_since_ms: i64,
 ) -> Result<Vec<ReviewItem>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    sql::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT_REVIEW}
          WHERE (r.state = 'reported' AND r.occurred_at < ?)
             OR (r.state = 'onboarded' AND EXISTS (SELECT 1 FROM cards c WHERE c.record_id = r.id
@@ -690,8 +662,8 @@ pub async fn programme_review(
 
 /// A contest's records that could still change its ranking: undecided (or waiting for
 /// a channel's base indicator), or rejected with an appeal open.
-pub async fn contest_undecided(conn: &mut SqliteConnection, contest: &str) -> Result<Vec<ReviewItem>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+pub async fn contest_undecided(conn: &mut Conn, contest: &str) -> Result<Vec<ReviewItem>, sqlx::Error> {
+    sql::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT_REVIEW}
          JOIN contest_stints cm ON cm.userid = r.reporter AND cm.contest_id = ?
          JOIN contests cc ON cc.id = cm.contest_id
@@ -722,13 +694,8 @@ pub struct Content<'a> {
 
 /// Rewrites a pending record's content (compare-and-set on its state). A claim taken
 /// meanwhile fails on the first-claim indexes, as an insert does.
-pub async fn set_content(
-    conn: &mut SqliteConnection,
-    id: i64,
-    state: RecordState,
-    c: &Content<'_>,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+pub async fn set_content(conn: &mut Conn, id: i64, state: RecordState, c: &Content<'_>) -> Result<bool, sqlx::Error> {
+    let done = sql::query(
         "UPDATE records SET mode = ?, closer = ?, closer_dept = ?, closer_class = ?, subject_id = ?, channel_id = ?,
              onboard_date = ?, person_key = ?, amount_fen = ?, fields = ?
          WHERE id = ? AND state = ?",
@@ -778,14 +745,14 @@ pub struct LiveName {
 /// `key` or be contained in it (by the containment index, migration 0106), or shares
 /// one of `variants` (one edit apart): the look-alike test's candidates, all by index.
 pub async fn look_alike_names(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     family: Family,
     key: &str,
     variants: &[String],
     except_subject: i64,
 ) -> Result<Vec<LiveName>, sqlx::Error> {
     let head = head(key);
-    sqlx::query_as(LOOK_ALIKE_NAMES)
+    sql::query_as(LOOK_ALIKE_NAMES)
         .bind(family)
         .bind(except_subject)
         .bind(&head)
@@ -816,13 +783,13 @@ pub struct SimilarSubject {
 /// Subjects of a family (claimed or not, e.g. old channels) whose core name may contain
 /// `key` or be contained in it, or shares one of `variants`: candidates, by index.
 pub async fn look_alike_subjects(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     family: Family,
     key: &str,
     variants: &[String],
 ) -> Result<Vec<SimilarSubject>, sqlx::Error> {
     let head = head(key);
-    sqlx::query_as(LOOK_ALIKE_SUBJECTS)
+    sql::query_as(LOOK_ALIKE_SUBJECTS)
         .bind(family)
         .bind(&head)
         .bind(serde_json::to_string(variants).unwrap_or_default())
@@ -834,11 +801,11 @@ pub async fn look_alike_subjects(
 
 /// Live placements (other than `except`) whose placed person shares one of `variants`.
 pub async fn look_alike_people(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     variants: &[String],
     except: Option<i64>,
 ) -> Result<Vec<LiveName>, sqlx::Error> {
-    sqlx::query_as(
+    sql::query_as(
         "SELECT r.id AS record_id, json_extract(r.fields, '$.姓名') AS subject, r.person_key AS name_key,
                 p.name AS reporter_name
          FROM records r JOIN people p ON p.userid = r.reporter
@@ -855,7 +822,7 @@ pub async fn look_alike_people(
 }
 
 /// Indexes a claimed core name for the look-alike test.
-async fn add_variants(conn: &mut SqliteConnection, space: &str, owner: i64, key: &str) -> Result<(), sqlx::Error> {
+async fn add_variants(conn: &mut Conn, space: &str, owner: i64, key: &str) -> Result<(), sqlx::Error> {
     insert_each(
         conn,
         "INSERT INTO name_variants (space, variant, owner) SELECT ?, value, ? FROM json_each(?)",
@@ -868,7 +835,7 @@ async fn add_variants(conn: &mut SqliteConnection, space: &str, owner: i64, key:
 
 /// One row `(space, value, owner)` for each of `values`, by `insert` in one statement.
 async fn insert_each(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     insert: &'static str,
     space: &str,
     owner: i64,
@@ -877,7 +844,7 @@ async fn insert_each(
     if values.is_empty() {
         return Ok(());
     }
-    sqlx::query(insert)
+    sql::query(insert)
         .bind(space)
         .bind(owner)
         .bind(serde_json::to_string(values).unwrap_or_default())
@@ -888,23 +855,23 @@ async fn insert_each(
 
 /// Indexes a subject's core name for the look-alike test: its one-edit variants and
 /// its windows (the containment index).
-async fn index_subject(conn: &mut SqliteConnection, family: &str, owner: i64, key: &str) -> Result<(), sqlx::Error> {
+async fn index_subject(conn: &mut Conn, family: &str, owner: i64, key: &str) -> Result<(), sqlx::Error> {
     add_variants(conn, family, owner, key).await?;
     let insert = "INSERT INTO name_parts (space, part, owner) SELECT ?, value, ? FROM json_each(?)";
     insert_each(conn, insert, family, owner, &windows(key)).await
 }
 
 /// Rebuilds the look-alike index from the stored core names.
-async fn rebuild_variants(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM name_variants").execute(&mut *conn).await?;
-    sqlx::query("DELETE FROM name_parts").execute(&mut *conn).await?;
+async fn rebuild_variants(conn: &mut Conn) -> Result<(), sqlx::Error> {
+    sql::query("DELETE FROM name_variants").execute(&mut *conn).await?;
+    sql::query("DELETE FROM name_parts").execute(&mut *conn).await?;
     let subjects: Vec<(String, i64, String)> =
-        sqlx::query_as("SELECT family, id, name_key FROM subjects").fetch_all(&mut *conn).await?;
+        sql::query_as("SELECT family, id, name_key FROM subjects").fetch_all(&mut *conn).await?;
     for (family, id, key) in subjects {
         index_subject(conn, &family, id, &key).await?;
     }
     let people: Vec<(i64, String)> =
-        sqlx::query_as("SELECT id, person_key FROM records WHERE kind = 'placement' AND person_key IS NOT NULL")
+        sql::query_as("SELECT id, person_key FROM records WHERE kind = 'placement' AND person_key IS NOT NULL")
             .fetch_all(&mut *conn)
             .await?;
     for (id, key) in people {
@@ -947,8 +914,8 @@ pub struct Flag {
     pub detail: String,
 }
 
-pub async fn insert_flag(conn: &mut SqliteConnection, flag: &Flag, now_ms: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO record_flags (record_id, other_id, kind, detail, created_at) VALUES (?, ?, ?, ?, ?)")
+pub async fn insert_flag(conn: &mut Conn, flag: &Flag, now_ms: i64) -> Result<(), sqlx::Error> {
+    sql::query("INSERT INTO record_flags (record_id, other_id, kind, detail, created_at) VALUES (?, ?, ?, ?, ?)")
         .bind(flag.record_id)
         .bind(flag.other_id)
         .bind(flag.kind)
@@ -959,16 +926,16 @@ pub async fn insert_flag(conn: &mut SqliteConnection, flag: &Flag, now_ms: i64) 
     Ok(())
 }
 
-pub async fn flags_of(conn: &mut SqliteConnection, record_id: i64) -> Result<Vec<Flag>, sqlx::Error> {
-    sqlx::query_as("SELECT record_id, other_id, kind, detail FROM record_flags WHERE record_id = ? ORDER BY rowid")
+pub async fn flags_of(conn: &mut Conn, record_id: i64) -> Result<Vec<Flag>, sqlx::Error> {
+    sql::query_as("SELECT record_id, other_id, kind, detail FROM record_flags WHERE record_id = ? ORDER BY rowid")
         .bind(record_id)
         .fetch_all(conn)
         .await
 }
 
 /// Drops a record's flags (its claim changed; the new one is flagged afresh).
-pub async fn clear_flags(conn: &mut SqliteConnection, record_id: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM record_flags WHERE record_id = ?").bind(record_id).execute(conn).await?;
+pub async fn clear_flags(conn: &mut Conn, record_id: i64) -> Result<(), sqlx::Error> {
+    sql::query("DELETE FROM record_flags WHERE record_id = ?").bind(record_id).execute(conn).await?;
     Ok(())
 }
 
@@ -978,10 +945,10 @@ pub async fn clear_flags(conn: &mut SqliteConnection, record_id: i64) -> Result<
 /// changes; such a later placement gets no key (it is not compared, as placements
 /// recorded before keys existed). The look-alike index is rebuilt when anything
 /// changed (or was never built). Returns how many rows changed.
-pub async fn rekey(conn: &mut SqliteConnection, key: impl Fn(&str) -> String) -> Result<u64, sqlx::Error> {
+pub async fn rekey(conn: &mut Conn, key: impl Fn(&str) -> String) -> Result<u64, sqlx::Error> {
     let mut changed = 0;
     let subjects: Vec<(i64, String, String, String)> =
-        sqlx::query_as("SELECT id, family, name, name_key FROM subjects ORDER BY id").fetch_all(&mut *conn).await?;
+        sql::query_as("SELECT id, family, name, name_key FROM subjects ORDER BY id").fetch_all(&mut *conn).await?;
     let mut taken = std::collections::HashSet::new();
     for (_, family, _, stored) in &subjects {
         taken.insert((family.clone(), stored.clone()));
@@ -994,12 +961,12 @@ pub async fn rekey(conn: &mut SqliteConnection, key: impl Fn(&str) -> String) ->
         if taken.contains(&(family.clone(), new.clone())) {
             new = format!("{new}#{id}");
         }
-        sqlx::query("UPDATE subjects SET name_key = ? WHERE id = ?").bind(&new).bind(id).execute(&mut *conn).await?;
+        sql::query("UPDATE subjects SET name_key = ? WHERE id = ?").bind(&new).bind(id).execute(&mut *conn).await?;
         taken.remove(&(family.clone(), stored));
         taken.insert((family, new));
         changed += 1;
     }
-    let people: Vec<(i64, String, String)> = sqlx::query_as(
+    let people: Vec<(i64, String, String)> = sql::query_as(
         "SELECT id, json_extract(fields, '$.姓名'), person_key FROM records
          WHERE kind = 'placement' AND person_key IS NOT NULL ORDER BY id",
     )
@@ -1010,23 +977,23 @@ pub async fn rekey(conn: &mut SqliteConnection, key: impl Fn(&str) -> String) ->
         if new == stored {
             continue;
         }
-        let moved = sqlx::query("UPDATE OR IGNORE records SET person_key = ? WHERE id = ?")
+        let moved = sql::query("UPDATE OR IGNORE records SET person_key = ? WHERE id = ?")
             .bind(&new)
             .bind(id)
             .execute(&mut *conn)
             .await?;
         if moved.rows_affected() == 0 {
-            sqlx::query("UPDATE records SET person_key = NULL WHERE id = ?").bind(id).execute(&mut *conn).await?;
+            sql::query("UPDATE records SET person_key = NULL WHERE id = ?").bind(id).execute(&mut *conn).await?;
         }
         changed += 1;
     }
-    let indexed: bool = sqlx::query_scalar(
+    let indexed: bool = sql::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM name_variants) AND EXISTS (SELECT 1 FROM name_parts)
              OR NOT EXISTS (SELECT 1 FROM subjects WHERE length(name_key) >= 2)",
     )
     .fetch_one(&mut *conn)
     .await?;
-    let claimed: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM subjects)").fetch_one(&mut *conn).await?;
+    let claimed: bool = sql::query_scalar("SELECT EXISTS (SELECT 1 FROM subjects)").fetch_one(&mut *conn).await?;
     if changed > 0 || (claimed && !indexed) {
         rebuild_variants(conn).await?;
     }
@@ -1035,8 +1002,8 @@ pub async fn rekey(conn: &mut SqliteConnection, key: impl Fn(&str) -> String) ->
 
 /// A channel record's confirmed placements through its channel that are not the base of
 /// any channel yet, oldest first (to take a voided base placement's place).
-pub async fn spare_placements(conn: &mut SqliteConnection, channel_record: i64) -> Result<Vec<i64>, sqlx::Error> {
-    sqlx::query_scalar(
+pub async fn spare_placements(conn: &mut Conn, channel_record: i64) -> Result<Vec<i64>, sqlx::Error> {
+    sql::query_scalar(
         "SELECT p.id FROM records p JOIN records c ON c.id = ?
          WHERE p.kind = 'placement' AND p.channel_id = c.subject_id AND p.state = 'confirmed' AND p.base_for IS NULL
          ORDER BY p.decided_at, p.id",
@@ -1048,11 +1015,11 @@ pub async fn spare_placements(conn: &mut SqliteConnection, channel_record: i64) 
 
 /// Records any live record of `subject_id` other than `except` claims, with the slot.
 pub async fn other_live_claims(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     subject_id: i64,
     except: Option<i64>,
 ) -> Result<Vec<(String, Claim)>, sqlx::Error> {
-    let rows: Vec<(String, i64, String, String, i64, RecordState)> = sqlx::query_as(
+    let rows: Vec<(String, i64, String, String, i64, RecordState)> = sql::query_as(
         "SELECT r.claim_slot, r.id, r.reporter, p.name, r.occurred_at, r.state
          FROM records r JOIN people p ON p.userid = r.reporter
          WHERE r.subject_id = ? AND r.claim_slot IS NOT NULL AND r.id IS NOT ?
@@ -1074,13 +1041,13 @@ pub async fn other_live_claims(
 /// What waits for a confirmer: handoffs of `kinds` reported by others, and placements
 /// onboarded on or before `due_onboard_date` (their day-3 check is due), oldest first.
 pub async fn waiting_for(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     kinds: &[RecordKind],
     confirmer: &str,
     due_onboard_date: &str,
 ) -> Result<Vec<Record>, sqlx::Error> {
     let codes: Vec<&str> = kinds.iter().map(|k| k.code()).collect();
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    sql::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT_RECORD} WHERE r.reporter != ? AND instr(?, ',' || r.kind || ',') > 0
          AND ((r.state = 'reported' AND r.kind != 'placement')
               OR (r.state = 'onboarded' AND r.onboard_date <= ?))
@@ -1111,12 +1078,8 @@ pub struct AuditFilter {
 
 /// Records matching `filter`, newest first, at most `limit`.
 #[instrument(level = "debug", skip(conn))]
-pub async fn audit_search(
-    conn: &mut SqliteConnection,
-    filter: &AuditFilter,
-    limit: i64,
-) -> Result<Vec<ReviewItem>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+pub async fn audit_search(conn: &mut Conn, filter: &AuditFilter, limit: i64) -> Result<Vec<ReviewItem>, sqlx::Error> {
+    sql::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT * FROM ({SELECT_REVIEW}
             WHERE (?1 IS NULL OR r.state = ?1) AND (?2 IS NULL OR r.kind = ?2)
               AND (?3 IS NULL OR p.department_id = ?3)
@@ -1164,7 +1127,7 @@ mod tests {
         for key in ["杭州职业技术学院", "宁波大学"] {
             insert_subject(&mut conn, Family::Channel, key, key, None, Origin::Existing, 0).await.unwrap();
         }
-        sqlx::query("DELETE FROM name_parts").execute(&mut *conn).await.unwrap();
+        sql::query("DELETE FROM name_parts").execute(&mut *conn).await.unwrap();
         // Inside a stored name: found through the stored name's parts only.
         let key = "职业技术学院";
         let variants = deletions(key);

@@ -4,8 +4,9 @@
 use crate::domain::kind::RecordKind;
 use crate::domain::org::DeptKind;
 use crate::domain::record::Mode;
+use crate::store::Conn;
 use crate::store::records::Origin;
-use sqlx::SqliteConnection;
+use crate::store::sql;
 
 /// Whether a person (`p`) is a confirmer or a manager (经理 and above): their monthly
 /// target is only the one configured for them.
@@ -46,9 +47,9 @@ pub struct RewardRow {
 /// The records that count (`counting_records`: confirmed, not a channel's base
 /// placement, and under the 'highest' stage rule only a client's highest confirmed
 /// stage) that occurred in `[from, to)`: what is paid is exactly what counts for points.
-pub async fn confirmed_in(conn: &mut SqliteConnection, from: i64, to: i64) -> Result<Vec<RewardRow>, sqlx::Error> {
+pub async fn confirmed_in(conn: &mut Conn, from: i64, to: i64) -> Result<Vec<RewardRow>, sqlx::Error> {
     let closer_lead = LEAD.replace("p.", "c.");
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    sql::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT r.id, r.kind, r.mode, r.reporter, p.name AS reporter_name, p.employee_no AS reporter_no,
                 {LEAD} AS reporter_lead, r.reporter_class, r.reporter_dept AS reporter_dept_id,
                 COALESCE(d.name, '') AS reporter_dept, r.closer, c.name AS closer_name, c.employee_no AS closer_no,
@@ -71,8 +72,8 @@ pub async fn confirmed_in(conn: &mut SqliteConnection, from: i64, to: i64) -> Re
 }
 
 /// Records of the month still waiting for a decision.
-pub async fn pending_in(conn: &mut SqliteConnection, from: i64, to: i64) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
+pub async fn pending_in(conn: &mut Conn, from: i64, to: i64) -> Result<i64, sqlx::Error> {
+    sql::query_scalar(
         "SELECT COUNT(*) FROM records WHERE state IN ('reported', 'onboarded', 'agreed')
          AND occurred_at >= ? AND occurred_at < ?",
     )
@@ -84,12 +85,8 @@ pub async fn pending_in(conn: &mut SqliteConnection, from: i64, to: i64) -> Resu
 
 /// `(userid, class, points)`: the points each person's counting records of their own
 /// department's kinds carry this month (what monthly targets measure).
-pub async fn achieved_in(
-    conn: &mut SqliteConnection,
-    from: i64,
-    to: i64,
-) -> Result<Vec<(String, DeptKind, i64)>, sqlx::Error> {
-    sqlx::query_as(
+pub async fn achieved_in(conn: &mut Conn, from: i64, to: i64) -> Result<Vec<(String, DeptKind, i64)>, sqlx::Error> {
+    sql::query_as(
         "SELECT reporter, reporter_class, SUM(points) FROM counting_records
          WHERE occurred_at >= ? AND occurred_at < ?
            AND ((reporter_class = 'cs' AND kind IN ('lead_c', 'lead_b', 'lead_a', 'referral'))
@@ -105,13 +102,13 @@ pub async fn achieved_in(
 /// The points one person's counting records of `class`'s own kinds carry in `[from,
 /// to)` (what their monthly target measures; see [`achieved_in`]).
 pub async fn achieved_by(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     userid: &str,
     class: DeptKind,
     from: i64,
     to: i64,
 ) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
+    sql::query_scalar(
         "SELECT COALESCE(SUM(points), 0) FROM counting_records
          WHERE reporter = ? AND reporter_class = ? AND occurred_at >= ? AND occurred_at < ?
            AND ((reporter_class = 'cs' AND kind IN ('lead_c', 'lead_b', 'lead_a', 'referral'))
@@ -143,12 +140,8 @@ pub struct PayoutRow {
     pub finalised_by: Option<String>,
 }
 
-pub async fn payouts_finalised_in(
-    conn: &mut SqliteConnection,
-    from: i64,
-    to: i64,
-) -> Result<Vec<PayoutRow>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+pub async fn payouts_finalised_in(conn: &mut Conn, from: i64, to: i64) -> Result<Vec<PayoutRow>, sqlx::Error> {
+    sql::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT o.contest_id, o.userid, p.name, p.employee_no, {LEAD} AS lead, d.kind AS class,
                 p.department_id, d.name AS department, o.rank, o.amount_fen, c.finalised_at,
                 COALESCE(f.name, c.finalised_by) AS finalised_by
@@ -174,8 +167,8 @@ pub struct ReferralRow {
     pub occurred_at: i64,
 }
 
-pub async fn referrals_in(conn: &mut SqliteConnection, from: i64, to: i64) -> Result<Vec<ReferralRow>, sqlx::Error> {
-    sqlx::query_as(
+pub async fn referrals_in(conn: &mut Conn, from: i64, to: i64) -> Result<Vec<ReferralRow>, sqlx::Error> {
+    sql::query_as(
         "SELECT r.id, COALESCE(json_extract(r.fields, '$.老客户'), '') AS old_client, s.name AS new_client,
                 p.name AS reporter_name, r.occurred_at
          FROM records r JOIN people p ON p.userid = r.reporter JOIN subjects s ON s.id = r.subject_id
@@ -189,8 +182,8 @@ pub async fn referrals_in(conn: &mut SqliteConnection, from: i64, to: i64) -> Re
 }
 
 /// `(run_at, rules, total_fen)` of every earlier run of a month, oldest first.
-pub async fn earlier_runs(conn: &mut SqliteConnection, month: &str) -> Result<Vec<(i64, String, i64)>, sqlx::Error> {
-    sqlx::query_as("SELECT run_at, rules, total_fen FROM settlement_runs WHERE month = ? ORDER BY id")
+pub async fn earlier_runs(conn: &mut Conn, month: &str) -> Result<Vec<(i64, String, i64)>, sqlx::Error> {
+    sql::query_as("SELECT run_at, rules, total_fen FROM settlement_runs WHERE month = ? ORDER BY id")
         .bind(month)
         .fetch_all(conn)
         .await
@@ -210,8 +203,8 @@ pub struct MemberRow {
 
 /// Active members of Customer Success and Talent Recruitment (and their
 /// sub-departments), by userid.
-pub async fn target_members(conn: &mut SqliteConnection) -> Result<Vec<MemberRow>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+pub async fn target_members(conn: &mut Conn) -> Result<Vec<MemberRow>, sqlx::Error> {
+    sql::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT p.userid, p.name, p.employee_no, {LEAD} AS lead, p.department_id, d.name AS department,
                 d.kind AS class
          FROM people p JOIN departments d ON d.id = p.department_id
@@ -222,8 +215,8 @@ pub async fn target_members(conn: &mut SqliteConnection) -> Result<Vec<MemberRow
 }
 
 /// One person, as a monthly target sees them (`我的`).
-pub async fn member(conn: &mut SqliteConnection, userid: &str) -> Result<Option<MemberRow>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+pub async fn member(conn: &mut Conn, userid: &str) -> Result<Option<MemberRow>, sqlx::Error> {
+    sql::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT p.userid, p.name, p.employee_no, {LEAD} AS lead, p.department_id, d.name AS department,
                 d.kind AS class
          FROM people p JOIN departments d ON d.id = p.department_id WHERE p.userid = ?"
@@ -234,8 +227,8 @@ pub async fn member(conn: &mut SqliteConnection, userid: &str) -> Result<Option<
 }
 
 /// `(id, name, parent)` of every department, to find each one's business unit.
-pub async fn departments(conn: &mut SqliteConnection) -> Result<Vec<(i64, String, Option<i64>)>, sqlx::Error> {
-    sqlx::query_as("SELECT id, name, parent_id FROM departments ORDER BY id").fetch_all(conn).await
+pub async fn departments(conn: &mut Conn) -> Result<Vec<(i64, String, Option<i64>)>, sqlx::Error> {
+    sql::query_as("SELECT id, name, parent_id FROM departments ORDER BY id").fetch_all(conn).await
 }
 
 /// What a run used and produced.
@@ -250,8 +243,8 @@ pub struct Run<'a> {
     pub pending: i64,
 }
 
-pub async fn record_run(conn: &mut SqliteConnection, run: &Run<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
+pub async fn record_run(conn: &mut Conn, run: &Run<'_>) -> Result<(), sqlx::Error> {
+    sql::query(
         "INSERT INTO settlement_runs (month, run_at, run_by, rules, rule_set, total_fen, lines, pending)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     )
@@ -269,40 +262,35 @@ pub async fn record_run(conn: &mut SqliteConnection, run: &Run<'_>) -> Result<()
 }
 
 /// Keeps a rule set (once: the first time it is seen) and returns when it was first seen.
-pub async fn note_rule_set(
-    conn: &mut SqliteConnection,
-    id: &str,
-    rules: &str,
-    now_ms: i64,
-) -> Result<i64, sqlx::Error> {
-    sqlx::query("INSERT INTO rule_sets (id, rules, first_seen_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING")
+pub async fn note_rule_set(conn: &mut Conn, id: &str, rules: &str, now_ms: i64) -> Result<i64, sqlx::Error> {
+    sql::query("INSERT INTO rule_sets (id, rules, first_seen_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING")
         .bind(id)
         .bind(rules)
         .bind(now_ms)
         .execute(&mut *conn)
         .await?;
-    let last: Option<String> = sqlx::query_scalar("SELECT rule_set FROM rule_set_periods ORDER BY id DESC LIMIT 1")
+    let last: Option<String> = sql::query_scalar("SELECT rule_set FROM rule_set_periods ORDER BY id DESC LIMIT 1")
         .fetch_optional(&mut *conn)
         .await?;
     if last.as_deref() != Some(id) {
-        sqlx::query("INSERT INTO rule_set_periods (rule_set, from_ms) VALUES (?, ?)")
+        sql::query("INSERT INTO rule_set_periods (rule_set, from_ms) VALUES (?, ?)")
             .bind(id)
             .bind(if last.is_some() { now_ms } else { 0 })
             .execute(&mut *conn)
             .await?;
     }
-    sqlx::query_scalar("SELECT first_seen_at FROM rule_sets WHERE id = ?").bind(id).fetch_one(conn).await
+    sql::query_scalar("SELECT first_seen_at FROM rule_sets WHERE id = ?").bind(id).fetch_one(conn).await
 }
 
 /// `(from_ms, rule_set)` of every period of a rule set in force, oldest first (see
 /// [`note_rule_set`]).
-pub async fn rule_set_periods(conn: &mut SqliteConnection) -> Result<Vec<(i64, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT from_ms, rule_set FROM rule_set_periods ORDER BY id").fetch_all(conn).await
+pub async fn rule_set_periods(conn: &mut Conn) -> Result<Vec<(i64, String)>, sqlx::Error> {
+    sql::query_as("SELECT from_ms, rule_set FROM rule_set_periods ORDER BY id").fetch_all(conn).await
 }
 
 /// `(rules, first_seen_at)` of a rule set.
-pub async fn rule_set(conn: &mut SqliteConnection, id: &str) -> Result<Option<(String, i64)>, sqlx::Error> {
-    sqlx::query_as("SELECT rules, first_seen_at FROM rule_sets WHERE id = ?").bind(id).fetch_optional(conn).await
+pub async fn rule_set(conn: &mut Conn, id: &str) -> Result<Option<(String, i64)>, sqlx::Error> {
+    sql::query_as("SELECT rules, first_seen_at FROM rule_sets WHERE id = ?").bind(id).fetch_optional(conn).await
 }
 
 /// A closed month, without its files.
@@ -321,8 +309,8 @@ pub struct CloseRow {
 }
 
 /// Every closed month, oldest first.
-pub async fn closed_months(conn: &mut SqliteConnection) -> Result<Vec<CloseRow>, sqlx::Error> {
-    sqlx::query_as(
+pub async fn closed_months(conn: &mut Conn) -> Result<Vec<CloseRow>, sqlx::Error> {
+    sql::query_as(
         "SELECT month, closed_at, closed_by, rule_set, pending, total_fen, lines, by_period FROM month_closes ORDER BY month",
     )
     .fetch_all(conn)
@@ -331,10 +319,10 @@ pub async fn closed_months(conn: &mut SqliteConnection) -> Result<Vec<CloseRow>,
 
 /// A closed month's files as stored: `(csv, csv_sha256, xlsx, xlsx_sha256)`.
 pub async fn closed_files(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     month: &str,
 ) -> Result<Option<(Vec<u8>, String, Vec<u8>, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT csv, csv_sha256, xlsx, xlsx_sha256 FROM month_closes WHERE month = ?")
+    sql::query_as("SELECT csv, csv_sha256, xlsx, xlsx_sha256 FROM month_closes WHERE month = ?")
         .bind(month)
         .fetch_optional(conn)
         .await
@@ -362,9 +350,9 @@ pub struct ClosedLine {
 }
 
 /// Stores a month's close; false (and nothing stored) when the month is closed already.
-pub async fn close_month(conn: &mut SqliteConnection, close: &NewClose<'_>) -> Result<bool, sqlx::Error> {
+pub async fn close_month(conn: &mut Conn, close: &NewClose<'_>) -> Result<bool, sqlx::Error> {
     let c = close.close;
-    let inserted = sqlx::query(
+    let inserted = sql::query(
         "INSERT INTO month_closes (month, closed_at, closed_by, rule_set, pending, total_fen, lines, by_period, csv,
                                    csv_sha256, xlsx, xlsx_sha256)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -388,7 +376,7 @@ pub async fn close_month(conn: &mut SqliteConnection, close: &NewClose<'_>) -> R
         other => other?,
     };
     for (seq, l) in close.lines.iter().enumerate() {
-        sqlx::query(
+        sql::query(
             "INSERT INTO month_close_lines (month, seq, for_month, userid, record_id, contest_id, amount_fen, line)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
@@ -408,8 +396,8 @@ pub async fn close_month(conn: &mut SqliteConnection, close: &NewClose<'_>) -> R
 
 /// What has been paid for `for_month` by closed months (its own lines, and the
 /// adjustments later closed months carried), each line as JSON, in the order stored.
-pub async fn paid_for(conn: &mut SqliteConnection, for_month: &str) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT line FROM month_close_lines WHERE for_month = ? ORDER BY month, seq")
+pub async fn paid_for(conn: &mut Conn, for_month: &str) -> Result<Vec<String>, sqlx::Error> {
+    sql::query_scalar("SELECT line FROM month_close_lines WHERE for_month = ? ORDER BY month, seq")
         .bind(for_month)
         .fetch_all(conn)
         .await
@@ -417,13 +405,13 @@ pub async fn paid_for(conn: &mut SqliteConnection, for_month: &str) -> Result<Ve
 
 /// The state (as stored) of each of these records.
 pub async fn record_states(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     ids: &[i64],
 ) -> Result<Vec<(i64, crate::domain::record::RecordState)>, sqlx::Error> {
     let mut states = Vec::with_capacity(ids.len());
     for id in ids {
         if let Some(state) =
-            sqlx::query_scalar("SELECT state FROM records WHERE id = ?").bind(id).fetch_optional(&mut *conn).await?
+            sql::query_scalar("SELECT state FROM records WHERE id = ?").bind(id).fetch_optional(&mut *conn).await?
         {
             states.push((*id, state));
         }
@@ -452,8 +440,8 @@ pub struct StakeRow {
 
 /// Every current member's stake above 0 not recorded as paid, by contest, team and
 /// userid (members who left owe nothing).
-pub async fn unpaid_stakes(conn: &mut SqliteConnection) -> Result<Vec<StakeRow>, sqlx::Error> {
-    sqlx::query_as(
+pub async fn unpaid_stakes(conn: &mut Conn) -> Result<Vec<StakeRow>, sqlx::Error> {
+    sql::query_as(
         "SELECT m.contest_id, m.userid, p.name, p.employee_no, p.department_id, COALESCE(d.name, '') AS department,
                 m.team, m.stake_fen
          FROM contest_members m JOIN people p ON p.userid = m.userid

@@ -156,7 +156,7 @@ pub async fn act(
 ) -> Result<Response, WebError> {
     let ctx = viewer.ctx();
     let (person, team, contest) = (form.person.trim(), form.team.trim(), form.contest.as_deref());
-    let outcome = run_op(&state, async |conn| match form.op.as_str() {
+    let outcome = run_op!(&state, async |conn| match form.op.as_str() {
         "paid" => contest::mark_paid(&ctx, conn, person, contest).await,
         "move" => contest::move_team(&ctx, conn, person, team, contest).await,
         "remove" => contest::remove(&ctx, conn, person, contest).await,
@@ -178,7 +178,6 @@ pub async fn act(
             Err(e) => refuse(e.explain(ctx.today())),
         },
         _ => refuse("无法识别的操作。"),
-    })
-    .await?;
+    })?;
     answer(&headers, &viewer.nav, "/ui/admin", outcome)
 }

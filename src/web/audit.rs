@@ -209,7 +209,7 @@ pub async fn act(
     let ctx = viewer.ctx();
     let reason = form.reason.trim();
     let note = Some(reason).filter(|r| !r.is_empty());
-    let outcome = run_op(&state, async |conn| match action.as_str() {
+    let outcome = run_op!(&state, async |conn| match action.as_str() {
         "void" if reason.is_empty() => {
             ctx.authorize(Operation::Void)?;
             refuse("请写明作废原因。")
@@ -219,8 +219,7 @@ pub async fn act(
         "uphold" => correct::judge(&ctx, conn, id, Verdict::Uphold, note, None).await,
         "overturn" => correct::judge(&ctx, conn, id, Verdict::Overturn, note, None).await,
         _ => refuse("无法识别的操作。"),
-    })
-    .await?;
+    })?;
     answer(&headers, &viewer.nav, "/ui/audit", outcome)
 }
 
@@ -232,11 +231,10 @@ pub async fn finalise(
 ) -> Result<Response, WebError> {
     let ctx = viewer.ctx();
     let exclude = form.exclude_pending.is_some();
-    let outcome = run_op(&state, async |conn| {
+    let outcome = run_op!(&state, async |conn| {
         ctx.authorize(Operation::Finalise)?;
         let Some(def) = ctx.settings.contest(&contest) else { return refuse("这个比赛已不在配置中。") };
         finalise::finalise(&ctx, conn, def, exclude, None).await
-    })
-    .await?;
+    })?;
     answer(&headers, &viewer.nav, "/ui/audit", outcome)
 }

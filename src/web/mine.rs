@@ -167,7 +167,7 @@ pub async fn withdraw(
 ) -> Result<Response, WebError> {
     let ctx = viewer.ctx();
     let reason = Some(form.reason.trim()).filter(|r| !r.is_empty());
-    let outcome = run_op(&state, async |conn| correct::withdraw(&ctx, conn, id, reason).await).await?;
+    let outcome = run_op!(&state, async |conn| correct::withdraw(&ctx, conn, id, reason).await)?;
     answer(&headers, &viewer.nav, "/ui/mine", outcome)
 }
 
@@ -179,13 +179,12 @@ pub async fn appeal(
 ) -> Result<Response, WebError> {
     let ctx = viewer.ctx();
     let reason = form.reason.trim();
-    let outcome = run_op(&state, async |conn| {
+    let outcome = run_op!(&state, async |conn| {
         if reason.is_empty() {
             return refuse("请写明申诉理由。");
         }
         correct::appeal(&ctx, conn, id, reason).await
-    })
-    .await?;
+    })?;
     answer(&headers, &viewer.nav, "/ui/mine", outcome)
 }
 
@@ -198,7 +197,7 @@ pub async fn edit(
 ) -> Result<Response, WebError> {
     let ctx = viewer.ctx();
     let text = format!("修改 #{id} {}", form.changes.trim());
-    let outcome = run_op(&state, async |conn| match parse::parse(&text, ctx.today()) {
+    let outcome = run_op!(&state, async |conn| match parse::parse(&text, ctx.today()) {
         Ok(parsed) => match parsed.command {
             Command::Edit { id: parsed_id, changes } if parsed_id == id => {
                 corrections::edit(&ctx, conn, id, &changes).await
@@ -206,7 +205,6 @@ pub async fn edit(
             _ => refuse("请按「字段=新值」填写要修改的内容。"),
         },
         Err(e) => refuse(e.explain(ctx.today())),
-    })
-    .await?;
+    })?;
     answer(&headers, &viewer.nav, "/ui/mine", outcome)
 }

@@ -13,8 +13,9 @@ pub mod settle;
 pub mod todo;
 
 use crate::service::access;
-use crate::service::{Outcome, ServiceError, atomically};
+use crate::service::{Outcome, ServiceError};
 use crate::state::AppState;
+use crate::store::Tx;
 use askama::Template;
 use axum::Router;
 use axum::extract::Request;
@@ -23,7 +24,6 @@ use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use session::Viewer;
-use sqlx::SqliteConnection;
 
 /// The console's routes (the caller adds the state).
 pub fn router() -> Router<AppState> {
@@ -210,13 +210,24 @@ pub fn render(page: &impl Template) -> Result<Response, WebError> {
 
 /// Runs an operation as a chat command runs: in one write transaction, inside a
 /// savepoint (a refusal leaves nothing behind), committed before the answer; the outbox
-/// worker is woken for what it queued.
-pub async fn run_op<T>(
-    state: &AppState,
-    op: impl AsyncFnOnce(&mut SqliteConnection) -> Outcome<T>,
-) -> Result<Outcome<T>, WebError> {
-    let mut tx = state.db.begin().await?;
-    let outcome = atomically(&mut tx, op).await;
+/// worker is woken for what it queued. `run_op!(&state, async |conn| body)`, as
+/// [`atomically!`](crate::service::atomically).
+macro_rules! run_op {
+    ($state:expr, async |$c:ident| $body:expr) => {{
+        let state: &$crate::state::AppState = $state;
+        match state.db.begin().await {
+            Err(e) => Err($crate::web::WebError::from(e)),
+            Ok(mut tx) => {
+                let outcome = $crate::service::atomically!(&mut *tx, async |$c| $body);
+                $crate::web::finish_op(state, tx, outcome).await
+            }
+        }
+    }};
+}
+pub(crate) use run_op;
+
+/// Commits what a [`run_op!`] operation did, unless the database failed.
+pub async fn finish_op<T>(state: &AppState, tx: Tx<'_>, outcome: Outcome<T>) -> Result<Outcome<T>, WebError> {
     if let Err(ServiceError::Db(e)) = outcome {
         return Err(e.into());
     }

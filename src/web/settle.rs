@@ -214,9 +214,8 @@ pub async fn mark_paid(
     Posted { viewer, form, headers }: Posted<StakeForm>,
 ) -> Result<Response, WebError> {
     let ctx = viewer.ctx();
-    let outcome = run_op(&state, async |conn| {
+    let outcome = run_op!(&state, async |conn| {
         contest::mark_paid(&ctx, conn, form.person.trim(), Some(form.contest.trim())).await
-    })
-    .await?;
+    })?;
     answer(&headers, &viewer.nav, "/ui/settle", outcome)
 }

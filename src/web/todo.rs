@@ -115,12 +115,11 @@ pub async fn decide(
         "left" => Some(Action::Left { reason }),
         _ => None,
     };
-    let outcome = run_op(&state, async |conn| match action {
+    let outcome = run_op!(&state, async |conn| match action {
         Some(Action::Reject { reason: None }) => refuse("请写明驳回原因。"),
         Some(action) => decide::decide(&ctx, conn, id, action, Via::Text).await,
         None => refuse("无法识别的操作。"),
-    })
-    .await?;
+    })?;
     answer(&headers, &viewer.nav, "/ui/todo", outcome)
 }
 

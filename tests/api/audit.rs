@@ -1,6 +1,7 @@
 //! The audit group's 作废 and 恢复 on records: who may, and what a restore brings back.
 
 use crate::helpers::{ORG, TestApp};
+use leadboard::store::sql;
 
 async fn say(app: &TestApp, from: &str, text: &str) -> String {
     app.say(from, text).await.expect("a passive reply")
@@ -34,7 +35,7 @@ async fn a_restored_record_keeps_the_decision_it_had() {
     say(&app, "zhangwei", "C类 公司=星河 联系人=李").await;
     say(&app, "cs_lead", "确认 #1").await;
     say(&app, "cs_lead", "驳回 #2 信息不全").await;
-    let decided: (String, i64) = sqlx::query_as("SELECT decided_by, decided_at FROM records WHERE id = 1")
+    let decided: (String, i64) = sql::query_as("SELECT decided_by, decided_at FROM records WHERE id = 1")
         .fetch_one(app.state.db.reader())
         .await
         .unwrap();
@@ -47,7 +48,7 @@ async fn a_restored_record_keeps_the_decision_it_had() {
 
     say(&app, "wanggm", "恢复 #1 复核无误").await;
     say(&app, "wanggm", "恢复 #2").await;
-    let after: (String, i64) = sqlx::query_as("SELECT decided_by, decided_at FROM records WHERE id = 1")
+    let after: (String, i64) = sql::query_as("SELECT decided_by, decided_at FROM records WHERE id = 1")
         .fetch_one(app.state.db.reader())
         .await
         .unwrap();
@@ -62,7 +63,7 @@ async fn a_restored_record_keeps_the_decision_it_had() {
 }
 
 async fn state_of(app: &TestApp, id: i64) -> (String, bool) {
-    sqlx::query_as("SELECT state, counted FROM records WHERE id = ?")
+    sql::query_as("SELECT state, counted FROM records WHERE id = ?")
         .bind(id)
         .fetch_one(app.state.db.reader())
         .await

@@ -8,6 +8,7 @@ use chrono::Days;
 use leadboard::commands::table::{COMMANDS, CommandId};
 use leadboard::domain::kind::RecordKind;
 use leadboard::service::access::Role;
+use leadboard::store::sql;
 use serde_json::Value;
 
 /// Everything a refused command must leave as it was.
@@ -23,7 +24,7 @@ async fn fingerprint(app: &TestApp) -> String {
          FROM (SELECT * FROM contest_members ORDER BY contest_id, userid)",
         "SELECT json_group_array(json_array(contest_id, token)) FROM (SELECT * FROM board_links ORDER BY contest_id)",
     ] {
-        let line: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(app.state.db.reader()).await.unwrap();
+        let line: String = sql::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(app.state.db.reader()).await.unwrap();
         lines.push(line);
     }
     lines.join("\n")
@@ -96,7 +97,7 @@ async fn matrix_app() -> TestApp {
     app.say("cs_lead", "驳回 #2 矩阵").await;
     // A person who left the company.
     let mut tx = app.state.db.begin().await.unwrap();
-    sqlx::query("UPDATE people SET active = 0 WHERE userid = 'zhengqiang'").execute(&mut *tx).await.unwrap();
+    sql::query("UPDATE people SET active = 0 WHERE userid = 'zhengqiang'").execute(&mut *tx).await.unwrap();
     tx.commit().await.unwrap();
     app.drain().await;
     app
@@ -183,6 +184,6 @@ async fn every_card_button_is_pressed_as_declared() {
     }
     app.press("cs_lead", &card, "确认").await;
     let state: String =
-        sqlx::query_scalar("SELECT state FROM records WHERE id = 1").fetch_one(app.state.db.reader()).await.unwrap();
+        sql::query_scalar("SELECT state FROM records WHERE id = 1").fetch_one(app.state.db.reader()).await.unwrap();
     assert_eq!(state, "confirmed", "the right confirmer's press decides");
 }

@@ -6,6 +6,7 @@ use crate::helpers::TestApp;
 use crate::local_mode::BIN;
 use chrono::NaiveDateTime;
 use leadboard::clock::TZ;
+use leadboard::store::sql;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection, SqliteConnection};
 use std::path::Path;
@@ -32,7 +33,7 @@ async fn open(path: &Path) -> SqliteConnection {
 
 async fn inbox_rows(path: &Path) -> i64 {
     let mut conn = open(path).await;
-    let rows = sqlx::query_scalar("SELECT COUNT(*) FROM inbox").fetch_one(&mut conn).await.unwrap();
+    let rows = sql::query_scalar("SELECT COUNT(*) FROM inbox").fetch_one(&mut conn).await.unwrap();
     conn.close().await.unwrap();
     rows
 }
@@ -71,7 +72,7 @@ async fn a_backup_taken_while_messages_are_written_is_intact_and_serves_its_rows
     let report = text(&output.stdout);
     assert!(report.contains(&copy.display().to_string()) && report.contains("完整性检查通过"), "{report}");
     let mut conn = open(&copy).await;
-    let check: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&mut conn).await.unwrap();
+    let check: String = sql::query_scalar("PRAGMA integrity_check").fetch_one(&mut conn).await.unwrap();
     assert_eq!(check, "ok");
     conn.close().await.unwrap();
     let copied = inbox_rows(&copy).await;
@@ -168,7 +169,7 @@ async fn a_missing_database_is_refused_rather_than_created() {
 async fn applied_migrations(path: &Path) -> Vec<i64> {
     let mut conn = open(path).await;
     let versions =
-        sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version").fetch_all(&mut conn).await.unwrap();
+        sql::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version").fetch_all(&mut conn).await.unwrap();
     conn.close().await.unwrap();
     versions
 }

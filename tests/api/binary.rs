@@ -5,6 +5,7 @@
 
 use crate::local_mode::BIN;
 use crate::shutdown::WAIT;
+use leadboard::store::sql;
 use serde_json::Value;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, SqliteConnection};
@@ -150,5 +151,5 @@ pub async fn read_only(database: &Path) -> SqliteConnection {
 /// The single integer a query returns.
 pub async fn scalar(database: &Path, sql: &'static str) -> i64 {
     let mut conn = read_only(database).await;
-    sqlx::query_scalar(sql).fetch_one(&mut conn).await.expect("query runs")
+    sql::query_scalar(sql).fetch_one(&mut conn).await.expect("query runs")
 }

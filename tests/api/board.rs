@@ -6,6 +6,7 @@
 use crate::helpers::TestApp;
 use chrono::Days;
 use leadboard::jobs::{Job, run_once};
+use leadboard::store::sql;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -55,7 +56,7 @@ pub async fn confirmed_lead(app: &TestApp, from: &str, company: &str) -> i64 {
     let id: i64 = answer.split('#').nth(1).and_then(|s| s.split(' ').next()).and_then(|n| n.parse().ok()).unwrap();
     let confirmed = app.say("cs_lead", &format!("确认 #{id}")).await.expect("an answer");
     assert!(confirmed.contains("已确认"), "{confirmed}");
-    sqlx::query_scalar("SELECT points FROM records WHERE id = ?")
+    sql::query_scalar("SELECT points FROM records WHERE id = ?")
         .bind(id)
         .fetch_one(app.state.db.reader())
         .await

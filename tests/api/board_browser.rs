@@ -11,6 +11,7 @@ use crate::board::{board_key, confirmed_lead};
 use crate::helpers::{TestApp, within};
 use chrono::Days;
 use fantoccini::{Client, ClientBuilder};
+use leadboard::store::sql;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -203,7 +204,7 @@ async fn the_board_shows_a_chat_confirmation_within_two_seconds_without_a_reload
     wait_for_stream(&browser).await;
     eval(&browser, "window.stillTheSamePage = true; return null").await;
     let team_points = async || -> i64 {
-        sqlx::query_scalar("SELECT SUM(points) FROM contest_scores WHERE contest_id = 'client-pk' AND team = '猎豹队'")
+        sql::query_scalar("SELECT SUM(points) FROM contest_scores WHERE contest_id = 'client-pk' AND team = '猎豹队'")
             .fetch_one(app.state.db.reader())
             .await
             .unwrap()

@@ -5,17 +5,14 @@
 use crate::helpers::{ORG, TestApp, metric};
 use chrono::Duration;
 use leadboard::jobs::{Job, run_once};
+use leadboard::store::sql;
 
 async fn say(app: &TestApp, from: &str, text: &str) -> String {
     app.say(from, text).await.expect("a passive reply")
 }
 
 async fn state_of(app: &TestApp, id: i64) -> String {
-    sqlx::query_scalar("SELECT state FROM records WHERE id = ?")
-        .bind(id)
-        .fetch_one(app.state.db.reader())
-        .await
-        .unwrap()
+    sql::query_scalar("SELECT state FROM records WHERE id = ?").bind(id).fetch_one(app.state.db.reader()).await.unwrap()
 }
 
 async fn card_updates(app: &TestApp) -> Vec<serde_json::Value> {
@@ -80,7 +77,7 @@ async fn rejecting_from_a_card_records_a_default_reason_until_one_is_given() {
     let told = app.texts_to("zhangwei").await;
     assert_eq!(told[1..], ["您报备的 #1 B类客户「云帆」的驳回原因（陈经理）：客户尚未约面。"]);
     let reason: String =
-        sqlx::query_scalar("SELECT reason FROM records WHERE id = 1").fetch_one(app.state.db.reader()).await.unwrap();
+        sql::query_scalar("SELECT reason FROM records WHERE id = 1").fetch_one(app.state.db.reader()).await.unwrap();
     assert_eq!(reason, "客户尚未约面");
     // Only a reasonless rejection can be amended, and only by who rejected it.
     assert!(say(&app, "cs_lead2", "驳回 #1 别的原因").await.contains("已由陈经理于"));
@@ -157,7 +154,7 @@ async fn two_confirmers_pressing_at_once_make_one_decision() {
         let (a, b) = tokio::join!(app.press("cs_lead", card, "确认"), app.press("cs_lead2", card, "驳回"));
         assert_eq!((a.status, b.status), (200, 200));
         let id = (i + 1).to_string();
-        let decisions = sqlx::query_scalar::<_, i64>(
+        let decisions = sql::query_scalar::<i64>(
             "SELECT COUNT(*) FROM events WHERE entity_id = ? AND action IN ('confirmed', 'rejected')",
         )
         .bind(&id)
@@ -299,12 +296,12 @@ async fn confirming_a_transfer_records_its_closer() {
     say(&app, "qianjing", "院校渠道 名称=杭州职院 方式=转接").await;
     say(&app, "tr_lead", "确认 #1 接手=郑强").await;
     let closer: String =
-        sqlx::query_scalar("SELECT closer FROM records WHERE id = 1").fetch_one(app.state.db.reader()).await.unwrap();
+        sql::query_scalar("SELECT closer FROM records WHERE id = 1").fetch_one(app.state.db.reader()).await.unwrap();
     assert_eq!(closer, "zhengqiang");
     say(&app, "qianjing", "院校渠道 名称=杭州技师学院 方式=转接").await;
     say(&app, "tr_lead", "确认 #2").await;
     let closer: String =
-        sqlx::query_scalar("SELECT closer FROM records WHERE id = 2").fetch_one(app.state.db.reader()).await.unwrap();
+        sql::query_scalar("SELECT closer FROM records WHERE id = 2").fetch_one(app.state.db.reader()).await.unwrap();
     assert_eq!(closer, "tr_lead", "the confirmer closes when nobody is named");
     let logged = app.count("SELECT COUNT(*) FROM events WHERE action = 'closer_set' AND actor = 'tr_lead'").await;
     assert_eq!(logged, 2, "each closer is in the event log");

@@ -6,6 +6,7 @@ use crate::helpers::{ORG, TestApp};
 use chrono::{Days, Duration, TimeZone};
 use leadboard::clock::{ManualClock, TZ};
 use leadboard::jobs::{Job, run_once};
+use leadboard::store::sql;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -102,11 +103,11 @@ async fn scores_count_confirmed_records_of_scored_kinds_inside_the_window() {
 /// The incrementally kept scores equal a recount from the records.
 async fn assert_scores_match_a_full_recount(app: &TestApp) {
     app.assert_counted_is_consistent().await;
-    let kept: Vec<(String, i64)> = sqlx::query_as("SELECT userid, points FROM contest_scores ORDER BY userid")
+    let kept: Vec<(String, i64)> = sql::query_as("SELECT userid, points FROM contest_scores ORDER BY userid")
         .fetch_all(app.state.db.reader())
         .await
         .unwrap();
-    let recounted: Vec<(String, i64)> = sqlx::query_as(
+    let recounted: Vec<(String, i64)> = sql::query_as(
         "SELECT m.userid, (SELECT COALESCE(SUM(r.points), 0) FROM counting_records r
              WHERE r.reporter = m.userid AND instr(',' || c.kinds || ',', ',' || r.kind || ',') > 0
                AND r.occurred_at >= MAX(c.start_at, m.joined_at) AND r.occurred_at < c.cutoff_at)
@@ -141,7 +142,7 @@ async fn people_outside_the_scoring_department_join_and_count_from_joining() {
     let assigned = say(&app, "lina", "分配 人员=刘主管 队伍=猎豹队").await;
     assert!(assigned.contains("已将刘主管分配到「客户开发PK」猎豹队，PK金 200.00 元（主管级）"), "{assigned}");
     assert!(say(&app, "zhangwei", "分配 人员=孙丽 队伍=雄鹰队").await.contains("仅限管理员使用"));
-    let stakes: Vec<(String, i64)> = sqlx::query_as("SELECT userid, stake_fen FROM contest_members ORDER BY userid")
+    let stakes: Vec<(String, i64)> = sql::query_as("SELECT userid, stake_fen FROM contest_members ORDER BY userid")
         .fetch_all(app.state.db.reader())
         .await
         .unwrap();
@@ -230,12 +231,10 @@ async fn the_cut_off_freezes_and_the_audit_group_finalises_once() {
     say(&app, "cs_lead", "确认 #3").await;
     app.press("wanggm", card, "终审").await;
     let (state, pool): (String, i64) =
-        sqlx::query_as("SELECT state, pool_fen FROM contests").fetch_one(app.state.db.reader()).await.unwrap();
+        sql::query_as("SELECT state, pool_fen FROM contests").fetch_one(app.state.db.reader()).await.unwrap();
     assert_eq!((state.as_str(), pool), ("final", 120_000));
-    let payouts: Vec<(String, i64)> = sqlx::query_as("SELECT userid, amount_fen FROM contest_payouts")
-        .fetch_all(app.state.db.reader())
-        .await
-        .unwrap();
+    let payouts: Vec<(String, i64)> =
+        sql::query_as("SELECT userid, amount_fen FROM contest_payouts").fetch_all(app.state.db.reader()).await.unwrap();
     assert_eq!(payouts, vec![("sunli".to_owned(), 120_000)]);
     app.drain().await;
     let updates: Vec<Value> = app.api_calls("message/update_template_card").await;
@@ -311,7 +310,7 @@ chats = ["appchat:wrchat1"]
 }
 
 async fn payouts(app: &TestApp) -> Vec<(String, i64)> {
-    sqlx::query_as("SELECT userid, amount_fen FROM contest_payouts ORDER BY userid")
+    sql::query_as("SELECT userid, amount_fen FROM contest_payouts ORDER BY userid")
         .fetch_all(app.state.db.reader())
         .await
         .unwrap()
@@ -334,7 +333,7 @@ async fn when_no_team_scored_the_final_keeps_the_ranking_and_pays_nobody() {
 
     assert!(answer.contains("没有队伍得分，无第一名，奖池 1200.00 元不发放"), "{answer}");
     let (state, pool, result): (String, i64, String) =
-        sqlx::query_as("SELECT state, pool_fen, result FROM contests").fetch_one(app.state.db.reader()).await.unwrap();
+        sql::query_as("SELECT state, pool_fen, result FROM contests").fetch_one(app.state.db.reader()).await.unwrap();
     assert_eq!((state.as_str(), pool), ("final", 120_000));
     let ranking: Vec<Value> = serde_json::from_str(&result).unwrap();
     assert_eq!(ranking.len(), 3, "the ranking is stored: {result}");
@@ -459,7 +458,7 @@ department = 3
 }
 
 async fn members(app: &TestApp) -> Vec<String> {
-    sqlx::query_scalar("SELECT userid FROM contest_members WHERE contest_id = 'dept-pk' ORDER BY userid")
+    sql::query_scalar("SELECT userid FROM contest_members WHERE contest_id = 'dept-pk' ORDER BY userid")
         .fetch_all(app.state.db.reader())
         .await
         .unwrap()
@@ -552,7 +551,7 @@ async fn standings_held_in_memory_follow_the_database_exactly() {
 
     // A transaction sees its own change; after its rollback nobody does.
     let mut tx = app.state.db.begin().await.unwrap();
-    sqlx::query("UPDATE contest_scores SET points = 99 WHERE userid = 'zhangwei'").execute(&mut *tx).await.unwrap();
+    sql::query("UPDATE contest_scores SET points = 99 WHERE userid = 'zhangwei'").execute(&mut *tx).await.unwrap();
     let inside = leadboard::service::contest::standings(&mut tx, &def).await.unwrap();
     assert_eq!(points(&inside), [("雄鹰队".to_owned(), 99), ("猎豹队".to_owned(), 0)]);
     tx.rollback().await.unwrap();
@@ -562,9 +561,9 @@ async fn standings_held_in_memory_follow_the_database_exactly() {
     // Another process's committed change (its own connection to the file).
     let url = format!("sqlite://{}", app.state.settings().database_path().display());
     let mut other = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.unwrap();
-    sqlx::query("UPDATE contest_scores SET points = 7 WHERE userid = 'sunli'").execute(&mut other).await.unwrap();
+    sql::query("UPDATE contest_scores SET points = 7 WHERE userid = 'sunli'").execute(&mut other).await.unwrap();
     assert_eq!(team_points(&app).await, [("猎豹队".to_owned(), 7), ("雄鹰队".to_owned(), 1)]);
-    sqlx::query("UPDATE people SET name = '孙丽丽' WHERE userid = 'sunli'").execute(&mut other).await.unwrap();
+    sql::query("UPDATE people SET name = '孙丽丽' WHERE userid = 'sunli'").execute(&mut other).await.unwrap();
     assert!(say(&app, "lina", "排行").await.contains("孙丽丽7"), "a new name shows at once");
 
     // And the service's own changes: another confirmed report.

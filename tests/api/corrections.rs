@@ -5,6 +5,7 @@
 use crate::helpers::{ORG, TestApp};
 use chrono::{Days, Duration};
 use leadboard::jobs::{Job, run_once};
+use leadboard::store::sql;
 use serde_json::Value;
 
 async fn say(app: &TestApp, from: &str, text: &str) -> String {
@@ -24,7 +25,7 @@ fn number(answer: &str) -> i64 {
 /// The records, events and outbox tables, as a fingerprint of everything a command can
 /// change.
 async fn fingerprint(app: &TestApp) -> (Vec<(i64, String, String, i64)>, i64, i64) {
-    let records = sqlx::query_as("SELECT id, state, fields, COALESCE(subject_id, 0) FROM records ORDER BY id")
+    let records = sql::query_as("SELECT id, state, fields, COALESCE(subject_id, 0) FROM records ORDER BY id")
         .fetch_all(app.state.db.reader())
         .await
         .unwrap();
@@ -50,14 +51,14 @@ async fn a_reporter_withdraws_their_pending_record_and_frees_its_claim() {
     let answer = say(&app, "zhangwei", &format!("撤回 #{id} 公司名写错了")).await;
     assert!(answer.contains(&format!("已撤回 #{id} C类客户「星河传媒」")), "{answer}");
     let (state, by, reason): (String, String, String) =
-        sqlx::query_as("SELECT state, decided_by, reason FROM records WHERE id = ?")
+        sql::query_as("SELECT state, decided_by, reason FROM records WHERE id = ?")
             .bind(id)
             .fetch_one(app.state.db.reader())
             .await
             .unwrap();
     assert_eq!((state.as_str(), by.as_str(), reason.as_str()), ("withdrawn", "zhangwei", "公司名写错了"));
     let event: (String, String, String) =
-        sqlx::query_as("SELECT old_value, new_value, reason FROM events WHERE action = 'withdrawn'")
+        sql::query_as("SELECT old_value, new_value, reason FROM events WHERE action = 'withdrawn'")
             .fetch_one(app.state.db.reader())
             .await
             .unwrap();
@@ -114,14 +115,14 @@ async fn a_reporter_edits_their_pending_record_and_the_confirmers_get_the_new_va
     let answer = say(&app, "zhangwei", &format!("修改 #{id} 公司=星河传媒集团 金额=60万")).await;
     assert!(answer.contains("公司：星河传媒 → 星河传媒集团"), "{answer}");
     assert!(answer.contains("金额：500000.00 → 600000.00"), "{answer}");
-    let (amount, fields): (i64, String) = sqlx::query_as("SELECT amount_fen, fields FROM records WHERE id = ?")
+    let (amount, fields): (i64, String) = sql::query_as("SELECT amount_fen, fields FROM records WHERE id = ?")
         .bind(id)
         .fetch_one(app.state.db.reader())
         .await
         .unwrap();
     assert_eq!(amount, 60_000_000);
     assert!(fields.contains("\"合同号\":\"HT-1\""), "untouched fields stay: {fields}");
-    let data: String = sqlx::query_scalar("SELECT data FROM events WHERE action = 'edited'")
+    let data: String = sql::query_scalar("SELECT data FROM events WHERE action = 'edited'")
         .fetch_one(app.state.db.reader())
         .await
         .unwrap();
@@ -139,7 +140,7 @@ async fn a_reporter_edits_their_pending_record_and_the_confirmers_get_the_new_va
     assert!(new_card.to_string().contains("600000.00"), "{new_card}");
     // The new card decides the record.
     app.press("cs_lead", new_card, "确认").await;
-    let state: String = sqlx::query_scalar("SELECT state FROM records WHERE id = ?")
+    let state: String = sql::query_scalar("SELECT state FROM records WHERE id = ?")
         .bind(id)
         .fetch_one(app.state.db.reader())
         .await
@@ -178,7 +179,7 @@ async fn an_overturned_appeal_confirms_the_record() {
     assert_eq!(app.count("SELECT COUNT(*) FROM records WHERE state = 'confirmed'").await, 0);
 
     app.press("wanggm", card, "改判").await;
-    let (state, by): (String, String) = sqlx::query_as("SELECT state, decided_by FROM records WHERE id = ?")
+    let (state, by): (String, String) = sql::query_as("SELECT state, decided_by FROM records WHERE id = ?")
         .bind(id)
         .fetch_one(app.state.db.reader())
         .await
@@ -200,7 +201,7 @@ async fn an_upheld_appeal_keeps_the_rejection() {
     say(&app, "zhangwei", &format!("申诉 #{id} 约面属实")).await;
     let answer = say(&app, "wanggm", &format!("维持 #{id} 证据不足")).await;
     assert!(answer.contains("维持驳回"), "{answer}");
-    let state: String = sqlx::query_scalar("SELECT state FROM records WHERE id = ?")
+    let state: String = sql::query_scalar("SELECT state FROM records WHERE id = ?")
         .bind(id)
         .fetch_one(app.state.db.reader())
         .await
@@ -294,7 +295,7 @@ members = ["sunli"]
 }
 
 async fn contest_state(app: &TestApp) -> String {
-    sqlx::query_scalar("SELECT state FROM contests").fetch_one(app.state.db.reader()).await.unwrap()
+    sql::query_scalar("SELECT state FROM contests").fetch_one(app.state.db.reader()).await.unwrap()
 }
 
 #[tokio::test]
@@ -334,7 +335,7 @@ async fn finalising_without_the_undecided_records_is_recorded() {
     run_once(&app.state, Job::ContestCutoff).await.unwrap();
     let done = say(&app, "wanggm", "终审 比赛=客户开发PK 待定=不计").await;
     assert!(done.contains("终审完成：第一名 猎豹队"), "{done}");
-    let data: String = sqlx::query_scalar("SELECT data FROM events WHERE action = 'finalised'")
+    let data: String = sql::query_scalar("SELECT data FROM events WHERE action = 'finalised'")
         .fetch_one(app.state.db.reader())
         .await
         .unwrap();
@@ -362,7 +363,7 @@ async fn a_quorum_of_two_needs_two_different_auditors() {
 
     app.press("cs_lead2", latest, "终审").await;
     assert_eq!(contest_state(&app).await, "final");
-    let data: String = sqlx::query_scalar("SELECT data FROM events WHERE action = 'finalised'")
+    let data: String = sql::query_scalar("SELECT data FROM events WHERE action = 'finalised'")
         .fetch_one(app.state.db.reader())
         .await
         .unwrap();

@@ -13,6 +13,7 @@
 use crate::binary::{Binary, Memory, read_only};
 use crate::helpers::{Configured, TestApp, next_msg_id, open_reply, within};
 use crate::wecom_api::{Call, Outcome, RecordingWecom, normalised};
+use leadboard::store::sql;
 use leadboard::wecom::peer::Peer;
 use rand::Rng;
 use serde_json::Value;
@@ -359,13 +360,13 @@ pub async fn check(database: &Path, load: &Load, wecom: &RecordingWecom) -> Figu
 
     // Each callback was processed once: one inbox row per MsgId, nothing else.
     let keys: HashSet<String> =
-        sqlx::query_scalar("SELECT dedup_key FROM inbox").fetch_all(&mut db).await.unwrap().into_iter().collect();
+        sql::query_scalar("SELECT dedup_key FROM inbox").fetch_all(&mut db).await.unwrap().into_iter().collect();
     let expected: HashSet<String> = answers.keys().map(|id| format!("msg:{id}")).collect();
     assert_eq!(keys, expected, "one inbox row per answered MsgId");
 
     // Each report has exactly one record, the one its answer named.
     let records: Vec<(i64, String, String)> =
-        sqlx::query_as("SELECT r.id, s.name, r.state FROM records r JOIN subjects s ON s.id = r.subject_id")
+        sql::query_as("SELECT r.id, s.name, r.state FROM records r JOIN subjects s ON s.id = r.subject_id")
             .fetch_all(&mut db)
             .await
             .unwrap();
@@ -393,7 +394,7 @@ pub async fn check(database: &Path, load: &Load, wecom: &RecordingWecom) -> Figu
     assert_eq!(confirmed, confirmations.len(), "only the confirmed records are");
 
     // No event happened twice to a record.
-    let twice: Vec<(String, String, i64)> = sqlx::query_as(
+    let twice: Vec<(String, String, i64)> = sql::query_as(
         "SELECT entity_id, action, COUNT(*) FROM events WHERE entity = 'record'
          GROUP BY entity_id, action HAVING COUNT(*) > 1",
     )
@@ -427,7 +428,7 @@ pub async fn check(database: &Path, load: &Load, wecom: &RecordingWecom) -> Figu
 /// check dropped, shown too often, never shown, rows).
 async fn check_outbox(db: &mut sqlx::SqliteConnection, calls: &[Call]) -> (usize, usize, usize, usize, usize) {
     let rows: Vec<(i64, String, String, String, Option<String>)> =
-        sqlx::query_as("SELECT id, api, payload, status, last_error FROM outbox ORDER BY id")
+        sql::query_as("SELECT id, api, payload, status, last_error FROM outbox ORDER BY id")
             .fetch_all(&mut *db)
             .await
             .unwrap();
@@ -532,7 +533,7 @@ async fn a_resend_reaching_another_service_on_the_old_port_is_refused_there_and_
     assert!(status.success());
     let mut db = read_only(&config.database).await;
     let keys: HashSet<String> =
-        sqlx::query_scalar("SELECT dedup_key FROM inbox").fetch_all(&mut db).await.unwrap().into_iter().collect();
+        sql::query_scalar("SELECT dedup_key FROM inbox").fetch_all(&mut db).await.unwrap().into_iter().collect();
     let expected: HashSet<String> = load.answers().keys().map(|id| format!("msg:{id}")).collect();
     assert_eq!(keys, expected, "one inbox row per answered MsgId");
 }

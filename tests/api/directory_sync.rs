@@ -10,6 +10,7 @@ use crate::shutdown::{Service, WAIT, text_request};
 use chrono::Days;
 use leadboard::jobs::directory::sync;
 use leadboard::jobs::{Job, run_once};
+use leadboard::store::sql;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
@@ -271,11 +272,8 @@ async fn say(app: &TestApp, from: &str, text: &str) -> String {
     app.say(from, text).await.expect("a passive reply")
 }
 
-async fn rows<T>(app: &TestApp, sql: &'static str) -> Vec<T>
-where
-    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
-{
-    sqlx::query_as(sql).fetch_all(app.state.db.reader()).await.unwrap()
+async fn rows<T: sql::Row + 'static>(app: &TestApp, sql: &'static str) -> Vec<T> {
+    sql::query_as(sql).fetch_all(app.state.db.reader()).await.unwrap()
 }
 
 /// (userid, department, level, confirmer, active) of everyone stored.
@@ -285,7 +283,7 @@ async fn people(app: &TestApp) -> Vec<(String, i64, String, bool, bool)> {
 
 /// (actor, userid, action, old value) of directory events after event `after`.
 async fn person_events(app: &TestApp, after: i64) -> Vec<(String, String, String, Option<String>)> {
-    sqlx::query_as(
+    sql::query_as(
         "SELECT actor, entity_id, action, old_value FROM events WHERE entity = 'person' AND id > ? ORDER BY id",
     )
     .bind(after)
@@ -299,7 +297,7 @@ async fn last_event(app: &TestApp) -> i64 {
 }
 
 async fn team_members(app: &TestApp, team: &str) -> Vec<String> {
-    sqlx::query_scalar("SELECT userid FROM contest_members WHERE contest_id = 'client-pk' AND team = ? ORDER BY userid")
+    sql::query_scalar("SELECT userid FROM contest_members WHERE contest_id = 'client-pk' AND team = ? ORDER BY userid")
         .bind(team)
         .fetch_all(app.state.db.reader())
         .await
@@ -597,7 +595,7 @@ async fn until_a_sync_runs(database: &Path) {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let running: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE name = 'directory_sync' AND running_since IS NOT NULL")
+            sql::query_scalar("SELECT COUNT(*) FROM jobs WHERE name = 'directory_sync' AND running_since IS NOT NULL")
                 .fetch_one(&mut conn)
                 .await
                 .unwrap_or(0);

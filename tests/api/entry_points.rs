@@ -7,6 +7,7 @@
 use crate::helpers::TestApp;
 use chrono::{Days, Duration};
 use leadboard::jobs::{Job, run_once};
+use leadboard::store::sql;
 use serde_json::Value;
 
 /// What an operation left behind, from a checkpoint on, in a comparable form.
@@ -36,7 +37,7 @@ async fn checkpoint(app: &TestApp) -> Checkpoint {
 
 async fn json_rows(app: &TestApp, sql: &str, from: i64) -> Vec<Value> {
     let rows: Vec<(String,)> =
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(from).fetch_all(app.state.db.reader()).await.unwrap();
+        sql::query_as(sqlx::AssertSqlSafe(sql)).bind(from).fetch_all(app.state.db.reader()).await.unwrap();
     rows.into_iter().map(|(text,)| serde_json::from_str(&normalise(&text)).unwrap()).collect()
 }
 
@@ -89,7 +90,7 @@ async fn trace(app: &TestApp, from: &Checkpoint, actor: &str) -> Trace {
 
 /// The text the actor was sent through the outbox after the checkpoint, if any.
 async fn sent_to(app: &TestApp, from: &Checkpoint, actor: &str) -> Option<String> {
-    let texts: Vec<(String,)> = sqlx::query_as(
+    let texts: Vec<(String,)> = sql::query_as(
         "SELECT json_extract(payload, '$.text.content') FROM outbox
          WHERE id > ? AND json_extract(payload, '$.touser') = ? AND json_extract(payload, '$.msgtype') = 'text'",
     )

@@ -11,6 +11,7 @@ use crate::binary::Binary;
 use crate::crash::{Load, check, drained, start};
 use crate::helpers::{Configured, TestApp, within};
 use crate::wecom_api::RecordingWecom;
+use leadboard::store::sql;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -71,7 +72,7 @@ async fn healthz(service: &Binary) -> u16 {
 
 async fn integrity(database: &Path) {
     let mut db = crate::binary::read_only(database).await;
-    let result: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&mut db).await.unwrap();
+    let result: String = sql::query_scalar("PRAGMA integrity_check").fetch_one(&mut db).await.unwrap();
     assert_eq!(result, "ok");
 }
 

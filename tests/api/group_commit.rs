@@ -10,6 +10,7 @@
 use crate::helpers::{Answer, TestApp, eventually, metric};
 use futures::future::join_all;
 use leadboard::store::Tx;
+use leadboard::store::sql;
 use leadboard::wecom::peer::CallbackRequest;
 
 /// Sends `blocker` while the test holds the writer, waits until the writer task has
@@ -58,7 +59,7 @@ async fn callbacks_arriving_together_share_one_batch_and_are_answered_after_its_
         assert!(app.open(answer).expect("a reply").contains("已登记"), "{answer:?}");
         // Answered, so committed: a reader outside the writer sees it.
         let company = format!("批量测试{n}号科技有限公司");
-        let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM records WHERE fields LIKE '%' || ? || '%'")
+        let stored: i64 = sql::query_scalar("SELECT COUNT(*) FROM records WHERE fields LIKE '%' || ? || '%'")
             .bind(&company)
             .fetch_one(app.state.db.reader())
             .await
@@ -76,7 +77,7 @@ async fn a_failing_callback_in_a_batch_rolls_back_only_its_own_work() {
     let mut tx = app.state.db.begin().await.unwrap();
     // Any statement error inside one callback's work (here its inbox row, after its
     // record, event and card were written) fails that callback alone.
-    sqlx::query(
+    sql::query(
         "CREATE TRIGGER test_refuse_sunli BEFORE INSERT ON inbox WHEN NEW.from_user = 'sunli'
          BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
     )
@@ -100,7 +101,7 @@ async fn a_failing_callback_in_a_batch_rolls_back_only_its_own_work() {
 
     // WeCom retries the refused one; now it goes through, once.
     let mut tx = app.state.db.begin().await.unwrap();
-    sqlx::query("DROP TRIGGER test_refuse_sunli").execute(&mut *tx).await.unwrap();
+    sql::query("DROP TRIGGER test_refuse_sunli").execute(&mut *tx).await.unwrap();
     tx.commit().await.unwrap();
     for _ in 0..2 {
         let answer = app.post(&requests[1]).await;
@@ -122,7 +123,7 @@ async fn a_batch_whose_commit_fails_answers_none_of_its_callbacks_and_keeps_noth
         "CREATE TRIGGER test_gate_sunli AFTER INSERT ON inbox WHEN NEW.from_user = 'sunli'
          BEGIN INSERT INTO test_gate (parent) VALUES (1); END",
     ] {
-        sqlx::query(sql).execute(&mut *tx).await.unwrap();
+        sql::query(sql).execute(&mut *tx).await.unwrap();
     }
     tx.commit().await.unwrap();
 
@@ -135,7 +136,7 @@ async fn a_batch_whose_commit_fails_answers_none_of_its_callbacks_and_keeps_noth
     assert_eq!(app.count("SELECT COUNT(*) FROM inbox").await, 1);
 
     let mut tx = app.state.db.begin().await.unwrap();
-    sqlx::query("DROP TRIGGER test_gate_sunli").execute(&mut *tx).await.unwrap();
+    sql::query("DROP TRIGGER test_gate_sunli").execute(&mut *tx).await.unwrap();
     tx.commit().await.unwrap();
     // WeCom's retries: each processed now, once.
     for request in requests.iter().chain(&requests) {

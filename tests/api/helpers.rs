@@ -7,6 +7,7 @@ use leadboard::clock::{Clock, ShiftedClock};
 use leadboard::config::{Settings, Source};
 use leadboard::reload::{Loader, Reloader};
 use leadboard::state::AppState;
+use leadboard::store::sql;
 use leadboard::wecom::crypto::WecomCrypto;
 use leadboard::wecom::peer::{CallbackRequest, Peer};
 use leadboard::wecom::xml;
@@ -542,7 +543,7 @@ impl TestApp {
 
     /// Counts rows of a query's single integer result.
     pub async fn count(&self, sql: &'static str) -> i64 {
-        sqlx::query_scalar(sql).fetch_one(self.state.db.reader()).await.expect("query runs")
+        sql::query_scalar(sql).fetch_one(self.state.db.reader()).await.expect("query runs")
     }
 
     pub async fn metrics(&self) -> String {

@@ -3,6 +3,7 @@
 
 use crate::helpers::{TestApp, metric, next_msg_id};
 use leadboard::jobs::{self, Job};
+use leadboard::store::sql;
 
 #[tokio::test]
 async fn over_long_message_ids_are_stored_bounded_and_still_processed_once() {
@@ -54,7 +55,7 @@ async fn the_prune_job_deletes_keys_older_than_the_retention_period() {
 async fn the_prune_job_deletes_in_batches_until_done() {
     let app = TestApp::spawn().await;
     let mut tx = app.state.db.begin().await.unwrap();
-    sqlx::query(
+    sql::query(
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000)
          INSERT INTO inbox (dedup_key, from_user, kind, received_at) SELECT 'msg:' || i, 'zhangwei', 'text', i FROM n",
     )

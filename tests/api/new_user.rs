@@ -4,6 +4,7 @@
 use crate::helpers::TestApp;
 use chrono::Days;
 use leadboard::jobs::{Job, run_once};
+use leadboard::store::sql;
 
 async fn say(app: &TestApp, from: &str, text: &str) -> String {
     app.say(from, text).await.expect("a passive reply")
@@ -48,7 +49,7 @@ async fn a_confirmers_own_report_goes_to_another_confirmer_or_the_audit_group() 
     let card = app.cards_to("wanggm").await.pop().expect("the audit group gets the card");
     app.press("wanggm", &card, "确认").await;
     let state: String =
-        sqlx::query_scalar("SELECT state FROM records WHERE id = 2").fetch_one(app.state.db.reader()).await.unwrap();
+        sql::query_scalar("SELECT state FROM records WHERE id = 2").fetch_one(app.state.db.reader()).await.unwrap();
     assert_eq!(state, "confirmed");
     // The audit group does not decide what a confirmer can.
     let other = say(&app, "zhengqiang", "院校渠道 名称=商业学院").await;
@@ -89,7 +90,7 @@ async fn free_text_reaches_people_as_it_was_typed() {
     let told = app.texts_to("zhangwei").await;
     assert!(told.iter().any(|t| t.contains("原因：与#2重复，同一家公司（杭州）")), "{told:?}");
     let subject: String =
-        sqlx::query_scalar("SELECT name FROM subjects").fetch_one(app.state.db.reader()).await.unwrap();
+        sql::query_scalar("SELECT name FROM subjects").fetch_one(app.state.db.reader()).await.unwrap();
     assert_eq!(subject, "星河传媒（杭州）");
 }
 

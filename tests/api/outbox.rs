@@ -4,6 +4,7 @@
 use crate::helpers::{TestApp, eventually, metric, mount_defaults};
 use leadboard::outbox::Step;
 use leadboard::store::outbox::{self, Api, NewMessage};
+use leadboard::store::sql;
 use leadboard::wecom::message;
 use serde_json::json;
 use std::sync::Arc;
@@ -113,7 +114,7 @@ async fn busy_and_rate_limited_answers_are_retried_until_delivered_once() {
     let sends = app.api_calls("message/send").await;
     assert_eq!(sends.len(), 2 + 1 + 3 + 1);
     let attempts: Vec<i64> =
-        sqlx::query_scalar("SELECT attempts FROM outbox ORDER BY id").fetch_all(app.state.db.reader()).await.unwrap();
+        sql::query_scalar("SELECT attempts FROM outbox ORDER BY id").fetch_all(app.state.db.reader()).await.unwrap();
     assert_eq!(attempts, vec![3, 4]);
     let metrics = app.metrics().await;
     assert_eq!(metric(&metrics, r#"leadboard_outbox_delivery_failures_total{api="message/send",kind="retry"}"#), 5.0);
@@ -142,7 +143,7 @@ async fn a_permanent_error_is_given_up_and_visible() {
     eventually("give up", || async { metric(&app.metrics().await, permanent) == 1.0 }).await;
     assert_eq!(app.count("SELECT COUNT(*) FROM outbox WHERE status = 'failed'").await, 1);
     let error: String =
-        sqlx::query_scalar("SELECT last_error FROM outbox").fetch_one(app.state.db.reader()).await.unwrap();
+        sql::query_scalar("SELECT last_error FROM outbox").fetch_one(app.state.db.reader()).await.unwrap();
     assert!(error.contains("81013"), "{error}");
     assert_eq!(app.api_calls("message/send").await.len(), 1, "not retried");
     let metrics = app.metrics().await;

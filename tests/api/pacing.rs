@@ -4,6 +4,7 @@
 
 use crate::helpers::{TestApp, eventually, metric, within};
 use leadboard::store::outbox;
+use leadboard::store::sql;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -129,7 +130,7 @@ async fn five_hundred_reports_in_a_minute_stay_within_every_confirmers_budget_an
         assert!(most_in_window(times, 60_000) <= 30, "{member}: {} in a minute", most_in_window(times, 60_000));
         assert!(most_in_window(times, 3_600_000) <= 1000, "{member}: over 1000 in an hour");
     }
-    let records: BTreeSet<i64> = sqlx::query_scalar::<_, i64>("SELECT id FROM records")
+    let records: BTreeSet<i64> = sql::query_scalar::<i64>("SELECT id FROM records")
         .fetch_all(app.state.db.reader())
         .await
         .unwrap()
@@ -170,7 +171,7 @@ async fn a_record_in_a_digest_is_decided_in_chat_without_updating_a_card_never_s
     let digest = &digests.join("\n");
     assert!(digest.contains("确认 编号") && digest.contains("待办"), "how to decide: {digest}");
     assert!(digests.iter().all(|d| d.len() <= 2048));
-    let last: i64 = sqlx::query_scalar("SELECT MAX(id) FROM records").fetch_one(app.state.db.reader()).await.unwrap();
+    let last: i64 = sql::query_scalar("SELECT MAX(id) FROM records").fetch_one(app.state.db.reader()).await.unwrap();
     assert!(digest.contains(&format!("#{last} ")), "the newest record is in the digest: {digest}");
 
     let reply = app.say("cs_lead", &format!("确认 {last}")).await.unwrap();

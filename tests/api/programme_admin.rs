@@ -3,6 +3,7 @@
 
 use crate::helpers::TestApp;
 use chrono::Days;
+use leadboard::store::sql;
 
 async fn say(app: &TestApp, from: &str, text: &str) -> String {
     app.say(from, text).await.expect("a passive reply")
@@ -19,7 +20,7 @@ async fn a_tr_confirmer_registers_an_old_channel_once() {
 
     let done = say(&app, "tr_lead", "登记老渠道 名称=杭州人才市场").await;
     assert!(done.contains("已登记老渠道「杭州人才市场」"), "{done}");
-    let origin: String = sqlx::query_scalar("SELECT origin FROM subjects WHERE name = '杭州人才市场'")
+    let origin: String = sql::query_scalar("SELECT origin FROM subjects WHERE name = '杭州人才市场'")
         .fetch_one(app.state.db.reader())
         .await
         .unwrap();
@@ -35,7 +36,7 @@ async fn a_tr_confirmer_registers_an_old_channel_once() {
     let placed = say(&app, "zhengqiang", &format!("上岗 姓名=小王 入职={day} 渠道=杭州人才市场")).await;
     assert!(placed.contains("已登记 #1"), "a placement through it is accepted: {placed}");
     let channel_origin: String =
-        sqlx::query_scalar("SELECT s.origin FROM records r JOIN subjects s ON s.id = r.channel_id WHERE r.id = 1")
+        sql::query_scalar("SELECT s.origin FROM records r JOIN subjects s ON s.id = r.channel_id WHERE r.id = 1")
             .fetch_one(app.state.db.reader())
             .await
             .unwrap();
@@ -115,7 +116,7 @@ async fn points_follow_the_team_a_member_was_in_and_a_leaver_is_not_paid() {
     confirmed(&app, "sunli", "森林科技").await; // after leaving: counts for no team
     let board = say(&app, "lina", "排行").await;
     assert!(board.contains("猎豹队 2 分") && board.contains("雄鹰队 2 分"), "{board}");
-    let actions: Vec<String> = sqlx::query_scalar("SELECT action FROM events WHERE entity = 'contest' ORDER BY id")
+    let actions: Vec<String> = sql::query_scalar("SELECT action FROM events WHERE entity = 'contest' ORDER BY id")
         .fetch_all(app.state.db.reader())
         .await
         .unwrap();
@@ -127,7 +128,7 @@ async fn points_follow_the_team_a_member_was_in_and_a_leaver_is_not_paid() {
     leadboard::jobs::run_once(&app.state, leadboard::jobs::Job::ContestCutoff).await.unwrap();
     let done = say(&app, "wanggm", "终审 比赛=客户开发PK 待定=不计").await;
     assert!(done.contains("第一名 猎豹队"), "{done}");
-    let paid: Vec<(String, i64)> = sqlx::query_as("SELECT userid, amount_fen FROM contest_payouts ORDER BY userid")
+    let paid: Vec<(String, i64)> = sql::query_as("SELECT userid, amount_fen FROM contest_payouts ORDER BY userid")
         .fetch_all(app.state.db.reader())
         .await
         .unwrap();

@@ -11,6 +11,7 @@ use crate::shutdown::{Service, WAIT};
 use chrono::Days;
 use leadboard::jobs::{Job, run_once};
 use leadboard::reload::ReloadError;
+use leadboard::store::sql;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -269,7 +270,7 @@ async fn changed_rewards_are_a_new_rule_set_dated_by_the_reload() {
 
     assert!(done.contains("rewards.non_cs.lead_c：新增：80"), "{done}");
     let id = done.split("规则集 ").nth(1).and_then(|rest| rest.split(' ').next()).expect("the rule set named");
-    let dated: i64 = sqlx::query_scalar("SELECT first_seen_at FROM rule_sets WHERE id = ?")
+    let dated: i64 = sql::query_scalar("SELECT first_seen_at FROM rule_sets WHERE id = ?")
         .bind(id)
         .fetch_one(app.state.db.reader())
         .await

@@ -3,6 +3,7 @@
 //! people, `我的` and `帮助`.
 
 use crate::helpers::TestApp;
+use leadboard::store::sql;
 
 async fn records(app: &TestApp) -> i64 {
     app.count("SELECT COUNT(*) FROM records").await
@@ -55,14 +56,14 @@ async fn every_report_kind_is_recorded_numbered_and_routed() {
         }
         assert!(answer.contains(confirm), "{answer}");
         let (stored_kind, stored_points, reporter): (String, i64, String) =
-            sqlx::query_as("SELECT kind, points, reporter FROM records WHERE id = ?")
+            sql::query_as("SELECT kind, points, reporter FROM records WHERE id = ?")
                 .bind(id as i64)
                 .fetch_one(app.state.db.reader())
                 .await
                 .unwrap();
         assert_eq!((stored_kind.as_str(), stored_points, reporter.as_str()), (kind, points, from));
     }
-    let (amount, mode, closer, state): (i64, String, Option<String>, String) = sqlx::query_as(
+    let (amount, mode, closer, state): (i64, String, Option<String>, String) = sql::query_as(
         "SELECT (SELECT amount_fen FROM records WHERE id = 3), mode, closer, (SELECT state FROM records WHERE id = 7)
          FROM records WHERE id = 6",
     )
@@ -192,10 +193,10 @@ async fn the_database_itself_refuses_a_second_live_claim() {
                     'reported', occurred_at
                 FROM records WHERE id = 1";
     let mut tx = app.state.db.begin().await.unwrap();
-    let error = sqlx::query(copy).execute(&mut *tx).await.expect_err("the unique index refuses it");
+    let error = sql::query(copy).execute(&mut *tx).await.expect_err("the unique index refuses it");
     assert_eq!(leadboard::store::violated(&error), Some(leadboard::store::Constraint::FirstClaim), "{error}");
-    sqlx::query("UPDATE records SET state = 'rejected' WHERE id = 1").execute(&mut *tx).await.unwrap();
-    sqlx::query(copy).execute(&mut *tx).await.expect("a rejected claim no longer holds the client");
+    sql::query("UPDATE records SET state = 'rejected' WHERE id = 1").execute(&mut *tx).await.unwrap();
+    sql::query(copy).execute(&mut *tx).await.expect("a rejected claim no longer holds the client");
 }
 
 #[tokio::test]
@@ -212,7 +213,7 @@ async fn mine_lists_the_months_records_and_the_points_that_count() {
     reply(&app, "zhangwei", "C类 公司=云帆 联系人=王").await;
     reply(&app, "zhangwei", "B类 公司=云帆 约面=01-01").await;
     let mut tx = app.state.db.begin().await.unwrap();
-    sqlx::query("UPDATE records SET state = 'confirmed' WHERE id = 1").execute(&mut *tx).await.unwrap();
+    sql::query("UPDATE records SET state = 'confirmed' WHERE id = 1").execute(&mut *tx).await.unwrap();
     tx.commit().await.unwrap();
     let mine = reply(&app, "zhangwei", "我的").await;
     assert!(mine.contains("已计入：1 分　待确认：5 分"), "{mine}");
@@ -230,7 +231,7 @@ async fn under_the_highest_rule_only_a_clients_highest_stage_counts() {
     reply(&app, "zhangwei", "C类 公司=云帆 联系人=王").await;
     reply(&app, "zhangwei", "B类 公司=云帆 约面=01-01").await;
     let mut tx = app.state.db.begin().await.unwrap();
-    sqlx::query("UPDATE records SET state = 'confirmed'").execute(&mut *tx).await.unwrap();
+    sql::query("UPDATE records SET state = 'confirmed'").execute(&mut *tx).await.unwrap();
     tx.commit().await.unwrap();
     let mine = reply(&app, "zhangwei", "我的").await;
     assert!(mine.contains("已计入：5 分"), "{mine}");
@@ -263,7 +264,7 @@ async fn reports_outside_the_programme_period_are_refused() {
 async fn a_deactivated_person_cannot_report() {
     let app = TestApp::spawn().await;
     let mut tx = app.state.db.begin().await.unwrap();
-    sqlx::query("UPDATE people SET active = 0 WHERE userid = 'zhangwei'").execute(&mut *tx).await.unwrap();
+    sql::query("UPDATE people SET active = 0 WHERE userid = 'zhangwei'").execute(&mut *tx).await.unwrap();
     tx.commit().await.unwrap();
     let answer = reply(&app, "zhangwei", "C类 公司=云帆 联系人=王").await;
     assert!(answer.contains("账号已停用"), "{answer}");

@@ -6,6 +6,7 @@ use crate::helpers::{TestApp, eventually};
 use crate::local_mode::BIN;
 use chrono::Duration;
 use leadboard::clock::ShiftedClock;
+use leadboard::store::sql;
 use std::sync::Arc;
 
 /// Stops `app` and starts it again on the same data a day later, with the scheduler on
@@ -24,7 +25,7 @@ async fn a_run_missed_while_stopped_happens_once_at_start() {
     // The reminders job last fired two days ago; since then it missed many runs.
     let two_days_ago = app.state.clock.now_ms() - 48 * 3_600_000;
     let mut tx = app.state.db.begin().await.unwrap();
-    sqlx::query("INSERT INTO jobs (name, last_fire_at) VALUES ('reminders', ?)")
+    sql::query("INSERT INTO jobs (name, last_fire_at) VALUES ('reminders', ?)")
         .bind(two_days_ago)
         .execute(&mut *tx)
         .await
@@ -48,7 +49,7 @@ async fn a_lease_left_by_a_stopped_service_does_not_swallow_its_catch_up_run() {
     // The service stopped (or crashed) a minute ago in the middle of a reminders run.
     let now = app.state.clock.now_ms();
     let mut tx = app.state.db.begin().await.unwrap();
-    sqlx::query(
+    sql::query(
         "INSERT INTO jobs (name, last_fire_at, running_since, lease_owner) VALUES ('reminders', ?, ?, 'service')",
     )
     .bind(now - 48 * 3_600_000)

@@ -6,6 +6,7 @@ use crate::local_mode::BIN;
 use crate::settlement::{confirm, csv_lines, csv_rows, fen, report, say};
 use chrono::TimeZone;
 use leadboard::clock::{Clock, ManualClock, TZ};
+use leadboard::store::sql;
 use sqlx::Connection;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -249,7 +250,7 @@ async fn a_month_with_pending_records_is_closed_only_with_force_and_what_is_conf
 
     let (ok, text) = settle(&app, "2023-07", dir.path(), &["--close", "--by", "财务张三", "--force"]).await;
     assert!(ok && text.contains("结账时有 1 条记录待确认"), "{text}");
-    let reason: String = sqlx::query_scalar("SELECT reason FROM events WHERE entity = 'month' AND action = 'closed'")
+    let reason: String = sql::query_scalar("SELECT reason FROM events WHERE entity = 'month' AND action = 'closed'")
         .fetch_one(app.state.db.reader())
         .await
         .unwrap();
@@ -305,7 +306,7 @@ async fn who_closes_is_the_os_user_unless_named_and_bad_closes_are_refused() {
         .unwrap();
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success() && text.contains("2023-07 已结账") && text.contains("finance-zhang"), "{text}");
-    let by: String = sqlx::query_scalar("SELECT closed_by FROM month_closes WHERE month = '2023-07'")
+    let by: String = sql::query_scalar("SELECT closed_by FROM month_closes WHERE month = '2023-07'")
         .fetch_one(app.state.db.reader())
         .await
         .unwrap();
@@ -326,7 +327,7 @@ async fn every_line_names_its_rule_set_and_a_rule_change_does_not_touch_a_closed
     let (ok, text) = settle(&app, "2023-07", dir.path(), &["--close", "--by", "财务张三"]).await;
     assert!(ok, "{text}");
     let july_set: String =
-        sqlx::query_scalar("SELECT rule_set FROM month_closes").fetch_one(app.state.db.reader()).await.unwrap();
+        sql::query_scalar("SELECT rule_set FROM month_closes").fetch_one(app.state.db.reader()).await.unwrap();
     assert_eq!(july_set.len(), 12);
     assert!(csv_lines(&read(dir.path(), "2023-07", "csv")).iter().all(|l| l["规则集"] == july_set));
 
@@ -390,7 +391,7 @@ async fn a_close_while_the_database_is_busy_is_refused_in_chinese_and_changes_no
     // Another writer holds the database's write lock past the command's busy timeout.
     let db = app.state.settings().database_path();
     let mut holder = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut holder).await.unwrap();
+    sql::query("BEGIN IMMEDIATE").execute(&mut holder).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let output = tokio::process::Command::new(BIN)
         .args(["settle", "--month", "2023-07", "--close", "--by", "财务张三", "--out"])
@@ -404,7 +405,7 @@ async fn a_close_while_the_database_is_busy_is_refused_in_chinese_and_changes_no
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(stderr.contains("错误：数据库正忙：服务正在写入") && stderr.contains("未做任何更改"), "{stderr}");
-    sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+    sql::query("ROLLBACK").execute(&mut holder).await.unwrap();
     assert_eq!(app.count("SELECT COUNT(*) FROM month_closes").await, 0);
     assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "no file written");
 }

@@ -5,6 +5,7 @@
 
 use crate::helpers::{AGENT_ID, Configured, TestApp, metric, mount_defaults, next_msg_id, open_reply, within};
 use crate::local_mode::BIN;
+use leadboard::store::sql;
 use leadboard::store::{Db, outbox};
 use leadboard::wecom::message;
 use leadboard::wecom::peer::{CallbackRequest, Peer};
@@ -157,12 +158,12 @@ struct WriteLock(SqliteConnection);
 impl WriteLock {
     async fn take(database: &Path) -> WriteLock {
         let mut conn = SqliteConnectOptions::new().filename(database).connect().await.expect("database opens");
-        sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await.expect("write lock taken");
+        sql::query("BEGIN IMMEDIATE").execute(&mut conn).await.expect("write lock taken");
         WriteLock(conn)
     }
 
     async fn release(mut self) {
-        sqlx::query("ROLLBACK").execute(&mut self.0).await.expect("write lock released");
+        sql::query("ROLLBACK").execute(&mut self.0).await.expect("write lock released");
         self.0.close().await.expect("closes");
     }
 }

@@ -5,9 +5,10 @@
 use crate::helpers::TestApp;
 use crate::web_console::Console;
 use chrono::Days;
+use leadboard::store::sql;
 
 async fn actor_of(app: &TestApp, action: &str) -> String {
-    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+    sql::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT actor FROM events WHERE action = '{action}' ORDER BY id DESC"
     )))
     .fetch_one(app.state.db.reader())

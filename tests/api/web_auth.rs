@@ -6,6 +6,7 @@
 use crate::helpers::TestApp;
 use crate::web_console::{Console, Login, code_for, come_back, cookie_set, session_cookie, start};
 use chrono::Duration;
+use leadboard::store::sql;
 use sqlx::Connection;
 
 #[tokio::test]
@@ -71,7 +72,7 @@ async fn signing_in_opens_a_session_with_a_safe_cookie() {
 async fn a_forged_cookie_is_not_a_session() {
     let app = TestApp::spawn().await;
     let mut console = Console::sign_in(&app, "zhangwei").await;
-    let id: String = sqlx::query_scalar("SELECT id FROM web_sessions").fetch_one(app.state.db.reader()).await.unwrap();
+    let id: String = sql::query_scalar("SELECT id FROM web_sessions").fetch_one(app.state.db.reader()).await.unwrap();
     // The session id without the signature, and the signed value with another id.
     console.cookie = format!("leadboard_session={id}");
     let page = console.get("/ui/mine").await;
@@ -110,7 +111,7 @@ async fn asking_to_sign_in_writes_nothing() {
     let path = app.state.settings().database_path();
     let mut watcher = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
     let version = async |c: &mut sqlx::SqliteConnection| -> i64 {
-        sqlx::query_scalar("PRAGMA data_version").fetch_one(c).await.unwrap()
+        sql::query_scalar("PRAGMA data_version").fetch_one(c).await.unwrap()
     };
     let before = version(&mut watcher).await;
     for _ in 0..50 {
@@ -155,7 +156,7 @@ async fn a_sign_in_cannot_be_replayed_nor_its_code_reused() {
 async fn someone_not_in_the_directory_or_departed_is_refused() {
     let app = TestApp::spawn().await;
     let mut tx = app.state.db.begin().await.unwrap();
-    sqlx::query("UPDATE people SET active = 0 WHERE userid = 'zhengqiang'").execute(&mut *tx).await.unwrap();
+    sql::query("UPDATE people SET active = 0 WHERE userid = 'zhengqiang'").execute(&mut *tx).await.unwrap();
     tx.commit().await.unwrap();
     for (userid, says) in [("stranger", "没有在全员营销通讯录中找到您"), ("zhengqiang", "账号已停用")]
     {
@@ -173,7 +174,7 @@ async fn a_person_who_leaves_loses_their_session_at_the_next_request() {
     let app = TestApp::spawn().await;
     let console = Console::sign_in(&app, "zhangwei").await;
     let mut tx = app.state.db.begin().await.unwrap();
-    sqlx::query("UPDATE people SET active = 0 WHERE userid = 'zhangwei'").execute(&mut *tx).await.unwrap();
+    sql::query("UPDATE people SET active = 0 WHERE userid = 'zhangwei'").execute(&mut *tx).await.unwrap();
     tx.commit().await.unwrap();
     let page = console.get("/ui/mine").await;
     assert_eq!(page.status, 401);
@@ -181,7 +182,7 @@ async fn a_person_who_leaves_loses_their_session_at_the_next_request() {
     assert_eq!(app.count("SELECT COUNT(*) FROM web_sessions WHERE revoked_at IS NULL").await, 0, "revoked");
     // Back in the directory, the old cookie still opens nothing.
     let mut tx = app.state.db.begin().await.unwrap();
-    sqlx::query("UPDATE people SET active = 1 WHERE userid = 'zhangwei'").execute(&mut *tx).await.unwrap();
+    sql::query("UPDATE people SET active = 1 WHERE userid = 'zhangwei'").execute(&mut *tx).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(console.get("/ui/mine").await.status, 303);
 }

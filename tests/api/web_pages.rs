@@ -7,6 +7,7 @@ use crate::helpers::TestApp;
 use crate::local_mode::BIN;
 use crate::web_console::Console;
 use chrono::Duration;
+use leadboard::store::sql;
 use std::path::Path;
 
 /// Rewards for an other-department person's C类 lead, so that a month has a line.
@@ -32,7 +33,7 @@ async fn confirming_on_the_todo_page_answers_the_reporter_and_updates_the_card()
     let updates = app.api_calls("message/update_template_card").await;
     assert_eq!(updates.len(), 1, "{updates:?}");
     assert!(updates[0]["button"]["replace_name"].as_str().unwrap().contains("陈经理"), "{updates:?}");
-    let actor: String = sqlx::query_scalar("SELECT actor FROM events WHERE entity_id = 1 AND action = 'confirmed'")
+    let actor: String = sql::query_scalar("SELECT actor FROM events WHERE entity_id = 1 AND action = 'confirmed'")
         .fetch_one(app.state.db.reader())
         .await
         .unwrap();
@@ -123,7 +124,7 @@ async fn withdrawing_and_appealing_on_my_page_are_the_chat_corrections() {
     let edited = console.post("/ui/mine/1/edit", &[("changes", "联系人=赵")]).await;
     assert!(edited.body.contains("msg ok"), "{}", edited.body);
     let fields: String =
-        sqlx::query_scalar("SELECT fields FROM records WHERE id = 1").fetch_one(app.state.db.reader()).await.unwrap();
+        sql::query_scalar("SELECT fields FROM records WHERE id = 1").fetch_one(app.state.db.reader()).await.unwrap();
     assert!(fields.contains("赵"), "{fields}");
     let appealed = console.post("/ui/mine/2/appeal", &[("reason", "不是重复")]).await;
     assert!(appealed.body.contains("msg ok"), "{}", appealed.body);
@@ -221,7 +222,7 @@ async fn the_settlement_page_downloads_what_leadboard_settle_writes_and_closes_t
     assert!(closed.body.contains("msg ok"), "{} {}", closed.status, closed.body);
     assert_eq!(app.count("SELECT COUNT(*) FROM month_closes").await, 1);
     let closer: String =
-        sqlx::query_scalar("SELECT closed_by FROM month_closes").fetch_one(app.state.db.reader()).await.unwrap();
+        sql::query_scalar("SELECT closed_by FROM month_closes").fetch_one(app.state.db.reader()).await.unwrap();
     assert_eq!(closer, "李娜（lina）");
     let again = tempfile::tempdir().unwrap();
     settle_cli(&app, &month, again.path()).await;
@@ -257,7 +258,7 @@ async fn finance_records_the_unpaid_stakes_on_the_settlement_page() {
 
     let paid = console.post("/ui/settle/stake", &[("contest", "客户开发PK"), ("person", "zhangwei")]).await;
     assert!(paid.body.contains("已登记张伟（雄鹰队）在「客户开发PK」的PK金 100.00 元为已缴"), "{}", paid.body);
-    let by: String = sqlx::query_scalar("SELECT actor FROM events WHERE action = 'stake_paid'")
+    let by: String = sql::query_scalar("SELECT actor FROM events WHERE action = 'stake_paid'")
         .fetch_one(app.state.db.reader())
         .await
         .unwrap();

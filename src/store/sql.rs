@@ -1,0 +1,593 @@
+//! One set of SQL for both engines. A statement is written once, with SQLite's `?`
+//! placeholders, and run through sqlx's native driver for the connection at hand:
+//! SQLite's as written, PostgreSQL's with the placeholders numbered (`$1`, `$2`, …).
+//! Where the engines' SQL differs, a statement names its PostgreSQL text beside
+//! ([`Query::postgres`]). Values are bound once, as [`Arg`]s, and each row is decoded by
+//! the engine's own driver, so a type means what it means in that engine (an SQLite
+//! INTEGER flag and a PostgreSQL BOOLEAN both decode as `bool`).
+//!
+//! Code takes a connection as `&mut Conn` (a `dyn` [`DbConn`]): an SQLite or PostgreSQL
+//! connection, a pooled one, or a transaction of either, so that a store function can be
+//! handed `&mut tx` or `&mut *conn` as before. ARCHITECTURE.md says why this and not
+//! sqlx's `Any` driver.
+
+use crate::store::types::Coded;
+use futures_util::future::BoxFuture;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::{Query as SqlxQuery, QueryAs, QueryScalar};
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::{
+    AssertSqlSafe, Decode, FromRow, PgConnection, PgPool, Postgres, SqlSafeStr, SqlStr, Sqlite, SqliteConnection,
+    SqlitePool, Transaction, Type,
+};
+use std::borrow::Cow;
+use std::marker::PhantomData;
+
+/// The two engines the store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// A connection of either engine, borrowed for one statement.
+pub enum Raw<'a> {
+    Sqlite(&'a mut SqliteConnection),
+    Postgres(&'a mut PgConnection),
+}
+
+/// Anything a statement can run on inside a transaction or on one connection.
+pub trait DbConn: Send {
+    fn raw(&mut self) -> Raw<'_>;
+
+    fn engine(&mut self) -> Engine {
+        match self.raw() {
+            Raw::Sqlite(_) => Engine::Sqlite,
+            Raw::Postgres(_) => Engine::Postgres,
+        }
+    }
+}
+
+/// A connection, as store functions take it.
+pub type Conn = dyn DbConn;
+
+impl DbConn for SqliteConnection {
+    fn raw(&mut self) -> Raw<'_> {
+        Raw::Sqlite(self)
+    }
+}
+
+impl DbConn for PgConnection {
+    fn raw(&mut self) -> Raw<'_> {
+        Raw::Postgres(self)
+    }
+}
+
+impl DbConn for Transaction<'_, Sqlite> {
+    fn raw(&mut self) -> Raw<'_> {
+        Raw::Sqlite(self)
+    }
+}
+
+impl DbConn for Transaction<'_, Postgres> {
+    fn raw(&mut self) -> Raw<'_> {
+        Raw::Postgres(self)
+    }
+}
+
+/// A savepoint on `conn` (a transaction, if `conn` is not in one).
+pub async fn savepoint(conn: &mut Conn) -> Result<Tx<'_>, sqlx::Error> {
+    use sqlx::Connection;
+    Ok(match conn.raw() {
+        Raw::Sqlite(c) => Tx::Sqlite(c.begin().await?),
+        Raw::Postgres(c) => Tx::Postgres(c.begin().await?),
+    })
+}
+
+/// A connection taken from a [`Pool`]; it goes back when dropped.
+pub enum Pooled {
+    Sqlite(PoolConnection<Sqlite>),
+    Postgres(PoolConnection<Postgres>),
+}
+
+impl DbConn for Pooled {
+    fn raw(&mut self) -> Raw<'_> {
+        match self {
+            Pooled::Sqlite(c) => Raw::Sqlite(c),
+            Pooled::Postgres(c) => Raw::Postgres(c),
+        }
+    }
+}
+
+/// A transaction (or a savepoint inside one) of either engine: rolled back when
+/// dropped without [`Tx::commit`].
+pub enum Tx<'c> {
+    Sqlite(Transaction<'c, Sqlite>),
+    Postgres(Transaction<'c, Postgres>),
+}
+
+impl Tx<'_> {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await,
+            Tx::Postgres(t) => t.commit().await,
+        }
+    }
+
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Sqlite(t) => t.rollback().await,
+            Tx::Postgres(t) => t.rollback().await,
+        }
+    }
+
+    /// A savepoint inside this transaction.
+    pub async fn begin(&mut self) -> Result<Tx<'_>, sqlx::Error> {
+        use sqlx::Connection;
+        Ok(match self {
+            Tx::Sqlite(t) => Tx::Sqlite(t.begin().await?),
+            Tx::Postgres(t) => Tx::Postgres(t.begin().await?),
+        })
+    }
+}
+
+/// `&mut *tx` is the transaction's connection, as with sqlx's own transactions.
+impl std::ops::Deref for Tx<'_> {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        match self {
+            Tx::Sqlite(t) => &**t,
+            Tx::Postgres(t) => &**t,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Tx<'_> {
+    fn deref_mut(&mut self) -> &mut Conn {
+        match self {
+            Tx::Sqlite(t) => &mut **t,
+            Tx::Postgres(t) => &mut **t,
+        }
+    }
+}
+
+impl DbConn for Tx<'_> {
+    fn raw(&mut self) -> Raw<'_> {
+        match self {
+            Tx::Sqlite(t) => Raw::Sqlite(t),
+            Tx::Postgres(t) => Raw::Postgres(t),
+        }
+    }
+}
+
+/// A pool of connections of either engine.
+#[derive(Clone, Debug)]
+pub enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl Pool {
+    pub async fn acquire(&self) -> Result<Pooled, sqlx::Error> {
+        Ok(match self {
+            Pool::Sqlite(p) => Pooled::Sqlite(p.acquire().await?),
+            Pool::Postgres(p) => Pooled::Postgres(p.acquire().await?),
+        })
+    }
+
+    /// A transaction (`BEGIN`).
+    pub async fn begin(&self) -> Result<Tx<'static>, sqlx::Error> {
+        Ok(match self {
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+            Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Pool::Sqlite(p) => p.close().await,
+            Pool::Postgres(p) => p.close().await,
+        }
+    }
+
+    /// The most connections the pool opens.
+    pub fn max_connections(&self) -> u32 {
+        match self {
+            Pool::Sqlite(p) => p.options().get_max_connections(),
+            Pool::Postgres(p) => p.options().get_max_connections(),
+        }
+    }
+
+    pub fn engine(&self) -> Engine {
+        match self {
+            Pool::Sqlite(_) => Engine::Sqlite,
+            Pool::Postgres(_) => Engine::Postgres,
+        }
+    }
+}
+
+/// Where a statement runs: a connection (of any kind) or a pool.
+pub enum On<'e> {
+    Conn(Raw<'e>),
+    Sqlite(&'e SqlitePool),
+    Postgres(&'e PgPool),
+}
+
+/// What a statement can be run on: `&mut` any [`DbConn`], or `&`[`Pool`].
+pub trait Executor<'e> {
+    fn on(self) -> On<'e>;
+}
+
+impl<'e, C: DbConn + ?Sized> Executor<'e> for &'e mut C {
+    fn on(self) -> On<'e> {
+        On::Conn(self.raw())
+    }
+}
+
+impl<'e> Executor<'e> for &'e Pool {
+    fn on(self) -> On<'e> {
+        match self {
+            Pool::Sqlite(p) => On::Sqlite(p),
+            Pool::Postgres(p) => On::Postgres(p),
+        }
+    }
+}
+
+/// A bound value.
+#[derive(Debug, Clone)]
+pub enum Arg {
+    Int(i64),
+    Bool(bool),
+    Text(String),
+    Bytes(Vec<u8>),
+    /// A NULL of the given kind (PostgreSQL types every parameter).
+    Null(Kind),
+}
+
+/// The kind of a NULL.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    Int,
+    Bool,
+    Text,
+    Bytes,
+}
+
+/// Binds an [`Arg`] to a query of either driver.
+macro_rules! bind_arg {
+    ($q:expr, $arg:expr) => {
+        match $arg {
+            Arg::Int(v) => $q.bind(v),
+            Arg::Bool(v) => $q.bind(v),
+            Arg::Text(v) => $q.bind(v),
+            Arg::Bytes(v) => $q.bind(v),
+            Arg::Null(Kind::Int) => $q.bind(None::<i64>),
+            Arg::Null(Kind::Bool) => $q.bind(None::<bool>),
+            Arg::Null(Kind::Text) => $q.bind(None::<String>),
+            Arg::Null(Kind::Bytes) => $q.bind(None::<Vec<u8>>),
+        }
+    };
+}
+
+/// A value that can be bound to a statement.
+pub trait Bind {
+    const KIND: Kind;
+    fn arg(self) -> Arg;
+}
+
+macro_rules! bind_int {
+    ($($t:ty),*) => {$(
+        impl Bind for $t {
+            const KIND: Kind = Kind::Int;
+            fn arg(self) -> Arg {
+                Arg::Int(i64::from(self))
+            }
+        }
+    )*};
+}
+bind_int!(i64, i32, u32, i16, u8);
+
+impl Bind for &i64 {
+    const KIND: Kind = Kind::Int;
+    fn arg(self) -> Arg {
+        Arg::Int(*self)
+    }
+}
+
+impl Bind for bool {
+    const KIND: Kind = Kind::Bool;
+    fn arg(self) -> Arg {
+        Arg::Bool(self)
+    }
+}
+
+impl Bind for &str {
+    const KIND: Kind = Kind::Text;
+    fn arg(self) -> Arg {
+        Arg::Text(self.to_owned())
+    }
+}
+
+impl Bind for &String {
+    const KIND: Kind = Kind::Text;
+    fn arg(self) -> Arg {
+        Arg::Text(self.to_owned())
+    }
+}
+
+impl Bind for String {
+    const KIND: Kind = Kind::Text;
+    fn arg(self) -> Arg {
+        Arg::Text(self)
+    }
+}
+
+impl Bind for &[u8] {
+    const KIND: Kind = Kind::Bytes;
+    fn arg(self) -> Arg {
+        Arg::Bytes(self.to_owned())
+    }
+}
+
+impl Bind for Vec<u8> {
+    const KIND: Kind = Kind::Bytes;
+    fn arg(self) -> Arg {
+        Arg::Bytes(self)
+    }
+}
+
+impl<T: Coded> Bind for T {
+    const KIND: Kind = Kind::Text;
+    fn arg(self) -> Arg {
+        Arg::Text(self.code().to_owned())
+    }
+}
+
+impl<T: Bind> Bind for Option<T> {
+    const KIND: Kind = T::KIND;
+    fn arg(self) -> Arg {
+        self.map_or(Arg::Null(T::KIND), Bind::arg)
+    }
+}
+
+impl Bind for &Option<String> {
+    const KIND: Kind = Kind::Text;
+    fn arg(self) -> Arg {
+        self.as_deref().arg()
+    }
+}
+
+impl Bind for Cow<'_, str> {
+    const KIND: Kind = Kind::Text;
+    fn arg(self) -> Arg {
+        Arg::Text(self.into_owned())
+    }
+}
+
+/// The statement's text, numbered for PostgreSQL.
+struct Text {
+    sqlite: SqlStr,
+    postgres: Option<SqlStr>,
+}
+
+impl Text {
+    fn for_sqlite(&self) -> SqlStr {
+        self.sqlite.clone()
+    }
+
+    fn for_postgres(&self) -> SqlStr {
+        match &self.postgres {
+            Some(sql) => number_placeholders(sql.as_str()),
+            None => number_placeholders(self.sqlite.as_str()),
+        }
+    }
+}
+
+/// `sql` with each `?` outside quotes replaced by `$1`, `$2`, … in order.
+fn number_placeholders(sql: &str) -> SqlStr {
+    if !sql.contains('?') {
+        return AssertSqlSafe(sql.to_owned()).into_sql_str();
+    }
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut quote = None;
+    let mut n = 0;
+    for c in sql.chars() {
+        match (quote, c) {
+            (None, '\'' | '"') => quote = Some(c),
+            (Some(q), _) if q == c => quote = None,
+            (None, '?') => {
+                n += 1;
+                out.push('$');
+                out.push_str(&n.to_string());
+                continue;
+            }
+            _ => {}
+        }
+        out.push(c);
+    }
+    AssertSqlSafe(out).into_sql_str()
+}
+
+/// A statement and its bound values; `O` is what a row decodes to.
+pub struct Query<O, M> {
+    text: Text,
+    args: Vec<Arg>,
+    _out: PhantomData<fn() -> (O, M)>,
+}
+
+/// Rows as structs or tuples (`FromRow`).
+pub struct AsRows;
+/// The first column of each row.
+pub struct AsScalar;
+
+/// A statement whose rows are not read.
+pub fn query(sql: impl SqlSafeStr) -> Query<(), ()> {
+    new(sql)
+}
+
+/// A statement whose rows decode to `O` (a `FromRow` struct or a tuple).
+pub fn query_as<O>(sql: impl SqlSafeStr) -> Query<O, AsRows> {
+    new(sql)
+}
+
+/// A statement whose rows' first column decodes to `O`.
+pub fn query_scalar<O>(sql: impl SqlSafeStr) -> Query<O, AsScalar> {
+    new(sql)
+}
+
+fn new<O, M>(sql: impl SqlSafeStr) -> Query<O, M> {
+    Query { text: Text { sqlite: sql.into_sql_str(), postgres: None }, args: Vec::new(), _out: PhantomData }
+}
+
+/// What a statement that returns no rows did.
+#[derive(Debug, Clone, Copy)]
+pub struct Done {
+    rows: u64,
+}
+
+impl Done {
+    pub fn rows_affected(&self) -> u64 {
+        self.rows
+    }
+}
+
+impl<O: 'static, M: 'static> Query<O, M> {
+    pub fn bind(mut self, value: impl Bind) -> Self {
+        self.args.push(value.arg());
+        self
+    }
+
+    /// The statement's text on PostgreSQL, where it differs from SQLite's (still with
+    /// `?` placeholders).
+    pub fn postgres(mut self, sql: impl SqlSafeStr) -> Self {
+        self.text.postgres = Some(sql.into_sql_str());
+        self
+    }
+
+    /// Runs the statement, reading no rows.
+    pub fn execute<'e>(self, on: impl Executor<'e>) -> BoxFuture<'e, Result<Done, sqlx::Error>> {
+        let on = on.on();
+        Box::pin(async move {
+            let rows = match on {
+                On::Conn(Raw::Sqlite(c)) => self.sqlite_query().execute(c).await?.rows_affected(),
+                On::Sqlite(p) => self.sqlite_query().execute(p).await?.rows_affected(),
+                On::Conn(Raw::Postgres(c)) => self.pg_query().execute(c).await?.rows_affected(),
+                On::Postgres(p) => self.pg_query().execute(p).await?.rows_affected(),
+            };
+            Ok(Done { rows })
+        })
+    }
+
+    fn sqlite_query(self) -> SqlxQuery<'static, Sqlite, SqliteArguments> {
+        let mut q = sqlx::query(self.text.for_sqlite());
+        for arg in self.args {
+            q = bind_arg!(q, arg);
+        }
+        q
+    }
+
+    fn pg_query(self) -> SqlxQuery<'static, Postgres, PgArguments> {
+        let mut q = sqlx::query(self.text.for_postgres());
+        for arg in self.args {
+            q = bind_arg!(q, arg);
+        }
+        q
+    }
+}
+
+/// Decodes a row of either engine.
+pub trait Row: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
+impl<T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin> Row for T {}
+
+/// Decodes a value of either engine.
+pub trait Value:
+    for<'r> Decode<'r, Sqlite> + Type<Sqlite> + for<'r> Decode<'r, Postgres> + Type<Postgres> + Send + Unpin
+{
+}
+impl<T> Value for T where
+    T: for<'r> Decode<'r, Sqlite> + Type<Sqlite> + for<'r> Decode<'r, Postgres> + Type<Postgres> + Send + Unpin
+{
+}
+
+macro_rules! fetchers {
+    ($mode:ty, $bound:ident, $make:ident) => {
+        impl<O: $bound + 'static> Query<O, $mode> {
+            pub fn fetch_one<'e>(self, on: impl Executor<'e>) -> BoxFuture<'e, Result<O, sqlx::Error>> {
+                fetch!(self, on, $make, fetch_one)
+            }
+
+            pub fn fetch_optional<'e>(self, on: impl Executor<'e>) -> BoxFuture<'e, Result<Option<O>, sqlx::Error>> {
+                fetch!(self, on, $make, fetch_optional)
+            }
+
+            pub fn fetch_all<'e>(self, on: impl Executor<'e>) -> BoxFuture<'e, Result<Vec<O>, sqlx::Error>> {
+                fetch!(self, on, $make, fetch_all)
+            }
+        }
+    };
+}
+
+macro_rules! fetch {
+    ($self:ident, $on:ident, $make:ident, $how:ident) => {{
+        let Query { text, args, .. } = $self;
+        let on = $on.on();
+        Box::pin(async move {
+            match on {
+                On::Conn(Raw::Sqlite(c)) => $make!(sqlite, text, args).$how(c).await,
+                On::Sqlite(p) => $make!(sqlite, text, args).$how(p).await,
+                On::Conn(Raw::Postgres(c)) => $make!(pg, text, args).$how(c).await,
+                On::Postgres(p) => $make!(pg, text, args).$how(p).await,
+            }
+        })
+    }};
+}
+
+macro_rules! rows {
+    (sqlite, $text:ident, $args:ident) => {{
+        let mut q: QueryAs<'static, Sqlite, O, SqliteArguments> = sqlx::query_as($text.for_sqlite());
+        for arg in $args {
+            q = bind_arg!(q, arg);
+        }
+        q
+    }};
+    (pg, $text:ident, $args:ident) => {{
+        let mut q: QueryAs<'static, Postgres, O, PgArguments> = sqlx::query_as($text.for_postgres());
+        for arg in $args {
+            q = bind_arg!(q, arg);
+        }
+        q
+    }};
+}
+
+macro_rules! scalars {
+    (sqlite, $text:ident, $args:ident) => {{
+        let mut q: QueryScalar<'static, Sqlite, O, SqliteArguments> = sqlx::query_scalar($text.for_sqlite());
+        for arg in $args {
+            q = bind_arg!(q, arg);
+        }
+        q
+    }};
+    (pg, $text:ident, $args:ident) => {{
+        let mut q: QueryScalar<'static, Postgres, O, PgArguments> = sqlx::query_scalar($text.for_postgres());
+        for arg in $args {
+            q = bind_arg!(q, arg);
+        }
+        q
+    }};
+}
+
+fetchers!(AsRows, Row, rows);
+fetchers!(AsScalar, Value, scalars);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_outside_quotes_only() {
+        let sql = number_placeholders("SELECT '?', \"a?\" FROM t WHERE a = ? AND b IN (?, ?)");
+        assert_eq!(sql.as_str(), "SELECT '?', \"a?\" FROM t WHERE a = $1 AND b IN ($2, $3)");
+        assert_eq!(number_placeholders("SELECT 1").as_str(), "SELECT 1");
+    }
+}
