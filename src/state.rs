@@ -149,9 +149,9 @@ impl AppState {
     /// Builds the state without touching the stored directory (`sync-directory`, which
     /// applies and reports it itself).
     pub async fn open(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
-        let db = Db::open(&settings.database_path(), Duration::from_millis(settings.database.busy_timeout_ms))
+        let db = Db::connect(&settings.database.url, Duration::from_millis(settings.database.busy_timeout_ms))
             .await
-            .map_err(|e| anyhow::anyhow!("无法打开数据库 {}：{e}", settings.database_path().display()))?;
+            .map_err(|e| anyhow::anyhow!("无法打开数据库 {}：{e}", settings.database_display()))?;
         let w = &settings.wecom;
         let crypto = WecomCrypto::new(w.token(), w.encoding_aes_key(), &w.corp_id)?;
         let cookie_key = {

@@ -18,6 +18,9 @@ use std::time::Duration;
 /// Backs up the configured database to `out` (or the default file) and prints the
 /// path and size written.
 pub async fn run(settings: &Settings, out: Option<PathBuf>) -> anyhow::Result<()> {
+    if settings.is_postgres() {
+        bail!("数据库在 PostgreSQL 上：请用 pg_dump 或服务器的时间点恢复备份（见 deploy/README.md）");
+    }
     let source = settings.database_path();
     if !source.is_file() {
         bail!("数据库文件不存在：{}（请检查 database.url 或当前目录）", source.display());

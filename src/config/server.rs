@@ -195,13 +195,34 @@ impl Settings {
             problems
                 .push(format!("outbox.digest_interval_secs 必须在 1 到 3600 之间：{}", outbox.digest_interval_secs));
         }
-        if !self.database.url.starts_with("sqlite:") {
-            problems.push(format!("database.url 必须以 sqlite: 开头：{}", self.database.url));
+        if !self.database.url.starts_with("sqlite:") && !self.is_postgres() {
+            problems.push(format!("database.url 必须以 sqlite: 或 postgres:// 开头：{}", self.database_display()));
         }
     }
 
-    /// The SQLite file path named by `database.url`.
+    /// Whether `database.url` names a PostgreSQL server.
+    pub fn is_postgres(&self) -> bool {
+        self.database.url.starts_with("postgres://") || self.database.url.starts_with("postgresql://")
+    }
+
+    /// `database.url` as it may be shown: a PostgreSQL URL without its password.
+    pub fn database_display(&self) -> String {
+        match url::Url::parse(&self.database.url) {
+            Ok(mut url) if self.is_postgres() && url.password().is_some() => {
+                let _ = url.set_password(Some("***"));
+                url.to_string()
+            }
+            _ => self.database.url.clone(),
+        }
+    }
+
+    /// The SQLite file path named by `database.url`. On PostgreSQL, `leadboard` in the
+    /// working directory: what the service keeps beside its database (the control socket
+    /// `leadboard.sock`, the settlement exports) is kept there, one per replica.
     pub fn database_path(&self) -> PathBuf {
+        if self.is_postgres() {
+            return PathBuf::from("leadboard");
+        }
         let url = &self.database.url;
         let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
         PathBuf::from(path.split('?').next().unwrap_or(path))

@@ -41,7 +41,7 @@ pub(crate) const IN_STINT: &str = "instr(',' || c.kinds || ',', ',' || r.kind ||
 /// its team).
 fn score_points() -> String {
     format!(
-        "SELECT COALESCE(SUM(r.points), 0) FROM contest_stints st, contests c, records r
+        "SELECT CAST(COALESCE(SUM(r.points), 0) AS BIGINT) FROM contest_stints st, contests c, records r
          WHERE st.contest_id = s.contest_id AND st.userid = s.userid AND st.team = s.team AND c.id = st.contest_id
            AND r.reporter = st.userid AND r.counted = 1 AND {IN_STINT}"
     )
@@ -255,6 +255,16 @@ pub async fn scores(conn: &mut Conn, contest: &str) -> Result<Vec<ScoreRow>, sql
                  CASE WHEN current THEN m.stake_fen ELSE 0 END,
                  json(CASE WHEN m.stake_paid_at IS NULL THEN 'false' ELSE 'true' END),
                  json(CASE WHEN current THEN 'true' ELSE 'false' END)) ORDER BY s.userid, s.team)
+         FROM (SELECT s.*, (m.team = s.team AND m.left_at IS NULL) AS current
+               FROM contest_scores s JOIN contest_members m ON m.contest_id = s.contest_id AND m.userid = s.userid
+               WHERE s.contest_id = ?) s
+         JOIN contest_members m ON m.contest_id = s.contest_id AND m.userid = s.userid
+         JOIN people p ON p.userid = s.userid",
+    )
+    .postgres(
+        "SELECT COALESCE(json_agg(json_build_array(s.team, s.userid, p.name, s.points,
+                 CASE WHEN current THEN m.stake_fen ELSE 0 END, m.stake_paid_at IS NOT NULL, current)
+                 ORDER BY s.userid, s.team), '[]')::text
          FROM (SELECT s.*, (m.team = s.team AND m.left_at IS NULL) AS current
                FROM contest_scores s JOIN contest_members m ON m.contest_id = s.contest_id AND m.userid = s.userid
                WHERE s.contest_id = ?) s
@@ -532,7 +542,7 @@ pub async fn approve(
 /// A contest's approvals, oldest first.
 pub async fn approvals(conn: &mut Conn, contest: &str) -> Result<Vec<Approval>, sqlx::Error> {
     sql::query_as(
-        "SELECT a.userid, p.name, a.ranking, a.exclude_pending, a.approved_at
+        "SELECT a.userid, p.name, a.ranking, a.exclude_pending <> 0 AS exclude_pending, a.approved_at
          FROM finalise_approvals a JOIN people p ON p.userid = a.userid
          WHERE a.contest_id = ? ORDER BY a.approved_at, a.userid",
     )

@@ -22,7 +22,7 @@ pub struct Person {
 }
 
 const SELECT_PERSON: &str = "SELECT p.userid, p.name, p.department_id, d.name AS department, d.kind, p.level,
-        p.confirmer, p.active
+        p.confirmer <> 0 AS confirmer, p.active <> 0 AS active
      FROM people p JOIN departments d ON d.id = p.department_id";
 
 /// A person by userid, active or not.
@@ -114,10 +114,12 @@ struct StoredRow {
 }
 
 async fn stored_people(conn: &mut Conn) -> Result<Vec<Stored>, sqlx::Error> {
-    let rows: Vec<StoredRow> =
-        sql::query_as("SELECT userid, name, department_id, level, confirmer, active, employee_no FROM people")
-            .fetch_all(&mut *conn)
-            .await?;
+    let rows: Vec<StoredRow> = sql::query_as(
+        "SELECT userid, name, department_id, level, confirmer <> 0 AS confirmer, active <> 0 AS active, employee_no
+             FROM people",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
     Ok(rows
         .into_iter()
         .map(|r| Stored {
@@ -195,7 +197,9 @@ pub struct ConsoleSetting {
 
 /// Every console setting.
 pub async fn console_settings(conn: &mut Conn) -> Result<Vec<ConsoleSetting>, sqlx::Error> {
-    sql::query_as("SELECT userid, level, confirmer FROM console_person_settings").fetch_all(conn).await
+    sql::query_as("SELECT userid, level, confirmer <> 0 AS confirmer FROM console_person_settings")
+        .fetch_all(conn)
+        .await
 }
 
 /// Sets (or, with both `None`, clears) a person's console setting, and applies it to

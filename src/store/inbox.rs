@@ -38,8 +38,20 @@ pub enum StoredReply {
 }
 
 /// The answer already given to this key, if the callback was seen before.
+///
+/// On PostgreSQL, where replicas take callbacks at the same time, it first takes a
+/// lock on the key for the rest of the transaction: a replica handling the same retry
+/// waits until the first commits (or rolls back), then finds its answer (read
+/// committed: the next statement sees the commit) instead of repeating the effects.
+/// On SQLite the one writer connection already serialises callbacks.
 #[instrument(level = "debug", skip(conn, key))]
 pub async fn find(conn: &mut Conn, key: &str) -> Result<Option<StoredReply>, sqlx::Error> {
+    if conn.engine() == sql::Engine::Postgres {
+        sql::query("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))")
+            .bind(stored_key(key))
+            .execute(&mut *conn)
+            .await?;
+    }
     let row: Option<(Option<String>, Option<String>)> =
         sql::query_as("SELECT reply_kind, reply FROM inbox WHERE dedup_key = ?")
             .bind(stored_key(key))

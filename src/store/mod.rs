@@ -31,6 +31,8 @@ pub mod types;
 pub mod web;
 
 pub mod sql;
+#[doc(hidden)]
+pub mod testing;
 
 pub use sql::{Conn, Engine, Pool, Tx};
 use sqlx::postgres::PgPoolOptions;

@@ -210,7 +210,7 @@ pub async fn live_claim(
     except: Option<i64>,
 ) -> Result<Option<Claim>, sqlx::Error> {
     sql::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT_CLAIM} WHERE r.subject_id = ? AND r.claim_slot = ? AND r.id IS NOT ?
+        "{SELECT_CLAIM} WHERE r.subject_id = ? AND r.claim_slot = ? AND r.id IS DISTINCT FROM ?
            AND r.state IN ('reported', 'onboarded', 'agreed', 'confirmed')"
     )))
     .bind(subject_id)
@@ -229,7 +229,7 @@ pub async fn live_placement(
     except: Option<i64>,
 ) -> Result<Option<Claim>, sqlx::Error> {
     sql::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT_CLAIM} WHERE r.kind = 'placement' AND r.person_key = ? AND r.onboard_date = ? AND r.id IS NOT ?
+        "{SELECT_CLAIM} WHERE r.kind = 'placement' AND r.person_key = ? AND r.onboard_date = ? AND r.id IS DISTINCT FROM ?
            AND r.state IN ('onboarded', 'confirmed')"
     )))
     .bind(person_key)
@@ -246,7 +246,7 @@ pub async fn first_record_of(conn: &mut Conn, subject_id: i64) -> Result<Option<
 
 /// Whether any record (other than `except`) names this subject.
 pub async fn subject_has_records(conn: &mut Conn, subject_id: i64, except: Option<i64>) -> Result<bool, sqlx::Error> {
-    sql::query_scalar("SELECT EXISTS (SELECT 1 FROM records WHERE subject_id = ? AND id IS NOT ?)")
+    sql::query_scalar("SELECT EXISTS (SELECT 1 FROM records WHERE subject_id = ? AND id IS DISTINCT FROM ?)")
         .bind(subject_id)
         .bind(except)
         .fetch_one(conn)
@@ -812,7 +812,7 @@ pub async fn look_alike_people(
          WHERE r.id IN (SELECT owner FROM name_variants
                         WHERE space = 'person' AND variant IN (SELECT value FROM json_each(?)))
            AND r.kind = 'placement' AND r.person_key IS NOT NULL AND r.state IN ('onboarded', 'confirmed')
-           AND r.id IS NOT ?
+           AND r.id IS DISTINCT FROM ?
          ORDER BY r.id LIMIT 10",
     )
     .bind(serde_json::to_string(variants).unwrap_or_default())
@@ -1022,7 +1022,7 @@ pub async fn other_live_claims(
     let rows: Vec<(String, i64, String, String, i64, RecordState)> = sql::query_as(
         "SELECT r.claim_slot, r.id, r.reporter, p.name, r.occurred_at, r.state
          FROM records r JOIN people p ON p.userid = r.reporter
-         WHERE r.subject_id = ? AND r.claim_slot IS NOT NULL AND r.id IS NOT ?
+         WHERE r.subject_id = ? AND r.claim_slot IS NOT NULL AND r.id IS DISTINCT FROM ?
            AND r.state IN ('reported', 'onboarded', 'agreed', 'confirmed')
          ORDER BY r.id",
     )

@@ -87,7 +87,7 @@ pub async fn pending_in(conn: &mut Conn, from: i64, to: i64) -> Result<i64, sqlx
 /// department's kinds carry this month (what monthly targets measure).
 pub async fn achieved_in(conn: &mut Conn, from: i64, to: i64) -> Result<Vec<(String, DeptKind, i64)>, sqlx::Error> {
     sql::query_as(
-        "SELECT reporter, reporter_class, SUM(points) FROM counting_records
+        "SELECT reporter, reporter_class, CAST(SUM(points) AS BIGINT) FROM counting_records
          WHERE occurred_at >= ? AND occurred_at < ?
            AND ((reporter_class = 'cs' AND kind IN ('lead_c', 'lead_b', 'lead_a', 'referral'))
              OR (reporter_class = 'tr' AND kind IN ('channel_school', 'channel_agency', 'channel_person', 'placement')))
@@ -109,7 +109,7 @@ pub async fn achieved_by(
     to: i64,
 ) -> Result<i64, sqlx::Error> {
     sql::query_scalar(
-        "SELECT COALESCE(SUM(points), 0) FROM counting_records
+        "SELECT CAST(COALESCE(SUM(points), 0) AS BIGINT) FROM counting_records
          WHERE reporter = ? AND reporter_class = ? AND occurred_at >= ? AND occurred_at < ?
            AND ((reporter_class = 'cs' AND kind IN ('lead_c', 'lead_b', 'lead_a', 'referral'))
              OR (reporter_class = 'tr' AND kind IN ('channel_school', 'channel_agency', 'channel_person', 'placement')))",

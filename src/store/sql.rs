@@ -3,8 +3,7 @@
 //! SQLite's as written, PostgreSQL's with the placeholders numbered (`$1`, `$2`, …).
 //! Where the engines' SQL differs, a statement names its PostgreSQL text beside
 //! ([`Query::postgres`]). Values are bound once, as [`Arg`]s, and each row is decoded by
-//! the engine's own driver, so a type means what it means in that engine (an SQLite
-//! INTEGER flag and a PostgreSQL BOOLEAN both decode as `bool`).
+
 //!
 //! Code takes a connection as `&mut Conn` (a `dyn` [`DbConn`]): an SQLite or PostgreSQL
 //! connection, a pooled one, or a transaction of either, so that a store function can be
@@ -238,7 +237,6 @@ impl<'e> Executor<'e> for &'e Pool {
 #[derive(Debug, Clone)]
 pub enum Arg {
     Int(i64),
-    Bool(bool),
     Text(String),
     Bytes(Vec<u8>),
     /// A NULL of the given kind (PostgreSQL types every parameter).
@@ -249,7 +247,6 @@ pub enum Arg {
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {
     Int,
-    Bool,
     Text,
     Bytes,
 }
@@ -259,11 +256,9 @@ macro_rules! bind_arg {
     ($q:expr, $arg:expr) => {
         match $arg {
             Arg::Int(v) => $q.bind(v),
-            Arg::Bool(v) => $q.bind(v),
             Arg::Text(v) => $q.bind(v),
             Arg::Bytes(v) => $q.bind(v),
             Arg::Null(Kind::Int) => $q.bind(None::<i64>),
-            Arg::Null(Kind::Bool) => $q.bind(None::<bool>),
             Arg::Null(Kind::Text) => $q.bind(None::<String>),
             Arg::Null(Kind::Bytes) => $q.bind(None::<Vec<u8>>),
         }
@@ -295,10 +290,12 @@ impl Bind for &i64 {
     }
 }
 
+/// A flag is stored as 0 or 1 on both engines (an INTEGER column on SQLite, BIGINT on
+/// PostgreSQL), so that SQLite's partial indexes on `x = 1` keep serving the same SQL.
 impl Bind for bool {
-    const KIND: Kind = Kind::Bool;
+    const KIND: Kind = Kind::Int;
     fn arg(self) -> Arg {
-        Arg::Bool(self)
+        Arg::Int(i64::from(self))
     }
 }
 
@@ -384,22 +381,35 @@ impl Text {
     }
 }
 
-/// `sql` with each `?` outside quotes replaced by `$1`, `$2`, … in order.
+/// `sql` for PostgreSQL: each placeholder outside quotes numbered as SQLite numbers it
+/// (`?NNN` is parameter NNN; a bare `?` is one more than the largest number so far),
+/// and SQLite's `INDEXED BY <index>` hints dropped.
 fn number_placeholders(sql: &str) -> SqlStr {
-    if !sql.contains('?') {
+    if !sql.contains('?') && !sql.contains("INDEXED BY") {
         return AssertSqlSafe(sql.to_owned()).into_sql_str();
     }
     let mut out = String::with_capacity(sql.len() + 16);
     let mut quote = None;
-    let mut n = 0;
-    for c in sql.chars() {
+    let mut largest = 0u32;
+    let mut chars = sql.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
         match (quote, c) {
             (None, '\'' | '"') => quote = Some(c),
             (Some(q), _) if q == c => quote = None,
             (None, '?') => {
-                n += 1;
+                let digits: String =
+                    std::iter::from_fn(|| chars.next_if(|(_, d)| d.is_ascii_digit()).map(|(_, d)| d)).collect();
+                let n = digits.parse().unwrap_or(largest + 1);
+                largest = largest.max(n);
                 out.push('$');
                 out.push_str(&n.to_string());
+                continue;
+            }
+            (None, 'I') if sql[at..].starts_with("INDEXED BY ") => {
+                let rest = &sql[at + "INDEXED BY ".len()..];
+                let name = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
+                let skip = "INDEXED BY ".len() + name;
+                while chars.next_if(|(i, _)| *i < at + skip).is_some() {}
                 continue;
             }
             _ => {}
@@ -589,5 +599,13 @@ mod tests {
         let sql = number_placeholders("SELECT '?', \"a?\" FROM t WHERE a = ? AND b IN (?, ?)");
         assert_eq!(sql.as_str(), "SELECT '?', \"a?\" FROM t WHERE a = $1 AND b IN ($2, $3)");
         assert_eq!(number_placeholders("SELECT 1").as_str(), "SELECT 1");
+        let numbered = number_placeholders("SELECT ?2, ?1 WHERE x = ? AND y = ?10 AND z = ?");
+        assert_eq!(numbered.as_str(), "SELECT $2, $1 WHERE x = $3 AND y = $10 AND z = $11");
+    }
+
+    #[test]
+    fn index_hints_are_dropped_for_postgres() {
+        let sql = number_placeholders("FROM records r INDEXED BY records_decided\n JOIN x WHERE r.id = ?");
+        assert_eq!(sql.as_str(), "FROM records r \n JOIN x WHERE r.id = $1");
     }
 }

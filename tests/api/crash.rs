@@ -458,8 +458,14 @@ async fn check_outbox(db: &mut sqlx::SqliteConnection, calls: &[Call]) -> (usize
         let s = shown.get(k).copied().unwrap_or(0);
         lost += n.saturating_sub(s);
         duplicates += s.saturating_sub(*n);
+        if s > *n {
+            eprintln!("shown {s} times, owed {n}: {k}");
+        }
     }
-    duplicates += shown.iter().filter(|(k, _)| !owed.contains_key(*k)).map(|(_, n)| n).sum::<usize>();
+    for (k, n) in shown.iter().filter(|(k, _)| !owed.contains_key(*k)) {
+        eprintln!("shown {n} times, owed by no outbox row: {k}");
+        duplicates += n;
+    }
     let deduplicated = calls.iter().filter(|c| c.outcome == Outcome::Deduplicated).count();
     (shown.values().sum(), deduplicated, duplicates, lost, rows.len())
 }

@@ -214,7 +214,25 @@ impl Builder {
             None => wecom_mock().await,
         };
         let dir = self.dir.unwrap_or_else(|| tempfile::tempdir().expect("temp dir"));
-        let database = self.database.unwrap_or_else(|| dir.path().join("leadboard.db"));
+        let database = self.database.clone().unwrap_or_else(|| dir.path().join("leadboard.db"));
+        let database_url = match leadboard::store::testing::postgres_server() {
+            // On PostgreSQL a fresh database per app; a restart finds its URL in the
+            // app's directory.
+            Some(server) if self.database.is_none() => {
+                let saved = dir.path().join("postgres-url");
+                match std::fs::read_to_string(&saved) {
+                    Ok(url) => url,
+                    Err(_) => {
+                        let url = leadboard::store::testing::fresh_postgres_database(&server)
+                            .await
+                            .expect("a fresh PostgreSQL database");
+                        std::fs::write(&saved, &url).expect("save the database URL");
+                        url
+                    }
+                }
+            }
+            _ => format!("sqlite://{}", database.display()),
+        };
         let c = self.credentials;
         let toml = format!(
             r#"
@@ -222,7 +240,7 @@ impl Builder {
 listen = "127.0.0.1:0"
 {server}
 [database]
-url = "sqlite://{db}"
+url = "{db}"
 [wecom]
 corp_id = "{corp}"
 agent_id = {AGENT_ID}
@@ -240,7 +258,7 @@ max_backoff_secs = 1
 "#,
             schedules = self.schedules,
             server = self.server,
-            db = database.display(),
+            db = database_url,
             corp = c.corp_id,
             token = c.token,
             key = c.aes_key,

@@ -1,0 +1,25 @@
+//! Databases for tests: a fresh SQLite file, or a fresh database on the PostgreSQL
+//! server `LEADBOARD_TEST_POSTGRES` names (`.ci/postgres start` starts a throwaway one).
+//! The test suite runs on PostgreSQL when that variable is set.
+
+use sqlx::{ConnectOptions, Connection};
+
+/// The variable naming the PostgreSQL server tests run on.
+pub const POSTGRES_VAR: &str = "LEADBOARD_TEST_POSTGRES";
+
+/// The PostgreSQL server tests run on, if any.
+pub fn postgres_server() -> Option<String> {
+    std::env::var(POSTGRES_VAR).ok().filter(|url| !url.is_empty())
+}
+
+/// Creates an empty database on the PostgreSQL server at `server` and returns its URL.
+pub async fn fresh_postgres_database(server: &str) -> Result<String, sqlx::Error> {
+    let options: sqlx::postgres::PgConnectOptions = server.parse()?;
+    let mut conn = options.clone().database("postgres").connect().await?;
+    let name = format!("t_{:016x}", rand::random::<u64>());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await?;
+    conn.close().await?;
+    let mut url = url::Url::parse(server).map_err(|e| sqlx::Error::Configuration(e.into()))?;
+    url.set_path(&format!("/{name}"));
+    Ok(url.to_string())
+}
