@@ -661,8 +661,6 @@ async fn rescore_member(conn: &mut Conn, contest: &str, userid: &str) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Db;
-    use std::time::Duration;
 
     /// 2026-03-30 00:00 in Asia/Shanghai, Unix ms.
     const DAY: i64 = 1_774_800_000_000;
@@ -763,8 +761,7 @@ mod tests {
     /// leaderboard reads it.
     #[tokio::test]
     async fn the_kept_day_count_is_the_exact_count_after_every_change() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("counts.db"), Duration::from_secs(5)).await.unwrap();
+        let (db, _dir) = crate::store::testing::test_db().await;
         let mut tx = db.begin().await.unwrap();
         let c = &mut *tx;
         exec(c, "INSERT INTO departments (id, name, kind) VALUES (1, '一部', 'cs')").await;

@@ -1103,8 +1103,6 @@ pub async fn audit_search(conn: &mut Conn, filter: &AuditFilter, limit: i64) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Db;
-    use std::time::Duration;
 
     /// The look-alike test finds its candidates by index: it ran on every report, and a
     /// scan of every claimed name grows with the programme.
@@ -1121,8 +1119,7 @@ mod tests {
     /// then), and the candidates are found through it.
     #[tokio::test]
     async fn the_containment_index_is_built_for_names_stored_before_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("parts.db"), Duration::from_secs(5)).await.unwrap();
+        let (db, _dir) = crate::store::testing::test_db().await;
         let mut conn = db.begin().await.unwrap();
         for key in ["杭州职业技术学院", "宁波大学"] {
             insert_subject(&mut conn, Family::Channel, key, key, None, Origin::Existing, 0).await.unwrap();

@@ -23,3 +23,19 @@ pub async fn fresh_postgres_database(server: &str) -> Result<String, sqlx::Error
     url.set_path(&format!("/{name}"));
     Ok(url.to_string())
 }
+
+/// A fresh database for a store test: on PostgreSQL when [`POSTGRES_VAR`] names a
+/// server, else an SQLite file in the returned directory (kept while the test runs).
+#[cfg(test)]
+pub(crate) async fn test_db() -> (super::Db, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let timeout = std::time::Duration::from_secs(5);
+    let db = match postgres_server() {
+        Some(server) => {
+            let url = fresh_postgres_database(&server).await.expect("a fresh PostgreSQL database");
+            super::Db::open_postgres(&url, timeout).await
+        }
+        None => super::Db::open(&dir.path().join("test.db"), timeout).await,
+    };
+    (db.expect("the test database opens"), dir)
+}
