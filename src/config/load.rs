@@ -12,8 +12,9 @@ pub(super) fn env_provider() -> Env {
 
 /// `LEADBOARD_*` variables that are not settings: the configuration file's name, and
 /// the test suite's switches (`LEADBOARD_REQUIRE_BROWSER`, `LEADBOARD_REQUIRE_ROOT`,
-/// `LEADBOARD_SCREENSHOTS`).
-pub const NOT_SETTINGS: [&str; 4] = ["CONFIG", "REQUIRE_BROWSER", "REQUIRE_ROOT", "SCREENSHOTS"];
+/// `LEADBOARD_SCREENSHOTS`, and the PostgreSQL server of `LEADBOARD_TEST_POSTGRES`).
+pub const NOT_SETTINGS: [&str; 6] =
+    ["CONFIG", "REQUIRE_BROWSER", "REQUIRE_ROOT", "SCREENSHOTS", "TEST_POSTGRES", "TEST_POSTGRES_DIR"];
 
 /// Where `section` records what it finds wrong.
 pub(super) struct Problems<'a> {

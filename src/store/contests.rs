@@ -55,8 +55,8 @@ pub async fn sync(conn: &mut Conn, def: &ContestDef) -> Result<(), sqlx::Error> 
         "INSERT INTO contests (id, kinds, start_at, cutoff_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET kinds = excluded.kinds, start_at = excluded.start_at,
              cutoff_at = excluded.cutoff_at
-         WHERE state != 'final' AND (kinds != excluded.kinds OR start_at != excluded.start_at
-             OR cutoff_at != excluded.cutoff_at)",
+         WHERE contests.state != 'final' AND (contests.kinds != excluded.kinds
+             OR contests.start_at != excluded.start_at OR contests.cutoff_at != excluded.cutoff_at)",
     )
     .bind(&def.id)
     .bind(def.kinds_code())
@@ -208,7 +208,7 @@ pub async fn department_people(conn: &mut Conn, department: i64) -> Result<Vec<(
 pub async fn recount(conn: &mut Conn, ids: &[i64]) -> Result<(), sqlx::Error> {
     for id in ids {
         let row: Option<(bool, bool, i64)> = sql::query_as(
-            "SELECT r.counted, EXISTS (SELECT 1 FROM counting_records c WHERE c.id = r.id), r.points
+            "SELECT r.counted <> 0, EXISTS (SELECT 1 FROM counting_records c WHERE c.id = r.id), r.points
              FROM records r WHERE r.id = ?",
         )
         .bind(id)

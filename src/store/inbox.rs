@@ -101,6 +101,10 @@ pub async fn prune(db: &Db, before_ms: i64) -> Result<u64, sqlx::Error> {
         let n = sql::query(
             "DELETE FROM inbox WHERE rowid IN (SELECT rowid FROM inbox WHERE received_at < ? ORDER BY received_at LIMIT ?)",
         )
+        .postgres(
+            "DELETE FROM inbox WHERE dedup_key IN
+                 (SELECT dedup_key FROM inbox WHERE received_at < ? ORDER BY received_at LIMIT ?)",
+        )
         .bind(before_ms)
         .bind(PRUNE_BATCH)
         .execute(&mut *tx)

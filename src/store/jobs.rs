@@ -100,7 +100,7 @@ pub async fn set_last_fire(db: &Db, name: &str, fire_ms: i64) -> Result<(), sqlx
     let mut tx = db.begin().await?;
     sql::query(
         "INSERT INTO jobs (name, last_fire_at) VALUES (?, ?) ON CONFLICT (name) DO UPDATE
-         SET last_fire_at = MAX(COALESCE(last_fire_at, excluded.last_fire_at), excluded.last_fire_at)",
+         SET last_fire_at = MAX(COALESCE(jobs.last_fire_at, excluded.last_fire_at), excluded.last_fire_at)",
     )
     .bind(name)
     .bind(fire_ms)

@@ -383,9 +383,10 @@ impl Text {
 
 /// `sql` for PostgreSQL: each placeholder outside quotes numbered as SQLite numbers it
 /// (`?NNN` is parameter NNN; a bare `?` is one more than the largest number so far),
-/// and SQLite's `INDEXED BY <index>` hints dropped.
+/// and SQLite's planner hints dropped: `INDEXED BY <index>`, and `CROSS JOIN` (with its
+/// `ON`, which PostgreSQL refuses) made a plain `JOIN`.
 fn number_placeholders(sql: &str) -> SqlStr {
-    if !sql.contains('?') && !sql.contains("INDEXED BY") {
+    if !sql.contains('?') && !sql.contains("INDEXED BY") && !sql.contains("CROSS JOIN") {
         return AssertSqlSafe(sql.to_owned()).into_sql_str();
     }
     let mut out = String::with_capacity(sql.len() + 16);
@@ -403,6 +404,12 @@ fn number_placeholders(sql: &str) -> SqlStr {
                 largest = largest.max(n);
                 out.push('$');
                 out.push_str(&n.to_string());
+                continue;
+            }
+            // SQLite's join-order hint; PostgreSQL has no `CROSS JOIN … ON`.
+            (None, 'C') if sql[at..].starts_with("CROSS JOIN ") => {
+                out.push_str("JOIN ");
+                while chars.next_if(|(i, _)| *i < at + "CROSS JOIN ".len()).is_some() {}
                 continue;
             }
             (None, 'I') if sql[at..].starts_with("INDEXED BY ") => {
@@ -605,7 +612,8 @@ mod tests {
 
     #[test]
     fn index_hints_are_dropped_for_postgres() {
-        let sql = number_placeholders("FROM records r INDEXED BY records_decided\n JOIN x WHERE r.id = ?");
-        assert_eq!(sql.as_str(), "FROM records r \n JOIN x WHERE r.id = $1");
+        let sql =
+            number_placeholders("FROM records r INDEXED BY records_decided\n CROSS JOIN x ON x.a = r.a WHERE r.id = ?");
+        assert_eq!(sql.as_str(), "FROM records r \n JOIN x ON x.a = r.a WHERE r.id = $1");
     }
 }
