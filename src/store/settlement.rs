@@ -311,7 +311,8 @@ pub struct CloseRow {
 /// Every closed month, oldest first.
 pub async fn closed_months(conn: &mut Conn) -> Result<Vec<CloseRow>, sqlx::Error> {
     sql::query_as(
-        "SELECT month, closed_at, closed_by, rule_set, pending, total_fen, lines, by_period FROM month_closes ORDER BY month",
+        "SELECT month, closed_at, closed_by, rule_set, pending, total_fen, lines, by_period <> 0 AS by_period
+         FROM month_closes ORDER BY month",
     )
     .fetch_all(conn)
     .await

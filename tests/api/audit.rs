@@ -63,7 +63,7 @@ async fn a_restored_record_keeps_the_decision_it_had() {
 }
 
 async fn state_of(app: &TestApp, id: i64) -> (String, bool) {
-    sql::query_as("SELECT state, counted FROM records WHERE id = ?")
+    sql::query_as("SELECT state, counted <> 0 FROM records WHERE id = ?")
         .bind(id)
         .fetch_one(app.state.db.reader())
         .await

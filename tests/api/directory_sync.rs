@@ -278,7 +278,7 @@ async fn rows<T: sql::Row + 'static>(app: &TestApp, sql: &'static str) -> Vec<T>
 
 /// (userid, department, level, confirmer, active) of everyone stored.
 async fn people(app: &TestApp) -> Vec<(String, i64, String, bool, bool)> {
-    rows(app, "SELECT userid, department_id, level, confirmer, active FROM people ORDER BY userid").await
+    rows(app, "SELECT userid, department_id, level, confirmer <> 0, active <> 0 FROM people ORDER BY userid").await
 }
 
 /// (actor, userid, action, old value) of directory events after event `after`.

@@ -554,7 +554,7 @@ impl TestApp {
     /// Every record's cached `counted` flag agrees with the `counting_records` view.
     pub async fn assert_counted_is_consistent(&self) {
         let stale = self
-            .count("SELECT COUNT(*) FROM records r WHERE r.counted != EXISTS (SELECT 1 FROM counting_records c WHERE c.id = r.id)")
+            .count("SELECT COUNT(*) FROM records r WHERE (r.counted <> 0) != EXISTS (SELECT 1 FROM counting_records c WHERE c.id = r.id)")
             .await;
         assert_eq!(stale, 0, "records whose counted flag is stale");
     }
