@@ -154,16 +154,6 @@ impl Db {
         })
     }
 
-    /// Which engine this is.
-    pub fn engine(&self) -> Engine {
-        self.writer.engine()
-    }
-
-    /// The SQLite file, or None on PostgreSQL.
-    pub fn sqlite_path(&self) -> Option<&Path> {
-        self.file.as_ref().map(|f| f.path.as_path())
-    }
-
     /// Starts a write transaction; on SQLite it holds the write lock until commit or
     /// drop (`BEGIN IMMEDIATE`).
     pub async fn begin(&self) -> Result<Tx<'static>, sqlx::Error> {

@@ -720,30 +720,34 @@ pub async fn set_content(conn: &mut Conn, id: i64, state: RecordState, c: &Conte
     Ok(done.rows_affected() == 1)
 }
 
-const LOOK_ALIKE_NAMES: &str = "SELECT MIN(r.id) AS record_id, s.name AS subject, s.name_key, p.name AS reporter_name
-         FROM subjects s JOIN records r ON r.subject_id = s.id JOIN people p ON p.userid = r.reporter
+/// The claims [`LOOK_ALIKE_NAMES`] reads: live records of look-alike subjects of the
+/// family, found by index.
+macro_rules! look_alike_claims {
+    () => {
+        "FROM subjects s JOIN records r ON r.subject_id = s.id JOIN people p ON p.userid = r.reporter
          WHERE s.family = ?1 AND s.id != ?2 AND r.state IN ('reported', 'onboarded', 'agreed', 'confirmed')
            AND s.id IN (
                SELECT owner FROM name_parts WHERE space = ?1 AND part >= ?3 AND part < ?6
                UNION SELECT id FROM subjects WHERE family = ?1
                    AND substr(name_key, 1, 8) IN (SELECT value FROM json_each(?5))
                UNION SELECT owner FROM name_variants
-                   WHERE space = ?1 AND variant IN (SELECT value FROM json_each(?4)))
-         GROUP BY s.id ORDER BY s.id LIMIT 10";
+                   WHERE space = ?1 AND variant IN (SELECT value FROM json_each(?4)))"
+    };
+}
+
+const LOOK_ALIKE_NAMES: &str = concat!(
+    "SELECT MIN(r.id) AS record_id, s.name AS subject, s.name_key, p.name AS reporter_name ",
+    look_alike_claims!(),
+    " GROUP BY s.id ORDER BY s.id LIMIT 10"
+);
 
 /// [`LOOK_ALIKE_NAMES`] on PostgreSQL, which has no bare columns beside `MIN` (SQLite
 /// takes them from the row with the least id): the same rows by `DISTINCT ON`.
-const LOOK_ALIKE_NAMES_PG: &str = "SELECT DISTINCT ON (s.id) r.id AS record_id, s.name AS subject, s.name_key,
-                p.name AS reporter_name
-         FROM subjects s JOIN records r ON r.subject_id = s.id JOIN people p ON p.userid = r.reporter
-         WHERE s.family = ?1 AND s.id != ?2 AND r.state IN ('reported', 'onboarded', 'agreed', 'confirmed')
-           AND s.id IN (
-               SELECT owner FROM name_parts WHERE space = ?1 AND part >= ?3 AND part < ?6
-               UNION SELECT id FROM subjects WHERE family = ?1
-                   AND substr(name_key, 1, 8) IN (SELECT value FROM json_each(?5))
-               UNION SELECT owner FROM name_variants
-                   WHERE space = ?1 AND variant IN (SELECT value FROM json_each(?4)))
-         ORDER BY s.id, r.id LIMIT 10";
+const LOOK_ALIKE_NAMES_PG: &str = concat!(
+    "SELECT DISTINCT ON (s.id) r.id AS record_id, s.name AS subject, s.name_key, p.name AS reporter_name ",
+    look_alike_claims!(),
+    " ORDER BY s.id, r.id LIMIT 10"
+);
 
 /// A live claim of the same family, for the look-alike test: its record, what it
 /// claims and the claimed name's core.

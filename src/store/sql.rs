@@ -197,13 +197,6 @@ impl Pool {
             Pool::Postgres(p) => p.options().get_max_connections(),
         }
     }
-
-    pub fn engine(&self) -> Engine {
-        match self {
-            Pool::Sqlite(_) => Engine::Sqlite,
-            Pool::Postgres(_) => Engine::Postgres,
-        }
-    }
 }
 
 /// Where a statement runs: a connection (of any kind) or a pool.
