@@ -23,7 +23,8 @@ use subtle::ConstantTimeEq;
 
 /// How many people the board lists.
 const TOP_PEOPLE: usize = 5;
-/// How many of today's newly counted records the board lists (the rest are counted).
+/// How many of today's newly counted records the board lists, the latest (the rest are
+/// counted).
 const TODAY_SHOWN: i64 = 6;
 /// At most this many points per team in the chart (the contest, start to cut-off, is
 /// cut into as many periods, and each shows the points at its end).

@@ -99,7 +99,7 @@ pub fn day_start(now: DateTime<Utc>) -> i64 {
     TZ.from_local_datetime(&local.and_time(chrono::NaiveTime::MIN)).single().map_or(0, |t| t.timestamp_millis())
 }
 
-/// How many of today's new records a broadcast lists (the rest are counted).
+/// How many of today's new records a broadcast lists, the latest (the rest are counted).
 const TODAY_SHOWN: i64 = 10;
 
 /// Standings without members: what a later broadcast compares with.

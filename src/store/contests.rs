@@ -417,7 +417,8 @@ fn counted_day(from_ms: i64, to_ms: i64) -> Option<i64> {
 }
 
 /// How many of the contest's records were confirmed in `[from_ms, to_ms)`, and the
-/// first `limit` of them.
+/// latest `limit` of them, newest first (a board on a screen and a broadcast both show
+/// what just happened; the count says how many more there are).
 ///
 /// When the range is the start of a day, the count is the day's kept count
 /// (`contest_day_counts`, migration 0100) less the exact count of the rest of the day
@@ -463,7 +464,7 @@ pub async fn confirmed_between(
     let first = sql::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT r.id, r.kind, p.name AS reporter_name, st.team,
                 COALESCE(s.name, json_extract(r.fields, '$.姓名')) AS subject, r.fields, r.points
-          {CONFIRMED_FROM} {CONFIRMED_SHOWN_JOINS} {CONFIRMED_WHERE} ORDER BY r.decided_at, r.id LIMIT ?"
+          {CONFIRMED_FROM} {CONFIRMED_SHOWN_JOINS} {CONFIRMED_WHERE} ORDER BY r.decided_at DESC, r.id DESC LIMIT ?"
     )))
     .bind(contest)
     .bind(from_ms)

@@ -73,7 +73,8 @@ impl Browser {
         let mut options = json!({
             "args": [
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--hide-scrollbars", "--lang=zh-CN", format!("--window-size={},{}", size.0, size.1),
+                "--hide-scrollbars", "--force-device-scale-factor=1", "--lang=zh-CN",
+                format!("--window-size={},{}", size.0, size.1),
             ],
             "prefs": { "intl.accept_languages": "zh-CN" },
         });
@@ -88,9 +89,13 @@ impl Browser {
         caps.insert("goog:chromeOptions".into(), options);
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
         let client = ClientBuilder::new(connector).capabilities(caps).connect(&url).await.expect("WebDriver session");
-        let browser = Browser { client, driver };
-        browser.client.set_window_size(size.0, size.1).await.expect("window size");
-        Some(browser)
+        // The window's size includes what is not page: grow it so that the page has
+        // exactly the size asked for.
+        let chrome = client.execute("return [outerWidth - innerWidth, outerHeight - innerHeight]", vec![]).await;
+        let chrome = chrome.expect("window chrome");
+        let extra = |i: usize| chrome[i].as_u64().unwrap_or(0) as u32;
+        client.set_window_size(size.0 + extra(0), size.1 + extra(1)).await.expect("window size");
+        Some(Browser { client, driver })
     }
 
     /// The element `css`, waiting for it up to five seconds.
@@ -140,6 +145,11 @@ impl Browser {
         let dir = if docs { root.join("docs/screenshots") } else { root.join("target/screenshots") };
         std::fs::create_dir_all(&dir).expect("screenshots directory");
         std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
+    }
+
+    /// Runs a script in the page and returns its value.
+    pub async fn eval(&self, script: &str) -> Value {
+        self.client.execute(script, vec![]).await.unwrap_or_else(|e| panic!("{script}: {e}"))
     }
 
     /// Ends the WebDriver session; dropping the browser then stops chromedriver.
