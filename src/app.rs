@@ -136,7 +136,7 @@ impl Application {
 async fn control(state: &AppState, reloader: Reloader, shutdown: &CancellationToken) -> Option<JoinHandle<()>> {
     #[cfg(unix)]
     {
-        let path = crate::control::socket_path(&state.settings().database_path());
+        let path = state.settings().control_socket();
         let listening = crate::control::listen(&path).await?;
         tracing::info!(path = %path.display(), "control socket ready (leadboard reload)");
         Some(tokio::spawn(listening.serve(reloader, shutdown.clone())))

@@ -6,6 +6,8 @@
 //! lost. Every `message/send` asks WeCom to drop a repeat within its duplicate-check
 //! interval, so such a repeat reaches people once; group chats and robots have no such
 //! check.
+//!
+//! Replicas on PostgreSQL: one delivers at a time ([`OutboxWorker::run`]).
 
 pub mod pacing;
 
@@ -13,6 +15,7 @@ use crate::clock::Clock;
 use crate::config::OutboxSettings;
 use crate::metrics::{DeliveryLabel, Metrics};
 use crate::store::Db;
+use crate::store::lock::SessionLock;
 use crate::store::outbox::{self, Api, Pending, RESPONSE_CODE_REF, Status};
 use crate::wecom::client::{ApiError, WecomClient};
 use crate::wecom::message::{self, check_duplicates};
@@ -93,11 +96,74 @@ struct Claimed {
     at: i64,
 }
 
+/// The session lock the delivering replica holds on PostgreSQL.
+const LEADER_LOCK: &str = "leadboard:outbox";
+/// How often a replica that does not deliver tries to become the one that does, and
+/// how often the one that does checks that it still is.
+const LEADER_LOOK: Duration = Duration::from_secs(2);
+const LEADER_CHECK: Duration = Duration::from_secs(1);
+
 impl OutboxWorker {
     /// Delivers until shutdown, up to `outbox.concurrency` messages at once. Shutdown
     /// is honoured between deliveries only: deliveries under way are finished, or
     /// abandoned by the caller and then stay pending.
+    ///
+    /// Of several replicas on one PostgreSQL database one delivers at a time: the one
+    /// holding the session lock [`LEADER_LOCK`]. One scheduler sees every delivery, so
+    /// WeCom's per-recipient limits and the digests hold across replicas as on one
+    /// node; the others look again every [`LEADER_LOOK`], and one of them takes over
+    /// within that when the deliverer's connection ends (its replica died, or its
+    /// database connection was lost, which it notices within [`LEADER_CHECK`] and
+    /// then stops).
     pub async fn run(self, shutdown: CancellationToken) {
+        if !self.db.is_shared() {
+            self.deliver_all(shutdown).await;
+            tracing::info!("outbox worker stopped");
+            return;
+        }
+        while !shutdown.is_cancelled() {
+            match SessionLock::try_take(&self.db, LEADER_LOCK).await {
+                Ok(Some(lock)) => self.lead(lock, &shutdown).await,
+                Ok(None) => {
+                    if let Err(e) = self.refresh_gauges().await {
+                        tracing::error!(error = %e, "outbox gauges not refreshed");
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "outbox leadership not sought"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(LEADER_LOOK) => {}
+            }
+        }
+        tracing::info!("outbox worker stopped");
+    }
+
+    /// Delivers while `lock` is held (until shutdown, or until the lock's connection is
+    /// lost), then lets it go.
+    async fn lead(&self, mut lock: SessionLock, shutdown: &CancellationToken) {
+        tracing::info!("this replica delivers the outbox");
+        // What the last deliverer counted is read again from the deliveries it recorded.
+        *self.shared.scheduling.lock().await = Scheduling::default();
+        let stop = shutdown.child_token();
+        let delivering = self.clone().deliver_all(stop.clone());
+        tokio::pin!(delivering);
+        loop {
+            tokio::select! {
+                _ = &mut delivering => break,
+                _ = tokio::time::sleep(LEADER_CHECK), if !stop.is_cancelled() => {
+                    if !lock.held().await {
+                        tracing::warn!("outbox leadership lost with its database connection; delivery stops here");
+                        stop.cancel();
+                    }
+                }
+            }
+        }
+        lock.release().await;
+    }
+
+    /// [`OutboxWorker::run`]'s delivery, on its own.
+    async fn deliver_all(self, shutdown: CancellationToken) {
         let mut under_way = JoinSet::new();
         let concurrency = self.settings.concurrency.max(1);
         while !shutdown.is_cancelled() {
@@ -149,7 +215,6 @@ impl OutboxWorker {
             }
         }
         while under_way.join_next().await.is_some() {}
-        tracing::info!("outbox worker stopped");
     }
 
     /// Sleeps at most two seconds: messages queued by another process (`leadboard jobs

@@ -1,7 +1,7 @@
 //! `leadboard reload`: asks the running service, through its control socket beside the
 //! database, to read its configuration file again, and prints its answer. The service
 //! reads the file itself, with its own environment and secrets; this command reads only
-//! `database.url`, to find the service. Exit status 0: reloaded (or nothing changed);
+//! `database.url` and `server.control_socket`, to find the service. Exit status 0: reloaded (or nothing changed);
 //! 2: the file has problems or changes what may not change, nothing changed; 1: the
 //! service could not be reached or failed.
 
@@ -11,25 +11,24 @@ use std::path::Path;
 use std::process::ExitCode;
 
 pub async fn run(config: Option<&Path>) -> ExitCode {
-    let database = match config {
-        Some(path) => Settings::database_path_in(path),
-        None => local::settings().map(|s| s.database_path()),
+    let socket = match config {
+        Some(path) => Settings::control_socket_in(path),
+        None => local::settings().map(|s| s.control_socket()),
     };
-    let database = match database {
-        Ok(database) => database,
+    let socket = match socket {
+        Ok(socket) => socket,
         Err(errors) => {
             eprintln!("{errors}");
             return ExitCode::from(2);
         }
     };
-    ask(&database).await
+    ask(&socket).await
 }
 
 #[cfg(unix)]
-async fn ask(database: &Path) -> ExitCode {
+async fn ask(socket: &Path) -> ExitCode {
     use crate::control::{self, Outcome};
-    let socket = control::socket_path(database);
-    match control::ask(&socket, "reload").await {
+    match control::ask(socket, "reload").await {
         Ok(answer) => match answer.outcome {
             Outcome::Reloaded => {
                 crate::cli::line(answer.text);
@@ -56,7 +55,7 @@ async fn ask(database: &Path) -> ExitCode {
 }
 
 #[cfg(not(unix))]
-async fn ask(_database: &Path) -> ExitCode {
+async fn ask(_socket: &Path) -> ExitCode {
     eprintln!("错误：此平台不支持 leadboard reload；请重启服务。");
     ExitCode::FAILURE
 }

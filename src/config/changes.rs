@@ -23,7 +23,7 @@ impl std::fmt::Debug for RawConfig {
 }
 
 /// Keys read once at start: changing them takes a restart.
-pub const RESTART_ONLY: [&str; 12] = [
+pub const RESTART_ONLY: [&str; 13] = [
     "server.listen",
     "server.log_format",
     "server.header_read_timeout_secs",
@@ -32,6 +32,7 @@ pub const RESTART_ONLY: [&str; 12] = [
     "server.max_connections",
     "server.h2c",
     "server.board_streams",
+    "server.control_socket",
     "database",
     "wecom",
     "outbox",
@@ -85,6 +86,7 @@ impl Settings {
         server.max_connections = from.max_connections;
         server.h2c = from.h2c;
         server.board_streams = from.board_streams;
+        server.control_socket.clone_from(&from.control_socket);
         self.database = running.database.clone();
         self.wecom = running.wecom.clone();
         self.outbox = running.outbox.clone();

@@ -158,10 +158,11 @@ impl Settings {
         Ok(settings)
     }
 
-    /// The database a configuration file names (with environment overrides), read
-    /// without the rest: enough to find the service using it, for an operator who
-    /// cannot read the service's secrets.
-    pub fn database_path_in(path: &Path) -> Result<std::path::PathBuf, ConfigErrors> {
+    /// The control socket of the service a configuration file configures (with
+    /// environment overrides), read without the rest (`database.url`,
+    /// `server.control_socket`): enough to find the service, for an operator who cannot
+    /// read the service's secrets.
+    pub fn control_socket_in(path: &Path) -> Result<std::path::PathBuf, ConfigErrors> {
         if !path.is_file() {
             return Err(ConfigErrors(vec![format!("配置文件不存在：{}", path.display())]));
         }
@@ -171,7 +172,16 @@ impl Settings {
             Err(_) => Ok(DatabaseSettings::default()),
         };
         let database = database.map_err(|e| ConfigErrors(vec![format!("无法读取 database.url：{e}")]))?;
-        Ok(Settings { database, ..Settings::default() }.database_path())
+        let control_socket = match figment.find_value("server.control_socket") {
+            Ok(_) => Some(
+                figment
+                    .extract_inner::<std::path::PathBuf>("server.control_socket")
+                    .map_err(|e| ConfigErrors(vec![format!("无法读取 server.control_socket：{e}")]))?,
+            ),
+            Err(_) => None,
+        };
+        let server = ServerSettings { control_socket, ..ServerSettings::default() };
+        Ok(Settings { database, server, ..Settings::default() }.control_socket())
     }
 
     /// Without a configuration file leadboard runs in local mode, where WeCom is the

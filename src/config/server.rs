@@ -42,6 +42,10 @@ pub struct ServerSettings {
     /// connection; never more than half of `max_connections`, so that callbacks always
     /// find room); more are answered 503 and their browsers retry.
     pub board_streams: usize,
+    /// The control socket `leadboard reload` talks to. By default beside the SQLite
+    /// file (`leadboard.sock` in the working directory on PostgreSQL); replicas that
+    /// share a working directory each need their own.
+    pub control_socket: Option<PathBuf>,
 }
 
 impl Default for ServerSettings {
@@ -59,6 +63,7 @@ impl Default for ServerSettings {
             h2c: false,
             inbox_retention_days: 3,
             board_streams: 256,
+            control_socket: None,
         }
     }
 }
@@ -214,6 +219,11 @@ impl Settings {
             }
             _ => self.database.url.clone(),
         }
+    }
+
+    /// The control socket: `server.control_socket`, or beside the database.
+    pub fn control_socket(&self) -> PathBuf {
+        self.server.control_socket.clone().unwrap_or_else(|| crate::control::socket_path(&self.database_path()))
     }
 
     /// The SQLite file path named by `database.url`. On PostgreSQL, `leadboard` in the

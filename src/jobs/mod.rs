@@ -11,7 +11,7 @@ pub mod scheduler;
 
 use crate::config::Settings;
 use crate::state::AppState;
-use crate::store::jobs::{self as store, LeaseOwner};
+use crate::store::jobs::{self as store, Acquired, LeaseOwner};
 
 /// The jobs, named by their `[schedules]` keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -68,6 +68,9 @@ impl Job {
 pub enum JobError {
     #[error("{0} 正在运行，本次跳过")]
     Busy(&'static str),
+    /// The fire time asked for was done with by another run (another replica's).
+    #[error("{0} 的这次运行已由另一个服务进程完成")]
+    Done(&'static str),
     #[error(transparent)]
     Failed(#[from] anyhow::Error),
 }
@@ -90,6 +93,12 @@ pub async fn run_as(state: &AppState, job: Job, owner: LeaseOwner) -> Result<Str
     leased(state, job, owner, step(state, job), String::clone).await
 }
 
+/// The scheduler's run of `job` for its fire time `fire` (ms): refused as
+/// [`JobError::Done`] when another run (another replica's) has done that fire time.
+pub async fn run_for_fire(state: &AppState, job: Job, fire: i64) -> Result<String, JobError> {
+    run_leased(state, job, LeaseOwner::Service, Some(fire), step(state, job), String::clone).await
+}
+
 /// Runs `work` as a run of `job` by `owner`: holding the job's lease, and recording
 /// `outcome` of its result (or its error) as the run's outcome. A command's run that
 /// succeeds does what the scheduled runs until now would have done: the scheduler
@@ -101,20 +110,32 @@ pub async fn leased<T>(
     work: impl Future<Output = anyhow::Result<T>>,
     outcome: impl FnOnce(&T) -> String,
 ) -> Result<T, JobError> {
-    let now = state.clock.now_ms();
-    if !store::acquire(&state.db, job.name(), now, owner).await? {
-        return Err(JobError::Busy(job.name()));
-    }
+    run_leased(state, job, owner, None, work, outcome).await
+}
+
+/// [`leased`] for the fire time `fire`, if the run is the scheduler's: a run that
+/// succeeds moves the job's progress to it.
+async fn run_leased<T>(
+    state: &AppState,
+    job: Job,
+    owner: LeaseOwner,
+    fire: Option<i64>,
+    work: impl Future<Output = anyhow::Result<T>>,
+    outcome: impl FnOnce(&T) -> String,
+) -> Result<T, JobError> {
+    let lease = match store::acquire(&state.db, job.name(), state.clock.now_ms(), owner, fire).await? {
+        Acquired::Lease(lease) => lease,
+        Acquired::Busy => return Err(JobError::Busy(job.name())),
+        Acquired::Done => return Err(JobError::Done(job.name())),
+    };
     let result = work.await;
     let recorded = match &result {
         Ok(value) => outcome(value),
         Err(e) => format!("失败：{e:#}"),
     };
     let now = state.clock.now_ms();
-    store::release(&state.db, job.name(), now, &recorded).await?;
-    if owner == LeaseOwner::Command && result.is_ok() {
-        store::set_last_fire(&state.db, job.name(), now).await?;
-    }
+    let done_fire = result.is_ok().then(|| fire.unwrap_or(now));
+    store::release(&state.db, lease, now, &recorded, done_fire).await?;
     state.outbox_wake.notify_one();
     state.changes.wake();
     Ok(result?)

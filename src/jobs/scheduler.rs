@@ -1,14 +1,19 @@
 //! The scheduler: one loop per job, sleeping until the job's next cron fire time in
-//! Asia/Shanghai (or shutdown, or a reload that changes its cron expression). A fire time missed while the service was down runs
-//! once at start. Runs of one job never overlap (the job lease). A run that fails is
-//! not counted as done: it is retried every few minutes until the next fire time takes
-//! its place, and caught up at the next start.
+//! Asia/Shanghai (or shutdown, or a reload that changes its cron expression). A fire
+//! time missed while the service was down runs once at start. Runs of one job never
+//! overlap (the job lease), and each fire time is run once however many replicas
+//! schedule it: a run takes the lease only while the job's progress (`last_fire_at`)
+//! is short of its fire time, and moves it there as it releases the lease. A run that
+//! fails is not counted as done: it is retried every few minutes until the next fire
+//! time takes its place, and caught up at the next start. A replica that finds the job
+//! held looks again shortly, and takes over a fire time whose run died with its
+//! replica.
 
 use crate::clock::TZ;
 use crate::config::DirectorySource;
-use crate::jobs::{Job, JobError, run_as};
+use crate::jobs::{Job, JobError, run_for_fire};
 use crate::state::AppState;
-use crate::store::jobs::{self as store, LeaseOwner};
+use crate::store::jobs as store;
 use chrono::{DateTime, Utc};
 use cron::Schedule;
 use std::str::FromStr;
@@ -34,9 +39,17 @@ pub fn missed_fire(schedule: &Schedule, last: DateTime<Utc>, now: DateTime<Utc>)
 /// How long after a failed run it is tried again (unless its next fire time comes first).
 pub const RETRY_AFTER: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
-/// When a job's loop wakes next: at its next fire time, or earlier to retry a failed run.
-pub fn wake_at(next: DateTime<Utc>, retrying: bool, now: DateTime<Utc>) -> DateTime<Utc> {
-    if retrying { next.min(now + RETRY_AFTER) } else { next }
+/// How long after finding the job held by another run (another replica's, a command's)
+/// the fire time is looked at again: done by then, or taken over from a run that died.
+pub const LOOK_AGAIN_AFTER: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
+
+/// When a job's loop wakes next: at its next fire time, or earlier (`retry` after now)
+/// to try a fire time again.
+pub fn wake_at(next: DateTime<Utc>, retry: Option<chrono::TimeDelta>, now: DateTime<Utc>) -> DateTime<Utc> {
+    match retry {
+        Some(after) => next.min(now + after),
+        None => next,
+    }
 }
 
 /// Runs every job on its schedule until shutdown.
@@ -66,14 +79,16 @@ async fn job_loop(state: AppState, job: Job, shutdown: CancellationToken) {
     };
     let mut due = first_due(&state, job, &schedule).await;
     loop {
-        if let Some(at) = due
-            && fire(&state, job, at).await
-        {
+        let retry = match due {
+            Some(at) => fire(&state, job, at).await,
+            None => None,
+        };
+        if retry.is_none() {
             due = None;
         }
         let now = state.clock.now();
         let next = next_fire(&schedule, now);
-        let wait = next.map(|next| (wake_at(next, due.is_some(), now) - now).to_std().unwrap_or(Duration::ZERO));
+        let wait = next.map(|next| (wake_at(next, retry, now) - now).to_std().unwrap_or(Duration::ZERO));
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = sleep_or_forever(wait) => {}
@@ -128,27 +143,29 @@ async fn sleep_or_forever(wait: Option<Duration>) {
     }
 }
 
-/// Runs the job for fire time `at`; true when that fire time is done with (it ran, or
-/// another run of the job held the lease), false when the run failed.
-async fn fire(state: &AppState, job: Job, at: DateTime<Utc>) -> bool {
-    let done = match run_as(state, job, LeaseOwner::Service).await {
+/// Runs the job for fire time `at`: `None` when that fire time is done with (it ran
+/// here, or another replica's run did it), else how soon to try it again (the run
+/// failed, or another run holds the job: should that one fail or its replica die, the
+/// fire time is run here).
+async fn fire(state: &AppState, job: Job, at: DateTime<Utc>) -> Option<chrono::TimeDelta> {
+    match run_for_fire(state, job, at.timestamp_millis()).await {
         Ok(summary) => {
             tracing::info!(job = job.name(), %summary, "job ran");
-            true
+            None
+        }
+        Err(JobError::Done(_)) => {
+            tracing::info!(job = job.name(), "job already ran for this time elsewhere; skipped");
+            None
         }
         Err(JobError::Busy(_)) => {
-            tracing::info!(job = job.name(), "job already running elsewhere; skipped");
-            true
+            tracing::info!(job = job.name(), "job running elsewhere; looked at again shortly");
+            Some(LOOK_AGAIN_AFTER)
         }
         Err(e) => {
             tracing::error!(job = job.name(), error = %e, "job failed; it will be retried");
-            false
+            Some(RETRY_AFTER)
         }
-    };
-    if done && let Err(e) = store::set_last_fire(&state.db, job.name(), at.timestamp_millis()).await {
-        tracing::error!(job = job.name(), error = %e, "could not record the job's run");
     }
-    done
 }
 
 #[cfg(test)]
@@ -184,10 +201,10 @@ mod tests {
     fn a_failed_run_is_retried_before_the_next_fire_time_unless_that_comes_first() {
         let now = local(2023, 7, 1, 18, 5);
         let tomorrow = local(2023, 7, 2, 18, 5);
-        assert_eq!(wake_at(tomorrow, false, now), tomorrow);
-        assert_eq!(wake_at(tomorrow, true, now), now + RETRY_AFTER);
+        assert_eq!(wake_at(tomorrow, None, now), tomorrow);
+        assert_eq!(wake_at(tomorrow, Some(RETRY_AFTER), now), now + RETRY_AFTER);
         let soon = now + chrono::TimeDelta::minutes(1);
-        assert_eq!(wake_at(soon, true, now), soon);
+        assert_eq!(wake_at(soon, Some(RETRY_AFTER), now), soon);
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub mod directory;
 pub mod events;
 pub mod inbox;
 pub mod jobs;
+pub mod lock;
 pub mod outbox;
 pub mod records;
 pub mod settlement;

@@ -147,6 +147,8 @@ pub struct Builder {
     mock: Option<MockServer>,
     dir: Option<TempDir>,
     database: Option<PathBuf>,
+    /// Another app's database (a replica of it, on PostgreSQL).
+    shared_url: Option<String>,
     local_mode: bool,
 }
 
@@ -207,6 +209,13 @@ impl Builder {
         self
     }
 
+    /// A replica on the database at `url` (a PostgreSQL one, another app's), with its
+    /// own directory, mock WeCom API and control socket.
+    pub fn replica_on(mut self, url: &str) -> Self {
+        self.shared_url = Some(url.to_owned());
+        self
+    }
+
     /// Writes the configuration without starting anything (for the real binary).
     pub async fn configure(self) -> Configured {
         let mock = match self.mock {
@@ -216,6 +225,7 @@ impl Builder {
         let dir = self.dir.unwrap_or_else(|| tempfile::tempdir().expect("temp dir"));
         let database = self.database.clone().unwrap_or_else(|| dir.path().join("leadboard.db"));
         let database_url = match leadboard::store::testing::postgres_server() {
+            _ if self.shared_url.is_some() => self.shared_url.clone().unwrap_or_default(),
             // On PostgreSQL a fresh database per app; a restart finds its URL in the
             // app's directory.
             Some(server) if self.database.is_none() => {
@@ -233,6 +243,9 @@ impl Builder {
             }
             _ => format!("sqlite://{}", database.display()),
         };
+        // Apps in one test process share a working directory, where the control socket
+        // is by default on PostgreSQL.
+        let server = format!("control_socket = \"{}\"\n{}", dir.path().join("leadboard.sock").display(), self.server);
         let c = self.credentials;
         let toml = format!(
             r#"
@@ -257,7 +270,6 @@ max_backoff_secs = 1
 {extra}
 "#,
             schedules = self.schedules,
-            server = self.server,
             db = database_url,
             corp = c.corp_id,
             token = c.token,
@@ -321,7 +333,7 @@ impl Configured {
         let shutdown = CancellationToken::new();
         let handle = tokio::spawn(app.run(shutdown.clone()));
         // `leadboard reload` needs the control socket, bound once the service runs.
-        let socket = leadboard::control::socket_path(&state.settings().database_path());
+        let socket = state.settings().control_socket();
         within(Duration::from_secs(5), "the control socket", || {
             let exists = socket.exists();
             async move { exists }
@@ -425,6 +437,7 @@ impl TestApp {
             mock: None,
             dir: None,
             database: None,
+            shared_url: None,
             local_mode: false,
         }
     }

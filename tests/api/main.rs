@@ -32,6 +32,7 @@ mod outbox;
 mod pacing;
 mod programme_admin;
 mod reload;
+mod replicas;
 mod reporting;
 mod scheduler;
 mod settlement;

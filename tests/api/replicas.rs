@@ -1,0 +1,162 @@
+//! Replicas on one PostgreSQL database (issue 17): a scheduled fire time runs once
+//! however many replicas schedule it, and is taken over from a replica that died
+//! mid-run; one replica delivers the outbox at a time, and another takes over when it
+//! stops. On SQLite (one process per database file) these tests skip, saying so;
+//! `.ci/run` runs them on PostgreSQL.
+
+use crate::helpers::{TestApp, eventually, within};
+use leadboard::clock::ShiftedClock;
+use leadboard::store::lock::SessionLock;
+use leadboard::store::sql;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use wiremock::MockServer;
+
+/// Whether the suite runs on PostgreSQL; says why the test skips when not.
+fn on_postgres() -> bool {
+    let on = leadboard::store::testing::postgres_server().is_some();
+    if !on {
+        eprintln!("SKIPPED: replicas share a PostgreSQL database (set LEADBOARD_TEST_POSTGRES; .ci/run does)");
+    }
+    on
+}
+
+fn database_of(app: &TestApp) -> String {
+    app.state.settings().database.url.clone()
+}
+
+/// A replica on the database at `url` with the scheduler on (the reminders job daily
+/// at 09:00) and its clock a day ahead.
+async fn replica_a_day_later(url: &str) -> TestApp {
+    let a_day_later = Arc::new(ShiftedClock::default());
+    a_day_later.advance(chrono::Duration::hours(25));
+    let replica = TestApp::builder().replica_on(url).clock(a_day_later);
+    replica.scheduler("reminders = \"0 0 9 * * *\"").spawn().await
+}
+
+/// `app` with a lead waiting for its confirmer, and the reminders job last fired two
+/// days ago: a replica a day later has a fire time to catch up at start.
+async fn a_lead_and_a_missed_reminder(app: &TestApp) {
+    app.say("zhangwei", "C类 公司=云帆 联系人=王").await;
+    let mut tx = app.state.db.begin().await.unwrap();
+    sql::query("INSERT INTO jobs (name, last_fire_at) VALUES ('reminders', ?)")
+        .bind(app.state.clock.now_ms() - 48 * 3_600_000)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// The messages WeCom received on `mock`, without delivering anything.
+async fn sent(mock: &MockServer) -> Vec<Value> {
+    let requests = mock.received_requests().await.unwrap_or_default();
+    let sends = requests.into_iter().filter(|r| r.url.path().ends_with("/message/send"));
+    sends.filter_map(|r| serde_json::from_slice(&r.body).ok()).collect()
+}
+
+/// The messages of type `msgtype` WeCom received for `user`, on any of `mocks`.
+async fn received(mocks: &[&MockServer], msgtype: &str, user: &str) -> Vec<Value> {
+    let mut found = Vec::new();
+    for mock in mocks {
+        for message in sent(mock).await {
+            let to_user = message["touser"].as_str().is_some_and(|t| t.split('|').any(|u| u == user));
+            if message["msgtype"] == msgtype && to_user {
+                found.push(message);
+            }
+        }
+    }
+    found
+}
+
+async fn pending(app: &TestApp) -> i64 {
+    app.count("SELECT COUNT(*) FROM outbox WHERE status = 'pending'").await
+}
+
+/// Whether some session holds the session lock `key` (tried, and let go at once).
+async fn held_elsewhere(app: &TestApp, key: &str) -> bool {
+    match SessionLock::try_take(&app.state.db, key).await.expect("the database answers") {
+        Some(lock) => {
+            lock.release().await;
+            false
+        }
+        None => true,
+    }
+}
+
+#[tokio::test]
+async fn two_replicas_catching_up_the_same_fire_time_run_it_once_and_deliver_it_once() {
+    if !on_postgres() {
+        return;
+    }
+    let first = TestApp::spawn().await;
+    a_lead_and_a_missed_reminder(&first).await;
+    first.drain().await;
+    let url = database_of(&first);
+    let first = first.stop().await;
+    // A day later two replicas start together, each with the missed fire time to run.
+    let (a, b) = tokio::join!(replica_a_day_later(&url), replica_a_day_later(&url));
+    eventually("the missed run", || async {
+        a.count("SELECT COUNT(*) FROM jobs WHERE name = 'reminders' AND last_outcome LIKE '提醒%'").await == 1
+    })
+    .await;
+    assert_eq!(a.count("SELECT COUNT(*) FROM events WHERE action = 'reminded'").await, 1, "the fire time ran once");
+    eventually("the outbox delivered", || async { pending(&a).await == 0 }).await;
+    let mocks = [&first.mock, &a.mock, &b.mock];
+    let reminders = received(&mocks, "text", "cs_lead").await;
+    let reminders: Vec<&str> = reminders.iter().filter_map(|m| m["text"]["content"].as_str()).collect();
+    assert_eq!(reminders.iter().filter(|t| t.contains("超过 24 小时")).count(), 1, "{reminders:?}");
+    assert_eq!(received(&mocks, "template_card", "cs_lead").await.len(), 1, "the lead's card went once");
+}
+
+#[tokio::test]
+async fn a_fire_time_whose_run_died_with_its_replica_is_run_by_another() {
+    if !on_postgres() {
+        return;
+    }
+    let first = TestApp::spawn().await;
+    a_lead_and_a_missed_reminder(&first).await;
+    // Another replica is in the middle of the run: it holds the job's session lock and
+    // the lease in the row.
+    let running = SessionLock::try_take(&first.state.db, "leadboard:job:reminders").await.unwrap().expect("free");
+    let mut tx = first.state.db.begin().await.unwrap();
+    sql::query("UPDATE jobs SET running_since = ?, lease_owner = 'service' WHERE name = 'reminders'")
+        .bind(first.state.clock.now_ms())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let replica = replica_a_day_later(&database_of(&first)).await;
+    // At start the replica leaves the live run's lease alone and finds the job held:
+    // nothing runs while the other run goes on.
+    let reminded = || replica.count("SELECT COUNT(*) FROM events WHERE action = 'reminded'");
+    assert_eq!(reminded().await, 0);
+    let leased = || replica.count("SELECT COUNT(*) FROM jobs WHERE name = 'reminders' AND running_since IS NOT NULL");
+    assert_eq!(leased().await, 1, "the live run's lease is kept");
+    // The other replica dies: its connection closes, and with it the lock.
+    drop(running);
+    within(Duration::from_secs(15), "the run taken over", || async {
+        replica.count("SELECT COUNT(*) FROM jobs WHERE name = 'reminders' AND last_outcome LIKE '提醒%'").await == 1
+    })
+    .await;
+    assert_eq!(reminded().await, 1, "the fire time ran once");
+    assert_eq!(leased().await, 0, "the dead run's lease was taken over and released");
+}
+
+#[tokio::test]
+async fn one_replica_delivers_the_outbox_and_another_takes_over_when_it_stops() {
+    if !on_postgres() {
+        return;
+    }
+    let first = TestApp::spawn().await;
+    eventually("the first replica to deliver", || held_elsewhere(&first, "leadboard:outbox")).await;
+    let second = TestApp::builder().replica_on(&database_of(&first)).spawn().await;
+    first.say("zhangwei", "C类 公司=云帆 联系人=王").await;
+    eventually("the card delivered", || async { pending(&second).await == 0 }).await;
+    assert_eq!(received(&[&first.mock], "template_card", "cs_lead").await.len(), 1, "the deliverer sent it");
+    assert!(received(&[&second.mock], "template_card", "cs_lead").await.is_empty(), "the other did not");
+    let _ = first.stop().await;
+    second.say("zhangwei", "C类 公司=星河 联系人=李").await;
+    within(Duration::from_secs(10), "the second replica to deliver", || async { pending(&second).await == 0 }).await;
+    assert_eq!(received(&[&second.mock], "template_card", "cs_lead").await.len(), 1, "the replica left sent it");
+}
