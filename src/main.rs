@@ -196,10 +196,13 @@ async fn run(cli: Cli) -> ExitCode {
 }
 
 /// Whether a command failed because another process (the service) held the database's
-/// write lock past the busy timeout (SQLite's `SQLITE_BUSY`, with its extended codes).
+/// write lock past the busy timeout (SQLite's `SQLITE_BUSY`, with its extended codes),
+/// or a row or table past the lock timeout (PostgreSQL's `55P03`, lock_not_available).
 fn is_busy(e: &anyhow::Error) -> bool {
     e.chain().filter_map(|cause| cause.downcast_ref::<sqlx::Error>()).any(|e| match e {
-        sqlx::Error::Database(db) => db.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| c & 0xff == 5),
+        sqlx::Error::Database(db) => {
+            db.code().is_some_and(|code| code == "55P03" || code.parse::<i32>().is_ok_and(|c| c & 0xff == 5))
+        }
         _ => false,
     })
 }

@@ -34,6 +34,8 @@ pub enum Step {
     Delivered(i64),
     Retrying(i64),
     GaveUp(i64),
+    /// A card update whose card was merged into a digest: there is no card to update.
+    Merged(i64),
     /// Nothing may go now; the next message may at this time (ms), if any is pending.
     Idle(Option<i64>),
 }
@@ -320,6 +322,18 @@ impl OutboxWorker {
     async fn finish(&self, claimed: Claimed) -> Result<Step, sqlx::Error> {
         let Claimed { message, at } = claimed;
         let delivering = Delivering { shared: &self.shared, id: message.id };
+        // A card merged into a digest closes the updates queued for it with it; one
+        // queued by a change that committed beside the merge (on PostgreSQL, where
+        // writers run side by side) is closed here.
+        if message.api == Api::UpdateTemplateCard && outbox::updates_a_merged_card(&self.db, message.id).await? {
+            tracing::info!(id = message.id, "card update closed: its card was merged into a digest");
+            if let Some(pacer) = self.shared.scheduling.lock().await.pacer.as_mut() {
+                pacer.forget(&message.lanes, at);
+            }
+            drop(delivering);
+            self.refresh_gauges().await?;
+            return Ok(Step::Merged(message.id));
+        }
         let result = self.deliver(&message).await;
         let finished = self.clock.now_ms();
         // WeCom counted the message at some moment between the claim and its answer:

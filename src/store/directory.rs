@@ -182,7 +182,7 @@ async fn log_changes(conn: &mut Conn, changes: &Changes, actor: &str, now_ms: i6
 /// Everyone active, by department then name (the local simulator's sign-in page).
 #[instrument(level = "debug", skip(conn))]
 pub async fn active(conn: &mut Conn) -> Result<Vec<Person>, sqlx::Error> {
-    sql::query_as(sqlx::AssertSqlSafe(format!("{SELECT_PERSON} WHERE p.active ORDER BY d.id, p.userid")))
+    sql::query_as(sqlx::AssertSqlSafe(format!("{SELECT_PERSON} WHERE p.active = 1 ORDER BY d.id, p.userid")))
         .fetch_all(conn)
         .await
 }

@@ -88,12 +88,15 @@ impl Db {
 
     /// Connects to PostgreSQL at `url` and applies pending migrations
     /// (`migrations/postgres`). `lock_timeout` bounds how long a statement waits for a
-    /// row another transaction holds, as the busy timeout does on SQLite.
+    /// row another transaction holds, as the busy timeout does on SQLite. Every commit
+    /// waits for its WAL record to reach the disk (`synchronous_commit = on`, whatever
+    /// the server's default), as `synchronous = FULL` does on SQLite: an answered
+    /// callback is never lost.
     pub async fn open_postgres(url: &str, lock_timeout: Duration) -> Result<Db, sqlx::Error> {
         use sqlx::ConnectOptions;
         let options: sqlx::postgres::PgConnectOptions = url.parse()?;
         let options = options
-            .options([("lock_timeout", format!("{}ms", lock_timeout.as_millis()))])
+            .options([("lock_timeout", format!("{}ms", lock_timeout.as_millis())), ("synchronous_commit", "on".into())])
             .log_statements(tracing::log::LevelFilter::Debug);
         let pool = PgPoolOptions::new()
             .max_connections(POSTGRES_CONNECTIONS)

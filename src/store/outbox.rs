@@ -238,6 +238,29 @@ pub async fn merge(
     Ok(first)
 }
 
+/// Closes the pending card update `id` as merged if the card it updates was merged into
+/// a digest; true when it was.
+pub async fn updates_a_merged_card(db: &Db, id: i64) -> Result<bool, sqlx::Error> {
+    let merged: i64 = sql::query_scalar(
+        "SELECT COUNT(*) FROM outbox u JOIN outbox c ON c.ref = json_extract(u.payload, '$.response_code_ref')
+         WHERE u.id = ? AND c.status = 'merged'",
+    )
+    .bind(id)
+    .fetch_one(db.reader())
+    .await?;
+    if merged == 0 {
+        return Ok(false);
+    }
+    let mut tx = db.begin().await?;
+    let closed = sql::query("UPDATE outbox SET status = 'merged' WHERE id = ? AND status = 'pending'")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    tx.commit().await?;
+    Ok(closed == 1)
+}
+
 /// The digest entries of pending messages, in queue order.
 pub async fn digest_entries(db: &Db, ids: &[i64]) -> Result<Vec<DigestEntry>, sqlx::Error> {
     let mut entries = Vec::with_capacity(ids.len());

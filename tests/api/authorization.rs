@@ -16,14 +16,15 @@ async fn fingerprint(app: &TestApp) -> String {
     let mut lines = Vec::new();
     for sql in [
         "SELECT json_group_array(json_array(id, kind, state, fields, subject_id, points, decided_by, decided_at, reason,
-                voided_by, counted, base_for)) FROM (SELECT * FROM records ORDER BY id)",
+                voided_by, counted, base_for)) FROM (SELECT * FROM records ORDER BY id) AS t",
         "SELECT json_group_array(json_array(id, actor, entity, entity_id, action, old_value, new_value, reason, data))
-         FROM (SELECT * FROM events ORDER BY id)",
-        "SELECT json_group_array(json_array(id, api, payload)) FROM (SELECT * FROM outbox ORDER BY id)",
+         FROM (SELECT * FROM events ORDER BY id) AS t",
+        "SELECT json_group_array(json_array(id, api, payload)) FROM (SELECT * FROM outbox ORDER BY id) AS t",
         "SELECT json_group_array(json_array(contest_id, userid, team, stake_fen, stake_paid_at))
-         FROM (SELECT * FROM contest_members ORDER BY contest_id, userid)",
-        "SELECT json_group_array(json_array(contest_id, token)) FROM (SELECT * FROM board_links ORDER BY contest_id)",
+         FROM (SELECT * FROM contest_members ORDER BY contest_id, userid) AS t",
+        "SELECT json_group_array(json_array(contest_id, token)) FROM (SELECT * FROM board_links ORDER BY contest_id) AS t",
     ] {
+        let sql = crate::helpers::json_sql(app, sql);
         let line: String = sql::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(app.state.db.reader()).await.unwrap();
         lines.push(line);
     }

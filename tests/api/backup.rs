@@ -1,6 +1,8 @@
 //! `leadboard backup`: the real binary copies the database of a running service while
 //! callbacks are being written; the copy is intact, serves as a database, and restores
-//! as the README says. Existing files and unusable directories are refused.
+//! as the README says. Existing files and unusable directories are refused. These run
+//! on SQLite whatever engine the suite runs on: on PostgreSQL the command refuses and
+//! points at `pg_dump` (the last test).
 
 use crate::helpers::TestApp;
 use crate::local_mode::BIN;
@@ -55,7 +57,7 @@ async fn keep_writing(app: &TestApp, stop: &CancellationToken) -> i64 {
 
 #[tokio::test]
 async fn a_backup_taken_while_messages_are_written_is_intact_and_serves_its_rows() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().sqlite().spawn().await;
     app.say("zhangwei", "备份前").await;
     let backups = tempfile::tempdir().unwrap();
     let copy = backups.path().join("copy.db");
@@ -86,7 +88,7 @@ async fn a_backup_taken_while_messages_are_written_is_intact_and_serves_its_rows
 
 #[tokio::test]
 async fn restoring_a_backup_as_the_readme_says_brings_back_exactly_its_rows() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().sqlite().spawn().await;
     app.say("zhangwei", "备份前").await;
     let backups = tempfile::tempdir().unwrap();
     let copy = backups.path().join("copy.db");
@@ -108,7 +110,7 @@ async fn restoring_a_backup_as_the_readme_says_brings_back_exactly_its_rows() {
 
 #[tokio::test]
 async fn the_default_file_is_timestamped_in_shanghai_time_next_to_the_database() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().sqlite().spawn().await;
     let output = backup(&app.config_path, None).await;
     assert!(output.status.success(), "{}", text(&output.stderr));
 
@@ -127,7 +129,7 @@ async fn the_default_file_is_timestamped_in_shanghai_time_next_to_the_database()
 
 #[tokio::test]
 async fn an_existing_output_file_is_refused_and_left_untouched() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().sqlite().spawn().await;
     let backups = tempfile::tempdir().unwrap();
     let existing = backups.path().join("copy.db");
     std::fs::write(&existing, "yesterday's backup").unwrap();
@@ -141,7 +143,7 @@ async fn an_existing_output_file_is_refused_and_left_untouched() {
 
 #[tokio::test]
 async fn an_unusable_output_directory_is_refused_and_nothing_is_written() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().sqlite().spawn().await;
     let backups = tempfile::tempdir().unwrap();
     let not_a_directory = backups.path().join("notes.txt");
     std::fs::write(&not_a_directory, "").unwrap();
@@ -155,7 +157,7 @@ async fn an_unusable_output_directory_is_refused_and_nothing_is_written() {
 
 #[tokio::test]
 async fn a_missing_database_is_refused_rather_than_created() {
-    let config = TestApp::builder().configure().await;
+    let config = TestApp::builder().sqlite().configure().await;
     let copy = config.dir.path().join("copy.db");
 
     let output = backup(&config.config_path, Some(&copy)).await;
@@ -163,6 +165,25 @@ async fn a_missing_database_is_refused_rather_than_created() {
     assert!(!output.status.success());
     assert!(text(&output.stderr).contains("数据库文件不存在"), "{}", text(&output.stderr));
     assert!(!config.database.exists() && !copy.exists());
+}
+
+#[tokio::test]
+async fn on_postgresql_the_backup_is_refused_and_points_at_pg_dump() {
+    let config = TestApp::builder().configure().await;
+    let out = config.dir.path().join("copy.db");
+    let output = tokio::process::Command::new(BIN)
+        .args(["backup", "--out"])
+        .arg(&out)
+        .arg("--config")
+        .arg(&config.config_path)
+        .env_remove("LEADBOARD_CONFIG")
+        .env("LEADBOARD_DATABASE__URL", "postgres://leadboard@127.0.0.1:1/leadboard")
+        .output()
+        .await
+        .expect("leadboard runs");
+    assert!(!output.status.success());
+    assert!(text(&output.stderr).contains("pg_dump"), "{}", text(&output.stderr));
+    assert!(!out.exists());
 }
 
 /// The versions recorded in `_sqlx_migrations`, in order.
@@ -177,7 +198,7 @@ async fn applied_migrations(path: &Path) -> Vec<i64> {
 #[tokio::test]
 async fn a_backup_leaves_an_older_schema_unmigrated() {
     // The database of an older service: every migration but the newest one.
-    let config = TestApp::builder().configure().await;
+    let config = TestApp::builder().sqlite().configure().await;
     let mut older = sqlx::migrate!("./migrations");
     let newest = older.migrations.iter().map(|m| m.version).max().expect("migrations exist");
     older.migrations = older.migrations.iter().filter(|m| m.version != newest).cloned().collect::<Vec<_>>().into();

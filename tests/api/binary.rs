@@ -5,7 +5,7 @@
 
 use crate::local_mode::BIN;
 use crate::shutdown::WAIT;
-use leadboard::store::sql;
+use leadboard::store::sql::{self, DbConn, Raw};
 use serde_json::Value;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, SqliteConnection};
@@ -143,9 +143,69 @@ pub fn memory_of(pid: u32) -> Memory {
     Memory { rss_kib: field("VmRSS:"), peak_kib: field("VmHWM:") }
 }
 
-/// A read-only connection to a database file (the service may be running).
-pub async fn read_only(database: &Path) -> SqliteConnection {
-    SqliteConnectOptions::new().filename(database).read_only(true).connect().await.expect("database opens")
+/// A connection of a test's own to its database (the service may be running), as
+/// another process's.
+pub enum TestConn {
+    Sqlite(SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl DbConn for TestConn {
+    fn raw(&mut self) -> Raw<'_> {
+        match self {
+            TestConn::Sqlite(c) => Raw::Sqlite(c),
+            TestConn::Postgres(c) => Raw::Postgres(c),
+        }
+    }
+}
+
+/// A connection to the test database `database` names
+/// ([`crate::helpers::database_url`]), read-only if asked.
+pub async fn connect(database: &Path, read_only: bool) -> TestConn {
+    let url = crate::helpers::database_url(database);
+    if url.starts_with("postgres") {
+        let options: sqlx::postgres::PgConnectOptions = url.parse().expect("a PostgreSQL URL");
+        let options = options.options([("default_transaction_read_only", if read_only { "on" } else { "off" })]);
+        return TestConn::Postgres(options.connect().await.expect("database opens"));
+    }
+    let file = SqliteConnectOptions::new().filename(database).read_only(read_only);
+    TestConn::Sqlite(file.connect().await.expect("database opens"))
+}
+
+/// A read-only connection to the test database `database` names.
+pub async fn read_only(database: &Path) -> TestConn {
+    connect(database, true).await
+}
+
+/// Another process's write transaction: the service's writes wait until it ends (on
+/// SQLite the database's write lock; on PostgreSQL every table locked against writes,
+/// reads still allowed).
+pub struct WriteLock(TestConn);
+
+impl WriteLock {
+    pub async fn take(database: &Path) -> WriteLock {
+        let mut conn = connect(database, false).await;
+        match conn {
+            TestConn::Sqlite(ref mut c) => {
+                sql::query("BEGIN IMMEDIATE").execute(c).await.expect("write lock taken");
+            }
+            TestConn::Postgres(ref mut c) => {
+                sql::query("BEGIN").execute(&mut *c).await.expect("a transaction");
+                let tables: Vec<String> =
+                    sql::query_scalar("SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public'")
+                        .fetch_all(&mut *c)
+                        .await
+                        .expect("the tables");
+                let lock = format!("LOCK TABLE {} IN EXCLUSIVE MODE", tables.join(", "));
+                sqlx::query(sqlx::AssertSqlSafe(lock)).execute(&mut *c).await.expect("write lock taken");
+            }
+        }
+        WriteLock(conn)
+    }
+
+    pub async fn release(mut self) {
+        sql::query("ROLLBACK").execute(&mut self.0).await.expect("write lock released");
+    }
 }
 
 /// The single integer a query returns.

@@ -103,10 +103,12 @@ async fn the_board_shows_a_chat_confirmation_within_two_seconds_without_a_reload
     wait_for_stream(&browser).await;
     browser.eval("window.stillTheSamePage = true; return null").await;
     let team_points = async || -> i64 {
-        sql::query_scalar("SELECT SUM(points) FROM contest_scores WHERE contest_id = 'client-pk' AND team = '猎豹队'")
-            .fetch_one(app.state.db.reader())
-            .await
-            .unwrap()
+        sql::query_scalar(
+            "SELECT CAST(SUM(points) AS BIGINT) FROM contest_scores WHERE contest_id = 'client-pk' AND team = '猎豹队'",
+        )
+        .fetch_one(app.state.db.reader())
+        .await
+        .unwrap()
     };
     let before = team_points().await;
     assert!(team_row(&browser, "猎豹队").await.contains(&format!(" {before}分")));

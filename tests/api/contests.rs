@@ -108,7 +108,7 @@ async fn assert_scores_match_a_full_recount(app: &TestApp) {
         .await
         .unwrap();
     let recounted: Vec<(String, i64)> = sql::query_as(
-        "SELECT m.userid, (SELECT COALESCE(SUM(r.points), 0) FROM counting_records r
+        "SELECT m.userid, (SELECT CAST(COALESCE(SUM(r.points), 0) AS BIGINT) FROM counting_records r
              WHERE r.reporter = m.userid AND instr(',' || c.kinds || ',', ',' || r.kind || ',') > 0
                AND r.occurred_at >= MAX(c.start_at, m.joined_at) AND r.occurred_at < c.cutoff_at)
          FROM contest_members m JOIN contests c ON c.id = m.contest_id ORDER BY m.userid",
@@ -250,7 +250,7 @@ async fn the_cut_off_freezes_and_the_audit_group_finalises_once() {
     assert!(voided.contains("已终审的比赛「客户开发PK」，比赛结果不变"), "{voided}");
     let standings = say(&app, "zhangwei", "排行").await;
     assert!(standings.contains("第1名 猎豹队 6 分"), "{standings}");
-    let payouts_after: i64 = app.count("SELECT SUM(amount_fen) FROM contest_payouts").await;
+    let payouts_after: i64 = app.count("SELECT CAST(SUM(amount_fen) AS BIGINT) FROM contest_payouts").await;
     assert_eq!(payouts_after, 120_000);
 }
 
@@ -363,7 +363,7 @@ async fn a_tie_for_first_splits_the_pool_between_the_teams_and_by_stake_inside()
         payouts(&app).await,
         vec![("cs_lead".into(), 56_251), ("sunli".into(), 75_000), ("zhangwei".into(), 18_750)]
     );
-    assert_eq!(app.count("SELECT SUM(amount_fen) FROM contest_payouts").await, 150_001);
+    assert_eq!(app.count("SELECT CAST(SUM(amount_fen) AS BIGINT) FROM contest_payouts").await, 150_001);
     assert_eq!(app.count("SELECT pool_fen FROM contests").await, 150_001);
     let broadcast = final_broadcast(&app).await;
     for line in
@@ -559,8 +559,7 @@ async fn standings_held_in_memory_follow_the_database_exactly() {
     assert_eq!(team_points(&app).await, before);
 
     // Another process's committed change (its own connection to the file).
-    let url = format!("sqlite://{}", app.state.settings().database_path().display());
-    let mut other = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.unwrap();
+    let mut other = crate::binary::connect(&app.database(), false).await;
     sql::query("UPDATE contest_scores SET points = 7 WHERE userid = 'sunli'").execute(&mut other).await.unwrap();
     assert_eq!(team_points(&app).await, [("猎豹队".to_owned(), 7), ("雄鹰队".to_owned(), 1)]);
     sql::query("UPDATE people SET name = '孙丽丽' WHERE userid = 'sunli'").execute(&mut other).await.unwrap();

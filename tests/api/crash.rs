@@ -315,7 +315,7 @@ async fn crash_run(burst: Burst) -> Figures {
     // longest queue needs, beside ten minutes for the rest.
     let longest = crate::binary::scalar(
         &config.database,
-        "SELECT COALESCE(MAX(n), 0) FROM (SELECT COUNT(*) AS n FROM outbox WHERE status = 'pending' GROUP BY lanes)",
+        "SELECT COALESCE(MAX(n), 0) FROM (SELECT COUNT(*) AS n FROM outbox WHERE status = 'pending' GROUP BY lanes) AS t",
     )
     .await;
     let paced = Duration::from_secs(60 * (u64::try_from(longest).unwrap_or(0) / 30 + 2));
@@ -426,7 +426,7 @@ pub async fn check(database: &Path, load: &Load, wecom: &RecordingWecom) -> Figu
 /// Compares the outbox with what WeCom showed: every row delivered, each shown as
 /// many times as it was queued. Returns (deliveries shown, repeats WeCom's duplicate
 /// check dropped, shown too often, never shown, rows).
-async fn check_outbox(db: &mut sqlx::SqliteConnection, calls: &[Call]) -> (usize, usize, usize, usize, usize) {
+async fn check_outbox(db: &mut crate::binary::TestConn, calls: &[Call]) -> (usize, usize, usize, usize, usize) {
     let rows: Vec<(i64, String, String, String, Option<String>)> =
         sql::query_as("SELECT id, api, payload, status, last_error FROM outbox ORDER BY id")
             .fetch_all(&mut *db)

@@ -590,8 +590,7 @@ async fn sync_directory_before_and_after_the_first_serve_both_succeed_and_the_se
 
 /// Polls the database until the directory sync's lease is held.
 async fn until_a_sync_runs(database: &Path) {
-    use sqlx::{ConnectOptions, sqlite::SqliteConnectOptions};
-    let mut conn = SqliteConnectOptions::new().filename(database).connect().await.expect("database opens");
+    let mut conn = crate::binary::read_only(database).await;
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let running: i64 =

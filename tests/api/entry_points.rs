@@ -36,8 +36,11 @@ async fn checkpoint(app: &TestApp) -> Checkpoint {
 }
 
 async fn json_rows(app: &TestApp, sql: &str, from: i64) -> Vec<Value> {
-    let rows: Vec<(String,)> =
-        sql::query_as(sqlx::AssertSqlSafe(sql)).bind(from).fetch_all(app.state.db.reader()).await.unwrap();
+    let rows: Vec<(String,)> = sql::query_as(sqlx::AssertSqlSafe(crate::helpers::json_sql(app, sql)))
+        .bind(from)
+        .fetch_all(app.state.db.reader())
+        .await
+        .unwrap();
     rows.into_iter().map(|(text,)| serde_json::from_str(&normalise(&text)).unwrap()).collect()
 }
 

@@ -2,14 +2,13 @@
 //! transaction, each in its own savepoint; a failing one rolls back only its own work;
 //! every callback is answered only after its batch commits, and exactly once.
 //!
-//! To make callbacks arrive "together" deterministically, a test holds the single
-//! writer connection in a transaction of its own: the writer task then waits for it
-//! with the first callback, and the others queue behind; releasing it lets the queued
-//! ones commit as one batch.
+//! To make callbacks arrive "together" deterministically, a test holds the database's
+//! write lock in a transaction of its own (`binary::WriteLock`): the writer task then
+//! waits for it with the first callback, and the others queue behind; releasing it lets
+//! the queued ones commit as one batch.
 
 use crate::helpers::{Answer, TestApp, eventually, metric};
 use futures::future::join_all;
-use leadboard::store::Tx;
 use leadboard::store::sql;
 use leadboard::wecom::peer::CallbackRequest;
 
@@ -17,7 +16,7 @@ use leadboard::wecom::peer::CallbackRequest;
 /// taken it (it now waits for the connection), sends `rest` and waits until all of them
 /// queue behind it, then releases the writer: `blocker` commits alone, `rest` together.
 async fn post_together(app: &TestApp, blocker: &CallbackRequest, rest: &[CallbackRequest]) -> (Answer, Vec<Answer>) {
-    let held: Tx = app.state.db.begin().await.expect("the writer");
+    let held = crate::binary::WriteLock::take(&app.database()).await;
     let commit = &app.state.group_commit;
     let first = app.post(blocker);
     let others = async {
@@ -25,11 +24,39 @@ async fn post_together(app: &TestApp, blocker: &CallbackRequest, rest: &[Callbac
         let others = join_all(rest.iter().map(|r| app.post(r)));
         let release = async {
             eventually("the others queue behind it", || async { commit.queued() == rest.len() }).await;
-            held.rollback().await.expect("released");
+            held.release().await;
         };
         tokio::join!(others, release).0
     };
     tokio::join!(first, others)
+}
+
+/// A trigger `name` that runs `sqlite` (SQLite's trigger body) or `plpgsql`
+/// (PostgreSQL's) `timing` (BEFORE or AFTER) an inbox row of sunli's is inserted.
+async fn on_sunlis_inbox_row(app: &TestApp, name: &str, timing: &str, sqlite: &str, plpgsql: &str) {
+    let statements = if app.state.settings().is_postgres() {
+        vec![
+            format!(
+                "CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN IF NEW.from_user = 'sunli' THEN {plpgsql} END IF; RETURN NEW; END $$"
+            ),
+            format!("CREATE TRIGGER {name} {timing} INSERT ON inbox FOR EACH ROW EXECUTE FUNCTION {name}()"),
+        ]
+    } else {
+        vec![format!("CREATE TRIGGER {name} {timing} INSERT ON inbox WHEN NEW.from_user = 'sunli' BEGIN {sqlite} END")]
+    };
+    let mut tx = app.state.db.begin().await.unwrap();
+    for statement in statements {
+        sql::query(sqlx::AssertSqlSafe(statement)).execute(&mut *tx).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+async fn drop_trigger(app: &TestApp, name: &str) {
+    let on = if app.state.settings().is_postgres() { " ON inbox" } else { "" };
+    let mut tx = app.state.db.begin().await.unwrap();
+    sql::query(sqlx::AssertSqlSafe(format!("DROP TRIGGER {name}{on}"))).execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
 }
 
 fn reports(app: &TestApp, who: &[&str]) -> Vec<CallbackRequest> {
@@ -74,17 +101,16 @@ async fn callbacks_arriving_together_share_one_batch_and_are_answered_after_its_
 #[tokio::test]
 async fn a_failing_callback_in_a_batch_rolls_back_only_its_own_work() {
     let app = TestApp::spawn().await;
-    let mut tx = app.state.db.begin().await.unwrap();
     // Any statement error inside one callback's work (here its inbox row, after its
     // record, event and card were written) fails that callback alone.
-    sql::query(
-        "CREATE TRIGGER test_refuse_sunli BEFORE INSERT ON inbox WHEN NEW.from_user = 'sunli'
-         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+    on_sunlis_inbox_row(
+        &app,
+        "test_refuse_sunli",
+        "BEFORE",
+        "SELECT RAISE(ABORT, 'refused by the test');",
+        "RAISE EXCEPTION 'refused by the test';",
     )
-    .execute(&mut *tx)
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    .await;
 
     let blocker = app.text_request("zhangwei", "我的");
     let requests = reports(&app, &["zhangwei", "sunli", "zhangwei"]);
@@ -100,32 +126,35 @@ async fn a_failing_callback_in_a_batch_rolls_back_only_its_own_work() {
     assert!(outbox > 0, "the two that went through queued their cards");
 
     // WeCom retries the refused one; now it goes through, once.
-    let mut tx = app.state.db.begin().await.unwrap();
-    sql::query("DROP TRIGGER test_refuse_sunli").execute(&mut *tx).await.unwrap();
-    tx.commit().await.unwrap();
+    drop_trigger(&app, "test_refuse_sunli").await;
+    let mut replies = Vec::new();
     for _ in 0..2 {
         let answer = app.post(&requests[1]).await;
         assert_eq!(answer.status, 200);
-        assert!(app.open(&answer).expect("a reply").contains("已登记 #3"), "{answer:?}");
+        replies.push(app.open(&answer).expect("a reply"));
     }
     assert_eq!(app.count("SELECT COUNT(*) FROM records WHERE reporter = 'sunli'").await, 1);
+    // #3 on SQLite; on PostgreSQL the refused attempt used up a number (sequences do not
+    // roll back).
+    let id = app.count("SELECT id FROM records WHERE reporter = 'sunli'").await;
+    assert!(replies.iter().all(|r| r.contains(&format!("已登记 #{id}"))), "{replies:?}");
     assert!(app.count("SELECT COUNT(*) FROM outbox").await > outbox);
 }
 
 #[tokio::test]
 async fn a_batch_whose_commit_fails_answers_none_of_its_callbacks_and_keeps_nothing() {
     let app = TestApp::spawn().await;
-    let mut tx = app.state.db.begin().await.unwrap();
     // A deferred foreign key fails at COMMIT, after every callback of the batch ran.
+    let mut tx = app.state.db.begin().await.unwrap();
     for sql in [
         "CREATE TABLE test_gate_parent (id INTEGER PRIMARY KEY)",
         "CREATE TABLE test_gate (parent INTEGER REFERENCES test_gate_parent (id) DEFERRABLE INITIALLY DEFERRED)",
-        "CREATE TRIGGER test_gate_sunli AFTER INSERT ON inbox WHEN NEW.from_user = 'sunli'
-         BEGIN INSERT INTO test_gate (parent) VALUES (1); END",
     ] {
         sql::query(sql).execute(&mut *tx).await.unwrap();
     }
     tx.commit().await.unwrap();
+    let insert = "INSERT INTO test_gate (parent) VALUES (1);";
+    on_sunlis_inbox_row(&app, "test_gate_sunli", "AFTER", insert, insert).await;
 
     let blocker = app.text_request("zhangwei", "C类 公司=先到科技有限公司 联系人=王经理");
     let requests = reports(&app, &["zhangwei", "sunli", "zhangwei"]);
@@ -135,9 +164,7 @@ async fn a_batch_whose_commit_fails_answers_none_of_its_callbacks_and_keeps_noth
     assert_eq!(app.count("SELECT COUNT(*) FROM records").await, 1);
     assert_eq!(app.count("SELECT COUNT(*) FROM inbox").await, 1);
 
-    let mut tx = app.state.db.begin().await.unwrap();
-    sql::query("DROP TRIGGER test_gate_sunli").execute(&mut *tx).await.unwrap();
-    tx.commit().await.unwrap();
+    drop_trigger(&app, "test_gate_sunli").await;
     // WeCom's retries: each processed now, once.
     for request in requests.iter().chain(&requests) {
         let answer = app.post(request).await;

@@ -149,6 +149,8 @@ pub struct Builder {
     database: Option<PathBuf>,
     /// Another app's database (a replica of it, on PostgreSQL).
     shared_url: Option<String>,
+    /// See [`Builder::sqlite`].
+    sqlite: bool,
     local_mode: bool,
 }
 
@@ -203,6 +205,13 @@ impl Builder {
         self
     }
 
+    /// On SQLite whatever engine the suite runs on: for what only SQLite has (the
+    /// backup command, its file's settings). A restart of such an app stays on it.
+    pub fn sqlite(mut self) -> Self {
+        self.sqlite = true;
+        self
+    }
+
     /// Uses this database file instead of a fresh one in the app's directory.
     pub fn database(mut self, path: &Path) -> Self {
         self.database = Some(path.to_owned());
@@ -224,25 +233,24 @@ impl Builder {
         };
         let dir = self.dir.unwrap_or_else(|| tempfile::tempdir().expect("temp dir"));
         let database = self.database.clone().unwrap_or_else(|| dir.path().join("leadboard.db"));
-        let database_url = match leadboard::store::testing::postgres_server() {
-            _ if self.shared_url.is_some() => self.shared_url.clone().unwrap_or_default(),
-            // On PostgreSQL a fresh database per app; a restart finds its URL in the
-            // app's directory.
-            Some(server) if self.database.is_none() => {
-                let saved = dir.path().join("postgres-url");
+        // On PostgreSQL a fresh database per app (or the one it is a replica on), its URL
+        // saved in the app's directory, where a restart finds it.
+        let saved = database.with_file_name(POSTGRES_URL_FILE);
+        let database_url = match (self.shared_url, leadboard::store::testing::postgres_server()) {
+            (Some(url), _) => url,
+            (None, Some(server)) if self.database.is_none() && !self.sqlite && !database.exists() => {
                 match std::fs::read_to_string(&saved) {
                     Ok(url) => url,
-                    Err(_) => {
-                        let url = leadboard::store::testing::fresh_postgres_database(&server)
-                            .await
-                            .expect("a fresh PostgreSQL database");
-                        std::fs::write(&saved, &url).expect("save the database URL");
-                        url
-                    }
+                    Err(_) => leadboard::store::testing::fresh_postgres_database(&server)
+                        .await
+                        .expect("a fresh PostgreSQL database"),
                 }
             }
             _ => format!("sqlite://{}", database.display()),
         };
+        if database_url.starts_with("postgres") {
+            std::fs::write(&saved, &database_url).expect("save the database URL");
+        }
         // Apps in one test process share a working directory, where the control socket
         // is by default on PostgreSQL.
         let server = format!("control_socket = \"{}\"\n{}", dir.path().join("leadboard.sock").display(), self.server);
@@ -349,11 +357,71 @@ impl Configured {
             shutdown,
             handle,
             dir: self.dir,
+            database: self.database,
             config_path: self.config_path,
             reloader,
             http: reqwest::Client::new(),
         }
     }
+}
+
+/// The URL of the test database named `database`: a test's database is named by its
+/// SQLite file, and on PostgreSQL ([`leadboard::store::testing::postgres_server`]) the
+/// URL of the app's own database is saved beside where that file would be.
+pub fn database_url(database: &Path) -> String {
+    match std::fs::read_to_string(database.with_file_name(POSTGRES_URL_FILE)) {
+        Ok(url) => url,
+        Err(_) => format!("sqlite://{}", database.display()),
+    }
+}
+
+/// A test's SQL written with SQLite's JSON functions (`json_group_array`, `json_array`,
+/// `json_object`, `json`), as text for the engine `app` runs on: PostgreSQL's
+/// `json_agg`, `json_build_array` and `json_build_object`, the results as text.
+pub fn json_sql(app: &TestApp, sqlite: &str) -> String {
+    if !app.state.settings().is_postgres() {
+        return sqlite.to_owned();
+    }
+    let sql = wrap_call(sqlite, "json_group_array(", "COALESCE(json_agg(", ")::text, '[]')");
+    let sql = wrap_call(&sql, "json_object(", "json_build_object(", ")::text");
+    sql.replace("json_array(", "json_build_array(").replace("json(payload)", "payload::json")
+}
+
+/// `sql` with each call `open…)` of a function written `open_with…close`.
+fn wrap_call(sql: &str, open: &str, open_with: &str, close: &str) -> String {
+    let mut out = String::new();
+    let mut rest = sql;
+    while let Some(at) = rest.find(open) {
+        out.push_str(&rest[..at]);
+        out.push_str(open_with);
+        rest = &rest[at + open.len()..];
+        let mut depth = 1;
+        let end = rest
+            .char_indices()
+            .find(|&(_, c)| {
+                depth += match c {
+                    '(' => 1,
+                    ')' => -1,
+                    _ => 0,
+                };
+                depth == 0
+            })
+            .map(|(i, _)| i)
+            .expect("balanced parentheses");
+        out.push_str(&rest[..end]);
+        out.push_str(close);
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Where an app on PostgreSQL keeps its database's URL, in its directory.
+const POSTGRES_URL_FILE: &str = "postgres-url";
+
+/// Opens the test database `database` names, as the service does.
+pub async fn open_database(database: &Path) -> leadboard::store::Db {
+    leadboard::store::Db::connect(&database_url(database), Duration::from_secs(5)).await.expect("the database opens")
 }
 
 /// A WeCom API mock that answers gettoken and every send with success.
@@ -404,6 +472,8 @@ pub struct TestApp {
     shutdown: CancellationToken,
     handle: JoinHandle<anyhow::Result<()>>,
     dir: TempDir,
+    /// Names the app's database ([`database_url`]).
+    database: PathBuf,
     http: reqwest::Client,
 }
 
@@ -438,12 +508,18 @@ impl TestApp {
             dir: None,
             database: None,
             shared_url: None,
+            sqlite: false,
             local_mode: false,
         }
     }
 
     pub async fn spawn() -> TestApp {
         Self::builder().spawn().await
+    }
+
+    /// Names the app's database, for [`database_url`] and `crate::binary::connect`.
+    pub fn database(&self) -> PathBuf {
+        self.database.clone()
     }
 
     pub fn url(&self, path: &str) -> String {

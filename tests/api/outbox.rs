@@ -300,3 +300,41 @@ async fn a_card_update_repeated_after_a_lost_answer_is_delivered_not_given_up() 
     assert_eq!(app.api_calls("message/update_template_card").await.len(), 2);
     assert_eq!(app.count("SELECT COUNT(*) FROM outbox WHERE status = 'failed'").await, 0);
 }
+
+#[tokio::test]
+async fn a_card_update_queued_beside_its_cards_merge_is_closed_with_it_and_never_sent() {
+    let app = TestApp::spawn().await;
+    // A card merged into a digest, and an update of it queued by a change that committed
+    // beside the merge (it read the card as open): on PostgreSQL writers run side by side.
+    let now = app.state.clock.now_ms();
+    let mut tx = app.state.db.begin().await.unwrap();
+    sql::query(
+        "INSERT INTO outbox (created_at, api, payload, ref, status, next_attempt_at, lanes)
+         VALUES (?, 'message/send', '{}', 'card:lb-merged', 'merged', ?, 'u:cs_lead')",
+    )
+    .bind(now)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    let update = json!({"response_code_ref": "card:lb-merged", "button": {"replace_name": "已确认"}}).to_string();
+    let id: i64 = sql::query_scalar(
+        "INSERT INTO outbox (created_at, api, payload, next_attempt_at, lanes)
+         VALUES (?, 'message/update_template_card', ?, ?, 'u:cs_lead') RETURNING id",
+    )
+    .bind(now)
+    .bind(&update)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    app.state.outbox_wake.notify_one();
+    let status = async || -> String {
+        let status = sql::query_scalar("SELECT status FROM outbox WHERE id = ?").bind(id);
+        status.fetch_one(app.state.db.reader()).await.unwrap()
+    };
+    eventually("the update closed", || async { status().await != "pending" }).await;
+    assert_eq!(status().await, "merged", "closed with its card, not given up");
+    assert!(app.api_calls("message/update_template_card").await.is_empty(), "nothing to update was sent");
+}

@@ -193,8 +193,11 @@ async fn the_database_itself_refuses_a_second_live_claim() {
                     'reported', occurred_at
                 FROM records WHERE id = 1";
     let mut tx = app.state.db.begin().await.unwrap();
-    let error = sql::query(copy).execute(&mut *tx).await.expect_err("the unique index refuses it");
+    // In a savepoint of its own: on PostgreSQL a failed statement ends the transaction.
+    let mut refused = tx.begin().await.unwrap();
+    let error = sql::query(copy).execute(&mut *refused).await.expect_err("the unique index refuses it");
     assert_eq!(leadboard::store::violated(&error), Some(leadboard::store::Constraint::FirstClaim), "{error}");
+    refused.rollback().await.unwrap();
     sql::query("UPDATE records SET state = 'rejected' WHERE id = 1").execute(&mut *tx).await.unwrap();
     sql::query(copy).execute(&mut *tx).await.expect("a rejected claim no longer holds the client");
 }

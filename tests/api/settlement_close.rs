@@ -7,7 +7,6 @@ use crate::settlement::{confirm, csv_lines, csv_rows, fen, report, say};
 use chrono::TimeZone;
 use leadboard::clock::{Clock, ManualClock, TZ};
 use leadboard::store::sql;
-use sqlx::Connection;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -389,9 +388,7 @@ async fn a_promotion_after_the_close_does_not_re_gate_the_closed_month() {
 async fn a_close_while_the_database_is_busy_is_refused_in_chinese_and_changes_nothing() {
     let (app, _clock, _july) = july().await;
     // Another writer holds the database's write lock past the command's busy timeout.
-    let db = app.state.settings().database_path();
-    let mut holder = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
-    sql::query("BEGIN IMMEDIATE").execute(&mut holder).await.unwrap();
+    let holder = crate::binary::WriteLock::take(&app.database()).await;
     let dir = tempfile::tempdir().unwrap();
     let output = tokio::process::Command::new(BIN)
         .args(["settle", "--month", "2023-07", "--close", "--by", "财务张三", "--out"])
@@ -405,7 +402,7 @@ async fn a_close_while_the_database_is_busy_is_refused_in_chinese_and_changes_no
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(stderr.contains("错误：数据库正忙：服务正在写入") && stderr.contains("未做任何更改"), "{stderr}");
-    sql::query("ROLLBACK").execute(&mut holder).await.unwrap();
+    holder.release().await;
     assert_eq!(app.count("SELECT COUNT(*) FROM month_closes").await, 0);
     assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "no file written");
 }

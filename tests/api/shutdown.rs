@@ -5,13 +5,11 @@
 
 use crate::helpers::{AGENT_ID, Configured, TestApp, metric, mount_defaults, next_msg_id, open_reply, within};
 use crate::local_mode::BIN;
+use leadboard::store::outbox;
 use leadboard::store::sql;
-use leadboard::store::{Db, outbox};
 use leadboard::wecom::message;
 use leadboard::wecom::peer::{CallbackRequest, Peer};
 use serde_json::Value;
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, Connection, SqliteConnection};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
@@ -152,44 +150,19 @@ pub fn text_request(peer: &Peer, from: &str, content: &str) -> CallbackRequest {
     peer.callback(&peer.text_xml(from, content, &next_msg_id(), now), now)
 }
 
-/// Another process's write transaction: the service's writes wait until it ends.
-struct WriteLock(SqliteConnection);
-
-impl WriteLock {
-    async fn take(database: &Path) -> WriteLock {
-        let mut conn = SqliteConnectOptions::new().filename(database).connect().await.expect("database opens");
-        sql::query("BEGIN IMMEDIATE").execute(&mut conn).await.expect("write lock taken");
-        WriteLock(conn)
-    }
-
-    async fn release(mut self) {
-        sql::query("ROLLBACK").execute(&mut self.0).await.expect("write lock released");
-        self.0.close().await.expect("closes");
-    }
-}
-
-async fn query<T>(database: &Path, sql: &'static str) -> Vec<T>
-where
-    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
-{
-    let mut conn = SqliteConnectOptions::new().filename(database).read_only(true).connect().await.unwrap();
-    let rows = sqlx::query_as(sql).fetch_all(&mut conn).await.unwrap();
-    conn.close().await.unwrap();
-    rows
-}
-
 async fn inbox_rows(database: &Path) -> i64 {
-    query::<(i64,)>(database, "SELECT COUNT(*) FROM inbox").await[0].0
+    crate::binary::scalar(database, "SELECT COUNT(*) FROM inbox").await
 }
 
 /// `(status, attempts)` of every outbox message, oldest first.
 async fn outbox_rows(database: &Path) -> Vec<(String, i64)> {
-    query(database, "SELECT status, attempts FROM outbox ORDER BY id").await
+    let mut conn = crate::binary::read_only(database).await;
+    sql::query_as("SELECT status, attempts FROM outbox ORDER BY id").fetch_all(&mut conn).await.unwrap()
 }
 
 /// Queues one text message per entry before the service starts; returns their ids.
 async fn queue(database: &Path, texts: &[&str]) -> Vec<i64> {
-    let db = Db::open(database, Duration::from_secs(5)).await.unwrap();
+    let db = crate::helpers::open_database(database).await;
     let mut tx = db.begin().await.unwrap();
     let mut ids = Vec::new();
     for text in texts {
@@ -265,7 +238,7 @@ async fn callbacks_in_flight_at_sigterm_are_answered_and_committed_and_the_exit_
     let mut service = Service::start(&config, &overrides).await;
     let peer = config.peer();
 
-    let lock = WriteLock::take(&config.database).await;
+    let lock = crate::binary::WriteLock::take(&config.database).await;
     let callbacks: Vec<_> = (0..5)
         .map(|i| service.post(&text_request(&peer, "zhangwei", &format!("C类 公司=停机{i} 联系人=王"))))
         .collect();
@@ -295,7 +268,7 @@ async fn hung_callbacks_are_abandoned_when_the_grace_period_ends_and_their_retri
     let peer = config.peer();
     let requests: Vec<_> = (0..3).map(|i| text_request(&peer, "zhangwei", &format!("第{i}条"))).collect();
 
-    let lock = WriteLock::take(&config.database).await;
+    let lock = crate::binary::WriteLock::take(&config.database).await;
     let callbacks: Vec<_> = requests.iter().map(|r| service.post(r)).collect();
     service.callbacks_in_flight(3).await;
     let stopping = Instant::now();

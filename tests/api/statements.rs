@@ -87,15 +87,19 @@ async fn callbacks_take_few_sql_statements() {
             for line in
                 service.lines().iter().filter(|l| l["target"] == "sqlx::query" && l.to_string().contains(id.as_str()))
             {
-                eprintln!(
-                    "  {}",
-                    line["db.statement"].as_str().unwrap_or_default().split_whitespace().collect::<Vec<_>>().join(" ")
-                );
+                // A short statement is logged whole as the summary.
+                let statement = line["db.statement"].as_str().filter(|s| !s.is_empty()).or(line["summary"].as_str());
+                let statement = statement.unwrap_or_default();
+                eprintln!("  {}", statement.split_whitespace().collect::<Vec<_>>().join(" "));
             }
         }
         counts.push((what, new[0], bound));
     }
+    // On PostgreSQL two more: the callback key's advisory lock (`store::inbox::find`),
+    // and the release of the callback's savepoint, which sqlx logs there only.
+    let extra = if crate::helpers::database_url(&config.database).starts_with("postgres") { 2 } else { 0 };
     for (what, n, bound) in counts {
+        let bound = bound + extra;
         assert!(n <= bound, "{what} took {n} statements, more than {bound}");
     }
 }

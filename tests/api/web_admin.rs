@@ -143,7 +143,7 @@ async fn an_admin_sets_a_level_and_confirmer_flag_that_outlive_a_reload() {
         .await;
     assert!(set.body.contains("已设置孙丽：职级：经理，确认人：是"), "{}", set.body);
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM people WHERE userid = 'sunli' AND confirmer AND level = 'manager'").await,
+        app.count("SELECT COUNT(*) FROM people WHERE userid = 'sunli' AND confirmer <> 0 AND level = 'manager'").await,
         1
     );
     let sunli = Console::sign_in(&app, "sunli").await;
@@ -152,7 +152,7 @@ async fn an_admin_sets_a_level_and_confirmer_flag_that_outlive_a_reload() {
 
     app.reloader.reload().await.expect("reloaded");
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM people WHERE userid = 'sunli' AND confirmer AND level = 'manager'").await,
+        app.count("SELECT COUNT(*) FROM people WHERE userid = 'sunli' AND confirmer <> 0 AND level = 'manager'").await,
         1,
         "kept"
     );
@@ -162,7 +162,7 @@ async fn an_admin_sets_a_level_and_confirmer_flag_that_outlive_a_reload() {
     assert!(cleared.body.contains("按通讯录"), "{}", cleared.body);
     app.reloader.reload().await.expect("reloaded");
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM people WHERE userid = 'sunli' AND confirmer").await,
+        app.count("SELECT COUNT(*) FROM people WHERE userid = 'sunli' AND confirmer <> 0").await,
         0,
         "back to the directory's"
     );

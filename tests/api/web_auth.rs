@@ -7,7 +7,6 @@ use crate::helpers::TestApp;
 use crate::web_console::{Console, Login, code_for, come_back, cookie_set, session_cookie, start};
 use chrono::Duration;
 use leadboard::store::sql;
-use sqlx::Connection;
 
 #[tokio::test]
 async fn a_desktop_browser_is_sent_to_wecom_qr_login_and_the_wecom_app_to_oauth() {
@@ -107,11 +106,26 @@ async fn a_wrong_or_missing_state_is_refused_and_the_code_never_exchanged() {
 #[tokio::test]
 async fn asking_to_sign_in_writes_nothing() {
     let app = TestApp::spawn().await;
-    // PRAGMA data_version moves when another connection commits to the database.
-    let path = app.state.settings().database_path();
-    let mut watcher = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
-    let version = async |c: &mut sqlx::SqliteConnection| -> i64 {
-        sql::query_scalar("PRAGMA data_version").fetch_one(c).await.unwrap()
+    // SQLite's PRAGMA data_version moves when another connection commits to the
+    // database; on PostgreSQL the check is a digest of every row of every table.
+    let mut watcher = crate::binary::connect(&app.database(), false).await;
+    let version = async |c: &mut crate::binary::TestConn| -> String {
+        if let crate::binary::TestConn::Sqlite(c) = c {
+            let version: i64 = sql::query_scalar("PRAGMA data_version").fetch_one(c).await.unwrap();
+            return version.to_string();
+        }
+        let tables: Vec<String> =
+            sql::query_scalar("SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
+                .fetch_all(&mut *c)
+                .await
+                .unwrap();
+        let mut digest = String::new();
+        for table in tables {
+            let rows = format!("SELECT md5(COALESCE(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {table} t");
+            let rows: String = sql::query_scalar(sqlx::AssertSqlSafe(rows)).fetch_one(&mut *c).await.unwrap();
+            digest.push_str(&rows);
+        }
+        digest
     };
     let before = version(&mut watcher).await;
     for _ in 0..50 {

@@ -33,7 +33,7 @@ async fn confirming_on_the_todo_page_answers_the_reporter_and_updates_the_card()
     let updates = app.api_calls("message/update_template_card").await;
     assert_eq!(updates.len(), 1, "{updates:?}");
     assert!(updates[0]["button"]["replace_name"].as_str().unwrap().contains("陈经理"), "{updates:?}");
-    let actor: String = sql::query_scalar("SELECT actor FROM events WHERE entity_id = 1 AND action = 'confirmed'")
+    let actor: String = sql::query_scalar("SELECT actor FROM events WHERE entity_id = '1' AND action = 'confirmed'")
         .fetch_one(app.state.db.reader())
         .await
         .unwrap();
