@@ -271,8 +271,9 @@ async fn migrate(from: &Path, to: &str, busy_timeout: Duration) -> anyhow::Resul
     if let Err(e) = sqlx::query("SET session_replication_role = replica").execute(&mut target).await {
         return refuse(format!(
             "目标数据库的用户不能设置 session_replication_role（{e}）：复制时须关闭触发器，以免派生表被重复计算。\
-             请用数据库的超级用户（或所有者且已获授权：GRANT SET ON PARAMETER session_replication_role TO 用户；\
-             PostgreSQL 15 起）运行本命令。未做任何更改。"
+             请由超级用户先执行 GRANT SET ON PARAMETER session_replication_role TO 服务的数据库用户\
+             （PostgreSQL 15 起；更早的版本可临时授予 SUPERUSER），再以服务的数据库用户运行本命令（表归它所有）。\
+             未做任何更改。"
         ));
     }
 
