@@ -129,7 +129,11 @@ impl Kind {
             "double precision" | "real" => Kind::Real,
             "text" | "character varying" | "character" => Kind::Text,
             "bytea" => Kind::Bytes,
-            other => return refuse(format!("目标表 {table} 的列 {column} 的类型 {other} 无法从 SQLite 复制")),
+            other => {
+                return refuse(format!(
+                    "目标表 {table} 的列 {column} 的类型 {other} 无法从 SQLite 复制，未复制任何数据"
+                ));
+            }
         })
     }
 }
@@ -255,8 +259,8 @@ async fn migrate(from: &Path, to: &str, busy_timeout: Duration) -> anyhow::Resul
         Err(e) => return refuse(format!("无法打开源数据库 {}：{e}", from.display())),
     };
     let mut snapshot = source.begin().await.with_context(|| format!("无法读取源数据库 {}", from.display()))?;
-    check_source_migrations(&mut *snapshot, from).await?;
-    let tables = source_tables(&mut *snapshot).await?;
+    check_source_migrations(&mut snapshot, from).await?;
+    let tables = source_tables(&mut snapshot).await?;
 
     // The target: empty, its user allowed to turn triggers off for the copy.
     let mut target = target_options.connect().await.with_context(|| format!("无法连接目标数据库 {}", shown(to)))?;
@@ -281,7 +285,7 @@ async fn migrate(from: &Path, to: &str, busy_timeout: Duration) -> anyhow::Resul
     let db = Db::open_postgres(to, busy_timeout).await.context("无法在目标数据库上建立 PostgreSQL 结构（迁移）")?;
     db.close().await;
     let columns = target_columns(&mut target).await?;
-    let plans = plan(&mut *snapshot, &tables, &columns).await?;
+    let plans = plan(&mut snapshot, &tables, &columns).await?;
 
     crate::cli::line(format!("从 {} 迁移到 {}：{} 张表", from.display(), shown(to), plans.len()));
     let mut copy = target.begin().await.context("无法在目标数据库开始事务")?;
@@ -291,14 +295,14 @@ async fn migrate(from: &Path, to: &str, busy_timeout: Duration) -> anyhow::Resul
         }
     }
     // Checked again inside the transaction: nothing may have arrived since.
-    let filled = filled_tables(&mut *copy).await?;
+    let filled = filled_tables(&mut copy).await?;
     if !filled.is_empty() {
-        return refuse(format!("目标数据库在迁移开始时有了数据：表 {}。未做任何更改。", filled.join("、")));
+        return refuse(format!("目标数据库在迁移开始时有了数据：表 {}。未复制任何数据。", filled.join("、")));
     }
     let mut tallies = Vec::with_capacity(plans.len());
     for plan in &plans {
         let table_started = Instant::now();
-        let (rows, sum) = copy_table(&mut *snapshot, &mut *copy, plan).await?;
+        let (rows, sum) = copy_table(&mut snapshot, &mut copy, plan).await?;
         crate::cli::line(format!("  {}：{rows} 行（{:.1} 秒）", plan.table, table_started.elapsed().as_secs_f64()));
         tallies.push(Tally {
             table: plan.table.clone(),
@@ -309,7 +313,7 @@ async fn migrate(from: &Path, to: &str, busy_timeout: Duration) -> anyhow::Resul
         });
     }
     for (plan, tally) in plans.iter().zip(&mut tallies) {
-        let (rows, sum) = target_checksum(&mut *copy, plan).await?;
+        let (rows, sum) = target_checksum(&mut copy, plan).await?;
         tally.target_rows = rows;
         tally.target_sum = sum;
     }
@@ -319,7 +323,7 @@ async fn migrate(from: &Path, to: &str, busy_timeout: Duration) -> anyhow::Resul
         anyhow::bail!("校验不一致：表 {}。已回滚，目标数据库中没有写入任何数据。", mismatched.join("、"));
     }
     for plan in &plans {
-        reset_sequences(&mut *copy, plan).await?;
+        reset_sequences(&mut copy, plan).await?;
     }
     copy.commit().await.context("无法提交迁移")?;
     snapshot.rollback().await.ok();
@@ -447,9 +451,13 @@ async fn filled_tables(target: &mut PgConnection) -> anyhow::Result<Vec<String>>
     Ok(filled)
 }
 
+/// A row of `information_schema.columns`: table, column, data type, nullable, default,
+/// identity, identity generation.
+type ColumnRow = (String, String, String, bool, Option<String>, bool, Option<String>);
+
 /// The target's base tables and their columns, in column order.
 async fn target_columns(target: &mut PgConnection) -> anyhow::Result<BTreeMap<String, Vec<TargetColumn>>> {
-    let rows: Vec<(String, String, String, bool, Option<String>, bool, Option<String>)> = sqlx::query_as(
+    let rows: Vec<ColumnRow> = sqlx::query_as(
         "SELECT c.table_name::text, c.column_name::text, c.data_type::text, c.is_nullable::text = 'YES', \
                 c.column_default::text, c.is_identity::text = 'YES', c.identity_generation::text \
          FROM information_schema.columns c \
@@ -484,7 +492,7 @@ async fn plan(
     for table in tables {
         let Some(target) = targets.get(table) else {
             return refuse(format!(
-                "源表 {table} 在目标数据库中没有对应的表：这个版本的 PostgreSQL 结构不含它，未做任何更改。"
+                "源表 {table} 在目标数据库中没有对应的表：这个版本的 PostgreSQL 结构不含它，未复制任何数据。"
             ));
         };
         let info: Vec<(String, i64)> = sqlx::query_as("SELECT name, pk FROM pragma_table_info(?) ORDER BY cid")
@@ -496,7 +504,7 @@ async fn plan(
         let mut primary: Vec<(i64, usize)> = Vec::new();
         for (name, pk) in &info {
             let Some(home) = target.iter().find(|c| &c.name == name) else {
-                return refuse(format!("源表 {table} 的列 {name} 在目标数据库中没有对应的列，未做任何更改。"));
+                return refuse(format!("源表 {table} 的列 {name} 在目标数据库中没有对应的列，未复制任何数据。"));
             };
             if *pk > 0 {
                 primary.push((*pk, columns.len()));
@@ -513,7 +521,7 @@ async fn plan(
                 columns.push(Column { source: "rowid".into(), target: extra.name.clone(), kind: Kind::Int });
             } else if !extra.optional {
                 return refuse(format!(
-                    "目标表 {table} 的列 {} 在源数据库中没有对应的列，且没有默认值，未做任何更改。",
+                    "目标表 {table} 的列 {} 在源数据库中没有对应的列，且没有默认值，未复制任何数据。",
                     extra.name
                 ));
             }

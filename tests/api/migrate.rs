@@ -324,3 +324,37 @@ async fn a_source_behind_the_latest_migration_is_refused_and_left_unmigrated() {
     conn.close().await.unwrap();
     assert_eq!(applied, 0, "the source is not migrated");
 }
+
+#[tokio::test]
+async fn a_table_that_does_not_read_back_as_copied_fails_by_name_and_leaves_no_rows() {
+    let Some(server) = server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("source.db");
+    let app = TestApp::builder().database(&file).spawn().await;
+    say(&app, "zhangwei", "C类 公司=云帆 联系人=王").await;
+    let _ = app.stop().await;
+    // A target whose people table changes what is written into it, even with the
+    // copy's triggers off (ENABLE ALWAYS): what is read back differs from the source.
+    let url = fresh_postgres_database(&server).await.unwrap();
+    let db = leadboard::store::Db::open_postgres(&url, std::time::Duration::from_secs(5)).await.unwrap();
+    db.close().await;
+    let mut conn = postgres(&url).await;
+    for statement in [
+        "CREATE FUNCTION garble() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.name := NEW.name || '·'; RETURN NEW; END $$",
+        "CREATE TRIGGER garble BEFORE INSERT ON people FOR EACH ROW EXECUTE FUNCTION garble()",
+        "ALTER TABLE people ENABLE ALWAYS TRIGGER garble",
+    ] {
+        sqlx::query(statement).execute(&mut conn).await.unwrap();
+    }
+    conn.close().await.unwrap();
+
+    let output = migrate_file(&file, &url).await;
+
+    assert_eq!(output.status.code(), Some(1), "{}{}", text(&output.stdout), text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("校验不一致") && stderr.contains("people"), "{stderr}");
+    let people = text(&output.stdout).lines().find(|l| l.starts_with("people ")).map(str::to_owned);
+    assert!(people.as_deref().is_some_and(|l| l.ends_with("不一致")), "{people:?}");
+    assert_eq!(count_in(&url, "SELECT COUNT(*) FROM people").await, 0, "rolled back");
+    assert_eq!(count_in(&url, "SELECT COUNT(*) FROM records").await, 0, "rolled back");
+}
