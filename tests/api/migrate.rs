@@ -358,3 +358,41 @@ async fn a_table_that_does_not_read_back_as_copied_fails_by_name_and_leaves_no_r
     assert_eq!(count_in(&url, "SELECT COUNT(*) FROM people").await, 0, "rolled back");
     assert_eq!(count_in(&url, "SELECT COUNT(*) FROM records").await, 0, "rolled back");
 }
+
+#[tokio::test]
+async fn a_source_written_to_during_the_copy_is_copied_as_one_snapshot() {
+    let Some(server) = server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("source.db");
+    let app = TestApp::builder().database(&file).spawn().await;
+    say(&app, "zhangwei", "迁移前").await;
+    let url = fresh_postgres_database(&server).await.unwrap();
+
+    // Four senders keep the service writing until the migration is done.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let sender = |who: &'static str| {
+        let (app, stop) = (&app, &stop);
+        async move {
+            let mut said = 0;
+            while !stop.is_cancelled() {
+                assert!(app.say(who, &format!("第{said}条")).await.is_some());
+                said += 1;
+            }
+            said
+        }
+    };
+    let migrating = async {
+        let output = migrate_file(&file, &url).await;
+        stop.cancel();
+        output
+    };
+    let writers = futures::future::join_all(["zhangwei", "cs_lead", "tr_lead", "lina"].map(sender));
+    let (written, output) = tokio::join!(writers, migrating);
+    let written: i64 = written.into_iter().sum();
+
+    assert!(output.status.success(), "{}{}", text(&output.stdout), text(&output.stderr));
+    assert!(text(&output.stdout).contains("迁移完成，校验一致"));
+    let copied = count_in(&url, "SELECT COUNT(*) FROM inbox").await;
+    assert!((1..=written + 1).contains(&copied), "{copied} callbacks copied of {} answered", written + 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM inbox").await, written + 1, "the service kept answering");
+}
