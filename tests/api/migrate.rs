@@ -396,3 +396,40 @@ async fn a_source_written_to_during_the_copy_is_copied_as_one_snapshot() {
     assert!((1..=written + 1).contains(&copied), "{copied} callbacks copied of {} answered", written + 1);
     assert_eq!(app.count("SELECT COUNT(*) FROM inbox").await, written + 1, "the service kept answering");
 }
+
+#[tokio::test]
+async fn a_source_table_or_column_without_a_home_in_the_target_is_refused_by_name() {
+    let Some(server) = server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("source.db");
+    let app = TestApp::builder().database(&file).spawn().await;
+    say(&app, "zhangwei", "C类 公司=云帆 联系人=王").await;
+    let _ = app.stop().await;
+    let change = |statement: &'static str| {
+        let file = file.clone();
+        async move {
+            let mut conn = SqliteConnectOptions::new().filename(&file).connect().await.unwrap();
+            sql::query(statement).execute(&mut conn).await.unwrap();
+            conn.close().await.unwrap();
+        }
+    };
+
+    // A column someone added by hand.
+    change("ALTER TABLE people ADD COLUMN nickname TEXT").await;
+    let url = fresh_postgres_database(&server).await.unwrap();
+    let output = migrate_file(&file, &url).await;
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("源表 people 的列 nickname 在目标数据库中没有对应的列"), "{stderr}");
+    assert_eq!(count_in(&url, "SELECT COUNT(*) FROM records").await, 0, "no rows copied");
+
+    // A table someone added by hand.
+    change("ALTER TABLE people DROP COLUMN nickname").await;
+    change("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)").await;
+    let url = fresh_postgres_database(&server).await.unwrap();
+    let output = migrate_file(&file, &url).await;
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("源表 notes 在目标数据库中没有对应的表"), "{stderr}");
+    assert_eq!(count_in(&url, "SELECT COUNT(*) FROM people").await, 0, "no rows copied");
+}
