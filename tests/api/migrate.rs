@@ -2,10 +2,12 @@
 //! of a real service (leads, confirmations, a contest, corrections, an appeal, outbox
 //! rows, look-alike flags) into a fresh PostgreSQL database, and a service on it answers
 //! 我的 and 排行 and writes the month's settlement exactly as before; the copy survives
-//! `pg_dump -Fc` and `pg_restore` as deploy/README.md says. A target with rows, a
-//! missing source and a source behind the latest migration are refused with nothing
-//! written. They need PostgreSQL: on SQLite alone they skip, saying so; `.ci/run` runs
-//! them on PostgreSQL.
+//! `pg_dump -Fc` and `pg_restore` as deploy/README.md says. A source a service writes
+//! to meanwhile is copied as one snapshot. A target with rows, a missing source, one
+//! behind the latest migration and one with a table or column the target lacks are
+//! refused with nothing copied; a table that reads back differently fails by name and
+//! is rolled back. They need PostgreSQL: on SQLite alone they skip, saying so;
+//! `.ci/run` runs them on PostgreSQL.
 
 use crate::helpers::TestApp;
 use crate::local_mode::BIN;
