@@ -320,7 +320,7 @@ async fn migrate(from: &Path, to: &str, busy_timeout: Duration) -> anyhow::Resul
     print_tallies(&tallies);
     let mismatched: Vec<&str> = tallies.iter().filter(|t| !t.matches()).map(|t| t.table.as_str()).collect();
     if !mismatched.is_empty() {
-        anyhow::bail!("校验不一致：表 {}。已回滚，目标数据库中没有写入任何数据。", mismatched.join("、"));
+        anyhow::bail!("校验不一致：表 {}。已回滚：目标数据库中没有复制任何数据。", mismatched.join("、"));
     }
     for plan in &plans {
         reset_sequences(&mut copy, plan).await?;
