@@ -67,6 +67,18 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Copy an SQLite database into an empty PostgreSQL database (for replicas), and verify the
+    /// copy table by table.
+    MigrateToPostgres {
+        /// The SQLite database file (default: the one database.url of --config names). It is only
+        /// read, in one consistent snapshot.
+        #[arg(long, value_name = "FILE")]
+        from: Option<PathBuf>,
+        /// The empty PostgreSQL database: postgres://USER@HOST[:PORT]/DATABASE (the password
+        /// from PGPASSWORD or ~/.pgpass, rather than in the URL).
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
     /// Write the monthly settlement (CSV and XLSX) for finance.
     Settle {
         /// The month, YYYY-MM.
@@ -153,6 +165,10 @@ async fn run(cli: Cli) -> ExitCode {
         // The service reads the file itself (with its own environment and secrets).
         return cli::reload::run(cli.config.as_deref()).await;
     }
+    if let Command::MigrateToPostgres { from, to } = &cli.command {
+        // Reads the configuration only for the source's path: no local mode, no secrets.
+        return cli::migrate::run(cli.config.as_deref(), from.as_deref(), to).await;
+    }
     let settings = match load(cli.config.as_ref()) {
         Ok(settings) => settings,
         Err(code) => return code,
@@ -173,7 +189,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::SyncDirectory { wait } => cli::directory::run(settings, Duration::from_secs(wait)).await,
         Command::Jobs { command: JobsCommand::List } => cli::jobs::list(settings).await,
         Command::Jobs { command: JobsCommand::Run { name } } => cli::jobs::run(settings, &name).await,
-        Command::Reload => unreachable!("handled before the settings load"),
+        Command::Reload | Command::MigrateToPostgres { .. } => unreachable!("handled before the settings load"),
         Command::CheckConfig => {
             cli::line(format!("配置正确{}。", if settings.local_mode { "（本地模式）" } else { "" }));
             Ok(())

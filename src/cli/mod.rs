@@ -4,6 +4,7 @@ pub mod backup;
 pub mod demo;
 pub mod directory;
 pub mod jobs;
+pub mod migrate;
 pub mod press;
 pub mod reload;
 pub mod send;

@@ -26,6 +26,7 @@ mod inbox;
 mod interop;
 mod layering;
 mod local_mode;
+mod migrate;
 mod new_user;
 mod outage;
 mod outbox;
