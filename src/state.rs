@@ -164,6 +164,7 @@ impl AppState {
         let hook_metrics = metrics.clone();
         let client = WecomClient::new(&w.api_base, &w.corp_id, w.secret(), Duration::from_secs(w.timeout_secs))
             .with_clock(clock.clone())
+            .with_shared_tokens(db.clone())
             .with_token_hook(move || {
                 hook_metrics.token_refreshes.inc();
             });

@@ -28,6 +28,7 @@ pub mod lock;
 pub mod outbox;
 pub mod records;
 pub mod settlement;
+pub mod tokens;
 pub mod types;
 pub mod web;
 

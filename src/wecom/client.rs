@@ -4,8 +4,16 @@
 //! A refused gettoken (wrong secret, untrusted IP, rate limit) is remembered for a
 //! cool-down during which nobody asks again: repeated wrong secrets can get the
 //! server's IP blocked by WeCom.
+//!
+//! With a database ([`WecomClient::with_shared_tokens`], as the service and its
+//! commands run) the token and the cool-down are shared by every process on it
+//! (`store::tokens`): a process's cache is read from the database, one process at a
+//! time refreshes (the others wait and take its token), and a token WeCom rejects is
+//! marked stale there for all. So replicas fetch one token per expiry, not one each.
 
 use crate::clock::{Clock, SystemClock};
+use crate::store::Db;
+use crate::store::tokens::{self, Refresh};
 use serde_json::Value;
 use std::future::Future;
 use std::sync::Arc;
@@ -123,6 +131,8 @@ pub struct WecomClient {
     token: Mutex<TokenState>,
     clock: Arc<dyn Clock>,
     on_token_fetch: Box<dyn Fn() + Send + Sync>,
+    /// The database sharing the token, and the credential's key in it.
+    shared: Option<(Db, String)>,
 }
 
 impl std::fmt::Debug for WecomClient {
@@ -153,7 +163,14 @@ impl WecomClient {
             token: Mutex::new(TokenState::default()),
             clock: Arc::new(SystemClock),
             on_token_fetch: Box::new(|| {}),
+            shared: None,
         }
+    }
+
+    /// Shares the access token with every process on `db` (see the module).
+    pub fn with_shared_tokens(mut self, db: Db) -> Self {
+        self.shared = Some((db, tokens::key(&self.corp_id, &self.secret)));
+        self
     }
 
     /// Calls `hook` each time a token is fetched successfully (metrics).
@@ -257,7 +274,9 @@ impl WecomClient {
 
     /// The cached token, fetching one if there is none or it is due for refresh. The
     /// lock is held while fetching, so concurrent callers wait for one fetch; after a
-    /// refusal, callers are answered from memory until the cool-down ends.
+    /// refusal, callers are answered from memory until the cool-down ends. With a shared
+    /// database, a token missing here is looked for there first, and a fetch waits for
+    /// any other process's refresh and takes its token.
     #[tracing::instrument(level = "debug", skip_all)]
     async fn token(&self) -> Result<String, ApiError> {
         let mut state = self.token.lock().await;
@@ -268,6 +287,57 @@ impl WecomClient {
         if let Some(refusal) = state.refused.as_ref().filter(|r| now < r.until) {
             return Err(refusal.error());
         }
+        let Some((db, key)) = &self.shared else {
+            return self.fetch(&mut state).await.map(|(token, _)| token);
+        };
+        let unavailable = |e: sqlx::Error| ApiError::retryable(format!("shared access token unavailable: {e}"));
+        // Another process's token or cool-down, without a lock in the common case.
+        if let Some(token) = self.adopt(&mut state, tokens::get(db, key).await.map_err(unavailable)?)? {
+            return Ok(token);
+        }
+        let refresh = Refresh::begin(db, key).await.map_err(unavailable)?;
+        if let Some(token) = self.adopt(&mut state, refresh.found.clone())? {
+            return Ok(token);
+        }
+        match self.fetch(&mut state).await {
+            Ok((token, refresh_at)) => {
+                refresh.store_token(&token, refresh_at, self.clock.now_ms()).await.map_err(unavailable)?;
+                Ok(token)
+            }
+            Err(e) => {
+                if let Some(refusal) = state.refused.as_ref().filter(|r| r.until > self.clock.now_ms()) {
+                    refresh.store_refusal(refusal.until, refusal.code, &refusal.message).await.map_err(unavailable)?;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Takes up the shared row `found`: its token while it is fresh, or its cool-down
+    /// (as an error) while it lasts; `Ok(None)` when neither, and a fetch is due.
+    fn adopt(&self, state: &mut TokenState, found: Option<tokens::Shared>) -> Result<Option<String>, ApiError> {
+        let Some(found) = found else { return Ok(None) };
+        let now = self.clock.now_ms();
+        if let Some(value) = found.value.filter(|_| now < found.refresh_at) {
+            state.cached = Some(CachedToken { value: value.clone(), refresh_at: found.refresh_at });
+            return Ok(Some(value));
+        }
+        if now < found.refused_until {
+            let refusal = Refusal {
+                until: found.refused_until,
+                code: found.refused_code.unwrap_or(0),
+                message: found.refused_message.unwrap_or_default(),
+            };
+            let error = refusal.error();
+            state.refused = Some(refusal);
+            return Err(error);
+        }
+        Ok(None)
+    }
+
+    /// Asks WeCom for a token (gettoken), caching it with its refresh time (Unix ms);
+    /// a refusal starts the cool-down.
+    async fn fetch(&self, state: &mut TokenState) -> Result<(String, i64), ApiError> {
         let response = self
             .http
             .get(format!("{}/cgi-bin/gettoken", self.base))
@@ -278,10 +348,10 @@ impl WecomClient {
             Ok(Ok(value)) => value,
             Ok(Err(ApiError::Permanent { code, message }))
             | Ok(Err(ApiError::Retryable { code: Some(code @ (45009 | 45033 | 60020)), message, .. })) => {
-                return Err(self.refused(&mut state, code, message));
+                return Err(self.refused(state, code, message));
             }
             Ok(Err(e)) => return Err(e),
-            Err(Expired) => return Err(self.refused(&mut state, 0, "gettoken answered with a token error".into())),
+            Err(Expired) => return Err(self.refused(state, 0, "gettoken answered with a token error".into())),
         };
         let token = value["access_token"]
             .as_str()
@@ -294,7 +364,7 @@ impl WecomClient {
         let refresh_at = self.clock.now_ms().saturating_add(expires_in.saturating_mul(900));
         state.refused = None;
         state.cached = Some(CachedToken { value: token.clone(), refresh_at });
-        Ok(token)
+        Ok((token, refresh_at))
     }
 
     /// Remembers a refused gettoken and logs it, once per cool-down. Messages wait for
@@ -314,12 +384,17 @@ impl WecomClient {
         error
     }
 
-    /// Drops the cached token if it is still the one that failed (another task may
-    /// already have replaced it).
+    /// Drops the cached token if it is still the one that failed (another task, or
+    /// process, may already have replaced it), here and in the shared database.
     async fn invalidate(&self, stale: &str) {
         let mut state = self.token.lock().await;
         if state.cached.as_ref().is_some_and(|t| t.value == stale) {
             state.cached = None;
+        }
+        if let Some((db, key)) = &self.shared
+            && let Err(e) = tokens::invalidate(db, key, stale).await
+        {
+            tracing::warn!(error = %e, "the rejected access token could not be marked stale in the database");
         }
     }
 }

@@ -160,3 +160,88 @@ async fn one_replica_delivers_the_outbox_and_another_takes_over_when_it_stops() 
     within(Duration::from_secs(10), "the second replica to deliver", || async { pending(&second).await == 0 }).await;
     assert_eq!(received(&[&second.mock], "template_card", "cs_lead").await.len(), 1, "the replica left sent it");
 }
+
+/// Answers gettoken on `mock` with `token`, ahead of the defaults.
+async fn hands_out(mock: &MockServer, token: &str) {
+    use wiremock::matchers::{method, path};
+    let body = serde_json::json!({"errcode": 0, "errmsg": "ok", "access_token": token, "expires_in": 7200});
+    let answer = wiremock::ResponseTemplate::new(200).set_body_json(body);
+    wiremock::Mock::given(method("GET")).and(path("/cgi-bin/gettoken")).respond_with(answer).mount(mock).await;
+}
+
+/// Answers every POST carrying `token` with 40014 (invalid access token), ahead of the
+/// defaults.
+async fn rejects(mock: &MockServer, token: &str) {
+    use wiremock::matchers::{method, query_param};
+    let body = serde_json::json!({"errcode": 40014, "errmsg": "invalid access_token"});
+    let answer = wiremock::ResponseTemplate::new(200).set_body_json(body);
+    let rejecting = wiremock::Mock::given(method("POST")).and(query_param("access_token", token));
+    rejecting.respond_with(answer).with_priority(1).mount(mock).await;
+}
+
+async fn token_fetches(mock: &MockServer) -> usize {
+    let requests = mock.received_requests().await.unwrap_or_default();
+    requests.iter().filter(|r| r.url.path() == "/cgi-bin/gettoken").count()
+}
+
+/// The access token of the latest call `mock` received.
+async fn last_token(mock: &MockServer) -> String {
+    let requests = mock.received_requests().await.unwrap_or_default();
+    let last = requests.iter().rev().find(|r| r.method.as_str() == "POST").expect("a call");
+    last.url.query_pairs().find(|(k, _)| k == "access_token").map(|(_, v)| v.into_owned()).unwrap_or_default()
+}
+
+async fn send(app: &TestApp) {
+    let body = serde_json::json!({"touser": "zhangwei", "msgtype": "text", "agentid": 1, "text": {"content": "测试"}});
+    app.state.client.post("message/send", &body).await.expect("sent");
+}
+
+#[tokio::test]
+async fn replicas_share_one_access_token_and_one_refresh_when_wecom_rejects_it() {
+    if !on_postgres() {
+        return;
+    }
+    let first = TestApp::builder().configure().await;
+    hands_out(&first.mock, "TOKEN-A").await;
+    let first = first.spawn().await;
+    let second = TestApp::builder().replica_on(&database_of(&first)).configure().await;
+    hands_out(&second.mock, "TOKEN-B").await;
+    let second = second.spawn().await;
+
+    send(&first).await;
+    send(&second).await;
+    assert_eq!((token_fetches(&first.mock).await, token_fetches(&second.mock).await), (1, 0));
+    assert_eq!(last_token(&second.mock).await, "TOKEN-A", "the second replica took the first's token");
+
+    // WeCom ends the token early: the replica told so fetches one new token, and the
+    // other, told so too, takes that one instead of fetching its own.
+    rejects(&second.mock, "TOKEN-A").await;
+    rejects(&first.mock, "TOKEN-A").await;
+    send(&second).await;
+    send(&first).await;
+    assert_eq!((token_fetches(&first.mock).await, token_fetches(&second.mock).await), (1, 1));
+    assert_eq!(last_token(&first.mock).await, "TOKEN-B");
+}
+
+#[tokio::test]
+async fn an_expired_token_is_fetched_once_however_many_replicas_and_calls_need_it() {
+    if !on_postgres() {
+        return;
+    }
+    let first = TestApp::spawn().await;
+    let url = database_of(&first);
+    let mut replicas = vec![first];
+    for _ in 0..2 {
+        replicas.push(TestApp::builder().replica_on(&url).spawn().await);
+    }
+    send(&replicas[0]).await;
+    // Two hours later every replica's token is due, and each has ten calls to make.
+    for replica in &replicas {
+        replica.advance(chrono::Duration::hours(2));
+    }
+    let before: usize = futures::future::join_all(replicas.iter().map(|r| token_fetches(&r.mock))).await.iter().sum();
+    let calls = replicas.iter().flat_map(|r| (0..10).map(move |_| send(r)));
+    futures::future::join_all(calls).await;
+    let after: usize = futures::future::join_all(replicas.iter().map(|r| token_fetches(&r.mock))).await.iter().sum();
+    assert_eq!((before, after), (1, 2), "one fetch for the expiry, not one per replica or call");
+}
