@@ -76,6 +76,12 @@ pub struct Load {
     queue: Mutex<VecDeque<Owed>>,
     /// Where the service listens now (it changes at each restart).
     pub target: RwLock<String>,
+    /// Replicas, when several serve: each send goes to one of them at random, as a
+    /// load balancer in front of them might send it.
+    pub replicas: RwLock<Vec<String>>,
+    /// Each callback sent as WeCom does at its worst: twice at once, then twice again
+    /// (its retries), every answer the same.
+    duplicated: bool,
     /// Callbacks to be answered in all (reports and their confirmations).
     pub total: usize,
     pub acked: AtomicUsize,
@@ -120,6 +126,8 @@ impl Load {
             http: reqwest::Client::new(),
             queue: Mutex::new(queue),
             target: RwLock::new(String::new()),
+            replicas: RwLock::new(Vec::new()),
+            duplicated: false,
             total: reports + confirmations,
             acked: AtomicUsize::new(0),
             resent: AtomicUsize::new(0),
@@ -129,6 +137,14 @@ impl Load {
             started: std::sync::OnceLock::new(),
             answers: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// As [`Load::reports`], each callback sent four times, two of them at once
+    /// (the answers must agree), to random [`Load::replicas`].
+    pub fn duplicated(peer: Peer, reports: usize) -> Arc<Load> {
+        let mut load = Arc::into_inner(Self::reports(peer, reports, true)).expect("not shared yet");
+        load.duplicated = true;
+        Arc::new(load)
     }
 
     pub fn acked(&self) -> usize {
@@ -170,7 +186,8 @@ impl Load {
             } else {
                 self.resent.fetch_add(1, Ordering::SeqCst);
             }
-            match self.send(&owed).await {
+            let reply = if self.duplicated { self.send_four_times(&owed).await } else { self.send(&owed).await };
+            match reply {
                 Some(reply) => self.answered(owed, reply),
                 None => {
                     // WeCom resends a few seconds later; sooner here, to keep the test short.
@@ -188,13 +205,34 @@ impl Load {
         started.elapsed() >= self.spacing * n as u32
     }
 
+    /// Sends the callback twice at once, then twice more, counting the three beyond the
+    /// first as resends: the answer, when one came; every answer must be the same.
+    async fn send_four_times(&self, owed: &Owed) -> Option<String> {
+        let (a, b) = tokio::join!(self.send(owed), self.send(owed));
+        let mut answers = vec![a, b];
+        for _ in 0..2 {
+            answers.push(self.send(owed).await);
+        }
+        self.resent.fetch_add(3, Ordering::SeqCst);
+        let answered: Vec<String> = answers.into_iter().flatten().collect();
+        assert!(answered.windows(2).all(|w| w[0] == w[1]), "one callback answered two ways: {answered:?}");
+        answered.into_iter().next()
+    }
+
     /// Sends the callback (signed now, so that a late resend is not stale); the
     /// passive reply's text when it is answered 200.
     async fn send(&self, owed: &Owed) -> Option<String> {
         let now = chrono::Utc::now().timestamp();
         let xml = self.peer.text_xml(owed.from, &owed.content, &owed.msg_id, owed.create_time);
         let request = self.peer.callback(&xml, now);
-        let url = format!("{}/wecom/callback?{}", self.target.read().unwrap(), request.query);
+        let target = {
+            let replicas = self.replicas.read().unwrap();
+            match replicas.len() {
+                0 => self.target.read().unwrap().clone(),
+                n => replicas[rand::rng().random_range(0..n)].clone(),
+            }
+        };
+        let url = format!("{target}/wecom/callback?{}", request.query);
         let response = self.http.post(url).body(request.body).timeout(WECOM_TIMEOUT).send().await.ok()?;
         if response.status() != 200 {
             self.refused.fetch_add(1, Ordering::SeqCst);
@@ -559,4 +597,116 @@ async fn ten_thousand_callbacks_under_twenty_sigkills_have_each_effect_once_and_
     let kills = env_or("CRASH_KILLS", 20);
     let figures = crash_run(Burst { reports, kills, senders: 16 }).await;
     assert!(figures.kills >= 20 || kills < 20);
+}
+
+/// Issue 17's replicas test: `replicas` services on one PostgreSQL database behind a
+/// random balancer, each callback sent four times (two at once) to random replicas,
+/// the replica delivering the outbox killed with SIGKILL halfway. Every acknowledged
+/// message has one effect and one answer; the outbox owes and delivers each message
+/// once; WeCom is asked for a token once per expiry (tokens live 20 s here); and the
+/// daily leaderboard, scheduled every five seconds on every replica, runs at most once
+/// per fire time. Returns `None` (skipped) off PostgreSQL.
+async fn replicas_run(replicas: usize, callbacks: usize, senders: usize) -> Option<Figures> {
+    if leadboard::store::testing::postgres_server().is_none() {
+        eprintln!("SKIPPED: replicas share a PostgreSQL database (set LEADBOARD_TEST_POSTGRES; .ci/run does)");
+        return None;
+    }
+    let today = chrono::Utc::now().with_timezone(&leadboard::clock::TZ).date_naive();
+    let contest = format!(
+        "[[contests]]\nid = \"pk\"\nname = \"客户开发PK\"\nkinds = [\"lead_c\"]\nstart = \"{}\"\nend = \"{}\"\n\
+         [[contests.teams]]\nname = \"雄鹰队\"\nmembers = [\"zhangwei\"]\n\
+         [[contests.teams]]\nname = \"猎豹队\"\nmembers = [\"sunli\"]\n",
+        today - chrono::Days::new(3),
+        today + chrono::Days::new(3),
+    );
+    let config = TestApp::builder()
+        .unique_credentials()
+        .config(&contest)
+        .scheduler("daily_leaderboard = \"*/5 * * * * *\"")
+        .configure()
+        .await;
+    let wecom = RecordingWecom::start(Duration::from_secs(3)).await;
+    const TOKEN_LIFETIME: u64 = 20;
+    wecom.token_lifetime(TOKEN_LIFETIME);
+    let reports = callbacks * CONFIRM_EVERY / (CONFIRM_EVERY + 1);
+    let load = Load::duplicated(config.peer(), reports);
+    let started_at = chrono::Utc::now().timestamp_millis();
+    let started = Instant::now();
+    let mut services = Vec::new();
+    for n in 0..replicas {
+        let socket = config.dir.path().join(format!("replica-{n}.sock")).display().to_string();
+        // Digests of the confirmers' waiting cards every five seconds (not every minute),
+        // so that the outbox empties soon after the burst.
+        let overrides = [("SERVER__CONTROL_SOCKET", socket), ("OUTBOX__DIGEST_INTERVAL_SECS", "5".to_owned())];
+        services.push(start(&config, &wecom, &overrides).await);
+    }
+    *load.replicas.write().unwrap() = services.iter().map(|s| s.url.clone()).collect();
+    let sending = tokio::spawn({
+        let load = load.clone();
+        async move { load.run(senders).await }
+    });
+    // The first replica started delivers the outbox: it dies halfway, and the balancer
+    // stops sending to it; its unanswered callbacks are sent again, to the others.
+    while load.acked() < load.total / 2 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let killed = services.remove(0);
+    let mut peak = killed.kill().await;
+    load.replicas.write().unwrap().remove(0);
+    sending.await.expect("load generator");
+    let burst_took = started.elapsed();
+    drained(&config.database, Duration::from_secs(600)).await;
+    for service in services {
+        let (status, memory) = service.stop().await;
+        assert!(status.success(), "a clean stop");
+        peak.peak_kib = peak.peak_kib.max(memory.peak_kib);
+    }
+    let took = started.elapsed();
+    let stopped_at = chrono::Utc::now().timestamp_millis();
+
+    let mut figures = check(&config.database, &load, &wecom).await;
+    figures.kills = 1;
+    figures.peak = peak;
+    let (token_calls, _) = wecom.token_calls();
+    // Refreshed at 90 % of the lifetime, by one replica for all.
+    let expiries = took.as_secs() / (TOKEN_LIFETIME * 9 / 10) + 1;
+    assert!(token_calls <= expiries, "{token_calls} token fetches over {took:?}: more than one per expiry");
+    let mut db = read_only(&config.database).await;
+    let broadcasts: i64 = sql::query_scalar("SELECT COUNT(*) FROM contest_snapshots WHERE kind = 'broadcast'")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    let fire_times = stopped_at / 5_000 - started_at / 5_000;
+    assert!(broadcasts <= fire_times, "{broadcasts} daily leaderboards for {fire_times} fire times");
+    assert!(broadcasts >= fire_times - 3, "{broadcasts} daily leaderboards for {fire_times} fire times: runs lost");
+    println!(
+        "replicas run: {replicas} replicas, {} callbacks ({reports} reports) each sent 4× in {burst_took:.1?}, \
+         {} sends ({} refused), 1 SIGKILL; {} records, {} confirmed, each once; outbox {} rows, {} deliveries \
+         ({} repeats dropped by WeCom's duplicate check), {} duplicates, {} lost; {token_calls} token fetches in \
+         {took:.1?} (tokens live {TOKEN_LIFETIME} s); {broadcasts} daily leaderboards for {fire_times} fire times; \
+         peak RSS {} KiB",
+        figures.callbacks,
+        figures.callbacks + load.resent.load(Ordering::SeqCst),
+        load.refused.load(Ordering::SeqCst),
+        figures.records,
+        figures.confirmed,
+        figures.outbox_rows,
+        figures.deliveries,
+        figures.deduplicated,
+        figures.duplicates,
+        figures.lost,
+        figures.peak.peak_kib,
+    );
+    Some(figures)
+}
+
+#[tokio::test]
+async fn three_replicas_under_fourfold_callbacks_and_a_sigkill_keep_every_guarantee() {
+    replicas_run(3, 240, 8).await;
+}
+
+#[tokio::test]
+#[ignore = "long: cargo test --release --test api replicas_under -- --ignored --nocapture (on PostgreSQL)"]
+async fn five_thousand_callbacks_to_three_replicas_under_a_sigkill_keep_every_guarantee() {
+    replicas_run(3, env_or("REPLICAS_CALLBACKS", 5_000), 16).await;
 }

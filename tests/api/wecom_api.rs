@@ -71,6 +71,8 @@ struct Book {
     failed_token_calls: u64,
     /// The `response_code`s already used by an update.
     used: HashSet<String>,
+    /// The lifetime `gettoken` gives its tokens, in seconds (WeCom's 7,200 unless set).
+    token_lifetime: Option<u64>,
     /// Card updates whose `response_code` was never handed out.
     bad_codes: u64,
     /// Card updates refused because their `response_code` had been used.
@@ -142,6 +144,11 @@ impl RecordingWecom {
         self.book.lock().unwrap().reused_codes
     }
 
+    /// Gives tokens this lifetime (seconds) from now on.
+    pub fn token_lifetime(&self, secs: u64) {
+        self.book.lock().unwrap().token_lifetime = Some(secs);
+    }
+
     /// `gettoken` calls: all, and those that failed.
     pub fn token_calls(&self) -> (u64, u64) {
         let book = self.book.lock().unwrap();
@@ -193,7 +200,8 @@ async fn answer(State((book, late)): State<(Shared, Duration)>, method: Method, 
         if fault.is_some() {
             b.failed_token_calls += 1;
         } else {
-            return ok(json!({"access_token": "TOKEN-1", "expires_in": 7200}));
+            let lifetime = b.token_lifetime.unwrap_or(7200);
+            return ok(json!({"access_token": format!("TOKEN-{}", b.token_calls), "expires_in": lifetime}));
         }
     } else {
         let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
