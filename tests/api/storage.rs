@@ -37,3 +37,30 @@ async fn every_connection_syncs_each_commit_to_disk() {
         assert_eq!(level, FULL, "a reader connection");
     }
 }
+
+/// On PostgreSQL the connection can be encrypted (`sslmode=require` in
+/// `database.url`, as managed servers ask): the server sees TLS.
+#[tokio::test]
+async fn a_postgresql_database_url_asking_for_tls_gets_an_encrypted_connection() {
+    let Some(server) = leadboard::store::testing::postgres_server() else {
+        eprintln!("SKIPPED: TLS to PostgreSQL needs a server (set LEADBOARD_TEST_POSTGRES; .ci/run does)");
+        return;
+    };
+    let url = leadboard::store::testing::fresh_postgres_database(&server).await.unwrap();
+    let plain = leadboard::store::Db::connect(&url, std::time::Duration::from_secs(5)).await.unwrap();
+    let offered: String = sql::query_scalar("SHOW ssl").fetch_one(plain.reader()).await.unwrap();
+    if offered != "on" {
+        eprintln!("SKIPPED: the PostgreSQL server offers no TLS (.ci/postgres starts one that does)");
+        return;
+    }
+    let tls_url = format!("{url}?sslmode=require");
+    let tls =
+        leadboard::store::Db::connect(&tls_url, std::time::Duration::from_secs(5)).await.expect("connects with TLS");
+    let encrypted: Vec<i64> = sql::query_scalar(
+        "SELECT CAST(CASE WHEN ssl THEN 1 ELSE 0 END AS BIGINT) FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+    )
+    .fetch_all(tls.reader())
+    .await
+    .unwrap();
+    assert_eq!(encrypted, [1], "the connection is encrypted");
+}
