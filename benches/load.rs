@@ -14,7 +14,19 @@
 //! Run with `cargo bench --bench load` (`LOAD_LEVELS=1,8,64 LOAD_REQUESTS=2000` to
 //! change the levels and the callbacks per level). Results live in `BENCHMARKS.md`.
 //! `LOAD_LOG=sqlx=debug` runs the service with that log filter and keeps its log in
-//! `target/load-service.log` (sqlx logs each statement with its time at debug).
+//! `target/load-service.log` (sqlx logs each statement with its time at debug; with
+//! replicas, `target/load-service-N.log` per replica).
+//!
+//! The database is an SQLite file by default. `LOAD_DATABASE=postgres` runs on a fresh
+//! database of the PostgreSQL server `LEADBOARD_TEST_POSTGRES` names (dropped at the
+//! end of a run that passes), and `LOAD_REPLICAS=N` runs N service processes on it,
+//! each with its own port, control socket and data directory (its working directory),
+//! all with the one WeCom mock. The load's connections are spread round-robin over the
+//! replicas, as a load balancer would (connection `c` of a level goes to replica
+//! `c % N`; a retry goes where its first request went). Whichever replica holds the
+//! outbox lock delivers the cards. Before the load it prints the raw single-row commit
+//! rate of that server (through sqlx, on a scratch table in the bench's database) beside
+//! SQLite's.
 //!
 //! With `LOAD_SCREENS=200`, that many TV boards are open during the levels: each loads
 //! the board's page and follows its event stream, while a confirmer confirms one of
@@ -26,7 +38,7 @@ use leadboard::wecom::crypto::WecomCrypto;
 use leadboard::wecom::peer::{CallbackRequest, Peer};
 use leadboard::wecom::xml;
 use std::net::TcpListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -87,9 +99,10 @@ fn people() -> usize {
 
 /// A company: root, CS with its teams (the first of each team confirms), others; one
 /// contest whose teams are the CS team departments, running today.
-fn configuration(db: &Path, api: &str, listen: &str) -> String {
+fn configuration(database: &str, api: &str, listen: &str, control_socket: Option<&Path>) -> String {
+    let socket = control_socket.map(|p| format!("control_socket = \"{}\"\n", p.display())).unwrap_or_default();
     let mut toml = format!(
-        "[server]\nlisten = \"{listen}\"\n[database]\nurl = \"sqlite://{}\"\n\
+        "[server]\nlisten = \"{listen}\"\n{socket}[database]\nurl = \"{database}\"\n\
          [wecom]\ncorp_id = \"{CORP_ID}\"\nagent_id = {AGENT_ID}\nsecret = \"load-secret\"\n\
          token = \"{TOKEN}\"\nencoding_aes_key = \"{AES_KEY}\"\napi_base = \"{api}\"\n\
          [schedules]\nenabled = false\n\
@@ -97,7 +110,6 @@ fn configuration(db: &Path, api: &str, listen: &str) -> String {
          [[directory.departments]]\nid = 1\nname = \"集团\"\n\
          [[directory.departments]]\nid = 2\nname = \"客户成功事业部\"\nparent = 1\nkind = \"cs\"\n\
          [[directory.departments]]\nid = 4\nname = \"行政部\"\nparent = 1\nkind = \"other\"\n",
-        db.display(),
         admin = userid(people() - 1),
     );
     for team in 0..CS_TEAMS {
@@ -175,17 +187,21 @@ impl Drop for Service {
     }
 }
 
-fn start_service(config: &Path, log: &Path) -> Service {
+/// Starts `leadboard serve` with `config`, its log to `log`, in `workdir` if given (on
+/// PostgreSQL a replica keeps its files in its working directory).
+fn start_service(config: &Path, log: &Path, workdir: Option<&Path>) -> Service {
     let log = std::fs::File::create(log).expect("create the service log");
-    let child = Command::new(env!("CARGO_BIN_EXE_leadboard"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_leadboard"));
+    command
         .args(["serve", "--config"])
         .arg(config)
         .env("RUST_LOG", std::env::var("LOAD_LOG").unwrap_or_else(|_| "warn".to_owned()))
         .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start leadboard serve");
-    Service(child)
+        .stderr(log);
+    if let Some(dir) = workdir {
+        command.current_dir(dir);
+    }
+    Service(command.spawn().expect("start leadboard serve"))
 }
 
 async fn wait_healthy(http: &reqwest::Client, base: &str) {
@@ -219,9 +235,11 @@ async fn post(http: &reqwest::Client, base: &str, peer: &Peer, request: &Callbac
 }
 
 /// The callbacks of one level: `requests` of them from `concurrency` workers.
+/// Worker `c` sends to replica `c % bases.len()` (round-robin, as a load balancer
+/// spreads connections).
 async fn run_level(
     http: &reqwest::Client,
-    base: &str,
+    bases: &[String],
     peer: &Peer,
     level: usize,
     concurrency: usize,
@@ -230,8 +248,9 @@ async fn run_level(
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let workers: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let (http, base, peer, next) = (http.clone(), base.to_owned(), peer.clone(), next.clone());
+        .map(|c| {
+            let base = bases[c % bases.len()].clone();
+            let (http, peer, next) = (http.clone(), peer.clone(), next.clone());
             tokio::spawn(async move { worker(&http, &base, &peer, level, &next, requests).await })
         })
         .collect();
@@ -340,12 +359,10 @@ fn print_level(level: &mut Level) {
 }
 
 /// Every report stored once, every message answered once, every card delivered.
-async fn check_effects(db: &Path, reports: i64) {
-    let url = format!("sqlite://{}?mode=ro", db.display());
-    let pool = sqlx::SqlitePool::connect(&url).await.expect("open the database read-only");
-    let count = |sql: &'static str| {
+async fn check_effects(pool: &sql::Pool, reports: i64) {
+    let count = |statement: &'static str| {
         let pool = pool.clone();
-        async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.expect("count") }
+        async move { sql::query_scalar::<i64>(statement).fetch_one(&pool).await.expect("count") }
     };
     assert_eq!(count("SELECT COUNT(*) FROM records").await, reports, "records stored");
     // WeCom's pacing (30 messages a minute per member) merges a rush of cards to one
@@ -460,6 +477,91 @@ fn raw_rusqlite(path: &Path) -> (f64, f64) {
     (rates[0], rates[1])
 }
 
+/// Connections of the concurrent raw PostgreSQL measurement.
+const RAW_CONNECTIONS: usize = 32;
+
+/// The commit rate of the PostgreSQL server itself, through sqlx with the service's
+/// `synchronous_commit = on`, on a scratch table in the bench's database (dropped
+/// afterwards): one-row transactions per second over one connection and over
+/// [`RAW_CONNECTIONS`] connections at once, and rows per second in 100-row transactions
+/// over one connection.
+async fn raw_postgres_commit_rates(url: &str) {
+    use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+    let options: PgConnectOptions = url.parse().expect("a PostgreSQL URL");
+    let options = options.options([("synchronous_commit", "on")]);
+    let pool = PgPoolOptions::new()
+        .max_connections(RAW_CONNECTIONS as u32)
+        .connect_with(options)
+        .await
+        .expect("connect to PostgreSQL");
+    let show = |name: &'static str| {
+        let pool = pool.clone();
+        async move {
+            let statement = sqlx::AssertSqlSafe(format!("SHOW {name}"));
+            sqlx::query_scalar::<_, String>(statement).fetch_one(&pool).await.expect("SHOW")
+        }
+    };
+    let (version, fsync, sync_commit) =
+        (show("server_version").await, show("fsync").await, show("synchronous_commit").await);
+    sqlx::query("CREATE TABLE raw_commits (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL, at BIGINT NOT NULL)")
+        .execute(&pool)
+        .await
+        .expect("create the scratch table");
+    let one = raw_postgres(&pool, 1, 1).await;
+    let many = raw_postgres(&pool, RAW_CONNECTIONS, 1).await;
+    let batched = raw_postgres(&pool, 1, RAW_BATCH).await;
+    sqlx::query("DROP TABLE raw_commits").execute(&pool).await.expect("drop the scratch table");
+    pool.close().await;
+    println!(
+        "Raw PostgreSQL {version} commit rate on the bench's server (fsync = {fsync}, synchronous_commit = \
+         {sync_commit}), through sqlx, {RAW_SECONDS} s each:\n"
+    );
+    println!("| connections | 1-row transactions/s | rows/s in {RAW_BATCH}-row transactions |");
+    println!("| --- | --- | --- |");
+    println!("| 1 | {one:.0} | {batched:.0} |");
+    println!("| {RAW_CONNECTIONS} | {many:.0} | |\n");
+}
+
+/// Rows per second committed by `connections` connections at once, each in a loop of
+/// `rows`-row transactions for [`RAW_SECONDS`].
+async fn raw_postgres(pool: &sqlx::PgPool, connections: usize, rows: usize) -> f64 {
+    use sqlx::Connection;
+    let ready = Arc::new(tokio::sync::Barrier::new(connections));
+    let tasks: Vec<_> = (0..connections)
+        .map(|_| {
+            let (pool, ready) = (pool.clone(), ready.clone());
+            tokio::spawn(async move {
+                let mut conn = pool.acquire().await.expect("a connection");
+                ready.wait().await;
+                let started = Instant::now();
+                let mut committed = 0usize;
+                while started.elapsed().as_secs_f64() < RAW_SECONDS {
+                    let mut tx = conn.begin().await.expect("begin");
+                    for _ in 0..rows {
+                        sqlx::query("INSERT INTO raw_commits (name, at) VALUES ($1, $2)")
+                            .bind("负载测试有限公司")
+                            .bind(committed as i64)
+                            .execute(&mut *tx)
+                            .await
+                            .expect("insert");
+                    }
+                    tx.commit().await.expect("commit");
+                    committed += rows;
+                }
+                (committed, started.elapsed())
+            })
+        })
+        .collect();
+    let mut total = 0;
+    let mut longest = Duration::ZERO;
+    for task in tasks {
+        let (committed, elapsed) = task.await.expect("raw task");
+        total += committed;
+        longest = longest.max(elapsed);
+    }
+    total as f64 / longest.as_secs_f64()
+}
+
 /// Times at which each screen received a board (one list per screen).
 type Received = Arc<Vec<Mutex<Vec<Instant>>>>;
 
@@ -510,18 +612,16 @@ async fn confirm_steadily(
     http: reqwest::Client,
     base: String,
     peer: Peer,
-    db: std::path::PathBuf,
+    pool: sql::Pool,
     stop: Arc<std::sync::atomic::AtomicBool>,
 ) -> Vec<Instant> {
-    let url = format!("sqlite://{}?mode=ro", db.display());
-    let pool = sqlx::SqlitePool::connect(&url).await.expect("open the database read-only");
     let confirmer = userid(TEAM_SIZE);
     let mut answered = Vec::new();
     let mut n = 0u64;
     while !stop.load(Ordering::Relaxed) {
         tokio::time::sleep(Duration::from_millis(250)).await;
         let id: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM records WHERE state = 'reported' AND reporter != ? ORDER BY id LIMIT 1")
+            sql::query_scalar("SELECT id FROM records WHERE state = 'reported' AND reporter != ? ORDER BY id LIMIT 1")
                 .bind(&confirmer)
                 .fetch_optional(&pool)
                 .await
@@ -582,22 +682,134 @@ fn main() {
     runtime.block_on(load(&levels, requests));
 }
 
+/// The service's database.
+enum Database {
+    /// An SQLite file (the default).
+    Sqlite(PathBuf),
+    /// A fresh database on the PostgreSQL server `server`.
+    Postgres { server: String, url: String },
+}
+
+impl Database {
+    /// `LOAD_DATABASE`: `sqlite` (the default, a file in `dir`) or `postgres`.
+    async fn chosen(dir: &Path) -> Database {
+        match std::env::var("LOAD_DATABASE").as_deref() {
+            Err(_) | Ok("sqlite") => Database::Sqlite(dir.join("leadboard.db")),
+            Ok("postgres") => {
+                let server = leadboard::store::testing::postgres_server()
+                    .expect("LOAD_DATABASE=postgres needs LEADBOARD_TEST_POSTGRES (a PostgreSQL server URL)");
+                let url = leadboard::store::testing::fresh_postgres_database(&server)
+                    .await
+                    .expect("a fresh PostgreSQL database");
+                Database::Postgres { server, url }
+            }
+            Ok(other) => panic!("LOAD_DATABASE must be sqlite or postgres, not {other}"),
+        }
+    }
+
+    fn url(&self) -> String {
+        match self {
+            Database::Sqlite(path) => format!("sqlite://{}", path.display()),
+            Database::Postgres { url, .. } => url.clone(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Database::Sqlite(_) => "SQLite (WAL, synchronous = FULL)".to_owned(),
+            Database::Postgres { url, .. } => {
+                let name = url.rsplit('/').next().unwrap_or_default();
+                format!("PostgreSQL (fresh database {name} on LEADBOARD_TEST_POSTGRES)")
+            }
+        }
+    }
+
+    /// A pool for the bench's own reads (read-only on SQLite).
+    async fn reader(&self) -> sql::Pool {
+        match self {
+            Database::Sqlite(path) => {
+                let url = format!("sqlite://{}?mode=ro", path.display());
+                sql::Pool::Sqlite(sqlx::SqlitePool::connect(&url).await.expect("open the database read-only"))
+            }
+            Database::Postgres { url, .. } => {
+                let pool = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect(url).await;
+                sql::Pool::Postgres(pool.expect("connect to the PostgreSQL database"))
+            }
+        }
+    }
+
+    /// Drops a PostgreSQL run's database (the services are gone).
+    async fn remove(self) {
+        if let Database::Postgres { server, url } = self {
+            use sqlx::{ConnectOptions, Connection};
+            let name = url.rsplit('/').next().unwrap_or_default().to_owned();
+            let options: sqlx::postgres::PgConnectOptions = server.parse().expect("the server URL");
+            let mut conn = options.database("postgres").connect().await.expect("connect to the server");
+            let statement = sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)"));
+            sqlx::query(statement).execute(&mut conn).await.expect("drop the run's database");
+            conn.close().await.expect("close");
+        }
+    }
+}
+
+/// One running service: its process, address and log.
+struct Replica {
+    service: Service,
+    base: String,
+    log: PathBuf,
+}
+
+/// Starts `n` services on `database`, one after another (the first applies the
+/// migrations), each healthy before the next starts. On PostgreSQL each has its own
+/// directory under `dir` (its working directory, configuration, control socket, log).
+async fn start_replicas(http: &reqwest::Client, dir: &Path, database: &Database, api: &str, n: usize) -> Vec<Replica> {
+    let mut replicas = Vec::new();
+    for r in 0..n {
+        let listen = free_port();
+        let home = match database {
+            Database::Sqlite(_) => None,
+            Database::Postgres { .. } => {
+                let home = dir.join(format!("replica-{r}"));
+                std::fs::create_dir_all(&home).expect("the replica's directory");
+                Some(home)
+            }
+        };
+        let here = home.as_deref().unwrap_or(dir);
+        let config = here.join("leadboard.toml");
+        let socket = home.as_ref().map(|h| h.join("leadboard.sock"));
+        std::fs::write(&config, configuration(&database.url(), api, &listen, socket.as_deref()))
+            .expect("write the configuration");
+        let log = match std::env::var_os("LOAD_LOG") {
+            Some(_) if n == 1 => Path::new(env!("CARGO_MANIFEST_DIR")).join("target/load-service.log"),
+            Some(_) => Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("target/load-service-{r}.log")),
+            None => here.join("service.log"),
+        };
+        let service = start_service(&config, &log, home.as_deref());
+        let base = format!("http://{listen}");
+        wait_healthy(http, &base).await;
+        replicas.push(Replica { service, base, log });
+    }
+    replicas
+}
+
 async fn load(levels: &[usize], requests: usize) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("leadboard.db");
+    let database = Database::chosen(dir.path()).await;
+    let n = setting("LOAD_REPLICAS", 1usize).max(1);
+    assert!(
+        n == 1 || matches!(database, Database::Postgres { .. }),
+        "replicas share one PostgreSQL database: LOAD_REPLICAS needs LOAD_DATABASE=postgres"
+    );
     let mock = wecom_mock().await;
-    let listen = free_port();
-    let config = dir.path().join("leadboard.toml");
-    std::fs::write(&config, configuration(&db, &mock.uri(), &listen)).expect("write the configuration");
     raw_commit_rates(dir.path()).await;
-    let log = match std::env::var_os("LOAD_LOG") {
-        Some(_) => Path::new(env!("CARGO_MANIFEST_DIR")).join("target/load-service.log"),
-        None => dir.path().join("service.log"),
-    };
-    let service = start_service(&config, &log);
-    let base = format!("http://{listen}");
+    if let Database::Postgres { url, .. } = &database {
+        raw_postgres_commit_rates(url).await;
+    }
     let http = reqwest::Client::builder().pool_max_idle_per_host(512).build().expect("http client");
-    wait_healthy(&http, &base).await;
+    let replicas = start_replicas(&http, dir.path(), &database, &mock.uri(), n).await;
+    let bases: Vec<String> = replicas.iter().map(|r| r.base.clone()).collect();
+    let base = &bases[0];
+    let reader = database.reader().await;
     let crypto = WecomCrypto::new(TOKEN, AES_KEY, CORP_ID).expect("valid key");
     let peer = Peer { crypto, corp_id: CORP_ID.to_owned(), agent_id: AGENT_ID };
 
@@ -605,20 +817,24 @@ async fn load(levels: &[usize], requests: usize) {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut watching = None;
     if screens > 0 {
-        let key = board_key(&http, &base, &peer).await;
-        let received = open_screens(&http, &base, &key, screens).await;
+        let key = board_key(&http, base, &peer).await;
+        let received = open_screens(&http, base, &key, screens).await;
         let confirming =
-            tokio::spawn(confirm_steadily(http.clone(), base.clone(), peer.clone(), db.clone(), stop.clone()));
+            tokio::spawn(confirm_steadily(http.clone(), base.clone(), peer.clone(), reader.clone(), stop.clone()));
         watching = Some((received, confirming));
     }
+    println!(
+        "database: {}; {n} service process(es), the load's connections round-robin over them",
+        database.describe()
+    );
     println!("{} people, {requests} callbacks per level (6 reports, 2 我的, 1 排行, 1 retry in 10)", people());
     println!("{screens} TV boards open, a confirmation every 250 ms while they are\n");
     println!("| concurrency | callbacks | callbacks/s | p50 ms | p90 ms | p99 ms | max ms |");
     println!("| --- | --- | --- | --- | --- | --- | --- |");
     let mut slowest = Duration::ZERO;
     let mut reports = 0;
-    for (n, &concurrency) in levels.iter().enumerate() {
-        let mut level = run_level(&http, &base, &peer, n, concurrency, requests).await;
+    for (level_no, &concurrency) in levels.iter().enumerate() {
+        let mut level = run_level(&http, &bases, &peer, level_no, concurrency, requests).await;
         print_level(&mut level);
         slowest = slowest.max(*level.latencies.last().expect("latencies"));
         reports += level.reports;
@@ -630,29 +846,39 @@ async fn load(levels: &[usize], requests: usize) {
         tokio::time::sleep(Duration::from_millis(500)).await;
         print_screens(&received, &answered);
     }
-    check_effects(&db, reports).await;
+    check_effects(&reader, reports).await;
     let verdict = if slowest < DEADLINE { "within" } else { "OVER" };
     println!("slowest answer {} ms: {verdict} WeCom's 5 s deadline", ms(slowest));
-    if let Ok(r) = http.get(format!("{base}/metrics")).send().await
-        && let Ok(text) = r.text().await
-    {
-        let series = |name: &str| {
-            text.lines().find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok()).unwrap_or_default()
-        };
-        let (batches, callbacks) =
-            (series("leadboard_callback_batch_size_count"), series("leadboard_callback_batch_size_sum"));
-        println!(
-            "group commit: {callbacks:.0} callbacks in {batches:.0} write transactions ({:.1} per commit on average, all levels)",
-            callbacks / batches.max(1.0)
-        );
+    for (r, replica) in replicas.iter().enumerate() {
+        let who = if n == 1 { String::new() } else { format!("replica {r} ({}): ", replica.base) };
+        if let Ok(response) = http.get(format!("{}/metrics", replica.base)).send().await
+            && let Ok(text) = response.text().await
+        {
+            let series = |name: &str| {
+                text.lines().find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok()).unwrap_or_default()
+            };
+            let (batches, callbacks) =
+                (series("leadboard_callback_batch_size_count"), series("leadboard_callback_batch_size_sum"));
+            println!(
+                "{who}group commit: {callbacks:.0} callbacks in {batches:.0} write transactions ({:.1} per commit on average, all levels)",
+                callbacks / batches.max(1.0)
+            );
+        }
+        match replica.service.peak_rss_kib() {
+            Some(kib) => println!("{who}service peak RSS (VmHWM): {:.1} MiB", kib as f64 / 1024.0),
+            None => println!("{who}service peak RSS: not available (no /proc)"),
+        }
     }
-    match service.peak_rss_kib() {
-        Some(kib) => println!("service peak RSS (VmHWM): {:.1} MiB", kib as f64 / 1024.0),
-        None => println!("service peak RSS: not available (no /proc)"),
+    for (r, replica) in replicas.iter().enumerate() {
+        if std::env::var_os("LOAD_LOG").is_none()
+            && let Ok(log) = std::fs::read_to_string(&replica.log)
+            && !log.trim().is_empty()
+        {
+            let who = if n == 1 { String::new() } else { format!(" (replica {r})") };
+            println!("\nservice warnings{who}:\n{}", log.lines().take(20).collect::<Vec<_>>().join("\n"));
+        }
     }
-    if let Ok(log) = std::fs::read_to_string(dir.path().join("service.log"))
-        && !log.trim().is_empty()
-    {
-        println!("\nservice warnings:\n{}", log.lines().take(20).collect::<Vec<_>>().join("\n"));
-    }
+    reader.close().await;
+    drop(replicas);
+    database.remove().await;
 }

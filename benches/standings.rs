@@ -19,6 +19,13 @@
 //!
 //! Run with `cargo bench --bench standings` (`STANDINGS_BENCH_KEEP_DB=1` keeps the
 //! database and prints where, e.g. for `EXPLAIN QUERY PLAN`). Results live in `BENCHMARKS.md`.
+//!
+//! `STANDINGS_BENCH_MIGRATE=1` (with `LEADBOARD_TEST_POSTGRES` naming a PostgreSQL
+//! server) times nothing with criterion: it builds the same data set (with reward
+//! amounts and targets configured, so that the month's settlement has lines), copies it
+//! into a fresh PostgreSQL database with `leadboard migrate-to-postgres` (timed), and
+//! requires identical `我的` (seven people), `排行` and March settlement (CSV and summary)
+//! from a service state on each database.
 
 use leadboard::store::sql;
 use std::net::SocketAddr;
@@ -130,14 +137,25 @@ fn contest_toml() -> String {
     toml
 }
 
-/// The whole configuration file; the WeCom API is never called (no outbox worker runs).
-fn config_toml(db: &Path) -> String {
+/// Reward amounts and targets (the example configuration's), for the settlement that
+/// `STANDINGS_BENCH_MIGRATE=1` compares; without it the bench's configuration has none.
+const REWARDS_TOML: &str = "[rewards.cs]\nlead_b = 200\nlead_a_percent = 1\n\
+    [rewards.non_cs]\nlead_c = 50\nlead_b = 300\nlead_a_percent = 2\n[targets]\ncs = 20\ntr = 15\n";
+
+/// Whether this run migrates the data set to PostgreSQL instead of timing.
+fn migrating() -> bool {
+    std::env::var_os("STANDINGS_BENCH_MIGRATE").is_some()
+}
+
+/// The whole configuration file on the database at `url`; the WeCom API is never
+/// called (no outbox worker runs).
+fn config_toml(url: &str) -> String {
+    let rewards = if migrating() { REWARDS_TOML } else { "" };
     format!(
-        "[database]\nurl = \"sqlite://{}\"\n\
+        "[database]\nurl = \"{url}\"\n\
          [wecom]\ncorp_id = \"{CORP_ID}\"\nagent_id = {AGENT_ID}\nsecret = \"bench-secret\"\n\
          token = \"{TOKEN}\"\nencoding_aes_key = \"{ENCODING_AES_KEY}\"\napi_base = \"http://127.0.0.1:9\"\n\
-         [schedules]\nenabled = false\n[roles]\nadmins = [\"u0000\"]\naudit_group = [\"u0010\"]\n{}{}",
-        db.display(),
+         [schedules]\nenabled = false\n[roles]\nadmins = [\"u0000\"]\naudit_group = [\"u0010\"]\n{rewards}{}{}",
         directory_toml(),
         contest_toml()
     )
@@ -270,7 +288,8 @@ fn world() -> World {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("leadboard.toml");
-    std::fs::write(&config, config_toml(&dir.path().join("leadboard.db"))).expect("write config");
+    let db = dir.path().join("leadboard.db");
+    std::fs::write(&config, config_toml(&format!("sqlite://{}", db.display()))).expect("write config");
     let settings = Settings::load(Source::File(&config)).unwrap_or_else(|e| panic!("{e}"));
     let def = settings.contests.first().cloned().expect("one contest");
     let state = rt.block_on(async {
@@ -476,8 +495,129 @@ fn bench_job(c: &mut Criterion, w: &World) {
     group.finish();
 }
 
+/// People whose `我的` is compared: stars (low userids), the asker, a manager, a TR
+/// member, an other-department member and the last person.
+const COMPARED: [&str; 7] = ["u0000", "u0007", "u0042", "u0100", "u2999", "u3500", "u4999"];
+
+/// What the service answers on a database: `我的` of [`COMPARED`], `排行`, and the
+/// month's settlement (its CSV and summary), each in a transaction rolled back after.
+async fn answers(state: AppState) -> Vec<(String, String)> {
+    let settings = state.settings();
+    let mut out = Vec::new();
+    let mut tx = state.db.begin().await.expect("write transaction");
+    for who in COMPARED {
+        let answer = commands::handle_text(&settings, now(), &mut tx, who, "我的").await.expect("我的");
+        out.push((format!("{who} 我的"), answer));
+    }
+    let answer = commands::handle_text(&settings, now(), &mut tx, ASKER, "排行").await.expect("排行");
+    out.push((format!("{ASKER} 排行"), answer));
+    tx.rollback().await.expect("rollback");
+    let month = leadboard::domain::month::Month::of(now().with_timezone(&TZ).date_naive());
+    let mut tx = state.db.begin().await.expect("write transaction");
+    let started = Instant::now();
+    let report = leadboard::service::settlement::compute(&mut tx, &settings, month, now().timestamp_millis())
+        .await
+        .unwrap_or_else(|e| panic!("settlement: {e}"));
+    let computed = started.elapsed();
+    tx.rollback().await.expect("rollback");
+    let csv = String::from_utf8(report.csv().expect("the CSV")).expect("UTF-8");
+    eprintln!(
+        "migrate: {month} settlement computed in {:.2} s: {} lines, CSV {} bytes",
+        computed.as_secs_f64(),
+        report.settlement.lines.len(),
+        csv.len()
+    );
+    out.push((format!("{month} 结算 CSV"), csv));
+    out.push((format!("{month} 结算 摘要"), report.summary()));
+    out
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
+}
+
+/// `STANDINGS_BENCH_MIGRATE=1`: copies the data set into a fresh database on the
+/// PostgreSQL server `LEADBOARD_TEST_POSTGRES` names with the real binary (`leadboard
+/// migrate-to-postgres --from FILE --to URL`, timed), starts a second service state on
+/// it with the same configuration, and requires the same answers from both. The
+/// database is dropped afterwards unless `STANDINGS_BENCH_KEEP_DB` is set.
+fn migrate_to_postgres(w: &World) {
+    let server = leadboard::store::testing::postgres_server()
+        .expect("STANDINGS_BENCH_MIGRATE needs LEADBOARD_TEST_POSTGRES (a PostgreSQL server URL)");
+    let url = w.rt.block_on(leadboard::store::testing::fresh_postgres_database(&server)).expect("a fresh database");
+    let from = w.state.settings().database_path();
+    let before = w.on_worker(answers(w.state.clone()));
+
+    let started = Instant::now();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_leadboard"))
+        .args(["migrate-to-postgres", "--from"])
+        .arg(&from)
+        .args(["--to", &url])
+        .output()
+        .expect("run leadboard migrate-to-postgres");
+    let took = started.elapsed();
+    let printed = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "migrate-to-postgres failed ({}):\n{printed}", output.status);
+    eprintln!(
+        "migrate: leadboard migrate-to-postgres took {:.1} s; it printed:\n{}",
+        took.as_secs_f64(),
+        printed.trim_end()
+    );
+
+    let config = from.with_file_name("leadboard-postgres.toml");
+    std::fs::write(&config, config_toml(&url)).expect("write config");
+    let settings = Settings::load(Source::File(&config)).unwrap_or_else(|e| panic!("{e}"));
+    let postgres = w.rt.block_on(async {
+        let started = Instant::now();
+        let state = AppState::new(settings, Arc::new(ManualClock::new(now()))).await.expect("state builds");
+        eprintln!("migrate: AppState::new on PostgreSQL took {:.1} s", started.elapsed().as_secs_f64());
+        state
+    });
+    let after = w.on_worker(answers(postgres.clone()));
+
+    eprintln!("\n| answer | bytes | SHA-256 (first 16) on SQLite | on PostgreSQL | same |");
+    eprintln!("| --- | --- | --- | --- | --- |");
+    let mut different = Vec::new();
+    for ((what, sqlite), (_, pg)) in before.iter().zip(&after) {
+        let same = sqlite == pg;
+        eprintln!(
+            "| {what} | {} | {} | {} | {} |",
+            sqlite.len(),
+            &sha256_hex(sqlite)[..16],
+            &sha256_hex(pg)[..16],
+            if same { "yes" } else { "**no**" }
+        );
+        if !same {
+            different.push(format!("{what}:\n--- SQLite\n{sqlite}\n--- PostgreSQL\n{pg}"));
+        }
+    }
+    assert!(before.len() == after.len() && different.is_empty(), "answers differ:\n{}", different.join("\n"));
+    eprintln!("migrate: all {} answers identical on SQLite and PostgreSQL", before.len());
+
+    w.rt.block_on(async move {
+        postgres.db.reader().close().await;
+        drop(postgres);
+        if std::env::var_os("STANDINGS_BENCH_KEEP_DB").is_some() {
+            eprintln!("migrate: keeping {url}");
+            return;
+        }
+        use sqlx::{ConnectOptions, Connection};
+        let name = url.rsplit('/').next().unwrap_or_default().to_owned();
+        let options: sqlx::postgres::PgConnectOptions = server.parse().expect("the server URL");
+        let mut conn = options.database("postgres").connect().await.expect("connect to the server");
+        let statement = sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)"));
+        sqlx::query(statement).execute(&mut conn).await.expect("drop the database");
+        conn.close().await.expect("close");
+    });
+}
+
 fn benches(c: &mut Criterion) {
     let w = world();
+    if migrating() {
+        migrate_to_postgres(&w);
+        return;
+    }
     bench_query(c, &w);
     bench_command(c, &w);
     bench_callback(c, &w);
