@@ -38,24 +38,24 @@ pub async fn get(db: &Db, key: &str) -> Result<Option<Shared>, sqlx::Error> {
     sql::query_as(SELECT).bind(key).fetch_optional(db.reader()).await
 }
 
-/// A refresh of the token `key`: on PostgreSQL a transaction holding the key's lock
-/// (waiting at most the lock timeout for another process's refresh), with the row as
-/// it is once the lock is held; on SQLite no transaction (see the module), the row as
-/// it is now. Store the outcome with [`Refresh::store_token`] or
+/// A refresh of the token `key`, begun after [`get`] found none fresh: on PostgreSQL a
+/// transaction holding the key's lock (waiting at most the lock timeout for another
+/// process's refresh), with the row as it is once the lock is held, since that process
+/// may have stored a token meanwhile; on SQLite no transaction and nothing read again
+/// (see the module). Store the outcome with [`Refresh::store_token`] or
 /// [`Refresh::store_refusal`].
 pub struct Refresh<'a> {
     db: &'a Db,
     key: String,
     tx: Option<Tx<'static>>,
-    /// The row once the refresh may go ahead: another process may have refreshed it.
+    /// On PostgreSQL the row once the refresh may go ahead.
     pub found: Option<Shared>,
 }
 
 impl<'a> Refresh<'a> {
     pub async fn begin(db: &'a Db, key: &str) -> Result<Refresh<'a>, sqlx::Error> {
         if !db.is_shared() {
-            let found = get(db, key).await?;
-            return Ok(Refresh { db, key: key.to_owned(), tx: None, found });
+            return Ok(Refresh { db, key: key.to_owned(), tx: None, found: None });
         }
         let mut tx = db.begin().await?;
         sql::query("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))")

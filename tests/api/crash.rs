@@ -607,10 +607,7 @@ async fn ten_thousand_callbacks_under_twenty_sigkills_have_each_effect_once_and_
 /// daily leaderboard, scheduled every five seconds on every replica, runs at most once
 /// per fire time. Returns `None` (skipped) off PostgreSQL.
 async fn replicas_run(replicas: usize, callbacks: usize, senders: usize) -> Option<Figures> {
-    if leadboard::store::testing::postgres_server().is_none() {
-        eprintln!("SKIPPED: replicas share a PostgreSQL database (set LEADBOARD_TEST_POSTGRES; .ci/run does)");
-        return None;
-    }
+    crate::helpers::postgres_or_skip("sharing a database between replicas")?;
     let today = chrono::Utc::now().with_timezone(&leadboard::clock::TZ).date_naive();
     let contest = format!(
         "[[contests]]\nid = \"pk\"\nname = \"客户开发PK\"\nkinds = [\"lead_c\"]\nstart = \"{}\"\nend = \"{}\"\n\

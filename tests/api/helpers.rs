@@ -365,6 +365,16 @@ impl Configured {
     }
 }
 
+/// The PostgreSQL server the suite runs on, or `None` after saying why a test that
+/// needs one (`what` does) skips.
+pub fn postgres_or_skip(what: &str) -> Option<String> {
+    let server = leadboard::store::testing::postgres_server();
+    if server.is_none() {
+        eprintln!("SKIPPED: {what} needs a PostgreSQL server (set LEADBOARD_TEST_POSTGRES; .ci/run does)");
+    }
+    server
+}
+
 /// The URL of the test database named `database`: a test's database is named by its
 /// SQLite file, and on PostgreSQL ([`leadboard::store::testing::postgres_server`]) the
 /// URL of the app's own database is saved beside where that file would be.

@@ -12,7 +12,7 @@
 use crate::helpers::TestApp;
 use crate::local_mode::BIN;
 use leadboard::store::sql;
-use leadboard::store::testing::{fresh_postgres_database, postgres_server};
+use leadboard::store::testing::fresh_postgres_database;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection, PgConnection};
@@ -21,11 +21,7 @@ use std::process::Output;
 
 /// The PostgreSQL server, or None (and why the test skips).
 fn server() -> Option<String> {
-    let server = postgres_server();
-    if server.is_none() {
-        eprintln!("SKIPPED: migrating to PostgreSQL needs a server (set LEADBOARD_TEST_POSTGRES; .ci/run does)");
-    }
-    server
+    crate::helpers::postgres_or_skip("migrating to PostgreSQL")
 }
 
 /// A client-development contest around today, two one-person CS teams.
@@ -51,6 +47,17 @@ members = ["sunli"]
         start = today - chrono::Days::new(10),
         end = today + chrono::Days::new(10),
     )
+}
+
+/// An SQLite database (in the returned directory) of a stopped service that took one
+/// report.
+async fn source_with_a_report() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("source.db");
+    let app = TestApp::builder().database(&file).spawn().await;
+    say(&app, "zhangwei", "C类 公司=云帆 联系人=王").await;
+    let _ = app.stop().await;
+    (dir, file)
 }
 
 /// Runs `leadboard migrate-to-postgres ARGS`.
@@ -265,11 +272,7 @@ async fn a_migrated_database_answers_and_settles_as_the_sqlite_one_did() {
 #[tokio::test]
 async fn a_target_with_rows_is_refused_and_left_as_it_was() {
     let Some(server) = server() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("source.db");
-    let app = TestApp::builder().database(&file).spawn().await;
-    say(&app, "zhangwei", "C类 公司=云帆 联系人=王").await;
-    let _ = app.stop().await;
+    let (_dir, file) = source_with_a_report().await;
     let url = fresh_postgres_database(&server).await.unwrap();
     let first = migrate_file(&file, &url).await;
     assert!(first.status.success(), "{}", text(&first.stderr));
@@ -330,11 +333,7 @@ async fn a_source_behind_the_latest_migration_is_refused_and_left_unmigrated() {
 #[tokio::test]
 async fn a_table_that_does_not_read_back_as_copied_fails_by_name_and_leaves_no_rows() {
     let Some(server) = server() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("source.db");
-    let app = TestApp::builder().database(&file).spawn().await;
-    say(&app, "zhangwei", "C类 公司=云帆 联系人=王").await;
-    let _ = app.stop().await;
+    let (_dir, file) = source_with_a_report().await;
     // A target whose people table changes what is written into it, even with the
     // copy's triggers off (ENABLE ALWAYS): what is read back differs from the source.
     let url = fresh_postgres_database(&server).await.unwrap();
@@ -402,11 +401,7 @@ async fn a_source_written_to_during_the_copy_is_copied_as_one_snapshot() {
 #[tokio::test]
 async fn a_source_table_or_column_without_a_home_in_the_target_is_refused_by_name() {
     let Some(server) = server() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("source.db");
-    let app = TestApp::builder().database(&file).spawn().await;
-    say(&app, "zhangwei", "C类 公司=云帆 联系人=王").await;
-    let _ = app.stop().await;
+    let (_dir, file) = source_with_a_report().await;
     let change = |statement: &'static str| {
         let file = file.clone();
         async move {

@@ -42,10 +42,7 @@ async fn every_connection_syncs_each_commit_to_disk() {
 /// `database.url`, as managed servers ask): the server sees TLS.
 #[tokio::test]
 async fn a_postgresql_database_url_asking_for_tls_gets_an_encrypted_connection() {
-    let Some(server) = leadboard::store::testing::postgres_server() else {
-        eprintln!("SKIPPED: TLS to PostgreSQL needs a server (set LEADBOARD_TEST_POSTGRES; .ci/run does)");
-        return;
-    };
+    let Some(server) = crate::helpers::postgres_or_skip("TLS to PostgreSQL") else { return };
     let url = leadboard::store::testing::fresh_postgres_database(&server).await.unwrap();
     let plain = leadboard::store::Db::connect(&url, std::time::Duration::from_secs(5)).await.unwrap();
     let offered: String = sql::query_scalar("SHOW ssl").fetch_one(plain.reader()).await.unwrap();
