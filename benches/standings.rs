@@ -374,7 +374,7 @@ fn bench_query(c: &mut Criterion, w: &World) {
 async fn standings_command(state: &AppState) -> (String, Duration) {
     let mut tx = state.db.begin().await.expect("write transaction");
     let started = Instant::now();
-    let answer = commands::handle_text(&state.settings(), now(), &mut tx, ASKER, "排行").await.expect("answer");
+    let answer = commands::handle_text(&state.settings(), now(), &mut tx, ASKER, "排行").await.expect("answer").text;
     let elapsed = started.elapsed();
     tx.rollback().await.expect("rollback");
     (answer, elapsed)
@@ -506,10 +506,10 @@ async fn answers(state: AppState) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut tx = state.db.begin().await.expect("write transaction");
     for who in COMPARED {
-        let answer = commands::handle_text(&settings, now(), &mut tx, who, "我的").await.expect("我的");
+        let answer = commands::handle_text(&settings, now(), &mut tx, who, "我的").await.expect("我的").text;
         out.push((format!("{who} 我的"), answer));
     }
-    let answer = commands::handle_text(&settings, now(), &mut tx, ASKER, "排行").await.expect("排行");
+    let answer = commands::handle_text(&settings, now(), &mut tx, ASKER, "排行").await.expect("排行").text;
     out.push((format!("{ASKER} 排行"), answer));
     tx.rollback().await.expect("rollback");
     let month = leadboard::domain::month::Month::of(now().with_timezone(&TZ).date_naive());

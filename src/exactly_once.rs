@@ -15,8 +15,8 @@ use crate::commands;
 use crate::config::Settings;
 use crate::service::queue_text;
 use crate::state::AppState;
-use crate::store::Conn;
 use crate::store::inbox::{self, StoredReply};
+use crate::store::{Conn, sql};
 use crate::wecom::message::APP_TEXT_LIMIT;
 use crate::wecom::xml::{Inbound, InboundKind};
 use std::sync::Arc;
@@ -141,21 +141,14 @@ async fn commit_batch(batch: Vec<Job>) {
     };
     let mut outcomes = Vec::with_capacity(batch.len());
     for job in &batch {
-        let mut savepoint = match tx.begin().await {
-            Ok(savepoint) => savepoint,
-            Err(e) => return fail_all(batch, &e),
-        };
-        let work = one(&job.state, &job.settings, &mut *savepoint, &job.inbound);
+        // `one` opens the callback's savepoint and, when it succeeds, releases it.
+        let work = one(&job.state, &job.settings, &mut tx, &job.inbound);
         match work.instrument(job.span.clone()).await {
-            Ok(outcome) => {
-                if let Err(e) = savepoint.commit().await {
-                    return fail_all(batch, &e);
-                }
-                outcomes.push(Ok(outcome));
-            }
+            Ok(outcome) => outcomes.push(Ok(outcome)),
             Err(error) => {
                 state.db.note_write_error(&error);
-                if let Err(e) = savepoint.rollback().await {
+                // If the savepoint was never opened, this fails too, and so does the batch.
+                if let Err(e) = sql::statements(&mut tx, UNDO).await {
                     return fail_all(batch, &e);
                 }
                 outcomes.push(Err(error));
@@ -202,37 +195,57 @@ fn fail_all(batch: Vec<Job>, error: &sqlx::Error) {
     }
 }
 
+/// Each callback's savepoint. It is opened and released by statements sent with the
+/// callback's first and last (the inbox lookup and insert), not by statements of
+/// their own: on SQLite each statement is a round trip to the connection's thread,
+/// and in a batch those round trips are most of a callback's time.
+const OPEN: &str = "SAVEPOINT callback";
+const RELEASE: &str = "RELEASE callback";
+/// Undoes a failed callback's work, leaving the rest of its batch.
+const UNDO: &str = "ROLLBACK TO callback; RELEASE callback";
+/// Undoes a refused command's work, keeping the savepoint for its answer.
+const REFUSED: &str = "ROLLBACK TO callback";
+
 /// One callback inside its savepoint: the dedup check, the effects, the stored answer.
+/// Opens the savepoint and, when it succeeds, releases it; when it fails, the
+/// savepoint may be open (see [`UNDO`]).
 async fn one(state: &AppState, settings: &Settings, conn: &mut Conn, inbound: &Inbound) -> Outcome {
     let key = inbound.dedup_key();
-    if let Some(reply) = inbox::find(conn, &key).await? {
+    if let Some(reply) = inbox::find(conn, &key, OPEN).await? {
+        sql::statements(conn, RELEASE).await?;
         return Ok((reply, Seen::Again));
     }
-    let reply = dispatch(state, settings, conn, inbound).await?;
+    let (reply, refused) = dispatch(state, settings, conn, inbound).await?;
+    if refused {
+        sql::statements(conn, REFUSED).await?;
+    }
     let reply = passive_or_outbox(state, settings, conn, inbound, reply).await?;
     let now = state.clock.now_ms();
-    inbox::insert(conn, &key, &inbound.from, kind_name(&inbound.kind), now, &reply).await?;
+    inbox::insert(conn, &key, &inbound.from, kind_name(&inbound.kind), now, &reply, RELEASE).await?;
     Ok((reply, Seen::First))
 }
 
+/// The callback's answer, and whether its command refused (so that what it wrote must
+/// be rolled back).
 async fn dispatch(
     state: &AppState,
     settings: &Settings,
     conn: &mut Conn,
     inbound: &Inbound,
-) -> Result<Reply, sqlx::Error> {
+) -> Result<(Reply, bool), sqlx::Error> {
     let now = state.clock.now();
     Ok(match &inbound.kind {
         InboundKind::Text { content } => {
-            Reply::Text(commands::handle_text(settings, now, conn, &inbound.from, content).await?)
+            let answer = commands::handle_text(settings, now, conn, &inbound.from, content).await?;
+            (Reply::Text(answer.text), answer.refused)
         }
         InboundKind::TemplateCard(event) => {
             commands::press::handle(settings, now, conn, &inbound.from, event).await?;
-            Reply::Empty
+            (Reply::Empty, false)
         }
         other => {
             tracing::info!(from = %inbound.from, kind = kind_name(other), "callback ignored");
-            Reply::Empty
+            (Reply::Empty, false)
         }
     })
 }

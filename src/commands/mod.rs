@@ -24,40 +24,58 @@ use crate::store::Conn;
 use args::Command;
 use chrono::{DateTime, Utc};
 
-/// Answers a text message from `from`. A command runs in a savepoint: when it refuses,
-/// nothing it wrote remains.
+/// The answer to a text message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub text: String,
+    /// The command refused: what it wrote before refusing is still on the connection,
+    /// and the caller must roll it back (the callback's savepoint, [`crate::exactly_once`])
+    /// before storing the answer.
+    pub refused: bool,
+}
+
+impl Answer {
+    fn given(text: impl Into<String>) -> Answer {
+        Answer { text: text.into(), refused: false }
+    }
+}
+
+/// Answers a text message from `from`. The command runs on `conn` itself, not in a
+/// savepoint of its own (each would be two more round trips to SQLite's thread): when
+/// it refuses, the answer says so, and the caller rolls back what it wrote.
 pub async fn handle_text(
     settings: &Settings,
     now: DateTime<Utc>,
     conn: &mut Conn,
     from: &str,
     text: &str,
-) -> Result<String, sqlx::Error> {
+) -> Result<Answer, sqlx::Error> {
     let sender = match identify(conn, from).await? {
         Identity::Active(person) => person,
         Identity::Departed => {
             tracing::warn!(from, "message from a deactivated person refused");
-            return Ok("您的账号已停用，无法使用全员营销助手。如有疑问请联系管理员。".into());
+            return Ok(Answer::given("您的账号已停用，无法使用全员营销助手。如有疑问请联系管理员。"));
         }
         Identity::Unknown => {
             tracing::warn!(from, "message from a userid not in the directory refused");
-            return Ok("抱歉，没有在全员营销通讯录中找到您，暂时无法使用。请联系管理员开通。".into());
+            return Ok(Answer::given("抱歉，没有在全员营销通讯录中找到您，暂时无法使用。请联系管理员开通。"));
         }
     };
     let ctx = Ctx::person(settings, now, sender);
     if help::is_greeting(text) {
-        return Ok(help::introduction(&ctx).unwrap_or_else(|e| e.to_string()));
+        return Ok(Answer::given(help::introduction(&ctx).unwrap_or_else(|e| e.to_string())));
     }
     let parsed = match parse::parse(text, ctx.today()) {
         Ok(parsed) => parsed,
-        Err(e) => return Ok(e.explain(ctx.today())),
+        Err(e) => return Ok(Answer::given(e.explain(ctx.today()))),
     };
-    match atomically!(conn, async |conn| run(&ctx, conn, &parsed.command).await) {
-        Ok(reply) => Ok(reply),
+    let refused = |text: String| Ok(Answer { text, refused: true });
+    match run(&ctx, conn, &parsed.command).await {
+        Ok(reply) => Ok(Answer::given(reply)),
         Err(ServiceError::Forbidden(op)) => {
-            Ok(format!("「{}」仅限{}使用。发送「帮助」查看您可用的命令。", parsed.spec.name, op.role().label()))
+            refused(format!("「{}」仅限{}使用。发送「帮助」查看您可用的命令。", parsed.spec.name, op.role().label()))
         }
-        Err(ServiceError::Refused(message)) => Ok(message),
+        Err(ServiceError::Refused(message)) => refused(message),
         Err(ServiceError::Db(e)) => Err(e),
     }
 }

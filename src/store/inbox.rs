@@ -44,8 +44,11 @@ pub enum StoredReply {
 /// waits until the first commits (or rolls back), then finds its answer (read
 /// committed: the next statement sees the commit) instead of repeating the effects.
 /// On SQLite the one writer connection already serialises callbacks.
+///
+/// `opening` (a parameterless statement such as `SAVEPOINT x`) is sent with the lookup,
+/// just before it ([`sql::Query::preceded_by`]).
 #[instrument(level = "debug", skip(conn, key))]
-pub async fn find(conn: &mut Conn, key: &str) -> Result<Option<StoredReply>, sqlx::Error> {
+pub async fn find(conn: &mut Conn, key: &str, opening: &'static str) -> Result<Option<StoredReply>, sqlx::Error> {
     if conn.engine() == sql::Engine::Postgres {
         sql::query("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))")
             .bind(stored_key(key))
@@ -54,6 +57,7 @@ pub async fn find(conn: &mut Conn, key: &str) -> Result<Option<StoredReply>, sql
     }
     let row: Option<(Option<String>, Option<String>)> =
         sql::query_as("SELECT reply_kind, reply FROM inbox WHERE dedup_key = ?")
+            .preceded_by(opening)
             .bind(stored_key(key))
             .fetch_optional(&mut *conn)
             .await?;
@@ -64,6 +68,8 @@ pub async fn find(conn: &mut Conn, key: &str) -> Result<Option<StoredReply>, sql
 }
 
 /// Records a processed callback and its answer (in the transaction of its effects).
+/// `closing` (a parameterless statement such as `RELEASE x`) is sent with the insert,
+/// just after it ([`sql::Query::followed_by`]).
 #[instrument(level = "debug", skip(conn, key, from_user, reply))]
 pub async fn insert(
     conn: &mut Conn,
@@ -72,21 +78,24 @@ pub async fn insert(
     kind: &str,
     received_at: i64,
     reply: &StoredReply,
+    closing: &'static str,
 ) -> Result<(), sqlx::Error> {
     let (reply_kind, text) = match reply {
         StoredReply::Empty => (None, None),
         StoredReply::Text(t) => (Some("text"), Some(t.as_str())),
     };
-    sql::query(
-        "INSERT INTO inbox (dedup_key, from_user, kind, received_at, reply_kind, reply) VALUES (?, ?, ?, ?, ?, ?)",
+    sql::query_scalar::<i64>(
+        "INSERT INTO inbox (dedup_key, from_user, kind, received_at, reply_kind, reply) VALUES (?, ?, ?, ?, ?, ?)
+         RETURNING CAST(1 AS BIGINT)",
     )
+    .followed_by(closing)
     .bind(stored_key(key))
     .bind(&from_user[..from_user.floor_char_boundary(MAX_FROM_BYTES)])
     .bind(kind)
     .bind(received_at)
     .bind(reply_kind)
     .bind(text)
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
     Ok(())
 }

@@ -359,11 +359,32 @@ impl Bind for Cow<'_, str> {
 struct Text {
     sqlite: SqlStr,
     postgres: Option<SqlStr>,
+    /// Parameterless statements sent with this one ([`Query::preceded_by`],
+    /// [`Query::followed_by`]).
+    before: Option<&'static str>,
+    after: Option<&'static str>,
 }
 
 impl Text {
+    /// On SQLite the statements sent with this one are one text: sqlx runs every
+    /// statement of a text in one call to the connection's thread, binding the
+    /// arguments in order across them.
     fn for_sqlite(&self) -> SqlStr {
-        self.sqlite.clone()
+        match (self.before, self.after) {
+            (None, None) => self.sqlite.clone(),
+            (before, after) => {
+                let mut text = String::with_capacity(self.sqlite.as_str().len() + 64);
+                for part in [before, Some(self.sqlite.as_str()), after].into_iter().flatten() {
+                    text.push_str(part);
+                    text.push_str(";\n");
+                }
+                AssertSqlSafe(text).into_sql_str()
+            }
+        }
+    }
+
+    fn sent_with_others(&self) -> bool {
+        self.before.is_some() || self.after.is_some()
     }
 
     fn for_postgres(&self) -> SqlStr {
@@ -447,7 +468,8 @@ pub fn query_scalar<O>(sql: impl SqlSafeStr) -> Query<O, AsScalar> {
 }
 
 fn new<O, M>(sql: impl SqlSafeStr) -> Query<O, M> {
-    Query { text: Text { sqlite: sql.into_sql_str(), postgres: None }, args: Vec::new(), _out: PhantomData }
+    let text = Text { sqlite: sql.into_sql_str(), postgres: None, before: None, after: None };
+    Query { text, args: Vec::new(), _out: PhantomData }
 }
 
 /// What a statement that returns no rows did.
@@ -523,34 +545,91 @@ impl<T> Value for T where
 macro_rules! fetchers {
     ($mode:ty, $bound:ident, $make:ident) => {
         impl<O: $bound + 'static> Query<O, $mode> {
+            /// Sends the parameterless statement `sql` (one that returns no rows, such as
+            /// `SAVEPOINT x`) just before this one: on SQLite in the same call to the
+            /// connection's thread, saving a round trip between threads; on PostgreSQL as
+            /// a statement of its own, first. Only on a connection, not a pool. When this
+            /// statement fails, `sql` has run; when `sql` fails, this one has not. (Only
+            /// for statements whose rows are read: SQLite's count of changed rows would
+            /// count the other statements' too.)
+            pub fn preceded_by(mut self, sql: &'static str) -> Self {
+                self.text.before = Some(sql);
+                self
+            }
+
+            /// Sends the parameterless statement `sql` (one that returns no rows, such as
+            /// `RELEASE x`) just after this one, as [`Query::preceded_by`] does before
+            /// it; it runs only if this statement succeeded, after all its rows are read.
+            pub fn followed_by(mut self, sql: &'static str) -> Self {
+                self.text.after = Some(sql);
+                self
+            }
+
             pub fn fetch_one<'e>(self, on: impl Executor<'e>) -> BoxFuture<'e, Result<O, sqlx::Error>> {
-                fetch!(self, on, $make, fetch_one)
+                fetch!(self, on, $make, fetch_one, |rows: Vec<O>| rows
+                    .into_iter()
+                    .next()
+                    .ok_or(sqlx::Error::RowNotFound))
             }
 
             pub fn fetch_optional<'e>(self, on: impl Executor<'e>) -> BoxFuture<'e, Result<Option<O>, sqlx::Error>> {
-                fetch!(self, on, $make, fetch_optional)
+                fetch!(self, on, $make, fetch_optional, |rows: Vec<O>| Ok(rows.into_iter().next()))
             }
 
             pub fn fetch_all<'e>(self, on: impl Executor<'e>) -> BoxFuture<'e, Result<Vec<O>, sqlx::Error>> {
-                fetch!(self, on, $make, fetch_all)
+                fetch!(self, on, $make, fetch_all, Ok)
             }
         }
     };
 }
 
+/// `$how` reads the rows of a statement run alone; `$pick` takes what `$how` returns
+/// from all the rows, for a statement sent with others on SQLite (where reading only
+/// the first row would stop the call before the statements after it).
 macro_rules! fetch {
-    ($self:ident, $on:ident, $make:ident, $how:ident) => {{
+    ($self:ident, $on:ident, $make:ident, $how:ident, $pick:expr) => {{
         let Query { text, args, .. } = $self;
         let on = $on.on();
         Box::pin(async move {
+            let (before, after) = (text.before, text.after);
             match on {
+                On::Conn(Raw::Sqlite(c)) if text.sent_with_others() => {
+                    $pick($make!(sqlite, text, args).fetch_all(c).await?)
+                }
                 On::Conn(Raw::Sqlite(c)) => $make!(sqlite, text, args).$how(c).await,
+                On::Conn(Raw::Postgres(c)) => {
+                    run_raw(c, before).await?;
+                    let out = $make!(pg, text, args).$how(&mut *c).await?;
+                    run_raw(c, after).await?;
+                    Ok(out)
+                }
+                _ if text.sent_with_others() => Err(not_on_a_pool()),
                 On::Sqlite(p) => $make!(sqlite, text, args).$how(p).await,
-                On::Conn(Raw::Postgres(c)) => $make!(pg, text, args).$how(c).await,
                 On::Postgres(p) => $make!(pg, text, args).$how(p).await,
             }
         })
     }};
+}
+
+/// A statement sent beside another, on PostgreSQL (simple protocol: no parameters).
+async fn run_raw(c: &mut PgConnection, sql: Option<&'static str>) -> Result<(), sqlx::Error> {
+    if let Some(sql) = sql {
+        sqlx::raw_sql(AssertSqlSafe(sql)).execute(c).await?;
+    }
+    Ok(())
+}
+
+/// Runs `sql`, one or more parameterless statements (such as `ROLLBACK TO x; RELEASE x`),
+/// in one call, reading no rows.
+pub async fn statements(conn: &mut Conn, sql: &'static str) -> Result<(), sqlx::Error> {
+    match conn.raw() {
+        Raw::Sqlite(c) => sqlx::raw_sql(AssertSqlSafe(sql)).execute(c).await.map(drop),
+        Raw::Postgres(c) => sqlx::raw_sql(AssertSqlSafe(sql)).execute(c).await.map(drop),
+    }
+}
+
+fn not_on_a_pool() -> sqlx::Error {
+    sqlx::Error::Protocol("statements sent together need one connection, not a pool".into())
 }
 
 macro_rules! rows {
@@ -601,6 +680,40 @@ mod tests {
         assert_eq!(number_placeholders("SELECT 1").as_str(), "SELECT 1");
         let numbered = number_placeholders("SELECT ?2, ?1 WHERE x = ? AND y = ?10 AND z = ?");
         assert_eq!(numbered.as_str(), "SELECT $2, $1 WHERE x = $3 AND y = $10 AND z = $11");
+    }
+
+    /// sqlx deprecates several statements in one text with parameters (only its SQLite
+    /// driver runs them): this pins that they all run, in order, with the arguments
+    /// bound across them, and that a failing statement stops the ones after it.
+    #[tokio::test]
+    async fn statements_sent_together_all_run_and_a_failure_stops_the_rest() {
+        let (db, _dir) = crate::store::testing::test_db().await;
+        let mut tx = db.begin().await.unwrap();
+        query("CREATE TABLE t (a BIGINT UNIQUE)").execute(&mut tx).await.unwrap();
+        let got: Option<i64> = query_scalar("INSERT INTO t (a) VALUES (?) RETURNING a")
+            .preceded_by("SAVEPOINT s")
+            .followed_by("RELEASE s")
+            .bind(7)
+            .fetch_optional(&mut tx)
+            .await
+            .unwrap();
+        assert_eq!(got, Some(7));
+        // The savepoint was opened and released: another of that name nests no deeper.
+        statements(&mut tx, "SAVEPOINT s; INSERT INTO t (a) VALUES (8); ROLLBACK TO s; RELEASE s").await.unwrap();
+        let refused = query_scalar::<i64>("INSERT INTO t (a) VALUES (?) RETURNING a")
+            .preceded_by("SAVEPOINT s")
+            .followed_by("RELEASE s")
+            .bind(7)
+            .fetch_one(&mut tx)
+            .await;
+        assert!(refused.is_err(), "a duplicate");
+        // The savepoint opened before the failure is still open: RELEASE was not run.
+        statements(&mut tx, "ROLLBACK TO s; RELEASE s").await.unwrap();
+        let rows: Vec<i64> = query_scalar("SELECT a FROM t ORDER BY a").fetch_all(&mut tx).await.unwrap();
+        assert_eq!(rows, [7]);
+        tx.commit().await.unwrap();
+        let on_a_pool = query_scalar::<i64>("SELECT 1").preceded_by("SAVEPOINT s").fetch_one(db.reader()).await;
+        assert!(on_a_pool.is_err(), "statements sent together need one connection");
     }
 
     #[test]

@@ -161,3 +161,17 @@ async fn a_credit_code_bound_to_an_unrelated_name_does_not_block_the_company() {
     let other_code = say(&app, "qianjing", "C类 公司=随便写的名字 联系人=钱 信用代码=91110000100003495Y").await;
     assert!(other_code.contains("不同的统一社会信用代码") && !other_code.contains("注明区别"), "{other_code}");
 }
+
+#[tokio::test]
+async fn a_refused_report_leaves_nothing_it_wrote_before_refusing() {
+    let app = TestApp::spawn().await;
+    say(&app, "zhangwei", "C类 公司=杭州云帆科技有限公司 联系人=王").await;
+    // The second report's credit code is bound to the stored company (written, with
+    // its event) before the first claim is found and the report refused: the command
+    // runs in its callback's savepoint, rolled back when it refuses.
+    let late = say(&app, "sunli", "C类 公司=杭州云帆科技有限公司 联系人=李 信用代码=91330100716105852F").await;
+    assert!(refused(&late), "{late}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM subjects WHERE credit_code IS NOT NULL").await, 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM events WHERE action = 'credit_code_set'").await, 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM inbox").await, 2, "the refusal is the stored answer");
+}
