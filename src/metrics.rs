@@ -18,6 +18,14 @@ pub struct ReasonLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct JobRunLabel {
+    pub job: &'static str,
+    /// `done`, `failed`, `busy` (another run held the job) or `already_done` (another
+    /// replica's run had done the fire time asked for).
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DeliveryLabel {
     pub api: String,
     pub kind: &'static str,
@@ -42,6 +50,8 @@ pub struct Metrics {
     /// Cards merged into digests to stay within WeCom's per-member limits.
     pub outbox_merged: Counter,
     pub token_refreshes: Counter,
+    /// Runs of scheduled jobs (the scheduler's and commands'), by job and outcome.
+    pub job_runs: Family<JobRunLabel, Counter>,
     /// Open HTTP connections.
     pub connections_open: Gauge,
     /// Connections the server closed, by reason (header_timeout, idle_timeout, evicted).
@@ -70,6 +80,7 @@ impl Metrics {
             outbox_delivery_failures: Family::default(),
             outbox_merged: Counter::default(),
             token_refreshes: Counter::default(),
+            job_runs: Family::default(),
             connections_open: Gauge::default(),
             connections_closed: Family::default(),
             registry: Registry::default(),
@@ -114,6 +125,11 @@ impl Metrics {
             "Access tokens fetched from gettoken (successful fetches only)",
             m.token_refreshes.clone(),
         );
+        registry.register(
+            "job_runs",
+            "Runs of scheduled jobs by job and outcome (done, failed, busy, already_done)",
+            m.job_runs.clone(),
+        );
         registry.register("http_connections_open", "Open HTTP connections", m.connections_open.clone());
         registry.register(
             "http_connections_closed",
@@ -121,6 +137,10 @@ impl Metrics {
             m.connections_closed.clone(),
         );
         Metrics { registry, ..m }
+    }
+
+    pub fn job_run(&self, job: &'static str, outcome: &'static str) {
+        self.job_runs.get_or_create(&JobRunLabel { job, outcome }).inc();
     }
 
     pub fn outcome(&self, outcome: &'static str) {

@@ -123,10 +123,17 @@ async fn run_leased<T>(
     work: impl Future<Output = anyhow::Result<T>>,
     outcome: impl FnOnce(&T) -> String,
 ) -> Result<T, JobError> {
+    let counted = |outcome| state.metrics.job_run(job.name(), outcome);
     let lease = match store::acquire(&state.db, job.name(), state.clock.now_ms(), owner, fire).await? {
         Acquired::Lease(lease) => lease,
-        Acquired::Busy => return Err(JobError::Busy(job.name())),
-        Acquired::Done => return Err(JobError::Done(job.name())),
+        Acquired::Busy => {
+            counted("busy");
+            return Err(JobError::Busy(job.name()));
+        }
+        Acquired::Done => {
+            counted("already_done");
+            return Err(JobError::Done(job.name()));
+        }
     };
     let result = work.await;
     let recorded = match &result {
@@ -135,7 +142,9 @@ async fn run_leased<T>(
     };
     let now = state.clock.now_ms();
     let done_fire = result.is_ok().then(|| fire.unwrap_or(now));
-    store::release(&state.db, lease, now, &recorded, done_fire).await?;
+    let released = store::release(&state.db, lease, now, &recorded, done_fire).await;
+    counted(if result.is_ok() && released.is_ok() { "done" } else { "failed" });
+    released?;
     state.outbox_wake.notify_one();
     state.changes.wake();
     Ok(result?)

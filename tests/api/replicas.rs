@@ -18,6 +18,12 @@ fn on_postgres() -> bool {
     crate::helpers::postgres_or_skip("sharing a database between replicas").is_some()
 }
 
+/// `app`'s runs of the reminders job with `outcome` (`leadboard_job_runs_total`).
+fn job_runs(app: &TestApp, outcome: &'static str) -> u64 {
+    let label = leadboard::metrics::JobRunLabel { job: "reminders", outcome };
+    app.state.metrics.job_runs.get_or_create(&label).get()
+}
+
 fn database_of(app: &TestApp) -> String {
     app.state.settings().database.url.clone()
 }
@@ -128,10 +134,11 @@ async fn a_fire_time_another_replica_ran_while_this_one_waited_is_not_run_again(
     a_lead_and_a_missed_reminder(&first).await;
     let running = another_replica_running_reminders(&first).await;
     let replica = replica_a_day_later(&database_of(&first)).await;
-    // Its scheduler finds the missed fire time and the job held, moments after start
-    // (nothing shows when): half a second for that, so that the fire time is the one
-    // it waits on, not one already done when it first looks.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Its scheduler finds the missed fire time and the job held, moments after start,
+    // so that the fire time is the one it waits on, not one already done when it first
+    // looks.
+    within(Duration::from_secs(5), "the replica finds the job held", || async { job_runs(&replica, "busy") >= 1 })
+        .await;
     // The other replica's run ends well: its outcome, the lease released and the job's
     // progress moved to now (past the fire time), in one write, then the lock let go.
     let mut tx = first.state.db.begin().await.unwrap();
@@ -145,9 +152,10 @@ async fn a_fire_time_another_replica_ran_while_this_one_waited_is_not_run_again(
     .unwrap();
     tx.commit().await.unwrap();
     running.release().await;
-    // The waiting replica looks again after LOOK_AGAIN_AFTER (5 s): a non-event, so
-    // the test waits that long, and a little more.
-    tokio::time::sleep(Duration::from_secs(7)).await;
+    // The waiting replica looks again after LOOK_AGAIN_AFTER (5 s), and finds it done.
+    within(Duration::from_secs(15), "the replica looks again", || async { job_runs(&replica, "already_done") == 1 })
+        .await;
+    assert_eq!(job_runs(&replica, "done"), 0);
     let reminded = replica.count("SELECT COUNT(*) FROM events WHERE action = 'reminded'").await;
     assert_eq!(reminded, 0, "the fire time was done: not run again");
     let outcome =

@@ -2,7 +2,7 @@
 //! once at start; `leadboard jobs list` and `leadboard jobs run` work against the
 //! database of a running service.
 
-use crate::helpers::{TestApp, eventually};
+use crate::helpers::{TestApp, eventually, metric};
 use crate::local_mode::BIN;
 use chrono::Duration;
 use leadboard::clock::ShiftedClock;
@@ -40,6 +40,8 @@ async fn a_run_missed_while_stopped_happens_once_at_start() {
     assert_eq!(reminders.iter().filter(|t| t.contains("超过 24 小时")).count(), 1, "{reminders:?}");
     let runs = app.count("SELECT COUNT(*) FROM events WHERE action = 'reminded'").await;
     assert_eq!(runs, 1, "caught up once, not once per missed hour");
+    let runs = metric(&app.metrics().await, r#"leadboard_job_runs_total{job="reminders",outcome="done"}"#);
+    assert_eq!(runs, 1.0, "operators see the run");
 }
 
 #[tokio::test]
