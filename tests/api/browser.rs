@@ -6,6 +6,7 @@
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -21,9 +22,14 @@ pub struct Browser {
     driver: Child,
 }
 
+/// Stops chromedriver and the Chromium it started: chromedriver runs in a process
+/// group of its own, and the whole group is killed, so that a test that fails before
+/// [`Browser::close`] leaves no browser behind (killing chromedriver alone would
+/// leave its Chromium running, adopted by init).
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
         let _ = self.driver.wait();
     }
 }
@@ -61,6 +67,7 @@ impl Browser {
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .expect("chromedriver starts");
         let url = format!("http://127.0.0.1:{port}");
