@@ -45,22 +45,23 @@ pub enum StoredReply {
 /// committed: the next statement sees the commit) instead of repeating the effects.
 /// On SQLite the one writer connection already serialises callbacks.
 ///
-/// `opening` (a parameterless statement such as `SAVEPOINT x`) is sent with the lookup,
-/// just before it ([`sql::Query::preceded_by`]).
+/// `opening` (a parameterless statement such as `SAVEPOINT x`) runs first: on SQLite
+/// sent with the lookup ([`sql::Query::preceded_by`]), on PostgreSQL before the lock,
+/// so that a lock that times out fails only what follows the savepoint.
 #[instrument(level = "debug", skip(conn, key))]
 pub async fn find(conn: &mut Conn, key: &str, opening: &'static str) -> Result<Option<StoredReply>, sqlx::Error> {
-    if conn.engine() == sql::Engine::Postgres {
+    let lookup = sql::query_as("SELECT reply_kind, reply FROM inbox WHERE dedup_key = ?");
+    let lookup = if conn.engine() == sql::Engine::Postgres {
+        sql::statements(conn, opening).await?;
         sql::query("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))")
             .bind(stored_key(key))
             .execute(&mut *conn)
             .await?;
-    }
-    let row: Option<(Option<String>, Option<String>)> =
-        sql::query_as("SELECT reply_kind, reply FROM inbox WHERE dedup_key = ?")
-            .preceded_by(opening)
-            .bind(stored_key(key))
-            .fetch_optional(&mut *conn)
-            .await?;
+        lookup
+    } else {
+        lookup.preceded_by(opening)
+    };
+    let row: Option<(Option<String>, Option<String>)> = lookup.bind(stored_key(key)).fetch_optional(&mut *conn).await?;
     Ok(row.map(|(kind, reply)| match (kind.as_deref(), reply) {
         (Some("text"), Some(text)) => StoredReply::Text(text),
         _ => StoredReply::Empty,

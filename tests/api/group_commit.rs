@@ -194,3 +194,38 @@ async fn retries_inside_one_batch_are_processed_exactly_once() {
     assert_eq!(app.count("SELECT COUNT(*) FROM inbox").await, 3);
     assert_eq!(metric(&app.metrics().await, "leadboard_duplicates_total"), 4.0);
 }
+
+#[tokio::test]
+async fn on_postgresql_a_callback_whose_key_another_replica_holds_fails_alone() {
+    if crate::helpers::postgres_or_skip("replicas' locks on callback keys").is_none() {
+        return;
+    }
+    // Long enough for `post_together`'s hold on the tables, short for a test to wait.
+    let app = TestApp::builder().busy_timeout_ms(2000).spawn().await;
+    let requests = reports(&app, &["zhangwei", "sunli", "zhangwei"]);
+    // Another replica is in the middle of sunli's callback: it holds the key's lock
+    // for longer than this one waits for a lock.
+    let key = sunlis_key(&app, &requests[1]);
+    let mut other = crate::binary::connect(&app.database(), false).await;
+    let crate::binary::TestConn::Postgres(ref mut held) = other else { unreachable!() };
+    sql::query("SELECT pg_advisory_lock(hashtextextended(?, 0))").bind(key.as_str()).execute(&mut *held).await.unwrap();
+
+    let blocker = app.text_request("zhangwei", "我的");
+    let (first, answers) = post_together(&app, &blocker, &requests).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(answers.iter().map(|a| a.status).collect::<Vec<_>>(), [200, 500, 200], "only the locked one fails");
+    assert_eq!(app.count("SELECT COUNT(*) FROM records").await, 2);
+    assert_eq!(app.count("SELECT COUNT(*) FROM inbox").await, 3);
+
+    drop(other);
+    assert_eq!(app.post(&requests[1]).await.status, 200, "WeCom's retry goes through");
+    assert_eq!(app.count("SELECT COUNT(*) FROM records WHERE reporter = 'sunli'").await, 1);
+}
+
+/// The inbox key of `request` (a text message: its MsgId).
+fn sunlis_key(app: &TestApp, request: &CallbackRequest) -> String {
+    let encrypted = leadboard::wecom::xml::parse_envelope(&request.body).expect("an envelope");
+    let plain = app.peer.crypto.decrypt(&encrypted).expect("decrypts");
+    let msg_id = plain.split("<MsgId>").nth(1).and_then(|rest| rest.split("</MsgId>").next()).expect("a MsgId");
+    format!("msg:{msg_id}")
+}

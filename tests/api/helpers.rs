@@ -142,6 +142,8 @@ pub struct Builder {
     credentials: Credentials,
     extra: String,
     server: String,
+    /// Lines for the `[database]` section after its `url`.
+    database_lines: String,
     schedules: String,
     clock: Option<Arc<dyn Clock>>,
     mock: Option<MockServer>,
@@ -176,6 +178,12 @@ impl Builder {
     /// declares its own directory).
     pub fn config(mut self, toml: &str) -> Self {
         self.extra.push_str(toml);
+        self
+    }
+
+    /// How long a statement waits for a lock (`database.busy_timeout_ms`).
+    pub fn busy_timeout_ms(mut self, ms: u64) -> Self {
+        self.database_lines = format!("busy_timeout_ms = {ms}\n");
         self
     }
 
@@ -255,6 +263,7 @@ impl Builder {
         // is by default on PostgreSQL.
         let server = format!("control_socket = \"{}\"\n{}", dir.path().join("leadboard.sock").display(), self.server);
         let c = self.credentials;
+        let database_lines = &self.database_lines;
         let toml = format!(
             r#"
 [server]
@@ -262,6 +271,7 @@ listen = "127.0.0.1:0"
 {server}
 [database]
 url = "{db}"
+{database_lines}
 [wecom]
 corp_id = "{corp}"
 agent_id = {AGENT_ID}
@@ -512,6 +522,7 @@ impl TestApp {
             credentials: PROJECT,
             extra: String::new(),
             server: String::new(),
+            database_lines: String::new(),
             schedules: "enabled = false".into(),
             clock: None,
             mock: None,
