@@ -842,42 +842,32 @@ pub async fn look_alike_people(
 
 /// Indexes a claimed core name for the look-alike test.
 async fn add_variants(conn: &mut Conn, space: &str, owner: i64, key: &str) -> Result<(), sqlx::Error> {
-    insert_each(
-        conn,
-        "INSERT INTO name_variants (space, variant, owner) SELECT ?, value, ? FROM json_each(?)",
-        space,
-        owner,
-        &deletions(key),
-    )
-    .await
+    let mut batch = sql::Batch::new();
+    push_variants(&mut batch, space, owner, key);
+    batch.execute(conn).await.map(drop)
+}
+
+fn push_variants(batch: &mut sql::Batch, space: &str, owner: i64, key: &str) {
+    let insert = "INSERT INTO name_variants (space, variant, owner) SELECT ?, value, ? FROM json_each(?)";
+    push_each(batch, insert, space, owner, &deletions(key));
 }
 
 /// One row `(space, value, owner)` for each of `values`, by `insert` in one statement.
-async fn insert_each(
-    conn: &mut Conn,
-    insert: &'static str,
-    space: &str,
-    owner: i64,
-    values: &[String],
-) -> Result<(), sqlx::Error> {
-    if values.is_empty() {
-        return Ok(());
+fn push_each(batch: &mut sql::Batch, insert: &'static str, space: &str, owner: i64, values: &[String]) {
+    if !values.is_empty() {
+        let values = serde_json::to_string(values).unwrap_or_default();
+        batch.push(sql::query(insert).bind(space).bind(owner).bind(values));
     }
-    sql::query(insert)
-        .bind(space)
-        .bind(owner)
-        .bind(serde_json::to_string(values).unwrap_or_default())
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
 }
 
 /// Indexes a subject's core name for the look-alike test: its one-edit variants and
-/// its windows (the containment index).
+/// its windows (the containment index), in one call.
 async fn index_subject(conn: &mut Conn, family: &str, owner: i64, key: &str) -> Result<(), sqlx::Error> {
-    add_variants(conn, family, owner, key).await?;
+    let mut batch = sql::Batch::new();
+    push_variants(&mut batch, family, owner, key);
     let insert = "INSERT INTO name_parts (space, part, owner) SELECT ?, value, ? FROM json_each(?)";
-    insert_each(conn, insert, family, owner, &windows(key)).await
+    push_each(&mut batch, insert, family, owner, &windows(key));
+    batch.execute(conn).await.map(drop)
 }
 
 /// Rebuilds the look-alike index from the stored core names.

@@ -472,6 +472,53 @@ fn new<O, M>(sql: impl SqlSafeStr) -> Query<O, M> {
     Query { text, args: Vec::new(), _out: PhantomData }
 }
 
+/// Statements whose rows are not read, run in turn in one call: on SQLite as one text
+/// (one round trip to the connection's thread; sqlx binds the arguments in order across
+/// the statements), on PostgreSQL one after another. Each statement numbers its
+/// placeholders with bare `?` only (a `?NNN` would name another statement's argument).
+/// When one fails, those before it have run and those after it have not.
+#[derive(Default)]
+pub struct Batch {
+    statements: Vec<Query<(), ()>>,
+}
+
+impl Batch {
+    pub fn new() -> Batch {
+        Batch::default()
+    }
+
+    pub fn push(&mut self, statement: Query<(), ()>) {
+        let numbered =
+            statement.text.sqlite.as_str().as_bytes().windows(2).any(|w| w[0] == b'?' && w[1].is_ascii_digit());
+        debug_assert!(
+            !numbered && !statement.text.sent_with_others(),
+            "a batched statement has bare placeholders only and nothing sent with it"
+        );
+        self.statements.push(statement);
+    }
+
+    /// Runs the statements on `conn`; the rows they changed, all together.
+    pub async fn execute(self, conn: &mut Conn) -> Result<Done, sqlx::Error> {
+        let mut statements = self.statements.into_iter();
+        let Some(first) = statements.next() else { return Ok(Done { rows: 0 }) };
+        if conn.engine() == Engine::Postgres {
+            let mut rows = first.execute(&mut *conn).await?.rows;
+            for statement in statements {
+                rows += statement.execute(&mut *conn).await?.rows;
+            }
+            return Ok(Done { rows });
+        }
+        let (mut text, mut args) = (first.text.sqlite.as_str().to_owned(), first.args);
+        for statement in statements {
+            text.push_str(";\n");
+            text.push_str(statement.text.sqlite.as_str());
+            args.extend(statement.args);
+        }
+        let combined = Query::<(), ()> { args, ..query(AssertSqlSafe(text)) };
+        combined.execute(conn).await
+    }
+}
+
 /// What a statement that returns no rows did.
 #[derive(Debug, Clone, Copy)]
 pub struct Done {
@@ -714,6 +761,36 @@ mod tests {
         tx.commit().await.unwrap();
         let on_a_pool = query_scalar::<i64>("SELECT 1").preceded_by("SAVEPOINT s").fetch_one(db.reader()).await;
         assert!(on_a_pool.is_err(), "statements sent together need one connection");
+    }
+
+    #[tokio::test]
+    async fn a_batch_binds_each_statements_arguments_and_stops_at_a_failure() {
+        let (db, _dir) = crate::store::testing::test_db().await;
+        let mut tx = db.begin().await.unwrap();
+        query("CREATE TABLE t (a BIGINT UNIQUE, b TEXT)").execute(&mut tx).await.unwrap();
+        let mut batch = Batch::new();
+        batch.push(query("INSERT INTO t (a, b) VALUES (?, ?)").bind(1).bind("one"));
+        batch.push(query("INSERT INTO t (a, b) VALUES (?, ?), (?, ?)").bind(2).bind("two").bind(3).bind("three"));
+        assert_eq!(batch.execute(&mut tx).await.unwrap().rows_affected(), 3);
+        assert_eq!(Batch::new().execute(&mut tx).await.unwrap().rows_affected(), 0);
+        let rows: Vec<(i64, String)> = query_as("SELECT a, b FROM t ORDER BY a").fetch_all(&mut tx).await.unwrap();
+        assert_eq!(rows, [(1, "one".into()), (2, "two".into()), (3, "three".into())]);
+
+        statements(&mut tx, "SAVEPOINT s").await.unwrap();
+        let mut failing = Batch::new();
+        failing.push(query("INSERT INTO t (a, b) VALUES (?, ?)").bind(4).bind("four"));
+        failing.push(query("INSERT INTO t (a, b) VALUES (?, ?)").bind(1).bind("again"));
+        failing.push(query("INSERT INTO t (a, b) VALUES (?, ?)").bind(5).bind("five"));
+        assert!(failing.execute(&mut tx).await.is_err(), "a duplicate");
+        // (On PostgreSQL the failure aborted everything since the savepoint: nothing can
+        // be read until it is rolled back.)
+        if tx.engine() == Engine::Sqlite {
+            let after: Vec<i64> = query_scalar("SELECT a FROM t WHERE a > 3").fetch_all(&mut tx).await.unwrap();
+            assert_eq!(after, [4], "the statement before the failure ran, the one after did not");
+        }
+        statements(&mut tx, "ROLLBACK TO s; RELEASE s").await.unwrap();
+        let count: i64 = query_scalar("SELECT COUNT(*) FROM t").fetch_one(&mut tx).await.unwrap();
+        assert_eq!(count, 3);
     }
 
     #[test]
