@@ -8,11 +8,11 @@ use crate::domain::contest::{ContestDef, TeamStanding};
 use crate::domain::kind::RecordKind;
 use crate::domain::money::Fen;
 use crate::service::access::Operation;
-use crate::store::Conn;
 use crate::store::cards::{self, NewCard, Purpose};
 use crate::store::directory::Person;
 use crate::store::outbox::{self, Api, DigestEntry, NewMessage, RESPONSE_CODE_REF};
 use crate::store::records::{self, Record};
+use crate::store::{Conn, sql};
 use crate::wecom::message::{self, cut_chars as cut};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -128,10 +128,8 @@ pub async fn send_record_card_noting(
     let refs: Vec<&str> = users.iter().map(String::as_str).collect();
     let mut msg = message::template_card(settings.wecom.agent_id, &refs, card, format!("card:{task}"));
     msg.digest = Some(digest_entry(settings, record, purpose));
-    let now_ms = now.timestamp_millis();
-    outbox::enqueue(conn, now_ms, &msg).await?;
     let new = NewCard { task_id: &task, purpose, record_id: Some(record.id), contest_id: None, recipients: &users };
-    cards::insert(conn, &new, now_ms).await?;
+    queue_card(conn, now.timestamp_millis(), &msg, &new).await?;
     Ok(true)
 }
 
@@ -241,11 +239,9 @@ pub async fn send_appeal_card(
     let refs: Vec<&str> = recipients.iter().map(String::as_str).collect();
     let mut msg = message::template_card(settings.wecom.agent_id, &refs, card, format!("card:{task}"));
     msg.digest = Some(digest_entry(settings, record, Purpose::Appeal));
-    let now_ms = now.timestamp_millis();
-    outbox::enqueue(conn, now_ms, &msg).await?;
     let new =
         NewCard { task_id: &task, purpose: Purpose::Appeal, record_id: Some(record.id), contest_id: None, recipients };
-    cards::insert(conn, &new, now_ms).await?;
+    queue_card(conn, now.timestamp_millis(), &msg, &new).await?;
     Ok(true)
 }
 
@@ -350,8 +346,6 @@ pub async fn send_finalise_card(
     }
     let users: Vec<&str> = auditors.iter().map(String::as_str).collect();
     let msg = message::template_card(settings.wecom.agent_id, &users, card, format!("card:{task}"));
-    let now_ms = now.timestamp_millis();
-    outbox::enqueue(conn, now_ms, &msg).await?;
     let new = NewCard {
         task_id: &task,
         purpose: Purpose::Finalise,
@@ -359,5 +353,13 @@ pub async fn send_finalise_card(
         contest_id: Some(&def.id),
         recipients: &auditors,
     };
-    cards::insert(conn, &new, now_ms).await
+    queue_card(conn, now.timestamp_millis(), &msg, &new).await
+}
+
+/// Queues a card's message and records the card, in one call ([`sql::Batch`]).
+async fn queue_card(conn: &mut Conn, now_ms: i64, msg: &NewMessage, card: &NewCard<'_>) -> Result<(), sqlx::Error> {
+    let mut batch = sql::Batch::new();
+    batch.push(outbox::enqueuing(now_ms, msg));
+    batch.push(cards::inserting(card, now_ms));
+    batch.execute(conn).await.map(drop)
 }

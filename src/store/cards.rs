@@ -56,7 +56,9 @@ pub struct NewCard<'a> {
     pub recipients: &'a [String],
 }
 
-pub async fn insert(conn: &mut Conn, card: &NewCard<'_>, now_ms: i64) -> Result<(), sqlx::Error> {
+/// The statement recording a card, for a [`sql::Batch`] beside its message's
+/// ([`crate::store::outbox::enqueuing`]).
+pub fn inserting(card: &NewCard<'_>, now_ms: i64) -> sql::Query<(), ()> {
     sql::query(
         "INSERT INTO cards (task_id, purpose, record_id, contest_id, recipients, created_at) VALUES (?, ?, ?, ?, ?, ?)",
     )
@@ -66,9 +68,6 @@ pub async fn insert(conn: &mut Conn, card: &NewCard<'_>, now_ms: i64) -> Result<
     .bind(card.contest_id)
     .bind(serde_json::to_string(card.recipients).unwrap_or_default())
     .bind(now_ms)
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 pub async fn find(conn: &mut Conn, task_id: &str) -> Result<Option<Card>, sqlx::Error> {

@@ -140,25 +140,40 @@ pub struct Queued {
     pub digestible: bool,
 }
 
-/// Queues a message in the caller's transaction, due immediately.
+/// The statement queueing a message (the same SQL with `RETURNING id` in [`enqueue`]).
+macro_rules! enqueue_sql {
+    () => {
+        "INSERT INTO outbox (created_at, api, target, payload, ref, next_attempt_at, lanes, digest)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    };
+}
+
+fn bind_message<O: 'static, M: 'static>(
+    query: sql::Query<O, M>,
+    now_ms: i64,
+    message: &NewMessage,
+) -> sql::Query<O, M> {
+    let digest = message.digest.as_ref().map(|d| serde_json::to_string(d).expect("a digest entry serialises"));
+    query
+        .bind(now_ms)
+        .bind(message.api)
+        .bind(&message.target)
+        .bind(message.payload.to_string())
+        .bind(&message.reference)
+        .bind(now_ms)
+        .bind(message.lanes())
+        .bind(digest)
+}
+
+/// Queues a message in the caller's transaction, due immediately; returns its id.
 #[instrument(level = "debug", skip_all, fields(api = message.api.code()))]
 pub async fn enqueue(conn: &mut Conn, now_ms: i64, message: &NewMessage) -> Result<i64, sqlx::Error> {
-    let digest = message.digest.as_ref().map(|d| serde_json::to_string(d).expect("a digest entry serialises"));
-    let id = sql::query_scalar(
-        "INSERT INTO outbox (created_at, api, target, payload, ref, next_attempt_at, lanes, digest)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-    )
-    .bind(now_ms)
-    .bind(message.api)
-    .bind(&message.target)
-    .bind(message.payload.to_string())
-    .bind(&message.reference)
-    .bind(now_ms)
-    .bind(message.lanes())
-    .bind(digest)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(id)
+    bind_message(sql::query_scalar(concat!(enqueue_sql!(), " RETURNING id")), now_ms, message).fetch_one(conn).await
+}
+
+/// The statement of [`enqueue`], for a [`sql::Batch`] (the id is not read).
+pub fn enqueuing(now_ms: i64, message: &NewMessage) -> sql::Query<(), ()> {
+    bind_message(sql::query(enqueue_sql!()), now_ms, message)
 }
 
 const QUEUE: &str = "SELECT id, lanes, next_attempt_at, digest IS NOT NULL AS digestible FROM outbox
