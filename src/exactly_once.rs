@@ -10,13 +10,19 @@
 //! work and is answered as it would be alone — commits once (one fsync) and only then
 //! answers them all. The batch closes when the queue is empty, so a lone callback is
 //! never delayed; under load the next batch gathers while the previous one commits.
+//!
+//! On SQLite the writer runs on a thread of its own, with a connection of its own
+//! ([`crate::store::direct`]): a batch's statements run in that thread, with no round
+//! trip to sqlx's worker thread for each. On PostgreSQL it is a task on the service's
+//! runtime, on a pooled connection.
 
 use crate::commands;
 use crate::config::Settings;
 use crate::service::queue_text;
 use crate::state::AppState;
+use crate::store::direct::DirectConn;
 use crate::store::inbox::{self, StoredReply};
-use crate::store::{Conn, sql};
+use crate::store::{Conn, Db, sql};
 use crate::wecom::message::APP_TEXT_LIMIT;
 use crate::wecom::xml::{Inbound, InboundKind};
 use std::sync::Arc;
@@ -70,13 +76,21 @@ impl std::fmt::Debug for Job {
 }
 
 impl GroupCommit {
-    /// Starts the writer task. It ends when every handle is dropped and the queue is
-    /// empty (the queued callbacks carry the state they run on, not the task).
-    pub fn start() -> GroupCommit {
+    /// Starts the writer for `db`: on SQLite a thread of its own (with a single-threaded
+    /// runtime for what the callbacks await), on PostgreSQL a task. It ends when every
+    /// handle is dropped and the queue is empty (the queued callbacks carry the state
+    /// they run on, not the writer).
+    pub fn start(db: &Db) -> std::io::Result<GroupCommit> {
         let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
         let writing = Arc::new(AtomicUsize::new(0));
-        tokio::spawn(writer(jobs, writing.clone()));
-        GroupCommit { queue, writing }
+        let run = writer(jobs, writing.clone());
+        if db.is_shared() {
+            tokio::spawn(run);
+        } else {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            std::thread::Builder::new().name("leadboard-writer".into()).spawn(move || runtime.block_on(run))?;
+        }
+        Ok(GroupCommit { queue, writing })
     }
 
     /// Callbacks waiting in the queue now (not counting the batch being written).
@@ -108,13 +122,22 @@ fn closed(what: &str) -> sqlx::Error {
 /// Takes what has queued, up to [`MAX_BATCH`], and commits it as one batch; the next
 /// batch gathers meanwhile. Each batch runs as its own task, so that a panic in one
 /// callback abandons its batch (rolled back, answered with an error) and not the writer.
+/// On SQLite the batch runs on the writer's own connection, kept by the database from
+/// batch to batch ([`Db::take_direct`]); one whose batch panicked is not kept.
 async fn writer(mut jobs: mpsc::Receiver<Job>, writing: Arc<AtomicUsize>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
         writing.store(batch.len(), Ordering::Relaxed);
-        let run = tokio::spawn(commit_batch(std::mem::take(&mut batch)));
-        if let Err(e) = run.await {
-            tracing::error!(error = %e, "a callback batch panicked; its callbacks were answered with an error");
+        let db = batch[0].state.db.clone();
+        match db.take_direct().transpose() {
+            Err(e) => fail_all(&db, std::mem::take(&mut batch), &e),
+            Ok(conn) => match tokio::spawn(commit_batch(std::mem::take(&mut batch), conn)).await {
+                Ok(Some(conn)) => db.put_direct(conn),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "a callback batch panicked; its callbacks were answered with an error")
+                }
+            },
         }
         writing.store(0, Ordering::Relaxed);
         batch = Vec::with_capacity(MAX_BATCH);
@@ -124,45 +147,53 @@ async fn writer(mut jobs: mpsc::Receiver<Job>, writing: Arc<AtomicUsize>) {
 /// One write transaction for the batch, a savepoint per callback, one commit, then the
 /// answers. If the transaction cannot be opened or committed (or a savepoint cannot be
 /// rolled back), nothing of the batch is kept and every callback gets an error, which
-/// WeCom retries.
-async fn commit_batch(batch: Vec<Job>) {
+/// WeCom retries. The transaction is on `conn` when the writer has its own (SQLite),
+/// which is given back; otherwise on a pooled connection.
+async fn commit_batch(batch: Vec<Job>, mut conn: Option<DirectConn>) -> Option<DirectConn> {
+    write_batch(batch, conn.as_mut()).await;
+    conn
+}
+
+async fn write_batch(batch: Vec<Job>, conn: Option<&mut DirectConn>) {
     let Some(first) = batch.first() else { return };
     let state = first.state.clone();
     state.metrics.callback_batch_size.observe(batch.len() as f64);
-    let db = state.db.clone();
-    let fail_all = |batch: Vec<Job>, e: &sqlx::Error| {
-        // A write that failed on the disk makes /healthz unhealthy until one succeeds.
-        db.note_write_error(e);
-        fail_all(batch, e)
+    let db = &state.db;
+    let began = match conn {
+        Some(conn) => db.begin_direct(conn).await,
+        None => db.begin().await,
     };
-    let mut tx = match state.db.begin().await {
+    let mut tx = match began {
         Ok(tx) => tx,
-        Err(e) => return fail_all(batch, &e),
+        Err(e) => {
+            return fail_all(db, batch, &e);
+        }
     };
     let mut outcomes = Vec::with_capacity(batch.len());
     for job in &batch {
         // `one` opens the callback's savepoint and, when it succeeds, releases it.
-        let work = one(&job.state, &job.settings, &mut tx, &job.inbound);
+        let work = one(&job.state, &job.settings, &mut *tx, &job.inbound);
         match work.instrument(job.span.clone()).await {
             Ok(outcome) => outcomes.push(Ok(outcome)),
             Err(error) => {
                 state.db.note_write_error(&error);
                 // If the savepoint was never opened, this fails too, and so does the batch.
-                if let Err(e) = sql::statements(&mut tx, UNDO).await {
-                    return fail_all(batch, &e);
+                if let Err(e) = sql::statements(&mut *tx, UNDO).await {
+                    return fail_all(db, batch, &e);
                 }
                 outcomes.push(Err(error));
             }
         }
     }
     if let Err(e) = tx.commit().await {
-        return fail_all(batch, &e);
+        return fail_all(db, batch, &e);
     }
     // A sync that raced an ext4 journal abort may have returned success for a commit
     // that is not on disk: answer only once the file system still takes changes. If it
     // does not, the commit may or may not survive the repair; either way WeCom's retry
     // finds the right state (the stored answer, or nothing yet).
-    if let Err(e) = state.db.confirm_commit().await {
+    // (In this thread: on SQLite it is the writer's own, on PostgreSQL this passes.)
+    if let Err(e) = state.db.confirm_commit_here() {
         state.db.note_write_error(&e);
         tracing::error!(error = %e, callbacks = batch.len(), "callback batch committed but not confirmed on disk; answered with an error");
         for job in batch {
@@ -188,7 +219,10 @@ async fn commit_batch(batch: Vec<Job>) {
     }
 }
 
-fn fail_all(batch: Vec<Job>, error: &sqlx::Error) {
+/// Answers every callback of `batch` with an error; a write that failed on the disk
+/// makes /healthz unhealthy until one succeeds.
+fn fail_all(db: &Db, batch: Vec<Job>, error: &sqlx::Error) {
+    db.note_write_error(error);
     tracing::error!(error = %error, callbacks = batch.len(), "callback batch rolled back");
     for job in batch {
         let _ = job.answer.send(Err(closed(&format!("callback batch rolled back: {error}"))));

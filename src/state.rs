@@ -168,6 +168,7 @@ impl AppState {
             .with_token_hook(move || {
                 hook_metrics.token_refreshes.inc();
             });
+        let group_commit = GroupCommit::start(&db)?;
         Ok(AppState {
             config: SharedSettings::new(settings),
             db,
@@ -177,7 +178,7 @@ impl AppState {
             clock,
             outbox_wake: Arc::new(Notify::new()),
             outbox: Arc::default(),
-            group_commit: GroupCommit::start(),
+            group_commit,
             cookie_key,
             changes: Changes::new(),
         })

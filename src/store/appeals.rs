@@ -47,6 +47,17 @@ pub struct Appeal {
     pub decided_by_name: Option<String>,
     pub decided_at: Option<i64>,
 }
+crate::direct_row!(Appeal {
+    id,
+    record_id,
+    reporter,
+    reason,
+    rejection,
+    created_at,
+    state,
+    decided_by_name,
+    decided_at
+});
 
 const SELECT: &str = "SELECT a.id, a.record_id, a.reporter, a.reason, a.rejection, a.created_at, a.state,
         d.name AS decided_by_name, a.decided_at

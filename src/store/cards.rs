@@ -41,6 +41,7 @@ pub struct Card {
     pub recipients: String,
     pub closed_at: Option<i64>,
 }
+crate::direct_row!(Card { task_id, purpose, record_id, contest_id, recipients, closed_at });
 
 impl Card {
     pub fn recipients(&self) -> Vec<String> {

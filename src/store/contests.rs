@@ -20,6 +20,7 @@ pub struct ContestRow {
     pub pool_fen: Option<i64>,
     pub result: Option<String>,
 }
+crate::direct_row!(ContestRow { id, state, frozen_at, finalised_at, finalised_by, pool_fen, result });
 
 #[instrument(level = "debug", skip(conn))]
 pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<ContestRow>, sqlx::Error> {
@@ -142,6 +143,7 @@ pub struct Membership {
     /// When they left the contest (退出PK, 移出), if they did.
     pub left_at: Option<i64>,
 }
+crate::direct_row!(Membership { team, stake_fen, source, left_at });
 
 pub async fn membership(conn: &mut Conn, contest: &str, userid: &str) -> Result<Option<Membership>, sqlx::Error> {
     sql::query_as("SELECT team, stake_fen, source, left_at FROM contest_members WHERE contest_id = ? AND userid = ?")
@@ -384,6 +386,7 @@ pub struct NewlyCounted {
     pub fields: String,
     pub points: i64,
 }
+crate::direct_row!(NewlyCounted { id, kind, reporter_name, team, subject, fields, points });
 
 /// The contest's counting records confirmed in `[from_ms, to_ms)`, scanned through
 /// `records_decided` (a day's confirmations, not every confirmed record), which covers
@@ -514,6 +517,7 @@ pub struct Approval {
     pub exclude_pending: bool,
     pub approved_at: i64,
 }
+crate::direct_row!(Approval { userid, name, ranking, exclude_pending, approved_at });
 
 /// Records (or renews) an auditor's approval of `ranking`.
 pub async fn approve(

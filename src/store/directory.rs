@@ -20,6 +20,7 @@ pub struct Person {
     pub confirmer: bool,
     pub active: bool,
 }
+crate::direct_row!(Person { userid, name, department_id, department, kind, level, confirmer, active });
 
 const SELECT_PERSON: &str = "SELECT p.userid, p.name, p.department_id, d.name AS department, d.kind, p.level,
         p.confirmer <> 0 AS confirmer, p.active <> 0 AS active
@@ -112,6 +113,7 @@ struct StoredRow {
     active: bool,
     employee_no: Option<String>,
 }
+crate::direct_row!(StoredRow { userid, name, department_id, level, confirmer, active, employee_no });
 
 async fn stored_people(conn: &mut Conn) -> Result<Vec<Stored>, sqlx::Error> {
     let rows: Vec<StoredRow> = sql::query_as(
@@ -194,6 +196,7 @@ pub struct ConsoleSetting {
     pub level: Option<Level>,
     pub confirmer: Option<bool>,
 }
+crate::direct_row!(ConsoleSetting { userid, level, confirmer });
 
 /// Every console setting.
 pub async fn console_settings(conn: &mut Conn) -> Result<Vec<ConsoleSetting>, sqlx::Error> {

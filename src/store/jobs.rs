@@ -18,6 +18,7 @@ pub struct JobRow {
     /// `service` or `command`, while a run holds the lease.
     pub lease_owner: Option<String>,
 }
+crate::direct_row!(JobRow { name, last_fire_at, last_run_at, last_outcome, running_since, lease_owner });
 
 pub async fn get(db: &Db, name: &str) -> Result<Option<JobRow>, sqlx::Error> {
     sql::query_as(

@@ -1,6 +1,7 @@
 //! All SQL lives here, one file per aggregate. SQLite in WAL mode with foreign keys on
-//! and a busy timeout; writes go through one connection so that in-process writers
-//! queue fairly instead of spinning in SQLite's busy handler. Every commit is synced
+//! and a busy timeout; writes go through sqlx's one writer connection, or the callback
+//! writer's own ([`direct`]), which take turns, so that in-process writers queue fairly
+//! instead of spinning in SQLite's busy handler. Every commit is synced
 //! to disk (`synchronous = FULL`) before it returns: a callback is answered only after
 //! its commit, and WeCom does not retry an answered callback, so a commit lost to a
 //! power cut would be lost for good. A write that fails on the disk (full, read-only)
@@ -20,6 +21,7 @@ pub mod backup;
 pub mod board;
 pub mod cards;
 pub mod contests;
+pub mod direct;
 pub mod directory;
 pub mod events;
 pub mod inbox;
@@ -46,17 +48,38 @@ use std::time::Duration;
 
 /// The database: on SQLite a single-connection writer and a pool of readers, on
 /// PostgreSQL one pool for both.
+///
+/// On SQLite the group-commit writer has a connection of its own besides
+/// ([`Db::direct`], [`direct::DirectConn`]). The two writers take turns through one
+/// fair queue ([`Db::begin`], [`Db::begin_direct`]): a write waits for its turn before
+/// it asks SQLite for the write lock, so neither spins in SQLite's busy handler while
+/// the other writes, and a job's write is not starved by a stream of callback batches.
 #[derive(Clone, Debug)]
 pub struct Db {
     writer: Pool,
     reader: Pool,
     /// The SQLite file, or None on PostgreSQL.
     file: Option<SqliteFile>,
+    /// How long a write waits for SQLite's write lock (another process's writer).
+    busy_timeout: Duration,
+    /// The write turn on SQLite: held by each write transaction until it ends.
+    turn: Arc<tokio::sync::Mutex<()>>,
+    /// The group-commit writer's own connection between batches ([`Db::take_direct`]).
+    direct: Arc<Mutex<DirectSlot>>,
     /// Why the latest write that reached the disk failed, until one succeeds.
     write_failure: Arc<Mutex<Option<String>>>,
     /// Set by a write that failed on the disk: the writer connection is replaced before
     /// its next use.
     replace_writer: Arc<AtomicBool>,
+    /// The same for the group-commit writer's own connection.
+    replace_direct: Arc<AtomicBool>,
+}
+
+#[derive(Debug, Default)]
+struct DirectSlot {
+    conn: Option<direct::DirectConn>,
+    /// Set by [`Db::close`]: no connection is opened or kept after it.
+    closed: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -70,6 +93,9 @@ struct SqliteFile {
 /// Less free space than this on the database's file system is a full disk: SQLite needs
 /// room for the write-ahead log and the pages a commit adds.
 pub const MIN_FREE_BYTES: u64 = 1024 * 1024;
+
+/// How long a write waits for its turn on SQLite (as long as for a pooled connection).
+const WRITE_TURN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Connections to PostgreSQL per process (replicas share the server's limit).
 const POSTGRES_CONNECTIONS: u32 = 16;
@@ -110,8 +136,12 @@ impl Db {
             writer: pool.clone(),
             reader: pool,
             file: None,
+            busy_timeout: lock_timeout,
+            turn: Arc::default(),
+            direct: Arc::default(),
             write_failure: Arc::default(),
             replace_writer: Arc::default(),
+            replace_direct: Arc::default(),
         })
     }
 
@@ -132,7 +162,7 @@ impl Db {
         let replace = replace_writer.clone();
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(WRITE_TURN_TIMEOUT)
             // The writer connection is replaced after a write failed on the disk: a
             // commit refused by a full disk (SQLITE_FULL) is rolled back by SQLite
             // itself, sqlx's rollback then fails and the connection keeps counting a
@@ -154,18 +184,65 @@ impl Db {
             writer: Pool::Sqlite(writer),
             reader: Pool::Sqlite(reader),
             file: Some(SqliteFile { path: path.to_owned(), probe }),
+            busy_timeout,
+            turn: Arc::default(),
+            direct: Arc::default(),
             write_failure: Arc::default(),
             replace_writer,
+            replace_direct: Arc::default(),
         })
     }
 
-    /// Starts a write transaction; on SQLite it holds the write lock until commit or
-    /// drop (`BEGIN IMMEDIATE`).
+    /// Starts a write transaction; on SQLite it holds the write turn and the write lock
+    /// until commit or drop (`BEGIN IMMEDIATE`).
     pub async fn begin(&self) -> Result<Tx<'static>, sqlx::Error> {
         match &self.writer {
-            Pool::Sqlite(p) => Ok(Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?)),
+            Pool::Sqlite(p) => {
+                let turn = self.write_turn().await?;
+                Ok(Tx::sqlite(p.begin_with("BEGIN IMMEDIATE").await?, turn))
+            }
             pool => pool.begin().await,
         }
+    }
+
+    /// The group-commit writer's own connection to the SQLite file, for one batch (None
+    /// on PostgreSQL): the one kept since the last batch ([`Db::put_direct`]), unless a
+    /// write failed on the disk since (as the writer pool's connection is replaced, see
+    /// [`Db::open`]) or it was left in a transaction; otherwise a new one.
+    pub fn take_direct(&self) -> Option<Result<direct::DirectConn, sqlx::Error>> {
+        let file = self.file.as_ref()?;
+        let mut slot = self.direct.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.closed {
+            return Some(Err(sqlx::Error::PoolClosed));
+        }
+        let replace = self.replace_direct.swap(false, Ordering::SeqCst);
+        match slot.conn.take() {
+            Some(conn) if !replace && !conn.in_transaction() => Some(Ok(conn)),
+            _ => Some(direct::DirectConn::open(&file.path, self.busy_timeout)),
+        }
+    }
+
+    /// Keeps the writer's connection for the next batch (closes it once the database
+    /// is closed).
+    pub fn put_direct(&self, conn: direct::DirectConn) {
+        let mut slot = self.direct.lock().unwrap_or_else(|e| e.into_inner());
+        if !slot.closed {
+            slot.conn = Some(conn);
+        }
+    }
+
+    /// A write transaction on `conn`, the writer's own connection, in its turn.
+    pub async fn begin_direct<'c>(&self, conn: &'c mut direct::DirectConn) -> Result<Tx<'c>, sqlx::Error> {
+        let turn = self.write_turn().await?;
+        Ok(Tx::direct(conn.begin()?, turn))
+    }
+
+    /// Waits for the write turn, as long as a connection from the writer pool would be
+    /// waited for.
+    async fn write_turn(&self) -> Result<tokio::sync::OwnedMutexGuard<()>, sqlx::Error> {
+        tokio::time::timeout(WRITE_TURN_TIMEOUT, self.turn.clone().lock_owned())
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)
     }
 
     /// The pool for reads outside a write transaction.
@@ -193,6 +270,7 @@ impl Db {
         if is_disk_failure(error) {
             *self.write_failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(error.to_string());
             self.replace_writer.store(true, Ordering::SeqCst);
+            self.replace_direct.store(true, Ordering::SeqCst);
         }
     }
 
@@ -226,16 +304,19 @@ impl Db {
     /// cannot open (or create) the probe file fails.
     /// On PostgreSQL the server owns durability: this passes.
     pub async fn confirm_commit(&self) -> Result<(), sqlx::Error> {
-        let Some(file) = &self.file else { return Ok(()) };
-        let probe = file.probe.clone();
-        let checked = tokio::task::spawn_blocking(move || preallocate(&probe)).await;
-        match checked.map_err(|e| std::io::Error::other(e.to_string())) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) | Err(e) => Err(sqlx::Error::Io(std::io::Error::new(
-                e.kind(),
-                format!("the file system refuses changes since the commit ({e}): it may not be on disk"),
-            ))),
+        if self.file.is_none() {
+            return Ok(());
         }
+        let db = self.clone();
+        let checked = tokio::task::spawn_blocking(move || db.confirm_commit_here()).await;
+        checked.map_err(|e| refused(std::io::Error::other(e.to_string())))?
+    }
+
+    /// [`Db::confirm_commit`] in the calling thread, for the group-commit writer's own
+    /// thread (it blocks).
+    pub fn confirm_commit_here(&self) -> Result<(), sqlx::Error> {
+        let Some(file) = &self.file else { return Ok(()) };
+        preallocate(&file.probe).map_err(refused)
     }
 
     /// A one-row write, committed (synced), to see whether the disk takes writes.
@@ -249,8 +330,15 @@ impl Db {
         tx.commit().await
     }
 
-    /// Closes both pools, letting in-flight statements finish.
+    /// Closes both pools, letting in-flight statements finish, and the group-commit
+    /// writer's connection (at once if it is between batches, else after its batch).
     pub async fn close(&self) {
+        let kept = {
+            let mut slot = self.direct.lock().unwrap_or_else(|e| e.into_inner());
+            slot.closed = true;
+            slot.conn.take()
+        };
+        drop(kept);
         self.writer.close().await;
         self.reader.close().await;
     }
@@ -268,6 +356,14 @@ fn file_system_problem(path: &Path) -> Option<String> {
         Ok(_) => None,
         Err(e) => Some(format!("file system unreadable: {e}")),
     }
+}
+
+/// A probe of [`Db::confirm_commit`] that failed: the commit may not be on disk.
+fn refused(e: std::io::Error) -> sqlx::Error {
+    sqlx::Error::Io(std::io::Error::new(
+        e.kind(),
+        format!("the file system refuses changes since the commit ({e}): it may not be on disk"),
+    ))
 }
 
 /// Allocates the first byte of the file at `path` (created if missing) without

@@ -129,6 +129,7 @@ pub struct Pending {
     pub attempts: i64,
     pub lanes: String,
 }
+crate::direct_row!(Pending { id, created_at, api, target, payload, attempts, lanes });
 
 /// A pending message as the worker's scheduling sees it, without its payload.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -139,6 +140,7 @@ pub struct Queued {
     /// Whether the message is a card that may be merged into a digest.
     pub digestible: bool,
 }
+crate::direct_row!(Queued { id, lanes, next_attempt_at, digestible });
 
 /// The statement queueing a message (the same SQL with `RETURNING id` in [`enqueue`]).
 macro_rules! enqueue_sql {

@@ -66,6 +66,7 @@ pub struct Subject {
     pub credit_code: Option<String>,
     pub origin: Origin,
 }
+crate::direct_row!(Subject { id, name, credit_code, origin });
 
 pub async fn subject_by_code(conn: &mut Conn, family: Family, code: &str) -> Result<Option<Subject>, sqlx::Error> {
     sql::query_as("SELECT id, name, credit_code, origin FROM subjects WHERE family = ? AND credit_code = ?")
@@ -196,6 +197,7 @@ pub struct Claim {
     pub occurred_at: i64,
     pub state: RecordState,
 }
+crate::direct_row!(Claim { record_id, reporter, reporter_name, occurred_at, state });
 
 /// Who holds a claim, from `records r` joined with its reporter `p`.
 const SELECT_CLAIM: &str = "SELECT r.id AS record_id, r.reporter, p.name AS reporter_name, r.occurred_at, r.state
@@ -265,6 +267,7 @@ pub struct Summary {
     pub counts: bool,
     pub occurred_at: i64,
 }
+crate::direct_row!(Summary { id, kind, subject, fields, points, state, counts, occurred_at });
 
 /// A reporter's records that occurred in `[from_ms, to_ms)`, oldest first, with whether
 /// each counts now.
@@ -297,6 +300,7 @@ pub struct Closed {
     pub reporter_name: String,
     pub closer_class: Option<DeptKind>,
 }
+crate::direct_row!(Closed { reporter_name, closer_class; flatten record });
 
 /// The records `closer` closed as 接手 that occurred in `[from_ms, to_ms)`, oldest first.
 #[instrument(level = "debug", skip(conn))]
@@ -371,6 +375,31 @@ pub struct Record {
     pub voided_at: Option<i64>,
     pub void_reason: Option<String>,
 }
+crate::direct_row!(Record {
+    id,
+    kind,
+    mode,
+    reporter,
+    reporter_name,
+    closer,
+    subject_id,
+    subject,
+    channel_id,
+    onboard_date,
+    fields,
+    points,
+    state,
+    occurred_at,
+    decided_by,
+    decided_by_name,
+    decided_at,
+    reason,
+    base_for,
+    voided_from,
+    voided_by_name,
+    voided_at,
+    void_reason
+});
 
 impl Record {
     pub fn field(&self, key: &str) -> Option<String> {
@@ -618,6 +647,20 @@ pub struct ReviewItem {
     /// The contests not yet final it counts in (ids, comma-separated), if any.
     pub contests: Option<String>,
 }
+crate::direct_row!(ReviewItem {
+    id,
+    kind,
+    what,
+    reporter_name,
+    points,
+    state,
+    reason,
+    occurred_at,
+    escalated,
+    appealed,
+    flagged,
+    contests
+});
 
 /// What review lists select, from `records r` with reporter `p` and subject `s`.
 const SELECT_REVIEW: &str = "SELECT r.id, r.kind, COALESCE(s.name, json_extract(r.fields, '$.姓名')) AS what,
@@ -758,6 +801,7 @@ pub struct LiveName {
     pub name_key: String,
     pub reporter_name: String,
 }
+crate::direct_row!(LiveName { record_id, subject, name_key, reporter_name });
 
 /// Live claims of a family (other than `except_subject`'s) whose core name may contain
 /// `key` or be contained in it (by the containment index, migration 0106), or shares
@@ -798,6 +842,7 @@ pub struct SimilarSubject {
     pub name: String,
     pub name_key: String,
 }
+crate::direct_row!(SimilarSubject { id, name, name_key });
 
 /// Subjects of a family (claimed or not, e.g. old channels) whose core name may contain
 /// `key` or be contained in it, or shares one of `variants`: candidates, by index.
@@ -922,6 +967,7 @@ pub struct Flag {
     pub kind: FlagKind,
     pub detail: String,
 }
+crate::direct_row!(Flag { record_id, other_id, kind, detail });
 
 pub async fn insert_flag(conn: &mut Conn, flag: &Flag, now_ms: i64) -> Result<(), sqlx::Error> {
     sql::query("INSERT INTO record_flags (record_id, other_id, kind, detail, created_at) VALUES (?, ?, ?, ?, ?)")

@@ -43,6 +43,31 @@ pub struct RewardRow {
     /// A-class: 合同号 as reported.
     pub contract: Option<String>,
 }
+crate::direct_row!(RewardRow {
+    id,
+    kind,
+    mode,
+    reporter,
+    reporter_name,
+    reporter_no,
+    reporter_lead,
+    reporter_class,
+    reporter_dept_id,
+    reporter_dept,
+    closer,
+    closer_name,
+    closer_no,
+    closer_lead,
+    closer_class,
+    closer_dept_id,
+    closer_dept,
+    amount_fen,
+    channel_origin,
+    occurred_at,
+    decided_at,
+    decided_by,
+    contract
+});
 
 /// The records that count (`counting_records`: confirmed, not a channel's base
 /// placement, and under the 'highest' stage rule only a client's highest confirmed
@@ -139,6 +164,20 @@ pub struct PayoutRow {
     /// The name of who finalised the contest.
     pub finalised_by: Option<String>,
 }
+crate::direct_row!(PayoutRow {
+    contest_id,
+    userid,
+    name,
+    employee_no,
+    lead,
+    class,
+    department_id,
+    department,
+    rank,
+    amount_fen,
+    finalised_at,
+    finalised_by
+});
 
 pub async fn payouts_finalised_in(conn: &mut Conn, from: i64, to: i64) -> Result<Vec<PayoutRow>, sqlx::Error> {
     sql::query_as(sqlx::AssertSqlSafe(format!(
@@ -166,6 +205,7 @@ pub struct ReferralRow {
     pub reporter_name: String,
     pub occurred_at: i64,
 }
+crate::direct_row!(ReferralRow { id, old_client, new_client, reporter_name, occurred_at });
 
 pub async fn referrals_in(conn: &mut Conn, from: i64, to: i64) -> Result<Vec<ReferralRow>, sqlx::Error> {
     sql::query_as(
@@ -200,6 +240,7 @@ pub struct MemberRow {
     pub department: String,
     pub class: DeptKind,
 }
+crate::direct_row!(MemberRow { userid, name, employee_no, lead, department_id, department, class });
 
 /// Active members of Customer Success and Talent Recruitment (and their
 /// sub-departments), by userid.
@@ -307,6 +348,7 @@ pub struct CloseRow {
     /// false for months closed before periods were kept, computed under `rule_set`.
     pub by_period: bool,
 }
+crate::direct_row!(CloseRow { month, closed_at, closed_by, rule_set, pending, total_fen, lines, by_period });
 
 /// Every closed month, oldest first.
 pub async fn closed_months(conn: &mut Conn) -> Result<Vec<CloseRow>, sqlx::Error> {
@@ -438,6 +480,7 @@ pub struct StakeRow {
     pub team: String,
     pub stake_fen: i64,
 }
+crate::direct_row!(StakeRow { contest_id, userid, name, employee_no, department_id, department, team, stake_fen });
 
 /// Every current member's stake above 0 not recorded as paid, by contest, team and
 /// userid (members who left owe nothing).

@@ -10,6 +10,7 @@
 //! handed `&mut tx` or `&mut *conn` as before. ARCHITECTURE.md says why this and not
 //! sqlx's `Any` driver.
 
+use crate::store::direct::{DirectConn, DirectTx, FromDirect};
 use crate::store::types::Coded;
 use futures_util::future::BoxFuture;
 use sqlx::pool::PoolConnection;
@@ -22,6 +23,7 @@ use sqlx::{
 };
 use std::borrow::Cow;
 use std::marker::PhantomData;
+use tokio::sync::OwnedMutexGuard;
 
 /// The two engines the store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,10 +32,12 @@ pub enum Engine {
     Postgres,
 }
 
-/// A connection of either engine, borrowed for one statement.
+/// A connection of either engine, borrowed for one statement: through sqlx, or the
+/// group-commit writer's own SQLite connection ([`DirectConn`]).
 pub enum Raw<'a> {
     Sqlite(&'a mut SqliteConnection),
     Postgres(&'a mut PgConnection),
+    Direct(&'a mut DirectConn),
 }
 
 /// Anything a statement can run on inside a transaction or on one connection.
@@ -42,7 +46,7 @@ pub trait DbConn: Send {
 
     fn engine(&mut self) -> Engine {
         match self.raw() {
-            Raw::Sqlite(_) => Engine::Sqlite,
+            Raw::Sqlite(_) | Raw::Direct(_) => Engine::Sqlite,
             Raw::Postgres(_) => Engine::Postgres,
         }
     }
@@ -63,6 +67,12 @@ impl DbConn for PgConnection {
     }
 }
 
+impl DbConn for DirectConn {
+    fn raw(&mut self) -> Raw<'_> {
+        Raw::Direct(self)
+    }
+}
+
 impl DbConn for Transaction<'_, Sqlite> {
     fn raw(&mut self) -> Raw<'_> {
         Raw::Sqlite(self)
@@ -78,10 +88,11 @@ impl DbConn for Transaction<'_, Postgres> {
 /// A savepoint on `conn` (a transaction, if `conn` is not in one).
 pub async fn savepoint(conn: &mut Conn) -> Result<Tx<'_>, sqlx::Error> {
     use sqlx::Connection;
-    Ok(match conn.raw() {
-        Raw::Sqlite(c) => Tx::Sqlite(c.begin().await?),
-        Raw::Postgres(c) => Tx::Postgres(c.begin().await?),
-    })
+    Ok(Tx::ungated(match conn.raw() {
+        Raw::Sqlite(c) => Inner::Sqlite(c.begin().await?),
+        Raw::Postgres(c) => Inner::Postgres(c.begin().await?),
+        Raw::Direct(c) => Inner::Direct(c.begin()?),
+    }))
 }
 
 /// A connection taken from a [`Pool`]; it goes back when dropped.
@@ -100,34 +111,59 @@ impl DbConn for Pooled {
 }
 
 /// A transaction (or a savepoint inside one) of either engine: rolled back when
-/// dropped without [`Tx::commit`].
-pub enum Tx<'c> {
-    Sqlite(Transaction<'c, Sqlite>),
-    Postgres(Transaction<'c, Postgres>),
+/// dropped without [`Tx::commit`]. A write transaction on SQLite also holds the
+/// database's write turn ([`crate::store::Db::begin`]) until it ends.
+pub struct Tx<'c> {
+    inner: Inner<'c>,
+    /// Dropped after `inner`, so the turn passes once the transaction has ended.
+    _turn: Option<OwnedMutexGuard<()>>,
 }
 
-impl Tx<'_> {
+enum Inner<'c> {
+    Sqlite(Transaction<'c, Sqlite>),
+    Postgres(Transaction<'c, Postgres>),
+    Direct(DirectTx<'c>),
+}
+
+impl<'c> Tx<'c> {
+    fn ungated(inner: Inner<'c>) -> Tx<'c> {
+        Tx { inner, _turn: None }
+    }
+
+    /// An SQLite write transaction through sqlx, holding `turn`.
+    pub(crate) fn sqlite(tx: Transaction<'c, Sqlite>, turn: OwnedMutexGuard<()>) -> Tx<'c> {
+        Tx { inner: Inner::Sqlite(tx), _turn: Some(turn) }
+    }
+
+    /// A write transaction on the writer's own connection, holding `turn`.
+    pub(crate) fn direct(tx: DirectTx<'c>, turn: OwnedMutexGuard<()>) -> Tx<'c> {
+        Tx { inner: Inner::Direct(tx), _turn: Some(turn) }
+    }
+
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        match self {
-            Tx::Sqlite(t) => t.commit().await,
-            Tx::Postgres(t) => t.commit().await,
+        match self.inner {
+            Inner::Sqlite(t) => t.commit().await,
+            Inner::Postgres(t) => t.commit().await,
+            Inner::Direct(t) => t.commit(),
         }
     }
 
     pub async fn rollback(self) -> Result<(), sqlx::Error> {
-        match self {
-            Tx::Sqlite(t) => t.rollback().await,
-            Tx::Postgres(t) => t.rollback().await,
+        match self.inner {
+            Inner::Sqlite(t) => t.rollback().await,
+            Inner::Postgres(t) => t.rollback().await,
+            Inner::Direct(t) => t.rollback(),
         }
     }
 
     /// A savepoint inside this transaction.
     pub async fn begin(&mut self) -> Result<Tx<'_>, sqlx::Error> {
         use sqlx::Connection;
-        Ok(match self {
-            Tx::Sqlite(t) => Tx::Sqlite(t.begin().await?),
-            Tx::Postgres(t) => Tx::Postgres(t.begin().await?),
-        })
+        Ok(Tx::ungated(match &mut self.inner {
+            Inner::Sqlite(t) => Inner::Sqlite(t.begin().await?),
+            Inner::Postgres(t) => Inner::Postgres(t.begin().await?),
+            Inner::Direct(t) => Inner::Direct(t.begin()?),
+        }))
     }
 }
 
@@ -135,27 +171,30 @@ impl Tx<'_> {
 impl std::ops::Deref for Tx<'_> {
     type Target = Conn;
     fn deref(&self) -> &Conn {
-        match self {
-            Tx::Sqlite(t) => &**t,
-            Tx::Postgres(t) => &**t,
+        match &self.inner {
+            Inner::Sqlite(t) => &**t,
+            Inner::Postgres(t) => &**t,
+            Inner::Direct(t) => &**t,
         }
     }
 }
 
 impl std::ops::DerefMut for Tx<'_> {
     fn deref_mut(&mut self) -> &mut Conn {
-        match self {
-            Tx::Sqlite(t) => &mut **t,
-            Tx::Postgres(t) => &mut **t,
+        match &mut self.inner {
+            Inner::Sqlite(t) => &mut **t,
+            Inner::Postgres(t) => &mut **t,
+            Inner::Direct(t) => &mut **t,
         }
     }
 }
 
 impl DbConn for Tx<'_> {
     fn raw(&mut self) -> Raw<'_> {
-        match self {
-            Tx::Sqlite(t) => Raw::Sqlite(t),
-            Tx::Postgres(t) => Raw::Postgres(t),
+        match &mut self.inner {
+            Inner::Sqlite(t) => Raw::Sqlite(t),
+            Inner::Postgres(t) => Raw::Postgres(t),
+            Inner::Direct(t) => Raw::Direct(t),
         }
     }
 }
@@ -177,10 +216,10 @@ impl Pool {
 
     /// A transaction (`BEGIN`).
     pub async fn begin(&self) -> Result<Tx<'static>, sqlx::Error> {
-        Ok(match self {
-            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
-            Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
-        })
+        Ok(Tx::ungated(match self {
+            Pool::Sqlite(p) => Inner::Sqlite(p.begin().await?),
+            Pool::Postgres(p) => Inner::Postgres(p.begin().await?),
+        }))
     }
 
     pub async fn close(&self) {
@@ -472,9 +511,9 @@ fn new<O, M>(sql: impl SqlSafeStr) -> Query<O, M> {
     Query { text, args: Vec::new(), _out: PhantomData }
 }
 
-/// Statements whose rows are not read, run in turn in one call: on SQLite as one text
-/// (one round trip to the connection's thread; sqlx binds the arguments in order across
-/// the statements), on PostgreSQL one after another. Each statement numbers its
+/// Statements whose rows are not read, run in turn in one call: on SQLite through sqlx
+/// as one text (one round trip to the connection's thread; sqlx binds the arguments in
+/// order across the statements), on PostgreSQL and on a [`DirectConn`] one after another. Each statement numbers its
 /// placeholders with bare `?` only (a `?NNN` would name another statement's argument).
 /// When one fails, those before it have run and those after it have not.
 #[derive(Default)]
@@ -501,7 +540,7 @@ impl Batch {
     pub async fn execute(self, conn: &mut Conn) -> Result<Done, sqlx::Error> {
         let mut statements = self.statements.into_iter();
         let Some(first) = statements.next() else { return Ok(Done { rows: 0 }) };
-        if conn.engine() == Engine::Postgres {
+        if !matches!(conn.raw(), Raw::Sqlite(_)) {
             let mut rows = first.execute(&mut *conn).await?.rows;
             for statement in statements {
                 rows += statement.execute(&mut *conn).await?.rows;
@@ -549,6 +588,7 @@ impl<O: 'static, M: 'static> Query<O, M> {
         let on = on.on();
         Box::pin(async move {
             let rows = match on {
+                On::Conn(Raw::Direct(c)) => c.execute(self.text.sqlite.as_str(), self.args)?,
                 On::Conn(Raw::Sqlite(c)) => self.sqlite_query().execute(c).await?.rows_affected(),
                 On::Sqlite(p) => self.sqlite_query().execute(p).await?.rows_affected(),
                 On::Conn(Raw::Postgres(c)) => self.pg_query().execute(c).await?.rows_affected(),
@@ -575,22 +615,34 @@ impl<O: 'static, M: 'static> Query<O, M> {
     }
 }
 
-/// Decodes a row of either engine.
-pub trait Row: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
-impl<T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin> Row for T {}
+/// Decodes a row of either engine, and of a [`DirectConn`].
+pub trait Row: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + FromDirect + Send + Unpin {}
+impl<T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + FromDirect + Send + Unpin> Row for T {}
 
-/// Decodes a value of either engine.
+/// Decodes a value of either engine, and of a [`DirectConn`].
 pub trait Value:
-    for<'r> Decode<'r, Sqlite> + Type<Sqlite> + for<'r> Decode<'r, Postgres> + Type<Postgres> + Send + Unpin
+    for<'r> Decode<'r, Sqlite>
+    + Type<Sqlite>
+    + for<'r> Decode<'r, Postgres>
+    + Type<Postgres>
+    + rusqlite::types::FromSql
+    + Send
+    + Unpin
 {
 }
 impl<T> Value for T where
-    T: for<'r> Decode<'r, Sqlite> + Type<Sqlite> + for<'r> Decode<'r, Postgres> + Type<Postgres> + Send + Unpin
+    T: for<'r> Decode<'r, Sqlite>
+        + Type<Sqlite>
+        + for<'r> Decode<'r, Postgres>
+        + Type<Postgres>
+        + rusqlite::types::FromSql
+        + Send
+        + Unpin
 {
 }
 
 macro_rules! fetchers {
-    ($mode:ty, $bound:ident, $make:ident) => {
+    ($mode:ty, $bound:ident, $make:ident, $decode:expr) => {
         impl<O: $bound + 'static> Query<O, $mode> {
             /// Sends the parameterless statement `sql` (one that returns no rows, such as
             /// `SAVEPOINT x`) just before this one: on SQLite in the same call to the
@@ -613,18 +665,18 @@ macro_rules! fetchers {
             }
 
             pub fn fetch_one<'e>(self, on: impl Executor<'e>) -> BoxFuture<'e, Result<O, sqlx::Error>> {
-                fetch!(self, on, $make, fetch_one, |rows: Vec<O>| rows
+                fetch!(self, on, $make, $decode, fetch_one, true, |rows: Vec<O>| rows
                     .into_iter()
                     .next()
                     .ok_or(sqlx::Error::RowNotFound))
             }
 
             pub fn fetch_optional<'e>(self, on: impl Executor<'e>) -> BoxFuture<'e, Result<Option<O>, sqlx::Error>> {
-                fetch!(self, on, $make, fetch_optional, |rows: Vec<O>| Ok(rows.into_iter().next()))
+                fetch!(self, on, $make, $decode, fetch_optional, true, |rows: Vec<O>| Ok(rows.into_iter().next()))
             }
 
             pub fn fetch_all<'e>(self, on: impl Executor<'e>) -> BoxFuture<'e, Result<Vec<O>, sqlx::Error>> {
-                fetch!(self, on, $make, fetch_all, Ok)
+                fetch!(self, on, $make, $decode, fetch_all, false, Ok)
             }
         }
     };
@@ -632,14 +684,25 @@ macro_rules! fetchers {
 
 /// `$how` reads the rows of a statement run alone; `$pick` takes what `$how` returns
 /// from all the rows, for a statement sent with others on SQLite (where reading only
-/// the first row would stop the call before the statements after it).
+/// the first row would stop the call before the statements after it). On a
+/// [`DirectConn`] the rows decode with `$decode`, only the first if `$first`.
 macro_rules! fetch {
-    ($self:ident, $on:ident, $make:ident, $how:ident, $pick:expr) => {{
+    ($self:ident, $on:ident, $make:ident, $decode:expr, $how:ident, $first:expr, $pick:expr) => {{
         let Query { text, args, .. } = $self;
         let on = $on.on();
         Box::pin(async move {
             let (before, after) = (text.before, text.after);
             match on {
+                On::Conn(Raw::Direct(c)) => {
+                    if let Some(sql) = before {
+                        c.statements(sql)?;
+                    }
+                    let rows = c.fetch(text.sqlite.as_str(), args, $first, $decode)?;
+                    if let Some(sql) = after {
+                        c.statements(sql)?;
+                    }
+                    $pick(rows)
+                }
                 On::Conn(Raw::Sqlite(c)) if text.sent_with_others() => {
                     $pick($make!(sqlite, text, args).fetch_all(c).await?)
                 }
@@ -672,6 +735,7 @@ pub async fn statements(conn: &mut Conn, sql: &'static str) -> Result<(), sqlx::
     match conn.raw() {
         Raw::Sqlite(c) => sqlx::raw_sql(AssertSqlSafe(sql)).execute(c).await.map(drop),
         Raw::Postgres(c) => sqlx::raw_sql(AssertSqlSafe(sql)).execute(c).await.map(drop),
+        Raw::Direct(c) => c.statements(sql),
     }
 }
 
@@ -713,8 +777,8 @@ macro_rules! scalars {
     }};
 }
 
-fetchers!(AsRows, Row, rows);
-fetchers!(AsScalar, Value, scalars);
+fetchers!(AsRows, Row, rows, FromDirect::from_direct);
+fetchers!(AsScalar, Value, scalars, |row: &rusqlite::Row<'_>| row.get(0));
 
 #[cfg(test)]
 mod tests {

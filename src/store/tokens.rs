@@ -21,6 +21,7 @@ pub struct Shared {
     pub refused_code: Option<i64>,
     pub refused_message: Option<String>,
 }
+crate::direct_row!(Shared { value, refresh_at, refused_until, refused_code, refused_message });
 
 /// The row's key for an app credential: the corp id and a digest of its secret, so that
 /// a changed secret never uses the old secret's token.

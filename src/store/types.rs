@@ -68,6 +68,12 @@ macro_rules! coded {
                 decode_code(<&str as Decode<'r, DB>>::decode(value)?)
             }
         }
+
+        impl rusqlite::types::FromSql for $ty {
+            fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+                decode_code(value.as_str()?).map_err(rusqlite::types::FromSqlError::Other)
+            }
+        }
     )*};
 }
 

@@ -22,6 +22,7 @@ pub struct Session {
     pub csrf: String,
     pub expires_at: i64,
 }
+crate::direct_row!(Session { id, userid, csrf, expires_at });
 
 pub async fn insert_session(conn: &mut Conn, session: &Session, now_ms: i64) -> Result<(), sqlx::Error> {
     sql::query("INSERT INTO web_sessions (id, userid, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?)")

@@ -229,3 +229,23 @@ fn sunlis_key(app: &TestApp, request: &CallbackRequest) -> String {
     let msg_id = plain.split("<MsgId>").nth(1).and_then(|rest| rest.split("</MsgId>").next()).expect("a MsgId");
     format!("msg:{msg_id}")
 }
+
+/// On SQLite the writer's own connection and the service's other writes (jobs, the
+/// console) take turns: a callback that arrives while another write of the service is
+/// open waits for its turn, even far past the busy timeout, instead of failing in
+/// SQLite's busy handler (and the other write is not starved by callbacks).
+#[tokio::test]
+async fn a_callback_waits_its_turn_behind_another_write_of_the_service_past_the_busy_timeout() {
+    let app = TestApp::builder().sqlite().busy_timeout_ms(50).spawn().await;
+    let held = app.state.db.begin().await.unwrap();
+    let request = app.text_request("zhangwei", "我的");
+    let release = async {
+        eventually("the writer takes the callback", || async { app.state.group_commit.writing() == 1 }).await;
+        // Four busy timeouts: SQLite's busy handler would have given up long before.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        held.commit().await.unwrap();
+    };
+    let (answer, ()) = tokio::join!(app.post(&request), release);
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert!(app.open(&answer).expect("a reply").contains("张伟"), "{answer:?}");
+}

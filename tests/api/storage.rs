@@ -26,6 +26,16 @@ async fn every_connection_syncs_each_commit_to_disk() {
     let writer = sync_level(&mut *tx).await;
     tx.rollback().await.unwrap();
     assert_eq!(writer, FULL, "the writer connection");
+    // On SQLite the group-commit writer's own connection, which writes the callbacks.
+    if let Some(direct) = app.state.db.take_direct() {
+        let mut direct = direct.unwrap();
+        assert_eq!(sync_level(&mut direct).await, FULL, "the callback writer's connection");
+        let journal: String = sql::query_scalar("PRAGMA journal_mode").fetch_one(&mut direct).await.unwrap();
+        assert_eq!(journal, "wal");
+        let foreign_keys: i64 = sql::query_scalar("PRAGMA foreign_keys").fetch_one(&mut direct).await.unwrap();
+        assert_eq!(foreign_keys, 1);
+        app.state.db.put_direct(direct);
+    }
 
     let reader = app.state.db.reader();
     let mut readers = Vec::new();
