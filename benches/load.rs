@@ -13,9 +13,10 @@
 //!
 //! Run with `cargo bench --bench load` (`LOAD_LEVELS=1,8,64 LOAD_REQUESTS=2000` to
 //! change the levels and the callbacks per level). Results live in `BENCHMARKS.md`.
-//! `LOAD_LOG=sqlx=debug` runs the service with that log filter and keeps its log in
-//! `target/load-service.log` (sqlx logs each statement with its time at debug; with
-//! replicas, `target/load-service-N.log` per replica).
+//! `LOAD_LOG=sqlx=debug,leadboard::sql=debug` runs the service with that log filter and
+//! keeps its log in `target/load-service.log` (each statement with its time at debug:
+//! sqlx's, and on SQLite the callback writer's own connection's under `leadboard::sql`;
+//! with replicas, `target/load-service-N.log` per replica).
 //!
 //! The database is an SQLite file by default. `LOAD_DATABASE=postgres` runs on a fresh
 //! database of the PostgreSQL server `LEADBOARD_TEST_POSTGRES` names (dropped at the
