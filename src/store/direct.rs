@@ -25,12 +25,18 @@ use std::time::{Duration, Instant};
 /// Statements kept prepared on the connection, at most (sqlx's default is 100).
 const STATEMENT_CACHE: usize = 256;
 
+/// The writer pool's settings, and the savepoints' sub-journal in memory: every
+/// callback has a savepoint, and on disk SQLite wrote that journal to a temporary file
+/// it created and removed in every batch.
+const SETTINGS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
+    PRAGMA temp_store = MEMORY;";
+
 /// The statement log's target: each statement at debug, as sqlx logs its own under
 /// `sqlx::query`.
 const LOG_TARGET: &str = "leadboard::sql";
 
 /// A synchronous SQLite connection, opened with the settings sqlx's writer has (WAL,
-/// `synchronous = FULL`, foreign keys, the busy timeout).
+/// `synchronous = FULL`, foreign keys, the busy timeout) and [`SETTINGS`].
 pub struct DirectConn {
     conn: rusqlite::Connection,
     /// Open transactions and savepoints ([`DirectTx`]s).
@@ -50,8 +56,7 @@ impl DirectConn {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = rusqlite::Connection::open_with_flags(path, flags).map_err(error)?;
         conn.busy_timeout(busy_timeout).map_err(error)?;
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;")
-            .map_err(error)?;
+        conn.execute_batch(SETTINGS).map_err(error)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(DirectConn { conn, depth: 0 })
     }
