@@ -165,9 +165,7 @@ async fn write_batch(batch: Vec<Job>, conn: Option<&mut DirectConn>) {
     };
     let mut tx = match began {
         Ok(tx) => tx,
-        Err(e) => {
-            return fail_all(db, batch, &e);
-        }
+        Err(e) => return fail_all(db, batch, &e),
     };
     let mut outcomes = Vec::with_capacity(batch.len());
     for job in &batch {
@@ -176,7 +174,7 @@ async fn write_batch(batch: Vec<Job>, conn: Option<&mut DirectConn>) {
         match work.instrument(job.span.clone()).await {
             Ok(outcome) => outcomes.push(Ok(outcome)),
             Err(error) => {
-                state.db.note_write_error(&error);
+                db.note_write_error(&error);
                 // If the savepoint was never opened, this fails too, and so does the batch.
                 if let Err(e) = sql::statements(&mut *tx, UNDO).await {
                     return fail_all(db, batch, &e);
@@ -193,8 +191,8 @@ async fn write_batch(batch: Vec<Job>, conn: Option<&mut DirectConn>) {
     // does not, the commit may or may not survive the repair; either way WeCom's retry
     // finds the right state (the stored answer, or nothing yet).
     // (In this thread: on SQLite it is the writer's own, on PostgreSQL this passes.)
-    if let Err(e) = state.db.confirm_commit_here() {
-        state.db.note_write_error(&e);
+    if let Err(e) = db.confirm_commit_here() {
+        db.note_write_error(&e);
         tracing::error!(error = %e, callbacks = batch.len(), "callback batch committed but not confirmed on disk; answered with an error");
         for job in batch {
             let _ = job.answer.send(Err(closed(&format!("callback batch not confirmed on disk: {e}"))));

@@ -50,7 +50,7 @@ use std::time::Duration;
 /// PostgreSQL one pool for both.
 ///
 /// On SQLite the group-commit writer has a connection of its own besides
-/// ([`Db::direct`], [`direct::DirectConn`]). The two writers take turns through one
+/// ([`Db::take_direct`], [`direct::DirectConn`]). The two writers take turns through one
 /// fair queue ([`Db::begin`], [`Db::begin_direct`]): a write waits for its turn before
 /// it asks SQLite for the write lock, so neither spins in SQLite's busy handler while
 /// the other writes, and a job's write is not starved by a stream of callback batches.
@@ -333,12 +333,11 @@ impl Db {
     /// Closes both pools, letting in-flight statements finish, and the group-commit
     /// writer's connection (at once if it is between batches, else after its batch).
     pub async fn close(&self) {
-        let kept = {
+        {
             let mut slot = self.direct.lock().unwrap_or_else(|e| e.into_inner());
             slot.closed = true;
-            slot.conn.take()
-        };
-        drop(kept);
+            slot.conn = None;
+        }
         self.writer.close().await;
         self.reader.close().await;
     }
