@@ -97,6 +97,14 @@ pub const MIN_FREE_BYTES: u64 = 1024 * 1024;
 /// How long a write waits for its turn on SQLite (as long as for a pooled connection).
 const WRITE_TURN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The page cache of sqlx's writer connection on SQLite, in SQLite's units (negative:
+/// KiB): 512 KiB instead of SQLite's default 2 MiB. Callbacks write on their own
+/// connection (`store::direct`); this one carries jobs, the console and the outbox,
+/// whose rare large transactions (the outbox merging a backlog of cards into a digest)
+/// would otherwise fill a cache that stays allocated. The jobs' reads run from the
+/// operating system's file cache either way (BENCHMARKS.md, memory).
+const JOBS_CACHE: &str = "-512";
+
 /// Connections to PostgreSQL per process (replicas share the server's limit).
 const POSTGRES_CONNECTIONS: u32 = 16;
 
@@ -173,7 +181,7 @@ impl Db {
                 let replace = replace.swap(false, Ordering::SeqCst);
                 Box::pin(async move { Ok(!replace && !sqlx::Connection::is_in_transaction(conn)) })
             })
-            .connect_with(options.clone())
+            .connect_with(options.clone().pragma("cache_size", JOBS_CACHE))
             .await?;
         sqlx::migrate!("./migrations").run(&writer).await?;
         let reader = SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?;

@@ -48,6 +48,23 @@ async fn every_connection_syncs_each_commit_to_disk() {
     }
 }
 
+/// Memory: on SQLite sqlx's writer connection (jobs, the console, the outbox) keeps a
+/// page cache of 512 KiB, not SQLite's 2 MiB: the outbox's merge of a backlog of cards
+/// into one digest filled the larger one, and took the load bench's peak RSS over
+/// 50 MB (BENCHMARKS.md).
+#[tokio::test]
+async fn on_sqlite_the_jobs_writer_keeps_a_small_page_cache() {
+    let app = TestApp::spawn().await;
+    let mut tx = app.state.db.begin().await.unwrap();
+    let conn: &mut leadboard::store::Conn = &mut *tx;
+    if conn.engine() == sql::Engine::Postgres {
+        return;
+    }
+    let cache: i64 = sql::query_scalar("PRAGMA cache_size").fetch_one(conn).await.unwrap();
+    tx.rollback().await.unwrap();
+    assert_eq!(cache, -512, "512 KiB");
+}
+
 /// On PostgreSQL the connection can be encrypted (`sslmode=require` in
 /// `database.url`, as managed servers ask): the server sees TLS.
 #[tokio::test]
