@@ -102,7 +102,8 @@ const WRITE_TURN_TIMEOUT: Duration = Duration::from_secs(30);
 /// connection (`store::direct`); this one carries jobs, the console and the outbox,
 /// whose rare large transactions (the outbox merging a backlog of cards into a digest)
 /// would otherwise fill a cache that stays allocated. The jobs' reads run from the
-/// operating system's file cache either way (BENCHMARKS.md, memory).
+/// operating system's file cache either way (BENCHMARKS.md, "a smaller page
+/// cache on sqlx's writer connection").
 const JOBS_CACHE: &str = "-512";
 
 /// Connections to PostgreSQL per process (replicas share the server's limit).

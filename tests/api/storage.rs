@@ -54,13 +54,9 @@ async fn every_connection_syncs_each_commit_to_disk() {
 /// 50 MB (BENCHMARKS.md).
 #[tokio::test]
 async fn on_sqlite_the_jobs_writer_keeps_a_small_page_cache() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().sqlite().spawn().await;
     let mut tx = app.state.db.begin().await.unwrap();
-    let conn: &mut leadboard::store::Conn = &mut *tx;
-    if conn.engine() == sql::Engine::Postgres {
-        return;
-    }
-    let cache: i64 = sql::query_scalar("PRAGMA cache_size").fetch_one(conn).await.unwrap();
+    let cache: i64 = sql::query_scalar("PRAGMA cache_size").fetch_one(&mut *tx).await.unwrap();
     tx.rollback().await.unwrap();
     assert_eq!(cache, -512, "512 KiB");
 }
