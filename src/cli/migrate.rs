@@ -42,8 +42,10 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 /// Source tables that are SQLite's own or one file's bookkeeping, never copied: the
-/// target keeps its own migration history, and the write probe is the file's.
-const SKIPPED: [&str; 2] = ["_sqlx_migrations", "write_probe"];
+/// target keeps its own migration history, the write probe is the file's, and the log
+/// of names feeds SQLite's look-alike index in memory (PostgreSQL keeps its index in
+/// tables, built from the copied names when the service starts).
+const SKIPPED: [&str; 4] = ["_sqlx_migrations", "write_probe", "name_log", "name_log_identity"];
 
 /// Tables the PostgreSQL migrations fill themselves: their rows are replaced by the
 /// source's (the standings token's one row).

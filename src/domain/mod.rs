@@ -6,6 +6,7 @@ pub mod contacts;
 pub mod contest;
 pub mod directory;
 pub mod kind;
+pub mod lookalike;
 pub mod money;
 pub mod month;
 pub mod names;

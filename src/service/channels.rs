@@ -4,7 +4,7 @@
 //! (or looks like) a channel already known is refused by the same normaliser as first
 //! claim wins.
 
-use crate::domain::names::{core_name, deletions, looks_alike};
+use crate::domain::names::{core_name, looks_alike};
 use crate::domain::org::DeptKind;
 use crate::domain::text::BoundedText;
 use crate::service::access::Operation;
@@ -26,7 +26,7 @@ pub async fn register_old(ctx: &Ctx<'_>, conn: &mut Conn, name: &BoundedText) ->
             Origin::Reported => format!("「{}」已作为新渠道报备，不能再登记为老渠道。", known.name),
         });
     }
-    let similar = records::look_alike_subjects(conn, Family::Channel, &key, &deletions(&key)).await?;
+    let similar = records::look_alike_subjects(conn, Family::Channel, &key).await?;
     if let Some(other) = similar.iter().find(|s| looks_alike(&key, &s.name_key)) {
         return refuse(format!("「{name}」与已有渠道「{}」名称相近，视为同一渠道，不予重复登记。", other.name));
     }

@@ -6,7 +6,7 @@
 use crate::clock::format_ms;
 use crate::domain::kind::RecordKind;
 use crate::domain::money::Fen;
-use crate::domain::names::{core_name, deletions, looks_alike};
+use crate::domain::names::{core_name, looks_alike};
 use crate::domain::org::DeptKind;
 use crate::domain::record::{LeadStages, Mode, RecordState};
 use crate::domain::text::{BoundedText, CreditCode};
@@ -120,7 +120,7 @@ pub(super) async fn prepare(
         }
         let family = if kind.receiving_dept() == DeptKind::Tr { Family::Channel } else { Family::Client };
         let key = core_name(&claimed.subject_name);
-        let others = records::look_alike_names(conn, family, &key, &deletions(&key), subject_id).await?;
+        let others = records::look_alike_names(conn, family, &key, subject_id).await?;
         flag_look_alikes(&mut claimed, &key, &others);
     }
     if let (Some(person), Some(day)) = (&claimed.person_key, &claimed.onboard_date) {
@@ -129,7 +129,7 @@ pub(super) async fn prepare(
             return refuse(already_claimed(reporter, kind, &placed, &holder));
         }
         let key = person.clone();
-        let others = records::look_alike_people(conn, &deletions(&key), except).await?;
+        let others = records::look_alike_people(conn, &key, except).await?;
         flag_look_alikes(&mut claimed, &key, &others);
     }
     Ok(claimed)

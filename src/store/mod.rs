@@ -27,6 +27,7 @@ pub mod events;
 pub mod inbox;
 pub mod jobs;
 pub mod lock;
+pub mod names;
 pub mod outbox;
 pub mod records;
 pub mod settlement;
@@ -185,6 +186,8 @@ impl Db {
             .connect_with(options.clone().pragma("cache_size", JOBS_CACHE))
             .await?;
         sqlx::migrate!("./migrations").run(&writer).await?;
+        // The look-alike index, read in before the first callback needs it.
+        names::sync(&mut *writer.acquire().await?).await?;
         let reader = SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?;
         let mut probe = path.file_name().unwrap_or_default().to_owned();
         probe.push("-probe");
@@ -208,7 +211,9 @@ impl Db {
         match &self.writer {
             Pool::Sqlite(p) => {
                 let turn = self.write_turn().await?;
-                Ok(Tx::sqlite(p.begin_with("BEGIN IMMEDIATE").await?, turn))
+                let mut tx = Tx::sqlite(p.begin_with("BEGIN IMMEDIATE").await?, turn);
+                names::sync(&mut *tx).await?;
+                Ok(tx)
             }
             pool => pool.begin().await,
         }
@@ -243,7 +248,9 @@ impl Db {
     /// A write transaction on `conn`, the writer's own connection, in its turn.
     pub async fn begin_direct<'c>(&self, conn: &'c mut direct::DirectConn) -> Result<Tx<'c>, sqlx::Error> {
         let turn = self.write_turn().await?;
-        Ok(Tx::direct(conn.begin()?, turn))
+        let mut tx = Tx::direct(conn.begin()?, turn);
+        names::sync(&mut *tx).await?;
+        Ok(tx)
     }
 
     /// Waits for the write turn, as long as a connection from the writer pool would be

@@ -1,12 +1,14 @@
 //! Records, and the clients and channels (subjects) they claim.
 
 use crate::domain::kind::RecordKind;
+use crate::domain::lookalike::Space;
 use crate::domain::names::{deletions, head, parts, prefix_end, windows};
 use crate::domain::org::DeptKind;
 use crate::domain::record::{LeadStages, Mode, RecordState};
-use crate::store::Conn;
 use crate::store::directory::Person;
 use crate::store::sql;
+use crate::store::sql::Engine;
+use crate::store::{Conn, names};
 use tracing::instrument;
 
 /// Clients and channels are separate name spaces.
@@ -21,6 +23,14 @@ impl Family {
         match self {
             Family::Client => "client",
             Family::Channel => "channel",
+        }
+    }
+
+    /// The look-alike test's name space.
+    pub fn space(self) -> Space {
+        match self {
+            Family::Client => Space::Client,
+            Family::Channel => Space::Channel,
         }
     }
 
@@ -763,34 +773,28 @@ pub async fn set_content(conn: &mut Conn, id: i64, state: RecordState, c: &Conte
     Ok(done.rows_affected() == 1)
 }
 
-/// The claims [`LOOK_ALIKE_NAMES`] reads: live records of look-alike subjects of the
-/// family, found by index.
-macro_rules! look_alike_claims {
-    () => {
-        "FROM subjects s JOIN records r ON r.subject_id = s.id JOIN people p ON p.userid = r.reporter
-         WHERE s.family = ?1 AND s.id != ?2 AND r.state IN ('reported', 'onboarded', 'agreed', 'confirmed')
-           AND s.id IN (
-               SELECT owner FROM name_parts WHERE space = ?1 AND part >= ?3 AND part < ?6
-               UNION SELECT id FROM subjects WHERE family = ?1
-                   AND substr(name_key, 1, 8) IN (SELECT value FROM json_each(?5))
-               UNION SELECT owner FROM name_variants
-                   WHERE space = ?1 AND variant IN (SELECT value FROM json_each(?4)))"
-    };
-}
+/// The claims the look-alike test reads: live records of look-alike subjects of the
+/// family, by their subjects' ids (on SQLite the index in memory found them,
+/// `store::names`).
+const LOOK_ALIKE_NAMES: &str = "SELECT MIN(r.id) AS record_id, s.name AS subject, s.name_key, p.name AS reporter_name
+     FROM subjects s JOIN records r ON r.subject_id = s.id JOIN people p ON p.userid = r.reporter
+     WHERE s.id IN (SELECT value FROM json_each(?3)) AND s.family = ?1 AND s.id != ?2
+       AND r.state IN ('reported', 'onboarded', 'agreed', 'confirmed')
+     GROUP BY s.id ORDER BY s.id LIMIT 10";
 
-const LOOK_ALIKE_NAMES: &str = concat!(
-    "SELECT MIN(r.id) AS record_id, s.name AS subject, s.name_key, p.name AS reporter_name ",
-    look_alike_claims!(),
-    " GROUP BY s.id ORDER BY s.id LIMIT 10"
-);
-
-/// [`LOOK_ALIKE_NAMES`] on PostgreSQL, which has no bare columns beside `MIN` (SQLite
-/// takes them from the row with the least id): the same rows by `DISTINCT ON`.
-const LOOK_ALIKE_NAMES_PG: &str = concat!(
-    "SELECT DISTINCT ON (s.id) r.id AS record_id, s.name AS subject, s.name_key, p.name AS reporter_name ",
-    look_alike_claims!(),
-    " ORDER BY s.id, r.id LIMIT 10"
-);
+/// On PostgreSQL: the same claims, found through the index tables (migration 0106), by
+/// `DISTINCT ON` (PostgreSQL has no bare columns beside `MIN`).
+const LOOK_ALIKE_NAMES_PG: &str = "SELECT DISTINCT ON (s.id) r.id AS record_id, s.name AS subject, s.name_key,
+         p.name AS reporter_name
+     FROM subjects s JOIN records r ON r.subject_id = s.id JOIN people p ON p.userid = r.reporter
+     WHERE s.family = ?1 AND s.id != ?2 AND r.state IN ('reported', 'onboarded', 'agreed', 'confirmed')
+       AND s.id IN (
+           SELECT owner FROM name_parts WHERE space = ?1 AND part >= ?3 AND part < ?6
+           UNION SELECT id FROM subjects WHERE family = ?1
+               AND substr(name_key, 1, 8) IN (SELECT value FROM json_each(?5))
+           UNION SELECT owner FROM name_variants
+               WHERE space = ?1 AND variant IN (SELECT value FROM json_each(?4)))
+     ORDER BY s.id, r.id LIMIT 10";
 
 /// A live claim of the same family, for the look-alike test: its record, what it
 /// claims and the claimed name's core.
@@ -803,23 +807,39 @@ pub struct LiveName {
 }
 crate::direct_row!(LiveName { record_id, subject, name_key, reporter_name });
 
-/// Live claims of a family (other than `except_subject`'s) whose core name may contain
-/// `key` or be contained in it (by the containment index, migration 0106), or shares
-/// one of `variants` (one edit apart): the look-alike test's candidates, all by index.
+/// `ids` as the JSON array the statements above take.
+fn json_ids(ids: &[i64]) -> String {
+    serde_json::to_string(ids).unwrap_or_default()
+}
+
+/// Live claims of a family (other than `except_subject`'s) whose core name looks like
+/// `key` (contains it, is inside it, or is one edit apart): the look-alike test's
+/// candidates, all by index (on PostgreSQL also some that do not look alike; the caller
+/// checks each with `names::looks_alike`).
 pub async fn look_alike_names(
     conn: &mut Conn,
     family: Family,
     key: &str,
-    variants: &[String],
     except_subject: i64,
 ) -> Result<Vec<LiveName>, sqlx::Error> {
+    if conn.engine() == Engine::Sqlite {
+        let ids = names::look_alikes(conn, family.space(), key).await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        return sql::query_as(LOOK_ALIKE_NAMES)
+            .bind(family)
+            .bind(except_subject)
+            .bind(json_ids(&ids))
+            .fetch_all(conn)
+            .await;
+    }
     let head = head(key);
-    sql::query_as(LOOK_ALIKE_NAMES)
-        .postgres(LOOK_ALIKE_NAMES_PG)
+    sql::query_as(LOOK_ALIKE_NAMES_PG)
         .bind(family)
         .bind(except_subject)
         .bind(&head)
-        .bind(serde_json::to_string(variants).unwrap_or_default())
+        .bind(serde_json::to_string(&deletions(key)).unwrap_or_default())
         .bind(serde_json::to_string(&parts(key)).unwrap_or_default())
         .bind(head.as_deref().map(prefix_end))
         .fetch_all(conn)
@@ -827,6 +847,9 @@ pub async fn look_alike_names(
 }
 
 const LOOK_ALIKE_SUBJECTS: &str = "SELECT id, name, name_key FROM subjects
+         WHERE id IN (SELECT value FROM json_each(?2)) AND family = ?1 ORDER BY id LIMIT 10";
+
+const LOOK_ALIKE_SUBJECTS_PG: &str = "SELECT id, name, name_key FROM subjects
          WHERE family = ?1 AND id IN (
              SELECT owner FROM name_parts WHERE space = ?1 AND part >= ?2 AND part < ?5
              UNION SELECT id FROM subjects WHERE family = ?1
@@ -844,49 +867,75 @@ pub struct SimilarSubject {
 }
 crate::direct_row!(SimilarSubject { id, name, name_key });
 
-/// Subjects of a family (claimed or not, e.g. old channels) whose core name may contain
-/// `key` or be contained in it, or shares one of `variants`: candidates, by index.
+/// Subjects of a family (claimed or not, e.g. old channels) whose core name looks like
+/// `key` (on PostgreSQL also some that do not: the caller checks).
 pub async fn look_alike_subjects(
     conn: &mut Conn,
     family: Family,
     key: &str,
-    variants: &[String],
 ) -> Result<Vec<SimilarSubject>, sqlx::Error> {
+    if conn.engine() == Engine::Sqlite {
+        let ids = names::look_alikes(conn, family.space(), key).await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        return sql::query_as(LOOK_ALIKE_SUBJECTS).bind(family).bind(json_ids(&ids)).fetch_all(conn).await;
+    }
     let head = head(key);
-    sql::query_as(LOOK_ALIKE_SUBJECTS)
+    sql::query_as(LOOK_ALIKE_SUBJECTS_PG)
         .bind(family)
         .bind(&head)
-        .bind(serde_json::to_string(variants).unwrap_or_default())
+        .bind(serde_json::to_string(&deletions(key)).unwrap_or_default())
         .bind(serde_json::to_string(&parts(key)).unwrap_or_default())
         .bind(head.as_deref().map(prefix_end))
         .fetch_all(conn)
         .await
 }
 
-/// Live placements (other than `except`) whose placed person shares one of `variants`.
-pub async fn look_alike_people(
-    conn: &mut Conn,
-    variants: &[String],
-    except: Option<i64>,
-) -> Result<Vec<LiveName>, sqlx::Error> {
-    sql::query_as(
-        "SELECT r.id AS record_id, json_extract(r.fields, '$.姓名') AS subject, r.person_key AS name_key,
-                p.name AS reporter_name
-         FROM records r JOIN people p ON p.userid = r.reporter
-         WHERE r.id IN (SELECT owner FROM name_variants
-                        WHERE space = 'person' AND variant IN (SELECT value FROM json_each(?)))
-           AND r.kind = 'placement' AND r.person_key IS NOT NULL AND r.state IN ('onboarded', 'confirmed')
-           AND r.id IS DISTINCT FROM ?
-         ORDER BY r.id LIMIT 10",
-    )
-    .bind(serde_json::to_string(variants).unwrap_or_default())
-    .bind(except)
-    .fetch_all(conn)
-    .await
+/// Live placements (other than `except`) among the records the first argument names,
+/// for [`look_alike_people`].
+macro_rules! look_alike_placements {
+    ($owners:literal) => {
+        concat!(
+            "SELECT r.id AS record_id, json_extract(r.fields, '$.姓名') AS subject, r.person_key AS name_key,
+                    p.name AS reporter_name
+             FROM records r JOIN people p ON p.userid = r.reporter
+             WHERE r.id IN (",
+            $owners,
+            ") AND r.kind = 'placement' AND r.person_key IS NOT NULL AND r.state IN ('onboarded', 'confirmed')
+               AND r.id IS DISTINCT FROM ?
+             ORDER BY r.id LIMIT 10"
+        )
+    };
 }
 
-/// Indexes a claimed core name for the look-alike test.
+/// Live placements (other than `except`) whose placed person's core name looks like
+/// `key` (on PostgreSQL: shares one of its deletions; the caller checks).
+pub async fn look_alike_people(conn: &mut Conn, key: &str, except: Option<i64>) -> Result<Vec<LiveName>, sqlx::Error> {
+    let (statement, owners) = match conn.engine() {
+        Engine::Sqlite => {
+            let ids = names::look_alikes(conn, Space::Person, key).await?;
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            (look_alike_placements!("SELECT value FROM json_each(?)"), json_ids(&ids))
+        }
+        Engine::Postgres => (
+            look_alike_placements!(
+                "SELECT owner FROM name_variants WHERE space = 'person' AND variant IN (SELECT value FROM json_each(?))"
+            ),
+            serde_json::to_string(&deletions(key)).unwrap_or_default(),
+        ),
+    };
+    sql::query_as(statement).bind(owners).bind(except).fetch_all(conn).await
+}
+
+/// Indexes a claimed core name for the look-alike test (on PostgreSQL: on SQLite,
+/// `name_log`'s triggers tell the index in memory).
 async fn add_variants(conn: &mut Conn, space: &str, owner: i64, key: &str) -> Result<(), sqlx::Error> {
+    if conn.engine() == Engine::Sqlite {
+        return Ok(());
+    }
     let mut batch = sql::Batch::new();
     push_variants(&mut batch, space, owner, key);
     batch.execute(conn).await.map(drop)
@@ -906,8 +955,11 @@ fn push_each(batch: &mut sql::Batch, insert: &'static str, space: &str, owner: i
 }
 
 /// Indexes a subject's core name for the look-alike test: its one-edit variants and
-/// its windows (the containment index), in one call.
+/// its windows (the containment index), in one call (on PostgreSQL, as above).
 async fn index_subject(conn: &mut Conn, family: &str, owner: i64, key: &str) -> Result<(), sqlx::Error> {
+    if conn.engine() == Engine::Sqlite {
+        return Ok(());
+    }
     let mut batch = sql::Batch::new();
     push_variants(&mut batch, family, owner, key);
     let insert = "INSERT INTO name_parts (space, part, owner) SELECT ?, value, ? FROM json_each(?)";
@@ -998,8 +1050,9 @@ pub async fn clear_flags(conn: &mut Conn, record_id: i64) -> Result<(), sqlx::Er
 /// the normaliser changed). Where two subjects now share a core name the earlier one
 /// keeps it and the later one is keyed apart (`core#id`), so neither's history
 /// changes; such a later placement gets no key (it is not compared, as placements
-/// recorded before keys existed). The look-alike index is rebuilt when anything
-/// changed (or was never built). Returns how many rows changed.
+/// recorded before keys existed). PostgreSQL's look-alike index is rebuilt when
+/// anything changed (or was never built); on SQLite `name_log` has the new names.
+/// Returns how many rows changed.
 pub async fn rekey(conn: &mut Conn, key: impl Fn(&str) -> String) -> Result<u64, sqlx::Error> {
     let mut changed = 0;
     let subjects: Vec<(i64, String, String, String)> =
@@ -1041,6 +1094,10 @@ pub async fn rekey(conn: &mut Conn, key: impl Fn(&str) -> String) -> Result<u64,
             sql::query("UPDATE records SET person_key = NULL WHERE id = ?").bind(id).execute(&mut *conn).await?;
         }
         changed += 1;
+    }
+    if conn.engine() == Engine::Sqlite {
+        // The changed names are in `name_log`, by its triggers.
+        return Ok(changed);
     }
     let indexed: bool = sql::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM name_variants) AND EXISTS (SELECT 1 FROM name_parts)
@@ -1170,22 +1227,32 @@ mod tests {
         }
     }
 
-    /// A database from before the containment index gets it at startup (`rekey` runs
-    /// then), and the candidates are found through it.
+    /// Names stored before the look-alike index was held are found: on PostgreSQL a
+    /// database from before the containment index gets it at startup (`rekey` runs
+    /// then); on SQLite a process builds its index from `name_log` (here: the index
+    /// this process held is forgotten, as a new process has none).
     #[tokio::test]
-    async fn the_containment_index_is_built_for_names_stored_before_it() {
+    async fn the_look_alike_index_is_built_for_names_stored_before_it() {
         let (db, _dir) = crate::store::testing::test_db().await;
         let mut conn = db.begin().await.unwrap();
         for key in ["杭州职业技术学院", "宁波大学"] {
             insert_subject(&mut conn, Family::Channel, key, key, None, Origin::Existing, 0).await.unwrap();
         }
-        sql::query("DELETE FROM name_parts").execute(&mut *conn).await.unwrap();
-        // Inside a stored name: found through the stored name's parts only.
         let key = "职业技术学院";
-        let variants = deletions(key);
-        assert!(look_alike_subjects(&mut conn, Family::Channel, key, &variants).await.unwrap().is_empty());
+        match conn.engine() {
+            Engine::Postgres => {
+                sql::query("DELETE FROM name_parts").execute(&mut *conn).await.unwrap();
+                // Inside a stored name: found through the stored name's parts only.
+                assert!(look_alike_subjects(&mut conn, Family::Channel, key).await.unwrap().is_empty());
+            }
+            Engine::Sqlite => {
+                conn.commit().await.unwrap();
+                names::forget_all();
+                conn = db.begin().await.unwrap();
+            }
+        }
         assert_eq!(rekey(&mut conn, |name| name.to_owned()).await.unwrap(), 0);
-        let similar = look_alike_subjects(&mut conn, Family::Channel, key, &variants).await.unwrap();
+        let similar = look_alike_subjects(&mut conn, Family::Channel, key).await.unwrap();
         assert_eq!(similar.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["杭州职业技术学院"]);
     }
 }
