@@ -98,14 +98,16 @@ pub const MIN_FREE_BYTES: u64 = 1024 * 1024;
 /// How long a write waits for its turn on SQLite (as long as for a pooled connection).
 const WRITE_TURN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The page cache of sqlx's writer connection on SQLite, in SQLite's units (negative:
-/// KiB): 512 KiB instead of SQLite's default 2 MiB. Callbacks write on their own
-/// connection (`store::direct`); this one carries jobs, the console and the outbox,
-/// whose rare large transactions (the outbox merging a backlog of cards into a digest)
-/// would otherwise fill a cache that stays allocated. The jobs' reads run from the
-/// operating system's file cache either way (BENCHMARKS.md, "a smaller page
-/// cache on sqlx's writer connection").
-const JOBS_CACHE: &str = "-512";
+/// The page cache of each of sqlx's connections on SQLite (its writer and its readers),
+/// in SQLite's units (negative: KiB): 512 KiB instead of SQLite's default 2 MiB.
+/// Callbacks write on their own connection (`store::direct`); sqlx's writer carries
+/// jobs, the console and the outbox, and its readers the console, the board and the
+/// outbox's reads. Their rare large transactions and reads (the outbox merging a
+/// backlog of cards into a digest) would otherwise fill caches that stay allocated.
+/// Their reads run from the operating system's file cache either way (BENCHMARKS.md,
+/// "a smaller page cache on sqlx's writer connection" and "the look-alike index in
+/// memory").
+const SQLX_CACHE: &str = "-512";
 
 /// Connections to PostgreSQL per process (replicas share the server's limit).
 const POSTGRES_CONNECTIONS: u32 = 16;
@@ -183,12 +185,15 @@ impl Db {
                 let replace = replace.swap(false, Ordering::SeqCst);
                 Box::pin(async move { Ok(!replace && !sqlx::Connection::is_in_transaction(conn)) })
             })
-            .connect_with(options.clone().pragma("cache_size", JOBS_CACHE))
+            .connect_with(options.clone().pragma("cache_size", SQLX_CACHE))
             .await?;
         sqlx::migrate!("./migrations").run(&writer).await?;
         // The look-alike index, read in before the first callback needs it.
         names::sync(&mut *writer.acquire().await?).await?;
-        let reader = SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true).pragma("cache_size", SQLX_CACHE))
+            .await?;
         let mut probe = path.file_name().unwrap_or_default().to_owned();
         probe.push("-probe");
         let probe = path.with_file_name(probe);

@@ -48,17 +48,26 @@ async fn every_connection_syncs_each_commit_to_disk() {
     }
 }
 
-/// Memory: on SQLite sqlx's writer connection (jobs, the console, the outbox) keeps a
-/// page cache of 512 KiB, not SQLite's 2 MiB: the outbox's merge of a backlog of cards
-/// into one digest filled the larger one, and took the load bench's peak RSS over
-/// 50 MB (BENCHMARKS.md).
+/// Memory: on SQLite sqlx's writer connection (jobs, the console, the outbox) and its
+/// readers keep a page cache of 512 KiB each, not SQLite's 2 MiB: the outbox's merge of
+/// a backlog of cards into one digest filled the larger ones (the writer's while it
+/// merges, the readers' while it reads the cards), and took the load bench's peak RSS
+/// over 50 MB (BENCHMARKS.md).
 #[tokio::test]
-async fn on_sqlite_the_jobs_writer_keeps_a_small_page_cache() {
+async fn on_sqlite_the_jobs_writer_and_the_readers_keep_a_small_page_cache() {
     let app = TestApp::builder().sqlite().spawn().await;
     let mut tx = app.state.db.begin().await.unwrap();
     let cache: i64 = sql::query_scalar("PRAGMA cache_size").fetch_one(&mut *tx).await.unwrap();
     tx.rollback().await.unwrap();
     assert_eq!(cache, -512, "512 KiB");
+    let readers = app.state.db.reader();
+    let caches = futures::future::join_all((0..4).map(|_| async {
+        let mut conn = readers.acquire().await.unwrap();
+        let cache: i64 = sql::query_scalar("PRAGMA cache_size").fetch_one(&mut conn).await.unwrap();
+        (cache, conn)
+    }))
+    .await;
+    assert!(caches.iter().all(|(cache, _)| *cache == -512), "every reader: 512 KiB");
 }
 
 /// On PostgreSQL the connection can be encrypted (`sslmode=require` in
