@@ -19,7 +19,7 @@
 
 use crate::domain::names::{deletions, looks_alike};
 use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{DefaultHasher, Hasher};
 
 /// The name spaces the look-alike test compares within.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -57,8 +57,11 @@ impl Postings {
             }
             Some(&first) if first == owner => {}
             Some(_) => {
+                // An owner's name is filed at once, so a repeat of its pair comes
+                // right after; one filed again later (renamed) is deduplicated by
+                // `look_alikes`.
                 let more = self.more.entry(print).or_default();
-                if !more.contains(&owner) {
+                if more.last() != Some(&owner) {
                     more.push(owner);
                 }
             }
@@ -76,11 +79,10 @@ impl Postings {
 }
 
 /// One owner (a subject, or a placement's record) and where its current name is in
-/// the arena.
+/// the arena (`len` 0: none).
 #[derive(Debug, Clone, Copy)]
 struct Owner {
     id: i64,
-    space: Space,
     start: u32,
     len: u32,
 }
@@ -88,8 +90,17 @@ struct Owner {
 /// Claimed core names by space and owner, and the fingerprints that find them.
 #[derive(Debug, Default)]
 pub struct NameIndex {
+    spaces: [Names; 3],
+}
+
+/// One space's names.
+#[derive(Debug, Default)]
+struct Names {
+    /// In the order they were filed: a posting is a position here.
     owners: Vec<Owner>,
-    by_id: HashMap<(Space, i64), u32>,
+    /// Positions by id, only once an owner came after one with a greater id (owners
+    /// come in id order, as the log gives them, and are found by binary search).
+    by_id: Option<HashMap<i64, u32>>,
     /// Every name filed, one after another; a renamed owner's earlier name stays
     /// (renames are rare: a change of the normaliser).
     arena: String,
@@ -99,20 +110,19 @@ pub struct NameIndex {
     pairs: Postings,
 }
 
-impl NameIndex {
-    /// Owners filed.
-    pub fn len(&self) -> usize {
-        self.owners.len()
+impl Names {
+    fn position(&self, id: i64) -> Option<u32> {
+        match &self.by_id {
+            Some(by_id) => by_id.get(&id).copied(),
+            None => self.owners.binary_search_by_key(&id, |o| o.id).ok().map(|p| p as u32),
+        }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.owners.is_empty()
+    fn name(&self, owner: &Owner) -> &str {
+        &self.arena[owner.start as usize..(owner.start + owner.len) as usize]
     }
 
-    /// Files `owner`'s current name in `space` (None: it has none now). A name filed
-    /// before stays findable under its fingerprints, but is never given again: each
-    /// candidate is checked against its owner's current name.
-    pub fn set(&mut self, space: Space, owner: i64, key: Option<&str>) {
+    fn set(&mut self, id: i64, key: Option<&str>) {
         let (start, len) = match key {
             Some(key) => {
                 let start = self.arena.len();
@@ -121,16 +131,22 @@ impl NameIndex {
             }
             None => (0, 0),
         };
-        let slot = match self.by_id.get(&(space, owner)) {
-            Some(&slot) => {
-                self.owners[slot as usize] = Owner { id: owner, space, start, len };
-                slot
+        let owner = Owner { id, start, len };
+        let position = match self.position(id) {
+            Some(p) => {
+                self.owners[p as usize] = owner;
+                p
             }
             None => {
-                let slot = self.owners.len() as u32;
-                self.owners.push(Owner { id: owner, space, start, len });
-                self.by_id.insert((space, owner), slot);
-                slot
+                let p = self.owners.len() as u32;
+                if self.by_id.is_none() && self.owners.last().is_some_and(|last| last.id > id) {
+                    self.by_id = Some(self.owners.iter().enumerate().map(|(p, o)| (o.id, p as u32)).collect());
+                }
+                if let Some(by_id) = &mut self.by_id {
+                    by_id.insert(id, p);
+                }
+                self.owners.push(owner);
+                p
             }
         };
         let Some(key) = key else { return };
@@ -139,42 +155,37 @@ impl NameIndex {
             return;
         }
         for variant in deletions(key) {
-            self.deletions.add(print(space, variant.chars()), slot);
+            self.deletions.add(print(variant.chars()), position);
         }
         for pair in chars.windows(2) {
-            self.pairs.add(print(space, pair.iter().copied()), slot);
+            self.pairs.add(print(pair.iter().copied()), position);
         }
     }
 
-    /// The owners in `space` whose current name looks like `key` (contains it, is
-    /// inside it, or is one character apart; never the same name), in id order, except
-    /// those `skip` names (owners whose name the caller knows to have changed).
-    pub fn look_alikes(&self, space: Space, key: &str, skip: impl Fn(i64) -> bool) -> Vec<i64> {
+    fn look_alikes(&self, key: &str, skip: impl Fn(i64) -> bool) -> Vec<i64> {
         let chars: Vec<char> = key.chars().collect();
         if chars.len() < 2 {
             return Vec::new();
         }
         let mut candidates: Vec<u32> = Vec::new();
         for variant in deletions(key) {
-            candidates.extend(self.deletions.get(print(space, variant.chars())));
+            candidates.extend(self.deletions.get(print(variant.chars())));
         }
         for start in 0..chars.len() {
             for end in start + 2..=chars.len() {
                 if end - start < chars.len() {
-                    candidates.extend(self.deletions.get(print(space, chars[start..end].iter().copied())));
+                    candidates.extend(self.deletions.get(print(chars[start..end].iter().copied())));
                 }
             }
         }
-        let rarest =
-            chars.windows(2).map(|pair| print(space, pair.iter().copied())).min_by_key(|&p| self.pairs.count(p));
+        let rarest = chars.windows(2).map(|pair| print(pair.iter().copied())).min_by_key(|&p| self.pairs.count(p));
         candidates.extend(rarest.into_iter().flat_map(|p| self.pairs.get(p)));
         candidates.sort_unstable();
         candidates.dedup();
         let mut found: Vec<i64> = candidates
             .into_iter()
-            .map(|slot| self.owners[slot as usize])
-            .filter(|o| o.space == space && o.len > 0 && !skip(o.id))
-            .filter(|o| looks_alike(key, &self.arena[o.start as usize..(o.start + o.len) as usize]))
+            .map(|p| &self.owners[p as usize])
+            .filter(|o| o.len > 0 && !skip(o.id) && looks_alike(key, self.name(o)))
             .map(|o| o.id)
             .collect();
         found.sort_unstable();
@@ -182,10 +193,29 @@ impl NameIndex {
     }
 }
 
-/// The fingerprint of a run of characters in a space.
-fn print(space: Space, chars: impl Iterator<Item = char>) -> u32 {
+impl NameIndex {
+    fn names(&self, space: Space) -> &Names {
+        &self.spaces[space as usize]
+    }
+
+    /// Files `owner`'s current name in `space` (None: it has none now). A name filed
+    /// before stays findable under its fingerprints, but is never given again: each
+    /// candidate is checked against its owner's current name.
+    pub fn set(&mut self, space: Space, owner: i64, key: Option<&str>) {
+        self.spaces[space as usize].set(owner, key);
+    }
+
+    /// The owners in `space` whose current name looks like `key` (contains it, is
+    /// inside it, or is one character apart; never the same name), in id order, except
+    /// those `skip` names (owners whose name the caller knows to have changed).
+    pub fn look_alikes(&self, space: Space, key: &str, skip: impl Fn(i64) -> bool) -> Vec<i64> {
+        self.names(space).look_alikes(key, skip)
+    }
+}
+
+/// The fingerprint of a run of characters.
+fn print(chars: impl Iterator<Item = char>) -> u32 {
     let mut hasher = DefaultHasher::new();
-    space.hash(&mut hasher);
     for c in chars {
         hasher.write_u32(c as u32);
     }
