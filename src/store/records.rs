@@ -807,9 +807,11 @@ pub struct LiveName {
 }
 crate::direct_row!(LiveName { record_id, subject, name_key, reporter_name });
 
-/// `ids` as the JSON array the statements above take.
-fn json_ids(ids: &[i64]) -> String {
-    serde_json::to_string(ids).unwrap_or_default()
+/// On SQLite: the owners in `space` whose name looks like `key` (from the index in
+/// memory), as the JSON array the statements here take; None when there are none.
+async fn look_alike_ids(conn: &mut Conn, space: Space, key: &str) -> Result<Option<String>, sqlx::Error> {
+    let ids = names::look_alikes(conn, space, key).await?;
+    Ok((!ids.is_empty()).then(|| serde_json::to_string(&ids).unwrap_or_default()))
 }
 
 /// Live claims of a family (other than `except_subject`'s) whose core name looks like
@@ -823,16 +825,8 @@ pub async fn look_alike_names(
     except_subject: i64,
 ) -> Result<Vec<LiveName>, sqlx::Error> {
     if conn.engine() == Engine::Sqlite {
-        let ids = names::look_alikes(conn, family.space(), key).await?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        return sql::query_as(LOOK_ALIKE_NAMES)
-            .bind(family)
-            .bind(except_subject)
-            .bind(json_ids(&ids))
-            .fetch_all(conn)
-            .await;
+        let Some(ids) = look_alike_ids(conn, family.space(), key).await? else { return Ok(Vec::new()) };
+        return sql::query_as(LOOK_ALIKE_NAMES).bind(family).bind(except_subject).bind(ids).fetch_all(conn).await;
     }
     let head = head(key);
     sql::query_as(LOOK_ALIKE_NAMES_PG)
@@ -875,11 +869,8 @@ pub async fn look_alike_subjects(
     key: &str,
 ) -> Result<Vec<SimilarSubject>, sqlx::Error> {
     if conn.engine() == Engine::Sqlite {
-        let ids = names::look_alikes(conn, family.space(), key).await?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        return sql::query_as(LOOK_ALIKE_SUBJECTS).bind(family).bind(json_ids(&ids)).fetch_all(conn).await;
+        let Some(ids) = look_alike_ids(conn, family.space(), key).await? else { return Ok(Vec::new()) };
+        return sql::query_as(LOOK_ALIKE_SUBJECTS).bind(family).bind(ids).fetch_all(conn).await;
     }
     let head = head(key);
     sql::query_as(LOOK_ALIKE_SUBJECTS_PG)
@@ -914,11 +905,8 @@ macro_rules! look_alike_placements {
 pub async fn look_alike_people(conn: &mut Conn, key: &str, except: Option<i64>) -> Result<Vec<LiveName>, sqlx::Error> {
     let (statement, owners) = match conn.engine() {
         Engine::Sqlite => {
-            let ids = names::look_alikes(conn, Space::Person, key).await?;
-            if ids.is_empty() {
-                return Ok(Vec::new());
-            }
-            (look_alike_placements!("SELECT value FROM json_each(?)"), json_ids(&ids))
+            let Some(ids) = look_alike_ids(conn, Space::Person, key).await? else { return Ok(Vec::new()) };
+            (look_alike_placements!("SELECT value FROM json_each(?)"), ids)
         }
         Engine::Postgres => (
             look_alike_placements!(
