@@ -222,6 +222,34 @@ mod tests {
         assert_eq!(alike(&mut *tx, "云帆网络").await, [kept]);
     }
 
+    /// A database from before the log (migration 0120) keeps its names: the migration
+    /// logs every stored one, so the index finds them.
+    #[tokio::test]
+    async fn names_stored_before_the_log_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&path).create_if_missing(true);
+        let old = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        let mut migrator = sqlx::migrate!("./migrations");
+        migrator.migrations =
+            migrator.migrations.iter().filter(|m| m.version < 120).cloned().collect::<Vec<_>>().into();
+        migrator.run(&old).await.unwrap();
+        sqlx::query(
+            "INSERT INTO subjects (family, name, name_key, origin, created_at)
+             VALUES ('client', '杭州云帆网络', '杭州云帆网络', 'reported', 0),
+                    ('channel', '宁波甬江大学', '宁波甬江大学', 'existing', 0)",
+        )
+        .execute(&old)
+        .await
+        .unwrap();
+        old.close().await;
+        let db = Db::open(&path, Duration::from_secs(5)).await.unwrap();
+        let mut tx = db.begin().await.unwrap();
+        assert_eq!(alike(&mut *tx, "云帆网络").await.len(), 1);
+        assert_eq!(look_alikes(&mut *tx, Space::Channel, "甬江大学").await.unwrap().len(), 1);
+        assert!(alike(&mut *tx, "甬江大学").await.is_empty(), "each family its own names");
+    }
+
     /// Names another process commits are found, in the next write transaction and in a
     /// read outside any.
     #[tokio::test]
