@@ -5,11 +5,12 @@
 //! and each of its 8-character windows: about 16 entries for a name of 8 characters,
 //! each on a page of its own, so a report wrote some 16 pages of index that its commit
 //! had to put in the WAL (BENCHMARKS.md, issue 16: most of what the callback writer
-//! spent on a report). Here a name costs a few hash-map entries and no I/O.
+//! spent on a report). Here a name costs some 20 hash-map entries (about 235 bytes,
+//! BENCHMARKS.md) and no I/O.
 //!
 //! [`NameIndex::look_alikes`] gives exactly the owners whose current name
-//! [`looks_alike`] the key: candidates are found through fingerprints (a 32-bit hash
-//! of the space and a run of characters, so two runs may share one) and each is then
+//! [`looks_alike`] the key: each space's candidates are found through fingerprints (a
+//! 32-bit hash of a run of characters, so two runs may share one) and each is then
 //! checked against its owner's name. Candidates, for a key of two or more characters:
 //! - one character apart (or the same): a name shares one of the key's [`deletions`]
 //!   (each name is filed under its own deletions, itself among them);
