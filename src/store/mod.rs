@@ -189,7 +189,7 @@ impl Db {
             .await?;
         sqlx::migrate!("./migrations").run(&writer).await?;
         // The look-alike index, read in before the first callback needs it.
-        names::sync(&mut *writer.acquire().await?).await?;
+        names::sync(&mut *writer.acquire().await?).await;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.read_only(true).pragma("cache_size", SQLX_CACHE))
@@ -217,7 +217,7 @@ impl Db {
             Pool::Sqlite(p) => {
                 let turn = self.write_turn().await?;
                 let mut tx = Tx::sqlite(p.begin_with("BEGIN IMMEDIATE").await?, turn);
-                names::sync(&mut *tx).await?;
+                names::sync(&mut *tx).await;
                 Ok(tx)
             }
             pool => pool.begin().await,
@@ -254,7 +254,7 @@ impl Db {
     pub async fn begin_direct<'c>(&self, conn: &'c mut direct::DirectConn) -> Result<Tx<'c>, sqlx::Error> {
         let turn = self.write_turn().await?;
         let mut tx = Tx::direct(conn.begin()?, turn);
-        names::sync(&mut *tx).await?;
+        names::sync(&mut *tx).await;
         Ok(tx)
     }
 

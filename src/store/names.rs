@@ -108,8 +108,16 @@ async fn log_after_cursor(conn: &mut Conn) -> Result<(i64, i64, Vec<LogRow>), sq
 }
 
 /// Takes the log's rows after the cursor into the database's index. Call only where
-/// `conn` has written nothing yet: right after `BEGIN`, or outside a transaction.
-pub async fn sync(conn: &mut Conn) -> Result<(), sqlx::Error> {
+/// `conn` has written nothing yet: right after `BEGIN`, or outside a transaction. A
+/// failure is logged, not returned: looks stay right without it (they read the log
+/// after the cursor), only slower.
+pub async fn sync(conn: &mut Conn) {
+    if let Err(error) = take_in(conn).await {
+        tracing::warn!(%error, "the look-alike index was not brought up to date");
+    }
+}
+
+async fn take_in(conn: &mut Conn) -> Result<(), sqlx::Error> {
     let (identity, cursor, log) = log_after_cursor(conn).await?;
     let Some(last) = log.last().cloned() else { return Ok(()) };
     let mut held = held();
