@@ -29,12 +29,23 @@ use std::sync::{LazyLock, Mutex};
 /// Databases whose index is held at once, at most.
 const HELD: usize = 4;
 
-/// One database's index: the log up to `cursor`, whose row there was `at_cursor`.
+/// One database's index: the log up to its cursor, the row `at_cursor` (None: nothing
+/// taken in yet).
 struct Held {
     identity: i64,
     index: NameIndex,
-    cursor: i64,
     at_cursor: Option<LogRow>,
+}
+
+impl Held {
+    fn cursor(&self) -> i64 {
+        seq(&self.at_cursor)
+    }
+}
+
+/// The sequence number of a cursor's row (0 before the first row).
+fn seq(at_cursor: &Option<LogRow>) -> i64 {
+    at_cursor.as_ref().map_or(0, |row| row.0)
 }
 
 /// A `name_log` row: its sequence number, space, owner and name (None: the owner has
@@ -67,15 +78,15 @@ async fn read_log(conn: &mut Conn, cursor: i64) -> Result<(i64, Vec<LogRow>), sq
     Ok((identity, log))
 }
 
-/// The held index's cursor for `identity` (0 when none is held), and the row it
-/// expects there.
-fn cursor_of(identity: Option<i64>) -> (i64, Option<LogRow>) {
+/// The row at the cursor of the index held for `identity` (None when none is held or
+/// it has taken nothing in).
+fn cursor_of(identity: Option<i64>) -> Option<LogRow> {
     let held = held();
     let found = match identity {
         Some(id) => held.iter().find(|h| h.identity == id),
         None => held.first(),
     };
-    found.map_or((0, None), |h| (h.cursor, h.at_cursor.clone()))
+    found.and_then(|h| h.at_cursor.clone())
 }
 
 /// The database's identity, the cursor of the index held for it, and the log after
@@ -83,15 +94,16 @@ fn cursor_of(identity: Option<i64>) -> (i64, Option<LogRow>) {
 /// the index took in at its cursor.
 async fn log_after_cursor(conn: &mut Conn) -> Result<(i64, i64, Vec<LogRow>), sqlx::Error> {
     // A guess that saves a statement: the database used last (in production the only one).
-    let (mut cursor, mut expected) = cursor_of(None);
+    let mut expected = cursor_of(None);
     let mut identity = None;
     loop {
+        let cursor = seq(&expected);
         let (id, mut log) = read_log(conn, cursor).await?;
         if identity.is_none() {
             identity = Some(id);
             let held = cursor_of(identity);
-            if held != (cursor, expected.clone()) {
-                (cursor, expected) = held;
+            if held != expected {
+                expected = held;
                 continue;
             }
         }
@@ -103,7 +115,7 @@ async fn log_after_cursor(conn: &mut Conn) -> Result<(i64, i64, Vec<LogRow>), sq
             return Ok((id, cursor, log));
         }
         held().retain(|h| h.identity != id);
-        (cursor, expected) = (0, None);
+        expected = None;
     }
 }
 
@@ -123,10 +135,10 @@ async fn take_in(conn: &mut Conn) -> Result<(), sqlx::Error> {
     let mut held = held();
     let position = held.iter().position(|h| h.identity == identity);
     let mut entry = match position {
-        Some(i) if held[i].cursor == cursor => held.remove(i),
+        Some(i) if held[i].cursor() == cursor => held.remove(i),
         // Moved on meanwhile by another connection: it has these rows already.
         Some(_) => return Ok(()),
-        None if cursor == 0 => Held { identity, index: NameIndex::default(), cursor: 0, at_cursor: None },
+        None if cursor == 0 => Held { identity, index: NameIndex::default(), at_cursor: None },
         None => return Ok(()),
     };
     for (_, space, owner, key) in &log {
@@ -134,7 +146,6 @@ async fn take_in(conn: &mut Conn) -> Result<(), sqlx::Error> {
             entry.index.set(space, *owner, key.as_deref());
         }
     }
-    entry.cursor = last.0;
     entry.at_cursor = Some(last);
     held.insert(0, entry);
     held.truncate(HELD);
@@ -154,7 +165,7 @@ pub async fn look_alikes(conn: &mut Conn, space: Space, key: &str) -> Result<Vec
     }
     let held_found = {
         let held = held();
-        match held.iter().find(|h| h.identity == identity && h.cursor == cursor) {
+        match held.iter().find(|h| h.identity == identity && h.cursor() == cursor) {
             Some(h) => Some(h.index.look_alikes(space, key, |owner| recent.contains_key(&owner))),
             None if cursor == 0 => Some(Vec::new()),
             None => None,
